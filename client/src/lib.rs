@@ -1,0 +1,1 @@
+//! `qnet`: QNX Neutrino-style message passing through the local `qnetd`.

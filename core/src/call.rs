@@ -1,0 +1,229 @@
+//! Calls a thread makes, and what the kernel answers.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::flags::{ChannelFlags, TimeoutStates};
+use crate::ids::{Chid, Coid, EventId, Nd, Pid, Priority, Rcvid, Scoid, Tid};
+use crate::info::{ClientInfo, MsgInfo};
+use crate::pulse::{Pulse, PulseEvent};
+
+/// A `TimerTimeout`-style timeout for one blocking call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeout {
+    /// The states the timeout applies to.
+    pub states: TimeoutStates,
+    /// Time from the start of the call. Zero makes the call non-blocking in those states.
+    pub after: Duration,
+}
+
+/// One kernel call by one thread. Blocking calls (`MsgSend`, `MsgReceive`) complete later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// `ChannelCreate(flags)` → [`Completion::Chid`].
+    ChannelCreate {
+        /// Channel flags.
+        flags: ChannelFlags,
+    },
+    /// `ChannelDestroy(chid)` → [`Completion::Done`].
+    ChannelDestroy {
+        /// Channel to destroy (must belong to the caller).
+        chid: Chid,
+    },
+    /// `ConnectAttach(nd, pid, chid)` → [`Completion::Coid`]. `pid == 0` means the caller.
+    ConnectAttach {
+        /// Node descriptor; 0 = local.
+        nd: Nd,
+        /// Target pid (0 = self).
+        pid: Pid,
+        /// Target channel.
+        chid: Chid,
+    },
+    /// `ConnectDetach(coid)` → [`Completion::Done`].
+    ConnectDetach {
+        /// Connection to drop.
+        coid: Coid,
+    },
+    /// `ConnectDetach(scoid)` by a server after a disconnect pulse: frees the scoid.
+    ScoidDetach {
+        /// Server connection id to free.
+        scoid: Scoid,
+    },
+    /// `MsgSend` (all IOV variants: the library gathers and scatters) → [`Completion::Reply`].
+    MsgSend {
+        /// Connection to send on.
+        coid: Coid,
+        /// The whole send buffer.
+        data: Bytes,
+        /// Size of the reply buffer(s).
+        reply_cap: u64,
+        /// Sender's priority.
+        priority: Priority,
+        /// Optional `TimerTimeout` for SEND/REPLY states.
+        timeout: Option<Timeout>,
+    },
+    /// `MsgReceive(chid, buf, cap)` → [`Completion::Received`].
+    MsgReceive {
+        /// Channel to receive on (must belong to the caller).
+        chid: Chid,
+        /// Size of the receive buffer; smaller than a pulse → `EFAULT`.
+        cap: u64,
+        /// Optional `TimerTimeout` (RECEIVE state).
+        timeout: Option<Timeout>,
+    },
+    /// `MsgReply(rcvid, status, data)` → [`Completion::Done`].
+    MsgReply {
+        /// Message to answer.
+        rcvid: Rcvid,
+        /// Status the client's `MsgSend` returns.
+        status: i64,
+        /// Reply data, written at offset 0 of the client's reply buffer.
+        data: Bytes,
+    },
+    /// `MsgError(rcvid, errno)` → [`Completion::Done`]. `EOK` makes `MsgSend` return 0.
+    MsgError {
+        /// Message to answer.
+        rcvid: Rcvid,
+        /// Error for the client.
+        errno: i32,
+    },
+    /// `MsgRead(rcvid, len, offset)` → [`Completion::Data`].
+    MsgRead {
+        /// Received, not yet replied message.
+        rcvid: Rcvid,
+        /// Offset into the client's send buffer.
+        offset: u64,
+        /// Bytes wanted.
+        len: u64,
+    },
+    /// `MsgWrite(rcvid, data, offset)` → [`Completion::Count`] (bytes written).
+    MsgWrite {
+        /// Received, not yet replied message.
+        rcvid: Rcvid,
+        /// Offset into the client's reply buffer.
+        offset: u64,
+        /// Bytes to write.
+        data: Bytes,
+    },
+    /// `MsgInfo(rcvid)` → [`Completion::Info`].
+    MsgInfo {
+        /// Received, not yet replied message.
+        rcvid: Rcvid,
+    },
+    /// `MsgSendPulse(coid, priority, code, value)` → [`Completion::Done`].
+    MsgSendPulse {
+        /// Connection to send on.
+        coid: Coid,
+        /// Pulse priority (the library resolves QNX's -1 to the caller's priority).
+        priority: Priority,
+        /// Code, 0..=127 for users.
+        code: i8,
+        /// Value.
+        value: i32,
+    },
+    /// `name_attach(name)` → [`Completion::Chid`]: creates a channel with
+    /// `UNBLOCK | DISCONNECT | COID_DISCONNECT | flags` and attaches `name` to it.
+    NameAttach {
+        /// Name, unique on this node.
+        name: String,
+        /// Extra channel flags.
+        flags: ChannelFlags,
+    },
+    /// `name_detach`: removes the name and destroys its channel → [`Completion::Done`].
+    NameDetach {
+        /// The channel `NameAttach` returned.
+        chid: Chid,
+    },
+    /// `name_open(name)` on this node → [`Completion::Coid`], or `ENOENT`.
+    NameOpen {
+        /// Name to look up.
+        name: String,
+    },
+    /// `ConnectClientInfo(scoid)` → [`Completion::ClientInfo`].
+    ConnectClientInfo {
+        /// Server connection id (from `_msg_info` or a pulse).
+        scoid: Scoid,
+    },
+    /// `MsgRegisterEvent(event, server_coid)` → [`Completion::Event`].
+    MsgRegisterEvent {
+        /// The pulse event to register.
+        event: PulseEvent,
+        /// Connection to the only server allowed to deliver it.
+        server_coid: Coid,
+    },
+    /// `MsgUnregisterEvent(event)` → [`Completion::Done`].
+    MsgUnregisterEvent {
+        /// Registered event handle.
+        event: EventId,
+    },
+    /// `MsgVerifyEvent(rcvid, event)` → [`Completion::Done`] if the caller may deliver it.
+    MsgVerifyEvent {
+        /// A message from the client (0: skip the client check).
+        rcvid: Rcvid,
+        /// Registered event handle.
+        event: EventId,
+    },
+    /// `MsgDeliverEvent(rcvid, event)` → [`Completion::Done`].
+    MsgDeliverEvent {
+        /// A message from the client (0: skip the client check).
+        rcvid: Rcvid,
+        /// Registered event handle.
+        event: EventId,
+        /// New value, honoured only for updateable events.
+        value: Option<i32>,
+    },
+    /// Cancel the blocking call of another thread of the caller's process (the effect of a
+    /// signal in QNX) → [`Completion::Done`]; the target returns `EINTR` or, REPLY-blocked on
+    /// an `UNBLOCK` channel, the server gets an unblock pulse.
+    Unblock {
+        /// Thread of the same process to unblock.
+        tid: Tid,
+    },
+}
+
+/// A message or a pulse delivered by `MsgReceive`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A message (rcvid > 0).
+    Message {
+        /// Receive id to reply to.
+        rcvid: Rcvid,
+        /// `_msg_info`.
+        info: MsgInfo,
+        /// The first `min(cap, len)` bytes of the send buffer.
+        data: Bytes,
+    },
+    /// A pulse (rcvid 0).
+    Pulse(Pulse),
+}
+
+/// A successful result of a [`Call`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// The call succeeded with nothing to report.
+    Done,
+    /// A new channel id.
+    Chid(Chid),
+    /// A new connection id.
+    Coid(Coid),
+    /// `MsgSend` answered: status and reply bytes (at most `reply_cap`).
+    Reply {
+        /// `MsgReply` status (0 after `MsgError(EOK)`).
+        status: i64,
+        /// Reply buffer contents.
+        data: Bytes,
+    },
+    /// `MsgReceive` delivered something.
+    Received(Received),
+    /// `MsgRead` data.
+    Data(Bytes),
+    /// Byte count (`MsgWrite`).
+    Count(u64),
+    /// `MsgInfo` result.
+    Info(MsgInfo),
+    /// `ConnectClientInfo` result.
+    ClientInfo(ClientInfo),
+    /// A registered event handle.
+    Event(EventId),
+}

@@ -1,0 +1,26 @@
+//! `qnet-core`: QNX Neutrino native message passing as a pure state machine.
+//!
+//! The [`Kernel`] owns every channel, connection, in-flight message, name and
+//! registered event of one node. It performs no I/O, reads no clock and spawns
+//! nothing: drivers feed it inputs (`handle_*`, each carrying `now`), drain its
+//! outputs ([`Kernel::poll_output`]) and arm one timer ([`Kernel::poll_timeout`]).
+//!
+//! Threads are named by [`ThreadKey`] (`nd`, `pid`, `tid`); `nd == 0` is this
+//! node. Remote clients appear to the server-side kernel as threads with the
+//! `nd` of their node, so the same code serves local and remote senders.
+
+mod call;
+mod errno;
+mod flags;
+mod ids;
+mod info;
+mod kernel;
+mod pulse;
+
+pub use call::{Call, Completion, Received, Timeout};
+pub use errno::Errno;
+pub use flags::{ChannelFlags, TimeoutStates};
+pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
+pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
+pub use kernel::{Config, Kernel, Output, Time};
+pub use pulse::{Pulse, PulseCode, PulseEvent};

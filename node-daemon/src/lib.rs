@@ -1,0 +1,1 @@
+//! `qnet-daemon`: the drivers around `qnet-core` that make up `qnetd`.

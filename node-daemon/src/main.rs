@@ -1,0 +1,3 @@
+//! `qnetd`: the qnet daemon.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! `qnet`: the command line.
+
+fn main() {}

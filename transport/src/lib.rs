@@ -1,0 +1,1 @@
+//! `qnet-transport`: QUIC between qnet daemons.
