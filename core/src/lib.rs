@@ -23,4 +23,4 @@ pub use flags::{ChannelFlags, TimeoutStates};
 pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{Config, Kernel, Output, Time};
-pub use pulse::{Pulse, PulseCode, PulseEvent};
+pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};
