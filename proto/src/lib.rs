@@ -2,6 +2,10 @@
 //! `qnet-core` types. Everything decoded here is untrusted input: conversions reject
 //! what is malformed instead of passing it on.
 
+pub mod frame;
+
+use std::path::PathBuf;
+
 /// The local protocol (library ↔ daemon), generated from `proto/local.proto`.
 #[allow(missing_docs, clippy::all)]
 pub mod local {
@@ -10,3 +14,17 @@ pub mod local {
 
 /// Version of the local protocol; a hello with another version is refused.
 pub const LOCAL_PROTOCOL_VERSION: u32 = 1;
+
+/// Where `qnetd` listens and the library connects when nothing else is said.
+pub const DEFAULT_SOCKET_PATH: &str = "/tmp/qnetd.sock";
+
+/// Environment variable naming the socket path, honoured by both `qnetd` and the library.
+pub const SOCKET_ENV: &str = "QNET_SOCKET";
+
+/// The socket path: `$QNET_SOCKET` if set and non-empty, else [`DEFAULT_SOCKET_PATH`].
+pub fn socket_path() -> PathBuf {
+    match std::env::var_os(SOCKET_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_SOCKET_PATH),
+    }
+}
