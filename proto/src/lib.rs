@@ -6,11 +6,30 @@ pub mod frame;
 
 use std::path::PathBuf;
 
-/// The local protocol (library ↔ daemon), generated from `proto/local.proto`.
+/// Generated code, nested the way prost's cross-file paths expect.
 #[allow(missing_docs, clippy::all)]
-pub mod local {
-    include!(concat!(env!("OUT_DIR"), "/qnet.local.v1.rs"));
+mod generated {
+    pub mod qnet {
+        pub mod local {
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/qnet.local.v1.rs"));
+            }
+        }
+        pub mod peer {
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/qnet.peer.v1.rs"));
+            }
+        }
+    }
 }
+
+/// The local protocol (library ↔ daemon), generated from `proto/local.proto`.
+pub use generated::qnet::local::v1 as local;
+/// The peer protocol (daemon ↔ daemon), generated from `proto/peer.proto`.
+pub use generated::qnet::peer::v1 as peer;
+
+/// Version of the peer protocol; a hello with another version is refused.
+pub const PEER_PROTOCOL_VERSION: u32 = 1;
 
 /// Version of the local protocol; a hello with another version is refused.
 pub const LOCAL_PROTOCOL_VERSION: u32 = 1;
