@@ -1,1 +1,38 @@
-//! `qnet`: QNX Neutrino-style message passing through the local `qnetd`.
+//! `qnet`: QNX Neutrino native message passing for Linux, through the local `qnetd`.
+//!
+//! Two layers over the same calls:
+//! - [`neutrino`]: the QNX-shaped calls with raw ids (`msg_send`, `msg_receive`, `msg_reply`,
+//!   `channel_create`, `name_attach`, `timer_timeout`, …), for code that reads like the course;
+//! - idiomatic types: [`Channel`], [`Connection`], [`Message`] (an answer obligation),
+//!   [`NameAttachment`]; plus [`shm`] for shared memory.
+//!
+//! Every call blocks only the calling OS thread, as in QNX. Each thread that makes calls gets
+//! its own session (a Unix socket to `qnetd`, opened on first use, closed when the thread
+//! exits); a process session is opened before the first one and held for the process
+//! lifetime. The socket is `$QNET_SOCKET` (default `/tmp/qnetd.sock`) unless
+//! [`set_socket_path`] says otherwise. If the daemon is gone, calls fail with `EIO`
+//! ([`Error::Daemon`]) naming the socket, and a later call tries to connect again.
+//!
+//! Priority ([`neutrino::set_priority`], default 10) is carried with every send and pulse and
+//! reported to servers; the library does not change the OS scheduling priority of threads.
+
+mod channel;
+mod connection;
+mod error;
+mod message;
+mod name;
+pub mod neutrino;
+mod session;
+pub mod shm;
+
+pub use channel::{Channel, Received};
+pub use connection::{Connection, SendTimeout};
+pub use error::{Error, Result};
+pub use message::Message;
+pub use name::NameAttachment;
+pub use neutrino::{priority, set_priority};
+pub use qnet_core::{
+    ChannelFlags, Chid, ClientInfo, Coid, Errno, EventId, MsgInfo, MsgInfoFlags, Nd, PULSE_SIZE,
+    Pid, Priority, Pulse, PulseCode, PulseEvent, Rcvid, Scoid, Tid, TimeoutStates,
+};
+pub use session::{gettid, local_node, set_socket_path, socket_path};

@@ -1,0 +1,62 @@
+//! Events: `MsgRegisterEvent`, `MsgUnregisterEvent`, `MsgVerifyEvent`, `MsgDeliverEvent`.
+
+use qnet_core::{Coid, EventId, PulseEvent, Rcvid};
+use qnet_proto::local::{request::Call, response::Result as R};
+
+use super::channel::done;
+use crate::error::Result;
+use crate::session::{call, unexpected};
+
+/// `MsgRegisterEvent(event, server_coid)`: register a pulse event that only the server behind
+/// `server_coid` may deliver. Returns the handle to give that server (usually in a message).
+pub fn msg_register_event(event: &PulseEvent, server_coid: Coid) -> Result<EventId> {
+    let req = qnet_proto::local::MsgRegisterEvent {
+        event: Some(qnet_proto::local::PulseEvent {
+            coid: event.coid,
+            priority: u32::from(event.priority),
+            code: i32::from(event.code),
+            value: event.value,
+            updateable: event.updateable,
+        }),
+        server_coid,
+    };
+    match call(Call::MsgRegisterEvent(req))? {
+        R::Event(e) => Ok(e),
+        other => Err(unexpected("MsgRegisterEvent", &other)),
+    }
+}
+
+/// `MsgUnregisterEvent(event)`.
+pub fn msg_unregister_event(event: EventId) -> Result<()> {
+    done(
+        "MsgUnregisterEvent",
+        call(Call::MsgUnregisterEvent(
+            qnet_proto::local::MsgUnregisterEvent { event },
+        ))?,
+    )
+}
+
+/// `MsgVerifyEvent(rcvid, event)`: `Ok` if this process may deliver `event` (`EPERM` if it was
+/// registered for another server, `EACCES` if unknown).
+pub fn msg_verify_event(rcvid: Rcvid, event: EventId) -> Result<()> {
+    done(
+        "MsgVerifyEvent",
+        call(Call::MsgVerifyEvent(qnet_proto::local::MsgVerifyEvent {
+            rcvid,
+            event,
+        }))?,
+    )
+}
+
+/// `MsgDeliverEvent(rcvid, event)`: send the event's pulse to the client. `value` replaces the
+/// pulse value if the client registered the event as updateable (ignored otherwise).
+pub fn msg_deliver_event(rcvid: Rcvid, event: EventId, value: Option<i32>) -> Result<()> {
+    done(
+        "MsgDeliverEvent",
+        call(Call::MsgDeliverEvent(qnet_proto::local::MsgDeliverEvent {
+            rcvid,
+            event,
+            value,
+        }))?,
+    )
+}

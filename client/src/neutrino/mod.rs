@@ -1,0 +1,70 @@
+//! The QNX-shaped layer: one function per kernel call, raw ids, snake_case names
+//! (`MsgSend` → [`msg_send`], `ChannelCreate` → [`channel_create`], …).
+//!
+//! Every call blocks only the calling OS thread, on that thread's own session with `qnetd`.
+//! Errors carry the errno QNX would set ([`crate::Error::errno`]).
+
+mod channel;
+mod event;
+mod name;
+mod pulse;
+mod receive;
+mod reply;
+mod send;
+mod timer;
+
+pub use channel::{
+    channel_create, channel_destroy, connect_attach, connect_client_info, connect_detach,
+    scoid_detach,
+};
+pub use event::{msg_deliver_event, msg_register_event, msg_unregister_event, msg_verify_event};
+pub use name::{name_attach, name_close, name_detach, name_open};
+pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};
+pub use receive::{msg_receive, msg_receivev};
+pub use reply::{
+    msg_error, msg_info, msg_read, msg_readv, msg_reply, msg_replyv, msg_write, msg_writev,
+};
+pub use send::{msg_send, msg_sendsv, msg_sendv, msg_sendvs};
+pub use timer::{priority, set_priority, timer_timeout, unblock};
+
+pub use crate::session::gettid;
+pub(crate) use name::local_part as name_local_part;
+pub use qnet_core::{
+    ChannelFlags, ClientInfo, MsgInfo, MsgInfoFlags, PULSE_SIZE, Pulse, PulseCode, PulseEvent,
+    TimeoutStates,
+};
+pub(crate) use receive::receive as receive_raw;
+
+/// `ND_LOCAL_NODE`: the node descriptor of this node.
+pub const ND_LOCAL_NODE: u32 = 0;
+
+/// Default thread priority (QNX's usual 10).
+pub const DEFAULT_PRIORITY: u8 = 10;
+
+/// Copy `src` across the buffers of `dst` in order; returns the bytes copied.
+pub(crate) fn scatter(src: &[u8], dst: &mut [std::io::IoSliceMut<'_>]) -> usize {
+    let mut off = 0;
+    for part in dst.iter_mut() {
+        if off >= src.len() {
+            break;
+        }
+        let n = part.len().min(src.len() - off);
+        part[..n].copy_from_slice(&src[off..off + n]);
+        off += n;
+    }
+    off
+}
+
+/// Total length of a set of buffers.
+pub(crate) fn total_len<T: std::ops::Deref<Target = [u8]>>(parts: &[T]) -> usize {
+    parts.iter().map(|p| p.len()).sum()
+}
+
+/// Gather buffers into one.
+pub(crate) fn gather(parts: &[std::io::IoSlice<'_>]) -> bytes::Bytes {
+    let mut v = Vec::with_capacity(total_len(parts));
+    for p in parts {
+        v.extend_from_slice(p);
+    }
+    v.into()
+}

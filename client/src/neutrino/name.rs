@@ -1,0 +1,64 @@
+//! Names: `name_attach`, `name_detach`, `name_open`, `name_close`.
+
+use qnet_core::{ChannelFlags, Chid, Coid, Errno};
+use qnet_proto::local::{request::Call, response::Result as R};
+
+use super::channel::{connect_detach, done};
+use crate::error::{Error, Result};
+use crate::session::{call, process_info, unexpected};
+
+/// `name_attach(NULL, name, flags)`: creates a channel with
+/// `_NTO_CHF_UNBLOCK | _NTO_CHF_DISCONNECT | _NTO_CHF_COID_DISCONNECT | flags` and attaches
+/// `name` to it (unique on this node, else `EEXIST`). Returns the channel id.
+pub fn name_attach(name: &str, flags: ChannelFlags) -> Result<Chid> {
+    match call(Call::NameAttach(qnet_proto::local::NameAttach {
+        name: name.into(),
+        flags: flags.0,
+    }))? {
+        R::Chid(c) => Ok(c),
+        other => Err(unexpected("name_attach", &other)),
+    }
+}
+
+/// `name_detach`: removes the name and destroys its channel.
+pub fn name_detach(chid: Chid) -> Result<()> {
+    done(
+        "name_detach",
+        call(Call::NameDetach(qnet_proto::local::NameDetach { chid }))?,
+    )
+}
+
+/// `name_open(name, 0)`: a connection to the channel `name` is attached to (`ENOENT` if none).
+///
+/// `name` may be node-qualified as `node/name`. The local node's own name is accepted;
+/// any other node fails with `EHOSTUNREACH` (names on other nodes are not reachable yet).
+pub fn name_open(name: &str) -> Result<Coid> {
+    let local = local_part(name, Errno::EHOSTUNREACH)?;
+    match call(Call::NameOpen(qnet_proto::local::NameOpen {
+        name: local.into(),
+    }))? {
+        R::Coid(c) => Ok(c),
+        other => Err(unexpected("name_open", &other)),
+    }
+}
+
+/// `name_close(coid)` (a `ConnectDetach`).
+pub fn name_close(coid: Coid) -> Result<()> {
+    connect_detach(coid)
+}
+
+/// Strip a `node/` prefix naming this node; another node fails with `remote`.
+pub(crate) fn local_part(name: &str, remote: Errno) -> Result<&str> {
+    let Some((node, rest)) = name.split_once('/') else {
+        return Ok(name);
+    };
+    let local = process_info()?.node;
+    if node == &*local {
+        Ok(rest)
+    } else {
+        Err(Error::new(
+            remote,
+            format!("{name:?} names node {node:?}, this node is {local:?}"),
+        ))
+    }
+}

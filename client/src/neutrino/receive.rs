@@ -1,0 +1,86 @@
+//! `MsgReceive` and `MsgReceivev`.
+
+use std::io::IoSliceMut;
+
+use qnet_core::{Chid, MsgInfo, Rcvid, Received};
+use qnet_proto::local::{request::Call, response::Result as R};
+
+use super::pulse::{pulse_of, pulse_to_bytes};
+use super::scatter;
+use super::timer::take_timeout;
+use crate::error::Result;
+use crate::session::{call, unexpected};
+
+/// `MsgReceive(chid, buf, info)`: wait for a message or a pulse on `chid`.
+///
+/// A message: its first `buf.len()` bytes land in `buf`, `info` (if given) is filled, and the
+/// rcvid (> 0) is returned for `msg_reply`/`msg_error`/`msg_read`/…
+/// A pulse: returns 0 and writes QNX's 16-byte `struct _pulse` into `buf` (decode it with
+/// [`super::pulse_from_bytes`]); `info` is left untouched. A `buf` shorter than
+/// [`qnet_core::PULSE_SIZE`] fails with `EFAULT`.
+pub fn msg_receive(chid: Chid, buf: &mut [u8], info: Option<&mut MsgInfo>) -> Result<Rcvid> {
+    let mut parts = [IoSliceMut::new(buf)];
+    msg_receivev(chid, &mut parts, info)
+}
+
+/// `MsgReceivev(chid, riov, info)`: as [`msg_receive`], scattering into the parts of `riov`.
+pub fn msg_receivev(
+    chid: Chid,
+    riov: &mut [IoSliceMut<'_>],
+    info: Option<&mut MsgInfo>,
+) -> Result<Rcvid> {
+    let cap: usize = riov.iter().map(|p| p.len()).sum();
+    match receive(chid, cap as u64)? {
+        Received::Message {
+            rcvid,
+            info: i,
+            data,
+        } => {
+            scatter(&data, riov);
+            if let Some(info) = info {
+                *info = i;
+            }
+            Ok(rcvid)
+        }
+        Received::Pulse(p) => {
+            scatter(&pulse_to_bytes(&p), riov);
+            Ok(0)
+        }
+    }
+}
+
+/// The receive call, with the armed timeout (if any), returning what arrived.
+pub(crate) fn receive(chid: Chid, cap: u64) -> Result<Received> {
+    let timeout = take_timeout();
+    match call(Call::MsgReceive(qnet_proto::local::MsgReceive {
+        chid,
+        cap,
+        timeout,
+    }))? {
+        R::Message(m) => Ok(Received::Message {
+            rcvid: m.rcvid,
+            info: m.info.as_ref().map(info_of).unwrap_or_default(),
+            data: m.data,
+        }),
+        R::Pulse(p) => Ok(Received::Pulse(pulse_of(&p))),
+        other => Err(unexpected("MsgReceive", &other)),
+    }
+}
+
+/// Convert a wire `_msg_info`.
+pub(crate) fn info_of(i: &qnet_proto::local::MsgInfo) -> MsgInfo {
+    MsgInfo {
+        nd: i.nd,
+        srcnd: i.srcnd,
+        pid: i.pid,
+        tid: i.tid,
+        chid: i.chid,
+        scoid: i.scoid,
+        coid: i.coid,
+        priority: u8::try_from(i.priority).unwrap_or(u8::MAX),
+        msglen: i.msglen,
+        srcmsglen: i.srcmsglen,
+        dstmsglen: i.dstmsglen,
+        flags: i.flags,
+    }
+}

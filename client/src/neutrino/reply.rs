@@ -1,0 +1,101 @@
+//! Answering and inspecting a received message: `MsgReply`, `MsgError`, `MsgRead`,
+//! `MsgWrite`, `MsgInfo` (and their IOV forms).
+
+use std::io::{IoSlice, IoSliceMut};
+
+use bytes::Bytes;
+use qnet_core::{Errno, MsgInfo, Rcvid};
+use qnet_proto::local::{request::Call, response::Result as R};
+
+use super::channel::done;
+use super::receive::info_of;
+use super::{gather, scatter};
+use crate::error::Result;
+use crate::session::{call, unexpected};
+
+/// `MsgReply(rcvid, status, msg)`: unblock the client; its `MsgSend` returns `status` and the
+/// reply buffer gets `msg` at offset 0 (truncated to its size). A second answer → `ESRCH`.
+pub fn msg_reply(rcvid: Rcvid, status: i64, msg: &[u8]) -> Result<()> {
+    reply(rcvid, status, Bytes::copy_from_slice(msg))
+}
+
+/// `MsgReplyv(rcvid, status, iov)`: as [`msg_reply`], the parts gathered.
+pub fn msg_replyv(rcvid: Rcvid, status: i64, iov: &[IoSlice<'_>]) -> Result<()> {
+    reply(rcvid, status, gather(iov))
+}
+
+fn reply(rcvid: Rcvid, status: i64, data: Bytes) -> Result<()> {
+    done(
+        "MsgReply",
+        call(Call::MsgReply(qnet_proto::local::MsgReply {
+            rcvid,
+            status,
+            data,
+        }))?,
+    )
+}
+
+/// `MsgError(rcvid, errno)`: unblock the client with `errno` (`EOK` makes its `MsgSend`
+/// return 0).
+pub fn msg_error(rcvid: Rcvid, errno: Errno) -> Result<()> {
+    done(
+        "MsgError",
+        call(Call::MsgError(qnet_proto::local::MsgError {
+            rcvid,
+            errno: errno.0,
+        }))?,
+    )
+}
+
+/// `MsgRead(rcvid, buf, offset)`: copy the client's send buffer from `offset` into `buf`;
+/// returns the bytes copied (fewer at the end of the message).
+pub fn msg_read(rcvid: Rcvid, buf: &mut [u8], offset: usize) -> Result<usize> {
+    let mut parts = [IoSliceMut::new(buf)];
+    msg_readv(rcvid, &mut parts, offset)
+}
+
+/// `MsgReadv(rcvid, iov, offset)`: as [`msg_read`], scattering into `iov`.
+pub fn msg_readv(rcvid: Rcvid, iov: &mut [IoSliceMut<'_>], offset: usize) -> Result<usize> {
+    let len: usize = iov.iter().map(|p| p.len()).sum();
+    let req = qnet_proto::local::MsgRead {
+        rcvid,
+        offset: offset as u64,
+        len: len as u64,
+    };
+    match call(Call::MsgRead(req))? {
+        R::Data(d) => Ok(scatter(&d, iov)),
+        other => Err(unexpected("MsgRead", &other)),
+    }
+}
+
+/// `MsgWrite(rcvid, msg, offset)`: copy `msg` into the client's reply buffer at `offset`
+/// without unblocking it; returns the bytes copied (the reply buffer bounds it).
+pub fn msg_write(rcvid: Rcvid, msg: &[u8], offset: usize) -> Result<usize> {
+    write(rcvid, Bytes::copy_from_slice(msg), offset)
+}
+
+/// `MsgWritev(rcvid, iov, offset)`: as [`msg_write`], the parts gathered.
+pub fn msg_writev(rcvid: Rcvid, iov: &[IoSlice<'_>], offset: usize) -> Result<usize> {
+    write(rcvid, gather(iov), offset)
+}
+
+fn write(rcvid: Rcvid, data: Bytes, offset: usize) -> Result<usize> {
+    let req = qnet_proto::local::MsgWrite {
+        rcvid,
+        offset: offset as u64,
+        data,
+    };
+    match call(Call::MsgWrite(req))? {
+        R::Count(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        other => Err(unexpected("MsgWrite", &other)),
+    }
+}
+
+/// `MsgInfo(rcvid)`: the `_msg_info` of a received, unanswered message (flags show
+/// `_NTO_MI_UNBLOCK_REQ` once the client asked to unblock).
+pub fn msg_info(rcvid: Rcvid) -> Result<MsgInfo> {
+    match call(Call::MsgInfo(qnet_proto::local::MsgInfoReq { rcvid }))? {
+        R::Info(i) => Ok(info_of(&i)),
+        other => Err(unexpected("MsgInfo", &other)),
+    }
+}
