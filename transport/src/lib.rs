@@ -1,1 +1,29 @@
-//! `qnet-transport`: QUIC between qnet daemons.
+//! `qnet-transport`: QUIC between qnet daemons (quinn + rustls, mutual TLS from a cluster CA).
+//!
+//! - [`certs`]: the cluster CA, node certificates, their files, the node name in a certificate.
+//! - [`tls`]: rustls configurations and verifiers (who may talk to whom).
+//! - [`endpoint`]: [`Transport`] (one endpoint per node, accepts and dials) and
+//!   [`PeerConnection`] (an authenticated connection to one peer node).
+//! - [`reconnect`]: [`Backoff`] and [`Transport::connect_with_backoff`].
+//! - [`framing`]: length-prefixed messages on streams, bounded.
+//!
+//! Typical use: `Transport::bind(addr, NodeIdentity::load(dir, "n1")?, TransportConfig::default())`,
+//! then `connect("n2", addr)` / `accept()`, one bidirectional stream per request, frames on it.
+
+pub mod certs;
+pub mod endpoint;
+pub mod framing;
+pub mod reconnect;
+pub mod tls;
+
+pub use certs::{
+    CertAuthority, CertError, NodeCert, NodeIdentity, Validity, issue_node_cert,
+    node_name_from_cert, validate_node_name,
+};
+pub use endpoint::{
+    AcceptError, BindError, ConnectError, IncomingPeer, PeerConnection, Transport, TransportConfig,
+};
+pub use framing::{FrameReadError, FrameWriteError, read_frame, write_frame};
+pub use quinn::{ConnectionError, RecvStream, SendStream};
+pub use reconnect::Backoff;
+pub use tls::ALPN;
