@@ -26,7 +26,8 @@ impl ChannelFlags {
     /// `_NTO_CHF_PRIVATE`: only the owning process may connect.
     pub const PRIVATE: ChannelFlags = ChannelFlags(0x1000);
     /// Every flag this implementation understands.
-    pub const KNOWN: ChannelFlags = ChannelFlags(0x1 | 0x2 | 0x4 | 0x8 | 0x20 | 0x40 | 0x80 | 0x1000);
+    pub const KNOWN: ChannelFlags =
+        ChannelFlags(0x1 | 0x2 | 0x4 | 0x8 | 0x20 | 0x40 | 0x80 | 0x1000);
 
     /// Whether every bit of `other` is set.
     pub fn contains(self, other: ChannelFlags) -> bool {
@@ -63,9 +64,16 @@ impl std::ops::BitOr for ChannelFlags {
 
 impl fmt::Debug for ChannelFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> =
-            NAMES.iter().filter(|(_, b)| self.contains(*b)).map(|(n, _)| *n).collect();
-        if names.is_empty() { f.write_str("0") } else { f.write_str(&names.join("|")) }
+        let names: Vec<&str> = NAMES
+            .iter()
+            .filter(|(_, b)| self.contains(*b))
+            .map(|(n, _)| *n)
+            .collect();
+        if names.is_empty() {
+            f.write_str("0")
+        } else {
+            f.write_str(&names.join("|"))
+        }
     }
 }
 

@@ -56,7 +56,10 @@ impl ThreadKey {
 
     /// The process this thread belongs to.
     pub fn process(&self) -> ProcessKey {
-        ProcessKey { nd: self.nd, pid: self.pid }
+        ProcessKey {
+            nd: self.nd,
+            pid: self.pid,
+        }
     }
 }
 

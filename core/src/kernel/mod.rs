@@ -1,11 +1,37 @@
 //! The [`Kernel`]: every channel, connection and in-flight message of one node.
+//!
+//! The state machine is split by concept, one file each:
+//! - `process.rs`: processes and threads, thread and process exit;
+//! - `channel.rs`: channels, their receive queues and waiting receivers, `MsgReceive`;
+//! - `connection.rs`: coids, scoids and their refcounts, disconnect and coid-death pulses;
+//! - `message.rs`: in-flight messages: send, reply, error, read, write, info;
+//! - `pulses.rs`: `MsgSendPulse` and the system pulses the kernel sends itself;
+//! - `unblock.rs`: `Call::Unblock`, timeouts firing, the `_NTO_CHF_UNBLOCK` rules;
+//! - `names.rs`: `name_attach` / `name_detach` / `name_open`;
+//! - `events.rs`: registered pulse events;
+//! - `timers.rs`: the deadline set behind `poll_timeout` / `handle_timeout`.
 
+mod channel;
+mod connection;
+mod events;
+mod message;
+mod names;
+mod process;
+mod pulses;
+mod timers;
+mod unblock;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
-use crate::ids::{Pid, ProcessKey, ThreadKey};
+use crate::ids::{EventId, Pid, ProcessKey, Rcvid, ThreadKey};
 use crate::info::Credentials;
+
+use self::events::RegisteredEvent;
+use self::message::Message;
+use self::process::{Blocked, Process};
 
 /// Time as the driver measures it: elapsed since an epoch the driver picks. The kernel never
 /// reads a clock.
@@ -20,7 +46,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { max_message_size: 16 * 1024 * 1024 }
+        Self {
+            max_message_size: 16 * 1024 * 1024,
+        }
     }
 }
 
@@ -45,15 +73,59 @@ pub enum Output {
 ///    process's session ends;
 /// 4. after every input, drain [`Kernel::poll_output`] until `None`, then re-arm one timer at
 ///    [`Kernel::poll_timeout`] and call [`Kernel::handle_timeout`] when it fires.
+///
+/// Every call produces exactly one [`Output::Complete`] for its thread: at once for
+/// non-blocking calls, later for `MsgSend` and `MsgReceive`. A call from a thread that is
+/// still blocked in an earlier call is a driver bug; it completes with `EPROTO` and the
+/// blocked call is left alone. A thread or process that exits gets no completion.
+///
+/// A call from a process that [`Kernel::handle_process_start`] never announced registers the
+/// process with default (zero) credentials rather than failing.
 #[derive(Debug)]
 pub struct Kernel {
     config: Config,
+    /// Live processes, local and remote.
+    processes: BTreeMap<ProcessKey, Process>,
+    /// Threads blocked in `MsgSend` or `MsgReceive`. A thread not in here is not blocked.
+    blocked: BTreeMap<ThreadKey, Blocked>,
+    /// In-flight messages (queued or received, not yet answered), by rcvid.
+    messages: BTreeMap<Rcvid, Message>,
+    /// Next rcvid; rcvids are never reused.
+    next_rcvid: Rcvid,
+    /// Incarnation counter, so that a dead connection can never reach a new process that
+    /// reused a pid.
+    next_generation: u64,
+    /// Sequence number for FIFO order within a priority in receive queues.
+    next_seq: u64,
+    /// Local names: name → (owner, chid).
+    names: BTreeMap<String, (ProcessKey, crate::ids::Chid)>,
+    /// Registered events.
+    events: BTreeMap<EventId, RegisteredEvent>,
+    /// Next event handle.
+    next_event: EventId,
+    /// Armed deadlines of blocked threads.
+    deadlines: BTreeSet<(Time, ThreadKey)>,
+    /// Outputs not yet drained.
+    outputs: VecDeque<Output>,
 }
 
 impl Kernel {
     /// A kernel with no processes.
     pub fn new(config: Config) -> Self {
-        Self { config }
+        Self {
+            config,
+            processes: BTreeMap::new(),
+            blocked: BTreeMap::new(),
+            messages: BTreeMap::new(),
+            next_rcvid: 1,
+            next_generation: 1,
+            next_seq: 0,
+            names: BTreeMap::new(),
+            events: BTreeMap::new(),
+            next_event: 1,
+            deadlines: BTreeSet::new(),
+            outputs: VecDeque::new(),
+        }
     }
 
     /// The limits this kernel enforces.
@@ -61,43 +133,198 @@ impl Kernel {
         &self.config
     }
 
-    /// A process appeared (idempotent).
-    pub fn handle_process_start(&mut self, _process: ProcessKey, _cred: Credentials) {
-        unimplemented!("qnet-core: being written")
+    /// Whether the local process `pid` is known.
+    pub fn has_process(&self, pid: Pid) -> bool {
+        self.processes.contains_key(&ProcessKey::local(pid))
+    }
+
+    /// Whether `thread` is blocked in a `MsgSend` or `MsgReceive`.
+    pub fn is_blocked(&self, thread: ThreadKey) -> bool {
+        self.blocked.contains_key(&thread)
+    }
+
+    /// Number of messages sent and not yet answered (queued or received).
+    pub fn messages_in_flight(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// A process appeared (idempotent: credentials of a known process are kept).
+    pub fn handle_process_start(&mut self, process: ProcessKey, cred: Credentials) {
+        if !self.processes.contains_key(&process) {
+            let generation = self.next_generation;
+            self.next_generation += 1;
+            self.processes
+                .insert(process, Process::new(cred, generation));
+        }
     }
 
     /// `thread` makes `call` at `now`.
-    pub fn handle_call(&mut self, _now: Time, _thread: ThreadKey, _call: Call) {
-        unimplemented!("qnet-core: being written")
-    }
-
-    /// A thread is gone; its blocked call (if any) is abandoned.
-    pub fn handle_thread_exit(&mut self, _now: Time, _thread: ThreadKey) {
-        unimplemented!("qnet-core: being written")
-    }
-
-    /// A process is gone: its channels, connections, names and events go with it.
-    pub fn handle_process_exit(&mut self, _now: Time, _process: ProcessKey) {
-        unimplemented!("qnet-core: being written")
-    }
-
-    /// Time advanced to `now`: expire due timeouts.
-    pub fn handle_timeout(&mut self, _now: Time) {
-        unimplemented!("qnet-core: being written")
+    pub fn handle_call(&mut self, now: Time, thread: ThreadKey, call: Call) {
+        if self.blocked.contains_key(&thread) {
+            self.complete(thread, Err(Errno::EPROTO));
+            return;
+        }
+        self.handle_process_start(thread.process(), Credentials::default());
+        match call {
+            Call::ChannelCreate { flags } => {
+                let r = self
+                    .channel_create(thread.process(), flags)
+                    .map(Completion::Chid);
+                self.complete(thread, r);
+            }
+            Call::ChannelDestroy { chid } => {
+                let r = self
+                    .channel_destroy(thread.process(), chid)
+                    .map(|()| Completion::Done);
+                self.complete(thread, r);
+            }
+            Call::ConnectAttach { nd, pid, chid } => {
+                let r = self
+                    .connect_attach(thread.process(), nd, pid, chid)
+                    .map(Completion::Coid);
+                self.complete(thread, r);
+            }
+            Call::ConnectDetach { coid } => {
+                let r = self
+                    .connect_detach(thread.process(), coid)
+                    .map(|()| Completion::Done);
+                self.complete(thread, r);
+            }
+            Call::ScoidDetach { scoid } => {
+                let r = self
+                    .scoid_detach(thread.process(), scoid)
+                    .map(|()| Completion::Done);
+                self.complete(thread, r);
+            }
+            Call::ConnectClientInfo { scoid } => {
+                let r = self
+                    .client_info(thread.process(), scoid)
+                    .map(Completion::ClientInfo);
+                self.complete(thread, r);
+            }
+            Call::MsgSend {
+                coid,
+                data,
+                reply_cap,
+                priority,
+                timeout,
+            } => {
+                self.msg_send(now, thread, coid, data, reply_cap, priority, timeout);
+            }
+            Call::MsgReceive { chid, cap, timeout } => {
+                self.msg_receive(now, thread, chid, cap, timeout);
+            }
+            Call::MsgReply {
+                rcvid,
+                status,
+                data,
+            } => {
+                let r = self.msg_reply(thread.process(), rcvid, status, &data);
+                self.complete(thread, r.map(|()| Completion::Done));
+            }
+            Call::MsgError { rcvid, errno } => {
+                let r = self.msg_error(thread.process(), rcvid, errno);
+                self.complete(thread, r.map(|()| Completion::Done));
+            }
+            Call::MsgRead { rcvid, offset, len } => {
+                let r = self
+                    .msg_read(thread.process(), rcvid, offset, len)
+                    .map(Completion::Data);
+                self.complete(thread, r);
+            }
+            Call::MsgWrite {
+                rcvid,
+                offset,
+                data,
+            } => {
+                let r = self.msg_write(thread.process(), rcvid, offset, &data);
+                self.complete(thread, r.map(Completion::Count));
+            }
+            Call::MsgInfo { rcvid } => {
+                let r = self.msg_info(thread.process(), rcvid).map(Completion::Info);
+                self.complete(thread, r);
+            }
+            Call::MsgSendPulse {
+                coid,
+                priority,
+                code,
+                value,
+            } => {
+                let r = self.msg_send_pulse(thread.process(), coid, priority, code, value);
+                self.complete(thread, r.map(|()| Completion::Done));
+            }
+            Call::NameAttach { name, flags } => {
+                let r = self
+                    .name_attach(thread.process(), &name, flags)
+                    .map(Completion::Chid);
+                self.complete(thread, r);
+            }
+            Call::NameDetach { chid } => {
+                let r = self
+                    .name_detach(thread.process(), chid)
+                    .map(|()| Completion::Done);
+                self.complete(thread, r);
+            }
+            Call::NameOpen { name } => {
+                let r = self
+                    .name_open(thread.process(), &name)
+                    .map(Completion::Coid);
+                self.complete(thread, r);
+            }
+            Call::MsgRegisterEvent { event, server_coid } => {
+                let r = self.register_event(thread.process(), event, server_coid);
+                self.complete(thread, r.map(Completion::Event));
+            }
+            Call::MsgUnregisterEvent { event } => {
+                let r = self.unregister_event(thread.process(), event);
+                self.complete(thread, r.map(|()| Completion::Done));
+            }
+            Call::MsgVerifyEvent { rcvid, event } => {
+                let r = self
+                    .verify_event(thread.process(), rcvid, event)
+                    .map(|_| Completion::Done);
+                self.complete(thread, r);
+            }
+            Call::MsgDeliverEvent {
+                rcvid,
+                event,
+                value,
+            } => {
+                let r = self.deliver_event(thread.process(), rcvid, event, value);
+                self.complete(thread, r.map(|()| Completion::Done));
+            }
+            Call::Unblock { tid } => {
+                let target = ThreadKey { tid, ..thread };
+                self.unblock(target, Errno::EINTR);
+                self.complete(thread, Ok(Completion::Done));
+            }
+        }
+        // A zero timeout makes the call non-blocking: fire what is already due.
+        self.handle_timeout(now);
     }
 
     /// Next output to act on.
     pub fn poll_output(&mut self) -> Option<Output> {
-        unimplemented!("qnet-core: being written")
+        self.outputs.pop_front()
     }
 
-    /// When [`Kernel::handle_timeout`] must next be called.
-    pub fn poll_timeout(&self) -> Option<Time> {
-        unimplemented!("qnet-core: being written")
+    /// Queue the completion of `thread`'s call.
+    fn complete(&mut self, thread: ThreadKey, result: Result<Completion, Errno>) {
+        self.outputs.push_back(Output::Complete { thread, result });
     }
 
-    /// Whether `pid` is known.
-    pub fn has_process(&self, _pid: Pid) -> bool {
-        unimplemented!("qnet-core: being written")
+    /// Finish a blocked thread's call: forget its blocked state and deadline, then complete.
+    fn release(&mut self, thread: ThreadKey, result: Result<Completion, Errno>) {
+        self.forget_blocked(thread);
+        self.complete(thread, result);
+    }
+
+    /// Forget `thread`'s blocked state and deadline without completing anything.
+    fn forget_blocked(&mut self, thread: ThreadKey) -> Option<Blocked> {
+        let blocked = self.blocked.remove(&thread)?;
+        if let Some((deadline, _)) = blocked.timeout {
+            self.deadlines.remove(&(deadline, thread));
+        }
+        Some(blocked)
     }
 }

@@ -1,0 +1,201 @@
+//! Channels: creation and destruction, the receive queue (priority, then FIFO; messages and
+//! pulses mixed), the threads waiting in `MsgReceive`, and handing things over to them.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::call::{Completion, Received, Timeout};
+use crate::errno::Errno;
+use crate::flags::ChannelFlags;
+use crate::ids::{Chid, Priority, ProcessKey, Rcvid, ThreadKey};
+use crate::pulse::{PULSE_SIZE, Pulse};
+
+use super::Kernel;
+use super::Time;
+use super::message::Stage;
+use super::process::{Blocked, Wait, lowest_free};
+
+/// Position in a receive queue: higher priority first, then arrival order.
+pub(super) type QueueKey = (Reverse<Priority>, u64);
+
+/// Something waiting in a receive queue.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Queued {
+    /// A message whose sender is SEND-blocked.
+    Message(Rcvid),
+    /// A pulse.
+    Pulse(Pulse),
+}
+
+/// One channel.
+#[derive(Debug)]
+pub(super) struct Channel {
+    pub(super) flags: ChannelFlags,
+    /// Messages and pulses not yet received.
+    pub(super) queue: BTreeMap<QueueKey, Queued>,
+    /// Threads of the owning process blocked in `MsgReceive` on this channel, served FIFO.
+    pub(super) receivers: VecDeque<ThreadKey>,
+}
+
+impl Kernel {
+    pub(super) fn channel_mut(&mut self, process: ProcessKey, chid: Chid) -> Option<&mut Channel> {
+        self.processes.get_mut(&process)?.channels.get_mut(&chid)
+    }
+
+    pub(super) fn channel(&self, process: ProcessKey, chid: Chid) -> Option<&Channel> {
+        self.processes.get(&process)?.channels.get(&chid)
+    }
+
+    /// `ChannelCreate(flags)`.
+    pub(super) fn channel_create(
+        &mut self,
+        process: ProcessKey,
+        flags: ChannelFlags,
+    ) -> Result<Chid, Errno> {
+        if flags.0 & !ChannelFlags::KNOWN.0 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
+        let chid = lowest_free(&p.channels).ok_or(Errno::EAGAIN)?;
+        p.channels.insert(
+            chid,
+            Channel {
+                flags,
+                queue: BTreeMap::new(),
+                receivers: VecDeque::new(),
+            },
+        );
+        Ok(chid)
+    }
+
+    /// `ChannelDestroy(chid)`: blocked senders and receivers get `ESRCH`, connections to the
+    /// channel die (coid-death pulses to their owners), a name on it is removed.
+    pub(super) fn channel_destroy(&mut self, process: ProcessKey, chid: Chid) -> Result<(), Errno> {
+        let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
+        let generation = p.generation;
+        let channel = p.channels.remove(&chid).ok_or(Errno::ESRCH)?;
+        for entry in p.scoids.values_mut() {
+            entry.channels.remove(&chid);
+        }
+        for receiver in channel.receivers {
+            self.release(receiver, Err(Errno::ESRCH));
+        }
+        // Every message sent to this channel, queued or received, fails.
+        let rcvids: Vec<Rcvid> = self
+            .messages
+            .iter()
+            .filter(|(_, m)| m.server == process && m.chid == chid)
+            .map(|(r, _)| *r)
+            .collect();
+        for rcvid in rcvids {
+            if let Some(message) = self.remove_message(rcvid) {
+                self.release(message.client, Err(Errno::ESRCH));
+            }
+        }
+        self.names
+            .retain(|_, (owner, c)| !(*owner == process && *c == chid));
+        self.kill_connections_to(process, generation, chid);
+        Ok(())
+    }
+
+    /// `MsgReceive(chid, cap)`.
+    pub(super) fn msg_receive(
+        &mut self,
+        now: Time,
+        thread: ThreadKey,
+        chid: Chid,
+        cap: u64,
+        timeout: Option<Timeout>,
+    ) {
+        let process = thread.process();
+        if self.channel(process, chid).is_none() {
+            self.complete(thread, Err(Errno::ESRCH));
+            return;
+        }
+        if cap < PULSE_SIZE as u64 {
+            self.complete(thread, Err(Errno::EFAULT));
+            return;
+        }
+        while let Some((_, item)) = self
+            .channel_mut(process, chid)
+            .and_then(|c| c.queue.pop_first())
+        {
+            if let Some(received) = self.take_delivery(item, cap) {
+                self.complete(thread, Ok(Completion::Received(received)));
+                return;
+            }
+        }
+        if let Some(channel) = self.channel_mut(process, chid) {
+            channel.receivers.push_back(thread);
+        }
+        let timeout = timeout
+            .filter(|t| t.states.receive)
+            .map(|t| (now + t.after, t.states));
+        self.block(
+            thread,
+            Blocked {
+                wait: Wait::Receive { chid, cap },
+                timeout,
+            },
+        );
+    }
+
+    /// Hand `item` (just taken from `chid`'s queue, or never queued) to a receiver with a
+    /// buffer of `cap` bytes: a pulse as is, a message becomes received and its client
+    /// REPLY-blocked.
+    /// `None` only for a stale queue entry (a message that is gone), which is skipped.
+    fn take_delivery(&mut self, item: Queued, cap: u64) -> Option<Received> {
+        match item {
+            Queued::Pulse(pulse) => Some(Received::Pulse(pulse)),
+            Queued::Message(rcvid) => {
+                let message = self.messages.get_mut(&rcvid)?;
+                let msglen = cap.min(message.data.len() as u64);
+                message.stage = Stage::Received { msglen };
+                let info = message.info();
+                let data = message.data.slice(..msglen as usize);
+                Some(Received::Message { rcvid, info, data })
+            }
+        }
+    }
+
+    /// Deliver `item` on `chid` of `server`: to the first waiting receiver, else into the
+    /// queue. Returns false if the channel does not exist.
+    pub(super) fn deliver(
+        &mut self,
+        server: ProcessKey,
+        chid: Chid,
+        priority: Priority,
+        item: Queued,
+    ) -> bool {
+        let seq = self.next_seq;
+        let Some(channel) = self.channel_mut(server, chid) else {
+            return false;
+        };
+        if let Some(receiver) = channel.receivers.pop_front() {
+            let cap = match self.blocked.get(&receiver) {
+                Some(Blocked {
+                    wait: Wait::Receive { cap, .. },
+                    ..
+                }) => *cap,
+                _ => PULSE_SIZE as u64,
+            };
+            if let Some(received) = self.take_delivery(item, cap) {
+                self.release(receiver, Ok(Completion::Received(received)));
+                return true;
+            }
+            // A stale message: nothing to deliver; the receiver keeps waiting.
+            if let Some(channel) = self.channel_mut(server, chid) {
+                channel.receivers.push_front(receiver);
+            }
+            return true;
+        }
+        channel.queue.insert((Reverse(priority), seq), item);
+        self.next_seq += 1;
+        if let Queued::Message(rcvid) = item {
+            if let Some(message) = self.messages.get_mut(&rcvid) {
+                message.stage = Stage::Queued((Reverse(priority), seq));
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,121 @@
+//! Registered pulse events: a client registers an event for one server
+//! (`MsgRegisterEvent`); only that server may verify or deliver it, and delivery sends the
+//! pulse on the client's own connection.
+
+use crate::errno::Errno;
+use crate::ids::{Coid, EventId, ProcessKey, Rcvid};
+use crate::pulse::{Pulse, PulseCode, PulseEvent};
+
+use super::Kernel;
+use super::channel::Queued;
+
+/// One registered event.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RegisteredEvent {
+    /// The registering (client) process.
+    pub(super) owner: ProcessKey,
+    /// The event as registered.
+    pub(super) event: PulseEvent,
+    /// The only process that may deliver it, and its incarnation.
+    pub(super) server: ProcessKey,
+    pub(super) server_generation: u64,
+}
+
+impl Kernel {
+    /// `MsgRegisterEvent(event, server_coid)`: both coids must be live connections of the
+    /// caller and the code a user code, else `EINVAL`.
+    pub(super) fn register_event(
+        &mut self,
+        process: ProcessKey,
+        event: PulseEvent,
+        server_coid: Coid,
+    ) -> Result<EventId, Errno> {
+        if !(PulseCode::MINAVAIL..=PulseCode::MAXAVAIL).contains(&event.code) {
+            return Err(Errno::EINVAL);
+        }
+        self.live_connection(process, event.coid)
+            .map_err(|_| Errno::EINVAL)?;
+        let server = self
+            .live_connection(process, server_coid)
+            .map_err(|_| Errno::EINVAL)?;
+        let id = self.next_event;
+        self.next_event += 1;
+        self.events.insert(
+            id,
+            RegisteredEvent {
+                owner: process,
+                event,
+                server: server.server,
+                server_generation: server.server_generation,
+            },
+        );
+        Ok(id)
+    }
+
+    /// `MsgUnregisterEvent(id)`: only the registering process; otherwise `EACCES`.
+    pub(super) fn unregister_event(
+        &mut self,
+        process: ProcessKey,
+        id: EventId,
+    ) -> Result<(), Errno> {
+        match self.events.get(&id) {
+            Some(e) if e.owner == process => {
+                self.events.remove(&id);
+                Ok(())
+            }
+            _ => Err(Errno::EACCES),
+        }
+    }
+
+    /// `MsgVerifyEvent(rcvid, id)`: unknown event → `EACCES`; caller not the event's server →
+    /// `EPERM`; a non-zero rcvid must be a message the caller may answer whose client is the
+    /// registering process, else `ESRCH`.
+    pub(super) fn verify_event(
+        &self,
+        process: ProcessKey,
+        rcvid: Rcvid,
+        id: EventId,
+    ) -> Result<RegisteredEvent, Errno> {
+        let event = *self.events.get(&id).ok_or(Errno::EACCES)?;
+        let generation = self.processes.get(&process).map(|p| p.generation);
+        if event.server != process || generation != Some(event.server_generation) {
+            return Err(Errno::EPERM);
+        }
+        if rcvid != 0 {
+            let message = self.is_answerable(process, rcvid).ok_or(Errno::ESRCH)?;
+            if message.client.process() != event.owner {
+                return Err(Errno::ESRCH);
+            }
+        }
+        Ok(event)
+    }
+
+    /// `MsgDeliverEvent(rcvid, id, value)`: after the checks of `MsgVerifyEvent`, a pulse on
+    /// the client's `event.coid` (`ESRCH` if that connection is gone). An updateable event
+    /// takes the server's value when one is given.
+    pub(super) fn deliver_event(
+        &mut self,
+        process: ProcessKey,
+        rcvid: Rcvid,
+        id: EventId,
+        value: Option<i32>,
+    ) -> Result<(), Errno> {
+        let registered = self.verify_event(process, rcvid, id)?;
+        let event = registered.event;
+        let conn = self
+            .live_connection(registered.owner, event.coid)
+            .map_err(|_| Errno::ESRCH)?;
+        let value = match value {
+            Some(v) if event.updateable => v,
+            _ => event.value,
+        };
+        let pulse = Pulse {
+            code: event.code,
+            value,
+            scoid: conn.scoid,
+            priority: event.priority,
+        };
+        self.deliver(conn.server, conn.chid, event.priority, Queued::Pulse(pulse));
+        Ok(())
+    }
+}

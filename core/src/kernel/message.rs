@@ -1,0 +1,301 @@
+//! In-flight messages: `MsgSend` creates one, `MsgReceive` hands it to the server, and
+//! `MsgReply` / `MsgError` end it; `MsgRead`, `MsgWrite` and `MsgInfo` work on it in between.
+//! A message is answerable only while received and unanswered, and only by the receiving
+//! process; otherwise the rcvid gets `ESRCH`.
+
+use bytes::Bytes;
+
+use crate::call::{Completion, Timeout};
+use crate::errno::Errno;
+use crate::flags::ChannelFlags;
+use crate::ids::{Chid, Coid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
+use crate::info::{MsgInfo, MsgInfoFlags};
+
+use super::channel::{QueueKey, Queued};
+use super::process::{Blocked, Wait};
+use super::{Kernel, Time};
+
+/// Where a message is.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Stage {
+    /// In its channel's queue (client SEND-blocked).
+    Queued(QueueKey),
+    /// Received (client REPLY-blocked); `msglen` bytes went into the receive buffer.
+    Received {
+        /// Bytes delivered by `MsgReceive`.
+        msglen: u64,
+    },
+}
+
+/// One message from a `MsgSend`.
+#[derive(Debug)]
+pub(super) struct Message {
+    pub(super) client: ThreadKey,
+    pub(super) coid: Coid,
+    pub(super) server: ProcessKey,
+    pub(super) chid: Chid,
+    pub(super) scoid: Scoid,
+    pub(super) channel_flags: ChannelFlags,
+    pub(super) priority: Priority,
+    /// The whole send buffer.
+    pub(super) data: Bytes,
+    pub(super) reply_cap: u64,
+    /// Reply bytes written so far (by `MsgWrite`/`MsgReply`), never longer than `reply_cap`.
+    pub(super) reply: Vec<u8>,
+    pub(super) stage: Stage,
+    /// The client asked to unblock (`_NTO_MI_UNBLOCK_REQ`).
+    pub(super) unblock_requested: bool,
+}
+
+/// Where a message's notifications go: its channel, scoid, priority and channel flags.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Route {
+    pub(super) server: ProcessKey,
+    pub(super) chid: Chid,
+    pub(super) scoid: Scoid,
+    pub(super) priority: Priority,
+    pub(super) channel_flags: ChannelFlags,
+}
+
+impl Message {
+    pub(super) fn route(&self) -> Route {
+        Route {
+            server: self.server,
+            chid: self.chid,
+            scoid: self.scoid,
+            priority: self.priority,
+            channel_flags: self.channel_flags,
+        }
+    }
+
+    pub(super) fn is_received(&self) -> bool {
+        matches!(self.stage, Stage::Received { .. })
+    }
+
+    /// `_msg_info` as the server sees it now.
+    pub(super) fn info(&self) -> MsgInfo {
+        let msglen = match self.stage {
+            Stage::Received { msglen } => msglen,
+            Stage::Queued(_) => 0,
+        };
+        MsgInfo {
+            nd: self.client.nd,
+            srcnd: 0,
+            pid: self.client.pid,
+            tid: self.client.tid,
+            chid: self.chid,
+            scoid: self.scoid,
+            coid: self.coid,
+            priority: self.priority,
+            msglen,
+            srcmsglen: if self.channel_flags.contains(ChannelFlags::SENDER_LEN) {
+                self.data.len() as u64
+            } else {
+                0
+            },
+            dstmsglen: if self.channel_flags.contains(ChannelFlags::REPLY_LEN) {
+                self.reply_cap
+            } else {
+                0
+            },
+            flags: if self.unblock_requested {
+                MsgInfoFlags::UNBLOCK_REQ
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Write `data` at `offset` of the reply buffer; returns the bytes written.
+    fn write_reply(&mut self, offset: u64, data: &[u8]) -> u64 {
+        let room = self.reply_cap.saturating_sub(offset);
+        let n = room.min(data.len() as u64) as usize;
+        if n == 0 {
+            return 0;
+        }
+        let start = offset as usize;
+        let end = start + n;
+        if self.reply.len() < end {
+            self.reply.resize(end, 0);
+        }
+        if let (Some(dst), Some(src)) = (self.reply.get_mut(start..end), data.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        n as u64
+    }
+}
+
+impl Kernel {
+    /// Forget message `rcvid`, taking it out of its queue if it is still there. The client's
+    /// blocked state is left for the caller to settle.
+    pub(super) fn remove_message(&mut self, rcvid: Rcvid) -> Option<Message> {
+        let message = self.messages.remove(&rcvid)?;
+        if let Stage::Queued(key) = message.stage {
+            if let Some(channel) = self.channel_mut(message.server, message.chid) {
+                channel.queue.remove(&key);
+            }
+        }
+        Some(message)
+    }
+
+    /// The message `rcvid` if `process` may answer it (received, unanswered, by this process).
+    fn answerable(&mut self, process: ProcessKey, rcvid: Rcvid) -> Result<&mut Message, Errno> {
+        match self.messages.get_mut(&rcvid) {
+            Some(m) if m.is_received() && m.server == process => Ok(m),
+            _ => Err(Errno::ESRCH),
+        }
+    }
+
+    /// Whether `process` may answer `rcvid` now.
+    pub(super) fn is_answerable(&self, process: ProcessKey, rcvid: Rcvid) -> Option<&Message> {
+        self.messages
+            .get(&rcvid)
+            .filter(|m| m.is_received() && m.server == process)
+    }
+
+    /// `MsgSend`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn msg_send(
+        &mut self,
+        now: Time,
+        thread: ThreadKey,
+        coid: Coid,
+        data: Bytes,
+        reply_cap: u64,
+        priority: Priority,
+        timeout: Option<Timeout>,
+    ) {
+        let conn = match self.live_connection(thread.process(), coid) {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.complete(thread, Err(e));
+                return;
+            }
+        };
+        let max = self.config.max_message_size;
+        if data.len() as u64 > max || reply_cap > max {
+            self.complete(thread, Err(Errno::EMSGSIZE));
+            return;
+        }
+        let channel_flags = self
+            .channel(conn.server, conn.chid)
+            .map(|c| c.flags)
+            .unwrap_or_default();
+        let rcvid = self.next_rcvid;
+        self.next_rcvid += 1;
+        self.messages.insert(
+            rcvid,
+            Message {
+                client: thread,
+                coid,
+                server: conn.server,
+                chid: conn.chid,
+                scoid: conn.scoid,
+                channel_flags,
+                priority,
+                data,
+                reply_cap,
+                reply: Vec::new(),
+                stage: Stage::Queued((std::cmp::Reverse(priority), 0)),
+                unblock_requested: false,
+            },
+        );
+        let timeout = timeout
+            .filter(|t| t.states.send || t.states.reply)
+            .map(|t| (now + t.after, t.states));
+        self.block(
+            thread,
+            Blocked {
+                wait: Wait::Send { rcvid },
+                timeout,
+            },
+        );
+        self.deliver(conn.server, conn.chid, priority, Queued::Message(rcvid));
+    }
+
+    /// Finish message `rcvid` (already removed): the client's `MsgSend` returns `result`.
+    fn finish(&mut self, message: Message, result: Result<Completion, Errno>) {
+        self.release(message.client, result);
+    }
+
+    /// `MsgReply(rcvid, status, data)`: data lands at offset 0 of the reply buffer.
+    pub(super) fn msg_reply(
+        &mut self,
+        process: ProcessKey,
+        rcvid: Rcvid,
+        status: i64,
+        data: &[u8],
+    ) -> Result<(), Errno> {
+        self.answerable(process, rcvid)?.write_reply(0, data);
+        if let Some(message) = self.remove_message(rcvid) {
+            let reply = Bytes::from(message.reply.clone());
+            self.finish(
+                message,
+                Ok(Completion::Reply {
+                    status,
+                    data: reply,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    /// `MsgError(rcvid, errno)`: `EOK` makes `MsgSend` return 0 with whatever `MsgWrite`
+    /// already put in the reply buffer.
+    pub(super) fn msg_error(
+        &mut self,
+        process: ProcessKey,
+        rcvid: Rcvid,
+        errno: i32,
+    ) -> Result<(), Errno> {
+        self.answerable(process, rcvid)?;
+        if let Some(message) = self.remove_message(rcvid) {
+            let result = if errno == 0 {
+                Ok(Completion::Reply {
+                    status: 0,
+                    data: Bytes::from(message.reply.clone()),
+                })
+            } else {
+                Err(Errno(errno))
+            };
+            self.finish(message, result);
+        }
+        Ok(())
+    }
+
+    /// `MsgRead(rcvid, len, offset)`: any part of the whole send buffer; past the end → empty.
+    pub(super) fn msg_read(
+        &mut self,
+        process: ProcessKey,
+        rcvid: Rcvid,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, Errno> {
+        let message = self.answerable(process, rcvid)?;
+        let total = message.data.len() as u64;
+        let start = offset.min(total);
+        let end = offset.saturating_add(len).min(total);
+        Ok(message.data.slice(start as usize..end.max(start) as usize))
+    }
+
+    /// `MsgWrite(rcvid, data, offset)`: writes `min(len, reply_cap - offset)` bytes;
+    /// an offset past the reply buffer → `EINVAL`.
+    pub(super) fn msg_write(
+        &mut self,
+        process: ProcessKey,
+        rcvid: Rcvid,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<u64, Errno> {
+        let message = self.answerable(process, rcvid)?;
+        if offset > message.reply_cap {
+            return Err(Errno::EINVAL);
+        }
+        Ok(message.write_reply(offset, data))
+    }
+
+    /// `MsgInfo(rcvid)`.
+    pub(super) fn msg_info(&mut self, process: ProcessKey, rcvid: Rcvid) -> Result<MsgInfo, Errno> {
+        Ok(self.answerable(process, rcvid)?.info())
+    }
+}

@@ -1,0 +1,167 @@
+//! Processes and threads: what each process owns, what a blocked thread waits for, and the
+//! clean-up when a thread or a whole process exits.
+
+use std::collections::BTreeMap;
+
+use crate::flags::TimeoutStates;
+use crate::ids::{Chid, Coid, Rcvid, Scoid, ThreadKey};
+use crate::info::Credentials;
+use crate::pulse::PulseCode;
+use crate::{ChannelFlags, ProcessKey};
+
+use super::channel::Channel;
+use super::connection::{Connection, ScoidEntry};
+use super::{Kernel, Time};
+
+/// One process: the channels it owns, its connections (client side) and the scoids of its
+/// clients (server side).
+#[derive(Debug)]
+pub(super) struct Process {
+    /// Credentials from the kernel (SO_PEERCRED) or an authenticated peer.
+    pub(super) cred: Credentials,
+    /// Incarnation number; connections remember it so a reused pid is never reached.
+    pub(super) generation: u64,
+    /// Channels, by chid.
+    pub(super) channels: BTreeMap<Chid, Channel>,
+    /// Connections, by coid.
+    pub(super) connections: BTreeMap<Coid, Connection>,
+    /// Server side: scoids of client processes.
+    pub(super) scoids: BTreeMap<Scoid, ScoidEntry>,
+    /// Server side: the live (still refcounted) scoid of each client process.
+    pub(super) scoid_of_client: BTreeMap<ProcessKey, Scoid>,
+}
+
+impl Process {
+    pub(super) fn new(cred: Credentials, generation: u64) -> Self {
+        Self {
+            cred,
+            generation,
+            channels: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            scoids: BTreeMap::new(),
+            scoid_of_client: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a blocked thread waits for.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Wait {
+    /// In `MsgSend`: SEND-blocked while the message is queued, REPLY-blocked once received.
+    Send {
+        /// The message.
+        rcvid: Rcvid,
+    },
+    /// In `MsgReceive` on one of its process's channels.
+    Receive {
+        /// The channel.
+        chid: Chid,
+        /// Receive buffer size.
+        cap: u64,
+    },
+}
+
+/// A thread blocked in a call.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Blocked {
+    pub(super) wait: Wait,
+    /// Armed timeout: deadline and the states it applies to.
+    pub(super) timeout: Option<(Time, TimeoutStates)>,
+}
+
+/// Lowest id >= 1 not used as a key of `map` (QNX hands out chids and coids like fds).
+pub(super) fn lowest_free<V>(map: &BTreeMap<i32, V>) -> Option<i32> {
+    let mut want = 1i32;
+    for &k in map.keys() {
+        if k > want {
+            break;
+        }
+        if k == want {
+            want = want.checked_add(1)?;
+        }
+    }
+    Some(want)
+}
+
+impl Kernel {
+    /// A thread is gone; its blocked call (if any) is abandoned.
+    pub fn handle_thread_exit(&mut self, now: Time, thread: ThreadKey) {
+        self.abandon_call(thread);
+        let process = thread.process();
+        let tid = i32::try_from(thread.tid).unwrap_or(i32::MAX);
+        let chids: Vec<Chid> = self.channels_with(process, ChannelFlags::THREAD_DEATH);
+        for chid in chids {
+            self.send_system_pulse(process, chid, PulseCode::THREADDEATH, tid, 0);
+        }
+        self.handle_timeout(now);
+    }
+
+    /// A process is gone: its channels, connections, names and events go with it.
+    pub fn handle_process_exit(&mut self, now: Time, process: ProcessKey) {
+        let threads: Vec<ThreadKey> = self
+            .blocked
+            .keys()
+            .filter(|t| t.process() == process)
+            .copied()
+            .collect();
+        for thread in threads {
+            self.abandon_call(thread);
+        }
+        let chids: Vec<Chid> = match self.processes.get(&process) {
+            Some(p) => p.channels.keys().copied().collect(),
+            None => Vec::new(),
+        };
+        for chid in chids {
+            let _ = self.channel_destroy(process, chid);
+        }
+        let coids: Vec<Coid> = match self.processes.get(&process) {
+            Some(p) => p.connections.keys().copied().collect(),
+            None => Vec::new(),
+        };
+        for coid in coids {
+            let _ = self.connect_detach(process, coid);
+        }
+        self.events.retain(|_, e| e.owner != process);
+        self.names.retain(|_, (owner, _)| *owner != process);
+        self.processes.remove(&process);
+        self.handle_timeout(now);
+    }
+
+    /// Drop the blocked call of a thread that is gone, with no completion.
+    ///
+    /// SEND-blocked: the message leaves its queue. REPLY-blocked: the message is forgotten
+    /// (a later reply gets `ESRCH`); with `_NTO_CHF_UNBLOCK` the server gets an unblock pulse
+    /// first. RECEIVE-blocked: the thread leaves the channel's receivers.
+    fn abandon_call(&mut self, thread: ThreadKey) {
+        let Some(blocked) = self.forget_blocked(thread) else {
+            return;
+        };
+        match blocked.wait {
+            Wait::Send { rcvid } => {
+                if let Some(message) = self.remove_message(rcvid) {
+                    if message.is_received() {
+                        self.notify_unblock(&message.route(), rcvid);
+                    }
+                }
+            }
+            Wait::Receive { chid, .. } => {
+                if let Some(channel) = self.channel_mut(thread.process(), chid) {
+                    channel.receivers.retain(|t| *t != thread);
+                }
+            }
+        }
+    }
+
+    /// Chids of `process`'s channels that have all of `flags`.
+    pub(super) fn channels_with(&self, process: ProcessKey, flags: ChannelFlags) -> Vec<Chid> {
+        match self.processes.get(&process) {
+            Some(p) => p
+                .channels
+                .iter()
+                .filter(|(_, c)| c.flags.contains(flags))
+                .map(|(k, _)| *k)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! Data-driven scenario scripts for the kernel semantics (`tests/scenarios/*.txt`).
+//!
+//! A script is a list of stanzas: one input line, `----`, then the expected output, ended by
+//! a blank line. Lines starting with `#` between stanzas are comments. Inputs:
+//!
+//! ```text
+//! kernel max_message_size=64          # fresh kernel (a script starts with a default one)
+//! process 100 uid=1000 gid=1000       # handle_process_start
+//! call 100.1 MsgSend coid=1 data="abc" reply_cap=10 priority=10 timeout=SEND|REPLY:5s
+//! advance 5s                          # virtual time moves on; handle_timeout
+//! exit thread 200.1                   # handle_thread_exit
+//! exit process 200                    # handle_process_exit
+//! next-timeout                        # poll_timeout
+//! ```
+//!
+//! The expected output is everything `poll_output` yields after that input, one line per
+//! output (`100.1 <- Chid(1)`), or `(blocked)` for a call that produced nothing, or `ok`.
+//! Run with `REWRITE=1` to regenerate the expected blocks.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use qnet_core::{
+    Call, ChannelFlags, Completion, Config, Credentials, Errno, Kernel, MsgInfo, Output,
+    ProcessKey, PulseCode, PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
+};
+
+struct Runner {
+    kernel: Kernel,
+    now: Duration,
+}
+
+impl Runner {
+    fn new(config: Config) -> Self {
+        Self {
+            kernel: Kernel::new(config),
+            now: Duration::ZERO,
+        }
+    }
+
+    fn run(&mut self, input: &str) -> Result<String, String> {
+        let tokens = tokenize(input)?;
+        let (directive, rest) = tokens.split_first().ok_or("empty input")?;
+        let mut default = "ok";
+        match directive.as_str() {
+            "kernel" => {
+                let args = Args::parse(rest)?;
+                let mut config = Config::default();
+                if let Some(v) = args.get("max_message_size") {
+                    config.max_message_size = num(v)?;
+                }
+                *self = Runner::new(config);
+            }
+            "process" => {
+                let (pid, args) = rest.split_first().ok_or("process needs a pid")?;
+                let args = Args::parse(args)?;
+                let cred = Credentials {
+                    uid: args.get("uid").map(num).transpose()?.unwrap_or(0),
+                    gid: args.get("gid").map(num).transpose()?.unwrap_or(0),
+                };
+                self.kernel
+                    .handle_process_start(ProcessKey::local(num(pid)?), cred);
+            }
+            "call" => {
+                let (thread, rest) = rest.split_first().ok_or("call needs a thread")?;
+                let (name, args) = rest.split_first().ok_or("call needs a call name")?;
+                let thread = parse_thread(thread)?;
+                let call = parse_call(name, &Args::parse(args)?)?;
+                self.kernel.handle_call(self.now, thread, call);
+                default = "(blocked)";
+            }
+            "advance" => {
+                let d = rest.first().ok_or("advance needs a duration")?;
+                self.now += parse_duration(d)?;
+                self.kernel.handle_timeout(self.now);
+            }
+            "exit" => match rest {
+                [kind, who] if kind == "thread" => {
+                    self.kernel.handle_thread_exit(self.now, parse_thread(who)?)
+                }
+                [kind, pid] if kind == "process" => self
+                    .kernel
+                    .handle_process_exit(self.now, ProcessKey::local(num(pid)?)),
+                _ => return Err("exit thread P.T | exit process P".into()),
+            },
+            "next-timeout" => {
+                return Ok(match self.kernel.poll_timeout() {
+                    Some(t) => format!("at {}", fmt_duration(t)),
+                    None => "none".into(),
+                });
+            }
+            other => return Err(format!("unknown directive {other}")),
+        }
+        let mut out = String::new();
+        while let Some(Output::Complete { thread, result }) = self.kernel.poll_output() {
+            let _ = writeln!(
+                out,
+                "{}.{} <- {}",
+                thread.pid,
+                thread.tid,
+                fmt_result(&result)
+            );
+        }
+        if out.is_empty() {
+            out.push_str(default);
+        }
+        Ok(out.trim_end().to_owned())
+    }
+}
+
+/// Split on whitespace, keeping `"..."` (with `\"`, `\\`, `\xNN`) together; stops at `#`.
+fn tokenize(line: &str) -> Result<Vec<String>, String> {
+    let mut tokens = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_quotes = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                cur.push('"');
+            }
+            '\\' if in_quotes => {
+                cur.push('\\');
+                cur.push(chars.next().ok_or("dangling backslash")?);
+            }
+            '#' if !in_quotes => break,
+            c if c.is_whitespace() && !in_quotes => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if in_quotes {
+        return Err("unterminated quote".into());
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    Ok(tokens)
+}
+
+struct Args(Vec<(String, String)>);
+
+impl Args {
+    fn parse(tokens: &[String]) -> Result<Self, String> {
+        let mut v = Vec::new();
+        for t in tokens {
+            let (k, val) = t
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value: {t}"))?;
+            v.push((k.to_owned(), val.to_owned()));
+        }
+        Ok(Args(v))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn req(&self, key: &str) -> Result<&str, String> {
+        self.get(key).ok_or_else(|| format!("missing {key}="))
+    }
+
+    fn num<T: TryFrom<i128>>(&self, key: &str) -> Result<T, String> {
+        num(self.req(key)?)
+    }
+
+    fn num_or<T: TryFrom<i128>>(&self, key: &str, default: T) -> Result<T, String> {
+        self.get(key)
+            .map(num)
+            .transpose()
+            .map(|v| v.unwrap_or(default))
+    }
+
+    fn bytes(&self, key: &str) -> Result<Bytes, String> {
+        self.get(key)
+            .map(parse_bytes)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+}
+
+fn num<T: TryFrom<i128>>(s: &str) -> Result<T, String> {
+    let v: i128 = match s.strip_prefix("0x") {
+        Some(hex) => i128::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("bad number {s}: {e}"))?;
+    T::try_from(v).map_err(|_| format!("number out of range: {s}"))
+}
+
+fn parse_thread(s: &str) -> Result<ThreadKey, String> {
+    let (pid, tid) = s
+        .split_once('.')
+        .ok_or_else(|| format!("thread is PID.TID: {s}"))?;
+    Ok(ThreadKey::local(num(pid)?, num(tid)?))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return Ok(Duration::from_millis(num(ms)?));
+    }
+    if let Some(secs) = s.strip_suffix('s') {
+        return Ok(Duration::from_secs(num(secs)?));
+    }
+    Err(format!("duration is Ns or Nms: {s}"))
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `"text"` with `\xNN`, `\"`, `\\` escapes; or `N*c` for N copies of byte `c`.
+fn parse_bytes(s: &str) -> Result<Bytes, String> {
+    if let Some((n, c)) = s.split_once('*') {
+        let c = c.bytes().next().ok_or("N*c needs a byte")?;
+        return Ok(Bytes::from(vec![c; num(n)?]));
+    }
+    let inner = s
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .ok_or_else(|| format!("data is \"...\" or N*c: {s}"))?;
+    let mut out = Vec::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                out.push(u8::from_str_radix(&hex, 16).map_err(|e| e.to_string())?);
+            }
+            Some(c) => out.push(c as u8),
+            None => return Err("dangling backslash".into()),
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
+fn fmt_bytes(b: &[u8]) -> String {
+    let mut s = String::from('"');
+    for &c in b {
+        match c {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn parse_flags(s: Option<&str>) -> Result<ChannelFlags, String> {
+    match s {
+        None => Ok(ChannelFlags::default()),
+        Some(s) if s.starts_with("0x") => Ok(ChannelFlags(num(s)?)),
+        Some(s) => ChannelFlags::from_names(s).ok_or_else(|| format!("bad flags {s}")),
+    }
+}
+
+/// `SEND|REPLY:5s`
+fn parse_timeout(s: Option<&str>) -> Result<Option<Timeout>, String> {
+    let Some(s) = s else { return Ok(None) };
+    let (states, after) = s.split_once(':').ok_or("timeout is STATES:duration")?;
+    let mut t = TimeoutStates::default();
+    for part in states.split('|') {
+        match part {
+            "SEND" => t.send = true,
+            "REPLY" => t.reply = true,
+            "RECEIVE" => t.receive = true,
+            other => return Err(format!("bad timeout state {other}")),
+        }
+    }
+    Ok(Some(Timeout {
+        states: t,
+        after: parse_duration(after)?,
+    }))
+}
+
+fn parse_call(name: &str, a: &Args) -> Result<Call, String> {
+    Ok(match name {
+        "ChannelCreate" => Call::ChannelCreate {
+            flags: parse_flags(a.get("flags"))?,
+        },
+        "ChannelDestroy" => Call::ChannelDestroy {
+            chid: a.num("chid")?,
+        },
+        "ConnectAttach" => Call::ConnectAttach {
+            nd: a.num_or("nd", 0)?,
+            pid: a.num("pid")?,
+            chid: a.num("chid")?,
+        },
+        "ConnectDetach" => Call::ConnectDetach {
+            coid: a.num("coid")?,
+        },
+        "ScoidDetach" => Call::ScoidDetach {
+            scoid: a.num("scoid")?,
+        },
+        "ConnectClientInfo" => Call::ConnectClientInfo {
+            scoid: a.num("scoid")?,
+        },
+        "MsgSend" => Call::MsgSend {
+            coid: a.num("coid")?,
+            data: a.bytes("data")?,
+            reply_cap: a.num_or("reply_cap", 0)?,
+            priority: a.num_or("priority", 10)?,
+            timeout: parse_timeout(a.get("timeout"))?,
+        },
+        "MsgReceive" => Call::MsgReceive {
+            chid: a.num("chid")?,
+            cap: a.num_or("cap", 64)?,
+            timeout: parse_timeout(a.get("timeout"))?,
+        },
+        "MsgReply" => Call::MsgReply {
+            rcvid: a.num("rcvid")?,
+            status: a.num_or("status", 0)?,
+            data: a.bytes("data")?,
+        },
+        "MsgError" => Call::MsgError {
+            rcvid: a.num("rcvid")?,
+            errno: Errno::from_name(a.req("errno")?).ok_or("bad errno")?.0,
+        },
+        "MsgRead" => Call::MsgRead {
+            rcvid: a.num("rcvid")?,
+            offset: a.num_or("offset", 0)?,
+            len: a.num("len")?,
+        },
+        "MsgWrite" => Call::MsgWrite {
+            rcvid: a.num("rcvid")?,
+            offset: a.num_or("offset", 0)?,
+            data: a.bytes("data")?,
+        },
+        "MsgInfo" => Call::MsgInfo {
+            rcvid: a.num("rcvid")?,
+        },
+        "MsgSendPulse" => Call::MsgSendPulse {
+            coid: a.num("coid")?,
+            priority: a.num_or("priority", 10)?,
+            code: a.num("code")?,
+            value: a.num_or("value", 0)?,
+        },
+        "NameAttach" => Call::NameAttach {
+            name: a.req("name")?.trim_matches('"').to_owned(),
+            flags: parse_flags(a.get("flags"))?,
+        },
+        "NameDetach" => Call::NameDetach {
+            chid: a.num("chid")?,
+        },
+        "NameOpen" => Call::NameOpen {
+            name: a.req("name")?.trim_matches('"').to_owned(),
+        },
+        "MsgRegisterEvent" => Call::MsgRegisterEvent {
+            event: PulseEvent {
+                coid: a.num("coid")?,
+                priority: a.num_or("priority", 10)?,
+                code: a.num("code")?,
+                value: a.num_or("value", 0)?,
+                updateable: a.get("updateable") == Some("true"),
+            },
+            server_coid: a.num("server_coid")?,
+        },
+        "MsgUnregisterEvent" => Call::MsgUnregisterEvent {
+            event: a.num("event")?,
+        },
+        "MsgVerifyEvent" => Call::MsgVerifyEvent {
+            rcvid: a.num_or("rcvid", 0)?,
+            event: a.num("event")?,
+        },
+        "MsgDeliverEvent" => Call::MsgDeliverEvent {
+            rcvid: a.num_or("rcvid", 0)?,
+            event: a.num("event")?,
+            value: a.get("value").map(num).transpose()?,
+        },
+        "Unblock" => Call::Unblock { tid: a.num("tid")? },
+        other => return Err(format!("unknown call {other}")),
+    })
+}
+
+fn fmt_info(i: &MsgInfo) -> String {
+    let mut s = format!(
+        "pid={} tid={} chid={} scoid={} coid={} prio={} msglen={}",
+        i.pid, i.tid, i.chid, i.scoid, i.coid, i.priority, i.msglen
+    );
+    if i.nd != 0 || i.srcnd != 0 {
+        let _ = write!(s, " nd={} srcnd={}", i.nd, i.srcnd);
+    }
+    if i.srcmsglen != 0 {
+        let _ = write!(s, " srcmsglen={}", i.srcmsglen);
+    }
+    if i.dstmsglen != 0 {
+        let _ = write!(s, " dstmsglen={}", i.dstmsglen);
+    }
+    if i.flags != 0 {
+        let _ = write!(s, " flags={:#x}", i.flags);
+    }
+    s
+}
+
+fn fmt_result(r: &Result<Completion, Errno>) -> String {
+    let c = match r {
+        Err(e) => return format!("Err({e:?})"),
+        Ok(c) => c,
+    };
+    match c {
+        Completion::Done => "Done".into(),
+        Completion::Chid(c) => format!("Chid({c})"),
+        Completion::Coid(c) => format!("Coid({c})"),
+        Completion::Reply { status, data } => {
+            format!("Reply status={status} data={}", fmt_bytes(data))
+        }
+        Completion::Received(Received::Message { rcvid, info, data }) => {
+            format!(
+                "Message rcvid={rcvid} {} data={}",
+                fmt_info(info),
+                fmt_bytes(data)
+            )
+        }
+        Completion::Received(Received::Pulse(p)) => {
+            let code = match p.code {
+                PulseCode::UNBLOCK => "UNBLOCK".to_owned(),
+                PulseCode::DISCONNECT => "DISCONNECT".to_owned(),
+                PulseCode::THREADDEATH => "THREADDEATH".to_owned(),
+                PulseCode::COIDDEATH => "COIDDEATH".to_owned(),
+                c => format!("code={c}"),
+            };
+            format!(
+                "Pulse {code} value={} scoid={} prio={}",
+                p.value, p.scoid, p.priority
+            )
+        }
+        Completion::Data(d) => format!("Data {}", fmt_bytes(d)),
+        Completion::Count(n) => format!("Count({n})"),
+        Completion::Info(i) => format!("Info {}", fmt_info(i)),
+        Completion::ClientInfo(ci) => {
+            format!(
+                "ClientInfo nd={} pid={} uid={} gid={}",
+                ci.nd, ci.pid, ci.cred.uid, ci.cred.gid
+            )
+        }
+        Completion::Event(e) => format!("Event({e})"),
+    }
+}
+
+/// Run one script; returns the rewritten text and whether everything matched.
+fn run_script(text: &str) -> (String, Vec<String>) {
+    let mut runner = Runner::new(Config::default());
+    let mut out = String::new();
+    let mut failures = Vec::new();
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((no, line)) = lines.next() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        match lines.next() {
+            Some((_, "----")) => {}
+            _ => {
+                failures.push(format!("line {}: expected ---- after input", no + 1));
+                break;
+            }
+        }
+        let mut expected = Vec::new();
+        while let Some((_, l)) = lines.peek() {
+            if l.trim().is_empty() {
+                break;
+            }
+            expected.push(*l);
+            lines.next();
+        }
+        let expected = expected.join("\n");
+        let actual = runner.run(line).unwrap_or_else(|e| format!("error: {e}"));
+        if actual != expected {
+            failures.push(format!(
+                "line {}: {line}\n--- expected\n{expected}\n--- actual\n{actual}\n",
+                no + 1
+            ));
+        }
+        out.push_str("----\n");
+        out.push_str(&actual);
+        out.push('\n');
+    }
+    (out, failures)
+}
+
+#[test]
+fn scenarios() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenario dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no scenarios in {}", dir.display());
+    let rewrite = std::env::var_os("REWRITE").is_some();
+    let mut all = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).expect("read scenario");
+        let (rewritten, failures) = run_script(&text);
+        if rewrite {
+            std::fs::write(&path, rewritten).expect("rewrite scenario");
+        } else {
+            for f in failures {
+                all.push(format!("{}: {f}", path.display()));
+            }
+        }
+    }
+    assert!(
+        all.is_empty(),
+        "{} scenario failures:\n{}",
+        all.len(),
+        all.join("\n")
+    );
+}
