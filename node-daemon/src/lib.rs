@@ -1,1 +1,16 @@
 //! `qnet-daemon`: the drivers around `qnet-core` that make up `qnetd`.
+//!
+//! Where things are: [`config`] (command line), [`server`] (socket, accept loop, shutdown),
+//! `session` (one connection: credentials, hello, frames), `driver` (the kernel, output
+//! routing, the timer; its module doc explains the concurrency design), `shm` (shared-memory
+//! handles), `fdpass` (SCM_RIGHTS).
+
+pub mod config;
+pub mod driver;
+mod fdpass;
+pub mod server;
+mod session;
+pub mod shm;
+
+pub use config::Config;
+pub use server::{Server, ServerError, run};

@@ -1,3 +1,59 @@
 //! `qnetd`: the qnet daemon.
 
-fn main() {}
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use clap::Parser;
+use qnet_daemon::{Config, Server};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&config.log).context("bad --log filter")?)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    raise_fd_limit();
+    // One thread: the kernel is one lock anyway, and a same-thread task wake-up is the
+    // cheapest hop between two sessions (see the driver's module doc).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    rt.block_on(async {
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let server = Server::bind(&config)?;
+        tracing::info!(
+            node = %config.node,
+            socket = %server.path().display(),
+            pid = std::process::id(),
+            max_message_size = config.max_message_size,
+            "qnetd listening"
+        );
+        server
+            .run(async {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM"),
+                    _ = int.recv() => tracing::info!("SIGINT"),
+                }
+            })
+            .await;
+        Ok(())
+    })
+}
+
+/// Every session and every shared-memory handle holds a descriptor: allow as many as the
+/// hard limit permits.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::debug!(error = %e, "cannot raise the descriptor limit");
+            }
+        }
+    }
+}

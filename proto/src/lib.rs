@@ -2,6 +2,7 @@
 //! `qnet-core` types. Everything decoded here is untrusted input: conversions reject
 //! what is malformed instead of passing it on.
 
+pub mod convert;
 pub mod frame;
 
 use std::path::PathBuf;

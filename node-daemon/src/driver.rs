@@ -1,0 +1,223 @@
+//! The local driver: owns the [`Kernel`], feeds it calls and session ends, routes its outputs.
+//!
+//! # Concurrency design
+//!
+//! The kernel sits behind one `std::sync::Mutex`, locked briefly and never across an
+//! `.await`. The session task that read a request frame locks it, calls
+//! [`Kernel::handle_call`], drains [`Kernel::poll_output`] and unlocks:
+//!
+//! - the completion of the caller's own call (the common case: every non-blocking call, and a
+//!   `MsgReceive` that finds a message waiting) is returned to that task, which writes it to
+//!   its socket at once — no hop through another task;
+//! - a completion for another thread (the `MsgReceive` a `MsgSend` satisfied, the `MsgSend` a
+//!   `MsgReply` answered) is pushed onto that thread's session outbox (an unbounded mpsc
+//!   queue, bounded in practice because a thread has at most one call outstanding); its session
+//!   task wakes and writes it.
+//!
+//! So a local `MsgSend`/`MsgReceive`/`MsgReply` round trip costs one task wake-up per
+//! direction on top of the socket I/O a raw ping-pong does, and the daemon runs on a
+//! `current_thread` runtime where that wake-up is a queue push, not a cross-core hand-off.
+//! One timer task sleeps until [`Kernel::poll_timeout`]; every input re-arms it through a
+//! `watch` channel when the deadline changes.
+//!
+//! Process bookkeeping: a pid's THREAD and PROCESS sessions count towards its liveness (SHM
+//! sessions never touch the kernel and do not count). The first counted session of a pid calls
+//! [`Kernel::handle_process_start`]; a THREAD session's end calls
+//! [`Kernel::handle_thread_exit`]; the end of the last counted session of a pid calls
+//! [`Kernel::handle_process_exit`].
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use qnet_core::{Call, Credentials, Kernel, Output, Pid, ProcessKey, ThreadKey, Time};
+use qnet_proto::local;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Where a thread session receives completions of its call made by other threads' inputs.
+pub type Outbox = mpsc::UnboundedSender<local::Response>;
+
+/// A thread already has a live session.
+#[derive(Debug, thiserror::Error)]
+#[error("thread {0} already has a session")]
+pub struct ThreadBusy(pub ThreadKey);
+
+/// The kernel and the routing tables of the local sessions.
+#[derive(Debug)]
+pub struct Driver {
+    state: Mutex<State>,
+    epoch: Instant,
+    timer: watch::Sender<Option<Time>>,
+}
+
+#[derive(Debug)]
+struct State {
+    kernel: Kernel,
+    threads: HashMap<ThreadKey, Outbox>,
+    /// Live THREAD + PROCESS sessions per local pid.
+    processes: HashMap<Pid, usize>,
+}
+
+impl Driver {
+    /// A driver around a fresh kernel; time starts now.
+    pub fn new(config: qnet_core::Config) -> Arc<Self> {
+        let (timer, _) = watch::channel(None);
+        Arc::new(Self {
+            state: Mutex::new(State {
+                kernel: Kernel::new(config),
+                threads: HashMap::new(),
+                processes: HashMap::new(),
+            }),
+            epoch: Instant::now(),
+            timer,
+        })
+    }
+
+    fn now(&self) -> Time {
+        self.epoch.elapsed()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock means a kernel bug panicked a session task; the other sessions are
+        // still better served than dropped.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A THREAD session for `thread` opened. Starts its process if this is its first session.
+    pub fn register_thread(
+        &self,
+        thread: ThreadKey,
+        cred: Credentials,
+        outbox: Outbox,
+    ) -> Result<(), ThreadBusy> {
+        let mut st = self.lock();
+        match st.threads.entry(thread) {
+            Entry::Occupied(_) => return Err(ThreadBusy(thread)),
+            Entry::Vacant(v) => {
+                v.insert(outbox);
+            }
+        }
+        st.process_session_opened(thread.pid, cred);
+        Ok(())
+    }
+
+    /// The THREAD session of `thread` closed: the thread is gone, and its process with it if
+    /// that was its last session.
+    pub fn unregister_thread(&self, thread: ThreadKey) {
+        let now = self.now();
+        let mut st = self.lock();
+        if st.threads.remove(&thread).is_none() {
+            return;
+        }
+        st.kernel.handle_thread_exit(now, thread);
+        st.process_session_closed(now, thread.pid);
+        self.finish(&mut st, None);
+    }
+
+    /// A PROCESS session of `pid` opened.
+    pub fn register_process(&self, pid: Pid, cred: Credentials) {
+        self.lock().process_session_opened(pid, cred);
+    }
+
+    /// A PROCESS session of `pid` closed.
+    pub fn unregister_process(&self, pid: Pid) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.process_session_closed(now, pid);
+        self.finish(&mut st, None);
+    }
+
+    /// `thread` makes `call`. Returns its response if the call completed at once; otherwise
+    /// the response arrives later on the thread's [`Outbox`].
+    pub fn call(&self, thread: ThreadKey, call: Call) -> Option<local::Response> {
+        let now = self.now();
+        let mut st = self.lock();
+        st.kernel.handle_call(now, thread, call);
+        self.finish(&mut st, Some(thread))
+    }
+
+    /// Expire the kernel's due timeouts.
+    fn expire(&self) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.kernel.handle_timeout(now);
+        self.finish(&mut st, None);
+    }
+
+    /// Drain the kernel's outputs (returning the one for `own`, routing the rest) and re-arm
+    /// the timer.
+    fn finish(&self, st: &mut State, own: Option<ThreadKey>) -> Option<local::Response> {
+        let mut mine = None;
+        while let Some(out) = st.kernel.poll_output() {
+            match out {
+                Output::Complete { thread, result } => {
+                    let response = local::Response::from(result);
+                    if Some(thread) == own {
+                        mine = Some(response);
+                    } else if let Some(outbox) = st.threads.get(&thread) {
+                        // The session may be closing; its completion has no one to go to.
+                        let _ = outbox.send(response);
+                    } else {
+                        tracing::debug!(%thread, "completion for a thread without a session");
+                    }
+                }
+            }
+        }
+        let next = st.kernel.poll_timeout();
+        self.timer.send_if_modified(|armed| {
+            let changed = *armed != next;
+            *armed = next;
+            changed
+        });
+        mine
+    }
+
+    /// Run the one timer: sleep until the kernel's next deadline, expire, repeat; until
+    /// `cancel`.
+    pub async fn run_timer(self: Arc<Self>, cancel: CancellationToken) {
+        let mut armed = self.timer.subscribe();
+        loop {
+            let deadline = *armed.borrow_and_update();
+            match deadline {
+                Some(at) => {
+                    let when = tokio::time::Instant::from_std(self.epoch + at);
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep_until(when) => self.expire(),
+                        r = armed.changed() => if r.is_err() { return },
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = armed.changed() => if r.is_err() { return },
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    fn process_session_opened(&mut self, pid: Pid, cred: Credentials) {
+        let n = self.processes.entry(pid).or_insert(0);
+        if *n == 0 {
+            self.kernel
+                .handle_process_start(ProcessKey::local(pid), cred);
+        }
+        *n += 1;
+    }
+
+    fn process_session_closed(&mut self, now: Time, pid: Pid) {
+        let Entry::Occupied(mut e) = self.processes.entry(pid) else {
+            return;
+        };
+        *e.get_mut() -= 1;
+        if *e.get() == 0 {
+            e.remove();
+            self.kernel.handle_process_exit(now, ProcessKey::local(pid));
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The Unix-socket front end: binding (stale-socket handling, permissions), the accept loop,
+//! and graceful shutdown.
+//!
+//! Shutdown is structural: one `CancellationToken` is handed to every task (the timer and each
+//! session) and a `TaskTracker` waits for them. When the `shutdown` future completes the
+//! listener stops accepting, the socket file is removed, every session is cancelled (its
+//! socket closes, so a client blocked in `MsgReceive` reads end-of-stream at once) and `run`
+//! returns when all tasks are gone.
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::driver::Driver;
+use crate::session::{self, SessionContext};
+use crate::shm::ShmRegistry;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Another daemon answers on the socket path.
+    #[error("a daemon is already listening on {0}")]
+    InUse(PathBuf),
+    /// Something other than a socket is at the socket path.
+    #[error("{0} exists and is not a socket; not touching it")]
+    NotASocket(PathBuf),
+    /// A system call failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The socket path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// A bound, not yet serving daemon.
+#[derive(Debug)]
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    /// Identity of the socket file we created, so shutdown removes only our own.
+    inode: (u64, u64),
+    ctx: Arc<SessionContext>,
+}
+
+impl Server {
+    /// Bind the socket of `config` (replacing a stale socket file no daemon answers on) and
+    /// make it connectable by every local user. Must be called inside a tokio runtime.
+    pub fn bind(config: &Config) -> Result<Self, ServerError> {
+        let path = config.socket.clone();
+        let io_err = |what, source| ServerError::Io {
+            what,
+            path: path.clone(),
+            source,
+        };
+        remove_stale(&path)?;
+        let listener = UnixListener::bind(&path).map_err(|e| io_err("binding", e))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| io_err("setting permissions of", e))?;
+        let meta = std::fs::metadata(&path).map_err(|e| io_err("reading", e))?;
+        let ctx = Arc::new(SessionContext {
+            driver: Driver::new(qnet_core::Config {
+                max_message_size: config.max_message_size,
+            }),
+            shm: ShmRegistry::new(),
+            node: config.node.clone(),
+            max_message_size: config.max_message_size,
+            max_frame_len: config.max_frame_len(),
+        });
+        Ok(Self {
+            listener,
+            path,
+            inode: (meta.dev(), meta.ino()),
+            ctx,
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serve sessions until `shutdown` completes, then close them all and remove the socket.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        tracker.spawn(self.ctx.driver.clone().run_timer(cancel.clone()));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        tracker.spawn(session::serve(stream, self.ctx.clone(), cancel.clone()));
+                    }
+                    Err(e) => {
+                        // Typically EMFILE: back off instead of spinning; sessions keep running.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        tracing::info!(sessions = tracker.len().saturating_sub(1), "shutting down");
+        drop(self.listener);
+        remove_own_socket(&self.path, self.inode);
+        cancel.cancel();
+        tracker.close();
+        tracker.wait().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Bind `config.socket` and serve until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+    Server::bind(&config)?.run(shutdown).await;
+    Ok(())
+}
+
+/// If `path` is a socket no one answers on, remove it; if someone answers, refuse.
+fn remove_stale(path: &Path) -> Result<(), ServerError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ServerError::Io {
+                what: "inspecting",
+                path: path.into(),
+                source: e,
+            });
+        }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ServerError::NotASocket(path.into()));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(ServerError::InUse(path.into())),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(path = %path.display(), "removing stale socket file");
+            std::fs::remove_file(path).map_err(|e| ServerError::Io {
+                what: "removing",
+                path: path.into(),
+                source: e,
+            })
+        }
+        Err(e) => Err(ServerError::Io {
+            what: "probing",
+            path: path.into(),
+            source: e,
+        }),
+    }
+}
+
+fn remove_own_socket(path: &Path, inode: (u64, u64)) {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if (m.dev(), m.ino()) == inode => {
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove socket file");
+            }
+        }
+        _ => tracing::debug!(path = %path.display(), "socket file is no longer ours"),
+    }
+}

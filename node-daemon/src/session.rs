@@ -1,0 +1,438 @@
+//! One Unix-socket session: credentials, the hello, then frames until the end of the stream.
+//!
+//! The peer's pid/uid/gid come from SO_PEERCRED, never from frames. The hello is read with
+//! exact-length reads (so nothing past it is consumed before an SHM session's fd-carrying
+//! frame, which must be read with `recvmsg`). Then, by kind:
+//!
+//! - THREAD: request/response frames, each request converted into a [`Call`] for the
+//!   [`Driver`]; completions of blocked calls arrive on the session's outbox;
+//! - PROCESS: no frames at all, only its end matters (process liveness);
+//! - SHM: shared-memory handle requests, served by the [`ShmRegistry`] with fd passing.
+//!
+//! Any malformed, oversized or unexpected frame ends that one session with a warning naming
+//! the reason and the peer pid. Nothing a client sends can panic the daemon.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use qnet_core::{Call, Credentials, Errno, Pid, ThreadKey};
+use qnet_proto::LOCAL_PROTOCOL_VERSION;
+use qnet_proto::convert::{ConvertError, ShmRequest};
+use qnet_proto::frame::{FrameError, HEADER_LEN, check_eof, decode_frame, encode_frame};
+use qnet_proto::local::{
+    self, ClientFrame, DaemonFrame, HelloAck, Refused, SessionKind, client_frame, daemon_frame,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::Driver;
+use crate::fdpass;
+use crate::shm::ShmRegistry;
+
+/// Largest hello frame; a hello is a few bytes.
+const MAX_HELLO_LEN: usize = 1024;
+/// Largest frame on an SHM session; its requests are a few bytes.
+const MAX_SHM_FRAME_LEN: usize = 1024;
+/// A connection that sends no hello within this time is closed.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every session shares.
+#[derive(Debug)]
+pub struct SessionContext {
+    /// The kernel's driver.
+    pub driver: Arc<Driver>,
+    /// Shared-memory handles.
+    pub shm: ShmRegistry,
+    /// This node's name (sent in the hello ack).
+    pub node: String,
+    /// Message-size limit (sent in the hello ack).
+    pub max_message_size: u64,
+    /// Largest frame a THREAD session accepts.
+    pub max_frame_len: usize,
+}
+
+/// Why a session was closed by the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// A frame could not be decoded (malformed, too large, truncated).
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// A well-formed frame the protocol does not allow here.
+    #[error("unexpected frame: {0}")]
+    Unexpected(&'static str),
+    /// No hello arrived in time.
+    #[error("no hello within {0:?}")]
+    HelloTimeout(Duration),
+    /// SO_PEERCRED gave no pid.
+    #[error("peer credentials carry no pid")]
+    NoPeerPid,
+}
+
+/// The peer process, as the kernel reports it.
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    pid: Pid,
+    cred: Credentials,
+}
+
+/// Serve one connection until it ends, the client breaks the protocol, or `cancel`.
+pub async fn serve(mut stream: UnixStream, ctx: Arc<SessionContext>, cancel: CancellationToken) {
+    let peer = match peer(&stream) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(reason = %e, "closing session");
+            return;
+        }
+    };
+    let result = tokio::select! {
+        r = session(&mut stream, &ctx, peer) => r,
+        _ = cancel.cancelled() => Ok(()),
+    };
+    match result {
+        Ok(()) => tracing::debug!(pid = peer.pid, "session ended"),
+        Err(e) => tracing::warn!(pid = peer.pid, reason = %e, "closing session"),
+    }
+}
+
+fn peer(stream: &UnixStream) -> Result<Peer, SessionError> {
+    let cred = stream.peer_cred()?;
+    let pid = cred
+        .pid()
+        .and_then(|p| Pid::try_from(p).ok())
+        .ok_or(SessionError::NoPeerPid)?;
+    Ok(Peer {
+        pid,
+        cred: Credentials {
+            uid: cred.uid(),
+            gid: cred.gid(),
+        },
+    })
+}
+
+async fn session(
+    stream: &mut UnixStream,
+    ctx: &SessionContext,
+    peer: Peer,
+) -> Result<(), SessionError> {
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
+        Err(_) => return Err(SessionError::HelloTimeout(HELLO_TIMEOUT)),
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Ok(Some(frame))) => frame,
+        Ok(Err(e)) => return Err(e),
+    };
+    let hello = match hello.frame {
+        Some(client_frame::Frame::Hello(h)) => h,
+        Some(client_frame::Frame::Request(_)) => {
+            return Err(SessionError::Unexpected("request before hello"));
+        }
+        None => return Err(SessionError::Unexpected("empty frame instead of hello")),
+    };
+    let mut out = Writer::default();
+    if hello.version != LOCAL_PROTOCOL_VERSION {
+        let reason = format!(
+            "protocol version mismatch: client speaks version {}, daemon speaks version {}",
+            hello.version, LOCAL_PROTOCOL_VERSION
+        );
+        tracing::info!(pid = peer.pid, %reason, "refusing session");
+        return out.refuse(stream, reason).await;
+    }
+    let Ok(kind) = SessionKind::try_from(hello.kind) else {
+        let reason = format!("unknown session kind {}", hello.kind);
+        tracing::info!(pid = peer.pid, %reason, "refusing session");
+        return out.refuse(stream, reason).await;
+    };
+    let ack = HelloAck {
+        version: LOCAL_PROTOCOL_VERSION,
+        pid: peer.pid,
+        node: ctx.node.clone(),
+        max_message_size: ctx.max_message_size,
+    };
+    match kind {
+        SessionKind::Thread => {
+            let thread = ThreadKey::local(peer.pid, hello.tid);
+            let (tx, rx) = mpsc::unbounded_channel();
+            if let Err(busy) = ctx.driver.register_thread(thread, peer.cred, tx) {
+                let reason = busy.to_string();
+                tracing::info!(pid = peer.pid, %reason, "refusing session");
+                return out.refuse(stream, reason).await;
+            }
+            let _registered = ThreadRegistration {
+                driver: &ctx.driver,
+                thread,
+            };
+            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            thread_session(stream, ctx, thread, rx, out).await
+        }
+        SessionKind::Process => {
+            ctx.driver.register_process(peer.pid, peer.cred);
+            let _registered = ProcessRegistration {
+                driver: &ctx.driver,
+                pid: peer.pid,
+            };
+            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            let mut byte = [0u8; 1];
+            match stream.read(&mut byte).await? {
+                0 => Ok(()),
+                _ => Err(SessionError::Unexpected(
+                    "a process session sends no frames",
+                )),
+            }
+        }
+        SessionKind::Shm => {
+            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            shm_session(stream, ctx, peer, out).await
+        }
+    }
+}
+
+/// Read exactly one frame, byte-exact (nothing past it), bounded by [`MAX_HELLO_LEN`].
+/// `Ok(None)`: the stream ended before its first byte.
+async fn read_hello(stream: &mut UnixStream) -> Result<Option<ClientFrame>, SessionError> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match stream.read(&mut header[got..]).await? {
+            0 if got == 0 => return Ok(None),
+            0 => {
+                return Err(FrameError::Truncated {
+                    have: got,
+                    want: HEADER_LEN,
+                }
+                .into());
+            }
+            n => got += n,
+        }
+    }
+    let len = u32::from_le_bytes(header) as usize;
+    if len > MAX_HELLO_LEN {
+        return Err(FrameError::TooLarge {
+            len,
+            max: MAX_HELLO_LEN,
+        }
+        .into());
+    }
+    let mut payload = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match stream.read(&mut payload[got..]).await? {
+            0 => {
+                return Err(FrameError::Truncated {
+                    have: HEADER_LEN + got,
+                    want: HEADER_LEN + len,
+                }
+                .into());
+            }
+            n => got += n,
+        }
+    }
+    Ok(Some(
+        prost::Message::decode(payload.as_slice()).map_err(FrameError::from)?,
+    ))
+}
+
+async fn thread_session(
+    stream: &mut UnixStream,
+    ctx: &SessionContext,
+    thread: ThreadKey,
+    mut outbox: mpsc::UnboundedReceiver<local::Response>,
+    mut out: Writer,
+) -> Result<(), SessionError> {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    // A call is outstanding: the thread is blocked and may send nothing until it is answered.
+    let mut blocked = false;
+    loop {
+        while let Some(frame) = decode_frame::<ClientFrame>(&mut buf, ctx.max_frame_len)? {
+            let request = match frame.frame {
+                Some(client_frame::Frame::Request(r)) => r,
+                Some(client_frame::Frame::Hello(_)) => {
+                    return Err(SessionError::Unexpected("second hello"));
+                }
+                None => return Err(SessionError::Unexpected("empty frame")),
+            };
+            if blocked {
+                return Err(SessionError::Unexpected(
+                    "request while the previous call is blocked",
+                ));
+            }
+            let response = match Call::try_from(request) {
+                Ok(call) => ctx.driver.call(thread, call),
+                Err(ConvertError::MissingCall) => {
+                    return Err(SessionError::Unexpected("request carries no call"));
+                }
+                Err(ConvertError::Shm(_)) => Some(error_response(
+                    Errno::EPROTO,
+                    "shared-memory handle requests belong on an SHM session",
+                )),
+                Err(e) => Some(error_response(Errno::EINVAL, &e.to_string())),
+            };
+            match response {
+                Some(r) => out.send(stream, daemon_frame::Frame::Response(r)).await?,
+                None => blocked = true,
+            }
+        }
+        tokio::select! {
+            Some(response) = outbox.recv() => {
+                blocked = false;
+                out.send(stream, daemon_frame::Frame::Response(response)).await?;
+            }
+            n = stream.read_buf(&mut buf) => {
+                if n? == 0 {
+                    check_eof(&buf)?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+async fn shm_session(
+    stream: &mut UnixStream,
+    ctx: &SessionContext,
+    peer: Peer,
+    mut out: Writer,
+) -> Result<(), SessionError> {
+    let mut buf = BytesMut::with_capacity(MAX_SHM_FRAME_LEN);
+    let mut chunk = [0u8; MAX_SHM_FRAME_LEN];
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    loop {
+        let frame = loop {
+            if let Some(f) = decode_frame::<ClientFrame>(&mut buf, MAX_SHM_FRAME_LEN)? {
+                break f;
+            }
+            let n = fdpass::recv_with_fds(stream, &mut chunk, &mut fds).await?;
+            if n == 0 {
+                check_eof(&buf)?;
+                return Ok(());
+            }
+            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        };
+        // Descriptors belong to the frame they arrived with; take them all (extras are closed).
+        let mut frame_fds = std::mem::take(&mut fds).into_iter();
+        let request = match frame.frame {
+            Some(client_frame::Frame::Request(r)) => r,
+            Some(client_frame::Frame::Hello(_)) => {
+                return Err(SessionError::Unexpected("second hello"));
+            }
+            None => return Err(SessionError::Unexpected("empty frame")),
+        };
+        match Call::try_from(request) {
+            Err(ConvertError::Shm(ShmRequest::Create { pid, perms })) => {
+                let r = ctx.shm.create(peer.pid, frame_fds.next(), pid, perms);
+                let response = match r {
+                    Ok(handle) => local::Response {
+                        result: Some(local::response::Result::ShmHandle(handle)),
+                    },
+                    Err(e) => e.into(),
+                };
+                out.send(stream, daemon_frame::Frame::Response(response))
+                    .await?;
+            }
+            Err(ConvertError::Shm(ShmRequest::Open { handle, perms })) => {
+                match ctx.shm.open(peer.pid, handle, perms) {
+                    Ok(fd) => {
+                        let response = local::Response {
+                            result: Some(local::response::Result::Done(local::Done {})),
+                        };
+                        let bytes = out.encode(daemon_frame::Frame::Response(response));
+                        fdpass::send_with_fd(stream, bytes, &fd).await?;
+                    }
+                    Err(e) => {
+                        out.send(stream, daemon_frame::Frame::Response(e.into()))
+                            .await?;
+                    }
+                }
+            }
+            Err(ConvertError::MissingCall) => {
+                return Err(SessionError::Unexpected("request carries no call"));
+            }
+            _ => return Err(SessionError::Unexpected("kernel call on an SHM session")),
+        }
+    }
+}
+
+fn error_response(errno: Errno, detail: &str) -> local::Response {
+    local::Response {
+        result: Some(local::response::Result::Error(local::Error {
+            errno: errno.0,
+            detail: format!("{errno}: {detail}"),
+        })),
+    }
+}
+
+/// Encodes daemon frames into one reused buffer.
+#[derive(Default)]
+struct Writer {
+    buf: BytesMut,
+}
+
+impl Writer {
+    fn encode(&mut self, frame: daemon_frame::Frame) -> &[u8] {
+        self.buf.clear();
+        encode_frame(&DaemonFrame { frame: Some(frame) }, &mut self.buf);
+        &self.buf
+    }
+
+    async fn send(
+        &mut self,
+        stream: &mut UnixStream,
+        frame: daemon_frame::Frame,
+    ) -> Result<(), SessionError> {
+        self.encode(frame);
+        stream.write_all(&self.buf).await?;
+        Ok(())
+    }
+
+    /// Send a refusal and end the session.
+    async fn refuse(
+        &mut self,
+        stream: &mut UnixStream,
+        reason: String,
+    ) -> Result<(), SessionError> {
+        let refused = Refused {
+            reason,
+            daemon_version: LOCAL_PROTOCOL_VERSION,
+        };
+        self.send(stream, daemon_frame::Frame::Refused(refused))
+            .await?;
+        stream.shutdown().await?;
+        Ok(())
+    }
+}
+
+/// Ends a THREAD session's kernel presence however the session ends (error, cancel, panic).
+struct ThreadRegistration<'a> {
+    driver: &'a Driver,
+    thread: ThreadKey,
+}
+
+impl Drop for ThreadRegistration<'_> {
+    fn drop(&mut self) {
+        // Unwinding from a kernel panic: calling the kernel again could abort the daemon.
+        if !std::thread::panicking() {
+            self.driver.unregister_thread(self.thread);
+        }
+    }
+}
+
+/// Ends a PROCESS session's share of its process's liveness however the session ends.
+struct ProcessRegistration<'a> {
+    driver: &'a Driver,
+    pid: Pid,
+}
+
+impl Drop for ProcessRegistration<'_> {
+    fn drop(&mut self) {
+        // Unwinding from a kernel panic: calling the kernel again could abort the daemon.
+        if !std::thread::panicking() {
+            self.driver.unregister_process(self.pid);
+        }
+    }
+}

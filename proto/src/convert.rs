@@ -1,0 +1,622 @@
+//! Conversions between the local wire types and `qnet-core` types, at the edge.
+//!
+//! Requests from the library are untrusted: [`TryFrom<local::Request>`] for [`Call`] rejects a
+//! missing call, a missing sub-message and any value that does not fit the core's type
+//! (priority above 255, pulse code outside `i8`). The two shared-memory handle requests are not
+//! kernel calls; they come back as [`ConvertError::Shm`] so the daemon serves them itself.
+//! Results go the other way infallibly: `From<Result<Completion, Errno>>` for
+//! [`local::Response`].
+
+use std::time::Duration;
+
+use qnet_core::{
+    Call, ChannelFlags, ClientInfo, Completion, Errno, MsgInfo, Pulse, PulseEvent, Received,
+    Timeout, TimeoutStates,
+};
+
+use crate::local;
+use crate::local::request::Call as WireCall;
+use crate::local::response::Result as WireResult;
+
+/// Why a [`local::Request`] is not a kernel [`Call`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    /// The request's `call` oneof is empty.
+    #[error("request carries no call")]
+    MissingCall,
+    /// A required sub-message is absent.
+    #[error("{0} is missing")]
+    MissingField(&'static str),
+    /// A value does not fit the range the call allows.
+    #[error("{field} = {value} is out of range")]
+    OutOfRange {
+        /// Field, as `message.field`.
+        field: &'static str,
+        /// The value received.
+        value: i64,
+    },
+    /// A shared-memory handle request: not a kernel call, the daemon serves it itself.
+    #[error("shared-memory handle request is not a kernel call")]
+    Shm(ShmRequest),
+}
+
+/// A shared-memory handle operation (SHM sessions only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShmRequest {
+    /// `shm_create_handle(fd, pid, perms)`: the fd travels with the frame as SCM_RIGHTS.
+    Create {
+        /// The only pid that may open the handle.
+        pid: u32,
+        /// `O_RDONLY` or `O_RDWR` (libc values).
+        perms: u32,
+    },
+    /// `shm_open_handle(handle, perms)`: the fd comes back with the response.
+    Open {
+        /// Handle from `Create`.
+        handle: u64,
+        /// `O_RDONLY` or `O_RDWR` (libc values).
+        perms: u32,
+    },
+}
+
+fn priority(field: &'static str, v: u32) -> Result<u8, ConvertError> {
+    u8::try_from(v).map_err(|_| ConvertError::OutOfRange {
+        field,
+        value: i64::from(v),
+    })
+}
+
+fn pulse_code(field: &'static str, v: i32) -> Result<i8, ConvertError> {
+    i8::try_from(v).map_err(|_| ConvertError::OutOfRange {
+        field,
+        value: i64::from(v),
+    })
+}
+
+fn timeout(t: Option<local::Timeout>) -> Option<Timeout> {
+    t.map(|t| Timeout {
+        states: TimeoutStates {
+            send: t.send,
+            reply: t.reply,
+            receive: t.receive,
+        },
+        after: Duration::from_nanos(t.after_ns),
+    })
+}
+
+impl TryFrom<local::Request> for Call {
+    type Error = ConvertError;
+
+    fn try_from(req: local::Request) -> Result<Self, Self::Error> {
+        let call = req.call.ok_or(ConvertError::MissingCall)?;
+        Ok(match call {
+            WireCall::ChannelCreate(c) => Call::ChannelCreate {
+                flags: ChannelFlags(c.flags),
+            },
+            WireCall::ChannelDestroy(c) => Call::ChannelDestroy { chid: c.chid },
+            WireCall::ConnectAttach(c) => Call::ConnectAttach {
+                nd: c.nd,
+                pid: c.pid,
+                chid: c.chid,
+            },
+            WireCall::ConnectDetach(c) => Call::ConnectDetach { coid: c.coid },
+            WireCall::ScoidDetach(c) => Call::ScoidDetach { scoid: c.scoid },
+            WireCall::MsgSend(c) => Call::MsgSend {
+                coid: c.coid,
+                data: c.data,
+                reply_cap: c.reply_cap,
+                priority: priority("MsgSend.priority", c.priority)?,
+                timeout: timeout(c.timeout),
+            },
+            WireCall::MsgReceive(c) => Call::MsgReceive {
+                chid: c.chid,
+                cap: c.cap,
+                timeout: timeout(c.timeout),
+            },
+            WireCall::MsgReply(c) => Call::MsgReply {
+                rcvid: c.rcvid,
+                status: c.status,
+                data: c.data,
+            },
+            WireCall::MsgError(c) => Call::MsgError {
+                rcvid: c.rcvid,
+                errno: c.errno,
+            },
+            WireCall::MsgRead(c) => Call::MsgRead {
+                rcvid: c.rcvid,
+                offset: c.offset,
+                len: c.len,
+            },
+            WireCall::MsgWrite(c) => Call::MsgWrite {
+                rcvid: c.rcvid,
+                offset: c.offset,
+                data: c.data,
+            },
+            WireCall::MsgInfo(c) => Call::MsgInfo { rcvid: c.rcvid },
+            WireCall::MsgSendPulse(c) => Call::MsgSendPulse {
+                coid: c.coid,
+                priority: priority("MsgSendPulse.priority", c.priority)?,
+                code: pulse_code("MsgSendPulse.code", c.code)?,
+                value: c.value,
+            },
+            WireCall::NameAttach(c) => Call::NameAttach {
+                name: c.name,
+                flags: ChannelFlags(c.flags),
+            },
+            WireCall::NameDetach(c) => Call::NameDetach { chid: c.chid },
+            WireCall::NameOpen(c) => Call::NameOpen { name: c.name },
+            WireCall::ConnectClientInfo(c) => Call::ConnectClientInfo { scoid: c.scoid },
+            WireCall::MsgRegisterEvent(c) => {
+                let e = c
+                    .event
+                    .ok_or(ConvertError::MissingField("MsgRegisterEvent.event"))?;
+                Call::MsgRegisterEvent {
+                    event: PulseEvent {
+                        coid: e.coid,
+                        priority: priority("PulseEvent.priority", e.priority)?,
+                        code: pulse_code("PulseEvent.code", e.code)?,
+                        value: e.value,
+                        updateable: e.updateable,
+                    },
+                    server_coid: c.server_coid,
+                }
+            }
+            WireCall::MsgUnregisterEvent(c) => Call::MsgUnregisterEvent { event: c.event },
+            WireCall::MsgVerifyEvent(c) => Call::MsgVerifyEvent {
+                rcvid: c.rcvid,
+                event: c.event,
+            },
+            WireCall::MsgDeliverEvent(c) => Call::MsgDeliverEvent {
+                rcvid: c.rcvid,
+                event: c.event,
+                value: c.value,
+            },
+            WireCall::Unblock(c) => Call::Unblock { tid: c.tid },
+            WireCall::ShmCreateHandle(c) => {
+                return Err(ConvertError::Shm(ShmRequest::Create {
+                    pid: c.pid,
+                    perms: c.perms,
+                }));
+            }
+            WireCall::ShmOpenHandle(c) => {
+                return Err(ConvertError::Shm(ShmRequest::Open {
+                    handle: c.handle,
+                    perms: c.perms,
+                }));
+            }
+        })
+    }
+}
+
+impl From<MsgInfo> for local::MsgInfo {
+    fn from(i: MsgInfo) -> Self {
+        local::MsgInfo {
+            nd: i.nd,
+            srcnd: i.srcnd,
+            pid: i.pid,
+            tid: i.tid,
+            chid: i.chid,
+            scoid: i.scoid,
+            coid: i.coid,
+            priority: u32::from(i.priority),
+            msglen: i.msglen,
+            srcmsglen: i.srcmsglen,
+            dstmsglen: i.dstmsglen,
+            flags: i.flags,
+        }
+    }
+}
+
+impl From<Pulse> for local::Pulse {
+    fn from(p: Pulse) -> Self {
+        local::Pulse {
+            code: i32::from(p.code),
+            value: p.value,
+            scoid: p.scoid,
+            priority: u32::from(p.priority),
+        }
+    }
+}
+
+impl From<ClientInfo> for local::ClientInfo {
+    fn from(c: ClientInfo) -> Self {
+        local::ClientInfo {
+            nd: c.nd,
+            pid: c.pid,
+            uid: c.cred.uid,
+            gid: c.cred.gid,
+        }
+    }
+}
+
+impl From<Errno> for local::Error {
+    fn from(e: Errno) -> Self {
+        local::Error {
+            errno: e.0,
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl From<Completion> for local::Response {
+    fn from(c: Completion) -> Self {
+        let result = match c {
+            Completion::Done => WireResult::Done(local::Done {}),
+            Completion::Chid(chid) => WireResult::Chid(chid),
+            Completion::Coid(coid) => WireResult::Coid(coid),
+            Completion::Reply { status, data } => WireResult::Reply(local::Reply { status, data }),
+            Completion::Received(Received::Message { rcvid, info, data }) => {
+                WireResult::Message(local::ReceivedMessage {
+                    rcvid,
+                    info: Some(info.into()),
+                    data,
+                })
+            }
+            Completion::Received(Received::Pulse(p)) => WireResult::Pulse(p.into()),
+            Completion::Data(d) => WireResult::Data(d),
+            Completion::Count(n) => WireResult::Count(n),
+            Completion::Info(i) => WireResult::Info(i.into()),
+            Completion::ClientInfo(c) => WireResult::ClientInfo(c.into()),
+            Completion::Event(e) => WireResult::Event(e),
+        };
+        local::Response {
+            result: Some(result),
+        }
+    }
+}
+
+impl From<Errno> for local::Response {
+    fn from(e: Errno) -> Self {
+        local::Response {
+            result: Some(WireResult::Error(e.into())),
+        }
+    }
+}
+
+impl From<Result<Completion, Errno>> for local::Response {
+    fn from(r: Result<Completion, Errno>) -> Self {
+        match r {
+            Ok(c) => c.into(),
+            Err(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use qnet_core::Credentials;
+
+    use super::*;
+
+    fn req(call: WireCall) -> local::Request {
+        local::Request { call: Some(call) }
+    }
+
+    #[test]
+    fn missing_call_is_rejected() {
+        assert_eq!(
+            Call::try_from(local::Request { call: None }),
+            Err(ConvertError::MissingCall)
+        );
+    }
+
+    #[test]
+    fn msg_send_converts_with_timeout() {
+        let r = req(WireCall::MsgSend(local::MsgSend {
+            coid: 3,
+            data: Bytes::from_static(b"hi"),
+            reply_cap: 64,
+            priority: 255,
+            timeout: Some(local::Timeout {
+                send: true,
+                reply: false,
+                receive: false,
+                after_ns: 1_500,
+            }),
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Ok(Call::MsgSend {
+                coid: 3,
+                data: Bytes::from_static(b"hi"),
+                reply_cap: 64,
+                priority: 255,
+                timeout: Some(Timeout {
+                    states: TimeoutStates {
+                        send: true,
+                        reply: false,
+                        receive: false
+                    },
+                    after: Duration::from_nanos(1_500),
+                }),
+            })
+        );
+    }
+
+    #[test]
+    fn priority_above_255_is_out_of_range() {
+        let r = req(WireCall::MsgSend(local::MsgSend {
+            priority: 256,
+            ..Default::default()
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Err(ConvertError::OutOfRange {
+                field: "MsgSend.priority",
+                value: 256
+            })
+        );
+        let r = req(WireCall::MsgSendPulse(local::MsgSendPulse {
+            priority: 1000,
+            ..Default::default()
+        }));
+        assert!(matches!(
+            Call::try_from(r),
+            Err(ConvertError::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn pulse_code_outside_i8_is_out_of_range() {
+        for code in [128, -129, i32::MAX] {
+            let r = req(WireCall::MsgSendPulse(local::MsgSendPulse {
+                coid: 1,
+                priority: 10,
+                code,
+                value: 0,
+            }));
+            assert_eq!(
+                Call::try_from(r),
+                Err(ConvertError::OutOfRange {
+                    field: "MsgSendPulse.code",
+                    value: i64::from(code)
+                })
+            );
+        }
+        // In range, including the system's negative codes (the kernel decides what users may send).
+        let r = req(WireCall::MsgSendPulse(local::MsgSendPulse {
+            coid: 1,
+            priority: 10,
+            code: -33,
+            value: 7,
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Ok(Call::MsgSendPulse {
+                coid: 1,
+                priority: 10,
+                code: -33,
+                value: 7
+            })
+        );
+    }
+
+    #[test]
+    fn register_event_needs_its_event_and_checks_it() {
+        let r = req(WireCall::MsgRegisterEvent(local::MsgRegisterEvent {
+            event: None,
+            server_coid: 1,
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Err(ConvertError::MissingField("MsgRegisterEvent.event"))
+        );
+        let ev = local::PulseEvent {
+            coid: 2,
+            priority: 300,
+            code: 1,
+            value: 5,
+            updateable: true,
+        };
+        let r = req(WireCall::MsgRegisterEvent(local::MsgRegisterEvent {
+            event: Some(ev),
+            server_coid: 1,
+        }));
+        assert!(matches!(
+            Call::try_from(r),
+            Err(ConvertError::OutOfRange { .. })
+        ));
+        let ev = local::PulseEvent {
+            coid: 2,
+            priority: 20,
+            code: 1,
+            value: 5,
+            updateable: true,
+        };
+        let r = req(WireCall::MsgRegisterEvent(local::MsgRegisterEvent {
+            event: Some(ev),
+            server_coid: 1,
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Ok(Call::MsgRegisterEvent {
+                event: PulseEvent {
+                    coid: 2,
+                    priority: 20,
+                    code: 1,
+                    value: 5,
+                    updateable: true
+                },
+                server_coid: 1,
+            })
+        );
+    }
+
+    #[test]
+    fn simple_calls_convert() {
+        let cases = [
+            (
+                WireCall::ChannelCreate(local::ChannelCreate { flags: 0x8 }),
+                Call::ChannelCreate {
+                    flags: ChannelFlags::DISCONNECT,
+                },
+            ),
+            (
+                WireCall::ConnectAttach(local::ConnectAttach {
+                    nd: 0,
+                    pid: 42,
+                    chid: 1,
+                }),
+                Call::ConnectAttach {
+                    nd: 0,
+                    pid: 42,
+                    chid: 1,
+                },
+            ),
+            (
+                WireCall::MsgDeliverEvent(local::MsgDeliverEvent {
+                    rcvid: 9,
+                    event: 4,
+                    value: Some(-1),
+                }),
+                Call::MsgDeliverEvent {
+                    rcvid: 9,
+                    event: 4,
+                    value: Some(-1),
+                },
+            ),
+            (
+                WireCall::NameOpen(local::NameOpen { name: "srv".into() }),
+                Call::NameOpen { name: "srv".into() },
+            ),
+            (
+                WireCall::Unblock(local::Unblock { tid: 77 }),
+                Call::Unblock { tid: 77 },
+            ),
+        ];
+        for (wire, call) in cases {
+            assert_eq!(Call::try_from(req(wire)), Ok(call));
+        }
+    }
+
+    #[test]
+    fn shm_requests_are_not_kernel_calls() {
+        let r = req(WireCall::ShmCreateHandle(local::ShmCreateHandle {
+            pid: 5,
+            perms: 2,
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Err(ConvertError::Shm(ShmRequest::Create { pid: 5, perms: 2 }))
+        );
+        let r = req(WireCall::ShmOpenHandle(local::ShmOpenHandle {
+            handle: 99,
+            perms: 0,
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Err(ConvertError::Shm(ShmRequest::Open {
+                handle: 99,
+                perms: 0
+            }))
+        );
+    }
+
+    #[test]
+    fn errors_carry_errno_and_display() {
+        let r: local::Response = Err(Errno::ESRCH).into();
+        assert_eq!(
+            r.result,
+            Some(WireResult::Error(local::Error {
+                errno: 3,
+                detail: Errno::ESRCH.to_string(),
+            }))
+        );
+        let r: local::Response = Err(Errno(1234)).into();
+        assert!(
+            matches!(r.result, Some(WireResult::Error(local::Error { errno: 1234, ref detail })) if detail.contains("1234"))
+        );
+    }
+
+    #[test]
+    fn completions_convert() {
+        let info = MsgInfo {
+            pid: 7,
+            tid: 8,
+            chid: 1,
+            scoid: 2,
+            priority: 200,
+            msglen: 3,
+            ..Default::default()
+        };
+        let r: local::Response = Ok(Completion::Received(Received::Message {
+            rcvid: 11,
+            info,
+            data: Bytes::from_static(b"abc"),
+        }))
+        .into();
+        let Some(WireResult::Message(m)) = r.result else {
+            panic!("not a message: {r:?}")
+        };
+        assert_eq!(m.rcvid, 11);
+        assert_eq!(m.data, Bytes::from_static(b"abc"));
+        let wi = m.info.unwrap();
+        assert_eq!(
+            (wi.pid, wi.tid, wi.chid, wi.scoid, wi.priority, wi.msglen),
+            (7, 8, 1, 2, 200, 3)
+        );
+
+        let r: local::Response = Ok(Completion::Received(Received::Pulse(Pulse {
+            code: -33,
+            value: 0,
+            scoid: 4,
+            priority: 21,
+        })))
+        .into();
+        assert_eq!(
+            r.result,
+            Some(WireResult::Pulse(local::Pulse {
+                code: -33,
+                value: 0,
+                scoid: 4,
+                priority: 21
+            }))
+        );
+
+        let r: local::Response = Ok(Completion::ClientInfo(ClientInfo {
+            nd: 0,
+            pid: 5,
+            cred: Credentials {
+                uid: 1000,
+                gid: 100,
+            },
+        }))
+        .into();
+        assert_eq!(
+            r.result,
+            Some(WireResult::ClientInfo(local::ClientInfo {
+                nd: 0,
+                pid: 5,
+                uid: 1000,
+                gid: 100
+            }))
+        );
+
+        let simple = [
+            (Completion::Done, WireResult::Done(local::Done {})),
+            (Completion::Chid(3), WireResult::Chid(3)),
+            (Completion::Coid(4), WireResult::Coid(4)),
+            (
+                Completion::Reply {
+                    status: -5,
+                    data: Bytes::from_static(b"r"),
+                },
+                WireResult::Reply(local::Reply {
+                    status: -5,
+                    data: Bytes::from_static(b"r"),
+                }),
+            ),
+            (
+                Completion::Data(Bytes::from_static(b"d")),
+                WireResult::Data(Bytes::from_static(b"d")),
+            ),
+            (Completion::Count(9), WireResult::Count(9)),
+            (Completion::Event(12), WireResult::Event(12)),
+        ];
+        for (c, w) in simple {
+            let r: local::Response = Ok(c).into();
+            assert_eq!(r.result, Some(w));
+        }
+    }
+}
