@@ -88,6 +88,24 @@ impl SharedMemory {
         shm_unlink(name.as_str()).map_err(|e| sys("shm_unlink", e))
     }
 
+    /// An anonymous shared-memory object of `size` bytes (QNX `shm_open(SHM_ANON, ...)`): created
+    /// under a unique name that is unlinked at once, so only the fd (and handles made from it)
+    /// reach it.
+    pub fn anonymous_fd(size: usize) -> Result<OwnedFd> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("/qnet-anon-{}-{n}", std::process::id());
+        let fd = shm_open(
+            name.as_str(),
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| sys("shm_open", e))?;
+        let _ = shm_unlink(name.as_str());
+        nix::unistd::ftruncate(&fd, size as i64).map_err(|e| sys("ftruncate", e))?;
+        Ok(fd)
+    }
+
     /// Map the whole object behind `fd` (e.g. from [`shm_open_handle`]).
     pub fn from_fd(fd: BorrowedFd<'_>, writable: bool) -> Result<SharedMemory> {
         let st = fstat(fd).map_err(|e| sys("fstat", e))?;

@@ -164,7 +164,8 @@ mod tests {
             receive: true,
             after_ns: 1_000_000,
         };
-        let cases: Vec<(Coid, Vec<&[u8]>, u64, u32, Option<Timeout>)> = vec![
+        type Case<'a> = (Coid, Vec<&'a [u8]>, u64, u32, Option<Timeout>);
+        let cases: Vec<Case<'_>> = vec![
             (1, vec![b"hello", b" world"], 100, 10, None),
             (0, vec![], 0, 0, None),
             (-5, vec![&[0u8; 300][..]], 1 << 40, 255, Some(timeout)),

@@ -1,0 +1,30 @@
+//! Course exercise "IOV messaging": send a header and a variable-length string as a two-part
+//! IOV (`MsgSendv`).
+//!
+//! Usage: `iov_client <text> [name]` (default name `iov_server`). Prints `checksum=<n>`.
+
+use std::io::{IoSlice, IoSliceMut};
+
+use qnet::neutrino::{msg_sendv, name_open};
+
+const MSG_CHECKSUM: u32 = 0x2000;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(text) = args.get(1) else {
+        anyhow::bail!("usage: iov_client <text> [name]")
+    };
+    let name = args.get(2).map(String::as_str).unwrap_or("iov_server");
+    let coid = name_open(name)?;
+
+    // header {u32 type, u32 data_len}, then the data
+    let mut header = [0u8; 8];
+    header[..4].copy_from_slice(&MSG_CHECKSUM.to_le_bytes());
+    header[4..].copy_from_slice(&(text.len() as u32).to_le_bytes());
+    let siov = [IoSlice::new(&header), IoSlice::new(text.as_bytes())];
+    let mut sum = [0u8; 4];
+    let mut riov = [IoSliceMut::new(&mut sum)];
+    msg_sendv(coid, &siov, &mut riov)?;
+    println!("checksum={}", u32::from_le_bytes(sum));
+    Ok(())
+}
