@@ -120,8 +120,13 @@ impl TlsContext {
 }
 
 fn other(msg: String) -> Error {
-    #[derive(Debug)]
+    // rustls prints `CertificateError::Other` with `Debug`: make that the plain message.
     struct Msg(String);
+    impl std::fmt::Debug for Msg {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
     impl std::fmt::Display for Msg {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str(&self.0)
