@@ -135,7 +135,11 @@ impl Driver {
         let now = self.now();
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, call);
-        self.finish(&mut st, Some(thread))
+        let response = self.finish(&mut st, Some(thread));
+        if response.is_none() {
+            tracing::debug!(%thread, "call blocked");
+        }
+        response
     }
 
     /// Expire the kernel's due timeouts.
