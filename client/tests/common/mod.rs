@@ -1,0 +1,289 @@
+//! Test harness: real `qnetd` processes and real example processes.
+//!
+//! Every child is spawned from one thread that lives as long as the test process, with
+//! `PR_SET_PDEATHSIG = SIGKILL`, so nothing outlives the test binary even if a test panics
+//! or a daemon is held in a `static`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Hang guard for anything a test waits for.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+/// `<target>/debug`, from this test executable's path (`<target>/debug/deps/<test>`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+}
+
+fn cargo_build(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo).args(args).status().expect("running cargo build");
+    assert!(st.success(), "cargo {args:?} failed");
+}
+
+/// Path of the `qnetd` binary, building it if it is missing.
+pub fn qnetd_path() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let p = target_dir().join("qnetd");
+            if !p.exists() {
+                cargo_build(&["build", "-p", "qnet-daemon", "--bin", "qnetd"]);
+            }
+            p
+        })
+        .clone()
+}
+
+/// Path of an example binary, building the examples if it is missing.
+pub fn example_path(name: &str) -> PathBuf {
+    let p = target_dir().join("examples").join(name);
+    if !p.exists() {
+        static BUILT: OnceLock<()> = OnceLock::new();
+        BUILT.get_or_init(|| cargo_build(&["build", "-p", "qnet", "--examples"]));
+    }
+    p
+}
+
+type Job = (Command, Sender<std::io::Result<Child>>);
+
+/// Spawn `cmd` from the long-lived spawner thread, with the parent-death signal set.
+#[allow(unsafe_code)]
+pub fn spawn(mut cmd: Command) -> Child {
+    static SPAWNER: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+    // SAFETY: the pre_exec hook only calls prctl, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let tx = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (rtx, rrx) = mpsc::channel();
+    tx.lock().unwrap().send((cmd, rtx)).expect("spawner thread alive");
+    rrx.recv().expect("spawner answered").expect("spawning a child")
+}
+
+/// A `qnetd` on a socket in a fresh temporary directory; SIGKILLed and reaped on drop.
+pub struct TestDaemon {
+    child: Option<Child>,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDaemon {
+    /// Start a daemon and wait until its socket accepts connections.
+    pub fn start() -> TestDaemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket = dir.path().join("qnetd.sock");
+        let mut d = TestDaemon { child: None, socket, _dir: dir };
+        d.restart();
+        d
+    }
+
+    /// (Re)start the daemon on the same socket path.
+    pub fn restart(&mut self) {
+        let mut cmd = Command::new(qnetd_path());
+        cmd.arg("--socket").arg(&self.socket).arg("--node").arg("testnode");
+        cmd.arg("--log").arg(std::env::var("QNET_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        let child = spawn(cmd);
+        self.child = Some(child);
+        let start = Instant::now();
+        // Readiness: the socket accepts a connection.
+        while UnixStream::connect(&self.socket).is_err() {
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("qnetd exited at start: {st}");
+            }
+            assert!(start.elapsed() < GUARD, "qnetd did not start listening");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The node name the daemon was started with.
+    pub fn node(&self) -> &'static str {
+        "testnode"
+    }
+
+    /// Stop the daemon with SIGTERM and reap it.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A child process whose stdout lines are collected; killed and reaped on drop.
+pub struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    /// The child's stdin, if it was piped.
+    pub stdin: Option<ChildStdin>,
+}
+
+impl Proc {
+    /// Spawn `cmd` with stdout (and stderr) captured and stdin piped.
+    pub fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::piped());
+        let mut child = spawn(cmd);
+        let out = child.stdout.take().expect("stdout");
+        let err = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let s2 = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                let mut s = s2.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let stdin = child.stdin.take();
+        Proc { child, lines, seen: Vec::new(), stderr, stdin }
+    }
+
+    /// The pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait (hang guard [`GUARD`]) for a stdout line that satisfies `pred`; returns it.
+    pub fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if pred(&l) {
+                        return l;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {what}; {}", self.dump()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("process ended before {what}; {}", self.dump())
+                }
+            }
+        }
+    }
+
+    /// Wait for a line starting with `prefix`.
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        self.expect_line(prefix, |l| l.starts_with(prefix))
+    }
+
+    /// Wait for the process to exit (its stdout closes), returning its status and all lines.
+    pub fn wait_exit(&mut self) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(RecvTimeoutError::Timeout) => panic!("process did not exit; {}", self.dump()),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let st = self.child.wait().expect("wait");
+        (st, self.seen.clone())
+    }
+
+    /// Everything on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn dump(&self) -> String {
+        format!("stdout so far: {:?}; stderr: {}", self.seen, self.stderr())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Spawn example `name` with `args`, talking to the daemon at `socket`.
+pub fn spawn_example(name: &str, args: &[&str], socket: &Path) -> Proc {
+    let mut cmd = Command::new(example_path(name));
+    cmd.args(args).env("QNET_SOCKET", socket);
+    Proc::spawn(cmd)
+}
+
+/// Parse `pid=<p> chid=<c>`.
+pub fn parse_pid_chid(line: &str) -> (u32, i32) {
+    let mut pid = None;
+    let mut chid = None;
+    for part in line.split_whitespace() {
+        if let Some(v) = part.strip_prefix("pid=") {
+            pid = v.parse().ok();
+        }
+        if let Some(v) = part.strip_prefix("chid=") {
+            chid = v.parse().ok();
+        }
+    }
+    (pid.expect("pid in line"), chid.expect("chid in line"))
+}
+
+/// Run `f` on a thread and get its result, with the hang guard.
+pub fn with_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(GUARD).expect("call did not return within the hang guard")
+}
