@@ -111,6 +111,7 @@ impl Driver {
         if st.threads.remove(&thread).is_none() {
             return;
         }
+        tracing::debug!(%thread, "thread exit");
         st.kernel.handle_thread_exit(now, thread);
         st.process_session_closed(now, thread.pid);
         self.finish(&mut st, None);
@@ -223,5 +224,99 @@ impl State {
             e.remove();
             self.kernel.handle_process_exit(now, ProcessKey::local(pid));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has_process(d: &Driver, pid: Pid) -> bool {
+        d.lock().kernel.has_process(pid)
+    }
+
+    fn outbox() -> Outbox {
+        mpsc::unbounded_channel().0
+    }
+
+    #[tokio::test]
+    async fn process_lives_while_any_thread_or_process_session_does() {
+        let d = Driver::new(qnet_core::Config::default());
+        let cred = Credentials { uid: 1, gid: 1 };
+        let (t1, t2) = (ThreadKey::local(50, 1), ThreadKey::local(50, 2));
+        d.register_thread(t1, cred, outbox()).unwrap();
+        assert!(has_process(&d, 50));
+        assert!(
+            d.register_thread(t1, cred, outbox()).is_err(),
+            "a thread has one session"
+        );
+        d.register_thread(t2, cred, outbox()).unwrap();
+        d.register_process(50, cred);
+        d.unregister_thread(t1);
+        d.unregister_process(50);
+        assert!(has_process(&d, 50), "thread 2 still lives");
+        d.unregister_thread(t2);
+        assert!(!has_process(&d, 50), "last session closed");
+        // Unregistering twice changes nothing.
+        d.unregister_thread(t2);
+        assert!(!has_process(&d, 50));
+    }
+
+    #[tokio::test]
+    async fn completions_for_other_threads_go_to_their_outbox() {
+        let d = Driver::new(qnet_core::Config::default());
+        let cred = Credentials::default();
+        let (server, client) = (ThreadKey::local(60, 1), ThreadKey::local(61, 1));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        d.register_thread(server, cred, tx).unwrap();
+        d.register_thread(client, cred, outbox()).unwrap();
+        let chid = match d.call(
+            server,
+            Call::ChannelCreate {
+                flags: Default::default(),
+            },
+        ) {
+            Some(local::Response {
+                result: Some(local::response::Result::Chid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            d.call(
+                server,
+                Call::MsgReceive {
+                    chid,
+                    cap: 64,
+                    timeout: None
+                }
+            )
+            .is_none()
+        );
+        let coid = match d.call(
+            client,
+            Call::ConnectAttach {
+                nd: 0,
+                pid: 60,
+                chid,
+            },
+        ) {
+            Some(local::Response {
+                result: Some(local::response::Result::Coid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        };
+        let send = Call::MsgSend {
+            coid,
+            data: bytes::Bytes::from_static(b"x"),
+            reply_cap: 8,
+            priority: 10,
+            timeout: None,
+        };
+        assert!(d.call(client, send).is_none(), "the sender blocks");
+        let got = rx.try_recv().expect("the receiver's completion was routed");
+        assert!(
+            matches!(got.result, Some(local::response::Result::Message(_))),
+            "{got:?}"
+        );
     }
 }

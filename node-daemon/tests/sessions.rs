@@ -297,3 +297,53 @@ fn oversized_send_gets_emsgsize() {
     assert_eq!(errno(&r), Some(90), "{r:?}");
     channel_create(&mut c);
 }
+
+/// A THREAD session that closes while its send is REPLY-blocked is a thread exit: the
+/// server's later reply finds no one (`ESRCH`).
+#[test]
+fn closing_a_blocked_thread_session_is_a_thread_exit() {
+    let d = Daemon::start();
+    let mut server = d.thread(1);
+    let mut client = d.thread(2);
+    let chid = channel_create(&mut server);
+    let coid = match client.call(request::Call::ConnectAttach(local::ConnectAttach {
+        nd: 0,
+        pid: 0,
+        chid,
+    })) {
+        response::Result::Coid(c) => c,
+        other => panic!("ConnectAttach: {other:?}"),
+    };
+    client.send(client_frame::Frame::Request(Request {
+        call: Some(request::Call::MsgSend(local::MsgSend {
+            coid,
+            data: Bytes::from_static(b"hi"),
+            reply_cap: 8,
+            priority: 10,
+            timeout: None,
+        })),
+    }));
+    let rcvid = match server.call(request::Call::MsgReceive(local::MsgReceive {
+        chid,
+        cap: 64,
+        timeout: None,
+    })) {
+        response::Result::Message(m) => m.rcvid,
+        other => panic!("MsgReceive: {other:?}"),
+    };
+    drop(client);
+    let exit = format!("thread={}/{}/2", 0, std::process::id());
+    assert!(
+        d.logs
+            .wait_for(|l| l.contains("thread exit") && l.contains(&exit))
+            .is_some(),
+        "{}",
+        d.logs.dump()
+    );
+    let r = server.call(request::Call::MsgReply(local::MsgReply {
+        rcvid,
+        status: 0,
+        data: Bytes::new(),
+    }));
+    assert_eq!(errno(&r), Some(3), "{r:?}");
+}
