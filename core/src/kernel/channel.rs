@@ -168,16 +168,21 @@ impl Kernel {
         item: Queued,
     ) -> bool {
         let seq = self.next_seq;
-        let Some(channel) = self.channel_mut(server, chid) else {
-            return false;
-        };
-        if let Some(receiver) = channel.receivers.pop_front() {
+        loop {
+            let Some(channel) = self.channel_mut(server, chid) else {
+                return false;
+            };
+            let Some(receiver) = channel.receivers.pop_front() else {
+                break;
+            };
+            // Only a thread still RECEIVE-blocked on this channel takes it (defensive: a
+            // receiver leaves the list whenever its call ends).
             let cap = match self.blocked.get(&receiver) {
                 Some(Blocked {
-                    wait: Wait::Receive { cap, .. },
+                    wait: Wait::Receive { cap, chid: c },
                     ..
-                }) => *cap,
-                _ => PULSE_SIZE as u64,
+                }) if *c == chid => *cap,
+                _ => continue,
             };
             if let Some(received) = self.take_delivery(item, cap) {
                 self.release(receiver, Ok(Completion::Received(received)));
@@ -189,6 +194,9 @@ impl Kernel {
             }
             return true;
         }
+        let Some(channel) = self.channel_mut(server, chid) else {
+            return false;
+        };
         channel.queue.insert((Reverse(priority), seq), item);
         self.next_seq += 1;
         if let Queued::Message(rcvid) = item {
