@@ -35,6 +35,11 @@ pub struct TransportConfig {
     /// quinn's WAN default (333 ms) would make a lost handshake packet cost about a second on
     /// a LAN. Default 10 ms.
     pub initial_rtt: Duration,
+    /// SO_RCVBUF/SO_SNDBUF asked for on the UDP socket (`None`: the OS default). Default
+    /// 2 MiB, as quinn's own perf tool uses: bursts of many streams overflow the ~208 KiB
+    /// default and show up as loss and erratic latency. Linux silently caps the value at
+    /// `net.core.rmem_max`/`wmem_max`; raise those on busy nodes.
+    pub socket_buffer_size: Option<usize>,
 }
 
 impl Default for TransportConfig {
@@ -45,6 +50,7 @@ impl Default for TransportConfig {
             keep_alive_interval: Duration::from_millis(500),
             max_idle_timeout: Duration::from_secs(3),
             initial_rtt: Duration::from_millis(10),
+            socket_buffer_size: Some(2 * 1024 * 1024),
         }
     }
 }
@@ -189,8 +195,21 @@ impl Transport {
             .map_err(|e| TlsError::Quic(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(quic));
         server.transport_config(transport.clone());
-        let endpoint = quinn::Endpoint::server(server, addr)
-            .map_err(|source| BindError::Io { addr, source })?;
+        let io = |source| BindError::Io { addr, source };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io(std::io::Error::other("no tokio runtime is running")));
+        }
+        let socket = std::net::UdpSocket::bind(addr).map_err(io)?;
+        if let Some(size) = config.socket_buffer_size {
+            set_buffer_sizes(&socket, size);
+        }
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(io)?;
         Ok(Self {
             endpoint,
             tls,
@@ -269,6 +288,23 @@ impl Transport {
     pub async fn wait_idle(&self) {
         self.endpoint.wait_idle().await;
     }
+}
+
+/// Best effort: a smaller buffer than asked for is not an error (the kernel caps it).
+fn set_buffer_sizes(socket: &std::net::UdpSocket, size: usize) {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    if let Err(e) = setsockopt(socket, sockopt::RcvBuf, &size) {
+        tracing::warn!("cannot set SO_RCVBUF to {size}: {e}");
+    }
+    if let Err(e) = setsockopt(socket, sockopt::SndBuf, &size) {
+        tracing::warn!("cannot set SO_SNDBUF to {size}: {e}");
+    }
+    tracing::debug!(
+        asked = size,
+        rcvbuf = ?getsockopt(socket, sockopt::RcvBuf),
+        sndbuf = ?getsockopt(socket, sockopt::SndBuf),
+        "UDP socket buffers"
+    );
 }
 
 /// A connection attempt from a peer, before the handshake.

@@ -3,7 +3,7 @@
 //! Both sides verify the peer's chain against the cluster CA only (no system roots), with the
 //! usual webpki checks (signature, validity window, EKU). On top of that:
 //! - the dialling side checks that the server's certificate names the node it dialled
-//!   ([`NodeServerVerifier`]); the TLS server name is a constant, the check is on the node name
+//!   (`NodeServerVerifier`); the TLS server name is a constant, the check is on the node name
 //!   read by [`node_name_from_cert`], so every valid node name works, DNS-shaped or not;
 //! - the accepting side requires a client certificate ([`WebPkiClientVerifier`]) that names a
 //!   node; the peer's node name is read from that verified certificate after the handshake.

@@ -297,3 +297,28 @@ async fn backoff_dials_until_the_peer_is_reachable_or_cancelled() {
     assert_eq!(conn.peer_node(), "n2");
     assert_eq!(guard(acceptor).await.unwrap().unwrap(), "n1");
 }
+
+#[test]
+fn bind_outside_a_runtime_is_an_error_not_a_panic() {
+    let certs = Certs::new("test");
+    let err = qnet_transport::Transport::bind(
+        common::localhost(),
+        certs.node("n1"),
+        TransportConfig::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no tokio runtime"), "{err}");
+}
+
+#[tokio::test]
+async fn inconsistent_config_is_refused() {
+    let certs = Certs::new("test");
+    let cfg = TransportConfig {
+        keep_alive_interval: Duration::from_secs(5),
+        max_idle_timeout: Duration::from_secs(1),
+        ..TransportConfig::default()
+    };
+    let err =
+        qnet_transport::Transport::bind(common::localhost(), certs.node("n1"), cfg).unwrap_err();
+    assert!(err.to_string().contains("keep_alive_interval"), "{err}");
+}
