@@ -31,14 +31,22 @@ fn thread() -> impl Strategy<Value = ThreadKey> {
 
 fn timeout() -> impl Strategy<Value = Option<Timeout>> {
     proptest::option::of(
-        (any::<(bool, bool, bool)>(), 0u64..3000).prop_map(|((s, r, rc), ms)| Timeout {
-            states: TimeoutStates {
-                send: s,
-                reply: r,
-                receive: rc,
-            },
-            after: Duration::from_millis(ms),
-        }),
+        (
+            any::<(bool, bool, bool)>(),
+            prop_oneof![9 => 0u64..3000, 1 => Just(u64::MAX)],
+        )
+            .prop_map(|((s, r, rc), ms)| Timeout {
+                states: TimeoutStates {
+                    send: s,
+                    reply: r,
+                    receive: rc,
+                },
+                after: if ms == u64::MAX {
+                    Duration::MAX
+                } else {
+                    Duration::from_millis(ms)
+                },
+            }),
     )
 }
 

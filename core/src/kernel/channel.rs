@@ -130,7 +130,7 @@ impl Kernel {
         }
         let timeout = timeout
             .filter(|t| t.states.receive)
-            .map(|t| (now + t.after, t.states));
+            .map(|t| (now.saturating_add(t.after), t.states));
         self.block(
             thread,
             Blocked {

@@ -202,7 +202,7 @@ impl Kernel {
         );
         let timeout = timeout
             .filter(|t| t.states.send || t.states.reply)
-            .map(|t| (now + t.after, t.states));
+            .map(|t| (now.saturating_add(t.after), t.states));
         self.block(
             thread,
             Blocked {
