@@ -26,6 +26,10 @@ pub struct Config {
         value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGE_SIZE_LIMIT)
     )]
     pub max_message_size: u64,
+    /// Runtime worker threads; 0 runs everything on one thread (the default, measured fastest
+    /// for local round trips: see the driver's module doc).
+    #[arg(long, default_value_t = 0)]
+    pub worker_threads: usize,
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -38,6 +42,7 @@ impl Config {
             socket,
             node: hostname(),
             max_message_size: 16 * 1024 * 1024,
+            worker_threads: 0,
             log: "info".into(),
         }
     }

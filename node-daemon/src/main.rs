@@ -18,7 +18,15 @@ fn main() -> anyhow::Result<()> {
     raise_fd_limit();
     // One thread: the kernel is one lock anyway, and a same-thread task wake-up is the
     // cheapest hop between two sessions (see the driver's module doc).
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let mut builder = match config.worker_threads {
+        0 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let rt = builder
         .enable_all()
         .build()
         .context("building the runtime")?;
