@@ -83,7 +83,10 @@ pub fn check_eof(src: &BytesMut) -> Result<(), FrameError> {
     } else {
         HEADER_LEN
     };
-    Err(FrameError::Truncated { have: src.len(), want })
+    Err(FrameError::Truncated {
+        have: src.len(),
+        want,
+    })
 }
 
 /// Blocking helpers for `std::io` streams (the library's side).
@@ -143,7 +146,11 @@ mod tests {
     #[test]
     fn round_trip() {
         let msg = ClientFrame {
-            frame: Some(client_frame::Frame::Hello(Hello { version: 1, tid: 7, kind: 0 })),
+            frame: Some(client_frame::Frame::Hello(Hello {
+                version: 1,
+                tid: 7,
+                kind: 0,
+            })),
         };
         let mut buf = BytesMut::new();
         encode_frame(&msg, &mut buf);
@@ -168,7 +175,10 @@ mod tests {
         let mut buf = BytesMut::from(&[5, 0, 0, 0, 1, 2][..]);
         let r: Option<ClientFrame> = decode_frame(&mut buf, 1024).unwrap();
         assert!(r.is_none());
-        assert_eq!(check_eof(&buf), Err(FrameError::Truncated { have: 6, want: 9 }));
+        assert_eq!(
+            check_eof(&buf),
+            Err(FrameError::Truncated { have: 6, want: 9 })
+        );
     }
 
     proptest! {
@@ -176,12 +186,7 @@ mod tests {
         fn decoder_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
             let mut buf = BytesMut::from(&bytes[..]);
             // Drain frames until an error or a need for more bytes; both are fine, a panic is not.
-            loop {
-                match decode_frame::<ClientFrame>(&mut buf, 2048) {
-                    Ok(Some(_)) => continue,
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            while let Ok(Some(_)) = decode_frame::<ClientFrame>(&mut buf, 2048) {}
             let mut slice = &bytes[..];
             let _ = blocking::read_frame::<ClientFrame, _>(&mut slice, 2048);
         }
