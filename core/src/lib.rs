@@ -15,6 +15,7 @@ mod flags;
 mod ids;
 mod info;
 mod kernel;
+mod notice;
 mod pulse;
 
 pub use call::{Call, Completion, Received, Timeout};
@@ -23,4 +24,5 @@ pub use flags::{ChannelFlags, TimeoutStates};
 pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{Config, Kernel, Output, Time};
+pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

@@ -12,6 +12,7 @@ use crate::pulse::PulseCode;
 
 use super::Kernel;
 use super::process::lowest_free;
+use crate::notice::Notice;
 
 /// A client's connection to a channel.
 #[derive(Clone, Copy, Debug)]
@@ -96,14 +97,7 @@ impl Kernel {
         if channel.flags.contains(ChannelFlags::PRIVATE) && server != process {
             return Err(Errno::EPERM);
         }
-        let coid = lowest_free(
-            &self
-                .processes
-                .get(&process)
-                .ok_or(Errno::ESRCH)?
-                .connections,
-        )
-        .ok_or(Errno::EAGAIN)?;
+        let coid = self.free_coid(process).ok_or(Errno::EAGAIN)?;
         let s = self.processes.get_mut(&server).ok_or(Errno::ESRCH)?;
         let scoid = match s.scoid_of_client.get(&process) {
             Some(&scoid) => scoid,
@@ -229,7 +223,8 @@ impl Kernel {
     }
 
     /// Channel `chid` of `server` (incarnation `generation`) is gone: every connection to it
-    /// dies, and each owner with a `COID_DISCONNECT` channel gets a coid-death pulse.
+    /// dies, and each owner with a `COID_DISCONNECT` channel gets a coid-death pulse; an owner
+    /// on another node is told instead ([`Notice::ConnectionDead`]).
     pub(super) fn kill_connections_to(&mut self, server: ProcessKey, generation: u64, chid: Chid) {
         let mut killed: Vec<(ProcessKey, Coid)> = Vec::new();
         for (key, p) in self.processes.iter_mut() {
@@ -244,10 +239,16 @@ impl Kernel {
                 }
             }
         }
-        for (client, coid) in killed {
-            for notify in self.channels_with(client, ChannelFlags::COID_DISCONNECT) {
-                self.send_system_pulse(client, notify, PulseCode::COIDDEATH, coid, 0);
-            }
+        let (remote, local): (Vec<_>, Vec<_>) = killed.into_iter().partition(|(c, _)| c.nd != 0);
+        for (client, coid) in remote {
+            self.notify(
+                client.nd,
+                Notice::ConnectionDead {
+                    pid: client.pid,
+                    coid,
+                },
+            );
         }
+        self.coid_death_pulses(local);
     }
 }

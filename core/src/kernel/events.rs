@@ -1,6 +1,7 @@
 //! Registered pulse events: a client registers an event for one server
 //! (`MsgRegisterEvent`); only that server may verify or deliver it, and delivery sends the
-//! pulse on the client's own connection.
+//! pulse on the client's own connection. A client on another node is told instead
+//! (`Notice::DeliverEvent`); its node sends the pulse.
 
 use crate::errno::Errno;
 use crate::ids::{Coid, EventId, ProcessKey, Rcvid};
@@ -8,6 +9,7 @@ use crate::pulse::{Pulse, PulseCode, PulseEvent};
 
 use super::Kernel;
 use super::channel::Queued;
+use crate::notice::Notice;
 
 /// One registered event.
 #[derive(Clone, Copy, Debug)]
@@ -33,8 +35,11 @@ impl Kernel {
         if !(PulseCode::MINAVAIL..=PulseCode::MAXAVAIL).contains(&event.code) {
             return Err(Errno::EINVAL);
         }
-        self.live_connection(process, event.coid)
-            .map_err(|_| Errno::EINVAL)?;
+        // A remote client's event coid is its own node's; that node checked it.
+        if process.nd == 0 {
+            self.live_connection(process, event.coid)
+                .map_err(|_| Errno::EINVAL)?;
+        }
         let server = self
             .live_connection(process, server_coid)
             .map_err(|_| Errno::EINVAL)?;
@@ -68,8 +73,10 @@ impl Kernel {
     }
 
     /// `MsgVerifyEvent(rcvid, id)`: unknown event → `EACCES`; caller not the event's server →
-    /// `EPERM`; a non-zero rcvid must be a message the caller may answer whose client is the
-    /// registering process, else `ESRCH`.
+    /// `EPERM`. A non-zero rcvid that is live must be a message the caller may answer whose
+    /// client is the registering process, and one never issued fails too (`ESRCH` both); an
+    /// rcvid already answered is no error (a server often replies first and delivers later),
+    /// the registration alone decides.
     pub(super) fn verify_event(
         &self,
         process: ProcessKey,
@@ -82,9 +89,14 @@ impl Kernel {
             return Err(Errno::EPERM);
         }
         if rcvid != 0 {
-            let message = self.is_answerable(process, rcvid).ok_or(Errno::ESRCH)?;
-            if message.client.process() != event.owner {
+            if rcvid < 0 || rcvid >= self.next_rcvid {
                 return Err(Errno::ESRCH);
+            }
+            if self.messages.contains_key(&rcvid) {
+                let message = self.is_answerable(process, rcvid).ok_or(Errno::ESRCH)?;
+                if message.client.process() != event.owner {
+                    return Err(Errno::ESRCH);
+                }
             }
         }
         Ok(event)
@@ -102,6 +114,18 @@ impl Kernel {
     ) -> Result<(), Errno> {
         let registered = self.verify_event(process, rcvid, id)?;
         let event = registered.event;
+        if registered.owner.nd != 0 {
+            self.notify(
+                registered.owner.nd,
+                Notice::DeliverEvent {
+                    client_pid: registered.owner.pid,
+                    event: id,
+                    value,
+                    server_pid: process.pid,
+                },
+            );
+            return Ok(());
+        }
         let conn = self
             .live_connection(registered.owner, event.coid)
             .map_err(|_| Errno::ESRCH)?;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::call::{Completion, Timeout};
 use crate::errno::Errno;
 use crate::flags::ChannelFlags;
-use crate::ids::{Chid, Coid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
+use crate::ids::{Chid, Coid, Nd, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
 use crate::info::{MsgInfo, MsgInfoFlags};
 
 use super::channel::{QueueKey, Queued};
@@ -31,6 +31,8 @@ pub(super) enum Stage {
 #[derive(Debug)]
 pub(super) struct Message {
     pub(super) client: ThreadKey,
+    /// `_msg_info.srcnd`: how the client's node numbers this one.
+    pub(super) srcnd: Nd,
     pub(super) coid: Coid,
     pub(super) server: ProcessKey,
     pub(super) chid: Chid,
@@ -80,7 +82,7 @@ impl Message {
         };
         MsgInfo {
             nd: self.client.nd,
-            srcnd: 0,
+            srcnd: self.srcnd,
             pid: self.client.pid,
             tid: self.client.tid,
             chid: self.chid,
@@ -187,6 +189,7 @@ impl Kernel {
             rcvid,
             Message {
                 client: thread,
+                srcnd: self.srcnd_of(thread.nd),
                 coid,
                 server: conn.server,
                 chid: conn.chid,

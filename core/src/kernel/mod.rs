@@ -9,15 +9,19 @@
 //! - `unblock.rs`: `Call::Unblock`, timeouts firing, the `_NTO_CHF_UNBLOCK` rules;
 //! - `names.rs`: `name_attach` / `name_detach` / `name_open`;
 //! - `events.rs`: registered pulse events;
-//! - `timers.rs`: the deadline set behind `poll_timeout` / `handle_timeout`.
+//! - `timers.rs`: the deadline set behind `poll_timeout` / `handle_timeout`;
+//! - `nodes.rs`: the node table (peers, names, up/down), node down;
+//! - `remote.rs`: calls across nodes: remote connections, forwarded calls, notices.
 
 mod channel;
 mod connection;
 mod events;
 mod message;
 mod names;
+mod nodes;
 mod process;
 mod pulses;
+mod remote;
 mod timers;
 mod unblock;
 
@@ -26,12 +30,15 @@ use std::time::Duration;
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
-use crate::ids::{EventId, Pid, ProcessKey, Rcvid, ThreadKey};
+use crate::ids::{EventId, Nd, Pid, ProcessKey, Rcvid, ThreadKey};
 use crate::info::Credentials;
+use crate::notice::Notice;
 
 use self::events::RegisteredEvent;
 use self::message::Message;
+use self::nodes::Node;
 use self::process::{Blocked, Process};
+use self::remote::RemoteEvent;
 
 /// Time as the driver measures it: elapsed since an epoch the driver picks. The kernel never
 /// reads a clock.
@@ -62,6 +69,32 @@ pub enum Output {
         /// Its result.
         result: Result<Completion, Errno>,
     },
+    /// Send `call` of local `thread` to node `nd` (as `thread`'s call there); its result comes
+    /// back through [`Kernel::handle_forward_result`]. Coids in `call` are the server node's.
+    Forward {
+        /// Node to send the call to.
+        nd: Nd,
+        /// The calling (local) thread, blocked until the result.
+        thread: ThreadKey,
+        /// The call as the server node must run it.
+        call: Call,
+    },
+    /// Cancel the call `thread` forwarded to node `nd` (that node applies
+    /// [`Kernel::handle_unblock`]); the result still comes through
+    /// [`Kernel::handle_forward_result`].
+    ForwardUnblock {
+        /// Node the call went to.
+        nd: Nd,
+        /// The local thread whose forwarded call is cancelled.
+        thread: ThreadKey,
+    },
+    /// Tell node `nd` about something outside any call.
+    Notify {
+        /// Node to tell.
+        nd: Nd,
+        /// What happened.
+        notice: Notice,
+    },
 }
 
 /// The message-passing state machine of one node.
@@ -74,8 +107,16 @@ pub enum Output {
 /// 4. after every input, drain [`Kernel::poll_output`] until `None`, then re-arm one timer at
 ///    [`Kernel::poll_timeout`] and call [`Kernel::handle_timeout`] when it fires.
 ///
+/// Across nodes, the driver also:
+/// - configures peers with [`Kernel::add_node`] and reports links with
+///   [`Kernel::handle_node_up`] / [`Kernel::handle_node_down`];
+/// - carries [`Output::Forward`] / [`Output::ForwardUnblock`] to the peer (which runs them as
+///   [`Kernel::handle_call`] / [`Kernel::handle_unblock`] of a thread with our nd) and the
+///   peer's [`Output::Complete`] for that thread back into [`Kernel::handle_forward_result`];
+/// - carries [`Output::Notify`] to the peer, which maps each [`Notice`] to an input.
+///
 /// Every call produces exactly one [`Output::Complete`] for its thread: at once for
-/// non-blocking calls, later for `MsgSend` and `MsgReceive`. A call from a thread that is
+/// non-blocking calls, later for `MsgSend`, `MsgReceive` and forwarded calls. A call from a thread that is
 /// still blocked in an earlier call is a driver bug; it completes with `EPROTO` and the
 /// blocked call is left alone. A thread or process that exits gets no completion.
 ///
@@ -103,6 +144,14 @@ pub struct Kernel {
     events: BTreeMap<EventId, RegisteredEvent>,
     /// Next event handle.
     next_event: EventId,
+    /// Peer nodes, by nd.
+    nodes: BTreeMap<Nd, Node>,
+    /// This node's name (for `node/name` lookups).
+    local_name: String,
+    /// Events local processes registered with servers on other nodes.
+    remote_events: BTreeMap<(ProcessKey, EventId), RemoteEvent>,
+    /// Remote event deliveries refused.
+    rejected_remote_events: u64,
     /// Armed deadlines of blocked threads.
     deadlines: BTreeSet<(Time, ThreadKey)>,
     /// Outputs not yet drained.
@@ -123,6 +172,10 @@ impl Kernel {
             names: BTreeMap::new(),
             events: BTreeMap::new(),
             next_event: 1,
+            nodes: BTreeMap::new(),
+            local_name: nodes::DEFAULT_LOCAL_NAME.to_owned(),
+            remote_events: BTreeMap::new(),
+            rejected_remote_events: 0,
             deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
         }
@@ -138,7 +191,8 @@ impl Kernel {
         self.processes.contains_key(&ProcessKey::local(pid))
     }
 
-    /// Whether `thread` is blocked in a `MsgSend` or `MsgReceive`.
+    /// Whether `thread` is blocked in a `MsgSend`, a `MsgReceive` or a call forwarded to
+    /// another node.
     pub fn is_blocked(&self, thread: ThreadKey) -> bool {
         self.blocked.contains_key(&thread)
     }
@@ -165,6 +219,10 @@ impl Kernel {
             return;
         }
         self.handle_process_start(thread.process(), Credentials::default());
+        let Some(call) = self.remote_call(thread, call) else {
+            self.handle_timeout(now);
+            return;
+        };
         match call {
             Call::ChannelCreate { flags } => {
                 let r = self

@@ -1,16 +1,19 @@
 //! Processes and threads: what each process owns, what a blocked thread waits for, and the
 //! clean-up when a thread or a whole process exits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::errno::Errno;
 use crate::flags::TimeoutStates;
-use crate::ids::{Chid, Coid, Rcvid, Scoid, ThreadKey};
+use crate::ids::{Chid, Coid, Nd, Rcvid, Scoid, ThreadKey};
 use crate::info::Credentials;
+use crate::notice::Notice;
 use crate::pulse::PulseCode;
 use crate::{ChannelFlags, ProcessKey};
 
 use super::channel::Channel;
 use super::connection::{Connection, ScoidEntry};
+use super::remote::{Forwarded, RemoteConnection};
 use super::{Kernel, Time};
 
 /// One process: the channels it owns, its connections (client side) and the scoids of its
@@ -25,6 +28,8 @@ pub(super) struct Process {
     pub(super) channels: BTreeMap<Chid, Channel>,
     /// Connections, by coid.
     pub(super) connections: BTreeMap<Coid, Connection>,
+    /// Connections to channels on other nodes, by (local) coid; shares the coid space.
+    pub(super) remote: BTreeMap<Coid, RemoteConnection>,
     /// Server side: scoids of client processes.
     pub(super) scoids: BTreeMap<Scoid, ScoidEntry>,
     /// Server side: the live (still refcounted) scoid of each client process.
@@ -38,6 +43,7 @@ impl Process {
             generation,
             channels: BTreeMap::new(),
             connections: BTreeMap::new(),
+            remote: BTreeMap::new(),
             scoids: BTreeMap::new(),
             scoid_of_client: BTreeMap::new(),
         }
@@ -58,6 +64,13 @@ pub(super) enum Wait {
         chid: Chid,
         /// Receive buffer size.
         cap: u64,
+    },
+    /// In a call forwarded to another node ("net" state), until its result or node down.
+    Forward {
+        /// The node the call went to.
+        nd: Nd,
+        /// What the result does locally.
+        what: Forwarded,
     },
 }
 
@@ -85,8 +98,18 @@ pub(super) fn lowest_free<V>(map: &BTreeMap<i32, V>) -> Option<i32> {
 
 impl Kernel {
     /// A thread is gone; its blocked call (if any) is abandoned.
+    ///
+    /// A thread blocked in a forwarded call: its node gets [`Notice::ThreadExit`].
     pub fn handle_thread_exit(&mut self, now: Time, thread: ThreadKey) {
-        self.abandon_call(thread);
+        if let Some(nd) = self.abandon_call(thread) {
+            self.notify(
+                nd,
+                Notice::ThreadExit {
+                    pid: thread.pid,
+                    tid: thread.tid,
+                },
+            );
+        }
         let process = thread.process();
         let tid = i32::try_from(thread.tid).unwrap_or(i32::MAX);
         let chids: Vec<Chid> = self.channels_with(process, ChannelFlags::THREAD_DEATH);
@@ -97,6 +120,9 @@ impl Kernel {
     }
 
     /// A process is gone: its channels, connections, names and events go with it.
+    ///
+    /// Each node (up) it had connections to, calls on or events with gets one
+    /// [`Notice::ProcessExit`].
     pub fn handle_process_exit(&mut self, now: Time, process: ProcessKey) {
         let threads: Vec<ThreadKey> = self
             .blocked
@@ -104,8 +130,25 @@ impl Kernel {
             .filter(|t| t.process() == process)
             .copied()
             .collect();
+        let mut peers: BTreeSet<Nd> = BTreeSet::new();
         for thread in threads {
-            self.abandon_call(thread);
+            peers.extend(self.abandon_call(thread));
+        }
+        if let Some(p) = self.processes.get_mut(&process) {
+            peers.extend(std::mem::take(&mut p.remote).values().map(|c| c.nd));
+        }
+        self.remote_events.retain(|(owner, _), e| {
+            if *owner == process {
+                peers.insert(e.nd);
+            }
+            *owner != process
+        });
+        if process.nd == 0 {
+            for nd in peers {
+                if self.node_reachable(nd).is_ok() {
+                    self.notify(nd, Notice::ProcessExit { pid: process.pid });
+                }
+            }
         }
         let chids: Vec<Chid> = match self.processes.get(&process) {
             Some(p) => p.channels.keys().copied().collect(),
@@ -131,11 +174,10 @@ impl Kernel {
     ///
     /// SEND-blocked: the message leaves its queue. REPLY-blocked: the message is forgotten
     /// (a later reply gets `ESRCH`); with `_NTO_CHF_UNBLOCK` the server gets an unblock pulse
-    /// first. RECEIVE-blocked: the thread leaves the channel's receivers.
-    fn abandon_call(&mut self, thread: ThreadKey) {
-        let Some(blocked) = self.forget_blocked(thread) else {
-            return;
-        };
+    /// first. RECEIVE-blocked: the thread leaves the channel's receivers. In a forwarded
+    /// call: its local effects settle as a failure; returns the node it went to.
+    fn abandon_call(&mut self, thread: ThreadKey) -> Option<Nd> {
+        let blocked = self.forget_blocked(thread)?;
         match blocked.wait {
             Wait::Send { rcvid } => {
                 if let Some(message) = self.remove_message(rcvid) {
@@ -149,7 +191,12 @@ impl Kernel {
                     channel.receivers.retain(|t| *t != thread);
                 }
             }
+            Wait::Forward { nd, what } => {
+                let _ = self.settle_forward(thread.process(), nd, what, Err(Errno::ESRCH));
+                return Some(nd);
+            }
         }
+        None
     }
 
     /// Chids of `process`'s channels that have all of `flags`.

@@ -43,6 +43,8 @@ impl Kernel {
         };
         let applies = match blocked.wait {
             Wait::Receive { .. } => states.receive,
+            // Forwarded calls carry their timeout to the server node.
+            Wait::Forward { .. } => false,
             Wait::Send { rcvid } => match self.messages.get(&rcvid) {
                 Some(m) if m.is_received() => states.reply,
                 Some(_) => states.send,

@@ -7,13 +7,15 @@
 //!   (value = rcvid) once, `_msg_info.flags` gains `_NTO_MI_UNBLOCK_REQ`, and the client stays
 //!   blocked until `MsgReply` / `MsgError`.
 //! - RECEIVE-blocked: the call fails.
+//! - In a call forwarded to another node: the cancel is forwarded (`Output::ForwardUnblock`);
+//!   the server node applies these rules and the result comes back as usual.
 
 use crate::errno::Errno;
 use crate::flags::ChannelFlags;
 use crate::ids::ThreadKey;
 
-use super::Kernel;
 use super::process::Wait;
+use super::{Kernel, Output};
 
 impl Kernel {
     /// Unblock `thread` with `errno` (`EINTR` or `ETIMEDOUT`), following the rules above.
@@ -23,6 +25,10 @@ impl Kernel {
             return;
         };
         match blocked.wait {
+            Wait::Forward { nd, .. } => {
+                self.outputs
+                    .push_back(Output::ForwardUnblock { nd, thread });
+            }
             Wait::Receive { chid, .. } => {
                 if let Some(channel) = self.channel_mut(thread.process(), chid) {
                     channel.receivers.retain(|t| *t != thread);

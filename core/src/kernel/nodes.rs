@@ -1,0 +1,150 @@
+//! The node table: the peers this node knows (`nd` → name), whether each is up, and the `nd`
+//! each peer uses for us (`_msg_info.srcnd` of its messages). `netmgr_strtond` /
+//! `netmgr_ndtostr` are lookups here; node up and down are inputs.
+
+use crate::errno::Errno;
+use crate::ids::{Nd, ProcessKey, ThreadKey};
+
+use super::process::Wait;
+use super::{Kernel, Time};
+
+/// Name of this node until [`Kernel::set_local_node_name`] says otherwise.
+pub(super) const DEFAULT_LOCAL_NAME: &str = "localhost";
+
+/// One configured peer node.
+#[derive(Debug)]
+pub(super) struct Node {
+    pub(super) name: String,
+    pub(super) up: bool,
+    /// The nd the peer uses for us (valid while up).
+    pub(super) srcnd: Nd,
+    /// Counts `handle_node_up`s, so that connections from an earlier link stay dead.
+    pub(super) epoch: u64,
+}
+
+impl Kernel {
+    /// Configure peer `nd` named `name` (down until [`Kernel::handle_node_up`]).
+    /// `nd == 0`, an empty name or one containing `/` → `EINVAL`; a name or nd already used
+    /// otherwise (including this node's name) → `EEXIST`. Adding the same pair again is a no-op.
+    pub fn add_node(&mut self, nd: Nd, name: &str) -> Result<(), Errno> {
+        if nd == 0 || name.is_empty() || name.contains('/') {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(node) = self.nodes.get(&nd) {
+            return if node.name == name {
+                Ok(())
+            } else {
+                Err(Errno::EEXIST)
+            };
+        }
+        if name == self.local_name || self.nodes.values().any(|n| n.name == name) {
+            return Err(Errno::EEXIST);
+        }
+        self.nodes.insert(
+            nd,
+            Node {
+                name: name.to_owned(),
+                up: false,
+                srcnd: 0,
+                epoch: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Name this node answers to in node-qualified names (`"name/service"`); default
+    /// `"localhost"`.
+    pub fn set_local_node_name(&mut self, name: &str) {
+        name.clone_into(&mut self.local_name);
+    }
+
+    /// `netmgr_strtond`: the nd of node `name` (this node's own name → 0).
+    pub fn node_nd(&self, name: &str) -> Option<Nd> {
+        if name == self.local_name {
+            return Some(0);
+        }
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.name == name)
+            .map(|(nd, _)| *nd)
+    }
+
+    /// `netmgr_ndtostr`: the name of node `nd` (0 → this node's name).
+    pub fn node_name(&self, nd: Nd) -> Option<&str> {
+        if nd == 0 {
+            return Some(&self.local_name);
+        }
+        self.nodes.get(&nd).map(|n| n.name.as_str())
+    }
+
+    /// The configured peers: `(nd, name, up)`, by nd.
+    pub fn nodes(&self) -> impl Iterator<Item = (Nd, &str, bool)> + '_ {
+        self.nodes
+            .iter()
+            .map(|(nd, n)| (*nd, n.name.as_str(), n.up))
+    }
+
+    /// The link to peer `nd` is up; the peer numbers this node `srcnd`. An nd never added
+    /// with [`Kernel::add_node`] is ignored. Connections made before an earlier down stay dead.
+    pub fn handle_node_up(&mut self, now: Time, nd: Nd, srcnd: Nd) {
+        if let Some(node) = self.nodes.get_mut(&nd) {
+            if !node.up {
+                node.epoch += 1;
+            }
+            node.up = true;
+            node.srcnd = srcnd;
+        }
+        self.handle_timeout(now);
+    }
+
+    /// Peer `nd` is gone. Client side: every local thread blocked in a call forwarded there
+    /// fails `ESRCH`, every connection there dies (later `EBADF`; `_PULSE_CODE_COIDDEATH` where
+    /// the owner has a `COID_DISCONNECT` channel), events registered there are forgotten.
+    /// Server side: every process of that node exits, as in [`Kernel::handle_process_exit`].
+    pub fn handle_node_down(&mut self, now: Time, nd: Nd) {
+        if nd == 0 {
+            return;
+        }
+        if let Some(node) = self.nodes.get_mut(&nd) {
+            node.up = false;
+        }
+        let threads: Vec<ThreadKey> = self
+            .blocked
+            .iter()
+            .filter(|(_, b)| matches!(b.wait, Wait::Forward { nd: n, .. } if n == nd))
+            .map(|(t, _)| *t)
+            .collect();
+        for thread in threads {
+            self.settle_blocked_forward(thread, Err(Errno::ESRCH));
+        }
+        self.kill_remote_connections(|c| c.nd == nd);
+        self.remote_events.retain(|_, e| e.nd != nd);
+        let processes: Vec<ProcessKey> = self
+            .processes
+            .keys()
+            .filter(|p| p.nd == nd)
+            .copied()
+            .collect();
+        for process in processes {
+            self.handle_process_exit(now, process);
+        }
+        self.handle_timeout(now);
+    }
+
+    /// Whether peer `nd` is configured and up, as the error a call to it would get.
+    pub(super) fn node_reachable(&self, nd: Nd) -> Result<u64, Errno> {
+        match self.nodes.get(&nd) {
+            None => Err(Errno::EHOSTUNREACH),
+            Some(n) if !n.up => Err(Errno::EHOSTDOWN),
+            Some(n) => Ok(n.epoch),
+        }
+    }
+
+    /// `_msg_info.srcnd` for a message from a thread of node `nd`.
+    pub(super) fn srcnd_of(&self, nd: Nd) -> Nd {
+        if nd == 0 {
+            return 0;
+        }
+        self.nodes.get(&nd).map_or(0, |n| n.srcnd)
+    }
+}

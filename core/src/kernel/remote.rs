@@ -1,0 +1,486 @@
+//! Calls across nodes, client side: connections to channels on other nodes, forwarding calls
+//! on them (`Output::Forward`), cancelling forwarded calls (`Output::ForwardUnblock`), telling
+//! peers about exits (`Output::Notify`), and the notices peers send back (connection dead,
+//! event delivered). The server side needs little: remote threads are ordinary threads there.
+//!
+//! A forwarded call blocks its thread (state "net", [`Wait::Forward`]) until
+//! [`Kernel::handle_forward_result`], or until the node goes down (`ESRCH`). A result for a
+//! thread that is no longer waiting on a forwarded call is ignored: a call completes at most
+//! once.
+
+use crate::call::{Call, Completion};
+use crate::errno::Errno;
+use crate::flags::ChannelFlags;
+use crate::ids::{Coid, EventId, Nd, Pid, ProcessKey, ThreadKey};
+use crate::notice::Notice;
+use crate::pulse::{Pulse, PulseCode, PulseEvent};
+
+use super::channel::Queued;
+use super::process::{Blocked, Wait};
+use super::{Kernel, Output, Time};
+
+/// A connection of a local process to a channel on another node.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RemoteConnection {
+    /// The server's node.
+    pub(super) nd: Nd,
+    /// The connection as the server's node numbers it.
+    pub(super) rc: Coid,
+    /// Target pid, when known (`ConnectAttach`; not `name_open`).
+    pub(super) pid: Option<Pid>,
+    /// The node's epoch when connected: a connection from an earlier link is dead.
+    pub(super) epoch: u64,
+    /// The channel, its server or its node is gone: calls fail `EBADF`.
+    pub(super) dead: bool,
+    /// A `ConnectDetach` is on its way: other calls fail `EBADF`.
+    pub(super) detaching: bool,
+}
+
+/// An event a local process registered with a server on another node.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RemoteEvent {
+    /// The server's node.
+    pub(super) nd: Nd,
+    /// The server process, when known.
+    pub(super) server_pid: Option<Pid>,
+    /// The event as registered (its `coid` is a local connection of the client).
+    pub(super) event: PulseEvent,
+}
+
+/// What a forwarded call does locally once its result arrives.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Forwarded {
+    /// `ConnectAttach` / `name_open`: a remote coid becomes a local one.
+    Connect { pid: Option<Pid> },
+    /// `MsgSend` / `MsgSendPulse`: the result passes through.
+    Pass,
+    /// `ConnectDetach` of local coid `coid`: freed whatever the result.
+    Detach { coid: Coid },
+    /// `MsgRegisterEvent`: the returned handle is recorded.
+    RegisterEvent {
+        event: PulseEvent,
+        server_pid: Option<Pid>,
+    },
+    /// `MsgUnregisterEvent`: the record goes whatever the result.
+    UnregisterEvent { id: EventId },
+}
+
+impl Kernel {
+    /// Seed the counter behind event handles ([`crate::Completion::Event`]). Handles travel
+    /// between nodes, so each node's daemon seeds a different (random) base; 0 acts as 1.
+    pub fn set_id_base(&mut self, base: u64) {
+        self.next_event = base.max(1);
+    }
+
+    /// How many [`Kernel::handle_remote_event`] deliveries were refused (no matching
+    /// registration for that node and server, or the event's connection is gone).
+    pub fn rejected_remote_events(&self) -> u64 {
+        self.rejected_remote_events
+    }
+
+    /// The result of the call `thread` forwarded (an [`Output::Forward`]) arrived. Ignored
+    /// unless `thread` is still waiting for a forwarded call.
+    pub fn handle_forward_result(
+        &mut self,
+        now: Time,
+        thread: ThreadKey,
+        result: Result<Completion, Errno>,
+    ) {
+        self.settle_blocked_forward(thread, result);
+        self.handle_timeout(now);
+    }
+
+    /// Cancel `thread`'s blocking call as [`Call::Unblock`] would (`EINTR`, or an unblock
+    /// pulse for a REPLY-blocked send on an `UNBLOCK` channel). For remote threads, whose
+    /// node forwarded a cancel ([`Output::ForwardUnblock`]).
+    pub fn handle_unblock(&mut self, now: Time, thread: ThreadKey) {
+        self.unblock(thread, Errno::EINTR);
+        self.handle_timeout(now);
+    }
+
+    /// Notice from node `nd`: the channel behind its connection `remote_coid` (held by local
+    /// process `pid`) is gone. The matching local coid dies and the owner gets
+    /// `_PULSE_CODE_COIDDEATH` (value = local coid) where it asked for it.
+    pub fn handle_remote_connection_dead(
+        &mut self,
+        now: Time,
+        nd: Nd,
+        pid: Pid,
+        remote_coid: Coid,
+    ) {
+        let epoch = self.nodes.get(&nd).map(|n| n.epoch);
+        let process = ProcessKey::local(pid);
+        let mut killed = Vec::new();
+        if let Some(p) = self.processes.get_mut(&process) {
+            for (coid, c) in p.remote.iter_mut() {
+                if c.nd == nd && c.rc == remote_coid && Some(c.epoch) == epoch && !c.dead {
+                    c.dead = true;
+                    killed.push((process, *coid));
+                }
+            }
+        }
+        self.coid_death_pulses(killed);
+        self.handle_timeout(now);
+    }
+
+    /// Notice from node `nd`: its server `server_pid` delivers event `event` registered by
+    /// local process `client_pid`. The pulse goes out on the registered event's connection only
+    /// if that process registered that event with a server of that node and pid; otherwise
+    /// the notice is counted in [`Kernel::rejected_remote_events`] and dropped.
+    pub fn handle_remote_event(
+        &mut self,
+        now: Time,
+        nd: Nd,
+        client_pid: Pid,
+        event: EventId,
+        value: Option<i32>,
+        server_pid: Pid,
+    ) {
+        let client = ProcessKey::local(client_pid);
+        let delivered = match self.remote_events.get(&(client, event)) {
+            Some(r) if r.nd == nd && r.server_pid.is_none_or(|p| p == server_pid) => {
+                let ev = r.event;
+                match self.live_connection(client, ev.coid) {
+                    Ok(conn) => {
+                        let pulse = Pulse {
+                            code: ev.code,
+                            value: match value {
+                                Some(v) if ev.updateable => v,
+                                _ => ev.value,
+                            },
+                            scoid: conn.scoid,
+                            priority: ev.priority,
+                        };
+                        self.deliver(conn.server, conn.chid, ev.priority, Queued::Pulse(pulse))
+                    }
+                    Err(_) => false,
+                }
+            }
+            _ => false,
+        };
+        if !delivered {
+            self.rejected_remote_events += 1;
+        }
+        self.handle_timeout(now);
+    }
+
+    /// Lowest coid free in both the local and the remote connections of `process`.
+    pub(super) fn free_coid(&self, process: ProcessKey) -> Option<Coid> {
+        let p = self.processes.get(&process)?;
+        let mut want: Coid = 1;
+        while p.connections.contains_key(&want) || p.remote.contains_key(&want) {
+            want = want.checked_add(1)?;
+        }
+        Some(want)
+    }
+
+    /// A usable remote connection of `process`: `None` if `coid` is not remote,
+    /// `Some(Err(EBADF))` if it is dead.
+    fn remote_coid(
+        &self,
+        process: ProcessKey,
+        coid: Coid,
+    ) -> Option<Result<RemoteConnection, Errno>> {
+        let c = *self.processes.get(&process)?.remote.get(&coid)?;
+        let current = self
+            .nodes
+            .get(&c.nd)
+            .is_some_and(|n| n.up && n.epoch == c.epoch);
+        Some(if c.dead || c.detaching || !current {
+            Err(Errno::EBADF)
+        } else {
+            Ok(c)
+        })
+    }
+
+    /// The part of `handle_call` that crosses nodes. Returns the call back if it is local.
+    pub(super) fn remote_call(&mut self, thread: ThreadKey, call: Call) -> Option<Call> {
+        if thread.nd != 0 {
+            return Some(call);
+        }
+        let process = thread.process();
+        match call {
+            Call::ConnectAttach { nd, pid, chid } if nd != 0 => {
+                let call = Call::ConnectAttach { nd: 0, pid, chid };
+                let what = Forwarded::Connect { pid: Some(pid) };
+                self.forward(thread, nd, what, call);
+                None
+            }
+            Call::NameOpen { name } => {
+                let Some((node, rest)) = name.split_once('/') else {
+                    return Some(Call::NameOpen { name });
+                };
+                if node == self.local_name {
+                    return Some(Call::NameOpen {
+                        name: rest.to_owned(),
+                    });
+                }
+                match self.node_nd(node) {
+                    Some(nd) => {
+                        let what = Forwarded::Connect { pid: None };
+                        let call = Call::NameOpen {
+                            name: rest.to_owned(),
+                        };
+                        self.forward(thread, nd, what, call);
+                    }
+                    None => self.complete(thread, Err(Errno::EHOSTUNREACH)),
+                }
+                None
+            }
+            Call::MsgSend {
+                coid,
+                data,
+                reply_cap,
+                priority,
+                timeout,
+            } => {
+                let Some(rc) = self.remote_coid(process, coid) else {
+                    return Some(Call::MsgSend {
+                        coid,
+                        data,
+                        reply_cap,
+                        priority,
+                        timeout,
+                    });
+                };
+                let max = self.config.max_message_size;
+                let r = rc.and_then(|rc| {
+                    if data.len() as u64 > max || reply_cap > max {
+                        Err(Errno::EMSGSIZE)
+                    } else {
+                        Ok(rc)
+                    }
+                });
+                match r {
+                    Err(e) => self.complete(thread, Err(e)),
+                    Ok(rc) => {
+                        let call = Call::MsgSend {
+                            coid: rc.rc,
+                            data,
+                            reply_cap,
+                            priority,
+                            timeout,
+                        };
+                        self.forward(thread, rc.nd, Forwarded::Pass, call);
+                    }
+                }
+                None
+            }
+            Call::MsgSendPulse {
+                coid,
+                priority,
+                code,
+                value,
+            } => {
+                let Some(rc) = self.remote_coid(process, coid) else {
+                    return Some(call);
+                };
+                match rc {
+                    Err(e) => self.complete(thread, Err(e)),
+                    Ok(rc) => {
+                        let call = Call::MsgSendPulse {
+                            coid: rc.rc,
+                            priority,
+                            code,
+                            value,
+                        };
+                        self.forward(thread, rc.nd, Forwarded::Pass, call);
+                    }
+                }
+                None
+            }
+            Call::ConnectDetach { coid } => {
+                let Some(c) = self
+                    .processes
+                    .get(&process)
+                    .and_then(|p| p.remote.get(&coid))
+                    .copied()
+                else {
+                    return Some(call);
+                };
+                if c.detaching {
+                    self.complete(thread, Err(Errno::EBADF));
+                    return None;
+                }
+                let (nd, rc, epoch) = (c.nd, c.rc, c.epoch);
+                if self.node_reachable(nd).ok() == Some(epoch) {
+                    // Live, or dead because its channel went: the server node still holds
+                    // the connection (and its scoid reference) until it is detached.
+                    if let Some(c) = self
+                        .processes
+                        .get_mut(&process)
+                        .and_then(|p| p.remote.get_mut(&coid))
+                    {
+                        c.detaching = true;
+                    }
+                    let call = Call::ConnectDetach { coid: rc };
+                    self.forward(thread, nd, Forwarded::Detach { coid }, call);
+                } else {
+                    // From an earlier link: the peer forgot it when it saw us go.
+                    if let Some(p) = self.processes.get_mut(&process) {
+                        p.remote.remove(&coid);
+                    }
+                    self.complete(thread, Ok(Completion::Done));
+                }
+                None
+            }
+            Call::MsgRegisterEvent { event, server_coid } => {
+                let Some(rc) = self.remote_coid(process, server_coid) else {
+                    return Some(call);
+                };
+                let local_ok = (PulseCode::MINAVAIL..=PulseCode::MAXAVAIL).contains(&event.code)
+                    && self.live_connection(process, event.coid).is_ok();
+                match rc {
+                    Ok(rc) if local_ok => {
+                        let what = Forwarded::RegisterEvent {
+                            event,
+                            server_pid: rc.pid,
+                        };
+                        let call = Call::MsgRegisterEvent {
+                            event,
+                            server_coid: rc.rc,
+                        };
+                        self.forward(thread, rc.nd, what, call);
+                    }
+                    _ => self.complete(thread, Err(Errno::EINVAL)),
+                }
+                None
+            }
+            Call::MsgUnregisterEvent { event } => {
+                let Some(r) = self.remote_events.get(&(process, event)) else {
+                    return Some(call);
+                };
+                let nd = r.nd;
+                self.forward(thread, nd, Forwarded::UnregisterEvent { id: event }, call);
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Send `call` of `thread` to node `nd` and block the thread until its result.
+    fn forward(&mut self, thread: ThreadKey, nd: Nd, what: Forwarded, call: Call) {
+        if let Err(e) = self.node_reachable(nd) {
+            if let Forwarded::Detach { coid } = what {
+                if let Some(p) = self.processes.get_mut(&thread.process()) {
+                    p.remote.remove(&coid);
+                }
+            }
+            self.complete(thread, Err(e));
+            return;
+        }
+        self.outputs.push_back(Output::Forward { nd, thread, call });
+        self.block(
+            thread,
+            Blocked {
+                wait: Wait::Forward { nd, what },
+                timeout: None,
+            },
+        );
+    }
+
+    /// Finish `thread`'s forwarded call with `result` if it is waiting for one.
+    pub(super) fn settle_blocked_forward(
+        &mut self,
+        thread: ThreadKey,
+        result: Result<Completion, Errno>,
+    ) {
+        let Some(Blocked {
+            wait: Wait::Forward { nd, what },
+            ..
+        }) = self.blocked.get(&thread).copied()
+        else {
+            return;
+        };
+        self.forget_blocked(thread);
+        let result = self.settle_forward(thread.process(), nd, what, result);
+        self.complete(thread, result);
+    }
+
+    /// The local side effects of a forwarded call's `result`; returns what the caller gets.
+    pub(super) fn settle_forward(
+        &mut self,
+        process: ProcessKey,
+        nd: Nd,
+        what: Forwarded,
+        result: Result<Completion, Errno>,
+    ) -> Result<Completion, Errno> {
+        match what {
+            Forwarded::Pass => result,
+            Forwarded::Connect { pid } => match result {
+                Ok(Completion::Coid(rc)) => {
+                    let epoch = self.node_reachable(nd).map_err(|_| Errno::ESRCH)?;
+                    let coid = self.free_coid(process).ok_or(Errno::EAGAIN)?;
+                    let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
+                    p.remote.insert(
+                        coid,
+                        RemoteConnection {
+                            nd,
+                            rc,
+                            pid,
+                            epoch,
+                            dead: false,
+                            detaching: false,
+                        },
+                    );
+                    Ok(Completion::Coid(coid))
+                }
+                Ok(_) => Err(Errno::EPROTO),
+                Err(e) => Err(e),
+            },
+            Forwarded::Detach { coid } => {
+                if let Some(p) = self.processes.get_mut(&process) {
+                    p.remote.remove(&coid);
+                }
+                result
+            }
+            Forwarded::RegisterEvent { event, server_pid } => match result {
+                Ok(Completion::Event(id)) => {
+                    self.remote_events.insert(
+                        (process, id),
+                        RemoteEvent {
+                            nd,
+                            server_pid,
+                            event,
+                        },
+                    );
+                    Ok(Completion::Event(id))
+                }
+                Ok(_) => Err(Errno::EPROTO),
+                Err(e) => Err(e),
+            },
+            Forwarded::UnregisterEvent { id } => {
+                self.remote_events.remove(&(process, id));
+                result
+            }
+        }
+    }
+
+    /// Kill every live remote connection matching `which`, with coid-death pulses.
+    pub(super) fn kill_remote_connections(&mut self, which: impl Fn(&RemoteConnection) -> bool) {
+        let mut killed = Vec::new();
+        for (key, p) in self.processes.iter_mut() {
+            for (coid, c) in p.remote.iter_mut() {
+                if !c.dead && which(c) {
+                    c.dead = true;
+                    killed.push((*key, *coid));
+                }
+            }
+        }
+        self.coid_death_pulses(killed);
+    }
+
+    /// `_PULSE_CODE_COIDDEATH` (value = coid) to each owner's `COID_DISCONNECT` channels.
+    pub(super) fn coid_death_pulses(&mut self, killed: Vec<(ProcessKey, Coid)>) {
+        for (client, coid) in killed {
+            for notify in self.channels_with(client, ChannelFlags::COID_DISCONNECT) {
+                self.send_system_pulse(client, notify, PulseCode::COIDDEATH, coid, 0);
+            }
+        }
+    }
+
+    /// Queue a notice to node `nd`.
+    pub(super) fn notify(&mut self, nd: Nd, notice: Notice) {
+        self.outputs.push_back(Output::Notify { nd, notice });
+    }
+}
