@@ -6,12 +6,18 @@
 //! kernel calls; they come back as [`ConvertError::Shm`] so the daemon serves them itself.
 //! Results go the other way infallibly: `From<Result<Completion, Errno>>` for
 //! [`local::Response`].
+//!
+//! Across nodes the daemons use the same wire types in the other direction: the calling
+//! daemon turns a forwarded [`Call`] back into a request (`From<&Call>` for
+//! [`local::Request`]) and the answer it reads from the peer back into a result
+//! (`TryFrom<local::Response>` for `Result<Completion, Errno>`, rejecting what is malformed:
+//! the peer is untrusted too).
 
 use std::time::Duration;
 
 use qnet_core::{
-    Call, ChannelFlags, ClientInfo, Completion, Errno, MsgInfo, Pulse, PulseEvent, Received,
-    Timeout, TimeoutStates,
+    Call, ChannelFlags, ClientInfo, Completion, Credentials, Errno, MsgInfo, Pulse, PulseEvent,
+    Received, Timeout, TimeoutStates,
 };
 
 use crate::local;
@@ -38,6 +44,27 @@ pub enum ConvertError {
     /// A shared-memory handle request: not a kernel call, the daemon serves it itself.
     #[error("shared-memory handle request is not a kernel call")]
     Shm(ShmRequest),
+    /// A netmgr lookup: not a kernel call, the daemon answers it from the node table.
+    #[error("netmgr request is not a kernel call")]
+    Netmgr(NetmgrRequest),
+    /// A response that cannot answer a kernel call (empty, or a netmgr/shm-only result).
+    #[error("response is not a call's result: {0}")]
+    NotACompletion(&'static str),
+}
+
+/// A netmgr lookup in the node table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetmgrRequest {
+    /// `netmgr_strtond(name)`: the nd of node `name`.
+    StrToNd {
+        /// Node name.
+        name: String,
+    },
+    /// `netmgr_ndtostr(nd)`: the name of node `nd`.
+    NdToStr {
+        /// Node descriptor.
+        nd: u32,
+    },
 }
 
 /// A shared-memory handle operation (SHM sessions only).
@@ -184,7 +211,214 @@ impl TryFrom<local::Request> for Call {
                     perms: c.perms,
                 }));
             }
+            WireCall::NetmgrStrToNd(c) => {
+                return Err(ConvertError::Netmgr(NetmgrRequest::StrToNd {
+                    name: c.name,
+                }));
+            }
+            WireCall::NetmgrNdToStr(c) => {
+                return Err(ConvertError::Netmgr(NetmgrRequest::NdToStr { nd: c.nd }));
+            }
         })
+    }
+}
+
+fn wire_timeout(t: Option<Timeout>) -> Option<local::Timeout> {
+    t.map(|t| local::Timeout {
+        send: t.states.send,
+        reply: t.states.reply,
+        receive: t.states.receive,
+        after_ns: u64::try_from(t.after.as_nanos()).unwrap_or(u64::MAX),
+    })
+}
+
+impl From<&Call> for local::Request {
+    /// The request a daemon sends to run `call` on another node (the inverse of
+    /// `TryFrom<local::Request> for Call`).
+    fn from(call: &Call) -> Self {
+        let c = match call.clone() {
+            Call::ChannelCreate { flags } => {
+                WireCall::ChannelCreate(local::ChannelCreate { flags: flags.0 })
+            }
+            Call::ChannelDestroy { chid } => {
+                WireCall::ChannelDestroy(local::ChannelDestroy { chid })
+            }
+            Call::ConnectAttach { nd, pid, chid } => {
+                WireCall::ConnectAttach(local::ConnectAttach { nd, pid, chid })
+            }
+            Call::ConnectDetach { coid } => WireCall::ConnectDetach(local::ConnectDetach { coid }),
+            Call::ScoidDetach { scoid } => WireCall::ScoidDetach(local::ScoidDetach { scoid }),
+            Call::MsgSend {
+                coid,
+                data,
+                reply_cap,
+                priority,
+                timeout,
+            } => WireCall::MsgSend(local::MsgSend {
+                coid,
+                data,
+                reply_cap,
+                priority: u32::from(priority),
+                timeout: wire_timeout(timeout),
+            }),
+            Call::MsgReceive { chid, cap, timeout } => WireCall::MsgReceive(local::MsgReceive {
+                chid,
+                cap,
+                timeout: wire_timeout(timeout),
+            }),
+            Call::MsgReply {
+                rcvid,
+                status,
+                data,
+            } => WireCall::MsgReply(local::MsgReply {
+                rcvid,
+                status,
+                data,
+            }),
+            Call::MsgError { rcvid, errno } => WireCall::MsgError(local::MsgError { rcvid, errno }),
+            Call::MsgRead { rcvid, offset, len } => {
+                WireCall::MsgRead(local::MsgRead { rcvid, offset, len })
+            }
+            Call::MsgWrite {
+                rcvid,
+                offset,
+                data,
+            } => WireCall::MsgWrite(local::MsgWrite {
+                rcvid,
+                offset,
+                data,
+            }),
+            Call::MsgInfo { rcvid } => WireCall::MsgInfo(local::MsgInfoReq { rcvid }),
+            Call::MsgSendPulse {
+                coid,
+                priority,
+                code,
+                value,
+            } => WireCall::MsgSendPulse(local::MsgSendPulse {
+                coid,
+                priority: u32::from(priority),
+                code: i32::from(code),
+                value,
+            }),
+            Call::NameAttach { name, flags } => WireCall::NameAttach(local::NameAttach {
+                name,
+                flags: flags.0,
+            }),
+            Call::NameDetach { chid } => WireCall::NameDetach(local::NameDetach { chid }),
+            Call::NameOpen { name } => WireCall::NameOpen(local::NameOpen { name }),
+            Call::ConnectClientInfo { scoid } => {
+                WireCall::ConnectClientInfo(local::ConnectClientInfo { scoid })
+            }
+            Call::MsgRegisterEvent { event, server_coid } => {
+                WireCall::MsgRegisterEvent(local::MsgRegisterEvent {
+                    event: Some(local::PulseEvent {
+                        coid: event.coid,
+                        priority: u32::from(event.priority),
+                        code: i32::from(event.code),
+                        value: event.value,
+                        updateable: event.updateable,
+                    }),
+                    server_coid,
+                })
+            }
+            Call::MsgUnregisterEvent { event } => {
+                WireCall::MsgUnregisterEvent(local::MsgUnregisterEvent { event })
+            }
+            Call::MsgVerifyEvent { rcvid, event } => {
+                WireCall::MsgVerifyEvent(local::MsgVerifyEvent { rcvid, event })
+            }
+            Call::MsgDeliverEvent {
+                rcvid,
+                event,
+                value,
+            } => WireCall::MsgDeliverEvent(local::MsgDeliverEvent {
+                rcvid,
+                event,
+                value,
+            }),
+            Call::Unblock { tid } => WireCall::Unblock(local::Unblock { tid }),
+        };
+        local::Request { call: Some(c) }
+    }
+}
+
+impl TryFrom<local::MsgInfo> for MsgInfo {
+    type Error = ConvertError;
+
+    fn try_from(i: local::MsgInfo) -> Result<Self, Self::Error> {
+        Ok(MsgInfo {
+            nd: i.nd,
+            srcnd: i.srcnd,
+            pid: i.pid,
+            tid: i.tid,
+            chid: i.chid,
+            scoid: i.scoid,
+            coid: i.coid,
+            priority: priority("MsgInfo.priority", i.priority)?,
+            msglen: i.msglen,
+            srcmsglen: i.srcmsglen,
+            dstmsglen: i.dstmsglen,
+            flags: i.flags,
+        })
+    }
+}
+
+impl TryFrom<local::Pulse> for Pulse {
+    type Error = ConvertError;
+
+    fn try_from(p: local::Pulse) -> Result<Self, Self::Error> {
+        Ok(Pulse {
+            code: pulse_code("Pulse.code", p.code)?,
+            value: p.value,
+            scoid: p.scoid,
+            priority: priority("Pulse.priority", p.priority)?,
+        })
+    }
+}
+
+impl TryFrom<local::Response> for Result<Completion, Errno> {
+    type Error = ConvertError;
+
+    /// The result of a call as another node's daemon answered it (the inverse of
+    /// `From<Result<Completion, Errno>> for local::Response`).
+    fn try_from(r: local::Response) -> Result<Self, Self::Error> {
+        let result = r
+            .result
+            .ok_or(ConvertError::NotACompletion("empty response"))?;
+        Ok(Ok(match result {
+            WireResult::Error(e) => return Ok(Err(Errno(e.errno))),
+            WireResult::Done(_) => Completion::Done,
+            WireResult::Chid(c) => Completion::Chid(c),
+            WireResult::Coid(c) => Completion::Coid(c),
+            WireResult::Reply(r) => Completion::Reply {
+                status: r.status,
+                data: r.data,
+            },
+            WireResult::Message(m) => Completion::Received(Received::Message {
+                rcvid: m.rcvid,
+                info: m
+                    .info
+                    .ok_or(ConvertError::MissingField("ReceivedMessage.info"))?
+                    .try_into()?,
+                data: m.data,
+            }),
+            WireResult::Pulse(p) => Completion::Received(Received::Pulse(p.try_into()?)),
+            WireResult::Data(d) => Completion::Data(d),
+            WireResult::Count(n) => Completion::Count(n),
+            WireResult::Info(i) => Completion::Info(i.try_into()?),
+            WireResult::ClientInfo(c) => Completion::ClientInfo(ClientInfo {
+                nd: c.nd,
+                pid: c.pid,
+                cred: Credentials {
+                    uid: c.uid,
+                    gid: c.gid,
+                },
+            }),
+            WireResult::Event(e) => Completion::Event(e),
+            WireResult::ShmHandle(_) => return Err(ConvertError::NotACompletion("shm_handle")),
+            WireResult::Nd(_) => return Err(ConvertError::NotACompletion("nd")),
+            WireResult::NodeName(_) => return Err(ConvertError::NotACompletion("node_name")),
+        }))
     }
 }
 
@@ -285,7 +519,6 @@ impl From<Result<Completion, Errno>> for local::Response {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use qnet_core::Credentials;
 
     use super::*;
 
@@ -618,5 +851,196 @@ mod tests {
             let r: local::Response = Ok(c).into();
             assert_eq!(r.result, Some(w));
         }
+    }
+    /// Every call survives `Call` → wire request → `Call` unchanged.
+    #[test]
+    fn calls_round_trip_through_the_wire_request() {
+        let timeout = Some(Timeout {
+            states: TimeoutStates {
+                send: true,
+                reply: true,
+                receive: false,
+            },
+            after: Duration::from_millis(250),
+        });
+        let calls = [
+            Call::ChannelCreate {
+                flags: ChannelFlags(0x18),
+            },
+            Call::ChannelDestroy { chid: 2 },
+            Call::ConnectAttach {
+                nd: 3,
+                pid: 44,
+                chid: 1,
+            },
+            Call::ConnectDetach { coid: 5 },
+            Call::ScoidDetach { scoid: 6 },
+            Call::MsgSend {
+                coid: 1,
+                data: Bytes::from_static(b"ping"),
+                reply_cap: 99,
+                priority: 200,
+                timeout,
+            },
+            Call::MsgReceive {
+                chid: 1,
+                cap: 16,
+                timeout: None,
+            },
+            Call::MsgReply {
+                rcvid: 7,
+                status: -2,
+                data: Bytes::from_static(b"pong"),
+            },
+            Call::MsgError { rcvid: 7, errno: 4 },
+            Call::MsgRead {
+                rcvid: 7,
+                offset: 1 << 20,
+                len: 10,
+            },
+            Call::MsgWrite {
+                rcvid: 7,
+                offset: 3,
+                data: Bytes::from_static(b"w"),
+            },
+            Call::MsgInfo { rcvid: 8 },
+            Call::MsgSendPulse {
+                coid: 1,
+                priority: 9,
+                code: -5,
+                value: 77,
+            },
+            Call::NameAttach {
+                name: "srv".into(),
+                flags: ChannelFlags(1),
+            },
+            Call::NameDetach { chid: 1 },
+            Call::NameOpen {
+                name: "n2/srv".into(),
+            },
+            Call::ConnectClientInfo { scoid: 1 },
+            Call::MsgRegisterEvent {
+                event: PulseEvent {
+                    coid: 2,
+                    priority: 10,
+                    code: 3,
+                    value: 4,
+                    updateable: true,
+                },
+                server_coid: 2,
+            },
+            Call::MsgUnregisterEvent { event: 1 << 40 },
+            Call::MsgVerifyEvent { rcvid: 1, event: 2 },
+            Call::MsgDeliverEvent {
+                rcvid: 1,
+                event: 2,
+                value: Some(-9),
+            },
+            Call::Unblock { tid: 12 },
+        ];
+        for call in calls {
+            let wire = local::Request::from(&call);
+            assert_eq!(Call::try_from(wire), Ok(call));
+        }
+    }
+
+    /// Every result survives result → wire response → result unchanged.
+    #[test]
+    fn results_round_trip_through_the_wire_response() {
+        let info = MsgInfo {
+            nd: 2,
+            srcnd: 1,
+            pid: 7,
+            tid: 8,
+            chid: 1,
+            scoid: 2,
+            coid: 3,
+            priority: 200,
+            msglen: 3,
+            srcmsglen: 3,
+            dstmsglen: 9,
+            flags: 0x100,
+        };
+        let results: Vec<Result<Completion, Errno>> = vec![
+            Err(Errno::ESRCH),
+            Err(Errno(4321)),
+            Ok(Completion::Done),
+            Ok(Completion::Chid(3)),
+            Ok(Completion::Coid(4)),
+            Ok(Completion::Reply {
+                status: 5,
+                data: Bytes::from_static(b"r"),
+            }),
+            Ok(Completion::Received(Received::Message {
+                rcvid: 11,
+                info,
+                data: Bytes::from_static(b"abc"),
+            })),
+            Ok(Completion::Received(Received::Pulse(Pulse {
+                code: -33,
+                value: 1,
+                scoid: 4,
+                priority: 21,
+            }))),
+            Ok(Completion::Data(Bytes::from_static(b"d"))),
+            Ok(Completion::Count(9)),
+            Ok(Completion::Info(info)),
+            Ok(Completion::ClientInfo(ClientInfo {
+                nd: 1,
+                pid: 5,
+                cred: Credentials { uid: 10, gid: 20 },
+            })),
+            Ok(Completion::Event(1 << 50)),
+        ];
+        for r in results {
+            let wire = local::Response::from(r.clone());
+            assert_eq!(Result::<Completion, Errno>::try_from(wire), Ok(r));
+        }
+    }
+
+    #[test]
+    fn malformed_peer_responses_are_rejected() {
+        let bad = [
+            local::Response { result: None },
+            local::Response {
+                result: Some(WireResult::Message(local::ReceivedMessage {
+                    rcvid: 1,
+                    info: None,
+                    data: Bytes::new(),
+                })),
+            },
+            local::Response {
+                result: Some(WireResult::Pulse(local::Pulse {
+                    code: 1000,
+                    value: 0,
+                    scoid: 0,
+                    priority: 0,
+                })),
+            },
+            local::Response {
+                result: Some(WireResult::Nd(3)),
+            },
+        ];
+        for r in bad {
+            assert!(Result::<Completion, Errno>::try_from(r).is_err());
+        }
+    }
+
+    #[test]
+    fn netmgr_requests_are_not_kernel_calls() {
+        let r = req(WireCall::NetmgrStrToNd(local::NetmgrStrToNd {
+            name: "n2".into(),
+        }));
+        assert_eq!(
+            Call::try_from(r),
+            Err(ConvertError::Netmgr(NetmgrRequest::StrToNd {
+                name: "n2".into()
+            }))
+        );
+        let r = req(WireCall::NetmgrNdToStr(local::NetmgrNdToStr { nd: 2 }));
+        assert_eq!(
+            Call::try_from(r),
+            Err(ConvertError::Netmgr(NetmgrRequest::NdToStr { nd: 2 }))
+        );
     }
 }
