@@ -7,42 +7,121 @@
 //! kernel max_message_size=64          # fresh kernel (a script starts with a default one)
 //! process 100 uid=1000 gid=1000       # handle_process_start
 //! call 100.1 MsgSend coid=1 data="abc" reply_cap=10 priority=10 timeout=SEND|REPLY:5s
-//! advance 5s                          # virtual time moves on; handle_timeout
+//! advance 5s                          # virtual time moves on; handle_timeout (every kernel)
 //! exit thread 200.1                   # handle_thread_exit
 //! exit process 200                    # handle_process_exit
 //! next-timeout                        # poll_timeout
 //! ```
 //!
+//! Several nodes, each with its own kernel (once a script says `kernel node=…`, every output
+//! line is prefixed with the node it came from, `a: 100.1 <- Coid(1)`):
+//!
+//! ```text
+//! kernel node=a name=n1 id_base=1000  # add (or replace) kernel `a`, node name n1; select it
+//! node b                              # select kernel `b` for process/call/exit/next-timeout
+//! link a:2 <-> b:1                    # a numbers b as nd 2, b numbers a as nd 1; both up
+//! down a:2                            # a sees nd 2 go down (handle_node_down)
+//! up a:2                              # a sees nd 2 come up again (handle_node_up)
+//! deliver                             # route everything in flight, until nothing is left
+//! deliver 1                           # route the oldest item in flight only
+//! drop                                # lose everything in flight
+//! rejected                            # rejected_remote_events() of the selected kernel
+//! nodes                               # node table of the selected kernel
+//! ```
+//!
+//! Outputs bound for another node are put "in flight" when drained and printed as
+//! `a: 100.1 => 2 MsgSend …` (Forward), `a: 100.1 => 2 Unblock` (ForwardUnblock),
+//! `a: => 2 ThreadExit …` (Notify), `b: 1/100.1 <- Reply …` (the result of a forwarded call,
+//! a completion for a remote thread). `deliver` routes each as the daemon would: a Forward
+//! becomes `handle_call` of thread `nd/pid.tid` on the peer (after `handle_process_start`
+//! with the credentials the script gave the client's process), a ForwardUnblock
+//! `handle_unblock`, a remote completion `handle_forward_result`, a notice the matching
+//! `handle_*`; it prints `route a -> b: <item>` and then the peer's outputs.
+//!
 //! The expected output is everything `poll_output` yields after that input, one line per
 //! output (`100.1 <- Chid(1)`), or `(blocked)` for a call that produced nothing, or `ok`.
 //! Run with `REWRITE=1` to regenerate the expected blocks.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
 use qnet_core::{
-    Call, ChannelFlags, Completion, Config, Credentials, Errno, Kernel, MsgInfo, Output,
-    ProcessKey, PulseCode, PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
+    Call, ChannelFlags, Completion, Config, Credentials, Errno, Kernel, MsgInfo, Nd, Notice,
+    Output, Pid, ProcessKey, PulseCode, PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
 };
 
-struct Runner {
+/// One node of a script: its kernel, its links and the credentials its processes started with.
+struct Node {
+    key: String,
     kernel: Kernel,
+    /// nd (as this node numbers the peer) → (peer key, nd the peer uses for us).
+    links: BTreeMap<Nd, (String, Nd)>,
+    creds: BTreeMap<Pid, Credentials>,
+}
+
+impl Node {
+    fn new(key: &str, config: Config) -> Self {
+        Self {
+            key: key.to_owned(),
+            kernel: Kernel::new(config),
+            links: BTreeMap::new(),
+            creds: BTreeMap::new(),
+        }
+    }
+}
+
+/// Something on its way between nodes.
+struct InFlight {
+    from: String,
+    nd: Nd,
+    item: Output,
+    text: String,
+}
+
+struct Runner {
+    nodes: Vec<Node>,
+    current: usize,
+    /// Whether the script uses `kernel node=…` (prefixes on output lines).
+    multi: bool,
+    wire: VecDeque<InFlight>,
     now: Duration,
 }
 
 impl Runner {
     fn new(config: Config) -> Self {
         Self {
-            kernel: Kernel::new(config),
+            nodes: vec![Node::new("", config)],
+            current: 0,
+            multi: false,
+            wire: VecDeque::new(),
             now: Duration::ZERO,
         }
+    }
+
+    fn node_index(&self, key: &str) -> Result<usize, String> {
+        self.nodes
+            .iter()
+            .position(|n| n.key == key)
+            .ok_or_else(|| format!("no node {key}"))
+    }
+
+    fn cur(&mut self) -> &mut Node {
+        &mut self.nodes[self.current]
+    }
+
+    /// `a:2` → (index of a, 2).
+    fn side(&self, s: &str) -> Result<(usize, Nd), String> {
+        let (key, nd) = s.split_once(':').ok_or("node side is KEY:ND")?;
+        Ok((self.node_index(key)?, num(nd)?))
     }
 
     fn run(&mut self, input: &str) -> Result<String, String> {
         let tokens = tokenize(input)?;
         let (directive, rest) = tokens.split_first().ok_or("empty input")?;
         let mut default = "ok";
+        let mut out = String::new();
         match directive.as_str() {
             "kernel" => {
                 let args = Args::parse(rest)?;
@@ -50,7 +129,36 @@ impl Runner {
                 if let Some(v) = args.get("max_message_size") {
                     config.max_message_size = num(v)?;
                 }
-                *self = Runner::new(config);
+                match args.get("node") {
+                    None => *self = Runner::new(config),
+                    Some(key) => {
+                        if !self.multi {
+                            self.nodes.clear();
+                            self.multi = true;
+                        }
+                        let mut node = Node::new(key, config);
+                        if let Some(name) = args.get("name") {
+                            node.kernel.set_local_node_name(name);
+                        }
+                        if let Some(base) = args.get("id_base") {
+                            node.kernel.set_id_base(num(base)?);
+                        }
+                        match self.node_index(key) {
+                            Ok(i) => {
+                                self.nodes[i] = node;
+                                self.current = i;
+                            }
+                            Err(_) => {
+                                self.nodes.push(node);
+                                self.current = self.nodes.len() - 1;
+                            }
+                        }
+                    }
+                }
+            }
+            "node" => {
+                let key = rest.first().ok_or("node needs a key")?;
+                self.current = self.node_index(key)?;
             }
             "process" => {
                 let (pid, args) = rest.split_first().ok_or("process needs a pid")?;
@@ -59,53 +167,242 @@ impl Runner {
                     uid: args.get("uid").map(num).transpose()?.unwrap_or(0),
                     gid: args.get("gid").map(num).transpose()?.unwrap_or(0),
                 };
-                self.kernel
-                    .handle_process_start(ProcessKey::local(num(pid)?), cred);
+                let pid: Pid = num(pid)?;
+                let node = self.cur();
+                node.creds.insert(pid, cred);
+                node.kernel
+                    .handle_process_start(ProcessKey::local(pid), cred);
             }
             "call" => {
                 let (thread, rest) = rest.split_first().ok_or("call needs a thread")?;
                 let (name, args) = rest.split_first().ok_or("call needs a call name")?;
                 let thread = parse_thread(thread)?;
                 let call = parse_call(name, &Args::parse(args)?)?;
-                self.kernel.handle_call(self.now, thread, call);
+                let now = self.now;
+                self.cur().kernel.handle_call(now, thread, call);
                 default = "(blocked)";
             }
             "advance" => {
                 let d = rest.first().ok_or("advance needs a duration")?;
                 self.now += parse_duration(d)?;
-                self.kernel.handle_timeout(self.now);
-            }
-            "exit" => match rest {
-                [kind, who] if kind == "thread" => {
-                    self.kernel.handle_thread_exit(self.now, parse_thread(who)?)
+                for node in &mut self.nodes {
+                    node.kernel.handle_timeout(self.now);
                 }
-                [kind, pid] if kind == "process" => self
-                    .kernel
-                    .handle_process_exit(self.now, ProcessKey::local(num(pid)?)),
-                _ => return Err("exit thread P.T | exit process P".into()),
-            },
+            }
+            "exit" => {
+                let now = self.now;
+                match rest {
+                    [kind, who] if kind == "thread" => {
+                        let thread = parse_thread(who)?;
+                        self.cur().kernel.handle_thread_exit(now, thread)
+                    }
+                    [kind, pid] if kind == "process" => {
+                        let process = ProcessKey::local(num(pid)?);
+                        self.cur().kernel.handle_process_exit(now, process)
+                    }
+                    _ => return Err("exit thread P.T | exit process P".into()),
+                }
+            }
             "next-timeout" => {
-                return Ok(match self.kernel.poll_timeout() {
+                return Ok(match self.cur().kernel.poll_timeout() {
                     Some(t) => format!("at {}", fmt_duration(t)),
                     None => "none".into(),
                 });
             }
+            "link" => {
+                let [a, arrow, b] = rest else {
+                    return Err("link A:ND <-> B:ND".into());
+                };
+                if arrow != "<->" {
+                    return Err("link A:ND <-> B:ND".into());
+                }
+                let ((ia, nda), (ib, ndb)) = (self.side(a)?, self.side(b)?);
+                let (name_a, name_b) = (self.node_name(ia), self.node_name(ib));
+                let now = self.now;
+                let (key_a, key_b) = (self.nodes[ia].key.clone(), self.nodes[ib].key.clone());
+                let na = &mut self.nodes[ia];
+                na.kernel.add_node(nda, &name_b).map_err(|e| e.to_string())?;
+                na.links.insert(nda, (key_b, ndb));
+                let nb = &mut self.nodes[ib];
+                nb.kernel.add_node(ndb, &name_a).map_err(|e| e.to_string())?;
+                nb.links.insert(ndb, (key_a, nda));
+                self.nodes[ia].kernel.handle_node_up(now, nda, ndb);
+                self.nodes[ib].kernel.handle_node_up(now, ndb, nda);
+            }
+            "down" | "up" => {
+                let (i, nd) = self.side(rest.first().ok_or("down/up KEY:ND")?)?;
+                let now = self.now;
+                let node = &mut self.nodes[i];
+                if directive == "down" {
+                    node.kernel.handle_node_down(now, nd);
+                } else {
+                    let srcnd = node.links.get(&nd).map(|l| l.1).ok_or("no such link")?;
+                    node.kernel.handle_node_up(now, nd, srcnd);
+                }
+            }
+            "deliver" => {
+                let limit: usize = match rest.first() {
+                    Some(n) => num(n)?,
+                    None => 1000,
+                };
+                let mut n = 0;
+                while n < limit {
+                    let Some(item) = self.wire.pop_front() else {
+                        break;
+                    };
+                    self.route(item, &mut out)?;
+                    n += 1;
+                }
+                default = "(nothing in flight)";
+            }
+            "drop" => {
+                let n = self.wire.len();
+                self.wire.clear();
+                return Ok(format!("dropped {n}"));
+            }
+            "rejected" => return Ok(self.cur().kernel.rejected_remote_events().to_string()),
+            "nodes" => {
+                let k = &self.cur().kernel;
+                let mut s = format!("0 {}", k.node_name(0).unwrap_or("?"));
+                for (nd, name, up) in k.nodes() {
+                    let back = k.node_nd(name).map(|n| n == nd).unwrap_or(false);
+                    let _ = write!(
+                        s,
+                        "\n{nd} {name} {}{}",
+                        if up { "up" } else { "down" },
+                        if back { "" } else { " (strtond mismatch)" }
+                    );
+                }
+                return Ok(s);
+            }
             other => return Err(format!("unknown directive {other}")),
         }
-        let mut out = String::new();
-        while let Some(Output::Complete { thread, result }) = self.kernel.poll_output() {
-            let _ = writeln!(
-                out,
-                "{}.{} <- {}",
-                thread.pid,
-                thread.tid,
-                fmt_result(&result)
-            );
+        for i in 0..self.nodes.len() {
+            self.drain(i, &mut out);
         }
         if out.is_empty() {
             out.push_str(default);
         }
         Ok(out.trim_end().to_owned())
+    }
+
+    /// The node name a kernel answers to.
+    fn node_name(&self, i: usize) -> String {
+        self.nodes[i].kernel.node_name(0).unwrap_or("").to_owned()
+    }
+
+    /// Print every output of node `i`, putting those bound for other nodes in flight.
+    fn drain(&mut self, i: usize, out: &mut String) {
+        let prefix = if self.multi {
+            format!("{}: ", self.nodes[i].key)
+        } else {
+            String::new()
+        };
+        while let Some(output) = self.nodes[i].kernel.poll_output() {
+            let (nd, text) = match &output {
+                Output::Complete { thread, result } if thread.nd == 0 => {
+                    let _ = writeln!(
+                        out,
+                        "{prefix}{}.{} <- {}",
+                        thread.pid,
+                        thread.tid,
+                        fmt_result(result)
+                    );
+                    continue;
+                }
+                Output::Complete { thread, result } => (
+                    thread.nd,
+                    format!(
+                        "{}/{}.{} <- {}",
+                        thread.nd,
+                        thread.pid,
+                        thread.tid,
+                        fmt_result(result)
+                    ),
+                ),
+                Output::Forward { nd, thread, call } => (
+                    *nd,
+                    format!("{}.{} => {nd} {}", thread.pid, thread.tid, fmt_call(call)),
+                ),
+                Output::ForwardUnblock { nd, thread } => {
+                    (*nd, format!("{}.{} => {nd} Unblock", thread.pid, thread.tid))
+                }
+                Output::Notify { nd, notice } => (*nd, format!("=> {nd} {}", fmt_notice(notice))),
+            };
+            let _ = writeln!(out, "{prefix}{text}");
+            self.wire.push_back(InFlight {
+                from: self.nodes[i].key.clone(),
+                nd,
+                item: output,
+                text,
+            });
+        }
+    }
+
+    /// Hand one in-flight item to the node it is for, as a daemon would.
+    fn route(&mut self, flight: InFlight, out: &mut String) -> Result<(), String> {
+        let from = self.node_index(&flight.from)?;
+        let Some((to_key, back)) = self.nodes[from].links.get(&flight.nd).cloned() else {
+            let _ = writeln!(out, "route {} -> ?: no link, lost: {}", flight.from, flight.text);
+            return Ok(());
+        };
+        let to = self.node_index(&to_key)?;
+        let _ = writeln!(out, "route {} -> {to_key}: {}", flight.from, flight.text);
+        let now = self.now;
+        let remote = |t: &ThreadKey| ThreadKey {
+            nd: back,
+            pid: t.pid,
+            tid: t.tid,
+        };
+        match flight.item {
+            Output::Complete { thread, result } => {
+                let local = ThreadKey::local(thread.pid, thread.tid);
+                self.nodes[to]
+                    .kernel
+                    .handle_forward_result(now, local, result);
+            }
+            Output::Forward { thread, call, .. } => {
+                let cred = self.nodes[from]
+                    .creds
+                    .get(&thread.pid)
+                    .copied()
+                    .unwrap_or_default();
+                let k = &mut self.nodes[to].kernel;
+                let t = remote(&thread);
+                k.handle_process_start(t.process(), cred);
+                k.handle_call(now, t, call);
+            }
+            Output::ForwardUnblock { thread, .. } => {
+                self.nodes[to].kernel.handle_unblock(now, remote(&thread));
+            }
+            Output::Notify { notice, .. } => {
+                let k = &mut self.nodes[to].kernel;
+                match notice {
+                    Notice::ThreadExit { pid, tid } => k.handle_thread_exit(
+                        now,
+                        ThreadKey {
+                            nd: back,
+                            pid,
+                            tid,
+                        },
+                    ),
+                    Notice::ProcessExit { pid } => {
+                        k.handle_process_exit(now, ProcessKey { nd: back, pid })
+                    }
+                    Notice::ConnectionDead { pid, coid } => {
+                        k.handle_remote_connection_dead(now, back, pid, coid)
+                    }
+                    Notice::DeliverEvent {
+                        client_pid,
+                        event,
+                        value,
+                        server_pid,
+                    } => k.handle_remote_event(now, back, client_pid, event, value, server_pid),
+                }
+            }
+        }
+        self.drain(to, out);
+        Ok(())
     }
 }
 
@@ -391,6 +688,72 @@ fn parse_call(name: &str, a: &Args) -> Result<Call, String> {
         "Unblock" => Call::Unblock { tid: a.num("tid")? },
         other => return Err(format!("unknown call {other}")),
     })
+}
+
+/// A forwarded call, compactly.
+fn fmt_call(c: &Call) -> String {
+    match c {
+        Call::ConnectAttach { nd, pid, chid } => format!("ConnectAttach nd={nd} pid={pid} chid={chid}"),
+        Call::NameOpen { name } => format!("NameOpen name={name}"),
+        Call::ConnectDetach { coid } => format!("ConnectDetach coid={coid}"),
+        Call::MsgSend {
+            coid,
+            data,
+            reply_cap,
+            priority,
+            timeout,
+        } => {
+            let mut s = format!(
+                "MsgSend coid={coid} data={} reply_cap={reply_cap} prio={priority}",
+                fmt_bytes(data)
+            );
+            if let Some(t) = timeout {
+                let mut states = Vec::new();
+                for (on, name) in [
+                    (t.states.send, "SEND"),
+                    (t.states.reply, "REPLY"),
+                    (t.states.receive, "RECEIVE"),
+                ] {
+                    if on {
+                        states.push(name);
+                    }
+                }
+                let _ = write!(s, " timeout={}:{}", states.join("|"), fmt_duration(t.after));
+            }
+            s
+        }
+        Call::MsgSendPulse {
+            coid,
+            priority,
+            code,
+            value,
+        } => format!("MsgSendPulse coid={coid} prio={priority} code={code} value={value}"),
+        Call::MsgRegisterEvent { event, server_coid } => format!(
+            "MsgRegisterEvent coid={} code={} value={} server_coid={server_coid}",
+            event.coid, event.code, event.value
+        ),
+        Call::MsgUnregisterEvent { event } => format!("MsgUnregisterEvent event={event}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn fmt_notice(n: &Notice) -> String {
+    match n {
+        Notice::ThreadExit { pid, tid } => format!("ThreadExit pid={pid} tid={tid}"),
+        Notice::ProcessExit { pid } => format!("ProcessExit pid={pid}"),
+        Notice::ConnectionDead { pid, coid } => format!("ConnectionDead pid={pid} coid={coid}"),
+        Notice::DeliverEvent {
+            client_pid,
+            event,
+            value,
+            server_pid,
+        } => {
+            let value = value.map_or("-".to_owned(), |v| v.to_string());
+            format!(
+                "DeliverEvent client_pid={client_pid} event={event} value={value} server_pid={server_pid}"
+            )
+        }
+    }
 }
 
 fn fmt_info(i: &MsgInfo) -> String {
