@@ -27,6 +27,8 @@
 //! drop                                # lose everything in flight
 //! rejected                            # rejected_remote_events() of the selected kernel
 //! nodes                               # node table of the selected kernel
+//! notice a:2 DeliverEvent client_pid=200 event=7 value=1 server_pid=100
+//!                                     # a hears a notice from its nd 2 (forgeries, stale ones)
 //! ```
 //!
 //! Outputs bound for another node are put "in flight" when drained and printed as
@@ -221,10 +223,14 @@ impl Runner {
                 let now = self.now;
                 let (key_a, key_b) = (self.nodes[ia].key.clone(), self.nodes[ib].key.clone());
                 let na = &mut self.nodes[ia];
-                na.kernel.add_node(nda, &name_b).map_err(|e| e.to_string())?;
+                na.kernel
+                    .add_node(nda, &name_b)
+                    .map_err(|e| e.to_string())?;
                 na.links.insert(nda, (key_b, ndb));
                 let nb = &mut self.nodes[ib];
-                nb.kernel.add_node(ndb, &name_a).map_err(|e| e.to_string())?;
+                nb.kernel
+                    .add_node(ndb, &name_a)
+                    .map_err(|e| e.to_string())?;
                 nb.links.insert(ndb, (key_a, nda));
                 self.nodes[ia].kernel.handle_node_up(now, nda, ndb);
                 self.nodes[ib].kernel.handle_node_up(now, ndb, nda);
@@ -259,6 +265,32 @@ impl Runner {
                 let n = self.wire.len();
                 self.wire.clear();
                 return Ok(format!("dropped {n}"));
+            }
+            "notice" => {
+                let [side, kind, args @ ..] = rest else {
+                    return Err("notice KEY:ND Kind key=value...".into());
+                };
+                let (i, nd) = self.side(side)?;
+                let a = Args::parse(args)?;
+                let notice = match kind.as_str() {
+                    "ThreadExit" => Notice::ThreadExit {
+                        pid: a.num("pid")?,
+                        tid: a.num("tid")?,
+                    },
+                    "ProcessExit" => Notice::ProcessExit { pid: a.num("pid")? },
+                    "ConnectionDead" => Notice::ConnectionDead {
+                        pid: a.num("pid")?,
+                        coid: a.num("coid")?,
+                    },
+                    "DeliverEvent" => Notice::DeliverEvent {
+                        client_pid: a.num("client_pid")?,
+                        event: a.num("event")?,
+                        value: a.get("value").map(num).transpose()?,
+                        server_pid: a.num("server_pid")?,
+                    },
+                    other => return Err(format!("unknown notice {other}")),
+                };
+                self.apply_notice(i, nd, notice);
             }
             "rejected" => return Ok(self.cur().kernel.rejected_remote_events().to_string()),
             "nodes" => {
@@ -324,9 +356,10 @@ impl Runner {
                     *nd,
                     format!("{}.{} => {nd} {}", thread.pid, thread.tid, fmt_call(call)),
                 ),
-                Output::ForwardUnblock { nd, thread } => {
-                    (*nd, format!("{}.{} => {nd} Unblock", thread.pid, thread.tid))
-                }
+                Output::ForwardUnblock { nd, thread } => (
+                    *nd,
+                    format!("{}.{} => {nd} Unblock", thread.pid, thread.tid),
+                ),
                 Output::Notify { nd, notice } => (*nd, format!("=> {nd} {}", fmt_notice(notice))),
             };
             let _ = writeln!(out, "{prefix}{text}");
@@ -343,7 +376,11 @@ impl Runner {
     fn route(&mut self, flight: InFlight, out: &mut String) -> Result<(), String> {
         let from = self.node_index(&flight.from)?;
         let Some((to_key, back)) = self.nodes[from].links.get(&flight.nd).cloned() else {
-            let _ = writeln!(out, "route {} -> ?: no link, lost: {}", flight.from, flight.text);
+            let _ = writeln!(
+                out,
+                "route {} -> ?: no link, lost: {}",
+                flight.from, flight.text
+            );
             return Ok(());
         };
         let to = self.node_index(&to_key)?;
@@ -375,34 +412,31 @@ impl Runner {
             Output::ForwardUnblock { thread, .. } => {
                 self.nodes[to].kernel.handle_unblock(now, remote(&thread));
             }
-            Output::Notify { notice, .. } => {
-                let k = &mut self.nodes[to].kernel;
-                match notice {
-                    Notice::ThreadExit { pid, tid } => k.handle_thread_exit(
-                        now,
-                        ThreadKey {
-                            nd: back,
-                            pid,
-                            tid,
-                        },
-                    ),
-                    Notice::ProcessExit { pid } => {
-                        k.handle_process_exit(now, ProcessKey { nd: back, pid })
-                    }
-                    Notice::ConnectionDead { pid, coid } => {
-                        k.handle_remote_connection_dead(now, back, pid, coid)
-                    }
-                    Notice::DeliverEvent {
-                        client_pid,
-                        event,
-                        value,
-                        server_pid,
-                    } => k.handle_remote_event(now, back, client_pid, event, value, server_pid),
-                }
-            }
+            Output::Notify { notice, .. } => self.apply_notice(to, back, notice),
         }
         self.drain(to, out);
         Ok(())
+    }
+
+    /// Node `i` hears `notice` from its peer `nd`.
+    fn apply_notice(&mut self, i: usize, back: Nd, notice: Notice) {
+        let now = self.now;
+        let k = &mut self.nodes[i].kernel;
+        match notice {
+            Notice::ThreadExit { pid, tid } => {
+                k.handle_thread_exit(now, ThreadKey { nd: back, pid, tid })
+            }
+            Notice::ProcessExit { pid } => k.handle_process_exit(now, ProcessKey { nd: back, pid }),
+            Notice::ConnectionDead { pid, coid } => {
+                k.handle_remote_connection_dead(now, back, pid, coid)
+            }
+            Notice::DeliverEvent {
+                client_pid,
+                event,
+                value,
+                server_pid,
+            } => k.handle_remote_event(now, back, client_pid, event, value, server_pid),
+        }
     }
 }
 
@@ -693,7 +727,9 @@ fn parse_call(name: &str, a: &Args) -> Result<Call, String> {
 /// A forwarded call, compactly.
 fn fmt_call(c: &Call) -> String {
     match c {
-        Call::ConnectAttach { nd, pid, chid } => format!("ConnectAttach nd={nd} pid={pid} chid={chid}"),
+        Call::ConnectAttach { nd, pid, chid } => {
+            format!("ConnectAttach nd={nd} pid={pid} chid={chid}")
+        }
         Call::NameOpen { name } => format!("NameOpen name={name}"),
         Call::ConnectDetach { coid } => format!("ConnectDetach coid={coid}"),
         Call::MsgSend {
