@@ -1,31 +1,53 @@
-//! `qnetd`'s command line (clap), with the environment variables it honours.
+//! `qnetd`'s configuration: command line (clap, with the environment variables it honours),
+//! an optional TOML file with the same keys, and their merge (the command line wins).
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
 use qnet_proto::frame::FRAME_OVERHEAD;
+use serde::Deserialize;
 
 /// Largest `--max-message-size`: the frame's 32-bit length prefix must still hold a message of
 /// that size plus its headroom.
 pub const MAX_MESSAGE_SIZE_LIMIT: u64 = u32::MAX as u64 - FRAME_OVERHEAD as u64;
 
-/// How `qnetd` is run.
-#[derive(Parser, Debug, Clone)]
+/// Default `--max-message-size`.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Default `--link-timeout`: the bound on noticing that a peer node is gone.
+pub const DEFAULT_LINK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The command line of `qnetd`. Every setting may also come from `--config FILE`.
+#[derive(Parser, Debug, Clone, Default)]
 #[command(name = "qnetd", version, about = "The per-host qnet daemon")]
-pub struct Config {
-    /// Unix socket to listen on.
-    #[arg(long, env = qnet_proto::SOCKET_ENV, default_value_os_t = qnet_proto::socket_path())]
-    pub socket: PathBuf,
+pub struct Args {
+    /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
+    /// link_timeout_ms, max_message_size); flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock).
+    #[arg(long, env = qnet_proto::SOCKET_ENV)]
+    pub socket: Option<PathBuf>,
     /// This node's name (default: the host name).
-    #[arg(long, default_value_t = hostname())]
-    pub node: String,
+    #[arg(long)]
+    pub node: Option<String>,
+    /// UDP address to accept peer daemons on (QUIC); without it the daemon is single-node.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Directory with `ca.pem` and this node's `NODE.pem`/`NODE.key` (required by --listen).
+    #[arg(long)]
+    pub certs: Option<PathBuf>,
+    /// A peer node to dial, `NAME=ADDR` (repeatable; nds 1, 2, … in this order).
+    #[arg(long = "peer", value_parser = parse_peer)]
+    pub peers: Vec<PeerSpec>,
+    /// How long a silent peer link lasts before the node counts as gone (`3s`, `500ms`).
+    #[arg(long, value_parser = parse_duration)]
+    pub link_timeout: Option<Duration>,
     /// Largest send or reply buffer, in bytes; larger sends fail with `EMSGSIZE`.
-    #[arg(
-        long,
-        default_value_t = 16 * 1024 * 1024,
-        value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGE_SIZE_LIMIT)
-    )]
-    pub max_message_size: u64,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGE_SIZE_LIMIT))]
+    pub max_message_size: Option<u64>,
     /// Runtime worker threads; 0 runs everything on one thread (the default, measured fastest
     /// for local round trips: see the driver's module doc).
     #[arg(long, default_value_t = 0)]
@@ -35,16 +57,165 @@ pub struct Config {
     pub log: String,
 }
 
+/// One peer node: its name (as its certificate says) and where to dial it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PeerSpec {
+    /// Node name.
+    pub name: String,
+    /// `host:port` (resolved at each dial, so a host name may move).
+    pub addr: String,
+}
+
+/// The keys of a `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    node: Option<String>,
+    socket: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    certs: Option<PathBuf>,
+    #[serde(default)]
+    peers: Vec<PeerSpec>,
+    link_timeout_ms: Option<u64>,
+    max_message_size: Option<u64>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML with the known keys.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: Box<toml::de::Error>,
+    },
+    /// A setting is invalid or settings contradict each other.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How `qnetd` runs: the merged, validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Unix socket to listen on.
+    pub socket: PathBuf,
+    /// This node's name.
+    pub node: String,
+    /// Largest send or reply buffer, in bytes.
+    pub max_message_size: u64,
+    /// Runtime worker threads (0: one thread).
+    pub worker_threads: usize,
+    /// Log filter.
+    pub log: String,
+    /// Peer endpoint address; `None`: single-node.
+    pub listen: Option<SocketAddr>,
+    /// Certificate directory (set whenever `listen` is).
+    pub certs: Option<PathBuf>,
+    /// Peers to dial, in nd order (1, 2, …).
+    pub peers: Vec<PeerSpec>,
+    /// QUIC idle timeout of peer links (keep-alive every sixth of it).
+    pub link_timeout: Duration,
+}
+
 impl Config {
-    /// A configuration for `socket` with every other setting at its default.
+    /// A configuration for `socket` with every other setting at its default (single-node).
     pub fn with_socket(socket: PathBuf) -> Self {
         Self {
             socket,
             node: hostname(),
-            max_message_size: 16 * 1024 * 1024,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             worker_threads: 0,
             log: "info".into(),
+            listen: None,
+            certs: None,
+            peers: Vec::new(),
+            link_timeout: DEFAULT_LINK_TIMEOUT,
         }
+    }
+
+    /// Merge `args` over the file it names (if any) and validate.
+    pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let link_timeout = args
+            .link_timeout
+            .or(file.link_timeout_ms.map(Duration::from_millis))
+            .unwrap_or(DEFAULT_LINK_TIMEOUT);
+        let config = Self {
+            socket: args
+                .socket
+                .or(file.socket)
+                .unwrap_or_else(qnet_proto::socket_path),
+            node: args.node.or(file.node).unwrap_or_else(hostname),
+            max_message_size: args
+                .max_message_size
+                .or(file.max_message_size)
+                .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
+            worker_threads: args.worker_threads,
+            log: args.log,
+            listen: args.listen.or(file.listen),
+            certs: args.certs.or(file.certs),
+            peers: if args.peers.is_empty() {
+                file.peers
+            } else {
+                args.peers
+            },
+            link_timeout,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |s: String| Err(ConfigError::Invalid(s));
+        if !(1..=MAX_MESSAGE_SIZE_LIMIT).contains(&self.max_message_size) {
+            return invalid(format!(
+                "max_message_size {} is outside 1..={MAX_MESSAGE_SIZE_LIMIT}",
+                self.max_message_size
+            ));
+        }
+        if self.listen.is_some() && self.certs.is_none() {
+            return invalid(
+                "--listen needs --certs DIR (the cluster CA and this node's certificate)".into(),
+            );
+        }
+        if !self.peers.is_empty() && self.listen.is_none() {
+            return invalid("--peer needs --listen (peers are reached from that endpoint)".into());
+        }
+        if self.listen.is_some() {
+            qnet_transport::validate_node_name(&self.node)
+                .map_err(|e| ConfigError::Invalid(format!("node name {:?}: {e}", self.node)))?;
+        }
+        if self.link_timeout < Duration::from_millis(60) {
+            return invalid(format!(
+                "link timeout {:?} is too short (at least 60ms)",
+                self.link_timeout
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.peers {
+            qnet_transport::validate_node_name(&p.name)
+                .map_err(|e| ConfigError::Invalid(format!("peer name {:?}: {e}", p.name)))?;
+            if p.name == self.node {
+                return invalid(format!("peer {:?} is this node", p.name));
+            }
+            if !seen.insert(p.name.as_str()) {
+                return invalid(format!("peer {:?} given twice", p.name));
+            }
+        }
+        Ok(())
     }
 
     /// The largest frame a session accepts: the message limit plus room for the other fields.
@@ -53,6 +224,55 @@ impl Config {
             .unwrap_or(usize::MAX)
             .saturating_add(FRAME_OVERHEAD)
     }
+
+    /// QUIC keep-alive interval: a sixth of the link timeout, so a few keep-alives can be lost
+    /// before the link counts as dead.
+    pub fn keep_alive(&self) -> Duration {
+        self.link_timeout / 6
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.into(),
+        source: Box::new(source),
+    })
+}
+
+/// `NAME=ADDR`.
+fn parse_peer(s: &str) -> Result<PeerSpec, String> {
+    let (name, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=ADDR"))?;
+    if name.is_empty() || addr.is_empty() {
+        return Err(format!("{s:?} is not NAME=ADDR"));
+    }
+    Ok(PeerSpec {
+        name: name.into(),
+        addr: addr.into(),
+    })
+}
+
+/// `3s`, `1500ms`, or a number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 3s or 500ms");
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms
+            .trim()
+            .parse()
+            .map(Duration::from_millis)
+            .map_err(|_| bad());
+    }
+    let secs = s.strip_suffix('s').unwrap_or(s).trim();
+    secs.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(bad)
 }
 
 /// The host name, as the kernel reports it; `localhost` if it cannot be read.
@@ -68,10 +288,17 @@ pub fn hostname() -> String {
 mod tests {
     use super::*;
 
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut all = vec!["qnetd"];
+        all.extend_from_slice(args);
+        Config::from_args(
+            Args::try_parse_from(all).map_err(|e| ConfigError::Invalid(e.to_string()))?,
+        )
+    }
+
     #[test]
     fn flags_parse_and_limit_is_checked() {
-        let c = Config::try_parse_from([
-            "qnetd",
+        let c = config(&[
             "--socket",
             "/tmp/x.sock",
             "--node",
@@ -83,8 +310,120 @@ mod tests {
         assert_eq!(c.socket, PathBuf::from("/tmp/x.sock"));
         assert_eq!(c.node, "a");
         assert_eq!(c.max_frame_len(), 1024 + FRAME_OVERHEAD);
+        assert!(c.listen.is_none());
         let too_big = (MAX_MESSAGE_SIZE_LIMIT + 1).to_string();
-        assert!(Config::try_parse_from(["qnetd", "--max-message-size", &too_big]).is_err());
-        assert!(Config::try_parse_from(["qnetd", "--max-message-size", "0"]).is_err());
+        assert!(config(&["--max-message-size", &too_big]).is_err());
+        assert!(config(&["--max-message-size", "0"]).is_err());
+    }
+
+    #[test]
+    fn network_flags_parse_and_are_checked() {
+        let c = config(&[
+            "--node",
+            "n1",
+            "--listen",
+            "127.0.0.1:7000",
+            "--certs",
+            "/c",
+            "--peer",
+            "n2=127.0.0.1:7001",
+            "--peer",
+            "n3=host3:7000",
+            "--link-timeout",
+            "1500ms",
+        ])
+        .unwrap();
+        assert_eq!(c.listen, Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(c.peers.len(), 2);
+        assert_eq!(c.peers[1].name, "n3");
+        assert_eq!(c.peers[1].addr, "host3:7000");
+        assert_eq!(c.link_timeout, Duration::from_millis(1500));
+        assert_eq!(c.keep_alive(), Duration::from_millis(250));
+
+        let e = config(&["--node", "n1", "--listen", "127.0.0.1:7000"]).unwrap_err();
+        assert!(e.to_string().contains("--certs"), "{e}");
+        assert!(
+            config(&["--peer", "n2=127.0.0.1:1"]).is_err(),
+            "peer without listen"
+        );
+        assert!(config(&["--peer", "garbage"]).is_err());
+        let dup = [
+            "--node",
+            "n1",
+            "--listen",
+            "127.0.0.1:0",
+            "--certs",
+            "/c",
+            "--peer",
+            "n2=a:1",
+            "--peer",
+            "n2=b:1",
+        ];
+        assert!(config(&dup).is_err());
+        let me = [
+            "--node",
+            "n1",
+            "--listen",
+            "127.0.0.1:0",
+            "--certs",
+            "/c",
+            "--peer",
+            "n1=a:1",
+        ];
+        assert!(config(&me).is_err());
+        assert_eq!(
+            config(&["--link-timeout", "2"]).unwrap().link_timeout,
+            Duration::from_secs(2)
+        );
+        assert!(config(&["--link-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn file_settings_apply_and_flags_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qnetd.toml");
+        std::fs::write(
+            &path,
+            r#"
+node = "n1"
+socket = "/tmp/f.sock"
+listen = "127.0.0.1:7000"
+certs = "/certs"
+link_timeout_ms = 1000
+max_message_size = 2048
+peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.0.1:7002" }]
+"#,
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = config(&["--config", p]).unwrap();
+        assert_eq!(c.node, "n1");
+        assert_eq!(c.socket, PathBuf::from("/tmp/f.sock"));
+        assert_eq!(c.certs, Some(PathBuf::from("/certs")));
+        assert_eq!(c.link_timeout, Duration::from_secs(1));
+        assert_eq!(c.max_message_size, 2048);
+        assert_eq!(
+            c.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["n2", "n3"]
+        );
+        let c = config(&[
+            "--config",
+            p,
+            "--node",
+            "n9",
+            "--peer",
+            "n4=127.0.0.1:9",
+            "--socket",
+            "/tmp/g.sock",
+        ])
+        .unwrap();
+        assert_eq!(c.node, "n9");
+        assert_eq!(c.socket, PathBuf::from("/tmp/g.sock"));
+        assert_eq!(c.peers.len(), 1, "command-line peers replace the file's");
+        std::fs::write(&path, "nod = \"typo\"\n").unwrap();
+        assert!(matches!(
+            config(&["--config", p]),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

@@ -25,6 +25,13 @@
 //! One timer task sleeps until [`Kernel::poll_timeout`]; every input re-arms it through a
 //! `watch` channel when the deadline changes.
 //!
+//! Across nodes (see `peer`): the kernel's `Forward`, `ForwardUnblock` and `Notify` outputs
+//! are handed to the peer driver while the lock is held (a queue push or a task spawn, never
+//! an await), so a cancel can never overtake the call it cancels. Remote threads are routed
+//! like local ones: the task serving a peer's call stream registers an outbox while the call
+//! is blocked, and the completion is pushed there (and the route dropped: a remote call
+//! answers once). Lock order: the driver's lock, then the peer table's; never the reverse.
+//!
 //! Process bookkeeping: a pid's THREAD and PROCESS sessions count towards its liveness (SHM
 //! sessions never touch the kernel and do not count). The first counted session of a pid calls
 //! [`Kernel::handle_process_start`]; a THREAD session's end calls
@@ -33,13 +40,19 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
-use qnet_core::{Call, Credentials, Kernel, Output, Pid, ProcessKey, ThreadKey, Time};
+use qnet_core::{
+    Call, Completion, Credentials, Errno, Kernel, Nd, Notice, Output, Pid, ProcessKey, ThreadKey,
+    Time,
+};
+use qnet_proto::convert::NetmgrRequest;
 use qnet_proto::local;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+use crate::peer::Peers;
 
 /// Where a thread session receives completions of its call made by other threads' inputs.
 pub type Outbox = mpsc::UnboundedSender<local::Response>;
@@ -55,14 +68,29 @@ pub struct Driver {
     state: Mutex<State>,
     epoch: Instant,
     timer: watch::Sender<Option<Time>>,
+    /// The peer driver, when the daemon listens for peers.
+    peers: OnceLock<Arc<Peers>>,
+}
+
+/// How a new link changes a node, as the peer table decides it (under the driver's lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    /// The node's first live link: the node is up.
+    First,
+    /// Another link to a node that is already up.
+    Additional,
+    /// A link from a new incarnation of the node (it restarted): the old links are gone,
+    /// the node goes down and comes up again.
+    Restarted,
 }
 
 #[derive(Debug)]
 struct State {
     kernel: Kernel,
+    /// Local threads with a session, and remote threads blocked in a call served here.
     threads: HashMap<ThreadKey, Outbox>,
-    /// Live THREAD + PROCESS sessions per local pid.
-    processes: HashMap<Pid, usize>,
+    /// Live THREAD + PROCESS sessions per local pid, and its credentials.
+    processes: HashMap<Pid, (usize, Credentials)>,
 }
 
 impl Driver {
@@ -77,7 +105,16 @@ impl Driver {
             }),
             epoch: Instant::now(),
             timer,
+            peers: OnceLock::new(),
         })
+    }
+
+    /// Name this node, seed its id base, and hand outputs for other nodes to `peers`.
+    pub fn attach_peers(&self, local_name: &str, id_base: u64, peers: Arc<Peers>) {
+        let mut st = self.lock();
+        st.kernel.set_local_node_name(local_name);
+        st.kernel.set_id_base(id_base);
+        let _ = self.peers.set(peers);
     }
 
     fn now(&self) -> Time {
@@ -117,6 +154,9 @@ impl Driver {
             return;
         }
         tracing::debug!(%thread, "thread exit");
+        if let Some(peers) = self.peers.get() {
+            peers.abandon(thread);
+        }
         st.kernel.handle_thread_exit(now, thread);
         st.process_session_closed(now, thread.pid);
         self.finish(&mut st, None);
@@ -148,6 +188,145 @@ impl Driver {
         response
     }
 
+    /// `netmgr_strtond` / `netmgr_ndtostr` from the node table; unknown → `ENOENT`.
+    pub fn netmgr(&self, request: NetmgrRequest) -> local::Response {
+        use local::response::Result as R;
+        let st = self.lock();
+        let result = match request {
+            NetmgrRequest::StrToNd { name } => st.kernel.node_nd(&name).map(R::Nd),
+            NetmgrRequest::NdToStr { nd } => st.kernel.node_name(nd).map(|n| R::NodeName(n.into())),
+        };
+        match result {
+            Some(r) => local::Response { result: Some(r) },
+            None => Errno::ENOENT.into(),
+        }
+    }
+
+    /// The peer driver, if the daemon has one.
+    pub(crate) fn peers(&self) -> Option<Arc<Peers>> {
+        self.peers.get().cloned()
+    }
+
+    /// Configure peer node `nd` named `name`.
+    pub fn add_node(&self, nd: Nd, name: &str) -> Result<(), Errno> {
+        self.lock().kernel.add_node(nd, name)
+    }
+
+    /// A link to node `nd` (which numbers us `srcnd`) completed its hello; `register` adds it
+    /// to the peer table (under this lock, so node up and down keep their order).
+    pub fn link_up(&self, nd: Nd, srcnd: Nd, register: impl FnOnce() -> LinkChange) {
+        let now = self.now();
+        let mut st = self.lock();
+        match register() {
+            LinkChange::Additional => return,
+            LinkChange::First => {}
+            LinkChange::Restarted => {
+                tracing::info!(nd, "node restarted");
+                st.node_down(now, nd);
+            }
+        }
+        st.kernel.handle_node_up(now, nd, srcnd);
+        self.finish(&mut st, None);
+    }
+
+    /// A link to node `nd` closed; `unregister` removes it from the peer table and says
+    /// whether it was the node's last one (then the node is down).
+    pub fn link_down(&self, nd: Nd, unregister: impl FnOnce() -> bool) {
+        let now = self.now();
+        let mut st = self.lock();
+        if unregister() {
+            st.node_down(now, nd);
+            self.finish(&mut st, None);
+        }
+    }
+
+    /// The answer to the call `thread` forwarded to another node.
+    pub fn forward_result(&self, thread: ThreadKey, result: Result<Completion, Errno>) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.kernel.handle_forward_result(now, thread, result);
+        self.finish(&mut st, None);
+    }
+
+    /// Remote `thread` (with `cred`, as its node vouches) makes `call` here. Returns its
+    /// response if it completed at once; otherwise it arrives on `outbox`, once.
+    pub fn remote_call(
+        &self,
+        thread: ThreadKey,
+        cred: Credentials,
+        call: Call,
+        outbox: &Outbox,
+    ) -> Option<local::Response> {
+        let now = self.now();
+        let mut st = self.lock();
+        if st.threads.remove(&thread).is_some() {
+            // A new call from a thread still blocked here: its node gave up on the old one
+            // (its stream died), so the old one is gone.
+            st.kernel.handle_thread_exit(now, thread);
+        }
+        st.kernel.handle_process_start(thread.process(), cred);
+        st.kernel.handle_call(now, thread, call);
+        let response = self.finish(&mut st, Some(thread));
+        if response.is_none() {
+            st.threads.insert(thread, outbox.clone());
+        }
+        response
+    }
+
+    /// The stream of remote `thread`'s blocked call ended before its answer: the thread is
+    /// gone. Nothing happens if the call was answered (the route is gone or is another's).
+    pub fn remote_call_abandoned(&self, thread: ThreadKey, outbox: &Outbox) {
+        let now = self.now();
+        let mut st = self.lock();
+        if st
+            .threads
+            .get(&thread)
+            .is_some_and(|o| o.same_channel(outbox))
+        {
+            st.threads.remove(&thread);
+            st.kernel.handle_thread_exit(now, thread);
+            self.finish(&mut st, None);
+        }
+    }
+
+    /// Remote `thread`'s node cancels its blocked call.
+    pub fn remote_unblock(&self, thread: ThreadKey) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.kernel.handle_unblock(now, thread);
+        self.finish(&mut st, None);
+    }
+
+    /// A notice from node `nd`.
+    pub fn notice(&self, nd: Nd, notice: Notice) {
+        let now = self.now();
+        let mut st = self.lock();
+        match notice {
+            Notice::ThreadExit { pid, tid } => {
+                let thread = ThreadKey { nd, pid, tid };
+                st.threads.remove(&thread);
+                st.kernel.handle_thread_exit(now, thread);
+            }
+            Notice::ProcessExit { pid } => {
+                st.threads.retain(|t, _| !(t.nd == nd && t.pid == pid));
+                st.kernel.handle_process_exit(now, ProcessKey { nd, pid });
+            }
+            Notice::ConnectionDead { pid, coid } => {
+                st.kernel.handle_remote_connection_dead(now, nd, pid, coid);
+            }
+            Notice::DeliverEvent {
+                client_pid,
+                event,
+                value,
+                server_pid,
+            } => {
+                st.kernel
+                    .handle_remote_event(now, nd, client_pid, event, value, server_pid);
+            }
+        }
+        self.finish(&mut st, None);
+    }
+
     /// Expire the kernel's due timeouts.
     fn expire(&self) {
         let now = self.now();
@@ -166,11 +345,37 @@ impl Driver {
                     let response = local::Response::from(result);
                     if Some(thread) == own {
                         mine = Some(response);
+                    } else if thread.nd != 0 {
+                        // A remote call is answered once: its route goes with the answer.
+                        if let Some(outbox) = st.threads.remove(&thread) {
+                            let _ = outbox.send(response);
+                        }
                     } else if let Some(outbox) = st.threads.get(&thread) {
                         // The session may be closing; its completion has no one to go to.
                         let _ = outbox.send(response);
                     } else {
                         tracing::debug!(%thread, "completion for a thread without a session");
+                    }
+                }
+                Output::Forward { nd, thread, call } => match self.peers.get() {
+                    Some(peers) => {
+                        let cred = st.processes.get(&thread.pid).map(|p| p.1);
+                        peers.forward(nd, thread, call, cred.unwrap_or_default());
+                    }
+                    None => {
+                        let now = self.now();
+                        st.kernel
+                            .handle_forward_result(now, thread, Err(Errno::EHOSTUNREACH));
+                    }
+                },
+                Output::ForwardUnblock { nd: _, thread } => {
+                    if let Some(peers) = self.peers.get() {
+                        peers.forward_unblock(thread);
+                    }
+                }
+                Output::Notify { nd, notice } => {
+                    if let Some(peers) = self.peers.get() {
+                        peers.notify(nd, &notice);
                     }
                 }
             }
@@ -212,7 +417,7 @@ impl Driver {
 
 impl State {
     fn process_session_opened(&mut self, pid: Pid, cred: Credentials) {
-        let n = self.processes.entry(pid).or_insert(0);
+        let n = &mut self.processes.entry(pid).or_insert((0, cred)).0;
         if *n == 0 {
             self.kernel
                 .handle_process_start(ProcessKey::local(pid), cred);
@@ -220,12 +425,18 @@ impl State {
         *n += 1;
     }
 
+    /// Node `nd` is gone: its threads' routes go with it.
+    fn node_down(&mut self, now: Time, nd: Nd) {
+        self.threads.retain(|t, _| t.nd != nd);
+        self.kernel.handle_node_down(now, nd);
+    }
+
     fn process_session_closed(&mut self, now: Time, pid: Pid) {
         let Entry::Occupied(mut e) = self.processes.entry(pid) else {
             return;
         };
-        *e.get_mut() -= 1;
-        if *e.get() == 0 {
+        e.get_mut().0 -= 1;
+        if e.get().0 == 0 {
             e.remove();
             self.kernel.handle_process_exit(now, ProcessKey::local(pid));
         }

@@ -2,12 +2,14 @@
 //!
 //! Where things are: [`config`] (command line), [`server`] (socket, accept loop, shutdown),
 //! `session` (one connection: credentials, hello, frames), `driver` (the kernel, output
-//! routing, the timer; its module doc explains the concurrency design), `shm` (shared-memory
+//! routing, the timer; its module doc explains the concurrency design), [`peer`] (links to
+//! other daemons over QUIC: forwarded calls, served calls, notices), `shm` (shared-memory
 //! handles), `fdpass` (SCM_RIGHTS).
 
 pub mod config;
 pub mod driver;
 mod fdpass;
+pub mod peer;
 pub mod server;
 mod session;
 pub mod shm;

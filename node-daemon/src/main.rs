@@ -4,12 +4,13 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::Parser;
+use qnet_daemon::config::Args;
 use qnet_daemon::{Config, Server};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let config = Config::from_args(Args::parse())?;
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).context("bad --log filter")?)
         .with_writer(std::io::stderr)
@@ -34,11 +35,19 @@ fn main() -> anyhow::Result<()> {
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
         let server = Server::bind(&config)?;
+        let peers: Vec<String> = config
+            .peers
+            .iter()
+            .map(|p| format!("{}={}", p.name, p.addr))
+            .collect();
         tracing::info!(
             node = %config.node,
             socket = %server.path().display(),
             pid = std::process::id(),
             max_message_size = config.max_message_size,
+            listen = ?server.peer_addr(),
+            peers = ?peers,
+            link_timeout = ?config.link_timeout,
             "qnetd listening"
         );
         server

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::driver::Driver;
+use crate::peer::PeerEndpoint;
 use crate::session::{self, SessionContext};
 use crate::shm::ShmRegistry;
 
@@ -32,6 +33,9 @@ pub enum ServerError {
     /// Something other than a socket is at the socket path.
     #[error("{0} exists and is not a socket; not touching it")]
     NotASocket(PathBuf),
+    /// The peer endpoint could not start.
+    #[error(transparent)]
+    Peer(#[from] crate::peer::PeerError),
     /// A system call failed.
     #[error("{what} {path}: {source}")]
     Io {
@@ -52,6 +56,7 @@ pub struct Server {
     /// Identity of the socket file we created, so shutdown removes only our own.
     inode: (u64, u64),
     ctx: Arc<SessionContext>,
+    peer: Option<PeerEndpoint>,
 }
 
 impl Server {
@@ -69,10 +74,12 @@ impl Server {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
             .map_err(|e| io_err("setting permissions of", e))?;
         let meta = std::fs::metadata(&path).map_err(|e| io_err("reading", e))?;
+        let driver = Driver::new(qnet_core::Config {
+            max_message_size: config.max_message_size,
+        });
+        let peer = crate::peer::start(config, &driver)?;
         let ctx = Arc::new(SessionContext {
-            driver: Driver::new(qnet_core::Config {
-                max_message_size: config.max_message_size,
-            }),
+            driver,
             shm: ShmRegistry::new(),
             node: config.node.clone(),
             max_message_size: config.max_message_size,
@@ -83,7 +90,13 @@ impl Server {
             path,
             inode: (meta.dev(), meta.ino()),
             ctx,
+            peer,
         })
+    }
+
+    /// The UDP address peers reach this daemon on, if it listens for them.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peer.as_ref().and_then(PeerEndpoint::local_addr)
     }
 
     /// The socket path.
@@ -96,6 +109,9 @@ impl Server {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(self.ctx.driver.clone().run_timer(cancel.clone()));
+        if let Some(peer) = self.peer {
+            peer.spawn(&tracker, cancel.clone());
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

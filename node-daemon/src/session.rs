@@ -267,6 +267,7 @@ async fn thread_session(
                 Err(ConvertError::MissingCall) => {
                     return Err(SessionError::Unexpected("request carries no call"));
                 }
+                Err(ConvertError::Netmgr(request)) => Some(ctx.driver.netmgr(request)),
                 Err(ConvertError::Shm(_)) => Some(error_response(
                     Errno::EPROTO,
                     "shared-memory handle requests belong on an SHM session",

@@ -1,0 +1,311 @@
+//! Links to peer nodes: the endpoint, the dial loop of each configured peer, the accept loop,
+//! and the life of one connection.
+//!
+//! Both sides may dial each other, so a node may have several live connections; it is up
+//! while at least one is and down when the last one closes (the QUIC idle timeout, the
+//! `--link-timeout`, bounds how late a silent peer is noticed). A configured peer is dialled
+//! forever: after a loss, again with backoff. A node that dials in with a valid cluster
+//! certificate without being configured is numbered with the next free nd.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use qnet_core::Nd;
+use qnet_transport::{
+    Backoff, BindError, CertError, IncomingPeer, NodeIdentity, PeerConnection, Transport,
+    TransportConfig,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::control::{self, Control, ControlError};
+use super::{Peers, serve};
+use crate::config::{Config, PeerSpec};
+use crate::driver::{Driver, LinkChange};
+
+/// Why the peer endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The node's certificate or the CA could not be loaded.
+    #[error("loading the certificates of node {node} from {dir}: {source}")]
+    Identity {
+        /// This node.
+        node: String,
+        /// The certificate directory.
+        dir: String,
+        /// Why.
+        source: CertError,
+    },
+    /// A configured peer could not be numbered (duplicate name).
+    #[error("peer {0}: {1}")]
+    Node(String, qnet_core::Errno),
+    /// The QUIC endpoint could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+}
+
+/// What every link task shares.
+#[derive(Debug)]
+struct Ctx {
+    driver: Arc<Driver>,
+    peers: Arc<Peers>,
+    transport: Transport,
+    /// Random per start, told to peers in the hello.
+    incarnation: u64,
+    node: String,
+}
+
+/// The bound peer endpoint, not yet dialling or accepting.
+#[derive(Debug)]
+pub struct PeerEndpoint {
+    ctx: Arc<Ctx>,
+    peers: Vec<(Nd, PeerSpec)>,
+}
+
+/// A random 64-bit value (std's per-process hasher keys, the clock and the pid).
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Bind the peer endpoint of `config` (if it has `--listen`), number its peers 1, 2, … and
+/// attach the peer table to `driver`. Must run inside the tokio runtime.
+pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoint>, PeerError> {
+    let (Some(listen), Some(certs)) = (config.listen, config.certs.as_ref()) else {
+        return Ok(None);
+    };
+    let identity =
+        NodeIdentity::load(certs, &config.node).map_err(|source| PeerError::Identity {
+            node: config.node.clone(),
+            dir: certs.display().to_string(),
+            source,
+        })?;
+    let transport_config = TransportConfig {
+        keep_alive_interval: config.keep_alive(),
+        max_idle_timeout: config.link_timeout,
+        ..TransportConfig::default()
+    };
+    let transport = Transport::bind(listen, identity, transport_config)?;
+    let peers = Arc::new(Peers::new(driver, config.max_frame_len()));
+    let mut numbered = Vec::new();
+    for spec in &config.peers {
+        let (nd, _) = peers.nd_for(&spec.name);
+        driver
+            .add_node(nd, &spec.name)
+            .map_err(|e| PeerError::Node(spec.name.clone(), e))?;
+        numbered.push((nd, spec.clone()));
+    }
+    let incarnation = random_u64();
+    // Event handles travel between nodes: each start numbers them from a random base
+    // (48 bits, so the counter never wraps).
+    driver.attach_peers(&config.node, random_u64() >> 16, peers.clone());
+    Ok(Some(PeerEndpoint {
+        ctx: Arc::new(Ctx {
+            driver: driver.clone(),
+            peers,
+            transport,
+            incarnation,
+            node: config.node.clone(),
+        }),
+        peers: numbered,
+    }))
+}
+
+impl PeerEndpoint {
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.ctx.transport.local_addr().ok()
+    }
+
+    /// Dial every configured peer and accept others, until `cancel`; then close the endpoint.
+    pub fn spawn(self, tracker: &TaskTracker, cancel: CancellationToken) {
+        for (nd, spec) in self.peers {
+            tracker.spawn(dial_loop(self.ctx.clone(), nd, spec, cancel.clone()));
+        }
+        tracker.spawn(accept_loop(self.ctx, cancel));
+    }
+}
+
+async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationToken) {
+    let mut backoff = Backoff::lan(ctx.incarnation ^ u64::from(nd));
+    loop {
+        let Some(addr) = resolve(&spec, &mut backoff, &cancel).await else {
+            return;
+        };
+        let dialled = ctx
+            .transport
+            .connect_with_backoff(&spec.name, addr, &mut backoff, cancel.cancelled())
+            .await;
+        let Some(conn) = dialled else { return };
+        match control::dial(&conn, nd, ctx.incarnation).await {
+            Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
+            Err(e) => {
+                tracing::warn!(peer = %spec.name, reason = %e, "closing peer connection");
+                conn.close(&e.to_string());
+                let delay = backoff.next_delay();
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+        if cancel.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// `spec.addr` as a socket address, retrying (a host name may not resolve yet).
+async fn resolve(
+    spec: &PeerSpec,
+    backoff: &mut Backoff,
+    cancel: &CancellationToken,
+) -> Option<SocketAddr> {
+    loop {
+        if let Ok(addr) = spec.addr.parse() {
+            return Some(addr);
+        }
+        let target = spec.addr.clone();
+        let found =
+            tokio::task::spawn_blocking(move || target.to_socket_addrs().map(|mut a| a.next()))
+                .await;
+        match found {
+            Ok(Ok(Some(addr))) => return Some(addr),
+            other => {
+                let delay = backoff.next_delay();
+                tracing::info!(peer = %spec.name, addr = %spec.addr, ?other, "cannot resolve peer address, retrying in {delay:?}");
+                tokio::select! {
+                    _ = cancel.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn accept_loop(ctx: Arc<Ctx>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            incoming = ctx.transport.accept_incoming() => match incoming {
+                Some(incoming) => {
+                    tokio::spawn(accept_one(ctx.clone(), incoming, cancel.clone()));
+                }
+                None => break,
+            },
+        }
+    }
+    ctx.transport.close("shutdown");
+}
+
+async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationToken) {
+    // The transport logs a refused handshake (certificate from another CA, ...).
+    let Ok(conn) = incoming.handshake().await else {
+        return;
+    };
+    let name = conn.peer_node().to_owned();
+    if name == ctx.node {
+        tracing::warn!(peer = %name, addr = %conn.remote_address(), "closing peer connection: it claims this node's name");
+        conn.close("same node name");
+        return;
+    }
+    let (nd, new) = ctx.peers.nd_for(&name);
+    if new {
+        if let Err(e) = ctx.driver.add_node(nd, &name) {
+            tracing::warn!(peer = %name, error = %e, "cannot add node");
+            conn.close("cannot add node");
+            return;
+        }
+        tracing::info!(peer = %name, nd, "new peer node");
+    }
+    match control::accept(&conn, nd, ctx.incarnation).await {
+        Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
+        Err(e) => {
+            tracing::warn!(peer = %name, reason = %e, "closing peer connection");
+            conn.close(&e.to_string());
+        }
+    }
+}
+
+/// One hello-completed connection: register it, carry notices and serve calls until it
+/// closes, unregister it.
+async fn run_link(
+    ctx: &Ctx,
+    nd: Nd,
+    conn: PeerConnection,
+    control: Control,
+    cancel: &CancellationToken,
+) {
+    let name: Arc<str> = conn.peer_node().into();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut link = (0, LinkChange::Additional);
+    ctx.driver.link_up(nd, control.srcnd, || {
+        link = ctx
+            .peers
+            .add_link(nd, conn.clone(), control.incarnation, tx);
+        link.1
+    });
+    let (id, change) = link;
+    let addr = conn.remote_address();
+    match change {
+        LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
+        _ => tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up"),
+    }
+    let reason = tokio::select! {
+        e = control::run(&ctx.driver, nd, control, rx) => {
+            match &e {
+                ControlError::Stream(super::frames::StreamError::Io(_))
+                | ControlError::Stream(super::frames::StreamError::Write(_))
+                | ControlError::Connection(_) => tracing::info!(peer = %name, nd, reason = %e, "peer link closed"),
+                _ => tracing::warn!(peer = %name, nd, reason = %e, "closing peer connection"),
+            }
+            e.to_string()
+        }
+        e = accept_calls(ctx, nd, &name, &conn) => {
+            tracing::info!(peer = %name, nd, reason = %e, "peer link closed");
+            e.to_string()
+        }
+        _ = cancel.cancelled() => "shutdown".to_owned(),
+    };
+    conn.close(&reason);
+    let mut last = false;
+    ctx.driver.link_down(nd, || {
+        last = ctx.peers.remove_link(nd, id);
+        last
+    });
+    if last {
+        tracing::info!(peer = %name, nd, "node down");
+    }
+}
+
+async fn accept_calls(
+    ctx: &Ctx,
+    nd: Nd,
+    name: &Arc<str>,
+    conn: &PeerConnection,
+) -> quinn::ConnectionError {
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                tokio::spawn(serve::serve(
+                    ctx.driver.clone(),
+                    nd,
+                    name.clone(),
+                    send,
+                    recv,
+                    ctx.peers.max_frame_len,
+                ));
+            }
+            Err(e) => return e,
+        }
+    }
+}

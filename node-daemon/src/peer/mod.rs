@@ -1,0 +1,210 @@
+//! The peer driver: daemons forwarding node-qualified calls to each other over QUIC.
+//!
+//! - `link`: the endpoint, dialling configured peers (forever, with backoff), accepting
+//!   others, and one connection's life (node up on a node's first live connection, down when
+//!   its last closes);
+//! - `control`: the control stream of each connection: hello (version, nds, incarnation) and
+//!   one-way notices;
+//! - `calls`: calls of local threads forwarded to another node, one bidirectional stream each;
+//! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
+//! - `frames`: cancel-safe framing on QUIC streams.
+//!
+//! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
+//! carries new calls and notices) and the forwarded calls in flight (so that a cancel reaches
+//! its stream). Its methods are called by the driver with the kernel locked, so they never
+//! wait and never call back into the driver.
+
+mod calls;
+mod control;
+mod frames;
+mod link;
+mod serve;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use qnet_core::{Call, Credentials, Nd, Notice, ThreadKey};
+use qnet_proto::peer::PeerNotice;
+use qnet_transport::PeerConnection;
+use tokio::sync::mpsc;
+
+use crate::driver::{Driver, LinkChange};
+
+pub use link::{PeerEndpoint, PeerError, start};
+
+/// What a forwarded call's task is told after it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// Write an unblock on the call's stream.
+    Unblock,
+    /// The calling thread is gone: reset the stream.
+    Abandon,
+}
+
+/// One live, hello-completed connection to a node.
+#[derive(Debug)]
+struct Link {
+    id: u64,
+    conn: PeerConnection,
+    /// The peer's incarnation (from its hello).
+    incarnation: u64,
+    /// Notices to write on this connection's control stream.
+    control: mpsc::UnboundedSender<PeerNotice>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    by_name: HashMap<String, Nd>,
+    names: HashMap<Nd, String>,
+    links: HashMap<Nd, Vec<Link>>,
+    next_nd: Nd,
+    next_id: u64,
+    /// Forwarded calls in flight: (call id, signal queue of its task).
+    calls: HashMap<ThreadKey, (u64, mpsc::UnboundedSender<Signal>)>,
+}
+
+/// The peer table and what every peer task shares.
+#[derive(Debug)]
+pub struct Peers {
+    driver: Weak<Driver>,
+    table: Mutex<Table>,
+    /// Largest frame read from or written to a peer.
+    max_frame_len: usize,
+}
+
+impl Peers {
+    fn new(driver: &Arc<Driver>, max_frame_len: usize) -> Self {
+        Self {
+            driver: Arc::downgrade(driver),
+            table: Mutex::new(Table {
+                next_nd: 1,
+                ..Table::default()
+            }),
+            max_frame_len,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The nd of node `name`, numbering it (next free nd) if it is new. `true`: it is new.
+    fn nd_for(&self, name: &str) -> (Nd, bool) {
+        let mut t = self.lock();
+        if let Some(nd) = t.by_name.get(name) {
+            return (*nd, false);
+        }
+        let nd = t.next_nd;
+        t.next_nd += 1;
+        t.by_name.insert(name.to_owned(), nd);
+        t.names.insert(nd, name.to_owned());
+        (nd, true)
+    }
+
+    /// Add a live link to `nd` (called under the driver's lock).
+    fn add_link(
+        &self,
+        nd: Nd,
+        conn: PeerConnection,
+        incarnation: u64,
+        control: mpsc::UnboundedSender<PeerNotice>,
+    ) -> (u64, LinkChange) {
+        let mut t = self.lock();
+        let id = t.next_id;
+        t.next_id += 1;
+        let links = t.links.entry(nd).or_default();
+        let change = if links.is_empty() {
+            LinkChange::First
+        } else if links.iter().all(|l| l.incarnation == incarnation) {
+            LinkChange::Additional
+        } else {
+            // Links of an earlier incarnation are dead even if QUIC has not noticed yet.
+            for old in links.drain(..) {
+                old.conn.close("peer restarted");
+            }
+            LinkChange::Restarted
+        };
+        links.push(Link {
+            id,
+            conn,
+            incarnation,
+            control,
+        });
+        (id, change)
+    }
+
+    /// Remove link `id` of `nd`; `true` if the node has no live link left (and had this one).
+    fn remove_link(&self, nd: Nd, id: u64) -> bool {
+        let mut t = self.lock();
+        let Some(links) = t.links.get_mut(&nd) else {
+            return false;
+        };
+        let before = links.len();
+        links.retain(|l| l.id != id);
+        before != links.len() && links.is_empty()
+    }
+
+    /// Send local `thread`'s `call` to node `nd` (a new stream on its newest link). Its
+    /// result reaches the driver once, whatever happens to the link.
+    pub fn forward(&self, nd: Nd, thread: ThreadKey, call: Call, cred: Credentials) {
+        let Some(driver) = self.driver.upgrade() else {
+            return;
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (conn, id) = {
+            let mut t = self.lock();
+            let id = t.next_id;
+            t.next_id += 1;
+            t.calls.insert(thread, (id, tx));
+            let conn = t
+                .links
+                .get(&nd)
+                .and_then(|l| l.last())
+                .map(|l| l.conn.clone());
+            (conn, id)
+        };
+        let job = calls::Forwarded {
+            thread,
+            cred,
+            call,
+            id,
+            max_frame_len: self.max_frame_len,
+        };
+        tokio::spawn(calls::run(driver, conn, job, rx));
+    }
+
+    /// Cancel the call local `thread` forwarded.
+    pub fn forward_unblock(&self, thread: ThreadKey) {
+        if let Some((_, tx)) = self.lock().calls.get(&thread) {
+            let _ = tx.send(Signal::Unblock);
+        }
+    }
+
+    /// Local `thread` exited: abandon its forwarded call, if any (the callee sees the stream
+    /// reset and treats the remote thread as gone).
+    pub fn abandon(&self, thread: ThreadKey) {
+        if let Some((_, tx)) = self.lock().calls.remove(&thread) {
+            let _ = tx.send(Signal::Abandon);
+        }
+    }
+
+    /// The forwarded call `id` of `thread` finished (its result is on its way to the driver).
+    fn call_done(&self, thread: ThreadKey, id: u64) {
+        let mut t = self.lock();
+        if t.calls.get(&thread).is_some_and(|(i, _)| *i == id) {
+            t.calls.remove(&thread);
+        }
+    }
+
+    /// Tell node `nd` about `notice` on its newest link's control stream (dropped if the node
+    /// has no link: its down already settled what the notice was about).
+    pub fn notify(&self, nd: Nd, notice: &Notice) {
+        let frame = control::notice_to_wire(notice);
+        match self.lock().links.get(&nd).and_then(|l| l.last()) {
+            Some(link) => {
+                let _ = link.control.send(frame);
+            }
+            None => tracing::debug!(nd, ?notice, "notice for a node without a link dropped"),
+        }
+    }
+}

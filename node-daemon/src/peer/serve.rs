@@ -1,0 +1,133 @@
+//! Calls of remote threads: each bidirectional stream a peer opens (after the control
+//! stream) carries one call.
+//!
+//! The task reads `PeerStreamFrame { call }`, runs it on the kernel as the remote thread
+//! `ThreadKey { nd: the peer's nd, pid, tid }` (its process started with the credentials the
+//! peer vouches for), writes the one `local::Response` when it comes and finishes the stream.
+//! While the call is blocked, an unblock frame becomes [`Driver::remote_unblock`]; a stream
+//! that fails before the answer means the calling thread is gone
+//! ([`Driver::remote_call_abandoned`]). A malformed frame resets that one stream with a
+//! warning naming the peer; the connection and every other stream carry on.
+
+use std::sync::Arc;
+
+use qnet_core::{Call, Credentials, Nd, ThreadKey};
+use qnet_proto::local;
+use qnet_proto::peer::{PeerStreamFrame, peer_stream_frame};
+use qnet_transport::{RecvStream, SendStream};
+use tokio::sync::mpsc;
+
+use super::frames::{self, FrameReader, StreamError};
+use crate::driver::Driver;
+
+/// Why a call stream was closed without an answer.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    #[error("unexpected frame: {0}")]
+    Unexpected(&'static str),
+    #[error("malformed call: {0}")]
+    Malformed(#[from] qnet_proto::convert::ConvertError),
+}
+
+/// Serve the call on one stream opened by node `nd` (named `peer`).
+pub async fn serve(
+    driver: Arc<Driver>,
+    nd: Nd,
+    peer: Arc<str>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    max_frame_len: usize,
+) {
+    let mut reader = FrameReader::new(max_frame_len);
+    match serve_call(&driver, nd, &mut send, &mut recv, &mut reader).await {
+        Ok(()) => {}
+        Err(ServeError::Stream(StreamError::Io(e))) => {
+            tracing::debug!(%peer, error = %e, "call stream ended");
+        }
+        Err(e) => {
+            tracing::warn!(%peer, reason = %e, "closing call stream");
+            let _ = send.reset(1u32.into());
+            let _ = recv.stop(1u32.into());
+        }
+    }
+}
+
+async fn serve_call(
+    driver: &Driver,
+    nd: Nd,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    reader: &mut FrameReader,
+) -> Result<(), ServeError> {
+    let call = match reader.read::<PeerStreamFrame>(recv).await? {
+        None => return Ok(()),
+        Some(PeerStreamFrame {
+            frame: Some(peer_stream_frame::Frame::Call(c)),
+        }) => c,
+        Some(_) => return Err(ServeError::Unexpected("first frame is not a call")),
+    };
+    let who = call
+        .thread
+        .ok_or(ServeError::Unexpected("call without its thread"))?;
+    let request = call
+        .request
+        .ok_or(ServeError::Unexpected("call without its request"))?;
+    let thread = ThreadKey {
+        nd,
+        pid: who.pid,
+        tid: who.tid,
+    };
+    let cred = Credentials {
+        uid: who.uid,
+        gid: who.gid,
+    };
+    let call = Call::try_from(request)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let response = match driver.remote_call(thread, cred, call, &tx) {
+        Some(r) => r,
+        None => {
+            let waited = wait(driver, thread, &mut rx, recv, reader).await;
+            if !matches!(waited, Ok(Some(_))) {
+                driver.remote_call_abandoned(thread, &tx);
+            }
+            match waited? {
+                Some(r) => r,
+                // The thread is gone here (its node said so): no answer, the stream ends.
+                None => {
+                    let _ = send.reset(0u32.into());
+                    return Ok(());
+                }
+            }
+        }
+    };
+    frames::write(send, &response).await?;
+    // The answer still leaves after the stream is dropped.
+    let _ = send.finish();
+    Ok(())
+}
+
+/// Wait for the blocked call's answer, passing unblocks on. `Ok(None)`: the route was dropped.
+async fn wait(
+    driver: &Driver,
+    thread: ThreadKey,
+    rx: &mut mpsc::UnboundedReceiver<local::Response>,
+    recv: &mut RecvStream,
+    reader: &mut FrameReader,
+) -> Result<Option<local::Response>, ServeError> {
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            answer = rx.recv() => return Ok(answer),
+            frame = reader.read::<PeerStreamFrame>(recv), if reading => match frame? {
+                Some(PeerStreamFrame { frame: Some(peer_stream_frame::Frame::Unblock(_)) }) => {
+                    driver.remote_unblock(thread);
+                }
+                Some(_) => return Err(ServeError::Unexpected("a second call on a call stream")),
+                // The caller finished its side: no unblock can come any more.
+                None => reading = false,
+            },
+        }
+    }
+}
