@@ -1,0 +1,450 @@
+//! Property test: two linked kernels (a numbers b as nd 2, b numbers a as nd 1) driven by
+//! random calls, local and across nodes, with the daemon's routing done by the test in random
+//! order (forwarded calls, cancels, results and notices may overtake each other or be lost),
+//! node down and up, exits and time jumps. Neither kernel may panic; every call completes at
+//! most once (non-blocking local calls at once); "has a call outstanding" equals "is blocked"
+//! for every local thread; no message is received twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use qnet_core::{
+    Call, ChannelFlags, Completion, Config, Credentials, Kernel, Nd, Notice, Output, ProcessKey,
+    PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
+};
+
+/// The nd each node uses for the other: a (index 0) sees b as 2, b sees a as 1.
+const PEER_ND: [Nd; 2] = [2, 1];
+/// Stands for "the other node" in a generated `ConnectAttach`.
+const PEER: Nd = u32::MAX;
+const PIDS: [u32; 2] = [100, 200];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Call(usize, ThreadKey, Call),
+    /// Route the in-flight item at this index (modulo the number in flight).
+    Deliver(usize),
+    /// A thread (tid) of the receiving process answers one of the two messages received last
+    /// on a node, with MsgReply (or MsgError if the flag is set).
+    Answer(usize, usize, u32, bool),
+    /// Route everything in flight, and what that produces, in order.
+    DeliverAll,
+    /// Lose everything in flight (a link reset).
+    Drop,
+    Down(usize),
+    Up(usize),
+    ExitThread(usize, ThreadKey),
+    ExitProcess(usize, u32),
+    Advance(u64),
+}
+
+fn thread() -> impl Strategy<Value = ThreadKey> {
+    (prop::sample::select(PIDS.to_vec()), 1u32..4).prop_map(|(p, t)| ThreadKey::local(p, t))
+}
+
+fn timeout() -> impl Strategy<Value = Option<Timeout>> {
+    proptest::option::of(
+        (any::<(bool, bool)>(), 0u64..3000).prop_map(|((s, r), ms)| Timeout {
+            states: TimeoutStates {
+                send: s,
+                reply: r,
+                receive: false,
+            },
+            after: Duration::from_millis(ms),
+        }),
+    )
+}
+
+fn call() -> impl Strategy<Value = Call> {
+    let data = proptest::collection::vec(any::<u8>(), 0..40).prop_map(Bytes::from);
+    let rcvid = 0i64..12;
+    let event = 0u64..4;
+    prop_oneof![
+        1 => prop_oneof![Just(0u32), Just(ChannelFlags::UNBLOCK.0 | ChannelFlags::DISCONNECT.0)]
+            .prop_map(|b| Call::ChannelCreate {
+                flags: ChannelFlags(b | ChannelFlags::COID_DISCONNECT.0)
+            }),
+        1 => (1i32..3).prop_map(|chid| Call::ChannelDestroy { chid }),
+        1 => (
+            prop_oneof![Just(0u32), Just(PEER), Just(9)],
+            prop::sample::select(PIDS.to_vec()),
+            1i32..3
+        )
+            .prop_map(|(nd, pid, chid)| Call::ConnectAttach { nd, pid, chid }),
+        3 => (1i32..3).prop_map(|chid| Call::ConnectAttach {
+            nd: PEER,
+            pid: 100,
+            chid
+        }),
+        1 => (1i32..6).prop_map(|coid| Call::ConnectDetach { coid }),
+        4 => (1i32..4, data.clone(), 0u64..40, timeout()).prop_map(
+            |(coid, data, reply_cap, timeout)| Call::MsgSend {
+                coid,
+                data,
+                reply_cap,
+                priority: 10,
+                timeout
+            }
+        ),
+        4 => (
+            1i32..3,
+            prop_oneof![1 => Just(8u64), 5 => Just(48)],
+            prop_oneof![1 => Just(None), 4 => (0u64..1500).prop_map(Some)]
+        )
+            .prop_map(|(chid, cap, ms)| Call::MsgReceive {
+                chid,
+                cap,
+                timeout: ms.map(|ms| Timeout {
+                    states: TimeoutStates {
+                        send: false,
+                        reply: false,
+                        receive: true,
+                    },
+                    after: Duration::from_millis(ms),
+                }),
+            }),
+        3 => (rcvid.clone(), data.clone()).prop_map(|(rcvid, data)| Call::MsgReply {
+            rcvid,
+            status: 1,
+            data
+        }),
+        1 => (rcvid.clone(), 0i32..5).prop_map(|(rcvid, errno)| Call::MsgError { rcvid, errno }),
+        1 => (rcvid.clone(), 0u64..50, 0u64..50)
+            .prop_map(|(rcvid, offset, len)| Call::MsgRead { rcvid, offset, len }),
+        1 => (1i32..6, -2i8..3).prop_map(|(coid, code)| Call::MsgSendPulse {
+            coid,
+            priority: 10,
+            code,
+            value: 1
+        }),
+        1 => prop_oneof![Just("s"), Just("t")].prop_map(|name| Call::NameAttach {
+            name: name.into(),
+            flags: ChannelFlags::default()
+        }),
+        1 => (1i32..3).prop_map(|chid| Call::NameDetach { chid }),
+        1 => prop_oneof![Just("s"), Just("n1/s"), Just("n2/s"), Just("n2/t"), Just("zz/s")]
+            .prop_map(|name| Call::NameOpen { name: name.into() }),
+        1 => (1i32..6, 1i32..6).prop_map(|(coid, server_coid)| Call::MsgRegisterEvent {
+            event: PulseEvent {
+                coid,
+                priority: 10,
+                code: 3,
+                value: 1,
+                updateable: true
+            },
+            server_coid
+        }),
+        1 => prop_oneof![event.clone(), (2000u64..2004), (1000u64..1004)]
+            .prop_map(|event| Call::MsgUnregisterEvent { event }),
+        1 => (
+            rcvid,
+            prop_oneof![event, (2000u64..2004), (1000u64..1004)],
+            proptest::option::of(0i32..9)
+        )
+            .prop_map(|(rcvid, event, value)| Call::MsgDeliverEvent {
+                rcvid,
+                event,
+                value
+            }),
+        1 => (1u32..4).prop_map(|tid| Call::Unblock { tid }),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let node = 0usize..2;
+    prop_oneof![
+        40 => (node.clone(), thread(), call()).prop_map(|(n, t, c)| Op::Call(n, t, c)),
+        10 => any::<usize>().prop_map(Op::Deliver),
+        8 => Just(Op::DeliverAll),
+        6 => (0usize..2, any::<usize>(), 1u32..4, any::<bool>())
+            .prop_map(|(i, n, tid, e)| Op::Answer(i, n, tid, e)),
+        1 => Just(Op::Drop),
+        1 => node.clone().prop_map(Op::Down),
+        2 => node.clone().prop_map(Op::Up),
+        1 => (node.clone(), thread()).prop_map(|(n, t)| Op::ExitThread(n, t)),
+        1 => (node, prop::sample::select(PIDS.to_vec())).prop_map(|(n, p)| Op::ExitProcess(n, p)),
+        4 => (0u64..2000).prop_map(Op::Advance),
+    ]
+}
+
+/// Something on its way from node `from` to the other node.
+#[derive(Debug)]
+struct InFlight {
+    from: usize,
+    item: Output,
+}
+
+struct Cluster {
+    kernels: [Kernel; 2],
+    now: Duration,
+    wire: Vec<InFlight>,
+    outstanding: [BTreeMap<ThreadKey, u32>; 2],
+    received: [BTreeMap<i64, u32>; 2],
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let mut kernels = [
+            Kernel::new(Config {
+                max_message_size: 32,
+            }),
+            Kernel::new(Config {
+                max_message_size: 32,
+            }),
+        ];
+        let names = ["n1", "n2"];
+        for (i, k) in kernels.iter_mut().enumerate() {
+            k.set_local_node_name(names[i]);
+            k.set_id_base(1000 * (i as u64 + 1));
+            k.add_node(PEER_ND[i], names[1 - i]).expect("add_node");
+            k.handle_node_up(Duration::ZERO, PEER_ND[i], PEER_ND[1 - i]);
+            for pid in PIDS {
+                k.handle_process_start(ProcessKey::local(pid), Credentials { uid: pid, gid: 0 });
+            }
+            // A server on each node: 100 owns chid 1 and the name "s" (chid 2).
+            let server = ThreadKey::local(100, 1);
+            let flags = ChannelFlags::UNBLOCK | ChannelFlags::DISCONNECT;
+            k.handle_call(Duration::ZERO, server, Call::ChannelCreate { flags });
+            let name = "s".to_owned();
+            let flags = ChannelFlags::default();
+            k.handle_call(Duration::ZERO, server, Call::NameAttach { name, flags });
+            while k.poll_output().is_some() {}
+        }
+        Self {
+            kernels,
+            now: Duration::ZERO,
+            wire: Vec::new(),
+            outstanding: [BTreeMap::new(), BTreeMap::new()],
+            received: [BTreeMap::new(), BTreeMap::new()],
+        }
+    }
+
+    /// Drain node `i`: check local completions, put the rest in flight.
+    fn drain(&mut self, i: usize, immediate: Option<ThreadKey>) -> Result<bool, TestCaseError> {
+        let mut completed_immediate = immediate.is_none();
+        while let Some(output) = self.kernels[i].poll_output() {
+            match output {
+                Output::Complete { thread, result } if thread.nd == 0 => {
+                    let n = self.outstanding[i].get_mut(&thread);
+                    prop_assert!(
+                        n.as_ref().is_some_and(|n| **n > 0),
+                        "node {i}: completion for {thread} with no call outstanding: {result:?}"
+                    );
+                    if let Some(n) = n {
+                        *n -= 1;
+                    }
+                    if Some(thread) == immediate {
+                        completed_immediate = true;
+                    }
+                    if let Ok(Completion::Received(Received::Message { rcvid, .. })) = result {
+                        prop_assert!(
+                            self.received[i].insert(rcvid, thread.pid).is_none(),
+                            "node {i}: rcvid {rcvid} received twice"
+                        );
+                    }
+                }
+                Output::Complete { thread, .. } => {
+                    prop_assert_eq!(thread.nd, PEER_ND[i], "completion for an unknown node");
+                    self.wire.push(InFlight {
+                        from: i,
+                        item: output,
+                    });
+                }
+                Output::Forward { nd, .. }
+                | Output::ForwardUnblock { nd, .. }
+                | Output::Notify { nd, .. } => {
+                    prop_assert_eq!(nd, PEER_ND[i], "output for an unknown node");
+                    self.wire.push(InFlight {
+                        from: i,
+                        item: output,
+                    });
+                }
+            }
+        }
+        Ok(completed_immediate)
+    }
+
+    /// Route one item as the daemon would.
+    fn route(&mut self, flight: InFlight) {
+        let to = 1 - flight.from;
+        let back = PEER_ND[to];
+        let now = self.now;
+        let k = &mut self.kernels[to];
+        let remote = |t: ThreadKey| ThreadKey {
+            nd: back,
+            pid: t.pid,
+            tid: t.tid,
+        };
+        match flight.item {
+            Output::Complete { thread, result } => {
+                k.handle_forward_result(now, ThreadKey::local(thread.pid, thread.tid), result)
+            }
+            Output::Forward { thread, call, .. } => {
+                let t = remote(thread);
+                k.handle_process_start(t.process(), Credentials::default());
+                k.handle_call(now, t, call);
+            }
+            Output::ForwardUnblock { thread, .. } => k.handle_unblock(now, remote(thread)),
+            Output::Notify { notice, .. } => match notice {
+                Notice::ThreadExit { pid, tid } => {
+                    k.handle_thread_exit(now, ThreadKey { nd: back, pid, tid })
+                }
+                Notice::ProcessExit { pid } => {
+                    k.handle_process_exit(now, ProcessKey { nd: back, pid })
+                }
+                Notice::ConnectionDead { pid, coid } => {
+                    k.handle_remote_connection_dead(now, back, pid, coid)
+                }
+                Notice::DeliverEvent {
+                    client_pid,
+                    event,
+                    value,
+                    server_pid,
+                } => k.handle_remote_event(now, back, client_pid, event, value, server_pid),
+            },
+        }
+    }
+
+    fn deliver_all(&mut self) -> Result<(), TestCaseError> {
+        let mut rounds = 0;
+        while !self.wire.is_empty() && rounds < 10_000 {
+            let flight = self.wire.remove(0);
+            self.route(flight);
+            for i in 0..2 {
+                self.drain(i, None)?;
+            }
+            rounds += 1;
+        }
+        Ok(())
+    }
+
+    fn check_blocked(&self) -> Result<(), TestCaseError> {
+        for i in 0..2 {
+            for pid in PIDS {
+                for tid in 1..4 {
+                    let t = ThreadKey::local(pid, tid);
+                    let pending = self.outstanding[i].get(&t).copied().unwrap_or(0);
+                    prop_assert!(
+                        pending <= 1,
+                        "node {i}: {t} has {pending} calls outstanding"
+                    );
+                    prop_assert_eq!(
+                        pending == 1,
+                        self.kernels[i].is_blocked(t),
+                        "node {}: {} blocked state",
+                        i,
+                        t
+                    );
+                }
+            }
+            if let Some(deadline) = self.kernels[i].poll_timeout() {
+                prop_assert!(deadline > self.now, "node {i}: deadline not fired");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_blocking(call: &Call) -> bool {
+    matches!(call, Call::MsgSend { .. } | Call::MsgReceive { .. })
+}
+
+/// Calls that may be forwarded (and so complete later) when they name another node.
+fn may_forward(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::ConnectAttach { .. }
+            | Call::ConnectDetach { .. }
+            | Call::NameOpen { .. }
+            | Call::MsgSendPulse { .. }
+            | Call::MsgRegisterEvent { .. }
+            | Call::MsgUnregisterEvent { .. }
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn two_nodes_random_operations(ops in proptest::collection::vec(op(), 1..200)) {
+        let mut c = Cluster::new();
+        for op in ops {
+            let mut immediate = [None, None];
+            match op {
+                Op::Call(i, thread, mut call) => {
+                    if let Call::ConnectAttach { nd, .. } = &mut call {
+                        if *nd == PEER {
+                            *nd = PEER_ND[i];
+                        }
+                    }
+                    let was_blocked = c.kernels[i].is_blocked(thread);
+                    if was_blocked || !(is_blocking(&call) || may_forward(&call)) {
+                        immediate[i] = Some(thread);
+                    }
+                    *c.outstanding[i].entry(thread).or_default() += 1;
+                    let now = c.now;
+                    c.kernels[i].handle_call(now, thread, call);
+                }
+                Op::Deliver(n) => {
+                    if !c.wire.is_empty() {
+                        let flight = c.wire.remove(n % c.wire.len());
+                        c.route(flight);
+                    }
+                }
+                Op::DeliverAll => c.deliver_all()?,
+                Op::Answer(i, n, tid, error) => {
+                    let picked = c.received[i].iter().rev().nth(n % 2);
+                    if let Some((&rcvid, &pid)) = picked {
+                        let thread = ThreadKey::local(pid, tid);
+                        immediate[i] = Some(thread);
+                        *c.outstanding[i].entry(thread).or_default() += 1;
+                        let call = if error {
+                            Call::MsgError { rcvid, errno: 4 }
+                        } else {
+                            Call::MsgReply { rcvid, status: 0, data: Bytes::from_static(b"r") }
+                        };
+                        let now = c.now;
+                        c.kernels[i].handle_call(now, thread, call);
+                    }
+                }
+                Op::Drop => c.wire.clear(),
+                Op::Down(i) => {
+                    let now = c.now;
+                    c.kernels[i].handle_node_down(now, PEER_ND[i]);
+                }
+                Op::Up(i) => {
+                    let now = c.now;
+                    c.kernels[i].handle_node_up(now, PEER_ND[i], PEER_ND[1 - i]);
+                }
+                Op::ExitThread(i, thread) => {
+                    c.outstanding[i].remove(&thread);
+                    let now = c.now;
+                    c.kernels[i].handle_thread_exit(now, thread);
+                }
+                Op::ExitProcess(i, pid) => {
+                    c.outstanding[i].retain(|t, _| t.pid != pid);
+                    let now = c.now;
+                    c.kernels[i].handle_process_exit(now, ProcessKey::local(pid));
+                    c.kernels[i].handle_process_start(ProcessKey::local(pid), Credentials::default());
+                }
+                Op::Advance(ms) => {
+                    c.now += Duration::from_millis(ms);
+                    let now = c.now;
+                    for k in &mut c.kernels {
+                        k.handle_timeout(now);
+                    }
+                }
+            }
+            for (i, imm) in immediate.into_iter().enumerate() {
+                let done = c.drain(i, imm)?;
+                prop_assert!(done, "node {i}: non-blocking call of {imm:?} did not complete");
+            }
+            c.check_blocked()?;
+        }
+        // Quiesce: deliver everything left; the checks still hold.
+        c.deliver_all()?;
+        c.check_blocked()?;
+    }
+}
