@@ -7,7 +7,10 @@
 //!
 //! Threads are named by [`ThreadKey`] (`nd`, `pid`, `tid`); `nd == 0` is this
 //! node. Remote clients appear to the server-side kernel as threads with the
-//! `nd` of their node, so the same code serves local and remote senders.
+//! `nd` of their node, so the same code serves local and remote senders. On the client's
+//! node, calls naming another node are forwarded ([`Output::Forward`]) and finish when the
+//! driver brings their result back; nodes tell each other about exits, dead channels and
+//! event deliveries with [`Notice`]s.
 
 mod call;
 mod errno;

@@ -79,7 +79,12 @@ impl Kernel {
     }
 
     /// The result of the call `thread` forwarded (an [`Output::Forward`]) arrived. Ignored
-    /// unless `thread` is still waiting for a forwarded call.
+    /// unless `thread` is still waiting for a forwarded call (so a result arriving after the
+    /// node went down completes nothing).
+    ///
+    /// The kernel cannot tell two forwarded calls of one thread apart: the driver must pass
+    /// only the result of the thread's current call (one stream per call; after
+    /// [`Kernel::handle_node_down`] the old streams' results are dropped).
     pub fn handle_forward_result(
         &mut self,
         now: Time,
