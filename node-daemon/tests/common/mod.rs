@@ -44,6 +44,31 @@ impl Logs {
         }
     }
 
+    /// How many lines so far satisfy `pred`.
+    pub fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .count()
+    }
+
+    /// Wait until `n` lines satisfy `pred`; `false` after [`GUARD`].
+    pub fn wait_for_count(&self, n: usize, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + GUARD;
+        let mut lines = self.lines.lock().unwrap();
+        loop {
+            if lines.iter().filter(|l| pred(l)).count() >= n {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            lines = self.more.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
     /// Everything logged so far.
     pub fn dump(&self) -> String {
         self.lines.lock().unwrap().join("\n")
@@ -71,15 +96,23 @@ impl Daemon {
 
     /// Spawn a daemon on `socket` without waiting for it.
     pub fn spawn(socket: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_qnetd"))
-            .arg("--socket")
-            .arg(socket)
-            .args([
+        Self::spawn_with(
+            socket,
+            &[
                 "--node",
                 "testnode",
                 "--max-message-size",
                 &MAX_MESSAGE.to_string(),
-            ])
+            ],
+        )
+    }
+
+    /// Spawn a daemon on `socket` with `args` (and debug logs) without waiting for it.
+    pub fn spawn_with(socket: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qnetd"))
+            .arg("--socket")
+            .arg(socket)
+            .args(args)
             .args(["--log", "debug"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,0 +1,516 @@
+//! Real `qnetd` processes linked over real QUIC on 127.0.0.1 with real certificates; clients
+//! speak the local protocol with raw frames.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use bytes::Bytes;
+use common::{Client, Daemon, errno};
+use qnet_proto::local::{self, request, response};
+use qnet_transport::{CertAuthority, Validity, issue_node_cert};
+
+const UNBLOCK: i32 = -32;
+const DISCONNECT: i32 = -33;
+const ESRCH: i32 = 3;
+const EBADF: i32 = 9;
+const ENOENT: i32 = 2;
+const EHOSTDOWN: i32 = 112;
+const EHOSTUNREACH: i32 = 113;
+
+/// A cluster CA with node certificates, in a temp dir.
+struct Certs {
+    dir: tempfile::TempDir,
+    ca: CertAuthority,
+}
+
+impl Certs {
+    fn new(cluster: &str, nodes: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::generate(cluster).unwrap();
+        ca.save(dir.path(), false).unwrap();
+        let c = Self { dir, ca };
+        for n in nodes {
+            c.issue(n);
+        }
+        c
+    }
+
+    fn issue(&self, node: &str) {
+        issue_node_cert(&self.ca, node, Validity::days(1))
+            .unwrap()
+            .save(self.dir.path(), true)
+            .unwrap();
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// One daemon of the cluster; killed on drop.
+struct Node {
+    daemon: Daemon,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// `name` listening on `port` (0: any), dialling `peers`, with a 1 s link timeout.
+    fn start(certs: &Path, name: &str, port: u16, peers: &[(&str, SocketAddr)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("qnetd.sock");
+        let listen = format!("127.0.0.1:{port}");
+        let certs = certs.to_str().unwrap().to_owned();
+        let peer_args: Vec<String> = peers.iter().map(|(n, a)| format!("{n}={a}")).collect();
+        let mut args = vec![
+            "--node",
+            name,
+            "--listen",
+            &listen,
+            "--certs",
+            &certs,
+            "--link-timeout",
+            "1s",
+            "--max-message-size",
+            "4194304",
+        ];
+        for p in &peer_args {
+            args.extend(["--peer", p.as_str()]);
+        }
+        let daemon = Daemon::spawn_with(&socket, &args);
+        let line = daemon
+            .logs
+            .wait_for(|l| l.contains("qnetd listening"))
+            .unwrap_or_else(|| panic!("{name} did not start:\n{}", daemon.logs.dump()));
+        let addr = line
+            .split("listen=Some(")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in {line:?}"));
+        Self {
+            daemon,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn thread(&self, tid: u32) -> Client {
+        self.daemon.thread(tid)
+    }
+
+    /// Wait until the `n`th "node up" line for `peer` (hang guard only).
+    fn wait_node_up(&self, peer: &str, n: usize) {
+        let tag = format!("peer={peer}");
+        assert!(
+            self.daemon
+                .logs
+                .wait_for_count(n, |l| l.contains("node up") && l.contains(&tag)),
+            "{peer} never came up ({n}):\n{}",
+            self.daemon.logs.dump()
+        );
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.daemon.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+fn nd_of(c: &mut Client, name: &str) -> u32 {
+    match c.call(request::Call::NetmgrStrToNd(local::NetmgrStrToNd {
+        name: name.into(),
+    })) {
+        response::Result::Nd(nd) => nd,
+        other => panic!("StrToNd({name}): {other:?}"),
+    }
+}
+
+fn name_attach(c: &mut Client, name: &str) -> i32 {
+    match c.call(request::Call::NameAttach(local::NameAttach {
+        name: name.into(),
+        flags: 0,
+    })) {
+        response::Result::Chid(chid) => chid,
+        other => panic!("NameAttach: {other:?}"),
+    }
+}
+
+fn attach(c: &mut Client, nd: u32, chid: i32) -> response::Result {
+    c.call(request::Call::ConnectAttach(local::ConnectAttach {
+        nd,
+        pid: std::process::id(),
+        chid,
+    }))
+}
+
+fn coid_of(r: response::Result) -> i32 {
+    match r {
+        response::Result::Coid(c) => c,
+        other => panic!("expected a coid: {other:?}"),
+    }
+}
+
+fn start_receive(c: &mut Client, chid: i32) {
+    c.send(common_request(request::Call::MsgReceive(
+        local::MsgReceive {
+            chid,
+            cap: 64,
+            timeout: None,
+        },
+    )));
+}
+
+fn common_request(call: request::Call) -> qnet_proto::local::client_frame::Frame {
+    qnet_proto::local::client_frame::Frame::Request(local::Request { call: Some(call) })
+}
+
+fn start_send(c: &mut Client, coid: i32, data: Bytes, timeout: Option<local::Timeout>) {
+    c.send(common_request(request::Call::MsgSend(local::MsgSend {
+        coid,
+        data,
+        reply_cap: 64,
+        priority: 10,
+        timeout,
+    })));
+}
+
+fn message(r: response::Result) -> local::ReceivedMessage {
+    match r {
+        response::Result::Message(m) => m,
+        other => panic!("expected a message: {other:?}"),
+    }
+}
+
+fn pulse(r: response::Result) -> local::Pulse {
+    match r {
+        response::Result::Pulse(p) => p,
+        other => panic!("expected a pulse: {other:?}"),
+    }
+}
+
+fn reply(c: &mut Client, rcvid: i64, status: i64, data: &'static [u8]) {
+    let r = c.call(request::Call::MsgReply(local::MsgReply {
+        rcvid,
+        status,
+        data: Bytes::from_static(data),
+    }));
+    assert!(matches!(r, response::Result::Done(_)), "{r:?}");
+}
+
+/// n2 first (any port), then n1 dialling it; both see each other up.
+fn pair(certs: &Certs) -> (Node, Node) {
+    let n2 = Node::start(certs.path(), "n2", 0, &[]);
+    let n1 = Node::start(certs.path(), "n1", 0, &[("n2", n2.addr)]);
+    n1.wait_node_up("n2", 1);
+    n2.wait_node_up("n1", 1);
+    (n1, n2)
+}
+
+#[test]
+fn calls_cross_nodes_with_qnx_meaning() {
+    let certs = Certs::new("c", &["n1", "n2"]);
+    let (n1, n2) = pair(&certs);
+    let mut client = n1.thread(1);
+    let mut server = n2.thread(2);
+    let mut other = n2.thread(3);
+
+    // netmgr on both sides.
+    let nd2 = nd_of(&mut client, "n2");
+    assert_eq!(nd2, 1, "the first configured peer is nd 1");
+    assert_eq!(nd_of(&mut client, "n1"), 0, "this node is nd 0");
+    let r = client.call(request::Call::NetmgrNdToStr(local::NetmgrNdToStr {
+        nd: nd2,
+    }));
+    assert_eq!(r, response::Result::NodeName("n2".into()));
+    let r = client.call(request::Call::NetmgrStrToNd(local::NetmgrStrToNd {
+        name: "nowhere".into(),
+    }));
+    assert_eq!(errno(&r), Some(ENOENT));
+    let nd1_on_2 = nd_of(&mut server, "n1");
+
+    // Send a 1 MiB message; the server reads at an offset and replies.
+    let chid = name_attach(&mut server, "srv");
+    start_receive(&mut server, chid);
+    let coid = coid_of(attach(&mut client, nd2, chid));
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    start_send(&mut client, coid, Bytes::from(data.clone()), None);
+    let m = message(server.response());
+    let info = m.info.unwrap();
+    assert_eq!(
+        info.nd, nd1_on_2,
+        "msg info names the client's node as n2 numbers it"
+    );
+    assert_eq!(info.pid, std::process::id());
+    assert_eq!(info.tid, 1);
+    assert_eq!(info.msglen, 64, "what fitted the receive buffer");
+    assert_eq!(&m.data[..], &data[..64]);
+    let r = server.call(request::Call::MsgRead(local::MsgRead {
+        rcvid: m.rcvid,
+        offset: 1_000_000,
+        len: 32,
+    }));
+    assert_eq!(
+        r,
+        response::Result::Data(Bytes::copy_from_slice(&data[1_000_000..1_000_032]))
+    );
+    // ConnectClientInfo shows the client's credentials as n1 vouched for them.
+    let r = other.call(request::Call::ConnectClientInfo(local::ConnectClientInfo {
+        scoid: info.scoid,
+    }));
+    match r {
+        response::Result::ClientInfo(ci) => {
+            assert_eq!(ci.uid, nix::unistd::getuid().as_raw());
+            assert_eq!(ci.gid, nix::unistd::getgid().as_raw());
+            assert_eq!(ci.pid, std::process::id());
+            assert_eq!(ci.nd, nd1_on_2);
+        }
+        other => panic!("ConnectClientInfo: {other:?}"),
+    }
+    reply(&mut server, m.rcvid, 7, b"pong");
+    assert_eq!(
+        client.response(),
+        response::Result::Reply(local::Reply {
+            status: 7,
+            data: Bytes::from_static(b"pong")
+        })
+    );
+
+    // A pulse.
+    let r = client.call(request::Call::MsgSendPulse(local::MsgSendPulse {
+        coid,
+        priority: 11,
+        code: 5,
+        value: 42,
+    }));
+    assert!(matches!(r, response::Result::Done(_)), "{r:?}");
+    start_receive(&mut server, chid);
+    let p = pulse(server.response());
+    assert_eq!((p.code, p.value, p.priority), (5, 42, 11));
+
+    // name_open "n2/srv" from n1, and a send on it.
+    let r = client.call(request::Call::NameOpen(local::NameOpen {
+        name: "n2/srv".into(),
+    }));
+    let named = coid_of(r);
+    start_send(&mut client, named, Bytes::from_static(b"by name"), None);
+    start_receive(&mut server, chid);
+    let m = message(server.response());
+    assert_eq!(&m.data[..], b"by name");
+    reply(&mut server, m.rcvid, 0, b"ok");
+    assert!(matches!(client.response(), response::Result::Reply(_)));
+}
+
+#[test]
+fn unblock_crosses_nodes() {
+    let certs = Certs::new("c", &["n1", "n2"]);
+    let (n1, n2) = pair(&certs);
+    let mut client = n1.thread(1);
+    let mut server = n2.thread(2);
+    let nd2 = nd_of(&mut client, "n2");
+    let chid = name_attach(&mut server, "srv");
+    start_receive(&mut server, chid);
+    let coid = coid_of(attach(&mut client, nd2, chid));
+    let timeout = local::Timeout {
+        send: false,
+        reply: true,
+        receive: false,
+        after_ns: 200_000_000,
+    };
+    start_send(
+        &mut client,
+        coid,
+        Bytes::from_static(b"slow"),
+        Some(timeout),
+    );
+    let m = message(server.response());
+    // The client times out REPLY-blocked on an UNBLOCK channel: the server gets the pulse.
+    start_receive(&mut server, chid);
+    let p = pulse(server.response());
+    assert_eq!((p.code, i64::from(p.value)), (UNBLOCK, m.rcvid));
+    let r = server.call(request::Call::MsgError(local::MsgError {
+        rcvid: m.rcvid,
+        errno: 1,
+    }));
+    assert!(matches!(r, response::Result::Done(_)), "{r:?}");
+    assert_eq!(errno(&client.response()), Some(1));
+}
+
+#[test]
+fn node_loss_releases_clients_and_the_node_comes_back() {
+    let certs = Certs::new("c", &["n1", "n2"]);
+    let (n1, mut n2) = pair(&certs);
+    let port = n2.addr.port();
+    let mut client = n1.thread(1);
+    let nd2 = nd_of(&mut client, "n2");
+    {
+        let mut server = n2.thread(2);
+        let chid = name_attach(&mut server, "srv");
+        start_receive(&mut server, chid);
+        let coid = coid_of(attach(&mut client, nd2, chid));
+        start_send(&mut client, coid, Bytes::from_static(b"x"), None);
+        message(server.response());
+        n2.kill();
+        // REPLY-blocked on a dead node: ESRCH (within the link timeout; the guard only
+        // catches a hang).
+        assert_eq!(errno(&client.response()), Some(ESRCH));
+        let r = client.call(request::Call::MsgSend(local::MsgSend {
+            coid,
+            data: Bytes::from_static(b"again"),
+            reply_cap: 8,
+            priority: 10,
+            timeout: None,
+        }));
+        assert_eq!(errno(&r), Some(EBADF));
+        // While down: EHOSTDOWN.
+        assert_eq!(errno(&attach(&mut client, nd2, chid)), Some(EHOSTDOWN));
+    }
+    // Same certificates, same port: n1 redials on its own.
+    let n2 = Node::start(certs.path(), "n2", port, &[]);
+    n1.wait_node_up("n2", 2);
+    let mut server = n2.thread(2);
+    let chid = name_attach(&mut server, "srv");
+    start_receive(&mut server, chid);
+    let coid = coid_of(attach(&mut client, nd2, chid));
+    start_send(&mut client, coid, Bytes::from_static(b"back"), None);
+    let m = message(server.response());
+    assert_eq!(&m.data[..], b"back");
+    reply(&mut server, m.rcvid, 1, b"");
+    assert!(matches!(client.response(), response::Result::Reply(_)));
+}
+
+#[test]
+fn server_gets_a_disconnect_pulse_when_the_client_node_dies() {
+    let certs = Certs::new("c", &["n1", "n2"]);
+    let (mut n1, n2) = pair(&certs);
+    let mut server = n2.thread(2);
+    let chid = name_attach(&mut server, "srv");
+    {
+        let mut client = n1.thread(1);
+        let nd2 = nd_of(&mut client, "n2");
+        coid_of(attach(&mut client, nd2, chid));
+        n1.kill();
+    }
+    start_receive(&mut server, chid);
+    let p = pulse(server.response());
+    assert_eq!(p.code, DISCONNECT);
+}
+
+#[test]
+fn unknown_and_down_nodes() {
+    let certs = Certs::new("c", &["n1"]);
+    // n3 is configured but nothing answers at its address.
+    let unused = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let n3_addr = unused.local_addr().unwrap();
+    let n1 = Node::start(certs.path(), "n1", 0, &[("n3", n3_addr)]);
+    let mut client = n1.thread(1);
+    let nd3 = nd_of(&mut client, "n3");
+    assert_eq!(errno(&attach(&mut client, nd3, 1)), Some(EHOSTDOWN));
+    assert_eq!(errno(&attach(&mut client, 77, 1)), Some(EHOSTUNREACH));
+    drop(unused);
+}
+
+#[test]
+fn a_foreign_ca_is_refused_and_others_keep_working() {
+    let certs = Certs::new("c", &["n1", "n2"]);
+    let foreign = Certs::new("other", &["n3"]);
+    let (n1, n2) = pair(&certs);
+    let _n3 = Node::start(foreign.path(), "n3", 0, &[("n2", n2.addr)]);
+    assert!(
+        n2.daemon
+            .logs
+            .wait_for(|l| l.contains("refused incoming connection"))
+            .is_some(),
+        "no refusal logged:\n{}",
+        n2.daemon.logs.dump()
+    );
+    let mut client = n1.thread(1);
+    let mut server = n2.thread(2);
+    let nd2 = nd_of(&mut client, "n2");
+    let chid = name_attach(&mut server, "srv");
+    start_receive(&mut server, chid);
+    let coid = coid_of(attach(&mut client, nd2, chid));
+    start_send(&mut client, coid, Bytes::from_static(b"still"), None);
+    let m = message(server.response());
+    reply(&mut server, m.rcvid, 0, b"");
+    assert!(matches!(client.response(), response::Result::Reply(_)));
+}
+
+#[test]
+fn garbage_on_a_call_stream_closes_only_that_stream() {
+    use qnet_proto::peer::{PeerControl, PeerHello, peer_control};
+    use qnet_transport::{NodeIdentity, Transport, TransportConfig, read_frame, write_frame};
+
+    let certs = Certs::new("c", &["n1", "n2", "raw"]);
+    let (n1, n2) = pair(&certs);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let guard = std::time::Duration::from_secs(20);
+        let id = NodeIdentity::load(certs.path(), "raw").unwrap();
+        let t = Transport::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            id,
+            TransportConfig::default(),
+        )
+        .unwrap();
+        let conn = tokio::time::timeout(guard, t.connect("n2", n2.addr))
+            .await
+            .unwrap()
+            .unwrap();
+        let (mut cs, mut cr) = conn.open_bi().await.unwrap();
+        let hello = PeerControl {
+            frame: Some(peer_control::Frame::Hello(PeerHello {
+                version: qnet_proto::PEER_PROTOCOL_VERSION,
+                your_nd: 1,
+                incarnation: 5,
+            })),
+        };
+        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(guard, read_frame(&mut cr, 1024))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
+        assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
+        // Garbage on a call stream: that stream is reset.
+        let (mut s, mut r) = conn.open_bi().await.unwrap();
+        write_frame(&mut s, &[0xff, 0xff, 0xff], 1024)
+            .await
+            .unwrap();
+        let read = tokio::time::timeout(guard, read_frame(&mut r, 1024))
+            .await
+            .unwrap();
+        assert!(read.is_err(), "the stream was not reset: {read:?}");
+        // The connection itself lives on.
+        assert!(conn.close_reason().is_none());
+        let (_s2, _r2) = conn.open_bi().await.unwrap();
+    });
+    assert!(
+        n2.daemon
+            .logs
+            .wait_for(|l| l.contains("WARN")
+                && l.contains("closing call stream")
+                && l.contains("raw"))
+            .is_some(),
+        "no warning naming the peer:\n{}",
+        n2.daemon.logs.dump()
+    );
+    // A real call from n1 still works.
+    let mut client = n1.thread(1);
+    let mut server = n2.thread(2);
+    let nd2 = nd_of(&mut client, "n2");
+    let chid = name_attach(&mut server, "srv");
+    start_receive(&mut server, chid);
+    let coid = coid_of(attach(&mut client, nd2, chid));
+    start_send(&mut client, coid, Bytes::from_static(b"fine"), None);
+    let m = message(server.response());
+    reply(&mut server, m.rcvid, 0, b"");
+    assert!(matches!(client.response(), response::Result::Reply(_)));
+}
