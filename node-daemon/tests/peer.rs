@@ -514,3 +514,62 @@ fn garbage_on_a_call_stream_closes_only_that_stream() {
     reply(&mut server, m.rcvid, 0, b"");
     assert!(matches!(client.response(), response::Result::Reply(_)));
 }
+
+#[test]
+fn a_peer_with_another_protocol_version_is_refused_naming_both() {
+    use qnet_proto::peer::{PeerControl, PeerHello, peer_control};
+    use qnet_transport::{NodeIdentity, Transport, TransportConfig, read_frame, write_frame};
+
+    let certs = Certs::new("c", &["n2", "raw"]);
+    let n2 = Node::start(certs.path(), "n2", 0, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let guard = std::time::Duration::from_secs(20);
+        let id = NodeIdentity::load(certs.path(), "raw").unwrap();
+        let t = Transport::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            id,
+            TransportConfig::default(),
+        )
+        .unwrap();
+        let conn = tokio::time::timeout(guard, t.connect("n2", n2.addr))
+            .await
+            .unwrap()
+            .unwrap();
+        let (mut cs, mut cr) = conn.open_bi().await.unwrap();
+        let hello = PeerControl {
+            frame: Some(peer_control::Frame::Hello(PeerHello {
+                version: 999,
+                your_nd: 1,
+                incarnation: 5,
+            })),
+        };
+        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(guard, read_frame(&mut cr, 1024))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
+        match answer.frame {
+            Some(peer_control::Frame::Refused(r)) => {
+                assert!(r.reason.contains("999"), "{}", r.reason);
+                let ours = format!("version {}", qnet_proto::PEER_PROTOCOL_VERSION);
+                assert!(r.reason.contains(&ours), "{}", r.reason);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // Then the connection is closed.
+        tokio::time::timeout(guard, conn.closed()).await.unwrap();
+    });
+    assert!(
+        n2.daemon
+            .logs
+            .wait_for(|l| l.contains("closing peer connection") && l.contains("999"))
+            .is_some(),
+        "no log line:\n{}",
+        n2.daemon.logs.dump()
+    );
+}
