@@ -76,7 +76,10 @@ fn disconnect_server_and_client() {
         assert!(st.success(), "client failed: {}", client.stderr());
         assert!(lines.contains(&format!("checksum={}", checksum("disconnect me"))), "{lines:?}");
         let client_line = server.expect_prefix("client scoid=");
-        let scoid = client_line.split_whitespace().next().unwrap().trim_start_matches("client scoid=");
+        let scoid = client_line
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix("scoid="))
+            .expect("scoid in line");
         server.expect_line("the disconnect pulse", |l| l == format!("disconnect scoid={scoid}"));
     }
 }
