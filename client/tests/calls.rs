@@ -33,13 +33,27 @@ fn receive_message(ch: &Channel) -> Message {
 
 fn receive_pulse(chid: i32) -> Pulse {
     let mut buf = [0u8; 64];
-    timer_timeout(TimeoutStates { receive: true, ..Default::default() }, common::GUARD);
-    assert_eq!(msg_receive(chid, &mut buf, None).unwrap(), 0, "expected a pulse");
+    timer_timeout(
+        TimeoutStates {
+            receive: true,
+            ..Default::default()
+        },
+        common::GUARD,
+    );
+    assert_eq!(
+        msg_receive(chid, &mut buf, None).unwrap(),
+        0,
+        "expected a pulse"
+    );
     pulse_from_bytes(&buf).unwrap()
 }
 
 /// A client thread sending `data` on `coid`, returning (status or errno, reply bytes).
-fn send_in_thread(coid: i32, data: Vec<u8>, cap: usize) -> mpsc::Receiver<(Result<i64, Errno>, Vec<u8>)> {
+fn send_in_thread(
+    coid: i32,
+    data: Vec<u8>,
+    cap: usize,
+) -> mpsc::Receiver<(Result<i64, Errno>, Vec<u8>)> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut reply = vec![0u8; cap];
@@ -62,7 +76,10 @@ fn send_receive_reply_with_info() {
     let m = receive_message(&ch);
     assert_eq!(m.data(), b"hello world");
     let i = *m.info();
-    assert_eq!((i.pid, i.chid, i.coid, i.priority), (me(), ch.chid(), coid, 10));
+    assert_eq!(
+        (i.pid, i.chid, i.coid, i.priority),
+        (me(), ch.chid(), coid, 10)
+    );
     assert_eq!((i.msglen, i.srcmsglen, i.dstmsglen), (11, 11, 32));
     assert_eq!(m.refresh_info().unwrap().scoid, i.scoid);
     m.reply(42, b"reply!").unwrap();
@@ -126,13 +143,25 @@ fn vectored_sends_gather_and_replies_scatter() {
     assert_eq!((&r1, &r2[..3]), (b"gfed", &b"cba"[..]));
     // sendsv: one buffer out, scattered reply
     let (mut r1, mut r2) = ([0u8; 1], [0u8; 8]);
-    msg_sendsv(conn.coid(), b"xyz12", &mut [IoSliceMut::new(&mut r1), IoSliceMut::new(&mut r2)])
-        .unwrap();
+    msg_sendsv(
+        conn.coid(),
+        b"xyz12",
+        &mut [IoSliceMut::new(&mut r1), IoSliceMut::new(&mut r2)],
+    )
+    .unwrap();
     assert_eq!((&r1, &r2[..4]), (b"2", &b"1zyx"[..]));
     // sendvs: gathered out, one reply buffer
     let mut r = [0u8; 6];
-    msg_sendvs(conn.coid(), &[IoSlice::new(b"12"), IoSlice::new(b"3"), IoSlice::new(b"456")], &mut r)
-        .unwrap();
+    msg_sendvs(
+        conn.coid(),
+        &[
+            IoSlice::new(b"12"),
+            IoSlice::new(b"3"),
+            IoSlice::new(b"456"),
+        ],
+        &mut r,
+    )
+    .unwrap();
     assert_eq!(&r, b"654321");
     server.join().unwrap();
 }
@@ -151,15 +180,31 @@ fn msg_read_and_write_at_offsets() {
     assert_eq!(m.read(10, &mut buf).unwrap(), 4);
     assert_eq!(&buf, b"abcd");
     let mut tail = [0u8; 10];
-    assert_eq!(m.read(12, &mut tail).unwrap(), 4, "reads stop at the end of the message");
+    assert_eq!(
+        m.read(12, &mut tail).unwrap(),
+        4,
+        "reads stop at the end of the message"
+    );
     assert_eq!(&tail[..4], b"cdef");
     // readv across two parts
     let (mut p, mut q) = ([0u8; 2], [0u8; 3]);
-    let n = msg_readv(m.rcvid(), &mut [IoSliceMut::new(&mut p), IoSliceMut::new(&mut q)], 1).unwrap();
+    let n = msg_readv(
+        m.rcvid(),
+        &mut [IoSliceMut::new(&mut p), IoSliceMut::new(&mut q)],
+        1,
+    )
+    .unwrap();
     assert_eq!((n, &p, &q), (5, b"12", b"345"));
     // write at an offset, writev, then the reply at offset 0
-    assert_eq!(m.write(6, b"WXYZ").unwrap(), 4, "bounded by the 10-byte reply buffer");
-    assert_eq!(msg_writev(m.rcvid(), &[IoSlice::new(b"m"), IoSlice::new(b"n")], 3).unwrap(), 2);
+    assert_eq!(
+        m.write(6, b"WXYZ").unwrap(),
+        4,
+        "bounded by the 10-byte reply buffer"
+    );
+    assert_eq!(
+        msg_writev(m.rcvid(), &[IoSlice::new(b"m"), IoSlice::new(b"n")], 3).unwrap(),
+        2
+    );
     m.reply(1, b"ab").unwrap();
     let (r, reply) = recv(&rx);
     assert_eq!(r, Ok(1));
@@ -187,7 +232,16 @@ fn pulses_are_received_in_priority_order_with_layout() {
             Received::Message(_) => panic!(),
         }
     }
-    assert_eq!(got, vec![(33, 5, 133), (20, 2, 120), (20, 4, 121), (10, 3, 110), (5, 1, 105)]);
+    assert_eq!(
+        got,
+        vec![
+            (33, 5, 133),
+            (20, 2, 120),
+            (20, 4, 121),
+            (10, 3, 110),
+            (5, 1, 105)
+        ]
+    );
     // Raw layout: struct _pulse, rcvid 0.
     msg_send_pulse(conn.coid(), 12, 7, -99).unwrap();
     let mut buf = [0xffu8; 24];
@@ -207,14 +261,27 @@ fn pulse_errors() {
     let ch = channel_create(ChannelFlags::default()).unwrap();
     let coid = connect_attach(0, 0, ch).unwrap();
     for code in [128, -1, -33] {
-        assert_eq!(msg_send_pulse(coid, -1, code, 0).unwrap_err().errno(), Errno::EINVAL, "code {code}");
+        assert_eq!(
+            msg_send_pulse(coid, -1, code, 0).unwrap_err().errno(),
+            Errno::EINVAL,
+            "code {code}"
+        );
     }
-    assert_eq!(msg_send_pulse(coid, 300, 1, 0).unwrap_err().errno(), Errno::EINVAL);
+    assert_eq!(
+        msg_send_pulse(coid, 300, 1, 0).unwrap_err().errno(),
+        Errno::EINVAL
+    );
     // A receive buffer smaller than a pulse fails EFAULT.
     msg_send_pulse(coid, -1, 1, 0).unwrap();
     let mut small = [0u8; 8];
-    assert_eq!(msg_receive(ch, &mut small, None).unwrap_err().errno(), Errno::EFAULT);
-    assert_eq!(msg_send_pulse(9999, -1, 1, 0).unwrap_err().errno(), Errno::EBADF);
+    assert_eq!(
+        msg_receive(ch, &mut small, None).unwrap_err().errno(),
+        Errno::EFAULT
+    );
+    assert_eq!(
+        msg_send_pulse(9999, -1, 1, 0).unwrap_err().errno(),
+        Errno::EBADF
+    );
     channel_destroy(ch).unwrap();
 }
 
@@ -237,7 +304,9 @@ fn several_receiver_threads_each_get_a_message() {
         })
         .collect();
     let coid = connect_attach(0, 0, ch).unwrap();
-    let clients: Vec<_> = (1..=3u8).map(|i| send_in_thread(coid, vec![i; 4], 0)).collect();
+    let clients: Vec<_> = (1..=3u8)
+        .map(|i| send_in_thread(coid, vec![i; 4], 0))
+        .collect();
     let mut statuses: Vec<i64> = clients.iter().map(|rx| recv(rx).0.unwrap()).collect();
     statuses.sort();
     assert_eq!(statuses, vec![1, 2, 3]);
@@ -270,7 +339,10 @@ fn reply_twice_is_esrch_and_dropped_message_answers_enosys() {
     let rcvid = receive_message(&ch).into_rcvid();
     msg_reply(rcvid, 0, &[]).unwrap();
     assert_eq!(msg_reply(rcvid, 0, &[]).unwrap_err().errno(), Errno::ESRCH);
-    assert_eq!(msg_error(rcvid, Errno::EINVAL).unwrap_err().errno(), Errno::ESRCH);
+    assert_eq!(
+        msg_error(rcvid, Errno::EINVAL).unwrap_err().errno(),
+        Errno::ESRCH
+    );
     assert_eq!(recv(&rx).0, Ok(0));
     // Dropping an unanswered Message answers ENOSYS.
     let rx = send_in_thread(coid, b"y".to_vec(), 0);
@@ -291,8 +363,12 @@ fn send_timeout_while_send_blocked() {
     let ch = Channel::create(ChannelFlags::default()).unwrap();
     let conn = Connection::attach(0, me(), ch.chid()).unwrap();
     let r = with_guard(move || {
-        conn.send_timeout(b"nobody receives", &mut [], SendTimeout::send_only(Duration::from_millis(100)))
-            .map_err(|e| e.errno())
+        conn.send_timeout(
+            b"nobody receives",
+            &mut [],
+            SendTimeout::send_only(Duration::from_millis(100)),
+        )
+        .map_err(|e| e.errno())
     });
     assert_eq!(r, Err(Errno::ETIMEDOUT));
     // The message left the queue: a pulse is what the channel holds next.
@@ -308,7 +384,13 @@ fn reply_timeout_without_unblock_flag() {
     let coid = connect_attach(0, 0, ch.chid()).unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        timer_timeout(TimeoutStates { reply: true, ..Default::default() }, Duration::from_millis(100));
+        timer_timeout(
+            TimeoutStates {
+                reply: true,
+                ..Default::default()
+            },
+            Duration::from_millis(100),
+        );
         let _ = tx.send(msg_send(coid, b"hold me", &mut []).map_err(|e| e.errno()));
     });
     let m = receive_message(&ch);
@@ -323,15 +405,28 @@ fn reply_timeout_with_unblock_flag_asks_the_server() {
     let coid = connect_attach(0, 0, ch.chid()).unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        timer_timeout(TimeoutStates { reply: true, ..Default::default() }, Duration::from_millis(50));
+        timer_timeout(
+            TimeoutStates {
+                reply: true,
+                ..Default::default()
+            },
+            Duration::from_millis(50),
+        );
         let mut reply = [0u8; 4];
-        let _ = tx.send(msg_send(coid, b"hold me", &mut reply).map_err(|e| e.errno()).map(|s| (s, reply)));
+        let _ = tx.send(
+            msg_send(coid, b"hold me", &mut reply)
+                .map_err(|e| e.errno())
+                .map(|s| (s, reply)),
+        );
     });
     let m = receive_message(&ch);
     let p = receive_pulse(ch.chid());
     assert_eq!(p.code, PulseCode::UNBLOCK);
     assert_eq!(i64::from(p.value), m.rcvid());
-    assert_ne!(m.refresh_info().unwrap().flags & MsgInfoFlags::UNBLOCK_REQ, 0);
+    assert_ne!(
+        m.refresh_info().unwrap().flags & MsgInfoFlags::UNBLOCK_REQ,
+        0
+    );
     // The client is still blocked: it gets the server's reply, not ETIMEDOUT.
     assert!(rx.try_recv().is_err());
     m.reply(3, b"late").unwrap();
@@ -345,7 +440,13 @@ fn receive_timeout_and_timer_is_one_shot() {
     let r = with_guard({
         let chid = ch.chid();
         move || {
-            timer_timeout(TimeoutStates { receive: true, ..Default::default() }, Duration::from_millis(50));
+            timer_timeout(
+                TimeoutStates {
+                    receive: true,
+                    ..Default::default()
+                },
+                Duration::from_millis(50),
+            );
             let first = msg_receive(chid, &mut [0u8; 16], None).map_err(|e| e.errno());
             // Not armed any more: this receive waits until the pulse sent below.
             let coid = connect_attach(0, 0, chid).unwrap();
@@ -386,7 +487,10 @@ fn unblock_another_thread() {
     let m = receive_message(&ch);
     unblock(m.info().tid).unwrap();
     let p = receive_pulse(ch.chid());
-    assert_eq!((p.code, i64::from(p.value)), (PulseCode::UNBLOCK, m.rcvid()));
+    assert_eq!(
+        (p.code, i64::from(p.value)),
+        (PulseCode::UNBLOCK, m.rcvid())
+    );
     m.error(Errno::EINTR).unwrap();
     assert_eq!(recv(&rx), Err(Errno::EINTR));
 
@@ -418,14 +522,22 @@ fn private_channel_is_ours_only_and_names() {
 
     let a = NameAttachment::attach("calls-name", ChannelFlags::default()).unwrap();
     assert_eq!(
-        NameAttachment::attach("calls-name", ChannelFlags::default()).unwrap_err().errno(),
+        NameAttachment::attach("calls-name", ChannelFlags::default())
+            .unwrap_err()
+            .errno(),
         Errno::EEXIST
     );
-    assert_eq!(name_open("calls-no-such-name").unwrap_err().errno(), Errno::ENOENT);
+    assert_eq!(
+        name_open("calls-no-such-name").unwrap_err().errno(),
+        Errno::ENOENT
+    );
     let coid = name_open("calls-name").unwrap();
     let local = format!("{}/calls-name", daemon().node());
     let coid2 = name_open(&local).unwrap();
-    assert_eq!(name_open("othernode/calls-name").unwrap_err().errno(), Errno::EHOSTUNREACH);
+    assert_eq!(
+        name_open("othernode/calls-name").unwrap_err().errno(),
+        Errno::EHOSTUNREACH
+    );
     msg_send_pulse(coid, -1, 3, 4).unwrap();
     assert!(matches!(a.receive(64).unwrap(), Received::Pulse(p) if p.code == 3 && p.value == 4));
     name_close(coid).unwrap();
@@ -450,7 +562,10 @@ fn client_info_has_our_credentials_and_scoid_lifecycle() {
     assert_eq!(ci.cred.gid, nix::unistd::getgid().as_raw());
     m.reply(0, &[]).unwrap();
     recv(&rx).0.unwrap();
-    assert_eq!(connect_client_info(987_654).unwrap_err().errno(), Errno::ESRCH);
+    assert_eq!(
+        connect_client_info(987_654).unwrap_err().errno(),
+        Errno::ESRCH
+    );
 }
 
 #[test]
@@ -468,8 +583,14 @@ fn channel_destroy_releases_blocked_clients_then_ebadf() {
     channel_destroy(ch).unwrap();
     assert_eq!(recv(&rx).0, Err(Errno::ESRCH));
     let second = recv(&rx2).0;
-    assert!(matches!(second, Err(Errno::ESRCH) | Err(Errno::EBADF)), "{second:?}");
-    assert_eq!(msg_send(coid, b"z", &mut []).unwrap_err().errno(), Errno::EBADF);
+    assert!(
+        matches!(second, Err(Errno::ESRCH) | Err(Errno::EBADF)),
+        "{second:?}"
+    );
+    assert_eq!(
+        msg_send(coid, b"z", &mut []).unwrap_err().errno(),
+        Errno::EBADF
+    );
 }
 
 #[test]
@@ -487,7 +608,9 @@ fn thread_death_pulse() {
     loop {
         // Other test threads die too; look for ours (the hang guard bounds this).
         match ch.receive_timeout(64, common::GUARD).unwrap() {
-            Received::Pulse(p) if p.code == PulseCode::THREADDEATH && p.value as u32 == tid => break,
+            Received::Pulse(p) if p.code == PulseCode::THREADDEATH && p.value as u32 == tid => {
+                break;
+            }
             Received::Pulse(_) => {}
             Received::Message(_) => panic!(),
         }
@@ -501,8 +624,18 @@ fn events_are_delivered_by_the_registered_server_only() {
     let server_ch = Channel::create(ChannelFlags::default()).unwrap();
     let self_coid = connect_attach(0, 0, client_ch.chid()).unwrap();
     let server_coid = connect_attach(0, 0, server_ch.chid()).unwrap();
-    let ev = PulseEvent { coid: self_coid, priority: 10, code: 11, value: 1, updateable: true };
-    let fixed = PulseEvent { updateable: false, code: 12, ..ev };
+    let ev = PulseEvent {
+        coid: self_coid,
+        priority: 10,
+        code: 11,
+        value: 1,
+        updateable: true,
+    };
+    let fixed = PulseEvent {
+        updateable: false,
+        code: 12,
+        ..ev
+    };
     let h = msg_register_event(&ev, server_coid).unwrap();
     let hf = msg_register_event(&fixed, server_coid).unwrap();
     let rx = send_in_thread(server_coid, h.to_le_bytes().to_vec(), 0);
@@ -520,8 +653,14 @@ fn events_are_delivered_by_the_registered_server_only() {
     assert_eq!((p.code, p.value), (12, 1));
     // Unregistered → EACCES.
     msg_unregister_event(hf).unwrap();
-    assert_eq!(msg_deliver_event(0, hf, None).unwrap_err().errno(), Errno::EACCES);
-    assert_eq!(msg_verify_event(0, 123_456_789).unwrap_err().errno(), Errno::EACCES);
+    assert_eq!(
+        msg_deliver_event(0, hf, None).unwrap_err().errno(),
+        Errno::EACCES
+    );
+    assert_eq!(
+        msg_verify_event(0, 123_456_789).unwrap_err().errno(),
+        Errno::EACCES
+    );
     // The course: the rcvid stays usable for MsgDeliverEvent after MsgReply.
     msg_deliver_event(rcvid, h, Some(43)).unwrap();
     assert_eq!(receive_pulse(client_ch.chid()).value, 43);
@@ -542,7 +681,10 @@ fn errors_name_the_errno() {
     let e = connect_attach(0, me(), 99_999).unwrap_err();
     assert_eq!(e.errno(), Errno::ESRCH);
     assert!(e.to_string().starts_with("ESRCH"), "{e}");
-    assert_eq!(msg_send(77_777, b"x", &mut []).unwrap_err().errno(), Errno::EBADF);
+    assert_eq!(
+        msg_send(77_777, b"x", &mut []).unwrap_err().errno(),
+        Errno::EBADF
+    );
 }
 
 #[test]
@@ -557,7 +699,12 @@ fn named_shared_memory() {
     shm::SharedMemory::unlink(&name).unwrap();
     // Another node: ENOREMOTE, nothing created.
     let remote = format!("/othernode/qnet-calls-remote-{}", me());
-    assert_eq!(shm::SharedMemory::create(&remote, 4096).unwrap_err().errno(), Errno::ENOREMOTE);
+    assert_eq!(
+        shm::SharedMemory::create(&remote, 4096)
+            .unwrap_err()
+            .errno(),
+        Errno::ENOREMOTE
+    );
     assert!(!std::path::Path::new(&format!("/dev/shm/qnet-calls-remote-{}", me())).exists());
 }
 

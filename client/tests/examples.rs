@@ -16,12 +16,22 @@ fn checksum_server_and_client() {
     let mut server = spawn_example("checksum_server", &[], d.socket());
     let first = server.expect_line("first line", |_| true);
     let (pid, chid) = parse_pid_chid(&first);
-    assert_eq!(pid, server.pid(), "first line must be pid=<pid> chid=<chid>: {first}");
-    let mut client =
-        spawn_example("checksum_client", &[&pid.to_string(), &chid.to_string(), "hello qnx"], d.socket());
+    assert_eq!(
+        pid,
+        server.pid(),
+        "first line must be pid=<pid> chid=<chid>: {first}"
+    );
+    let mut client = spawn_example(
+        "checksum_client",
+        &[&pid.to_string(), &chid.to_string(), "hello qnx"],
+        d.socket(),
+    );
     let (st, lines) = client.wait_exit();
     assert!(st.success(), "client failed: {}", client.stderr());
-    assert!(lines.contains(&format!("checksum={}", checksum("hello qnx"))), "{lines:?}");
+    assert!(
+        lines.contains(&format!("checksum={}", checksum("hello qnx"))),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -36,7 +46,10 @@ fn pulse_server_and_client() {
     );
     let (st, lines) = client.wait_exit();
     assert!(st.success(), "client failed: {}", client.stderr());
-    assert!(lines.contains(&format!("checksum={}", checksum("pulse client says hi"))), "{lines:?}");
+    assert!(
+        lines.contains(&format!("checksum={}", checksum("pulse client says hi"))),
+        "{lines:?}"
+    );
     server.expect_line("the pulse", |l| l == "pulse code=5 value=1234");
 }
 
@@ -48,7 +61,10 @@ fn name_server_and_client() {
     let mut client = spawn_example("name_client", &["checksummer", "by name"], d.socket());
     let (st, lines) = client.wait_exit();
     assert!(st.success(), "client failed: {}", client.stderr());
-    assert!(lines.contains(&format!("checksum={}", checksum("by name"))), "{lines:?}");
+    assert!(
+        lines.contains(&format!("checksum={}", checksum("by name"))),
+        "{lines:?}"
+    );
     // name_attach's channel has DISCONNECT: the client's exit is noticed.
     server.expect_prefix("disconnect scoid=");
 
@@ -57,11 +73,18 @@ fn name_server_and_client() {
     let mut client = spawn_example("name_client", &[&local, "qualified"], d.socket());
     let (st, lines) = client.wait_exit();
     assert!(st.success(), "client failed: {}", client.stderr());
-    assert!(lines.contains(&format!("checksum={}", checksum("qualified"))), "{lines:?}");
+    assert!(
+        lines.contains(&format!("checksum={}", checksum("qualified"))),
+        "{lines:?}"
+    );
     let mut client = spawn_example("name_client", &["elsewhere/checksummer", "x"], d.socket());
     let (st, _) = client.wait_exit();
     assert!(!st.success());
-    assert!(client.stderr().contains("EHOSTUNREACH"), "{}", client.stderr());
+    assert!(
+        client.stderr().contains("EHOSTUNREACH"),
+        "{}",
+        client.stderr()
+    );
 }
 
 #[test]
@@ -70,17 +93,25 @@ fn disconnect_server_and_client() {
     let mut server = spawn_example("disconnect_server", &[], d.socket());
     let (pid, chid) = parse_pid_chid(&server.expect_prefix("pid="));
     for _ in 0..2 {
-        let mut client =
-            spawn_example("disconnect_client", &[&pid.to_string(), &chid.to_string()], d.socket());
+        let mut client = spawn_example(
+            "disconnect_client",
+            &[&pid.to_string(), &chid.to_string()],
+            d.socket(),
+        );
         let (st, lines) = client.wait_exit();
         assert!(st.success(), "client failed: {}", client.stderr());
-        assert!(lines.contains(&format!("checksum={}", checksum("disconnect me"))), "{lines:?}");
+        assert!(
+            lines.contains(&format!("checksum={}", checksum("disconnect me"))),
+            "{lines:?}"
+        );
         let client_line = server.expect_prefix("client scoid=");
         let scoid = client_line
             .split_whitespace()
             .find_map(|p| p.strip_prefix("scoid="))
             .expect("scoid in line");
-        server.expect_line("the disconnect pulse", |l| l == format!("disconnect scoid={scoid}"));
+        server.expect_line("the disconnect pulse", |l| {
+            l == format!("disconnect scoid={scoid}")
+        });
     }
 }
 
@@ -89,14 +120,24 @@ fn unblock_server_and_client() {
     let d = TestDaemon::start();
     let mut server = spawn_example("unblock_server", &["60"], d.socket());
     let (pid, chid) = parse_pid_chid(&server.expect_prefix("pid="));
-    let mut client =
-        spawn_example("unblock_client", &[&pid.to_string(), &chid.to_string()], d.socket());
+    let mut client = spawn_example(
+        "unblock_client",
+        &[&pid.to_string(), &chid.to_string()],
+        d.socket(),
+    );
     let received = server.expect_prefix("received rcvid=");
     let rcvid = received.trim_start_matches("received rcvid=");
-    server.expect_line("the unblock pulse", |l| l == format!("unblock rcvid={rcvid}"));
+    server.expect_line("the unblock pulse", |l| {
+        l == format!("unblock rcvid={rcvid}")
+    });
     let (st, lines) = client.wait_exit();
     assert!(st.success(), "client failed: {}", client.stderr());
-    assert!(lines.iter().any(|l| l.starts_with("MsgSend failed: ETIMEDOUT")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("MsgSend failed: ETIMEDOUT")),
+        "{lines:?}"
+    );
 }
 
 #[test]
@@ -108,7 +149,10 @@ fn iov_server_and_client() {
     let mut client = spawn_example("iov_client", &[text], d.socket());
     let (st, lines) = client.wait_exit();
     assert!(st.success(), "client failed: {}", client.stderr());
-    assert!(lines.contains(&format!("checksum={}", checksum(text))), "{lines:?}");
+    assert!(
+        lines.contains(&format!("checksum={}", checksum(text))),
+        "{lines:?}"
+    );
     server.expect_line("got line", |l| l == format!("got {} bytes", text.len()));
 }
 
@@ -127,7 +171,10 @@ fn event_server_and_client() {
         .collect();
     assert_eq!(values.len(), 3, "{lines:?}");
     // Updateable: the server's increasing value replaces the registered 0.
-    assert!(values.windows(2).all(|w| w[0] < w[1]) && values[0] > 0, "{values:?}");
+    assert!(
+        values.windows(2).all(|w| w[0] < w[1]) && values[0] > 0,
+        "{values:?}"
+    );
     server.expect_prefix("registered rcvid=");
 }
 
@@ -140,7 +187,11 @@ fn shmem_creator_and_user() {
     let mut user = spawn_example("shmem_user", &[&name, "5"], d.socket());
     let (st, lines) = user.wait_exit();
     assert!(st.success(), "user failed: {}", user.stderr());
-    assert_eq!(lines.last().map(String::as_str), Some("count=5 text=update number 5"), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("count=5 text=update number 5"),
+        "{lines:?}"
+    );
     // Let the creator unlink and exit.
     drop(creator.stdin.take().map(|mut s| s.write_all(b"\n")));
     let (st, _) = creator.wait_exit();

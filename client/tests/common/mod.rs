@@ -21,12 +21,18 @@ pub const GUARD: Duration = Duration::from_secs(20);
 /// `<target>/debug`, from this test executable's path (`<target>/debug/deps/<test>`).
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 fn cargo_build(args: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo).args(args).status().expect("running cargo build");
+    let st = Command::new(cargo)
+        .args(args)
+        .status()
+        .expect("running cargo build");
     assert!(st.success(), "cargo {args:?} failed");
 }
 
@@ -79,8 +85,13 @@ pub fn spawn(mut cmd: Command) -> Child {
         Mutex::new(tx)
     });
     let (rtx, rrx) = mpsc::channel();
-    tx.lock().unwrap().send((cmd, rtx)).expect("spawner thread alive");
-    rrx.recv().expect("spawner answered").expect("spawning a child")
+    tx.lock()
+        .unwrap()
+        .send((cmd, rtx))
+        .expect("spawner thread alive");
+    rrx.recv()
+        .expect("spawner answered")
+        .expect("spawning a child")
 }
 
 /// A `qnetd` on a socket in a fresh temporary directory; SIGKILLed and reaped on drop.
@@ -95,7 +106,11 @@ impl TestDaemon {
     pub fn start() -> TestDaemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("qnetd.sock");
-        let mut d = TestDaemon { child: None, socket, _dir: dir };
+        let mut d = TestDaemon {
+            child: None,
+            socket,
+            _dir: dir,
+        };
         d.restart();
         d
     }
@@ -103,15 +118,23 @@ impl TestDaemon {
     /// (Re)start the daemon on the same socket path.
     pub fn restart(&mut self) {
         let mut cmd = Command::new(qnetd_path());
-        cmd.arg("--socket").arg(&self.socket).arg("--node").arg("testnode");
-        cmd.arg("--log").arg(std::env::var("QNET_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .arg("--node")
+            .arg("testnode");
+        cmd.arg("--log")
+            .arg(std::env::var("QNET_TEST_LOG").unwrap_or_else(|_| "warn".into()));
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
         let child = spawn(cmd);
         self.child = Some(child);
         let start = Instant::now();
         // Readiness: the socket accepts a connection.
         while UnixStream::connect(&self.socket).is_err() {
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("qnetd exited at start: {st}");
             }
             assert!(start.elapsed() < GUARD, "qnetd did not start listening");
@@ -163,7 +186,9 @@ pub struct Proc {
 impl Proc {
     /// Spawn `cmd` with stdout (and stderr) captured and stdin piped.
     pub fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::piped());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::piped());
         let mut child = spawn(cmd);
         let out = child.stdout.take().expect("stdout");
         let err = child.stderr.take().expect("stderr");
@@ -187,7 +212,13 @@ impl Proc {
             }
         });
         let stdin = child.stdin.take();
-        Proc { child, lines, seen: Vec::new(), stderr, stdin }
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+            stdin,
+        }
     }
 
     /// The pid.
@@ -207,7 +238,9 @@ impl Proc {
                         return l;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => panic!("timed out waiting for {what}; {}", self.dump()),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out waiting for {what}; {}", self.dump())
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     panic!("process ended before {what}; {}", self.dump())
                 }
@@ -285,5 +318,6 @@ pub fn with_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(GUARD).expect("call did not return within the hang guard")
+    rx.recv_timeout(GUARD)
+        .expect("call did not return within the hang guard")
 }
