@@ -26,6 +26,9 @@ pub use errno::Errno;
 pub use flags::{ChannelFlags, TimeoutStates};
 pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
-pub use kernel::{Config, Kernel, Output, Time};
+pub use kernel::{
+    ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, Kernel, NameSnapshot, Output,
+    ProcessSnapshot, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
+};
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

@@ -11,11 +11,13 @@
 //! - `events.rs`: registered pulse events;
 //! - `timers.rs`: the deadline set behind `poll_timeout` / `handle_timeout`;
 //! - `nodes.rs`: the node table (peers, names, up/down), node down;
-//! - `remote.rs`: calls across nodes: remote connections, forwarded calls, notices.
+//! - `remote.rs`: calls across nodes: remote connections, forwarded calls, notices;
+//! - `introspect.rs`: read-only snapshots of all of the above, for `pidin`-style tools.
 
 mod channel;
 mod connection;
 mod events;
+mod introspect;
 mod message;
 mod names;
 mod nodes;
@@ -39,6 +41,11 @@ use self::message::Message;
 use self::nodes::Node;
 use self::process::{Blocked, Process};
 use self::remote::RemoteEvent;
+
+pub use self::introspect::{
+    ChannelSnapshot, ConnectionSnapshot, ConnectionTarget, NameSnapshot, ProcessSnapshot,
+    ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
+};
 
 /// Time as the driver measures it: elapsed since an epoch the driver picks. The kernel never
 /// reads a clock.
