@@ -5,6 +5,8 @@
 //! Usage: `event_client [count] [name]` (defaults 3, `event_server`). Prints
 //! `event value=<v>` per pulse and exits after `count`.
 
+mod common;
+
 use qnet::neutrino::{
     ChannelFlags, PulseEvent, channel_create, connect_attach, msg_receive, msg_register_event,
     msg_send, msg_unregister_event, name_open, priority, pulse_from_bytes,
@@ -13,7 +15,7 @@ use qnet::neutrino::{
 /// Our pulse code for "the server has news".
 const OUR_CODE: i8 = 1;
 
-fn main() -> anyhow::Result<()> {
+fn real_main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let count: usize = args.get(1).map_or(Ok(3), |s| s.parse())?;
     let name = args.get(2).map(String::as_str).unwrap_or("event_server");
@@ -45,4 +47,8 @@ fn main() -> anyhow::Result<()> {
     }
     msg_unregister_event(handle)?;
     Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    common::run(real_main)
 }

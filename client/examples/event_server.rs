@@ -62,10 +62,9 @@ fn main() -> anyhow::Result<()> {
         if Instant::now() >= next_tick {
             next_tick += Duration::from_secs(1);
             value += 1;
-            // QNX lets the server name the client by its (replied) rcvid here. qnet's kernel
-            // only accepts a not-yet-answered rcvid, so pass 0 ("skip the client check"); the
-            // event itself still names the only server allowed to deliver it.
-            clients.retain(|c| match msg_deliver_event(0, c.event, Some(value)) {
+            // As in QNX: name the client by the rcvid of its (already replied) registration
+            // message; the event itself names the only server allowed to deliver it.
+            clients.retain(|c| match msg_deliver_event(c.rcvid, c.event, Some(value)) {
                 Ok(()) => {
                     println!("delivered value={value}");
                     true

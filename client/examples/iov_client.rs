@@ -3,13 +3,15 @@
 //!
 //! Usage: `iov_client <text> [name]` (default name `iov_server`). Prints `checksum=<n>`.
 
+mod common;
+
 use std::io::{IoSlice, IoSliceMut};
 
 use qnet::neutrino::{msg_sendv, name_open};
 
 const MSG_CHECKSUM: u32 = 0x2000;
 
-fn main() -> anyhow::Result<()> {
+fn real_main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let Some(text) = args.get(1) else {
         anyhow::bail!("usage: iov_client <text> [name]")
@@ -27,4 +29,8 @@ fn main() -> anyhow::Result<()> {
     msg_sendv(coid, &siov, &mut riov)?;
     println!("checksum={}", u32::from_le_bytes(sum));
     Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    common::run(real_main)
 }

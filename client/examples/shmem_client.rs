@@ -3,6 +3,8 @@
 //!
 //! Usage: `shmem_client [name]` (default `shmem_server`). Prints `shared: <text>`.
 
+mod common;
+
 use std::os::fd::AsFd;
 
 use qnet::Connection;
@@ -10,7 +12,7 @@ use qnet::shm::{SharedMemory, shm_open_handle};
 
 const MSG_GET_SHMEM: u32 = 0x2100;
 
-fn main() -> anyhow::Result<()> {
+fn real_main() -> anyhow::Result<()> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "shmem_server".into());
@@ -27,4 +29,8 @@ fn main() -> anyhow::Result<()> {
     let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
     println!("shared: {}", String::from_utf8_lossy(&text[..end]));
     Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    common::run(real_main)
 }

@@ -4,11 +4,13 @@
 //! Usage: `shmem_user <name> [until_count]` (default 5). Prints `count=<n> text=<t>` for each
 //! new value seen, and exits once the count reaches `until_count` (or after 30 s).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use qnet::shm::SharedMemory;
 
-fn main() -> anyhow::Result<()> {
+fn real_main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let Some(name) = args.get(1) else {
         anyhow::bail!("usage: shmem_user <name> [until_count]")
@@ -38,4 +40,8 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     anyhow::bail!("gave up waiting for count {until}")
+}
+
+fn main() -> std::process::ExitCode {
+    common::run(real_main)
 }

@@ -56,14 +56,23 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// `ConnectAttach(nd, pid, chid)`.
+    /// `ConnectAttach(nd, pid, chid)`: `nd` 0 is this node; any other nd (from
+    /// [`neutrino::netmgr_strtond`]) connects to a channel on that node through the daemons
+    /// (`EHOSTUNREACH` for an unknown nd, `EHOSTDOWN` for a node that is down).
     pub fn attach(nd: Nd, pid: Pid, chid: Chid) -> Result<Connection> {
         Ok(Connection {
             coid: neutrino::connect_attach(nd, pid, chid)?,
         })
     }
 
-    /// `name_open(name)`: connect to the channel a server attached `name` to.
+    /// Connect to a channel given as `node/pid/chid` or `pid/chid` ([`neutrino::parse_target`]).
+    pub fn attach_target(target: &str) -> Result<Connection> {
+        let (nd, pid, chid) = neutrino::parse_target(target)?;
+        Connection::attach(nd, pid, chid)
+    }
+
+    /// `name_open(name)`: connect to the channel a server attached `name` to (`node/name` for
+    /// another node).
     pub fn open_name(name: &str) -> Result<Connection> {
         Ok(Connection {
             coid: neutrino::name_open(name)?,

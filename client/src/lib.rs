@@ -30,7 +30,7 @@ pub use connection::{Connection, SendTimeout};
 pub use error::{Error, Result};
 pub use message::Message;
 pub use name::NameAttachment;
-pub use neutrino::{priority, set_priority};
+pub use neutrino::{netmgr_ndtostr, netmgr_strtond, parse_target, priority, set_priority};
 pub use qnet_core::{
     ChannelFlags, Chid, ClientInfo, Coid, Errno, EventId, MsgInfo, MsgInfoFlags, Nd, PULSE_SIZE,
     Pid, Priority, Pulse, PulseCode, PulseEvent, Rcvid, Scoid, Tid, TimeoutStates,

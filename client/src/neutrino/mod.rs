@@ -7,6 +7,7 @@
 mod channel;
 mod event;
 mod name;
+mod netmgr;
 mod pulse;
 mod receive;
 mod reply;
@@ -19,6 +20,7 @@ pub use channel::{
 };
 pub use event::{msg_deliver_event, msg_register_event, msg_unregister_event, msg_verify_event};
 pub use name::{name_attach, name_close, name_detach, name_open};
+pub use netmgr::{TargetParts, netmgr_ndtostr, netmgr_strtond, parse_target, split_target};
 pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};
 pub use receive::{msg_receive, msg_receivev};
 pub use reply::{

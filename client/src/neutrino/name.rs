@@ -30,12 +30,19 @@ pub fn name_detach(chid: Chid) -> Result<()> {
 
 /// `name_open(name, 0)`: a connection to the channel `name` is attached to (`ENOENT` if none).
 ///
-/// `name` may be node-qualified as `node/name`. The local node's own name is accepted;
-/// any other node fails with `EHOSTUNREACH` (names on other nodes are not reachable yet).
+/// `name` may be node-qualified as `node/name`: the daemon strips this node's own name, and
+/// forwards any other node's to that node (`EHOSTUNREACH` if it knows no such node,
+/// `EHOSTDOWN` if the node is down). The connection then works like one from
+/// `ConnectAttach(nd, …)`.
 pub fn name_open(name: &str) -> Result<Coid> {
-    let local = local_part(name, Errno::EHOSTUNREACH)?;
+    // This node's own prefix is stripped here too: a daemon without networking does not
+    // know its node name for names, only for the hello.
+    let name = match name.split_once('/') {
+        Some((node, rest)) if node == &*process_info()?.node => rest,
+        _ => name,
+    };
     match call(Call::NameOpen(qnet_proto::local::NameOpen {
-        name: local.into(),
+        name: name.into(),
     }))? {
         R::Coid(c) => Ok(c),
         other => Err(unexpected("name_open", &other)),
