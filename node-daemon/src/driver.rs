@@ -202,6 +202,17 @@ impl Driver {
         }
     }
 
+    /// Read-only introspection (see `admin`): `f` sees the kernel and the local threads that
+    /// have a session, under the lock (so it must be quick and must not block).
+    pub(crate) fn inspect<R>(
+        &self,
+        f: impl FnOnce(&Kernel, &mut dyn Iterator<Item = ThreadKey>) -> R,
+    ) -> R {
+        let st = self.lock();
+        let mut threads = st.threads.keys().copied().filter(|t| t.nd == 0);
+        f(&st.kernel, &mut threads)
+    }
+
     /// The peer driver, if the daemon has one.
     pub(crate) fn peers(&self) -> Option<Arc<Peers>> {
         self.peers.get().cloned()

@@ -84,6 +84,10 @@ impl Server {
             node: config.node.clone(),
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),
+            cert_not_after: config
+                .certs
+                .as_deref()
+                .and_then(|dir| crate::admin::own_cert_not_after(dir, &config.node)),
         });
         Ok(Self {
             listener,

@@ -7,7 +7,8 @@
 //! - THREAD: request/response frames, each request converted into a [`Call`] for the
 //!   [`Driver`]; completions of blocked calls arrive on the session's outbox;
 //! - PROCESS: no frames at all, only its end matters (process liveness);
-//! - SHM: shared-memory handle requests, served by the [`ShmRegistry`] with fd passing.
+//! - SHM: shared-memory handle requests, served by the [`ShmRegistry`] with fd passing;
+//! - ADMIN: read-only introspection requests, served by `admin` (no kernel presence).
 //!
 //! Any malformed, oversized or unexpected frame ends that one session with a warning naming
 //! the reason and the peer pid. Nothing a client sends can panic the daemon.
@@ -54,6 +55,8 @@ pub struct SessionContext {
     pub max_message_size: u64,
     /// Largest frame a THREAD session accepts.
     pub max_frame_len: usize,
+    /// Expiry of this node's certificate (unix seconds), for `qnet nodes`.
+    pub cert_not_after: Option<i64>,
 }
 
 /// Why a session was closed by the daemon.
@@ -189,6 +192,10 @@ async fn session(
         SessionKind::Shm => {
             out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
             shm_session(stream, ctx, peer, out).await
+        }
+        SessionKind::Admin => {
+            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            crate::admin::session(stream, ctx).await
         }
     }
 }

@@ -7,13 +7,15 @@
 //!   one-way notices;
 //! - `calls`: calls of local threads forwarded to another node, one bidirectional stream each;
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
-//! - `frames`: cancel-safe framing on QUIC streams.
+//! - `frames`: cancel-safe framing on QUIC streams;
+//! - `admin`: introspection streams (a peer's view, ping) and what is known of each link.
 //!
 //! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
 //! carries new calls and notices) and the forwarded calls in flight (so that a cancel reaches
 //! its stream). Its methods are called by the driver with the kernel locked, so they never
 //! wait and never call back into the driver.
 
+mod admin;
 mod calls;
 mod control;
 mod frames;
@@ -30,6 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::driver::{Driver, LinkChange};
 
+pub use admin::{ADMIN_TIMEOUT, AdminError, LinkInfo, cert_not_after};
 pub use link::{PeerEndpoint, PeerError, start};
 
 /// What a forwarded call's task is told after it started.

@@ -29,6 +29,8 @@ enum ServeError {
     Unexpected(&'static str),
     #[error("malformed call: {0}")]
     Malformed(#[from] qnet_proto::convert::ConvertError),
+    #[error("admin stream: {0}")]
+    Admin(#[from] super::admin::ServeError),
 }
 
 /// Serve the call on one stream opened by node `nd` (named `peer`).
@@ -66,6 +68,11 @@ async fn serve_call(
         Some(PeerStreamFrame {
             frame: Some(peer_stream_frame::Frame::Call(c)),
         }) => c,
+        // Introspection (`qnet pidin -n`, `qnet ping`): see `admin`.
+        Some(PeerStreamFrame {
+            frame:
+                Some(f @ (peer_stream_frame::Frame::Admin(_) | peer_stream_frame::Frame::Ping(_))),
+        }) => return Ok(super::admin::serve(driver, f, send, recv, reader).await?),
         Some(_) => return Err(ServeError::Unexpected("first frame is not a call")),
     };
     let who = call

@@ -1,0 +1,384 @@
+//! Introspection on the Unix socket: ADMIN sessions (`qnet pidin`, `channels`, `connections`,
+//! `names`, `nodes`, `ping`).
+//!
+//! After the hello, an ADMIN session carries `AdminRequest` frames, each answered by one
+//! `AdminResponse` (see `local.proto`'s header). Whoever may connect to the socket may ask;
+//! nothing here changes the kernel. A snapshot of this node is built from
+//! [`qnet_core::Kernel::snapshot`] plus the driver's thread sessions (a thread with a session
+//! that is not blocked is READY); another node's comes over the peer link
+//! (`peer::admin`), and `all` gathers this node and every node that is up.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use qnet_core::{
+    ConnectionTarget, Errno, Kernel, Nd, ProcessKey, ProcessSnapshot, ThreadKey, ThreadSnapshot,
+    ThreadState,
+};
+use qnet_proto::frame::{check_eof, decode_frame, encode_frame};
+use qnet_proto::local::{
+    self, AdminRequest, AdminResponse, NodeView, admin_request, admin_response,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use crate::driver::Driver;
+use crate::peer::{Peers, cert_not_after};
+use crate::session::{SessionContext, SessionError};
+
+/// Largest admin request; requests are a few bytes.
+const MAX_REQUEST_LEN: usize = 4096;
+
+/// The node spec meaning "this node and every node that is up".
+pub const ALL_NODES: &str = "all";
+
+/// Serve an ADMIN session (hello done) until the client closes it.
+pub(crate) async fn session(
+    stream: &mut UnixStream,
+    ctx: &SessionContext,
+) -> Result<(), SessionError> {
+    let mut buf = BytesMut::with_capacity(MAX_REQUEST_LEN);
+    let mut out = BytesMut::new();
+    loop {
+        while let Some(request) = decode_frame::<AdminRequest>(&mut buf, MAX_REQUEST_LEN)? {
+            let response = handle(ctx, request).await;
+            out.clear();
+            encode_frame(&response, &mut out);
+            stream.write_all(&out).await?;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            check_eof(&buf)?;
+            return Ok(());
+        }
+    }
+}
+
+fn error(errno: Errno, detail: String) -> AdminResponse {
+    AdminResponse {
+        result: Some(admin_response::Result::Error(local::Error {
+            errno: errno.0,
+            detail,
+        })),
+    }
+}
+
+/// Answer one admin request.
+pub(crate) async fn handle(ctx: &SessionContext, request: AdminRequest) -> AdminResponse {
+    let driver = &ctx.driver;
+    let result = match request.query {
+        None => return error(Errno::EINVAL, "empty admin request".into()),
+        Some(admin_request::Query::Snapshot(q)) => {
+            admin_response::Result::Views(snapshot(driver, &q.node).await)
+        }
+        Some(admin_request::Query::Nodes(_)) => admin_response::Result::Peers(peer_list(ctx)),
+        Some(admin_request::Query::Ping(q)) => match ping(driver, &q.node, q.seq).await {
+            Ok(pong) => admin_response::Result::Pong(pong),
+            Err((errno, detail)) => return error(errno, detail),
+        },
+    };
+    AdminResponse {
+        result: Some(result),
+    }
+}
+
+/// The nd of node `name` if it is a peer that is up; otherwise the error a call would get.
+fn up_peer(driver: &Driver, name: &str) -> Result<Nd, (Errno, String)> {
+    driver.inspect(|kernel, _| match kernel.node_nd(name) {
+        None => Err((Errno::EHOSTUNREACH, format!("no node named {name:?}"))),
+        Some(nd) if kernel.nodes().any(|(n, _, up)| n == nd && up) => Ok(nd),
+        Some(_) => Err((Errno::EHOSTDOWN, format!("node {name:?} is down"))),
+    })
+}
+
+/// Views of `node`: "" or this node's name (this node), a peer's name, or [`ALL_NODES`].
+async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
+    let mut views = local::NodeViews::default();
+    let (local_name, up): (String, Vec<(Nd, String)>) = driver.inspect(|kernel, _| {
+        let up = kernel
+            .nodes()
+            .filter(|(_, _, up)| *up)
+            .map(|(nd, name, _)| (nd, name.to_owned()))
+            .collect();
+        (kernel.node_name(0).unwrap_or_default().to_owned(), up)
+    });
+    let targets: Vec<(Nd, String)> = if node == ALL_NODES {
+        views.views.push(node_view(driver));
+        up
+    } else if node.is_empty() || node == local_name {
+        views.views.push(node_view(driver));
+        Vec::new()
+    } else {
+        match up_peer(driver, node) {
+            Ok(nd) => vec![(nd, node.to_owned())],
+            Err((_, detail)) => {
+                views.errors.push(local::NodeError {
+                    node: node.to_owned(),
+                    error: detail,
+                });
+                return views;
+            }
+        }
+    };
+    let Some(peers) = driver.peers() else {
+        for (_, name) in targets {
+            views.errors.push(local::NodeError {
+                node: name,
+                error: "this daemon has no peer endpoint".into(),
+            });
+        }
+        return views;
+    };
+    let mut fetches = tokio::task::JoinSet::new();
+    for (nd, name) in targets {
+        let peers: Arc<Peers> = peers.clone();
+        fetches.spawn(async move { (name, peers.fetch_view(nd).await) });
+    }
+    while let Some(done) = fetches.join_next().await {
+        match done {
+            Ok((_, Ok(view))) => views.views.push(view),
+            Ok((name, Err(e))) => views.errors.push(local::NodeError {
+                node: name,
+                error: e.to_string(),
+            }),
+            Err(e) => tracing::warn!(error = %e, "admin fetch task failed"),
+        }
+    }
+    // This node first, then peers by name: stable output.
+    if node == ALL_NODES {
+        if let Some(peer_views) = views.views.get_mut(1..) {
+            peer_views.sort_by(|a, b| a.node.cmp(&b.node));
+        }
+    }
+    views.errors.sort_by(|a, b| a.node.cmp(&b.node));
+    views
+}
+
+/// This node's peers with their links.
+fn peer_list(ctx: &SessionContext) -> local::PeerList {
+    let (node, nodes): (String, Vec<(Nd, String, bool)>) = ctx.driver.inspect(|kernel, _| {
+        (
+            kernel.node_name(0).unwrap_or_default().to_owned(),
+            kernel
+                .nodes()
+                .map(|(nd, name, up)| (nd, name.to_owned(), up))
+                .collect(),
+        )
+    });
+    let peers = ctx.driver.peers();
+    let peers = nodes
+        .into_iter()
+        .map(|(nd, name, up)| {
+            let mut view = local::PeerView {
+                name,
+                nd,
+                up,
+                ..Default::default()
+            };
+            if let Some(info) = peers.as_ref().and_then(|p| p.link_info(nd)) {
+                view.links = info.links;
+                view.rtt_us = Some(u64::try_from(info.rtt.as_micros()).unwrap_or(u64::MAX));
+                view.addr = info.addr;
+                view.cert_node = info.cert_node;
+                view.cert_not_after = info.cert_not_after;
+            }
+            view
+        })
+        .collect();
+    local::PeerList {
+        node,
+        cert_not_after: ctx.cert_not_after,
+        peers,
+    }
+}
+
+async fn ping(driver: &Driver, node: &str, seq: u64) -> Result<local::PingResult, (Errno, String)> {
+    let nd = up_peer(driver, node)?;
+    let peers = driver.peers().ok_or((
+        Errno::EHOSTUNREACH,
+        "this daemon has no peer endpoint".into(),
+    ))?;
+    let rtt = peers
+        .ping(nd, seq)
+        .await
+        .map_err(|e| (Errno::EHOSTDOWN, format!("ping {node}: {e}")))?;
+    Ok(local::PingResult {
+        node: node.to_owned(),
+        seq,
+        rtt_ns: u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX),
+    })
+}
+
+/// The expiry of this node's certificate `DIR/NODE.pem`, unix seconds.
+pub(crate) fn own_cert_not_after(certs: &Path, node: &str) -> Option<i64> {
+    let pem = std::fs::read(certs.join(format!("{node}.pem"))).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    cert_not_after(&pem.contents)
+}
+
+/// This node's kernel state as a [`NodeView`].
+pub(crate) fn node_view(driver: &Driver) -> NodeView {
+    driver.inspect(build_view)
+}
+
+fn build_view(kernel: &Kernel, sessions: &mut dyn Iterator<Item = ThreadKey>) -> NodeView {
+    let name = |nd: Nd| kernel.node_name(nd).unwrap_or_default().to_owned();
+    let snap = kernel.snapshot();
+    let mut processes: BTreeMap<ProcessKey, local::ProcessView> = snap
+        .processes
+        .iter()
+        .map(|p| (p.process, process_view(p, &name)))
+        .collect();
+    // Threads with a session that are not blocked are READY.
+    for thread in sessions {
+        if kernel.thread_state(thread).is_some() {
+            continue;
+        }
+        let p = processes
+            .entry(thread.process())
+            .or_insert_with(|| local::ProcessView {
+                node: name(0),
+                pid: thread.pid,
+                ..Default::default()
+            });
+        p.threads.push(local::ThreadView {
+            tid: thread.tid,
+            state: local::ThreadState::Ready as i32,
+            ..Default::default()
+        });
+    }
+    for p in processes.values_mut() {
+        p.threads.sort_by_key(|t| t.tid);
+    }
+    NodeView {
+        node: name(0),
+        processes: processes.into_values().collect(),
+        names: snap
+            .names
+            .iter()
+            .map(|n| local::NameView {
+                name: n.name.clone(),
+                pid: n.owner.pid,
+                chid: n.chid,
+            })
+            .collect(),
+        events: snap.events as u64,
+        messages: snap.messages as u64,
+    }
+}
+
+fn target(name: &impl Fn(Nd) -> String, process: ProcessKey, chid: i32) -> local::Target {
+    local::Target {
+        node: name(process.nd),
+        nd: process.nd,
+        pid: process.pid,
+        chid,
+    }
+}
+
+fn thread_view(t: &ThreadSnapshot, name: &impl Fn(Nd) -> String) -> local::ThreadView {
+    let mut v = local::ThreadView {
+        tid: t.thread.tid,
+        priority: t.priority.map(u32::from),
+        ..Default::default()
+    };
+    match t.state {
+        ThreadState::Send {
+            coid,
+            server,
+            chid,
+            rcvid,
+        }
+        | ThreadState::Reply {
+            coid,
+            server,
+            chid,
+            rcvid,
+        } => {
+            v.state = if matches!(t.state, ThreadState::Send { .. }) {
+                local::ThreadState::Send
+            } else {
+                local::ThreadState::Reply
+            } as i32;
+            v.coid = coid;
+            v.target = Some(target(name, server, chid));
+            v.rcvid = rcvid;
+        }
+        ThreadState::Receive { chid } => {
+            v.state = local::ThreadState::Receive as i32;
+            v.chid = chid;
+        }
+        ThreadState::Net { nd } => {
+            v.state = local::ThreadState::Net as i32;
+            v.net_node = name(nd);
+        }
+    }
+    v
+}
+
+fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::ProcessView {
+    local::ProcessView {
+        node: name(p.process.nd),
+        nd: p.process.nd,
+        pid: p.process.pid,
+        uid: p.cred.uid,
+        gid: p.cred.gid,
+        threads: p.threads.iter().map(|t| thread_view(t, name)).collect(),
+        channels: p
+            .channels
+            .iter()
+            .map(|c| local::ChannelView {
+                chid: c.chid,
+                flags: c.flags.0,
+                queued_messages: c.queued_messages as u64,
+                queued_pulses: c.queued_pulses as u64,
+                receivers: c.receivers as u64,
+            })
+            .collect(),
+        connections: p
+            .connections
+            .iter()
+            .map(|c| match c.target {
+                ConnectionTarget::Local {
+                    server,
+                    chid,
+                    scoid,
+                } => local::ConnectionView {
+                    coid: c.coid,
+                    target: Some(target(name, server, chid)),
+                    scoid: Some(scoid),
+                    remote_coid: None,
+                    dead: c.dead,
+                },
+                ConnectionTarget::Remote {
+                    nd,
+                    pid,
+                    remote_coid,
+                } => local::ConnectionView {
+                    coid: c.coid,
+                    target: Some(local::Target {
+                        node: name(nd),
+                        nd,
+                        pid: pid.unwrap_or(0),
+                        chid: 0,
+                    }),
+                    scoid: None,
+                    remote_coid: Some(remote_coid),
+                    dead: c.dead,
+                },
+            })
+            .collect(),
+        scoids: p
+            .scoids
+            .iter()
+            .map(|s| local::ScoidView {
+                scoid: s.scoid,
+                node: name(s.client.nd),
+                pid: s.client.pid,
+                connections: s.connections,
+            })
+            .collect(),
+        events: p.events as u64,
+    }
+}

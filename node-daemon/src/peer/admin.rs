@@ -1,0 +1,192 @@
+//! Introspection across the peer link: admin streams (a peer asks for this node's view, or
+//! pings this daemon) and the asking side, plus what the peer table knows about each link
+//! (RTT, address, the peer certificate's name and expiry).
+//!
+//! An admin stream starts with `PeerStreamFrame { admin | ping }`; each such frame is
+//! answered with one `PeerAdminAnswer`, in order, until the asker finishes its side. Nothing
+//! here changes the kernel.
+
+use std::time::{Duration, Instant};
+
+use qnet_core::Nd;
+use qnet_proto::local::NodeView;
+use qnet_proto::peer::{
+    PeerAdmin, PeerAdminAnswer, PeerPing, PeerPong, PeerStreamFrame, peer_admin_answer,
+    peer_stream_frame,
+};
+use qnet_transport::{PeerConnection, RecvStream, SendStream};
+use rustls_pki_types::CertificateDer;
+
+use super::Peers;
+use super::frames::{self, FrameReader, StreamError};
+use crate::driver::Driver;
+
+/// Admin frames are small; a node view can be large on a busy node.
+const MAX_ADMIN_FRAME: usize = 16 * 1024 * 1024;
+
+/// How long an admin exchange with a peer may take before it counts as failed.
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the peer table knows about the newest link to a node.
+#[derive(Debug, Clone)]
+pub struct LinkInfo {
+    /// Live connections to the node.
+    pub links: u32,
+    /// QUIC's RTT estimate of the newest link.
+    pub rtt: Duration,
+    /// Its remote address.
+    pub addr: String,
+    /// The node name in the peer's (verified) certificate.
+    pub cert_node: String,
+    /// The peer certificate's expiry, unix seconds (if it could be read).
+    pub cert_not_after: Option<i64>,
+}
+
+/// Why an admin exchange with a peer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No live link to the node.
+    #[error("no live link to node {0}")]
+    NoLink(Nd),
+    /// The connection failed.
+    #[error("{0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// The stream failed or carried a bad frame.
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    /// The peer answered with something else (or not at all: e.g. an older daemon).
+    #[error("unexpected answer from the peer")]
+    Unexpected,
+    /// No answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// The expiry (`notAfter`, unix seconds) of a DER certificate.
+pub fn cert_not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
+fn peer_cert_not_after(conn: &PeerConnection) -> Option<i64> {
+    let identity = conn.quinn().peer_identity()?;
+    let chain = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    chain.first().and_then(|leaf| cert_not_after(leaf))
+}
+
+impl Peers {
+    /// The newest link to `nd`, if any.
+    fn newest(&self, nd: Nd) -> Option<PeerConnection> {
+        self.lock()
+            .links
+            .get(&nd)
+            .and_then(|l| l.last())
+            .map(|l| l.conn.clone())
+    }
+
+    /// What the table knows about the links to `nd`; `None` without a live link.
+    pub fn link_info(&self, nd: Nd) -> Option<LinkInfo> {
+        let (conn, links) = {
+            let t = self.lock();
+            let links = t.links.get(&nd)?;
+            (links.last()?.conn.clone(), links.len())
+        };
+        Some(LinkInfo {
+            links: u32::try_from(links).unwrap_or(u32::MAX),
+            rtt: conn.rtt(),
+            addr: conn.remote_address().to_string(),
+            cert_node: conn.peer_node().to_owned(),
+            cert_not_after: peer_cert_not_after(&conn),
+        })
+    }
+
+    /// Ask node `nd` for its view.
+    pub async fn fetch_view(&self, nd: Nd) -> Result<NodeView, AdminError> {
+        let frame = peer_stream_frame::Frame::Admin(PeerAdmin {});
+        match self.exchange(nd, frame).await? {
+            peer_admin_answer::Answer::View(v) => Ok(v),
+            peer_admin_answer::Answer::Pong(_) => Err(AdminError::Unexpected),
+        }
+    }
+
+    /// One round trip to node `nd`'s daemon over a new admin stream: the time from writing
+    /// the ping to reading its pong.
+    pub async fn ping(&self, nd: Nd, seq: u64) -> Result<Duration, AdminError> {
+        let started = Instant::now();
+        match self
+            .exchange(nd, peer_stream_frame::Frame::Ping(PeerPing { seq }))
+            .await?
+        {
+            peer_admin_answer::Answer::Pong(p) if p.seq == seq => Ok(started.elapsed()),
+            _ => Err(AdminError::Unexpected),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        nd: Nd,
+        frame: peer_stream_frame::Frame,
+    ) -> Result<peer_admin_answer::Answer, AdminError> {
+        let conn = self.newest(nd).ok_or(AdminError::NoLink(nd))?;
+        let exchange = async {
+            let (mut send, mut recv) = conn.open_bi().await?;
+            frames::write(&mut send, &PeerStreamFrame { frame: Some(frame) }).await?;
+            let _ = send.finish();
+            let mut reader = FrameReader::new(MAX_ADMIN_FRAME);
+            match reader.read::<PeerAdminAnswer>(&mut recv).await? {
+                Some(PeerAdminAnswer { answer: Some(a) }) => Ok(a),
+                _ => Err(AdminError::Unexpected),
+            }
+        };
+        tokio::time::timeout(ADMIN_TIMEOUT, exchange)
+            .await
+            .unwrap_or(Err(AdminError::Timeout(ADMIN_TIMEOUT)))
+    }
+}
+
+/// Why an admin stream was closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The stream failed or carried a bad frame.
+    #[error("{0}")]
+    Stream(#[from] StreamError),
+    /// A well-formed frame an admin stream does not allow.
+    #[error("unexpected frame: {0}")]
+    Unexpected(&'static str),
+}
+
+/// Serve an admin stream whose first frame was `first`: answer it and every later admin
+/// frame, until the peer finishes its side.
+pub async fn serve(
+    driver: &Driver,
+    first: peer_stream_frame::Frame,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    reader: &mut FrameReader,
+) -> Result<(), ServeError> {
+    let mut next = Some(first);
+    while let Some(frame) = next {
+        let answer = match frame {
+            peer_stream_frame::Frame::Admin(_) => {
+                peer_admin_answer::Answer::View(crate::admin::node_view(driver))
+            }
+            peer_stream_frame::Frame::Ping(p) => {
+                peer_admin_answer::Answer::Pong(PeerPong { seq: p.seq })
+            }
+            // A call or unblock on an admin stream: end it.
+            peer_stream_frame::Frame::Call(_) | peer_stream_frame::Frame::Unblock(_) => {
+                return Err(ServeError::Unexpected("call frame on an admin stream"));
+            }
+        };
+        let answer = PeerAdminAnswer {
+            answer: Some(answer),
+        };
+        frames::write(send, &answer).await?;
+        next = match reader.read::<PeerStreamFrame>(recv).await? {
+            Some(PeerStreamFrame { frame: Some(f) }) => Some(f),
+            Some(PeerStreamFrame { frame: None }) | None => None,
+        };
+    }
+    let _ = send.finish();
+    Ok(())
+}
