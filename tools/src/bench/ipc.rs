@@ -1,0 +1,150 @@
+//! qnet itself: a server process (channel + receive/reply threads, and a pulse channel)
+//! behind a `qnetd`, and clients in the harness process using the `qnet` library.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use qnet::neutrino::{
+    channel_create, connect_attach, msg_receive, msg_reply, msg_send, msg_send_pulse,
+};
+use qnet::{ChannelFlags, Chid, Coid, MsgInfo, Nd, Pid, Rcvid};
+
+use super::procs::{Peer, announce, exit_when_stdin_closes};
+use super::stats::Sample;
+use super::workload::{Budget, run_threads};
+
+/// Largest message the echo threads take whole.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// Pulse code the benchmark sends.
+const PULSE_CODE: i32 = 1;
+
+/// Peer side (`qnet bench peer qnet-server SOCKET THREADS`): one echo channel served by
+/// `threads` receive/reply threads, and a pulse channel served by one thread that counts
+/// pulses and answers a "wait for N" message once N pulses arrived.
+pub fn serve(socket: &Path, threads: usize) -> Result<()> {
+    qnet::set_socket_path(socket);
+    let chid = channel_create(ChannelFlags::default())?;
+    let pulse_chid = channel_create(ChannelFlags::default())?;
+    exit_when_stdin_closes();
+    for _ in 0..threads {
+        std::thread::spawn(move || echo_loop(chid));
+    }
+    std::thread::spawn(move || pulse_loop(pulse_chid));
+    announce(&format!("{} {chid} {pulse_chid}", std::process::id()));
+    loop {
+        std::thread::park();
+    }
+}
+
+fn echo_loop(chid: Chid) -> Result<()> {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    loop {
+        let mut info = MsgInfo::default();
+        let rcvid = msg_receive(chid, &mut buf, Some(&mut info))?;
+        if rcvid > 0 {
+            let n = (info.msglen as usize).min(buf.len());
+            msg_reply(rcvid, 0, &buf[..n])?;
+        }
+    }
+}
+
+fn pulse_loop(chid: Chid) -> Result<()> {
+    let mut buf = [0u8; 64];
+    let mut count = 0u64;
+    let mut waiting: Option<(Rcvid, u64)> = None;
+    loop {
+        let rcvid = msg_receive(chid, &mut buf, None)?;
+        if rcvid == 0 {
+            count += 1;
+        } else {
+            let mut target = [0u8; 8];
+            target.copy_from_slice(&buf[..8]);
+            waiting = Some((rcvid, u64::from_le_bytes(target)));
+        }
+        if let Some((rcvid, target)) = waiting {
+            if count >= target {
+                msg_reply(rcvid, 0, &count.to_le_bytes())?;
+                count = 0;
+                waiting = None;
+            }
+        }
+    }
+}
+
+/// A server process and the harness's connections to it.
+pub struct Server {
+    peer: Peer,
+    coid: Coid,
+    pulse_coid: Coid,
+}
+
+impl Server {
+    /// Start a server on the daemon at `socket` with `threads` receivers; attach to it from
+    /// this process as node `nd` (0: the harness's own daemon is the server's).
+    pub fn start(socket: &Path, threads: usize, nd: Nd) -> Result<Self> {
+        let socket = socket.to_str().context("temp path is not UTF-8")?;
+        let peer = Peer::start("qnet-server", &[socket, &threads.to_string()])?;
+        let pid: Pid = peer.field(0)?;
+        let chid: Chid = peer.field(1)?;
+        let pulse_chid: Chid = peer.field(2)?;
+        let coid = connect_attach(nd, pid, chid).context("ConnectAttach to the echo channel")?;
+        let pulse_coid =
+            connect_attach(nd, pid, pulse_chid).context("ConnectAttach to the pulse channel")?;
+        Ok(Self {
+            peer,
+            coid,
+            pulse_coid,
+        })
+    }
+
+    /// The server process's pid.
+    pub fn pid(&self) -> Pid {
+        self.peer.pid()
+    }
+
+    /// Its echo channel (for idle-connection counts).
+    pub fn chid(&self) -> Result<Chid> {
+        self.peer.field(1)
+    }
+
+    /// `clients` threads, each a closed-loop `MsgSend` of `size` bytes (the server replies
+    /// with the same bytes).
+    pub fn measure(&self, size: usize, clients: usize, budget: Budget) -> Result<Sample> {
+        let coid = self.coid;
+        run_threads(
+            clients,
+            size,
+            budget,
+            |_| Ok((vec![0x5a; size], vec![0u8; size])),
+            |(out, back)| {
+                msg_send(coid, out, back)?;
+                Ok(())
+            },
+        )
+    }
+
+    /// Send `count` pulses from this thread, then wait until the server has received them
+    /// all; pulses per second over the whole span.
+    pub fn pulses(&self, count: u64) -> Result<f64> {
+        // Warm the session and the path.
+        self.pulse_round(count.min(100))?;
+        let start = Instant::now();
+        self.pulse_round(count)?;
+        Ok(count as f64 / start.elapsed().max(Duration::from_nanos(1)).as_secs_f64())
+    }
+
+    fn pulse_round(&self, count: u64) -> Result<()> {
+        for i in 0..count {
+            msg_send_pulse(self.pulse_coid, -1, PULSE_CODE, i as i32)?;
+        }
+        let mut back = [0u8; 8];
+        msg_send(self.pulse_coid, &count.to_le_bytes(), &mut back)?;
+        let got = u64::from_le_bytes(back);
+        if got != count {
+            bail!("server counted {got} pulses, {count} sent");
+        }
+        Ok(())
+    }
+}

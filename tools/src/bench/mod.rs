@@ -1,0 +1,271 @@
+//! `qnet bench`: qnet side by side with the floors it is built on, in one run.
+//!
+//! - `uds`: the local floor, a raw Unix-socket ping-pong between two processes;
+//! - `quic`: the network floor, a raw quinn ping-pong on long-lived streams between two
+//!   processes (qnet_transport endpoints: real certificates, the daemon's settings);
+//! - `ipc`: qnet — a server process behind a `qnetd`, clients in this process;
+//! - `memory`: daemon RSS per idle connection;
+//! - `workload`: the closed loop all variants share; `stats`: figures and medians;
+//! - `report`: the table, the targets of issue 5 with PASS/MISS, JSON;
+//! - `procs`: child processes (peers re-executing this binary as `qnet bench peer …`, and
+//!   `qnetd`s), killed when their guards drop.
+//!
+//! Variants are interleaved cell by cell (floor, qnet, floor, qnet, …; the order flips every
+//! round) and each figure is the median over rounds.
+
+mod ipc;
+mod memory;
+mod procs;
+mod quic;
+mod report;
+mod stats;
+mod uds;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use self::procs::Daemon;
+use self::report::{Report, Variant};
+use self::stats::Figures;
+use self::workload::Budget;
+
+/// `qnet bench`: measure qnet against raw Unix sockets and raw quinn, in one run.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    /// A seconds-long smoke run (64 B and 1 MiB, 1 and 8 clients, one short round).
+    #[arg(long)]
+    quick: bool,
+    /// Print the results as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Rounds (default 5, 1 with --quick); figures are medians over rounds.
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Timed phase of each measurement, milliseconds (default 500, 100 with --quick).
+    #[arg(long)]
+    duration_ms: Option<u64>,
+    /// The qnetd binary (default: next to this executable, else target/release/qnetd).
+    #[arg(long)]
+    qnetd: Option<PathBuf>,
+    #[command(subcommand)]
+    peer: Option<PeerCommand>,
+}
+
+/// The harness's other side: this binary re-executed as a child.
+#[derive(Debug, Subcommand)]
+enum PeerCommand {
+    /// Internal: run as the peer process of a benchmark.
+    #[command(hide = true)]
+    Peer {
+        #[command(subcommand)]
+        role: Role,
+    },
+}
+
+/// What a peer process serves.
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Raw Unix-socket echo on PATH.
+    Uds { path: PathBuf },
+    /// Raw quinn echo with the certificates in CERTS.
+    Quic { certs: PathBuf },
+    /// qnet echo + pulse server on the daemon at SOCKET with THREADS receivers.
+    QnetServer { socket: PathBuf, threads: usize },
+}
+
+/// The shape of a run.
+#[derive(Debug, Clone)]
+struct Plan {
+    sizes: Vec<usize>,
+    clients: Vec<usize>,
+    rounds: usize,
+    budget: Budget,
+    pulses: u64,
+    idle_connections: usize,
+}
+
+impl Plan {
+    fn of(args: &BenchArgs) -> Self {
+        let mut plan = if args.quick {
+            Self {
+                sizes: vec![64, 1 << 20],
+                clients: vec![1, 8],
+                rounds: 1,
+                budget: Budget {
+                    warmup: Duration::from_millis(30),
+                    duration: Duration::from_millis(100),
+                    max_iters: 20_000,
+                },
+                pulses: 2_000,
+                idle_connections: 100,
+            }
+        } else {
+            Self {
+                sizes: vec![64, 1024, 64 * 1024, 1 << 20],
+                clients: vec![1, 8, 64],
+                rounds: 5,
+                budget: Budget {
+                    warmup: Duration::from_millis(100),
+                    duration: Duration::from_millis(500),
+                    max_iters: 100_000,
+                },
+                pulses: 20_000,
+                idle_connections: 1_000,
+            }
+        };
+        if let Some(r) = args.rounds {
+            plan.rounds = r.max(1);
+        }
+        if let Some(ms) = args.duration_ms {
+            plan.budget.duration = Duration::from_millis(ms.max(1));
+        }
+        plan
+    }
+}
+
+/// Run `qnet bench`.
+pub fn run(args: BenchArgs) -> Result<()> {
+    match args.peer {
+        Some(PeerCommand::Peer { role }) => serve(role),
+        None => compare(&args),
+    }
+}
+
+fn serve(role: Role) -> Result<()> {
+    match role {
+        Role::Uds { path } => uds::serve(&path),
+        Role::Quic { certs } => quic::serve(&certs),
+        Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
+    }
+}
+
+/// Figures per variant and cell, one entry per round.
+type Rounds = BTreeMap<(Variant, usize, usize), Vec<Figures>>;
+
+fn compare(args: &BenchArgs) -> Result<()> {
+    let plan = Plan::of(args);
+    let qnetd = procs::find_qnetd(args.qnetd.as_deref())?;
+    let max_clients = plan.clients.iter().copied().max().unwrap_or(1);
+    memory::raise_fd_limit(4096)?;
+
+    let tmp = tempfile::tempdir()?;
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir(&certs)?;
+    quic::issue_certs(&certs, &["na", "nb"])?;
+
+    progress(
+        args,
+        "starting qnetd nb, qnetd na (dialling nb), servers and floors",
+    );
+    let b = Daemon::start(&qnetd, "nb", Some(&certs), &[])?;
+    let b_addr = b.addr.context("qnetd nb logged no listen address")?;
+    let a = Daemon::start(&qnetd, "na", Some(&certs), &[("nb", b_addr)])?;
+    a.wait_node_up("nb")?;
+    b.wait_node_up("na")?;
+    qnet::set_socket_path(&a.socket);
+    // Peers are numbered from 1 in --peer order: na's only peer, nb, is nd 1.
+    let nd_b = 1;
+    let local = ipc::Server::start(&a.socket, max_clients, 0)?;
+    let remote = ipc::Server::start(&b.socket, max_clients, nd_b)?;
+
+    progress(args, "daemon memory per idle connection");
+    let n = plan.idle_connections;
+    let mut mem = memory::MemoryFigures {
+        connections: n,
+        ..Default::default()
+    };
+    mem.local_thread_session = memory::thread_session_cost(&a, n)?;
+    mem.local_connect_attach =
+        memory::connect_attach_cost(&[&a], n, 0, local.pid(), local.chid()?)?[0];
+    let r = memory::connect_attach_cost(&[&a, &b], n, nd_b, remote.pid(), remote.chid()?)?;
+    mem.remote_connect_attach_client_daemon = r[0];
+    mem.remote_connect_attach_server_daemon = r[1];
+
+    let uds_floor = uds::Floor::start()?;
+    let quic_floor = quic::Floor::start(&certs)?;
+
+    let mut rounds: Rounds = BTreeMap::new();
+    let mut pulses_local = Vec::new();
+    let mut pulses_remote = Vec::new();
+    for round in 0..plan.rounds {
+        progress(args, &format!("round {}/{}", round + 1, plan.rounds));
+        for &size in &plan.sizes {
+            for &clients in &plan.clients {
+                let mut order = [
+                    Variant::RawUds,
+                    Variant::QnetLocal,
+                    Variant::RawQuic,
+                    Variant::QnetRemote,
+                ];
+                if round % 2 == 1 {
+                    order = [
+                        Variant::QnetLocal,
+                        Variant::RawUds,
+                        Variant::QnetRemote,
+                        Variant::RawQuic,
+                    ];
+                }
+                for v in order {
+                    let budget = plan.budget;
+                    let sample = match v {
+                        Variant::RawUds => uds_floor.measure(size, clients, budget),
+                        Variant::QnetLocal => local.measure(size, clients, budget),
+                        Variant::RawQuic => quic_floor.measure(size, clients, budget),
+                        Variant::QnetRemote => remote.measure(size, clients, budget),
+                    }
+                    .with_context(|| format!("{v:?}, {size} B, {clients} clients"))?;
+                    rounds
+                        .entry((v, size, clients))
+                        .or_default()
+                        .push(sample.figures());
+                }
+            }
+        }
+        pulses_local.push(local.pulses(plan.pulses).context("local pulses")?);
+        pulses_remote.push(remote.pulses(plan.pulses).context("remote pulses")?);
+    }
+
+    let report = Report::build(
+        &plan.sizes,
+        &plan.clients,
+        plan.rounds,
+        &rounds,
+        stats::median(pulses_local),
+        stats::median(pulses_remote),
+        mem,
+    );
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        report.print(&command_line(args));
+    }
+    // Guards drop here: servers, floors, daemons are killed and reaped.
+    drop((uds_floor, quic_floor, local, remote, a, b));
+    Ok(())
+}
+
+fn progress(args: &BenchArgs, what: &str) {
+    if !args.json {
+        eprintln!("qnet bench: {what}");
+    }
+}
+
+fn command_line(args: &BenchArgs) -> String {
+    let mut c = String::from("qnet bench");
+    if args.quick {
+        c.push_str(" --quick");
+    }
+    if let Some(r) = args.rounds {
+        c.push_str(&format!(" --rounds {r}"));
+    }
+    if let Some(d) = args.duration_ms {
+        c.push_str(&format!(" --duration-ms {d}"));
+    }
+    c
+}

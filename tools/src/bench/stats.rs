@@ -1,0 +1,107 @@
+//! What one measurement yields (round-trip histogram, count, wall time) and the medians over
+//! rounds.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Round-trip times of one measurement, in nanoseconds (3 significant digits, up to 60 s).
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static histogram bounds")
+}
+
+/// One measurement of one variant in one cell (size × clients) of one round.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Round trips, nanoseconds.
+    pub hist: Histogram<u64>,
+    /// Round trips completed in the timed phase.
+    pub messages: u64,
+    /// Wall time of the timed phase (first client start to last client end).
+    pub elapsed: Duration,
+    /// Payload bytes per message (each direction).
+    pub size: usize,
+}
+
+/// The figures of one sample.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Figures {
+    /// Median round trip, µs.
+    pub p50_us: f64,
+    /// 99th percentile round trip, µs.
+    pub p99_us: f64,
+    /// Round trips per second, all clients together.
+    pub msgs_per_s: f64,
+    /// Payload MiB per second in one direction (the echo carries as much back).
+    pub mib_per_s: f64,
+}
+
+impl Sample {
+    /// Reduce to figures.
+    pub fn figures(&self) -> Figures {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let msgs_per_s = self.messages as f64 / secs;
+        Figures {
+            p50_us: self.hist.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_us: self.hist.value_at_quantile(0.99) as f64 / 1000.0,
+            msgs_per_s,
+            mib_per_s: msgs_per_s * self.size as f64 / (1024.0 * 1024.0),
+        }
+    }
+}
+
+/// Median of `v` (mean of the middle two for an even count); 0 when empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Per-field medians over rounds.
+pub fn median_figures(rounds: &[Figures]) -> Figures {
+    let col = |f: fn(&Figures) -> f64| median(rounds.iter().map(f).collect());
+    Figures {
+        p50_us: col(|f| f.p50_us),
+        p99_us: col(|f| f.p99_us),
+        msgs_per_s: col(|f| f.msgs_per_s),
+        mib_per_s: col(|f| f.mib_per_s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(vec![]), 0.0);
+    }
+
+    #[test]
+    fn figures_from_a_sample() {
+        let mut hist = histogram();
+        for v in [1_000, 2_000, 3_000] {
+            hist.record(v).unwrap();
+        }
+        let f = Sample {
+            hist,
+            messages: 1000,
+            elapsed: Duration::from_secs(2),
+            size: 1024 * 1024,
+        }
+        .figures();
+        assert_eq!(f.msgs_per_s, 500.0);
+        assert_eq!(f.mib_per_s, 500.0);
+        assert!((f.p50_us - 2.0).abs() < 0.01, "{f:?}");
+    }
+}
