@@ -1,0 +1,99 @@
+//! Smoke run of `qnet bench --quick`: the harness starts its daemons and peers, measures every
+//! variant, prints the table and the targets, and exits cleanly. No timing is asserted.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Hang guard only.
+const GUARD: Duration = Duration::from_secs(120);
+
+/// `qnetd` next to the `qnet` under test, built if missing.
+fn qnetd() -> PathBuf {
+    let qnet = PathBuf::from(env!("CARGO_BIN_EXE_qnet"));
+    let qnetd = qnet.parent().unwrap().join("qnetd");
+    if !qnetd.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", "qnet-daemon", "--bin", "qnetd"]);
+        if qnet.parent().unwrap().ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("running cargo build for qnetd");
+        assert!(status.success(), "building qnetd failed");
+    }
+    assert!(qnetd.is_file(), "no qnetd at {qnetd:?}");
+    qnetd
+}
+
+#[test]
+fn quick_bench_runs_and_prints_the_table() {
+    let child = Command::new(env!("CARGO_BIN_EXE_qnet"))
+        .args(["bench", "--quick", "--qnetd"])
+        .arg(qnetd())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(GUARD) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // The harness's children die with it (parent-death signal).
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("qnet bench --quick did not finish within {GUARD:?}");
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "qnet bench --quick failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    for (path, size, clients) in [
+        ("local", "64 B", 1),
+        ("local", "64 B", 8),
+        ("local", "1 MiB", 1),
+        ("remote", "64 B", 1),
+        ("remote", "64 B", 8),
+        ("remote", "1 MiB", 1),
+    ] {
+        let row = stdout.lines().find(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() > 4
+                && w[0] == path
+                && format!("{} {}", w[1], w[2]) == size
+                && w[3] == clients.to_string()
+        });
+        let row = row.unwrap_or_else(|| panic!("no {path} {size} x{clients} row in:\n{stdout}"));
+        // Floor and qnet columns plus both ratios are numbers.
+        let numbers = row
+            .split_whitespace()
+            .filter(|w| w.parse::<f64>().is_ok())
+            .count();
+        assert!(numbers >= 11, "row with missing figures: {row:?}");
+    }
+    assert!(stdout.contains("pulses/s"), "no pulse figures:\n{stdout}");
+    assert!(
+        stdout.contains("daemon RSS per idle connection"),
+        "no memory figures:\n{stdout}"
+    );
+    let targets: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("targets"))
+        .skip(1)
+        .filter(|l| l.ends_with("PASS") || l.ends_with("MISS"))
+        .collect();
+    assert_eq!(
+        targets.len(),
+        7,
+        "seven target rows with a verdict:\n{stdout}"
+    );
+}
