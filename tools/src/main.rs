@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin_client;
 mod bench;
 mod cert;
+mod pidin;
 
 /// qnet: QNX Neutrino message passing for Linux, across hosts over QUIC.
 #[derive(Debug, Parser)]
@@ -22,6 +24,18 @@ enum Command {
     Cert(cert::CertCommand),
     /// Benchmark qnet against raw Unix sockets and raw quinn, side by side.
     Bench(bench::BenchArgs),
+    /// Threads of every process, with what they are blocked on (like QNX's pidin).
+    Pidin(pidin::NodeArgs),
+    /// Channels: flags, queued messages and pulses, waiting receivers.
+    Channels(pidin::NodeArgs),
+    /// Connections: owner, target node/pid/chid, scoid, alive or dead.
+    Connections(pidin::NodeArgs),
+    /// Attached names.
+    Names(pidin::NodeArgs),
+    /// Peer nodes (like `ls /net`): link state, round-trip time, certificate.
+    Nodes(pidin::NodesArgs),
+    /// Round trips to a node's daemon over the peer link.
+    Ping(pidin::PingArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +43,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Cert(cmd) => cert::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::Pidin(args) => pidin::pidin(args),
+        Command::Channels(args) => pidin::channels(args),
+        Command::Connections(args) => pidin::connections(args),
+        Command::Names(args) => pidin::names(args),
+        Command::Nodes(args) => pidin::nodes(args),
+        Command::Ping(args) => pidin::ping(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,71 @@
+//! A blocking ADMIN session with the local `qnetd` (see `local.proto`'s header): hello,
+//! then one `AdminRequest` / `AdminResponse` exchange per query.
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use qnet_proto::frame::blocking::{read_frame, write_frame};
+use qnet_proto::local::{
+    AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, SessionKind, admin_request,
+    admin_response, client_frame, daemon_frame,
+};
+
+/// Largest answer accepted (a node view of a busy cluster).
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// How long a query may take (the daemon bounds each peer exchange at a few seconds).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The socket to use: `--socket`, else `$QNET_SOCKET`, else the default.
+pub fn socket(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(qnet_proto::socket_path)
+}
+
+/// An open ADMIN session.
+#[derive(Debug)]
+pub struct AdminClient {
+    stream: UnixStream,
+}
+
+impl AdminClient {
+    /// Connect to the daemon at `path` and open an ADMIN session.
+    pub fn connect(path: &Path) -> anyhow::Result<Self> {
+        let mut stream = UnixStream::connect(path)
+            .with_context(|| format!("connecting to qnetd at {}", path.display()))?;
+        stream.set_read_timeout(Some(QUERY_TIMEOUT))?;
+        let hello = ClientFrame {
+            frame: Some(client_frame::Frame::Hello(Hello {
+                version: qnet_proto::LOCAL_PROTOCOL_VERSION,
+                tid: 0,
+                kind: SessionKind::Admin as i32,
+            })),
+        };
+        write_frame(&mut stream, &hello).context("sending hello")?;
+        let ack: Option<DaemonFrame> =
+            read_frame(&mut stream, 64 * 1024).context("reading hello ack")?;
+        match ack.and_then(|f| f.frame) {
+            Some(daemon_frame::Frame::HelloAck(_)) => Ok(Self { stream }),
+            Some(daemon_frame::Frame::Refused(r)) => bail!(
+                "qnetd at {} refused the admin session: {} (does it support introspection?)",
+                path.display(),
+                r.reason
+            ),
+            _ => bail!("qnetd at {} closed the admin session", path.display()),
+        }
+    }
+
+    /// One query; a daemon error becomes an `Err`.
+    pub fn query(&mut self, query: admin_request::Query) -> anyhow::Result<admin_response::Result> {
+        write_frame(&mut self.stream, &AdminRequest { query: Some(query) })
+            .context("sending admin request")?;
+        let answer: Option<AdminResponse> =
+            read_frame(&mut self.stream, MAX_ANSWER).context("reading admin response")?;
+        match answer.and_then(|a| a.result) {
+            Some(admin_response::Result::Error(e)) => bail!("{}", e.detail),
+            Some(r) => Ok(r),
+            None => bail!("qnetd closed the admin session without an answer"),
+        }
+    }
+}
