@@ -1,0 +1,396 @@
+//! `qnet pidin`, `channels`, `connections`, `names`, `nodes` and `ping` against two real
+//! daemons (the `qnetd` server, in this process, each on its own runtime thread) linked over
+//! real QUIC on 127.0.0.1 with real certificates. A server on n2 and a client on n1 speak the
+//! local protocol with raw frames; the built `qnet` binary is run and its JSON checked.
+
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use qnet_daemon::{Config, Server};
+use qnet_proto::frame::blocking::{read_frame, write_frame};
+use qnet_proto::local::{
+    self, ClientFrame, DaemonFrame, Hello, Request, Response, SessionKind, client_frame,
+    daemon_frame, request, response,
+};
+use qnet_transport::{CertAuthority, Validity, issue_node_cert};
+use serde_json::Value;
+
+/// Hang guard for every wait; never a timing assertion.
+const GUARD: Duration = Duration::from_secs(20);
+
+/// One daemon, serving on its own thread until dropped.
+struct Node {
+    socket: PathBuf,
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn start(certs: &Path, name: &str, peers: &[(&str, SocketAddr)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("qnetd.sock");
+        let mut config = Config::with_socket(socket.clone());
+        config.node = name.into();
+        config.listen = Some("127.0.0.1:0".parse().unwrap());
+        config.certs = Some(certs.into());
+        config.link_timeout = Duration::from_secs(2);
+        config.peers = peers
+            .iter()
+            .map(|(n, a)| qnet_daemon::config::PeerSpec {
+                name: (*n).into(),
+                addr: a.to_string(),
+            })
+            .collect();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server = Server::bind(&config).expect("binding the daemon");
+                ready_tx.send(server.peer_addr().unwrap()).unwrap();
+                server
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        let addr = ready_rx.recv_timeout(GUARD).expect("daemon did not start");
+        Self {
+            socket,
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+
+    /// Shut the daemon down (its peers see the link close) and wait for it.
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    /// Run `qnet ARGS` against this daemon.
+    fn qnet(&self, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
+            .args(args)
+            .env("QNET_SOCKET", &self.socket)
+            .output()
+            .expect("running qnet");
+        assert!(
+            out.status.success(),
+            "qnet {args:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn qnet_json(&self, args: &[&str]) -> Value {
+        let out = self.qnet(args);
+        serde_json::from_slice(&out.stdout).expect("qnet printed JSON")
+    }
+
+    /// The peer `name` in `qnet nodes --json`.
+    fn peer(&self, name: &str) -> Value {
+        let doc = self.qnet_json(&["nodes", "--json"]);
+        doc["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no peer {name} in {doc}"))
+    }
+
+    /// Poll `qnet nodes` until peer `name` is `state` (hang guard only).
+    fn wait_peer(&self, name: &str, state: &str) -> Value {
+        let deadline = Instant::now() + GUARD;
+        loop {
+            let peer = self.peer(name);
+            if peer["state"] == state {
+                return peer;
+            }
+            assert!(Instant::now() < deadline, "{name} never became {state}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A raw THREAD session.
+struct Session {
+    stream: UnixStream,
+}
+
+impl Session {
+    fn open(node: &Node, tid: u32) -> Self {
+        let mut stream = UnixStream::connect(&node.socket).unwrap();
+        stream.set_read_timeout(Some(GUARD)).unwrap();
+        let hello = client_frame::Frame::Hello(Hello {
+            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
+            tid,
+            kind: SessionKind::Thread as i32,
+        });
+        write_frame(&mut stream, &ClientFrame { frame: Some(hello) }).unwrap();
+        let mut s = Self { stream };
+        assert!(matches!(s.recv(), daemon_frame::Frame::HelloAck(_)));
+        s
+    }
+
+    fn recv(&mut self) -> daemon_frame::Frame {
+        let f: Option<DaemonFrame> = read_frame(&mut self.stream, 1 << 20).unwrap();
+        f.and_then(|f| f.frame).expect("a daemon frame")
+    }
+
+    fn send(&mut self, call: request::Call) {
+        let frame = client_frame::Frame::Request(Request { call: Some(call) });
+        write_frame(&mut self.stream, &ClientFrame { frame: Some(frame) }).unwrap();
+    }
+
+    fn response(&mut self) -> response::Result {
+        match self.recv() {
+            daemon_frame::Frame::Response(Response { result: Some(r) }) => r,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    fn call(&mut self, call: request::Call) -> response::Result {
+        self.send(call);
+        self.response()
+    }
+}
+
+fn certs(nodes: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = CertAuthority::generate("introspect").unwrap();
+    ca.save(dir.path(), false).unwrap();
+    for n in nodes {
+        issue_node_cert(&ca, n, Validity::days(2))
+            .unwrap()
+            .save(dir.path(), true)
+            .unwrap();
+    }
+    dir
+}
+
+fn receive(chid: i32) -> request::Call {
+    request::Call::MsgReceive(local::MsgReceive {
+        chid,
+        cap: 64,
+        timeout: None,
+    })
+}
+
+fn row<'a>(rows: &'a Value, node: &str, tid: u32) -> &'a Value {
+    let pid = std::process::id();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"] == node && r["pid"] == pid && r["tid"] == tid)
+        .unwrap_or_else(|| panic!("no thread {node}/{pid}/{tid} in {rows:#}"))
+}
+
+#[test]
+fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
+    let certs = certs(&["n1", "n2"]);
+    let mut n2 = Node::start(certs.path(), "n2", &[]);
+    let n1 = Node::start(certs.path(), "n1", &[("n2", n2.addr)]);
+    let up = n1.wait_peer("n2", "up");
+    assert!(up["rtt_us"].is_u64(), "{up}");
+    assert_eq!(up["cert_node"], "n2");
+    assert!(up["cert_not_after"].as_i64().unwrap() > 0, "{up}");
+    assert!(up["links"].as_u64().unwrap() >= 1);
+
+    let pid = std::process::id();
+    let (server_tid, client_tid) = (1001, 2001);
+    let mut server = Session::open(&n2, server_tid);
+    let chid = match server.call(request::Call::NameAttach(local::NameAttach {
+        name: "svc".into(),
+        flags: 0,
+    })) {
+        response::Result::Chid(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let mut client = Session::open(&n1, client_tid);
+    let nd = match client.call(request::Call::NetmgrStrToNd(local::NetmgrStrToNd {
+        name: "n2".into(),
+    })) {
+        response::Result::Nd(nd) => nd,
+        other => panic!("{other:?}"),
+    };
+    let coid = match client.call(request::Call::ConnectAttach(local::ConnectAttach {
+        nd,
+        pid,
+        chid,
+    })) {
+        response::Result::Coid(c) => c,
+        other => panic!("{other:?}"),
+    };
+    client.send(request::Call::MsgSend(local::MsgSend {
+        coid,
+        data: b"hello".to_vec().into(),
+        reply_cap: 16,
+        priority: 12,
+        timeout: None,
+    }));
+    // The server receives the message (the client is now REPLY-blocked), and waits again.
+    let rcvid = match server.call(receive(chid)) {
+        response::Result::Message(m) => m.rcvid,
+        other => panic!("{other:?}"),
+    };
+    server.send(receive(chid));
+    // A READY thread: a session on n1 that is not blocked.
+    let _idle = Session::open(&n1, 3001);
+
+    // Wait until n2 has the server RECEIVE-blocked again (its request is in flight).
+    let deadline = Instant::now() + GUARD;
+    let rows = loop {
+        let rows = n1.qnet_json(&["pidin", "-n", "all", "--json"]);
+        if row(&rows, "n2", server_tid)["state"] == "RECEIVE" {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "server never RECEIVE-blocked");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let c = row(&rows, "n1", client_tid);
+    assert_eq!(c["state"], "REPLY", "{rows:#}");
+    assert_eq!(c["target"]["node"], "n2");
+    assert_eq!(c["target"]["pid"], pid);
+    assert_eq!(c["target"]["chid"], chid);
+    assert_eq!(c["rcvid"], rcvid);
+    assert_eq!(c["priority"], 12);
+    let s = row(&rows, "n2", server_tid);
+    assert_eq!(s["state"], "RECEIVE");
+    assert_eq!(s["chid"], chid);
+    assert_eq!(row(&rows, "n1", 3001)["state"], "READY");
+    // Each thread once: n2's stand-in for the client is not listed again.
+    let client_rows = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tid"] == client_tid)
+        .count();
+    assert_eq!(client_rows, 1, "{rows:#}");
+
+    // n1 alone knows only that the call went to n2.
+    let local = n1.qnet_json(&["pidin", "--json"]);
+    let c = row(&local, "n1", client_tid);
+    assert_eq!(c["state"], "NET");
+    assert_eq!(c["via"], "n2");
+    // n2 alone shows the remote client REPLY-blocked on its channel.
+    let remote = n1.qnet_json(&["pidin", "-n", "n2", "--json"]);
+    assert_eq!(row(&remote, "n1", client_tid)["state"], "REPLY");
+
+    // Human output: the pidin-style table.
+    let table = String::from_utf8(n1.qnet(&["pidin", "-n", "all"]).stdout).unwrap();
+    assert!(table.starts_with("NODE"), "{table}");
+    assert!(
+        table.contains(&format!("REPLY    n2/{pid}/{chid} rcvid={rcvid}")),
+        "{table}"
+    );
+    assert!(table.contains(&format!("RECEIVE  chid={chid}")), "{table}");
+
+    // Channels, connections, names.
+    let chans = n1.qnet_json(&["channels", "-n", "n2", "--json"]);
+    let ch = chans
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["chid"] == chid && c["pid"] == pid)
+        .unwrap_or_else(|| panic!("{chans:#}"));
+    assert_eq!(ch["receivers"], 1);
+    assert_eq!(ch["flags"], "UNBLOCK|DISCONNECT|COID_DISCONNECT");
+    let conns = n1.qnet_json(&["connections", "-n", "all", "--json"]);
+    let conn = conns
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["node"] == "n1" && c["coid"] == coid)
+        .unwrap_or_else(|| panic!("{conns:#}"));
+    assert_eq!(conn["target"]["node"], "n2");
+    assert_eq!(conn["target"]["chid"], chid, "completed from n2's view");
+    assert_eq!(conn["scoid"], 1);
+    assert_eq!(conn["dead"], false);
+    let names = n1.qnet_json(&["names", "-n", "all", "--json"]);
+    assert_eq!(
+        names,
+        serde_json::json!([{"node": "n2", "name": "svc", "pid": pid, "chid": chid}])
+    );
+
+    // Ping: two round trips.
+    let out = String::from_utf8(n1.qnet(&["ping", "n2", "-c", "2", "-i", "0"]).stdout).unwrap();
+    for seq in [1, 2] {
+        assert!(
+            out.contains(&format!("reply from n2: seq={seq} time=")),
+            "{out}"
+        );
+    }
+    assert!(out.contains("2 sent, 2 received"), "{out}");
+
+    // Stop n2: the client's call fails, n1 shows n2 down, and ping fails.
+    n2.stop();
+    match client.response() {
+        response::Result::Error(e) => assert_eq!(e.errno, 3, "ESRCH"),
+        other => panic!("{other:?}"),
+    }
+    let down = n1.wait_peer("n2", "down");
+    assert!(down["rtt_us"].is_null(), "{down}");
+    let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
+        .args(["ping", "n2", "-c", "1"])
+        .env("QNET_SOCKET", &n1.socket)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no reply from n2"));
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["pidin", "channels", "connections", "names", "nodes", "ping"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd} --help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--socket"), "{cmd}: {text}");
+        if cmd != "ping" {
+            assert!(text.contains("--json"), "{cmd}: {text}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_daemon_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
+        .args(["pidin", "--socket"])
+        .arg(dir.path().join("none.sock"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connecting to qnetd at"), "{err}");
+}
