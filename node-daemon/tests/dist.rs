@@ -1,0 +1,72 @@
+//! The files under `node-daemon/dist/` stay usable: the sample config loads with the daemon's
+//! own loader and sets every key the file accepts; the systemd unit starts the daemon with it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use qnet_daemon::Config;
+use qnet_daemon::config::Args;
+
+fn dist(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dist")
+        .join(file)
+}
+
+#[test]
+fn sample_config_loads_with_every_key_set() {
+    let path = dist("qnetd.toml");
+    let config = Config::from_args(Args {
+        config: Some(path.clone()),
+        ..Args::default()
+    })
+    .expect("the sample config loads");
+    assert_eq!(config.node, "n1");
+    assert_eq!(config.socket, PathBuf::from("/run/qnet/qnetd.sock"));
+    assert_eq!(config.listen, Some("0.0.0.0:7100".parse().unwrap()));
+    assert_eq!(config.certs, Some(PathBuf::from("/etc/qnet/certs")));
+    assert_eq!(
+        config
+            .peers
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["n2", "n3"]
+    );
+    assert_eq!(config.link_timeout, Duration::from_millis(3000));
+    assert_eq!(config.max_message_size, 16 * 1024 * 1024);
+
+    // Every key the loader accepts is present (uncommented) in the sample.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let table: toml::Table = text.parse().unwrap();
+    let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "certs",
+            "link_timeout_ms",
+            "listen",
+            "max_message_size",
+            "node",
+            "peers",
+            "socket"
+        ]
+    );
+}
+
+#[test]
+fn unit_runs_the_daemon_with_the_sample_config_path() {
+    let unit = std::fs::read_to_string(dist("qnetd.service")).unwrap();
+    for line in [
+        "Type=simple",
+        "ExecStart=/usr/local/bin/qnetd --config /etc/qnet/qnetd.toml",
+        "Restart=on-failure",
+        "RuntimeDirectory=qnet",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "missing {line:?}");
+    }
+    // The sample's socket lives in the unit's runtime directory.
+    let sample = std::fs::read_to_string(dist("qnetd.toml")).unwrap();
+    assert!(sample.contains("socket = \"/run/qnet/"));
+}
