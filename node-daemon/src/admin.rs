@@ -67,6 +67,7 @@ fn error(errno: Errno, detail: String) -> AdminResponse {
 /// Answer one admin request.
 pub(crate) async fn handle(ctx: &SessionContext, request: AdminRequest) -> AdminResponse {
     let driver = &ctx.driver;
+    tracing::debug!(query = ?request.query, "admin request");
     let result = match request.query {
         None => return error(Errno::EINVAL, "empty admin request".into()),
         Some(admin_request::Query::Snapshot(q)) => {
@@ -380,5 +381,72 @@ fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::Pro
             })
             .collect(),
         events: p.events as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use qnet_core::{Call, ChannelFlags, Credentials};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn view_shows_ready_and_blocked_threads() {
+        let driver = Driver::new(qnet_core::Config::default());
+        let (server, idle) = (ThreadKey::local(40, 1), ThreadKey::local(40, 2));
+        for t in [server, idle] {
+            driver
+                .register_thread(
+                    t,
+                    Credentials { uid: 7, gid: 8 },
+                    mpsc::unbounded_channel().0,
+                )
+                .unwrap();
+        }
+        let chid = match driver.call(
+            server,
+            Call::ChannelCreate {
+                flags: ChannelFlags::UNBLOCK,
+            },
+        ) {
+            Some(local::Response {
+                result: Some(local::response::Result::Chid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        };
+        let receive = Call::MsgReceive {
+            chid,
+            cap: 64,
+            timeout: None,
+        };
+        assert!(driver.call(server, receive).is_none(), "blocks");
+        let view = node_view(&driver);
+        assert_eq!(view.node, "localhost");
+        let [p] = &view.processes[..] else {
+            panic!("{view:?}")
+        };
+        assert_eq!(
+            (p.node.as_str(), p.pid, p.uid, p.gid),
+            ("localhost", 40, 7, 8)
+        );
+        let states: Vec<(u32, i32, i32)> =
+            p.threads.iter().map(|t| (t.tid, t.state, t.chid)).collect();
+        assert_eq!(
+            states,
+            [
+                (1, local::ThreadState::Receive as i32, chid),
+                (2, local::ThreadState::Ready as i32, 0)
+            ]
+        );
+        assert_eq!(p.channels[0].receivers, 1);
+        assert_eq!(p.channels[0].flags, ChannelFlags::UNBLOCK.0);
+        driver.unregister_thread(idle);
+        let view = node_view(&driver);
+        assert_eq!(
+            view.processes[0].threads.len(),
+            1,
+            "a closed session is gone"
+        );
     }
 }
