@@ -53,6 +53,15 @@ pub struct BenchArgs {
     /// The qnetd binary (default: next to this executable, else target/release/qnetd).
     #[arg(long)]
     qnetd: Option<PathBuf>,
+    /// Run only these variants (for profiling one path; ratios need both of a pair).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Variant>,
+    /// Message sizes in bytes (default 64,1024,65536,1048576; 64,1048576 with --quick).
+    #[arg(long, value_delimiter = ',')]
+    sizes: Vec<usize>,
+    /// Concurrent clients (default 1,8,64; 1,8 with --quick).
+    #[arg(long, value_delimiter = ',')]
+    clients: Vec<usize>,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
 }
@@ -122,6 +131,12 @@ impl Plan {
         if let Some(r) = args.rounds {
             plan.rounds = r.max(1);
         }
+        if !args.sizes.is_empty() {
+            plan.sizes = args.sizes.clone();
+        }
+        if !args.clients.is_empty() {
+            plan.clients = args.clients.iter().map(|&c| c.max(1)).collect();
+        }
         if let Some(ms) = args.duration_ms {
             plan.budget.duration = Duration::from_millis(ms.max(1));
         }
@@ -180,16 +195,18 @@ fn compare(args: &BenchArgs) -> Result<()> {
         connections: n,
         ..Default::default()
     };
-    mem.local_thread_session = memory::thread_session_cost(&a, n)?;
+    // Smallest first: freed session memory would otherwise absorb the coids' growth.
     mem.local_connect_attach =
         memory::connect_attach_cost(&[&a], n, 0, local.pid(), local.chid()?)?[0];
     let r = memory::connect_attach_cost(&[&a, &b], n, nd_b, remote.pid(), remote.chid()?)?;
     mem.remote_connect_attach_client_daemon = r[0];
     mem.remote_connect_attach_server_daemon = r[1];
+    mem.local_thread_session = memory::thread_session_cost(&a, n)?;
 
     let uds_floor = uds::Floor::start()?;
     let quic_floor = quic::Floor::start(&certs)?;
 
+    let load_before = report::load_average();
     let mut rounds: Rounds = BTreeMap::new();
     let mut pulses_local = Vec::new();
     let mut pulses_remote = Vec::new();
@@ -212,6 +229,9 @@ fn compare(args: &BenchArgs) -> Result<()> {
                     ];
                 }
                 for v in order {
+                    if !args.only.is_empty() && !args.only.contains(&v) {
+                        continue;
+                    }
                     let budget = plan.budget;
                     let sample = match v {
                         Variant::RawUds => uds_floor.measure(size, clients, budget),
@@ -227,11 +247,17 @@ fn compare(args: &BenchArgs) -> Result<()> {
                 }
             }
         }
-        pulses_local.push(local.pulses(plan.pulses).context("local pulses")?);
-        pulses_remote.push(remote.pulses(plan.pulses).context("remote pulses")?);
+        if args.only.is_empty() || args.only.contains(&Variant::QnetLocal) {
+            pulses_local.push(local.pulses(plan.pulses).context("local pulses")?);
+        }
+        if args.only.is_empty() || args.only.contains(&Variant::QnetRemote) {
+            pulses_remote.push(remote.pulses(plan.pulses).context("remote pulses")?);
+        }
     }
 
+    let machine = report::Machine::read(load_before, report::load_average());
     let report = Report::build(
+        machine,
         &plan.sizes,
         &plan.clients,
         plan.rounds,
@@ -266,6 +292,18 @@ fn command_line(args: &BenchArgs) -> String {
     }
     if let Some(d) = args.duration_ms {
         c.push_str(&format!(" --duration-ms {d}"));
+    }
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if !args.sizes.is_empty() {
+        c.push_str(&format!(" --sizes {}", list(&args.sizes)));
+    }
+    if !args.clients.is_empty() {
+        c.push_str(&format!(" --clients {}", list(&args.clients)));
     }
     c
 }

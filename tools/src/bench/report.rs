@@ -7,7 +7,7 @@ use super::memory::MemoryFigures;
 use super::stats::{Figures, median, median_figures};
 
 /// What was measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 pub enum Variant {
     /// Raw Unix-socket ping-pong (local floor).
     RawUds,
@@ -68,9 +68,58 @@ pub struct Target {
     pub unit: &'static str,
 }
 
+/// The machine a run was on, and how busy it was.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// Online CPUs.
+    pub cpus: usize,
+    /// `model name` from /proc/cpuinfo.
+    pub cpu_model: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// 1-minute load average when the timed cells started.
+    pub load_before: f64,
+    /// 1-minute load average when they ended.
+    pub load_after: f64,
+}
+
+impl Machine {
+    /// Read it from /proc.
+    pub fn read(load_before: f64, load_after: f64) -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .unwrap_or("unknown")
+            .trim()
+            .to_owned();
+        Self {
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            load_before,
+            load_after,
+        }
+    }
+}
+
+/// The 1-minute load average (0 when unreadable).
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|w| w.parse().ok()))
+        .unwrap_or(0.0)
+}
+
 /// Everything a run yields.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Where it ran.
+    pub machine: Machine,
     /// Rounds run.
     pub rounds: usize,
     /// qnet local vs raw Unix socket.
@@ -89,7 +138,9 @@ pub struct Report {
 
 impl Report {
     /// Reduce the rounds to medians, ratios and target verdicts.
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
+        machine: Machine,
         sizes: &[usize],
         clients: &[usize],
         rounds_run: usize,
@@ -180,6 +231,7 @@ impl Report {
             "B",
         );
         Self {
+            machine,
             rounds: rounds_run,
             local,
             remote,
@@ -192,7 +244,12 @@ impl Report {
 
     /// Print the tables.
     pub fn print(&self, command: &str) {
+        let m = &self.machine;
         println!("# {command}: medians of {} round(s)", self.rounds);
+        println!(
+            "# {} CPUs ({}), Linux {}, load average {:.2} before, {:.2} after",
+            m.cpus, m.cpu_model, m.kernel, m.load_before, m.load_after
+        );
         println!();
         println!(
             "{:<7} {:>7} {:>4} | {:>9} {:>9} {:>9} {:>8} | {:>9} {:>9} {:>9} {:>8} | {:>6} {:>7}",
