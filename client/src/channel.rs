@@ -42,6 +42,12 @@ impl Channel {
         }
     }
 
+    /// A handle on an existing channel of this process (e.g. from `name_attach` or
+    /// `channel_create`) that does not destroy it on drop.
+    pub fn from_chid_unowned(chid: Chid) -> Channel {
+        Channel::borrowed(chid)
+    }
+
     /// The channel id, for clients' `ConnectAttach` (with this process's pid).
     pub fn chid(&self) -> Chid {
         self.chid

@@ -22,13 +22,13 @@ pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     }
 }
 
+/// `ConnectAttach` arguments.
+pub type Target = (Nd, Pid, Chid);
+
 /// The channel named by the front of `args`: either one `node/pid/chid` (or `pid/chid`)
 /// argument, or the old two arguments `<pid> <chid>` (this node). Returns the
 /// `ConnectAttach` arguments and the remaining arguments.
-pub fn target<'a>(
-    args: &'a [String],
-    usage: &str,
-) -> anyhow::Result<((Nd, Pid, Chid), &'a [String])> {
+pub fn target<'a>(args: &'a [String], usage: &str) -> anyhow::Result<(Target, &'a [String])> {
     match args {
         [t, rest @ ..] if t.contains('/') => Ok((qnet::parse_target(t)?, rest)),
         [pid, chid, rest @ ..] => {

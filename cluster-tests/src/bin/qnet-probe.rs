@@ -1,0 +1,353 @@
+//! `qnet-probe`: a small test client/server for the cluster tests, printing one
+//! `key=value` line per observable fact. It talks to the daemon at `$QNET_SOCKET`.
+//!
+//! Modes:
+//! - `serve [NAME]`: a channel (`name_attach NAME` if given, else `ChannelCreate` with
+//!   UNBLOCK|DISCONNECT|COID_DISCONNECT; SENDER_LEN on both); prints `pid=<pid> chid=<chid>`, then per message
+//!   `msg count=<n> rcvid= len= nd= srcnd= pid= tid= prio= uid= gid= cnd= data=<text>` and per
+//!   pulse `pulse code= value= prio= scoid=`. A message starting `hold` is not answered (an
+//!   unblock pulse for it is answered with `MsgError(EINTR)`); one longer than 4 KiB is
+//!   checked with `MsgRead` at several offsets against the pattern `i % 251` (`read ok` or
+//!   `read mismatch …`); `event<u64>` is a registered event: verified, replied to, then
+//!   delivered with the saved rcvid and value 7 (`delivered event=<id>`); anything else gets
+//!   status `<n>` and reply `echo:<data>`.
+//! - `send TARGET TEXT [--size N] [--prio P] [--reply-timeout-ms MS] [--again]`: TARGET is
+//!   `node/pid/chid`, `pid/chid` or `name:[node/]name`. Prints `tid=<tid> coid=<coid>`, then
+//!   `result=ok status=<s> data=<text>` or `result=err errno=<ERRNAME>`; `--again` sends once
+//!   more on the same coid (`again result=…`). `--size N` sends N bytes of the pattern.
+//! - `pulse TARGET CODE VALUE [--prio P]`: prints `pulsed`.
+//! - `attach-hold TARGET`: attaches, prints `attached coid=<c>`, then waits to be killed.
+//! - `watch TARGET`: a COID_DISCONNECT channel of its own, a connection to TARGET; prints
+//!   `watching coid=<c>`, then the first pulse on its channel as `pulse code= value=`.
+//! - `event TARGET [--hold]`: registers a pulse event with TARGET's server, sends it
+//!   (`registered event=<id>`), and prints `event value=<v>` for the pulse that arrives; with
+//!   `--hold` it then stays registered until killed.
+//! - `deliver EVENT`: `MsgDeliverEvent` without being the registered server: `delivered` or an
+//!   error.
+//! - `nd NAME` prints `nd=<nd>`; `ndtostr ND` prints `name=<name>`.
+//!
+//! Any failure prints `error: <ERRNAME> …` on stderr and exits 1.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use qnet::neutrino::{
+    self, ChannelFlags, PulseEvent, TimeoutStates, connect_attach, connect_client_info,
+    msg_deliver_event, msg_error, msg_read, msg_receive, msg_register_event, msg_reply, msg_send,
+    msg_send_pulse, msg_verify_event, pulse_from_bytes, scoid_detach,
+};
+use qnet::{Channel, Coid, Errno, NameAttachment, PulseCode, Received};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match e.downcast_ref::<qnet::Error>() {
+                Some(q) => eprintln!("error: {q}"),
+                None => eprintln!("error: EINVAL {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn out(line: String) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+    let _ = o.flush();
+}
+
+/// The value after `flag` in `args`.
+fn opt<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let Some(mode) = args.first() else {
+        bail!("usage: qnet-probe serve|send|pulse|attach-hold|watch|event|deliver|nd|ndtostr …")
+    };
+    let rest = &args[1..];
+    if let Some(p) = opt(rest, "--prio") {
+        neutrino::set_priority(p.parse().context("--prio")?);
+    }
+    match mode.as_str() {
+        "serve" => serve(rest.first().map(String::as_str)),
+        "send" => send(rest),
+        "pulse" => {
+            let [target, code, value, ..] = rest else {
+                bail!("usage: pulse TARGET CODE VALUE")
+            };
+            let coid = connect(target)?;
+            msg_send_pulse(coid, -1, code.parse()?, value.parse()?)?;
+            out("pulsed".into());
+            Ok(())
+        }
+        "attach-hold" => {
+            let [target] = rest else {
+                bail!("usage: attach-hold TARGET")
+            };
+            let coid = connect(target)?;
+            out(format!("attached coid={coid}"));
+            loop {
+                std::thread::park();
+            }
+        }
+        "watch" => watch(rest),
+        "event" => event(rest),
+        "deliver" => {
+            let [ev] = rest else {
+                bail!("usage: deliver EVENT")
+            };
+            msg_deliver_event(0, ev.parse()?, Some(9))?;
+            out("delivered".into());
+            Ok(())
+        }
+        "nd" => {
+            let [name] = rest else {
+                bail!("usage: nd NAME")
+            };
+            out(format!("nd={}", qnet::netmgr_strtond(name)?));
+            Ok(())
+        }
+        "ndtostr" => {
+            let [nd] = rest else {
+                bail!("usage: ndtostr ND")
+            };
+            out(format!("name={}", qnet::netmgr_ndtostr(nd.parse()?)?));
+            Ok(())
+        }
+        other => bail!("unknown mode {other:?}"),
+    }
+}
+
+/// `name:[node/]name` through `name_open`, else `[node/]pid/chid` through `ConnectAttach`.
+fn connect(target: &str) -> qnet::Result<Coid> {
+    match target.strip_prefix("name:") {
+        Some(name) => neutrino::name_open(name),
+        None => {
+            let (nd, pid, chid) = qnet::parse_target(target)?;
+            connect_attach(nd, pid, chid)
+        }
+    }
+}
+
+/// The test pattern for big messages.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+fn printable(data: &[u8]) -> String {
+    String::from_utf8_lossy(&data[..data.len().min(40)])
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn serve(name: Option<&str>) -> anyhow::Result<()> {
+    let (_named, channel) = match name {
+        Some(n) => {
+            let a = NameAttachment::attach(n, ChannelFlags::SENDER_LEN)?;
+            let ch = Channel::from_chid_unowned(a.chid());
+            (Some(a), ch)
+        }
+        None => (
+            None,
+            Channel::create(
+                ChannelFlags::UNBLOCK
+                    | ChannelFlags::DISCONNECT
+                    | ChannelFlags::COID_DISCONNECT
+                    | ChannelFlags::SENDER_LEN,
+            )?,
+        ),
+    };
+    out(format!(
+        "pid={} chid={}",
+        std::process::id(),
+        channel.chid()
+    ));
+    let mut count = 0u64;
+    let cap = 4096;
+    loop {
+        let m = match channel.receive(cap)? {
+            Received::Pulse(p) => {
+                out(format!(
+                    "pulse code={} value={} prio={} scoid={}",
+                    p.code, p.value, p.priority, p.scoid
+                ));
+                if p.code == PulseCode::UNBLOCK {
+                    let r = msg_error(i64::from(p.value), Errno::EINTR);
+                    out(format!(
+                        "unblock-answered rcvid={} ok={}",
+                        p.value,
+                        r.is_ok()
+                    ));
+                } else if p.code == PulseCode::DISCONNECT {
+                    let _ = scoid_detach(p.scoid);
+                }
+                continue;
+            }
+            Received::Message(m) => m,
+        };
+        let info = *m.info();
+        let data = m.data().to_vec();
+        let rcvid = m.into_rcvid();
+        count += 1;
+        let ci = connect_client_info(info.scoid)?;
+        out(format!(
+            "msg count={count} rcvid={rcvid} len={} nd={} srcnd={} pid={} tid={} prio={} uid={} gid={} cnd={} data={}",
+            info.srcmsglen,
+            info.nd,
+            info.srcnd,
+            info.pid,
+            info.tid,
+            info.priority,
+            ci.cred.uid,
+            ci.cred.gid,
+            ci.nd,
+            printable(&data)
+        ));
+        if data.starts_with(b"hold") {
+            out(format!("held rcvid={rcvid}"));
+        } else if info.srcmsglen > cap as u64 {
+            let total = info.srcmsglen as usize;
+            let want = pattern(total);
+            let mut verdict = "read ok".to_string();
+            for off in [0, 4096, 500_000, total.saturating_sub(100)] {
+                let mut part = vec![0u8; 100];
+                let n = msg_read(rcvid, &mut part, off)?;
+                let end = (off + 100).min(total);
+                if part[..n] != want[off.min(total)..end] {
+                    verdict = format!("read mismatch offset={off} n={n}");
+                    break;
+                }
+            }
+            out(verdict.clone());
+            msg_reply(rcvid, 0, verdict.as_bytes())?;
+        } else if let Some(ev) = data.strip_prefix(b"event") {
+            let ev = u64::from_le_bytes(ev.try_into().context("event id")?);
+            if let Err(e) = msg_verify_event(rcvid, ev) {
+                msg_error(rcvid, e.errno())?;
+                continue;
+            }
+            msg_reply(rcvid, 0, &[])?;
+            // After the reply, as in the course: deliver naming the saved rcvid.
+            match msg_deliver_event(rcvid, ev, Some(7)) {
+                Ok(()) => out(format!("delivered event={ev}")),
+                Err(e) => out(format!("deliver-error errno={:?}", e.errno())),
+            }
+        } else {
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&data);
+            msg_reply(rcvid, count as i64, &reply)?;
+        }
+    }
+}
+
+fn send_result(prefix: &str, r: qnet::Result<i64>, reply: &[u8]) {
+    match r {
+        Ok(status) => out(format!(
+            "{prefix}result=ok status={status} data={}",
+            printable(reply)
+        )),
+        Err(e) => out(format!("{prefix}result=err errno={:?}", e.errno())),
+    }
+}
+
+fn send(args: &[String]) -> anyhow::Result<()> {
+    let [target, text, ..] = args else {
+        bail!("usage: send TARGET TEXT [--size N] [--prio P] [--reply-timeout-ms MS] [--again]")
+    };
+    let coid = connect(target)?;
+    out(format!("tid={} coid={coid}", neutrino::gettid()));
+    let data = match opt(args, "--size") {
+        Some(n) => pattern(n.parse()?),
+        None => text.as_bytes().to_vec(),
+    };
+    if let Some(ms) = opt(args, "--reply-timeout-ms") {
+        neutrino::timer_timeout(
+            TimeoutStates {
+                reply: true,
+                ..Default::default()
+            },
+            Duration::from_millis(ms.parse()?),
+        );
+    }
+    let mut reply = vec![0u8; 256];
+    let r = msg_send(coid, &data, &mut reply);
+    let n = reply.iter().position(|&b| b == 0).unwrap_or(reply.len());
+    send_result("", r, &reply[..n]);
+    if args.iter().any(|a| a == "--again") {
+        let r = msg_send(coid, &data, &mut reply);
+        send_result("again ", r, &[]);
+    }
+    Ok(())
+}
+
+fn watch(args: &[String]) -> anyhow::Result<()> {
+    let [target] = args else {
+        bail!("usage: watch TARGET")
+    };
+    let chid = neutrino::channel_create(ChannelFlags::COID_DISCONNECT)?;
+    let coid = connect(target)?;
+    out(format!("watching coid={coid}"));
+    let mut buf = [0u8; 64];
+    loop {
+        if msg_receive(chid, &mut buf, None)? == 0 {
+            let Some(p) = pulse_from_bytes(&buf) else {
+                bail!("short pulse")
+            };
+            out(format!("pulse code={} value={}", p.code, p.value));
+            return Ok(());
+        }
+    }
+}
+
+fn event(args: &[String]) -> anyhow::Result<()> {
+    let [target, ..] = args else {
+        bail!("usage: event TARGET [--hold]")
+    };
+    let chid = neutrino::channel_create(ChannelFlags::default())?;
+    let self_coid = connect_attach(0, 0, chid)?;
+    let server = connect(target)?;
+    let ev = PulseEvent {
+        coid: self_coid,
+        priority: neutrino::priority(),
+        code: 1,
+        value: 0,
+        updateable: true,
+    };
+    let id = msg_register_event(&ev, server)?;
+    out(format!("registered event={id}"));
+    let mut msg = b"event".to_vec();
+    msg.extend_from_slice(&id.to_le_bytes());
+    msg_send(server, &msg, &mut [])?;
+    let mut buf = [0u8; 64];
+    loop {
+        if msg_receive(chid, &mut buf, None)? == 0 {
+            let Some(p) = pulse_from_bytes(&buf) else {
+                bail!("short pulse")
+            };
+            if p.code == 1 {
+                out(format!("event value={}", p.value));
+                if args.iter().any(|a| a == "--hold") {
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Every call across nodes, end to end: real `qnetd` processes on 127.0.0.1 linked over QUIC
+//! with mutual TLS, and real client/server processes (the course examples and `qnet-probe`).
+
+use std::path::Path;
+
+use cluster_tests::{Cluster, Proc, field};
+
+fn probe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_qnet-probe"))
+}
+
+fn checksum(text: &str) -> u32 {
+    text.bytes().map(u32::from).sum()
+}
+
+/// Wait for exit; assert success and return stdout.
+fn ok_output(p: &mut Proc) -> String {
+    let (ok, out, err) = p.output();
+    assert!(ok, "{} failed\nstdout:\n{out}\nstderr:\n{err}", p.what);
+    out
+}
+
+/// Wait for exit; assert failure with `error: <errno>` on stderr.
+fn fails_with(p: &mut Proc, errno: &str) {
+    let (ok, out, err) = p.output();
+    assert!(!ok, "{} succeeded\nstdout:\n{out}", p.what);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("error: {errno}"))),
+        "{}: expected error: {errno}\nstderr:\n{err}",
+        p.what
+    );
+}
+
+#[test]
+fn checksum_by_node_pid_chid_and_by_node_name() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let (n1, n2) = (c.node("n1"), c.node("n2"));
+    let server = n2.spawn_example("checksum_server", &[]);
+    let (pid, chid) = server.pid_chid();
+
+    let target = format!("n2/{pid}/{chid}");
+    let mut client = n1.spawn_example("checksum_client", &[&target, "hello across"]);
+    let out = ok_output(&mut client);
+    assert!(
+        out.contains(&format!("checksum={}", checksum("hello across"))),
+        "{out}"
+    );
+    // The node's own name, a bare pid/chid and the old two arguments mean this node.
+    for args in [
+        vec![target.clone(), "own".into()],
+        vec![format!("{pid}/{chid}"), "own".into()],
+        vec![pid.to_string(), chid.to_string(), "own".into()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut local = n2.spawn_example("checksum_client", &args);
+        let out = ok_output(&mut local);
+        assert!(
+            out.contains(&format!("checksum={}", checksum("own"))),
+            "{out}"
+        );
+    }
+
+    let named = n2.spawn_example("name_server", &["csum"]);
+    named.line_starting("attached csum");
+    let mut client = n1.spawn_example("name_client", &["n2/csum", "by name"]);
+    let out = ok_output(&mut client);
+    assert!(
+        out.contains(&format!("checksum={}", checksum("by name"))),
+        "{out}"
+    );
+    // The name lives on n2 only.
+    let mut wrong = n1.spawn_example("name_client", &["csum", "x"]);
+    fails_with(&mut wrong, "ENOENT");
+}
+
+#[test]
+fn reply_data_msg_info_client_info_and_priority_cross() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let (n1, n2) = (c.node("n1"), c.node("n2"));
+    let nd_of = |node: &cluster_tests::Node, name: &str| -> String {
+        let mut p = node.spawn(probe(), &["nd", name]);
+        let out = ok_output(&mut p);
+        field(out.trim(), "nd").to_owned()
+    };
+    let nd1_on_2 = nd_of(n2, "n1");
+    let nd2_on_1 = nd_of(n1, "n2");
+    assert_eq!(nd_of(n1, "n1"), "0", "a node's own name is nd 0");
+    assert_ne!(nd2_on_1, "0");
+    let mut name = n1.spawn(probe(), &["ndtostr", &nd2_on_1]);
+    assert_eq!(ok_output(&mut name).trim(), "name=n2");
+
+    let server = n2.spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut client = n1.spawn(probe(), &["send", &target, "hello", "--prio", "22"]);
+    let client_pid = client.pid();
+    let out = ok_output(&mut client);
+    let tid = field(out.lines().next().unwrap_or(""), "tid").to_owned();
+    assert!(
+        out.contains("result=ok status=1 data=echo:hello"),
+        "reply status and data come back: {out}"
+    );
+    let m = server.line_starting("msg count=1");
+    assert_eq!(field(&m, "data"), "hello");
+    assert_eq!(
+        field(&m, "nd"),
+        nd1_on_2,
+        "nd: the client's node as n2 sees it"
+    );
+    assert_eq!(
+        field(&m, "srcnd"),
+        nd2_on_1,
+        "srcnd: n2 as the client's node sees it"
+    );
+    assert_eq!(field(&m, "pid"), client_pid.to_string());
+    assert_eq!(field(&m, "tid"), tid);
+    assert_eq!(
+        field(&m, "prio"),
+        "22",
+        "priority carried to the server node"
+    );
+    assert_eq!(field(&m, "uid"), nix::unistd::getuid().as_raw().to_string());
+    assert_eq!(field(&m, "gid"), nix::unistd::getgid().as_raw().to_string());
+    assert_eq!(
+        field(&m, "cnd"),
+        nd1_on_2,
+        "ConnectClientInfo names the client node"
+    );
+}
+
+#[test]
+fn a_1mib_message_is_read_at_offsets_on_the_server_node() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut client = c
+        .node("n1")
+        .spawn(probe(), &["send", &target, "-", "--size", "1048576"]);
+    let out = ok_output(&mut client);
+    let m = server.line_starting("msg count=1");
+    assert!(
+        out.contains("result=ok status=0 data=read_ok"),
+        "{out}\nserver: {m}"
+    );
+    assert_eq!(field(&m, "len"), "1048576");
+    server.line_starting("read ok");
+}
+
+#[test]
+fn pulses_cross_with_code_value_and_priority() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut p = c
+        .node("n1")
+        .spawn(probe(), &["pulse", &target, "5", "42", "--prio", "13"]);
+    ok_output(&mut p);
+    server.line("the pulse", |l| {
+        l.starts_with("pulse code=5 value=42 prio=13")
+    });
+
+    // The course's pulse client against the course's pulse server, across nodes.
+    let ps = c.node("n2").spawn_example("pulse_server", &[]);
+    let (pid, chid) = ps.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut pc = c
+        .node("n1")
+        .spawn_example("pulse_client", &[&target, "3", "77"]);
+    let out = ok_output(&mut pc);
+    assert!(out.contains("checksum="), "{out}");
+    ps.line("the pulse", |l| l == "pulse code=3 value=77");
+}
+
+#[test]
+fn unblock_crosses_nodes_and_the_server_decides() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut client = c.node("n1").spawn(
+        probe(),
+        &["send", &target, "hold", "--reply-timeout-ms", "200"],
+    );
+    let held = server.line_starting("held rcvid=");
+    let rcvid = field(&held, "rcvid").to_owned();
+    // The client's REPLY timeout becomes an unblock pulse on n2; the server answers with
+    // MsgError(EINTR) and that is what the client gets.
+    server.line("unblock pulse", |l| {
+        l.starts_with("pulse code=-32") && field(l, "value") == rcvid
+    });
+    server.line("answered", |l| {
+        l.starts_with("unblock-answered") && l.ends_with("ok=true")
+    });
+    let out = ok_output(&mut client);
+    assert!(out.contains("result=err errno=EINTR"), "{out}");
+}
+
+#[test]
+fn disconnect_pulse_when_a_remote_client_process_dies() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut client = c.node("n1").spawn(probe(), &["attach-hold", &target]);
+    client.line_starting("attached coid=");
+    assert_eq!(server.stdout.count(|l| l.starts_with("pulse code=-33")), 0);
+    client.kill();
+    server.line("disconnect pulse", |l| l.starts_with("pulse code=-33"));
+}
+
+#[test]
+fn coid_death_pulse_when_a_remote_server_dies() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let mut server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut watcher = c.node("n1").spawn(probe(), &["watch", &target]);
+    let w = watcher.line_starting("watching coid=");
+    let coid = field(&w, "coid").to_owned();
+    server.kill();
+    let out = ok_output(&mut watcher);
+    assert!(
+        out.contains(&format!("pulse code=-35 value={coid}")),
+        "COIDDEATH for our coid: {out}"
+    );
+}
+
+#[test]
+fn events_are_delivered_across_nodes_only_by_the_registered_server() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let client = c.node("n1").spawn(probe(), &["event", &target, "--hold"]);
+    let reg = client.line_starting("registered event=");
+    let ev = field(&reg, "event").to_owned();
+    client.line_starting("event value=7");
+    server.line_starting(&format!("delivered event={ev}"));
+
+    // Another process on the server's node is not the registered server (the client is
+    // still registered: it holds).
+    let mut other = c.node("n2").spawn(probe(), &["deliver", &ev]);
+    fails_with(&mut other, "EPERM");
+    assert_eq!(client.stdout.count(|l| l.starts_with("event value=")), 1);
+    drop(client);
+
+    // The course's event server and client across nodes (delivery with the saved rcvid).
+    let es = c.node("n2").spawn_example("event_server", &["evs"]);
+    es.line_starting("attached evs");
+    let mut ec = c.node("n1").spawn_example("event_client", &["2", "n2/evs"]);
+    let out = ok_output(&mut ec);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.starts_with("event value="))
+            .count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn shared_memory_does_not_cross_nodes() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let mut user = c
+        .node("n1")
+        .spawn_example("shmem_user", &["n2/some_shm", "1"]);
+    fails_with(&mut user, "ENOREMOTE");
+}
+
+#[test]
+fn unknown_nodes_are_unreachable() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let mut a = c
+        .node("n1")
+        .spawn_example("checksum_client", &["nowhere/1/1", "x"]);
+    fails_with(&mut a, "EHOSTUNREACH");
+    let mut b = c
+        .node("n1")
+        .spawn_example("name_client", &["nowhere/srv", "x"]);
+    fails_with(&mut b, "EHOSTUNREACH");
+    let mut d = c
+        .node("n1")
+        .spawn_example("checksum_client", &["n2/x/1", "x"]);
+    fails_with(&mut d, "EINVAL");
+}
