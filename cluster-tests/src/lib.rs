@@ -471,6 +471,11 @@ impl Node {
         })
     }
 
+    /// The running daemon's process id (0 if it is not running).
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.as_ref().map_or(0, Proc::pid)
+    }
+
     /// SIGKILL the daemon and reap it.
     pub fn kill(&mut self) {
         if let Some(mut d) = self.daemon.take() {
