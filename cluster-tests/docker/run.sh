@@ -579,6 +579,7 @@ scenario_partition() {
     local o st
     o="$(run_in n1 checksum_client "n3/$PC/$CC" "into the void")"
     st=$?
+    echo "$o" >"$LOGS/s4-cut-send.out"
     if [ "$st" = 0 ] || [ "$st" = 124 ]; then
         problem "send from n1 to cut-off n3: want an error, got (status $st): $(brief <<<"$o")"
     fi
