@@ -577,16 +577,26 @@ fn channel_destroy_releases_blocked_clients_then_ebadf() {
     // REPLY-block one client, leave another SEND-blocked.
     let mut buf = [0u8; 16];
     let _held = msg_receive(ch, &mut buf, None).unwrap();
-    let rx2 = send_in_thread(coid, b"y".to_vec(), 0);
-    // Readiness of the second sender cannot be observed; either state must give ESRCH.
-    std::thread::sleep(Duration::from_millis(50));
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let rx2 = {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tid_tx.send(gettid());
+            let r = msg_send(coid, b"y", &mut []).map_err(|e| e.errno());
+            let _ = tx.send(r);
+        });
+        rx
+    };
+    // The daemon's own view says when the second sender is SEND-blocked.
+    common::wait_thread_state(
+        daemon().socket(),
+        me(),
+        recv(&tid_rx),
+        qnet_proto::local::ThreadState::Send,
+    );
     channel_destroy(ch).unwrap();
     assert_eq!(recv(&rx).0, Err(Errno::ESRCH));
-    let second = recv(&rx2).0;
-    assert!(
-        matches!(second, Err(Errno::ESRCH) | Err(Errno::EBADF)),
-        "{second:?}"
-    );
+    assert_eq!(recv(&rx2), Err(Errno::ESRCH), "SEND-blocked: ESRCH too");
     assert_eq!(
         msg_send(coid, b"z", &mut []).unwrap_err().errno(),
         Errno::EBADF

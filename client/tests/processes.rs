@@ -103,17 +103,23 @@ fn server_killed_while_clients_blocked() {
     let coid = connect_attach(0, pid, chid).unwrap();
     let send = |coid| {
         let (tx, rx) = mpsc::channel();
+        let (tid_tx, tid_rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let _ = tid_tx.send(gettid());
             let _ = tx.send(msg_send(coid, b"x", &mut []).map_err(|e| e.errno()));
         });
-        rx
+        (recv(&tid_rx), rx)
     };
-    let reply_blocked = send(coid);
+    let (_, reply_blocked) = send(coid);
     server.expect_line("received", |l| l.contains("received rcvid="));
-    let send_blocked = send(coid);
-    // Readiness of a SEND-blocked thread is not observable; a timed SEND-only probe from
-    // another thread of ours would not tell either, so give the second send a moment.
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    let (tid, send_blocked) = send(coid);
+    // The daemon's own view says when the second sender is SEND-blocked.
+    common::wait_thread_state(
+        daemon().socket(),
+        std::process::id(),
+        tid,
+        qnet_proto::local::ThreadState::Send,
+    );
     server.kill();
     assert_eq!(recv(&reply_blocked), Err(Errno::ESRCH));
     assert_eq!(recv(&send_blocked), Err(Errno::ESRCH));

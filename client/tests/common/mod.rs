@@ -321,3 +321,68 @@ pub fn with_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     rx.recv_timeout(GUARD)
         .expect("call did not return within the hang guard")
 }
+
+/// Wait until thread `tid` of process `pid` is in `state` on the daemon at `socket`, as the
+/// daemon's own introspection (an ADMIN session snapshot) reports it. This is the observable
+/// signal for "the client is SEND-blocked now"; [`GUARD`] only catches a hang.
+pub fn wait_thread_state(socket: &Path, pid: u32, tid: u32, state: qnet_proto::local::ThreadState) {
+    use qnet_proto::frame::blocking::{read_frame, write_frame};
+    use qnet_proto::local::{
+        AdminRequest, AdminResponse, AdminSnapshot, ClientFrame, DaemonFrame, Hello, SessionKind,
+        admin_request, admin_response, client_frame, daemon_frame,
+    };
+    let mut s = UnixStream::connect(socket).expect("admin session");
+    s.set_read_timeout(Some(GUARD)).unwrap();
+    write_frame(
+        &mut s,
+        &ClientFrame {
+            frame: Some(client_frame::Frame::Hello(Hello {
+                version: qnet_proto::LOCAL_PROTOCOL_VERSION,
+                tid: 0,
+                kind: SessionKind::Admin as i32,
+            })),
+        },
+    )
+    .unwrap();
+    let ack: Option<DaemonFrame> = read_frame(&mut s, 1 << 20).unwrap();
+    assert!(
+        matches!(
+            ack.and_then(|f| f.frame),
+            Some(daemon_frame::Frame::HelloAck(_))
+        ),
+        "admin hello refused"
+    );
+    let start = Instant::now();
+    loop {
+        write_frame(
+            &mut s,
+            &AdminRequest {
+                query: Some(admin_request::Query::Snapshot(AdminSnapshot {
+                    node: String::new(),
+                })),
+            },
+        )
+        .unwrap();
+        let r: Option<AdminResponse> = read_frame(&mut s, 1 << 24).unwrap();
+        let Some(admin_response::Result::Views(views)) = r.and_then(|r| r.result) else {
+            panic!("admin snapshot failed");
+        };
+        let last = views
+            .views
+            .iter()
+            .flat_map(|v| &v.processes)
+            .filter(|p| p.nd == 0 && p.pid == pid)
+            .flat_map(|p| &p.threads)
+            .find(|t| t.tid == tid)
+            .map(|t| t.state);
+        if last == Some(state as i32) {
+            return;
+        }
+        assert!(
+            start.elapsed() < GUARD,
+            "thread {pid}/{tid} never reached {state:?} (last {last:?})"
+        );
+        // Asking again: the daemon answers from its current state each time.
+        std::thread::yield_now();
+    }
+}
