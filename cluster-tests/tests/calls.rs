@@ -286,3 +286,37 @@ fn unknown_nodes_are_unreachable() {
         .spawn_example("checksum_client", &["n2/x/1", "x"]);
     fails_with(&mut d, "EINVAL");
 }
+
+#[test]
+fn the_course_disconnect_and_unblock_demos_work_across_nodes() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let ds = c.node("n2").spawn_example("disconnect_server", &[]);
+    let (pid, chid) = ds.pid_chid();
+    let mut dc = c
+        .node("n1")
+        .spawn_example("disconnect_client", &[&format!("n2/{pid}/{chid}"), "bye"]);
+    let out = ok_output(&mut dc);
+    assert!(
+        out.contains(&format!("checksum={}", checksum("bye"))),
+        "{out}"
+    );
+    let client = ds.line_starting("client scoid=");
+    let scoid = field(&client, "scoid").to_owned();
+    ds.line_starting(&format!("disconnect scoid={scoid}"));
+
+    // The server would reply only after 600 s: the client's 1 s REPLY timeout comes first.
+    let us = c.node("n2").spawn_example("unblock_server", &["600"]);
+    let (pid, chid) = us.pid_chid();
+    let mut uc = c
+        .node("n1")
+        .spawn_example("unblock_client", &[&format!("n2/{pid}/{chid}")]);
+    let received = us.line_starting("received rcvid=");
+    let rcvid = field(&received, "rcvid").to_owned();
+    us.line_starting(&format!("unblock rcvid={rcvid}"));
+    let out = ok_output(&mut uc);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("MsgSend failed: ETIMEDOUT")),
+        "the server answered the unblock with ETIMEDOUT: {out}"
+    );
+}

@@ -134,6 +134,11 @@ fn a_cut_link_releases_the_client_and_a_send_is_delivered_at_most_once() {
         "the reply is this send's, not an earlier one's"
     );
 
+    // The server prints each message before answering it, and its output is read in order:
+    // once the "after" line is in, every earlier message line is too.
+    server.line("the after message", |l| {
+        l.starts_with("msg ") && field(l, "data") == "after"
+    });
     let msgs = |data: &str| {
         server
             .stdout
