@@ -13,6 +13,12 @@
 //! [`set_socket_path`] says otherwise. If the daemon is gone, calls fail with `EIO`
 //! ([`Error::Daemon`]) naming the socket, and a later call tries to connect again.
 //!
+//! Other nodes: the local daemon forwards calls to the node a connection leads to. Name a
+//! channel on another node by node descriptor (`connect_attach(nd, pid, chid)`, with
+//! [`netmgr_strtond`] / [`netmgr_ndtostr`] mapping names and nds), by the string form
+//! `node/pid/chid` ([`parse_target`], [`Connection::attach_target`]), or by `node/name`
+//! ([`neutrino::name_open`]). Shared memory stays on its node (`ENOREMOTE`).
+//!
 //! Priority ([`neutrino::set_priority`], default 10) is carried with every send and pulse and
 //! reported to servers; the library does not change the OS scheduling priority of threads.
 
