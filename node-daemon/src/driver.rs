@@ -27,7 +27,9 @@
 //!
 //! Across nodes (see `peer`): the kernel's `Forward`, `ForwardUnblock` and `Notify` outputs
 //! are handed to the peer driver while the lock is held (a queue push or a task spawn, never
-//! an await), so a cancel can never overtake the call it cancels. Remote threads are routed
+//! an await). A cancel travels on the control stream, apart from its call's stream, naming
+//! the call by its seq; the serving side applies it to that call whatever order they arrive
+//! in ([`Driver::remote_unblock`]), so a cancel can never miss or outlive the call it cancels. Remote threads are routed
 //! like local ones: the task serving a peer's call stream registers an outbox while the call
 //! is blocked, and the completion is pushed there (and the route dropped: a remote call
 //! answers once). Lock order: the driver's lock, then the peer table's; never the reverse.
@@ -91,6 +93,18 @@ struct State {
     threads: HashMap<ThreadKey, Outbox>,
     /// Live THREAD + PROCESS sessions per local pid, and its credentials.
     processes: HashMap<Pid, (usize, Credentials)>,
+    /// Remote threads that made calls here: which call is theirs now, and an unblock that
+    /// came before its call (see [`Driver::remote_unblock`]).
+    remote: HashMap<ThreadKey, RemoteThread>,
+}
+
+/// The latest call of a remote thread served here, by its node's seq.
+#[derive(Debug, Default, Clone, Copy)]
+struct RemoteThread {
+    /// seq of its latest call that arrived (0: none yet).
+    seq: u64,
+    /// An unblock for a later call that has not arrived yet.
+    early_unblock: Option<u64>,
 }
 
 impl Driver {
@@ -102,6 +116,7 @@ impl Driver {
                 kernel: Kernel::new(config),
                 threads: HashMap::new(),
                 processes: HashMap::new(),
+                remote: HashMap::new(),
             }),
             epoch: Instant::now(),
             timer,
@@ -259,11 +274,13 @@ impl Driver {
         self.finish(&mut st, None);
     }
 
-    /// Remote `thread` (with `cred`, as its node vouches) makes `call` here. Returns its
-    /// response if it completed at once; otherwise it arrives on `outbox`, once.
+    /// Remote `thread` (with `cred`, as its node vouches) makes `call`, its node's call
+    /// `seq`, here. Returns its response if it completed at once; otherwise it arrives on
+    /// `outbox`, once. An unblock for `seq` that came first is applied now.
     pub fn remote_call(
         &self,
         thread: ThreadKey,
+        seq: u64,
         cred: Credentials,
         call: Call,
         outbox: &Outbox,
@@ -275,9 +292,20 @@ impl Driver {
             // (its stream died), so the old one is gone.
             st.kernel.handle_thread_exit(now, thread);
         }
+        let remote = st.remote.entry(thread).or_default();
+        remote.seq = seq;
+        // An unblock kept for this call applies now; one for an earlier call is stale.
+        let early = remote.early_unblock == Some(seq);
+        if remote.early_unblock.is_some_and(|s| s <= seq) {
+            remote.early_unblock = None;
+        }
         st.kernel.handle_process_start(thread.process(), cred);
         st.kernel.handle_call(now, thread, call);
-        let response = self.finish(&mut st, Some(thread));
+        let mut response = self.finish(&mut st, Some(thread));
+        if response.is_none() && early {
+            st.kernel.handle_unblock(now, thread);
+            response = self.finish(&mut st, Some(thread));
+        }
         if response.is_none() {
             st.threads.insert(thread, outbox.clone());
         }
@@ -300,12 +328,21 @@ impl Driver {
         }
     }
 
-    /// Remote `thread`'s node cancels its blocked call.
-    pub fn remote_unblock(&self, thread: ThreadKey) {
+    /// Remote `thread`'s node cancels its call `seq`. Cancels travel apart from calls, so
+    /// the call may be in progress (unblock it), not arrived yet (keep the unblock for it) or
+    /// already answered (nothing to do). A thread has one call at a time and its node's seqs
+    /// only grow, so one kept unblock per thread is enough.
+    pub fn remote_unblock(&self, thread: ThreadKey, seq: u64) {
         let now = self.now();
         let mut st = self.lock();
-        st.kernel.handle_unblock(now, thread);
-        self.finish(&mut st, None);
+        let in_progress = st.threads.contains_key(&thread);
+        let remote = st.remote.entry(thread).or_default();
+        if seq > remote.seq {
+            remote.early_unblock = Some(seq);
+        } else if seq == remote.seq && in_progress {
+            st.kernel.handle_unblock(now, thread);
+            self.finish(&mut st, None);
+        }
     }
 
     /// A notice from node `nd`.
@@ -316,10 +353,12 @@ impl Driver {
             Notice::ThreadExit { pid, tid } => {
                 let thread = ThreadKey { nd, pid, tid };
                 st.threads.remove(&thread);
+                st.remote.remove(&thread);
                 st.kernel.handle_thread_exit(now, thread);
             }
             Notice::ProcessExit { pid } => {
                 st.threads.retain(|t, _| !(t.nd == nd && t.pid == pid));
+                st.remote.retain(|t, _| !(t.nd == nd && t.pid == pid));
                 st.kernel.handle_process_exit(now, ProcessKey { nd, pid });
             }
             Notice::ConnectionDead { pid, coid } => {
@@ -439,6 +478,7 @@ impl State {
     /// Node `nd` is gone: its threads' routes go with it.
     fn node_down(&mut self, now: Time, nd: Nd) {
         self.threads.retain(|t, _| t.nd != nd);
+        self.remote.retain(|t, _| t.nd != nd);
         self.kernel.handle_node_down(now, nd);
     }
 

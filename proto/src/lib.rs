@@ -30,7 +30,7 @@ pub use generated::qnet::local::v1 as local;
 pub use generated::qnet::peer::v1 as peer;
 
 /// Version of the peer protocol; a hello with another version is refused.
-pub const PEER_PROTOCOL_VERSION: u32 = 1;
+pub const PEER_PROTOCOL_VERSION: u32 = 2;
 
 /// Version of the local protocol; a hello with another version is refused.
 pub const LOCAL_PROTOCOL_VERSION: u32 = 1;

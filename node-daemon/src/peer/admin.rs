@@ -173,8 +173,8 @@ pub async fn serve(
             peer_stream_frame::Frame::Ping(p) => {
                 peer_admin_answer::Answer::Pong(PeerPong { seq: p.seq })
             }
-            // A call or unblock on an admin stream: end it.
-            peer_stream_frame::Frame::Call(_) | peer_stream_frame::Frame::Unblock(_) => {
+            // A call on an admin stream: end it.
+            peer_stream_frame::Frame::Call(_) => {
                 return Err(ServeError::Unexpected("call frame on an admin stream"));
             }
         };

@@ -1,20 +1,22 @@
 //! Calls of local threads forwarded to another node: one bidirectional stream per call.
 //!
-//! The task writes `PeerStreamFrame { call }`, then waits for the one `local::Response` the
-//! callee writes, meanwhile writing `PeerStreamFrame { unblock }` if the kernel cancels the
-//! call. Whatever ends the stream first (answer, reset, lost connection, malformed answer,
-//! our thread's exit) the driver gets exactly one result; without an answer it is `ESRCH`.
-//! A call is never sent twice.
+//! The task writes `PeerStreamFrame { call }` and finishes its side in the same write (the
+//! FIN rides in the call's packet: nothing more is ever written on a call stream), then waits
+//! for the one `local::Response` the callee writes. A cancel does not travel here: it goes
+//! on the control stream naming the call's seq (`Peers::forward_unblock`). Whatever ends the
+//! stream first (answer, reset, lost connection, malformed answer, our thread's exit) the
+//! driver gets exactly one result; without an answer it is `ESRCH`. Our thread's exit stops
+//! and resets the stream, which the callee takes as that remote thread's exit. A call is never
+//! sent twice.
 
 use std::sync::Arc;
 
 use qnet_core::{Call, Completion, Credentials, Errno, ThreadKey};
 use qnet_proto::local;
-use qnet_proto::peer::{PeerCall, PeerStreamFrame, PeerUnblock, RemoteThread, peer_stream_frame};
-use qnet_transport::PeerConnection;
-use tokio::sync::mpsc;
+use qnet_proto::peer::{PeerCall, PeerStreamFrame, RemoteThread, peer_stream_frame};
+use qnet_transport::{PeerConnection, RecvStream};
+use tokio::sync::oneshot;
 
-use super::Signal;
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
 
@@ -27,7 +29,7 @@ pub struct Forwarded {
     pub cred: Credentials,
     /// The call, as the callee runs it.
     pub call: Call,
-    /// Id of this call in the peer table.
+    /// Id of this call in the peer table, and its seq on the wire.
     pub id: u64,
     /// Largest frame.
     pub max_frame_len: usize,
@@ -50,21 +52,32 @@ enum CallError {
     Abandoned,
 }
 
+/// How long an answered call's stream may take to show its end (normally it came with the
+/// answer).
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Run `job` on `conn` and hand its result to the driver.
 pub async fn run(
     driver: Arc<Driver>,
     conn: Option<PeerConnection>,
     job: Forwarded,
-    signals: mpsc::UnboundedReceiver<Signal>,
+    abandon: oneshot::Receiver<()>,
 ) {
     let (thread, id) = (job.thread, job.id);
     let peer = conn
         .as_ref()
         .map(|c| c.peer_node().to_owned())
         .unwrap_or_default();
+    let mut rest = None;
     let result = match conn {
         None => Err(CallError::NoLink),
-        Some(conn) => exchange(&conn, job, signals).await,
+        Some(conn) => match exchange(&conn, job, abandon).await {
+            Ok((r, recv, reader)) => {
+                rest = Some((recv, reader));
+                Ok(r)
+            }
+            Err(e) => Err(e),
+        },
     };
     let result = result.unwrap_or_else(|e| {
         match e {
@@ -79,13 +92,19 @@ pub async fn run(
         peers.call_done(thread, id);
     }
     driver.forward_result(thread, result);
+    // Read the stream to its end (the callee's FIN came with the answer), so that dropping it
+    // does not send a needless STOP_SENDING.
+    if let Some((mut recv, mut reader)) = rest {
+        let _ =
+            tokio::time::timeout(DRAIN_TIMEOUT, reader.read::<local::Response>(&mut recv)).await;
+    }
 }
 
 async fn exchange(
     conn: &PeerConnection,
     job: Forwarded,
-    mut signals: mpsc::UnboundedReceiver<Signal>,
-) -> Result<Result<Completion, Errno>, CallError> {
+    mut abandon: oneshot::Receiver<()>,
+) -> Result<(Result<Completion, Errno>, RecvStream, FrameReader), CallError> {
     let (mut send, mut recv) = conn.open_bi().await?;
     let frame = PeerStreamFrame {
         frame: Some(peer_stream_frame::Frame::Call(PeerCall {
@@ -96,33 +115,25 @@ async fn exchange(
                 gid: job.cred.gid,
             }),
             request: Some(local::Request::from(&job.call)),
+            seq: job.id,
         })),
     };
     drop(job.call);
     frames::write(&mut send, &frame).await?;
+    // Nothing else is written here: the FIN leaves with the call.
+    let _ = send.finish();
     let mut reader = FrameReader::new(job.max_frame_len);
-    let mut signals_open = true;
-    loop {
-        tokio::select! {
-            answer = reader.read::<local::Response>(&mut recv) => {
-                let response = answer?.ok_or(CallError::NoAnswer)?;
-                return Ok(Result::<Completion, Errno>::try_from(response)?);
-            }
-            signal = signals.recv(), if signals_open => match signal {
-                Some(Signal::Unblock) => {
-                    let unblock = PeerStreamFrame {
-                        frame: Some(peer_stream_frame::Frame::Unblock(PeerUnblock {})),
-                    };
-                    // A failed write shows up as a failed read next.
-                    let _ = frames::write(&mut send, &unblock).await;
-                }
-                Some(Signal::Abandon) => {
-                    let _ = send.reset(0u32.into());
-                    let _ = recv.stop(0u32.into());
-                    return Err(CallError::Abandoned);
-                }
-                None => signals_open = false,
-            },
+    tokio::select! {
+        answer = reader.read::<local::Response>(&mut recv) => {
+            let response = answer?.ok_or(CallError::NoAnswer)?;
+            Ok((Result::<Completion, Errno>::try_from(response)?, recv, reader))
+        }
+        // Our thread is gone (or its entry was dropped): stop the stream, the callee treats
+        // that as the remote thread's exit.
+        _ = &mut abandon => {
+            let _ = recv.stop(0u32.into());
+            let _ = send.reset(0u32.into());
+            Err(CallError::Abandoned)
         }
     }
 }

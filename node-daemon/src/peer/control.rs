@@ -3,13 +3,13 @@
 //!
 //! The dialler opens one bidirectional stream and sends `PeerHello { version, your_nd,
 //! incarnation }`; the acceptor answers with its own hello, or with `PeerRefused` naming both
-//! versions and closes the connection. Afterwards each side writes `PeerNotice` frames on its
-//! direction. Anything else on the control stream is a protocol violation: the connection is
+//! versions and closes the connection. Afterwards each side writes `PeerNotice` frames and
+//! `PeerUnblock` frames (cancels of its forwarded calls, by seq) on its direction. Anything else on the control stream is a protocol violation: the connection is
 //! closed with a logged reason.
 
 use std::time::Duration;
 
-use qnet_core::{Nd, Notice};
+use qnet_core::{Nd, Notice, ThreadKey};
 use qnet_proto::PEER_PROTOCOL_VERSION;
 use qnet_proto::peer::{
     self, PeerControl, PeerHello, PeerNotice, PeerRefused, peer_control, peer_notice,
@@ -118,7 +118,9 @@ pub async fn dial(
                 ours: PEER_PROTOCOL_VERSION,
             }),
             peer_control::Frame::Refused(r) => Err(ControlError::Refused(r.reason)),
-            peer_control::Frame::Notice(_) => Err(ControlError::Unexpected("notice before hello")),
+            peer_control::Frame::Notice(_) | peer_control::Frame::Unblock(_) => {
+                Err(ControlError::Unexpected("notice before hello"))
+            }
         }
     };
     tokio::time::timeout(HELLO_TIMEOUT, exchange)
@@ -175,19 +177,25 @@ pub async fn accept(
         .unwrap_or(Err(ControlError::Timeout(HELLO_TIMEOUT)))
 }
 
-/// Carry notices both ways on `control` until it fails: the peer's to the driver (as node
-/// `nd`), ours from `outgoing`.
+/// Carry notices and unblocks both ways on `control` until it fails: the peer's to the
+/// driver (as node `nd`), ours from `outgoing`.
 pub async fn run(
     driver: &Driver,
     nd: Nd,
     mut control: Control,
-    mut outgoing: mpsc::UnboundedReceiver<PeerNotice>,
+    mut outgoing: mpsc::UnboundedReceiver<peer_control::Frame>,
 ) -> ControlError {
     loop {
         tokio::select! {
             frame = read_control(&mut control.reader, &mut control.recv) => {
                 let notice = match frame {
                     Ok(peer_control::Frame::Notice(n)) => n,
+                    Ok(peer_control::Frame::Unblock(u)) => {
+                        let thread = ThreadKey { nd, pid: u.pid, tid: u.tid };
+                        tracing::debug!(%thread, seq = u.seq, "unblock from peer");
+                        driver.remote_unblock(thread, u.seq);
+                        continue;
+                    }
                     Ok(_) => return ControlError::Unexpected("hello or refusal after the hello"),
                     Err(e) => return e,
                 };
@@ -199,8 +207,8 @@ pub async fn run(
                     Err(what) => return ControlError::Unexpected(what),
                 }
             }
-            Some(notice) = outgoing.recv() => {
-                let frame = PeerControl { frame: Some(peer_control::Frame::Notice(notice)) };
+            Some(frame) = outgoing.recv() => {
+                let frame = PeerControl { frame: Some(frame) };
                 if let Err(e) = frames::write(&mut control.send, &frame).await {
                     return e.into();
                 }

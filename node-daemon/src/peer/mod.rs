@@ -5,7 +5,8 @@
 //!   its last closes);
 //! - `control`: the control stream of each connection: hello (version, nds, incarnation) and
 //!   one-way notices;
-//! - `calls`: calls of local threads forwarded to another node, one bidirectional stream each;
+//! - `calls`: calls of local threads forwarded to another node, one bidirectional stream each
+//!   (finished with the call; a cancel travels on the control stream, see `forward_unblock`);
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
 //! - `frames`: cancel-safe framing on QUIC streams;
 //! - `admin`: introspection streams (a peer's view, ping) and what is known of each link.
@@ -26,23 +27,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use qnet_core::{Call, Credentials, Nd, Notice, ThreadKey};
-use qnet_proto::peer::PeerNotice;
+use qnet_proto::peer::{PeerUnblock, peer_control};
 use qnet_transport::PeerConnection;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::driver::{Driver, LinkChange};
 
 pub use admin::{ADMIN_TIMEOUT, AdminError, LinkInfo, cert_not_after};
 pub use link::{PeerEndpoint, PeerError, start};
-
-/// What a forwarded call's task is told after it started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Signal {
-    /// Write an unblock on the call's stream.
-    Unblock,
-    /// The calling thread is gone: reset the stream.
-    Abandon,
-}
 
 /// One live, hello-completed connection to a node.
 #[derive(Debug)]
@@ -51,8 +43,19 @@ struct Link {
     conn: PeerConnection,
     /// The peer's incarnation (from its hello).
     incarnation: u64,
-    /// Notices to write on this connection's control stream.
-    control: mpsc::UnboundedSender<PeerNotice>,
+    /// Frames (notices, unblocks) to write on this connection's control stream.
+    control: mpsc::UnboundedSender<peer_control::Frame>,
+}
+
+/// A forwarded call in flight.
+#[derive(Debug)]
+struct InFlight {
+    /// Its id in this table, also its `PeerCall.seq` on the wire.
+    id: u64,
+    /// The control stream of the link carrying it (for an unblock), if there is a link.
+    control: Option<mpsc::UnboundedSender<peer_control::Frame>>,
+    /// Tells its task that the calling thread is gone.
+    abandon: oneshot::Sender<()>,
 }
 
 #[derive(Debug, Default)]
@@ -62,8 +65,8 @@ struct Table {
     links: HashMap<Nd, Vec<Link>>,
     next_nd: Nd,
     next_id: u64,
-    /// Forwarded calls in flight: (call id, signal queue of its task).
-    calls: HashMap<ThreadKey, (u64, mpsc::UnboundedSender<Signal>)>,
+    /// Forwarded calls in flight, by calling thread.
+    calls: HashMap<ThreadKey, InFlight>,
 }
 
 /// The peer table and what every peer task shares.
@@ -110,7 +113,7 @@ impl Peers {
         nd: Nd,
         conn: PeerConnection,
         incarnation: u64,
-        control: mpsc::UnboundedSender<PeerNotice>,
+        control: mpsc::UnboundedSender<peer_control::Frame>,
     ) -> (u64, LinkChange) {
         let mut t = self.lock();
         let id = t.next_id;
@@ -153,17 +156,22 @@ impl Peers {
         let Some(driver) = self.driver.upgrade() else {
             return;
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = oneshot::channel();
         let (conn, id) = {
             let mut t = self.lock();
             let id = t.next_id;
             t.next_id += 1;
-            t.calls.insert(thread, (id, tx));
-            let conn = t
-                .links
-                .get(&nd)
-                .and_then(|l| l.last())
-                .map(|l| l.conn.clone());
+            let link = t.links.get(&nd).and_then(|l| l.last());
+            let conn = link.map(|l| l.conn.clone());
+            let control = link.map(|l| l.control.clone());
+            t.calls.insert(
+                thread,
+                InFlight {
+                    id,
+                    control,
+                    abandon: tx,
+                },
+            );
             (conn, id)
         };
         let job = calls::Forwarded {
@@ -176,25 +184,32 @@ impl Peers {
         tokio::spawn(calls::run(driver, conn, job, rx));
     }
 
-    /// Cancel the call local `thread` forwarded.
+    /// Cancel the call local `thread` forwarded: an unblock naming the call's seq on the
+    /// control stream of the link that carries it (the callee orders it with the call).
     pub fn forward_unblock(&self, thread: ThreadKey) {
-        if let Some((_, tx)) = self.lock().calls.get(&thread) {
-            let _ = tx.send(Signal::Unblock);
+        if let Some(call) = self.lock().calls.get(&thread)
+            && let Some(control) = &call.control
+        {
+            let _ = control.send(peer_control::Frame::Unblock(PeerUnblock {
+                pid: thread.pid,
+                tid: thread.tid,
+                seq: call.id,
+            }));
         }
     }
 
     /// Local `thread` exited: abandon its forwarded call, if any (the callee sees the stream
-    /// reset and treats the remote thread as gone).
+    /// stopped and treats the remote thread as gone).
     pub fn abandon(&self, thread: ThreadKey) {
-        if let Some((_, tx)) = self.lock().calls.remove(&thread) {
-            let _ = tx.send(Signal::Abandon);
+        if let Some(call) = self.lock().calls.remove(&thread) {
+            let _ = call.abandon.send(());
         }
     }
 
     /// The forwarded call `id` of `thread` finished (its result is on its way to the driver).
     fn call_done(&self, thread: ThreadKey, id: u64) {
         let mut t = self.lock();
-        if t.calls.get(&thread).is_some_and(|(i, _)| *i == id) {
+        if t.calls.get(&thread).is_some_and(|c| c.id == id) {
             t.calls.remove(&thread);
         }
     }
@@ -205,7 +220,7 @@ impl Peers {
         let frame = control::notice_to_wire(notice);
         match self.lock().links.get(&nd).and_then(|l| l.last()) {
             Some(link) => {
-                let _ = link.control.send(frame);
+                let _ = link.control.send(peer_control::Frame::Notice(frame));
             }
             None => tracing::debug!(nd, ?notice, "notice for a node without a link dropped"),
         }

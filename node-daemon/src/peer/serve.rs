@@ -3,9 +3,10 @@
 //!
 //! The task reads `PeerStreamFrame { call }`, runs it on the kernel as the remote thread
 //! `ThreadKey { nd: the peer's nd, pid, tid }` (its process started with the credentials the
-//! peer vouches for), writes the one `local::Response` when it comes and finishes the stream.
-//! While the call is blocked, an unblock frame becomes [`Driver::remote_unblock`]; a stream
-//! that fails before the answer means the calling thread is gone
+//! peer vouches for), writes the one `local::Response` when it comes and finishes the stream
+//! (the FIN rides with the answer). The caller finished its side with the call; its cancels
+//! come on the control stream by seq (`control`, [`Driver::remote_unblock`]). A stream that
+//! the caller stops or resets before the answer means the calling thread is gone
 //! ([`Driver::remote_call_abandoned`]). A malformed frame resets that one stream with a
 //! warning naming the peer; the connection and every other stream carry on.
 
@@ -31,6 +32,8 @@ enum ServeError {
     Malformed(#[from] qnet_proto::convert::ConvertError),
     #[error("admin stream: {0}")]
     Admin(#[from] super::admin::ServeError),
+    #[error("the caller stopped the stream")]
+    Stopped,
 }
 
 /// Serve the call on one stream opened by node `nd` (named `peer`).
@@ -48,6 +51,7 @@ pub async fn serve(
         Err(ServeError::Stream(StreamError::Io(e))) => {
             tracing::debug!(%peer, error = %e, "call stream ended");
         }
+        Err(ServeError::Stopped) => tracing::debug!(%peer, "call stream stopped by the caller"),
         Err(e) => {
             tracing::warn!(%peer, reason = %e, "closing call stream");
             let _ = send.reset(1u32.into());
@@ -90,12 +94,13 @@ async fn serve_call(
         uid: who.uid,
         gid: who.gid,
     };
+    let seq = call.seq;
     let call = Call::try_from(request)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let response = match driver.remote_call(thread, cred, call, &tx) {
+    let response = match driver.remote_call(thread, seq, cred, call, &tx) {
         Some(r) => r,
         None => {
-            let waited = wait(driver, thread, &mut rx, recv, reader).await;
+            let waited = wait(&mut rx, send, recv, reader).await;
             if !matches!(waited, Ok(Some(_))) {
                 driver.remote_call_abandoned(thread, &tx);
             }
@@ -115,24 +120,24 @@ async fn serve_call(
     Ok(())
 }
 
-/// Wait for the blocked call's answer, passing unblocks on. `Ok(None)`: the route was dropped.
+/// Wait for the blocked call's answer. `Ok(None)`: the route was dropped. The caller stopping
+/// or resetting the stream is an error (its thread is gone).
 async fn wait(
-    driver: &Driver,
-    thread: ThreadKey,
     rx: &mut mpsc::UnboundedReceiver<local::Response>,
+    send: &SendStream,
     recv: &mut RecvStream,
     reader: &mut FrameReader,
 ) -> Result<Option<local::Response>, ServeError> {
+    let stopped = send.stopped();
+    tokio::pin!(stopped);
     let mut reading = true;
     loop {
         tokio::select! {
             answer = rx.recv() => return Ok(answer),
+            _ = &mut stopped => return Err(ServeError::Stopped),
             frame = reader.read::<PeerStreamFrame>(recv), if reading => match frame? {
-                Some(PeerStreamFrame { frame: Some(peer_stream_frame::Frame::Unblock(_)) }) => {
-                    driver.remote_unblock(thread);
-                }
-                Some(_) => return Err(ServeError::Unexpected("a second call on a call stream")),
-                // The caller finished its side: no unblock can come any more.
+                Some(_) => return Err(ServeError::Unexpected("a second frame on a call stream")),
+                // The caller finished its side (with the call, normally).
                 None => reading = false,
             },
         }
