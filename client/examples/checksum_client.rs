@@ -2,7 +2,8 @@
 //!
 //! Usage: `checksum_client <node>/<pid>/<chid> <text>` (a server on any node; the local node's
 //! name or a bare `<pid>/<chid>` mean this node) or `checksum_client <pid> <chid> <text>`.
-//! Attaches to the server's channel, sends the text, prints `checksum=<n>` from the reply.
+//! Attaches to the server's channel, sends the text, prints `checksum=<n>` from the reply and
+//! then `client pid=<own pid>` (what the server's `_msg_info` should name).
 //! Errors print `error: <ERRNAME> …` on stderr and exit non-zero.
 
 mod common;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         let status = msg_send(coid, text.as_bytes(), &mut reply)?;
         println!("MsgSend return status: {status}");
         println!("checksum={}", u32::from_le_bytes(reply));
+        println!("client pid={}", std::process::id());
         Ok(())
     })
 }

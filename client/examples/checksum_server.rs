@@ -1,7 +1,8 @@
 //! Course exercise "basic Send/Receive/Reply": the checksum server.
 //!
 //! Creates a channel, prints `pid=<pid> chid=<chid>`, then loops: receive a string, reply
-//! with the u32 sum of its bytes.
+//! with the u32 sum of its bytes. Each message is logged as `msg nd=<nd> pid=<pid> len=<n>`
+//! from its `_msg_info` (the client's node descriptor as this node sees it, and its pid).
 
 use std::io::Write;
 
@@ -22,6 +23,8 @@ fn main() -> anyhow::Result<()> {
         let info = qnet::neutrino::msg_info(rcvid)?;
         let len = (info.msglen as usize).min(msg.len());
         let sum = checksum(&msg[..len]);
+        println!("msg nd={} pid={} len={}", info.nd, info.pid, info.msglen);
+        std::io::stdout().flush()?;
         msg_reply(rcvid, 0, &sum.to_le_bytes())?;
     }
 }
