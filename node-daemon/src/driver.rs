@@ -586,4 +586,72 @@ mod tests {
             "{got:?}"
         );
     }
+
+    fn errno_of(r: Option<local::Response>) -> Option<i32> {
+        match r?.result? {
+            local::response::Result::Error(e) => Some(e.errno),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn remote_unblocks_apply_to_their_call_whatever_the_arrival_order() {
+        let d = Driver::new(qnet_core::Config::default());
+        let cred = Credentials::default();
+        let server = ThreadKey::local(60, 1);
+        d.register_thread(server, cred, outbox()).unwrap();
+        let chid = match d.call(
+            server,
+            Call::ChannelCreate {
+                flags: Default::default(),
+            },
+        ) {
+            Some(local::Response {
+                result: Some(local::response::Result::Chid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        };
+        let remote = ThreadKey {
+            nd: 1,
+            pid: 70,
+            tid: 1,
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let attach = Call::ConnectAttach {
+            nd: 0,
+            pid: 60,
+            chid,
+        };
+        let coid = match d.remote_call(remote, 1, cred, attach, &tx) {
+            Some(local::Response {
+                result: Some(local::response::Result::Coid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        };
+        let send = || Call::MsgSend {
+            coid,
+            data: bytes::Bytes::from_static(b"x"),
+            reply_cap: 8,
+            priority: 10,
+            timeout: None,
+        };
+        let eintr = Some(Errno::EINTR.0);
+        // An unblock for a later call (3) arrives first: call 2 is not touched by it.
+        d.remote_unblock(remote, 3);
+        assert!(d.remote_call(remote, 2, cred, send(), &tx).is_none());
+        assert!(rx.try_recv().is_err(), "call 2 stays SEND-blocked");
+        // The unblock of call 2 while it is in progress unblocks it.
+        d.remote_unblock(remote, 2);
+        assert_eq!(errno_of(rx.try_recv().ok()), eintr);
+        // Call 3 arrives after its unblock: applied on arrival.
+        assert_eq!(errno_of(d.remote_call(remote, 3, cred, send(), &tx)), eintr);
+        // A late unblock of a finished call changes nothing: call 4 stays blocked.
+        d.remote_unblock(remote, 3);
+        assert!(d.remote_call(remote, 4, cred, send(), &tx).is_none());
+        d.remote_unblock(remote, 3);
+        assert!(
+            rx.try_recv().is_err(),
+            "call 4 untouched by unblocks of call 3"
+        );
+    }
 }
