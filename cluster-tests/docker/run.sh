@@ -22,6 +22,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 PROJECT=qnet-cluster
+NET="${PROJECT}_qnet" # the compose network (docker-compose.yml: qnet)
 IMAGE="${QNET_IMAGE:-qnet-cluster:test}"
 TARGET_TRIPLE=x86_64-unknown-linux-gnu
 TARGET_DIR="${QNET_DOCKER_TARGET_DIR:-$ROOT/target/docker}"
@@ -84,6 +85,7 @@ compose() {
 }
 
 BG_PIDS=()
+SUMMARY=""
 STARTED=0
 FAILED_ANY=0
 cleanup() {
@@ -97,6 +99,11 @@ cleanup() {
         log "teardown: ${COMPOSE[*]} -p $PROJECT down -v --remove-orphans"
         compose down -v --remove-orphans -t 5 >"$LOGS/compose-down.log" 2>&1 ||
             cat "$LOGS/compose-down.log"
+        # `down` removes the project's network; make sure (a leftover would block the next up).
+        if docker network inspect "$NET" >/dev/null 2>&1; then
+            echo "run.sh: network $NET still there after down: removing it"
+            docker network rm "$NET" >/dev/null 2>&1 || echo "run.sh: could not remove network $NET"
+        fi
     fi
     if [ "$KEEP_IMAGE" = 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
         docker rmi -f "$IMAGE" >/dev/null 2>&1 || echo "run.sh: could not remove image $IMAGE"
@@ -107,6 +114,15 @@ cleanup() {
         echo "logs (daemons, servers, clients): $LOGS"
     else
         rm -rf "$WORK"
+    fi
+    echo "whole run: $(($(date +%s) - T_START)) s"
+    # The last line, counted by the CI log reader: `docker: N passed, M failed`. A run that
+    # stopped before the scenarios (build, image, cluster start) counts as one failure.
+    if [ -n "$SUMMARY" ]; then
+        echo "$SUMMARY"
+    else
+        echo "docker: 0 passed, 1 failed"
+        [ "$status" != 0 ] || status=1
     fi
     exit "$status"
 }
@@ -166,16 +182,6 @@ for n in "${NODES[@]}"; do
     cp "$CERTS/ca/ca.pem" "$CERTS/ca/$n.pem" "$CERTS/ca/$n.key" "$CERTS/$n/"
 done
 
-# qnetd learns the network options from the network issue; until then every node runs a
-# local-only daemon and only the local scenario can pass.
-NETWORK=1
-if ! "$BIN_DIR/qnetd" --help 2>/dev/null | grep -q -- '--peer'; then
-    NETWORK=0
-    COMPOSE_FILES+=(-f "$HERE/compose.local-only.yml")
-    echo "!! qnetd has no --peer option yet: nodes run LOCAL-ONLY daemons;"
-    echo "!! the cross-node scenarios will FAIL (they are not skipped)."
-fi
-
 # ---------------------------------------------------------------- cluster helpers
 
 declare -A CID
@@ -183,7 +189,6 @@ cid() {
     [ -n "${CID[$1]:-}" ] || CID[$1]="$(compose ps -q "$1" 2>/dev/null)"
     echo "${CID[$1]}"
 }
-NET="${PROJECT}_qnet"
 
 # Number of "qnetd listening" lines in node $1's log (one per start).
 starts() { docker logs "$(cid "$1")" 2>&1 | grep -c 'qnetd listening'; }
@@ -279,7 +284,7 @@ until_ok() {
     while :; do
         ATTEMPTS=$((ATTEMPTS + 1))
         if LAST_OUT="$("$@")"; then return 0; fi
-        [ "$NETWORK" = 1 ] && grep -Eq "$NOT_YET" <<<"$LAST_OUT" || return 1
+        grep -Eq "$NOT_YET" <<<"$LAST_OUT" || return 1
         [ "$SECONDS" -lt "$deadline" ] || return 1
         sleep 0.5
     done
@@ -334,10 +339,6 @@ scenario_local() {
 # Links: every node reaches every other one (a checksum round trip each way). Also the
 # readiness wait for the remote scenarios: links may come up lazily.
 scenario_links() {
-    if [ "$NETWORK" = 0 ]; then
-        problem "qnetd has no --peer/--listen options yet (network issue): nodes run local-only"
-        return
-    fi
     local n m
     declare -A P C
     for n in "${NODES[@]}"; do
@@ -584,7 +585,9 @@ scenario_partition() {
         problem "send from n1 to cut-off n3: want an error, got (status $st): $(brief <<<"$o")"
     fi
 
-    docker network connect --ip 10.213.77.13 "$NET" "$(cid n3)" || {
+    # --alias: the service name n3 resolves again for the other nodes (their next dial looks it
+    # up); the address may differ from before the cut.
+    docker network connect --alias n3 "$NET" "$(cid n3)" || {
         problem "docker network connect $NET n3 failed"
         return
     }
@@ -651,5 +654,6 @@ for name in "${ONLY[@]}"; do
 done
 
 FAILED_ANY=$FAILED
-echo "$PASSED passed, $FAILED failed (whole run $(($(date +%s) - T_START)) s)"
+# Printed by cleanup, after the teardown: the last line of the run, alone on its line.
+SUMMARY="docker: $PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
