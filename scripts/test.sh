@@ -3,3 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --all-targets
+if docker info >/dev/null 2>&1; then bash cluster-tests/docker/run.sh; else echo "!!!!! SKIPPED: docker-compose cluster test (cluster-tests/docker/run.sh): no Docker engine answers 'docker info' !!!!!"; fi
