@@ -124,6 +124,12 @@ impl Driver {
         })
     }
 
+    /// Name this node (its `node/…` prefix means "here", and netmgr knows it), also when it
+    /// runs without peers.
+    pub fn set_local_node_name(&self, name: &str) {
+        self.lock().kernel.set_local_node_name(name);
+    }
+
     /// Name this node, seed its id base, and hand outputs for other nodes to `peers`.
     pub fn attach_peers(&self, local_name: &str, id_base: u64, peers: Arc<Peers>) {
         let mut st = self.lock();

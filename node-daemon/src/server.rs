@@ -77,6 +77,7 @@ impl Server {
         let driver = Driver::new(qnet_core::Config {
             max_message_size: config.max_message_size,
         });
+        driver.set_local_node_name(&config.node);
         let peer = crate::peer::start(config, &driver)?;
         let ctx = Arc::new(SessionContext {
             driver,

@@ -347,3 +347,36 @@ fn closing_a_blocked_thread_session_is_a_thread_exit() {
     }));
     assert_eq!(errno(&r), Some(3), "{r:?}");
 }
+
+/// A single-node daemon (no `--listen`) still knows its own name: `node/name` with its own
+/// node means "here", and netmgr maps that name to nd 0.
+#[test]
+fn single_node_daemon_knows_its_own_node_name() {
+    let d = Daemon::start();
+    let mut server = d.thread(1);
+    let chid = match server.call(request::Call::NameAttach(local::NameAttach {
+        name: "svc".into(),
+        flags: 0,
+    })) {
+        response::Result::Chid(chid) => chid,
+        other => panic!("NameAttach: {other:?}"),
+    };
+    assert!(chid > 0);
+    let mut client = d.thread(2);
+    match client.call(request::Call::NameOpen(local::NameOpen {
+        name: "testnode/svc".into(),
+    })) {
+        response::Result::Coid(coid) => assert!(coid > 0),
+        other => panic!("NameOpen testnode/svc: {other:?}"),
+    }
+    match client.call(request::Call::NetmgrStrToNd(local::NetmgrStrToNd {
+        name: "testnode".into(),
+    })) {
+        response::Result::Nd(nd) => assert_eq!(nd, 0),
+        other => panic!("NetmgrStrToNd: {other:?}"),
+    }
+    let r = client.call(request::Call::NameOpen(local::NameOpen {
+        name: "elsewhere/svc".into(),
+    }));
+    assert_eq!(errno(&r), Some(libc::EHOSTUNREACH), "{r:?}");
+}
