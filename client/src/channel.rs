@@ -78,7 +78,7 @@ impl Channel {
     }
 }
 
-fn into_received(r: Raw) -> Result<Received> {
+pub(crate) fn into_received(r: Raw) -> Result<Received> {
     Ok(match r {
         Raw::Message { rcvid, info, data } => Received::Message(Message::new(rcvid, info, data)),
         Raw::Pulse(p) => Received::Pulse(p),

@@ -756,3 +756,114 @@ fn neutrino_module_reexports_are_usable() {
     assert_eq!(qnet::priority(), 10);
     assert!(gettid() > 0);
 }
+
+#[test]
+fn reply_and_receive_serves_two_clients_in_turn() {
+    daemon();
+    let ch = Channel::create(ChannelFlags::default()).unwrap();
+    let coid = connect_attach(ND_LOCAL_NODE, me(), ch.chid()).unwrap();
+    let first = send_in_thread(coid, b"one".to_vec(), 16);
+    let m = receive_message(&ch);
+    assert_eq!(m.data(), b"one");
+    let second = send_in_thread(coid, b"two".to_vec(), 16);
+    // Answer the first client and take the second's message in one call.
+    let m = match m.reply_and_receive(1, b"ONE", &ch, 1024).unwrap() {
+        Received::Message(m) => m,
+        Received::Pulse(p) => panic!("expected a message, got {p:?}"),
+    };
+    let (status, reply) = recv(&first);
+    assert_eq!((status, &reply[..3]), (Ok(1), &b"ONE"[..]));
+    assert_eq!(m.data(), b"two");
+    assert_eq!(m.info().pid, me());
+    // Answer the second; the receive half waits for a third that does not come.
+    timer_timeout(
+        TimeoutStates {
+            receive: true,
+            ..Default::default()
+        },
+        Duration::from_millis(50),
+    );
+    let e = m.reply_and_receive(2, b"TWO", &ch, 1024).unwrap_err();
+    assert_eq!(e.errno(), Errno::ETIMEDOUT);
+    let (status, reply) = recv(&second);
+    assert_eq!((status, &reply[..3]), (Ok(2), &b"TWO"[..]));
+}
+
+#[test]
+fn reply_receive_with_an_answered_rcvid_is_esrch_and_receives_nothing() {
+    daemon();
+    let ch = Channel::create(ChannelFlags::default()).unwrap();
+    let coid = connect_attach(ND_LOCAL_NODE, me(), ch.chid()).unwrap();
+    let rx = send_in_thread(coid, b"x".to_vec(), 0);
+    let rcvid = receive_message(&ch).into_rcvid();
+    msg_reply(rcvid, 0, &[]).unwrap();
+    assert_eq!(recv(&rx).0, Ok(0));
+    // Something waits on the channel: a pulse (queued once msg_send_pulse returns) and a
+    // message.
+    msg_send_pulse(coid, 10, 9, 99).unwrap();
+    let rx = send_in_thread(coid, b"q".to_vec(), 0);
+    let mut buf = [0u8; 64];
+    let e = msg_reply_receive(rcvid, 0, b"late", ch.chid(), &mut buf, None).unwrap_err();
+    assert_eq!(e.errno(), Errno::ESRCH);
+    // Both are still there for plain receives.
+    let (mut pulses, mut messages) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        match ch.receive_timeout(64, common::GUARD).unwrap() {
+            Received::Pulse(p) => pulses.push((p.code, p.value)),
+            Received::Message(m) => {
+                messages.push(m.data().to_vec());
+                m.reply(0, &[]).unwrap();
+            }
+        }
+    }
+    assert_eq!(pulses, vec![(9, 99)]);
+    assert_eq!(messages, vec![b"q".to_vec()]);
+    assert_eq!(recv(&rx).0, Ok(0));
+}
+
+#[test]
+fn reply_receive_returns_a_pulse_and_receive_errors() {
+    daemon();
+    let ch = Channel::create(ChannelFlags::default()).unwrap();
+    let chid = ch.chid();
+    let coid = connect_attach(ND_LOCAL_NODE, me(), chid).unwrap();
+    // The receive half blocks; a pulse sent after the reply arrived wakes it.
+    let rx = send_in_thread(coid, b"a".to_vec(), 8);
+    let rcvid = receive_message(&ch).into_rcvid();
+    let (tx, server) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        timer_timeout(
+            TimeoutStates {
+                receive: true,
+                ..Default::default()
+            },
+            common::GUARD,
+        );
+        let r = msg_reply_receive(rcvid, 3, b"A", chid, &mut buf, None);
+        let _ = tx.send((r.map_err(|e| e.errno()), buf));
+    });
+    let (status, reply) = recv(&rx);
+    assert_eq!((status, reply[0]), (Ok(3), b'A'));
+    msg_send_pulse(coid, 10, 4, 44).unwrap();
+    let (r, buf) = recv(&server);
+    assert_eq!(r, Ok(0), "rcvid 0: a pulse");
+    let p = pulse_from_bytes(&buf).unwrap();
+    assert_eq!((p.code, p.value), (4, 44));
+    // The idiomatic layer gives the pulse as such.
+    let rx = send_in_thread(coid, b"b".to_vec(), 8);
+    let m = receive_message(&ch);
+    msg_send_pulse(coid, 10, 5, 55).unwrap();
+    match m.reply_and_receive(0, b"B", &ch, 64).unwrap() {
+        Received::Pulse(p) => assert_eq!((p.code, p.value), (5, 55)),
+        Received::Message(_) => panic!("expected the pulse"),
+    }
+    assert_eq!(recv(&rx).1[0], b'B');
+    // A receive buffer too small for a pulse: the reply is made, the receive fails.
+    let rx = send_in_thread(coid, b"c".to_vec(), 8);
+    let rcvid = receive_message(&ch).into_rcvid();
+    let mut small = [0u8; 4];
+    let e = msg_reply_receive(rcvid, 0, b"C", chid, &mut small, None).unwrap_err();
+    assert_eq!(e.errno(), Errno::EFAULT);
+    assert_eq!(recv(&rx).1[0], b'C');
+}

@@ -14,6 +14,11 @@
 //!   queue, bounded in practice because a thread has at most one call outstanding); its session
 //!   task wakes and writes it.
 //!
+//! A `MsgReplyReceive` (qnet extension, [`Driver::reply_receive`]) runs its reply and then its
+//! receive as two kernel calls of the same thread under one lock hold; the reply's own `Done`
+//! is dropped, so the server gets one response (the receive's, or the reply's error) and the
+//! daemon saves one read, one write and one wake-up of the server per round trip.
+//!
 //! So a local `MsgSend`/`MsgReceive`/`MsgReply` round trip costs one task wake-up per
 //! direction on top of the socket I/O a raw ping-pong does, and the daemon runs on a
 //! `current_thread` runtime where that wake-up is a queue push, not a cross-core hand-off.
@@ -202,6 +207,37 @@ impl Driver {
         let now = self.now();
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, call);
+        let response = self.finish(&mut st, Some(thread));
+        if response.is_none() {
+            tracing::debug!(%thread, "call blocked");
+        }
+        response
+    }
+
+    /// `thread` makes `MsgReplyReceive` (a qnet extension): `reply` (a `MsgReply`), then,
+    /// only if it succeeded, `receive` (a `MsgReceive`), under one hold of the lock. The
+    /// reply's own `Done` is swallowed; the result is the reply's error, or the receive's
+    /// response as [`Driver::call`] gives it (`None`: it blocked, the answer comes on the
+    /// thread's [`Outbox`]). The reply completes before the receive starts, so the thread
+    /// never has two calls at once.
+    pub fn reply_receive(
+        &self,
+        thread: ThreadKey,
+        reply: Call,
+        receive: Call,
+    ) -> Option<local::Response> {
+        let now = self.now();
+        let mut st = self.lock();
+        st.kernel.handle_call(now, thread, reply);
+        match self.finish(&mut st, Some(thread)) {
+            Some(local::Response {
+                result: Some(local::response::Result::Done(_)),
+            }) => {}
+            // The reply failed (e.g. ESRCH): no receive. (`None` cannot happen: a reply
+            // never blocks; if it did, its answer would come on the outbox as for any call.)
+            other => return other,
+        }
+        st.kernel.handle_call(now, thread, receive);
         let response = self.finish(&mut st, Some(thread));
         if response.is_none() {
             tracing::debug!(%thread, "call blocked");
@@ -658,6 +694,100 @@ mod tests {
         assert!(
             rx.try_recv().is_err(),
             "call 4 untouched by unblocks of call 3"
+        );
+    }
+    #[tokio::test]
+    async fn reply_receive_swallows_the_reply_done_and_skips_the_receive_on_error() {
+        let d = Driver::new(qnet_core::Config::default());
+        let cred = Credentials::default();
+        let (server, client) = (ThreadKey::local(60, 1), ThreadKey::local(61, 1));
+        let (ctx, mut crx) = mpsc::unbounded_channel();
+        let (stx, mut srx) = mpsc::unbounded_channel();
+        d.register_thread(server, cred, stx).unwrap();
+        d.register_thread(client, cred, ctx).unwrap();
+        let chid = match d.call(
+            server,
+            Call::ChannelCreate {
+                flags: Default::default(),
+            },
+        ) {
+            Some(local::Response {
+                result: Some(local::response::Result::Chid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        };
+        let coid = match d.call(
+            client,
+            Call::ConnectAttach {
+                nd: 0,
+                pid: 60,
+                chid,
+            },
+        ) {
+            Some(local::Response {
+                result: Some(local::response::Result::Coid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        };
+        let send = || Call::MsgSend {
+            coid,
+            data: bytes::Bytes::from_static(b"x"),
+            reply_cap: 8,
+            priority: 10,
+            timeout: None,
+        };
+        let receive = Call::MsgReceive {
+            chid,
+            cap: 64,
+            timeout: None,
+        };
+        assert!(d.call(client, send()).is_none());
+        let rcvid = match d.call(server, receive.clone()) {
+            Some(local::Response {
+                result: Some(local::response::Result::Message(m)),
+            }) => m.rcvid,
+            other => panic!("{other:?}"),
+        };
+        let reply = |rcvid| Call::MsgReply {
+            rcvid,
+            status: 5,
+            data: bytes::Bytes::from_static(b"y"),
+        };
+        // Reply, then the receive blocks: no response to the server yet, the client answered.
+        assert!(
+            d.reply_receive(server, reply(rcvid), receive.clone())
+                .is_none()
+        );
+        let got = crx.try_recv().expect("the client's reply was routed");
+        assert!(
+            matches!(got.result, Some(local::response::Result::Reply(_))),
+            "{got:?}"
+        );
+        // The blocked receive takes the next message (routed to the server's outbox).
+        assert!(d.call(client, send()).is_none());
+        let rcvid2 = match srx.try_recv() {
+            Ok(local::Response {
+                result: Some(local::response::Result::Message(m)),
+            }) => m.rcvid,
+            other => panic!("{other:?}"),
+        };
+        assert!(errno_of(d.call(server, reply(rcvid2))).is_none());
+        assert!(crx.try_recv().is_ok(), "second reply routed");
+        // A third message waits queued; an already-answered rcvid gives ESRCH and does not
+        // receive: the message is still there for the next receive.
+        assert!(d.call(client, send()).is_none());
+        assert_eq!(
+            errno_of(d.reply_receive(server, reply(rcvid), receive.clone())),
+            Some(Errno::ESRCH.0)
+        );
+        assert!(
+            matches!(
+                d.call(server, receive),
+                Some(local::Response {
+                    result: Some(local::response::Result::Message(_)),
+                })
+            ),
+            "the queued message was not consumed by the failed reply_receive"
         );
     }
 }

@@ -5,7 +5,8 @@
 //! frame, which must be read with `recvmsg`). Then, by kind:
 //!
 //! - THREAD: request/response frames, each request converted into a [`Call`] for the
-//!   [`Driver`]; completions of blocked calls arrive on the session's outbox;
+//!   [`Driver`] (a `MsgReplyReceive`, a qnet extension, into two, run in order with one
+//!   response); completions of blocked calls arrive on the session's outbox;
 //! - PROCESS: no frames at all, only its end matters (process liveness);
 //! - SHM: shared-memory handle requests, served by the [`ShmRegistry`] with fd passing;
 //! - ADMIN: read-only introspection requests, served by `admin` (no kernel presence).
@@ -21,7 +22,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use qnet_core::{Call, Credentials, Errno, Pid, ThreadKey};
 use qnet_proto::LOCAL_PROTOCOL_VERSION;
-use qnet_proto::convert::{ConvertError, ShmRequest};
+use qnet_proto::convert::{ConvertError, ReplyReceive, ShmRequest};
 use qnet_proto::frame::{FrameError, HEADER_LEN, check_eof, decode_frame, encode_frame};
 use qnet_proto::local::{
     self, ClientFrame, DaemonFrame, HelloAck, Refused, SessionKind, client_frame, daemon_frame,
@@ -275,6 +276,10 @@ async fn thread_session(
                     return Err(SessionError::Unexpected("request carries no call"));
                 }
                 Err(ConvertError::Netmgr(request)) => Some(ctx.driver.netmgr(request)),
+                Err(ConvertError::ReplyReceive(rr)) => {
+                    let ReplyReceive { reply, receive } = *rr;
+                    ctx.driver.reply_receive(thread, reply, receive)
+                }
                 Err(ConvertError::Shm(_)) => Some(error_response(
                     Errno::EPROTO,
                     "shared-memory handle requests belong on an SHM session",

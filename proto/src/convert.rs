@@ -4,6 +4,8 @@
 //! missing call, a missing sub-message and any value that does not fit the core's type
 //! (priority above 255, pulse code outside `i8`). The two shared-memory handle requests are not
 //! kernel calls; they come back as [`ConvertError::Shm`] so the daemon serves them itself.
+//! `MsgReplyReceive` (a qnet extension) is two kernel calls in one request; it comes back as
+//! [`ConvertError::ReplyReceive`] carrying both, for the daemon to run in order.
 //! Results go the other way infallibly: `From<Result<Completion, Errno>>` for
 //! [`local::Response`].
 //!
@@ -47,6 +49,9 @@ pub enum ConvertError {
     /// A netmgr lookup: not a kernel call, the daemon answers it from the node table.
     #[error("netmgr request is not a kernel call")]
     Netmgr(NetmgrRequest),
+    /// `MsgReplyReceive` (qnet extension): two kernel calls, run by the daemon in order.
+    #[error("reply-and-receive request is two kernel calls")]
+    ReplyReceive(Box<ReplyReceive>),
     /// A response that cannot answer a kernel call (empty, or a netmgr/shm-only result).
     #[error("response is not a call's result: {0}")]
     NotACompletion(&'static str),
@@ -65,6 +70,17 @@ pub enum NetmgrRequest {
         /// Node descriptor.
         nd: u32,
     },
+}
+
+/// `MsgReplyReceive` (a qnet extension; QNX has no single call for it): `reply` (a
+/// [`Call::MsgReply`]) first; only if it succeeds, `receive` (a [`Call::MsgReceive`]) on the
+/// same thread. The caller gets the reply's error or the receive's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyReceive {
+    /// The `MsgReply` half.
+    pub reply: Call,
+    /// The `MsgReceive` half.
+    pub receive: Call,
 }
 
 /// A shared-memory handle operation (SHM sessions only).
@@ -218,6 +234,20 @@ impl TryFrom<local::Request> for Call {
             }
             WireCall::NetmgrNdToStr(c) => {
                 return Err(ConvertError::Netmgr(NetmgrRequest::NdToStr { nd: c.nd }));
+            }
+            WireCall::MsgReplyReceive(c) => {
+                return Err(ConvertError::ReplyReceive(Box::new(ReplyReceive {
+                    reply: Call::MsgReply {
+                        rcvid: c.rcvid,
+                        status: c.status,
+                        data: c.data,
+                    },
+                    receive: Call::MsgReceive {
+                        chid: c.chid,
+                        cap: c.cap,
+                        timeout: timeout(c.timeout),
+                    },
+                })));
             }
         })
     }
@@ -1041,6 +1071,45 @@ mod tests {
         assert_eq!(
             Call::try_from(r),
             Err(ConvertError::Netmgr(NetmgrRequest::NdToStr { nd: 2 }))
+        );
+    }
+    #[test]
+    fn reply_receive_is_a_reply_then_a_receive() {
+        let r = req(WireCall::MsgReplyReceive(local::MsgReplyReceive {
+            rcvid: 7,
+            status: -2,
+            data: Bytes::from_static(b"ok"),
+            chid: 3,
+            cap: 64,
+            timeout: Some(local::Timeout {
+                send: false,
+                reply: false,
+                receive: true,
+                after_ns: 5_000,
+            }),
+        }));
+        let want = ReplyReceive {
+            reply: Call::MsgReply {
+                rcvid: 7,
+                status: -2,
+                data: Bytes::from_static(b"ok"),
+            },
+            receive: Call::MsgReceive {
+                chid: 3,
+                cap: 64,
+                timeout: Some(Timeout {
+                    states: TimeoutStates {
+                        send: false,
+                        reply: false,
+                        receive: true,
+                    },
+                    after: Duration::from_micros(5),
+                }),
+            },
+        };
+        assert_eq!(
+            Call::try_from(r),
+            Err(ConvertError::ReplyReceive(Box::new(want)))
         );
     }
 }

@@ -22,7 +22,7 @@ pub use event::{msg_deliver_event, msg_register_event, msg_unregister_event, msg
 pub use name::{name_attach, name_close, name_detach, name_open};
 pub use netmgr::{TargetParts, netmgr_ndtostr, netmgr_strtond, parse_target, split_target};
 pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};
-pub use receive::{msg_receive, msg_receivev};
+pub use receive::{msg_receive, msg_receivev, msg_reply_receive};
 pub use reply::{
     msg_error, msg_info, msg_read, msg_readv, msg_reply, msg_replyv, msg_write, msg_writev,
 };
@@ -36,6 +36,7 @@ pub use qnet_core::{
     TimeoutStates,
 };
 pub(crate) use receive::receive as receive_raw;
+pub(crate) use receive::reply_receive as reply_receive_raw;
 
 /// `ND_LOCAL_NODE`: the node descriptor of this node.
 pub const ND_LOCAL_NODE: u32 = 0;
