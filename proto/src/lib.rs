@@ -33,7 +33,7 @@ pub use generated::qnet::peer::v1 as peer;
 pub const PEER_PROTOCOL_VERSION: u32 = 2;
 
 /// Version of the local protocol; a hello with another version is refused.
-pub const LOCAL_PROTOCOL_VERSION: u32 = 1;
+pub const LOCAL_PROTOCOL_VERSION: u32 = 2;
 
 /// Where `qnetd` listens and the library connects when nothing else is said.
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/qnetd.sock";
