@@ -124,14 +124,18 @@ impl Kernel {
     /// Each node (up) it had connections to, calls on or events with gets one
     /// [`Notice::ProcessExit`].
     pub fn handle_process_exit(&mut self, now: Time, process: ProcessKey) {
-        let threads: Vec<ThreadKey> = self
+        // Receivers go first: abandoning a REPLY-blocked sender of this process can queue an
+        // unblock pulse on one of its own channels, which must not reach a receiver of the
+        // exiting process (an exited thread gets no completion).
+        let mut threads: Vec<(bool, ThreadKey)> = self
             .blocked
-            .keys()
-            .filter(|t| t.process() == process)
-            .copied()
+            .iter()
+            .filter(|(t, _)| t.process() == process)
+            .map(|(t, b)| (!matches!(b.wait, Wait::Receive { .. }), *t))
             .collect();
+        threads.sort();
         let mut peers: BTreeSet<Nd> = BTreeSet::new();
-        for thread in threads {
+        for (_, thread) in threads {
             peers.extend(self.abandon_call(thread));
         }
         if let Some(p) = self.processes.get_mut(&process) {
