@@ -27,37 +27,41 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn cargo_build(args: &[&str]) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args(args)
-        .status()
-        .expect("running cargo build");
-    assert!(st.success(), "cargo {args:?} failed");
+/// Build `qnetd` and the `qnet` examples once per test process. Cargo makes this a no-op
+/// when they are up to date; building every time (not only when a binary is missing) means a
+/// partial `cargo test -p qnet --test …` never runs a stale daemon or example.
+fn build_binaries() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "qnet-daemon",
+                "--bin",
+                "qnetd",
+                "-p",
+                "qnet",
+                "--examples",
+            ])
+            .status()
+            .expect("running cargo build");
+        assert!(st.success(), "building qnetd and the examples failed");
+    });
 }
 
-/// Path of the `qnetd` binary, building it if it is missing.
+/// Path of the `qnetd` binary (built if needed).
 pub fn qnetd_path() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let p = target_dir().join("qnetd");
-            if !p.exists() {
-                cargo_build(&["build", "-p", "qnet-daemon", "--bin", "qnetd"]);
-            }
-            p
-        })
-        .clone()
+    build_binaries();
+    target_dir().join("qnetd")
 }
 
-/// Path of an example binary, building the examples if it is missing.
+/// Path of an example binary (built if needed).
 pub fn example_path(name: &str) -> PathBuf {
-    let p = target_dir().join("examples").join(name);
-    if !p.exists() {
-        static BUILT: OnceLock<()> = OnceLock::new();
-        BUILT.get_or_init(|| cargo_build(&["build", "-p", "qnet", "--examples"]));
-    }
-    p
+    build_binaries();
+    target_dir().join("examples").join(name)
 }
 
 type Job = (Command, Sender<std::io::Result<Child>>);
