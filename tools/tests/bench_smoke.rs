@@ -9,11 +9,12 @@ use std::time::Duration;
 /// Hang guard only.
 const GUARD: Duration = Duration::from_secs(120);
 
-/// `qnetd` next to the `qnet` under test, built if missing.
+/// `qnetd` next to the `qnet` under test, (re)built first: cargo makes that a no-op when it is
+/// fresh, and a partial test run never uses a stale daemon.
 fn qnetd() -> PathBuf {
     let qnet = PathBuf::from(env!("CARGO_BIN_EXE_qnet"));
     let qnetd = qnet.parent().unwrap().join("qnetd");
-    if !qnetd.is_file() {
+    {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-p", "qnet-daemon", "--bin", "qnetd"]);
