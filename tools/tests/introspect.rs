@@ -1,87 +1,33 @@
 //! `qnet pidin`, `channels`, `connections`, `names`, `nodes` and `ping` against two real
-//! daemons (the `qnetd` server, in this process, each on its own runtime thread) linked over
-//! real QUIC on 127.0.0.1 with real certificates. A server on n2 and a client on n1 speak the
+//! `qnetd` processes (started by the `cluster-tests` harness) linked over real QUIC on
+//! 127.0.0.1 with real certificates. A server on n2 and a client on n1 speak the
 //! local protocol with raw frames; the built `qnet` binary is run and its JSON checked.
 
-use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use qnet_daemon::{Config, Server};
+use cluster_tests::Cluster;
 use qnet_proto::frame::blocking::{read_frame, write_frame};
 use qnet_proto::local::{
     self, ClientFrame, DaemonFrame, Hello, Request, Response, SessionKind, client_frame,
     daemon_frame, request, response,
 };
-use qnet_transport::{CertAuthority, Validity, issue_node_cert};
 use serde_json::Value;
 
 /// Hang guard for every wait; never a timing assertion.
 const GUARD: Duration = Duration::from_secs(20);
 
-/// One daemon, serving on its own thread until dropped.
+/// The Unix socket of one node's daemon, and the `qnet` CLI run against it.
 struct Node {
     socket: PathBuf,
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 impl Node {
-    fn start(certs: &Path, name: &str, peers: &[(&str, SocketAddr)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("qnetd.sock");
-        let mut config = Config::with_socket(socket.clone());
-        config.node = name.into();
-        config.listen = Some("127.0.0.1:0".parse().unwrap());
-        config.certs = Some(certs.into());
-        config.link_timeout = Duration::from_secs(2);
-        config.peers = peers
-            .iter()
-            .map(|(n, a)| qnet_daemon::config::PeerSpec {
-                name: (*n).into(),
-                addr: a.to_string(),
-            })
-            .collect();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let server = Server::bind(&config).expect("binding the daemon");
-                ready_tx.send(server.peer_addr().unwrap()).unwrap();
-                server
-                    .run(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
-        let addr = ready_rx.recv_timeout(GUARD).expect("daemon did not start");
+    fn of(cluster: &Cluster, name: &str) -> Self {
         Self {
-            socket,
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    /// Shut the daemon down (its peers see the link close) and wait for it.
-    fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
+            socket: cluster.node(name).socket.clone(),
         }
     }
 
@@ -133,12 +79,6 @@ impl Node {
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A raw THREAD session.
 struct Session {
     stream: UnixStream,
@@ -182,19 +122,6 @@ impl Session {
     }
 }
 
-fn certs(nodes: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = CertAuthority::generate("introspect").unwrap();
-    ca.save(dir.path(), false).unwrap();
-    for n in nodes {
-        issue_node_cert(&ca, n, Validity::days(2))
-            .unwrap()
-            .save(dir.path(), true)
-            .unwrap();
-    }
-    dir
-}
-
 fn receive(chid: i32) -> request::Call {
     request::Call::MsgReceive(local::MsgReceive {
         chid,
@@ -214,9 +141,9 @@ fn row<'a>(rows: &'a Value, node: &str, tid: u32) -> &'a Value {
 
 #[test]
 fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
-    let certs = certs(&["n1", "n2"]);
-    let mut n2 = Node::start(certs.path(), "n2", &[]);
-    let n1 = Node::start(certs.path(), "n1", &[("n2", n2.addr)]);
+    // n2 first, so n1 dials n2.
+    let mut cluster = Cluster::start(&["n2", "n1"]);
+    let (n1, n2) = (Node::of(&cluster, "n1"), Node::of(&cluster, "n2"));
     let up = n1.wait_peer("n2", "up");
     assert!(up["rtt_us"].is_u64(), "{up}");
     assert_eq!(up["cert_node"], "n2");
@@ -350,7 +277,7 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
     assert!(out.contains("2 sent, 2 received"), "{out}");
 
     // Stop n2: the client's call fails, n1 shows n2 down, and ping fails.
-    n2.stop();
+    cluster.kill("n2");
     match client.response() {
         response::Result::Error(e) => assert_eq!(e.errno, 3, "ESRCH"),
         other => panic!("{other:?}"),
