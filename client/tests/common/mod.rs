@@ -8,95 +8,18 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Hang guard for anything a test waits for.
 pub const GUARD: Duration = Duration::from_secs(20);
 
-/// `<target>/debug`, from this test executable's path (`<target>/debug/deps/<test>`).
-pub fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
-}
-
-/// Build `qnetd` and the `qnet` examples once per test process. Cargo makes this a no-op
-/// when they are up to date; building every time (not only when a binary is missing) means a
-/// partial `cargo test -p qnet --test …` never runs a stale daemon or example.
-fn build_binaries() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "qnet-daemon",
-                "--bin",
-                "qnetd",
-                "-p",
-                "qnet",
-                "--examples",
-            ])
-            .status()
-            .expect("running cargo build");
-        assert!(st.success(), "building qnetd and the examples failed");
-    });
-}
-
-/// Path of the `qnetd` binary (built if needed).
-pub fn qnetd_path() -> PathBuf {
-    build_binaries();
-    target_dir().join("qnetd")
-}
-
-/// Path of an example binary (built if needed).
-pub fn example_path(name: &str) -> PathBuf {
-    build_binaries();
-    target_dir().join("examples").join(name)
-}
-
-type Job = (Command, Sender<std::io::Result<Child>>);
-
-/// Spawn `cmd` from the long-lived spawner thread, with the parent-death signal set.
-#[allow(unsafe_code)]
-pub fn spawn(mut cmd: Command) -> Child {
-    static SPAWNER: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
-    // SAFETY: the pre_exec hook only calls prctl, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let tx = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::spawn(move || {
-            for (mut cmd, reply) in rx {
-                let _ = reply.send(cmd.spawn());
-            }
-        });
-        Mutex::new(tx)
-    });
-    let (rtx, rrx) = mpsc::channel();
-    tx.lock()
-        .unwrap()
-        .send((cmd, rtx))
-        .expect("spawner thread alive");
-    rrx.recv()
-        .expect("spawner answered")
-        .expect("spawning a child")
-}
+// Locating and (re)building `qnetd` and the examples, and spawning children with the
+// parent-death signal, are shared with the multi-node tests.
+pub use cluster_tests::{example_path, qnetd_path, spawn};
 
 /// A `qnetd` on a socket in a fresh temporary directory; SIGKILLed and reaped on drop.
 pub struct TestDaemon {
