@@ -24,7 +24,7 @@ pub const DEFAULT_LINK_TIMEOUT: Duration = Duration::from_secs(3);
 #[command(name = "qnetd", version, about = "The per-host qnet daemon")]
 pub struct Args {
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
-    /// link_timeout_ms, max_message_size); flags given here override it.
+    /// link_timeout_ms, max_message_size, busy_poll_us); flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock).
@@ -52,6 +52,10 @@ pub struct Args {
     /// for local round trips: see the driver's module doc).
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
+    /// After each message, keep polling sockets without sleeping for this many microseconds
+    /// (0: never poll, always sleep). Trades CPU for latency: see BENCHMARKS.md.
+    #[arg(long)]
+    pub busy_poll_us: Option<u64>,
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -78,6 +82,7 @@ struct FileConfig {
     peers: Vec<PeerSpec>,
     link_timeout_ms: Option<u64>,
     max_message_size: Option<u64>,
+    busy_poll_us: Option<u64>,
 }
 
 /// Why the configuration is unusable.
@@ -125,6 +130,8 @@ pub struct Config {
     pub peers: Vec<PeerSpec>,
     /// QUIC idle timeout of peer links (keep-alive every sixth of it).
     pub link_timeout: Duration,
+    /// Busy-polling window after each kernel call (zero: off); see `poll`.
+    pub busy_poll: Duration,
 }
 
 impl Config {
@@ -140,6 +147,7 @@ impl Config {
             certs: None,
             peers: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
+            busy_poll: crate::poll::DEFAULT_BUSY_POLL,
         }
     }
 
@@ -173,6 +181,10 @@ impl Config {
                 args.peers
             },
             link_timeout,
+            busy_poll: args
+                .busy_poll_us
+                .or(file.busy_poll_us)
+                .map_or(crate::poll::DEFAULT_BUSY_POLL, Duration::from_micros),
         };
         config.validate()?;
         Ok(config)
@@ -391,6 +403,7 @@ listen = "127.0.0.1:7000"
 certs = "/certs"
 link_timeout_ms = 1000
 max_message_size = 2048
+busy_poll_us = 7
 peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.0.1:7002" }]
 "#,
         )
@@ -402,6 +415,7 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
         assert_eq!(c.certs, Some(PathBuf::from("/certs")));
         assert_eq!(c.link_timeout, Duration::from_secs(1));
         assert_eq!(c.max_message_size, 2048);
+        assert_eq!(c.busy_poll, Duration::from_micros(7));
         assert_eq!(
             c.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             ["n2", "n3"]
@@ -415,9 +429,12 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
             "n4=127.0.0.1:9",
             "--socket",
             "/tmp/g.sock",
+            "--busy-poll-us",
+            "0",
         ])
         .unwrap();
         assert_eq!(c.node, "n9");
+        assert_eq!(c.busy_poll, Duration::ZERO, "0 turns polling off");
         assert_eq!(c.socket, PathBuf::from("/tmp/g.sock"));
         assert_eq!(c.peers.len(), 1, "command-line peers replace the file's");
         std::fs::write(&path, "nod = \"typo\"\n").unwrap();

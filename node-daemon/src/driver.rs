@@ -60,6 +60,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::peer::Peers;
+use crate::poll::Activity;
 
 /// Where a thread session receives completions of its call made by other threads' inputs.
 pub type Outbox = mpsc::UnboundedSender<local::Response>;
@@ -77,6 +78,8 @@ pub struct Driver {
     timer: watch::Sender<Option<Time>>,
     /// The peer driver, when the daemon listens for peers.
     peers: OnceLock<Arc<Peers>>,
+    /// Noted on every kernel lock; keeps the busy poller polling (see `poll`).
+    activity: Arc<Activity>,
 }
 
 /// How a new link changes a node, as the peer table decides it (under the driver's lock).
@@ -126,7 +129,13 @@ impl Driver {
             epoch: Instant::now(),
             timer,
             peers: OnceLock::new(),
+            activity: Arc::default(),
         })
+    }
+
+    /// The activity the busy poller watches (every kernel lock notes it).
+    pub fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
     }
 
     /// Name this node (its `node/…` prefix means "here", and netmgr knows it), also when it
@@ -148,6 +157,7 @@ impl Driver {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
+        self.activity.note();
         // A poisoned lock means a kernel bug panicked a session task; the other sessions are
         // still better served than dropped.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)

@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             listen = ?server.peer_addr(),
             peers = ?peers,
             link_timeout = ?config.link_timeout,
+            busy_poll = ?config.busy_poll,
             "qnetd listening"
         );
         server

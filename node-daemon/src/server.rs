@@ -57,6 +57,7 @@ pub struct Server {
     inode: (u64, u64),
     ctx: Arc<SessionContext>,
     peer: Option<PeerEndpoint>,
+    busy_poll: Duration,
 }
 
 impl Server {
@@ -96,6 +97,7 @@ impl Server {
             inode: (meta.dev(), meta.ino()),
             ctx,
             peer,
+            busy_poll: config.busy_poll,
         })
     }
 
@@ -114,6 +116,11 @@ impl Server {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(self.ctx.driver.clone().run_timer(cancel.clone()));
+        tracker.spawn(crate::poll::spin(
+            self.ctx.driver.activity(),
+            self.busy_poll,
+            cancel.clone(),
+        ));
         if let Some(peer) = self.peer {
             peer.spawn(&tracker, cancel.clone());
         }
