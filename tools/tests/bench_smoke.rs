@@ -79,7 +79,10 @@ fn quick_bench_runs_and_prints_the_table() {
             .split_whitespace()
             .filter(|w| w.parse::<f64>().is_ok())
             .count();
-        assert!(numbers >= 11, "row with missing figures: {row:?}");
+        assert!(numbers >= 12, "row with missing figures: {row:?}");
+        // The daemon(s) served those round trips, so they used CPU time.
+        let cpu: f64 = row.split_whitespace().last().unwrap().parse().unwrap();
+        assert!(cpu > 0.0, "no daemon CPU per round trip: {row:?}");
     }
     assert!(stdout.contains("pulses/s"), "no pulse figures:\n{stdout}");
     assert!(

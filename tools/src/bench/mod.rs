@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// The qnetd binary (default: next to this executable, else target/release/qnetd).
     #[arg(long)]
     qnetd: Option<PathBuf>,
+    /// An extra argument for every qnetd the run starts (repeatable), e.g.
+    /// `--daemon-arg=--busy-poll-us=0` to measure without busy polling.
+    #[arg(long = "daemon-arg", allow_hyphen_values = true)]
+    daemon_args: Vec<String>,
     /// Run only these variants (for profiling one path; ratios need both of a pair).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Variant>,
@@ -178,9 +182,10 @@ fn compare(args: &BenchArgs) -> Result<()> {
         args,
         "starting qnetd nb, qnetd na (dialling nb), servers and floors",
     );
-    let b = Daemon::start(&qnetd, "nb", Some(&certs), &[])?;
+    let extra = &args.daemon_args;
+    let b = Daemon::start(&qnetd, "nb", Some(&certs), &[], extra)?;
     let b_addr = b.addr.context("qnetd nb logged no listen address")?;
-    let a = Daemon::start(&qnetd, "na", Some(&certs), &[("nb", b_addr)])?;
+    let a = Daemon::start(&qnetd, "na", Some(&certs), &[("nb", b_addr)], extra)?;
     a.wait_node_up("nb")?;
     b.wait_node_up("na")?;
     qnet::set_socket_path(&a.socket);
@@ -233,13 +238,22 @@ fn compare(args: &BenchArgs) -> Result<()> {
                         continue;
                     }
                     let budget = plan.budget;
-                    let sample = match v {
+                    let daemons: &[&Daemon] = match v {
+                        Variant::RawUds | Variant::RawQuic => &[],
+                        Variant::QnetLocal => &[&a],
+                        Variant::QnetRemote => &[&a, &b],
+                    };
+                    let cpu_before = daemons_cpu(daemons)?;
+                    let mut sample = match v {
                         Variant::RawUds => uds_floor.measure(size, clients, budget),
                         Variant::QnetLocal => local.measure(size, clients, budget),
                         Variant::RawQuic => quic_floor.measure(size, clients, budget),
                         Variant::QnetRemote => remote.measure(size, clients, budget),
                     }
                     .with_context(|| format!("{v:?}, {size} B, {clients} clients"))?;
+                    if !daemons.is_empty() {
+                        sample.daemon_cpu = Some(daemons_cpu(daemons)? - cpu_before);
+                    }
                     rounds
                         .entry((v, size, clients))
                         .or_default()
@@ -276,6 +290,11 @@ fn compare(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// CPU time the daemons used so far, together.
+fn daemons_cpu(daemons: &[&Daemon]) -> Result<Duration> {
+    daemons.iter().map(|d| d.cpu_time()).sum()
+}
+
 fn progress(args: &BenchArgs, what: &str) {
     if !args.json {
         eprintln!("qnet bench: {what}");
@@ -304,6 +323,9 @@ fn command_line(args: &BenchArgs) -> String {
     }
     if !args.clients.is_empty() {
         c.push_str(&format!(" --clients {}", list(&args.clients)));
+    }
+    for a in &args.daemon_args {
+        c.push_str(&format!(" --daemon-arg={a}"));
     }
     c
 }

@@ -206,6 +206,7 @@ impl Daemon {
         name: &str,
         certs: Option<&Path>,
         peers: &[(&str, SocketAddr)],
+        extra_args: &[String],
     ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("qnetd.sock");
@@ -219,6 +220,7 @@ impl Daemon {
         for (peer, addr) in peers {
             cmd.arg("--peer").arg(format!("{peer}={addr}"));
         }
+        cmd.args(extra_args);
         let guard = Guard::spawn(cmd, &format!("qnetd {name}"), true)?;
         let line = guard.wait_line(1, "qnetd listening")?;
         let addr = line
@@ -253,6 +255,11 @@ impl Daemon {
     pub fn rss(&self) -> Result<u64> {
         rss_of(self.pid())
     }
+
+    /// CPU time used so far, all threads.
+    pub fn cpu_time(&self) -> Result<std::time::Duration> {
+        cpu_time_of(self.pid())
+    }
 }
 
 /// `VmRSS` of `pid` from `/proc/<pid>/status`, in bytes.
@@ -264,6 +271,21 @@ pub fn rss_of(pid: u32) -> Result<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .with_context(|| format!("no VmRSS for pid {pid}"))
+}
+
+/// CPU time `pid` has used so far, all its threads (`/proc/<pid>/task/*/schedstat`, whose first
+/// field is nanoseconds on a CPU).
+pub fn cpu_time_of(pid: u32) -> Result<std::time::Duration> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .with_context(|| format!("malformed schedstat of pid {pid}: {stat:?}"))?;
+    }
+    Ok(std::time::Duration::from_nanos(ns))
 }
 
 /// Line-based stdout announcement for peers; flushed so the harness sees it at once.

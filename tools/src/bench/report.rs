@@ -252,7 +252,7 @@ impl Report {
         );
         println!();
         println!(
-            "{:<7} {:>7} {:>4} | {:>9} {:>9} {:>9} {:>8} | {:>9} {:>9} {:>9} {:>8} | {:>6} {:>7}",
+            "{:<7} {:>7} {:>4} | {:>9} {:>9} {:>9} {:>8} | {:>9} {:>9} {:>9} {:>8} | {:>6} {:>7} | {:>7}",
             "path",
             "size",
             "cli",
@@ -265,12 +265,13 @@ impl Report {
             "msg/s",
             "MiB/s",
             "p50 ×",
-            "msg/s ×"
+            "msg/s ×",
+            "cpu µs"
         );
         for (name, cells) in [("local", &self.local), ("remote", &self.remote)] {
             for c in cells.iter() {
                 println!(
-                    "{:<7} {:>7} {:>4} | {:>9.1} {:>9.1} {:>9.0} {:>8.1} | {:>9.1} {:>9.1} {:>9.0} {:>8.1} | {:>6.2} {:>7.2}",
+                    "{:<7} {:>7} {:>4} | {:>9.1} {:>9.1} {:>9.0} {:>8.1} | {:>9.1} {:>9.1} {:>9.0} {:>8.1} | {:>6.2} {:>7.2} | {:>7.1}",
                     name,
                     size_name(c.size),
                     c.clients,
@@ -284,10 +285,13 @@ impl Report {
                     c.qnet.mib_per_s,
                     c.p50_ratio,
                     c.throughput_ratio,
+                    c.qnet.daemon_cpu_us,
                 );
             }
         }
-        println!("(floor: raw Unix socket for local, raw quinn for remote; p50/p99 in µs)");
+        println!(
+            "(floor: raw Unix socket for local, raw quinn for remote; p50/p99 in µs; cpu µs: qnetd CPU time per round trip, both daemons for remote)"
+        );
         println!();
         println!(
             "pulses/s (one sender, 16-byte pulses, counted at the server): local {:.0}, remote {:.0}",
@@ -340,6 +344,7 @@ mod tests {
             p99_us: p50 * 2.0,
             msgs_per_s: msgs,
             mib_per_s: 0.0,
+            daemon_cpu_us: 0.0,
         }
     }
 

@@ -18,10 +18,14 @@ pub struct Sample {
     pub hist: Histogram<u64>,
     /// Round trips completed in the timed phase.
     pub messages: u64,
+    /// Round trips completed in the warm-up (not timed; counted for CPU per round trip).
+    pub warmup_messages: u64,
     /// Wall time of the timed phase (first client start to last client end).
     pub elapsed: Duration,
     /// Payload bytes per message (each direction).
     pub size: usize,
+    /// CPU time the qnetd(s) on the path used over warm-up and timed phase (qnet only).
+    pub daemon_cpu: Option<Duration>,
 }
 
 /// The figures of one sample.
@@ -35,6 +39,9 @@ pub struct Figures {
     pub msgs_per_s: f64,
     /// Payload MiB per second in one direction (the echo carries as much back).
     pub mib_per_s: f64,
+    /// CPU µs the daemon(s) spent per round trip (all their threads; remote: both daemons);
+    /// 0 for the floors.
+    pub daemon_cpu_us: f64,
 }
 
 impl Sample {
@@ -47,6 +54,9 @@ impl Sample {
             p99_us: self.hist.value_at_quantile(0.99) as f64 / 1000.0,
             msgs_per_s,
             mib_per_s: msgs_per_s * self.size as f64 / (1024.0 * 1024.0),
+            daemon_cpu_us: self.daemon_cpu.map_or(0.0, |cpu| {
+                cpu.as_secs_f64() * 1e6 / (self.messages + self.warmup_messages).max(1) as f64
+            }),
         }
     }
 }
@@ -73,6 +83,7 @@ pub fn median_figures(rounds: &[Figures]) -> Figures {
         p99_us: col(|f| f.p99_us),
         msgs_per_s: col(|f| f.msgs_per_s),
         mib_per_s: col(|f| f.mib_per_s),
+        daemon_cpu_us: col(|f| f.daemon_cpu_us),
     }
 }
 
@@ -96,11 +107,14 @@ mod tests {
         let f = Sample {
             hist,
             messages: 1000,
+            warmup_messages: 250,
             elapsed: Duration::from_secs(2),
             size: 1024 * 1024,
+            daemon_cpu: Some(Duration::from_millis(25)),
         }
         .figures();
         assert_eq!(f.msgs_per_s, 500.0);
+        assert_eq!(f.daemon_cpu_us, 20.0, "25 ms over 1250 round trips");
         assert_eq!(f.mib_per_s, 500.0);
         assert!((f.p50_us - 2.0).abs() < 0.01, "{f:?}");
     }

@@ -24,6 +24,7 @@ pub struct Budget {
 struct ClientRun {
     hist: Histogram<u64>,
     count: u64,
+    warm_count: u64,
     start: Instant,
     end: Instant,
 }
@@ -55,8 +56,10 @@ pub fn run_threads<S>(
                     };
                     let warm_end = Instant::now() + budget.warmup;
                     let mut warm = Ok(());
+                    let mut warm_count = 0;
                     while warm.is_ok() && Instant::now() < warm_end {
                         warm = op(&mut state);
+                        warm_count += 1;
                     }
                     barrier.wait();
                     warm?;
@@ -75,6 +78,7 @@ pub fn run_threads<S>(
                     Ok(ClientRun {
                         hist,
                         count,
+                        warm_count,
                         start,
                         end: now,
                     })
@@ -95,12 +99,14 @@ pub fn run_threads<S>(
 fn merge(runs: Vec<ClientRun>, size: usize) -> Result<Sample> {
     let mut hist = histogram();
     let mut messages = 0;
+    let mut warmup_messages = 0;
     let mut start: Option<Instant> = None;
     let mut end: Option<Instant> = None;
     for r in runs {
         hist.add(&r.hist)
             .map_err(|e| anyhow!("merging histograms: {e:?}"))?;
         messages += r.count;
+        warmup_messages += r.warm_count;
         start = Some(start.map_or(r.start, |s| s.min(r.start)));
         end = Some(end.map_or(r.end, |e| e.max(r.end)));
     }
@@ -111,8 +117,10 @@ fn merge(runs: Vec<ClientRun>, size: usize) -> Result<Sample> {
     Ok(Sample {
         hist,
         messages,
+        warmup_messages,
         elapsed,
         size,
+        daemon_cpu: None,
     })
 }
 
@@ -144,7 +152,9 @@ where
                 rt.spawn(async move {
                     let mut state = state;
                     let warm_end = Instant::now() + budget.warmup;
+                    let mut warm_count = 0;
                     while Instant::now() < warm_end {
+                        warm_count += 1;
                         match op(state).await {
                             Ok(s) => state = s,
                             Err(e) => {
@@ -170,6 +180,7 @@ where
                     Ok::<_, anyhow::Error>(ClientRun {
                         hist,
                         count,
+                        warm_count,
                         start,
                         end: now,
                     })
