@@ -6,6 +6,9 @@
 //!   "node up" log lines;
 //! - [`Cluster::start_relayed`] starts `n1` and `n2` with a [`Relay`] between them that the
 //!   test can cut and restore;
+//! - [`Cluster::start_mutual`] starts nodes that all dial each other (so a node pair holds
+//!   two connections), optionally with one of them through a [`Relay`], and with a chosen
+//!   `--link-timeout`;
 //! - [`Node::spawn`] runs an example or the `qnet-probe` binary against a node
 //!   (`QNET_SOCKET` set), capturing its output ([`Proc`]).
 //!
@@ -373,6 +376,8 @@ pub struct Node {
     pub addr: SocketAddr,
     certs: PathBuf,
     peers: Vec<(String, SocketAddr)>,
+    /// Its `--link-timeout`.
+    link_timeout: String,
     daemon: Option<Proc>,
     /// Logs of earlier runs of this node's daemon (before restarts), for failure messages.
     earlier_logs: Vec<String>,
@@ -385,6 +390,7 @@ impl Node {
         name: &str,
         port: u16,
         peers: Vec<(String, SocketAddr)>,
+        link_timeout: &str,
     ) -> Node {
         let mut node = Node {
             name: name.into(),
@@ -392,6 +398,7 @@ impl Node {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             certs: certs.to_path_buf(),
             peers,
+            link_timeout: link_timeout.into(),
             daemon: None,
             earlier_logs: Vec::new(),
         };
@@ -410,7 +417,7 @@ impl Node {
             .arg("--certs")
             .arg(&self.certs)
             .arg("--link-timeout")
-            .arg(LINK_TIMEOUT)
+            .arg(&self.link_timeout)
             .arg("--max-message-size")
             .arg(MAX_MESSAGE.to_string())
             .args(["--log", "info"]);
@@ -446,7 +453,9 @@ impl Node {
         self.wait_log(n, "node down", peer);
     }
 
-    fn wait_log(&self, n: usize, what: &str, peer: &str) {
+    /// Wait until this daemon has logged a line containing `what` for `peer` (a `peer=<peer>`
+    /// field) at least `n` times.
+    pub fn wait_log(&self, n: usize, what: &str, peer: &str) {
         let tag = format!("peer={peer}");
         let ok = self
             .log()
@@ -537,7 +546,14 @@ impl Cluster {
         let mut nodes: Vec<Node> = Vec::new();
         for name in names {
             let peers = nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
-            nodes.push(Node::start(dir.path(), certs.dir(), name, 0, peers));
+            nodes.push(Node::start(
+                dir.path(),
+                certs.dir(),
+                name,
+                0,
+                peers,
+                LINK_TIMEOUT,
+            ));
         }
         let c = Cluster {
             nodes,
@@ -560,7 +576,7 @@ impl Cluster {
     pub fn start_relayed() -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = Certs::new(&dir.path().join("certs"), &["n1", "n2"]).expect("certificates");
-        let n2 = Node::start(dir.path(), certs.dir(), "n2", 0, Vec::new());
+        let n2 = Node::start(dir.path(), certs.dir(), "n2", 0, Vec::new(), LINK_TIMEOUT);
         let relay = Relay::start(n2.addr).expect("relay");
         let n1 = Node::start(
             dir.path(),
@@ -568,12 +584,70 @@ impl Cluster {
             "n1",
             0,
             vec![("n2".into(), relay.addr())],
+            LINK_TIMEOUT,
         );
         n1.wait_node_up("n2", 1);
         n2.wait_node_up("n1", 1);
         Cluster {
             nodes: vec![n1, n2],
             relay: Some(relay),
+            certs,
+            dir,
+        }
+    }
+
+    /// Nodes that all `--peer` each other, with `--link-timeout link_timeout`, on UDP ports
+    /// reserved before any of them starts (each must know the others' addresses). Each pair
+    /// ends up with two connections, one dialled by each side: returns once every daemon has
+    /// logged "node up" and "peer link added" for every other node. With `relayed`, `n1`
+    /// dials `n2` through a [`Relay`] (so a test can cut that one connection) while `n2`
+    /// dials `n1` directly.
+    pub fn start_mutual(names: &[&str], link_timeout: &str, relayed: bool) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
+        // All reserved at once so they differ, then freed for the daemons to bind.
+        let reserved: Vec<UdpSocket> = names
+            .iter()
+            .map(|_| UdpSocket::bind("127.0.0.1:0").expect("reserving a UDP port"))
+            .collect();
+        let addrs: Vec<SocketAddr> = reserved
+            .iter()
+            .map(|s| s.local_addr().expect("local_addr"))
+            .collect();
+        drop(reserved);
+        let addr_of = |name: &str| addrs[names.iter().position(|n| *n == name).expect(name)];
+        let relay = relayed.then(|| Relay::start(addr_of("n2")).expect("relay"));
+        let mut nodes = Vec::new();
+        for name in names {
+            let peers = names
+                .iter()
+                .filter(|n| *n != name)
+                .map(|n| match &relay {
+                    Some(r) if (*name, *n) == ("n1", "n2") => (n.to_string(), r.addr()),
+                    _ => (n.to_string(), addr_of(n)),
+                })
+                .collect();
+            let port = addr_of(name).port();
+            nodes.push(Node::start(
+                dir.path(),
+                certs.dir(),
+                name,
+                port,
+                peers,
+                link_timeout,
+            ));
+        }
+        for a in &nodes {
+            for b in &nodes {
+                if a.name != b.name {
+                    a.wait_node_up(&b.name, 1);
+                    a.wait_log(1, "peer link added", &b.name);
+                }
+            }
+        }
+        Cluster {
+            nodes,
+            relay,
             certs,
             dir,
         }
@@ -608,13 +682,19 @@ impl Cluster {
             .filter(|n| n.name != name && n.is_up())
             .map(|n| (n.name.clone(), n.node_up_count(name)))
             .collect();
-        let node = self.node_mut(name);
-        assert!(!node.is_up(), "{name} is running");
-        node.run_daemon();
+        self.relaunch(name);
         for (other, count) in before {
             self.node(&other).wait_node_up(name, count + 1);
             self.node(name).wait_node_up(&other, 1);
         }
+    }
+
+    /// Start `name`'s daemon again (same name, certificate, address, peers and link
+    /// timeout); returns once it listens, without waiting for any link.
+    pub fn relaunch(&mut self, name: &str) {
+        let node = self.node_mut(name);
+        assert!(!node.is_up(), "{name} is running");
+        node.run_daemon();
     }
 
     /// The certificate directory.
