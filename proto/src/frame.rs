@@ -1,8 +1,15 @@
 //! Framing shared by both protocols: a 4-byte little-endian length, then that many bytes
 //! of one prost message. Decoding is bounded and never panics on any input.
+//!
+//! Large payloads are not copied into the frame buffer: [`encode_frame_split`] encodes
+//! everything but a message's one large `bytes` field (its *body*, see [`SplitBody`]) and
+//! hands the body back to be written as a second chunk (vectored write, quinn chunk).
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use prost::Message;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+
+use crate::{local, peer};
 
 /// Bytes in the length prefix.
 pub const HEADER_LEN: usize = 4;
@@ -41,6 +48,160 @@ pub fn encode_frame<M: Message>(msg: &M, dst: &mut BytesMut) {
     dst.put_u32_le(len as u32);
     // Encoding into a BytesMut with reserved room cannot fail.
     msg.encode(dst).expect("reserved capacity");
+}
+
+/// Bodies at least this long are written apart from the frame buffer by
+/// [`encode_frame_split`]; shorter ones are copied (one write of one buffer is cheaper).
+pub const SPLIT_MIN_BODY: usize = 16 * 1024;
+
+/// Deepest [`BodyPath`]: `PeerStreamFrame.call.request.<call>.data`.
+const MAX_BODY_DEPTH: usize = 5;
+
+/// Field numbers from a framed message down to its body (a `bytes` field), outermost first.
+/// Every field on the path but the last is a (possibly oneof) message field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyPath {
+    tags: [u32; MAX_BODY_DEPTH],
+    depth: usize,
+}
+
+impl BodyPath {
+    /// The path of a body field `tag` of the message itself.
+    pub const fn field(tag: u32) -> Self {
+        let mut tags = [0; MAX_BODY_DEPTH];
+        tags[0] = tag;
+        Self { tags, depth: 1 }
+    }
+
+    /// This path, inside field `tag` of an enclosing message. `None` past the deepest shape.
+    pub fn within(self, tag: u32) -> Option<Self> {
+        if self.depth >= MAX_BODY_DEPTH {
+            return None;
+        }
+        let mut tags = [0; MAX_BODY_DEPTH];
+        tags[0] = tag;
+        tags[1..=self.depth].copy_from_slice(&self.tags[..self.depth]);
+        Some(Self {
+            tags,
+            depth: self.depth + 1,
+        })
+    }
+
+    /// The field numbers, outermost first.
+    pub fn tags(&self) -> &[u32] {
+        &self.tags[..self.depth]
+    }
+}
+
+/// A message with at most one large `bytes` field worth writing apart (its body).
+pub trait SplitBody {
+    /// Take the body out of `self` (leaving it empty) if it is at least `min` bytes long, with
+    /// where it was.
+    fn take_body(&mut self, min: usize) -> Option<(BodyPath, Bytes)>;
+}
+
+/// Take `data` if it is at least `min` bytes long.
+fn take_if(data: &mut Bytes, min: usize, tag: u32) -> Option<(BodyPath, Bytes)> {
+    (data.len() >= min).then(|| (BodyPath::field(tag), std::mem::take(data)))
+}
+
+impl SplitBody for local::Request {
+    fn take_body(&mut self, min: usize) -> Option<(BodyPath, Bytes)> {
+        use local::request::Call;
+        let (tag, body) = match self.call.as_mut()? {
+            Call::MsgSend(m) => (6, take_if(&mut m.data, min, 2)?),
+            Call::MsgReply(m) => (8, take_if(&mut m.data, min, 3)?),
+            Call::MsgWrite(m) => (11, take_if(&mut m.data, min, 3)?),
+            Call::MsgReplyReceive(m) => (27, take_if(&mut m.data, min, 3)?),
+            _ => return None,
+        };
+        Some((body.0.within(tag)?, body.1))
+    }
+}
+
+impl SplitBody for local::Response {
+    fn take_body(&mut self, min: usize) -> Option<(BodyPath, Bytes)> {
+        use local::response::Result;
+        let (tag, body) = match self.result.as_mut()? {
+            Result::Reply(r) => (5, take_if(&mut r.data, min, 2)?),
+            Result::Message(m) => (6, take_if(&mut m.data, min, 3)?),
+            Result::Data(d) => return take_if(d, min, 8),
+            _ => return None,
+        };
+        Some((body.0.within(tag)?, body.1))
+    }
+}
+
+impl SplitBody for local::ClientFrame {
+    fn take_body(&mut self, min: usize) -> Option<(BodyPath, Bytes)> {
+        match self.frame.as_mut()? {
+            local::client_frame::Frame::Request(r) => {
+                let (path, body) = r.take_body(min)?;
+                Some((path.within(2)?, body))
+            }
+            local::client_frame::Frame::Hello(_) => None,
+        }
+    }
+}
+
+impl SplitBody for local::DaemonFrame {
+    fn take_body(&mut self, min: usize) -> Option<(BodyPath, Bytes)> {
+        match self.frame.as_mut()? {
+            local::daemon_frame::Frame::Response(r) => {
+                let (path, body) = r.take_body(min)?;
+                Some((path.within(3)?, body))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl SplitBody for peer::PeerStreamFrame {
+    fn take_body(&mut self, min: usize) -> Option<(BodyPath, Bytes)> {
+        match self.frame.as_mut()? {
+            peer::peer_stream_frame::Frame::Call(c) => {
+                let (path, body) = c.request.as_mut()?.take_body(min)?;
+                Some((path.within(2)?.within(1)?, body))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Append `msg` as one frame to `dst` (a growable buffer: `Vec<u8>`, `BytesMut`), except its
+/// body if it has one of at least [`SPLIT_MIN_BODY`] bytes: that is returned, and the frame
+/// is `dst`'s new bytes followed by the body's. `msg` is left without its body.
+///
+/// The body travels as a second encoding of `msg`'s type that holds nothing but the path down
+/// to the body. A protobuf decoder merges concatenated encodings of one message (nested
+/// messages, oneof variants included, merge field by field; a `bytes` field takes the last
+/// value), so the frame decodes as `msg` with its body in place, and no length prefix of
+/// `msg` has to count bytes it does not hold.
+pub fn encode_frame_split<M: Message + SplitBody>(
+    msg: &mut M,
+    dst: &mut impl BufMut,
+) -> Option<Bytes> {
+    let Some((path, body)) = msg.take_body(SPLIT_MIN_BODY) else {
+        let len = msg.encoded_len();
+        dst.put_u32_le(len as u32);
+        msg.encode(dst).expect("a growable buffer");
+        return None;
+    };
+    let tags = path.tags();
+    // What each field on the path holds, then the whole tail: innermost first.
+    let mut held = [0usize; MAX_BODY_DEPTH];
+    let mut tail = body.len();
+    for (i, &tag) in tags.iter().enumerate().rev() {
+        held[i] = tail;
+        tail += key_len(tag) + encoded_len_varint(tail as u64);
+    }
+    dst.put_u32_le((msg.encoded_len() + tail) as u32);
+    msg.encode(dst).expect("a growable buffer");
+    for (&tag, &len) in tags.iter().zip(&held) {
+        encode_key(tag, WireType::LengthDelimited, dst);
+        encode_varint(len as u64, dst);
+    }
+    Some(body)
 }
 
 /// `msg` as one frame, in a fresh buffer.
@@ -178,6 +339,157 @@ mod tests {
         assert_eq!(
             check_eof(&buf),
             Err(FrameError::Truncated { have: 6, want: 9 })
+        );
+    }
+
+    /// Encode `msg` split, join head and body, decode: the original, and the body was not copied
+    /// into the head.
+    fn split_round_trip<M>(msg: M, expect_split: bool)
+    where
+        M: Message + SplitBody + Default + Clone + PartialEq + std::fmt::Debug,
+    {
+        let mut taken = msg.clone();
+        let mut head = BytesMut::new();
+        let body = encode_frame_split(&mut taken, &mut head);
+        assert_eq!(body.is_some(), expect_split, "{msg:?}");
+        let body = body.unwrap_or_default();
+        if expect_split {
+            assert!(head.len() < 64, "the head holds only fields and prefixes");
+        }
+        let mut joined = head.clone();
+        joined.extend_from_slice(&body);
+        let got: M = decode_frame(&mut joined, 4 << 20).unwrap().unwrap();
+        assert_eq!(got, msg);
+        assert!(
+            joined.is_empty(),
+            "the length prefix covers exactly the frame"
+        );
+    }
+
+    fn big() -> Bytes {
+        Bytes::from(
+            (0..SPLIT_MIN_BODY + 300)
+                .map(|i| i as u8)
+                .collect::<Vec<u8>>(),
+        )
+    }
+
+    #[test]
+    fn split_frames_decode_as_the_whole_message() {
+        use crate::local::{
+            DaemonFrame, MsgReplyReceive, MsgSend, MsgWrite, ReceivedMessage, Reply, Request,
+            Response, Timeout, daemon_frame, request, response,
+        };
+        let requests = [
+            request::Call::MsgSend(MsgSend {
+                coid: 3,
+                data: big(),
+                reply_cap: 1 << 20,
+                priority: 10,
+                timeout: Some(Timeout {
+                    send: true,
+                    reply: false,
+                    receive: false,
+                    after_ns: 5,
+                }),
+            }),
+            request::Call::MsgReply(local::MsgReply {
+                rcvid: 9,
+                status: -2,
+                data: big(),
+            }),
+            request::Call::MsgWrite(MsgWrite {
+                rcvid: 9,
+                offset: 77,
+                data: big(),
+            }),
+            request::Call::MsgReplyReceive(MsgReplyReceive {
+                rcvid: 9,
+                status: 1,
+                data: big(),
+                chid: 4,
+                cap: 100,
+                timeout: None,
+            }),
+        ];
+        for call in requests {
+            let req = Request { call: Some(call) };
+            split_round_trip(
+                ClientFrame {
+                    frame: Some(client_frame::Frame::Request(req.clone())),
+                },
+                true,
+            );
+            split_round_trip(
+                peer::PeerStreamFrame {
+                    frame: Some(peer::peer_stream_frame::Frame::Call(peer::PeerCall {
+                        thread: Some(peer::RemoteThread {
+                            pid: 1,
+                            tid: 2,
+                            uid: 3,
+                            gid: 4,
+                        }),
+                        request: Some(req),
+                        seq: 12345,
+                    })),
+                },
+                true,
+            );
+        }
+        let responses = [
+            response::Result::Reply(Reply {
+                status: 7,
+                data: big(),
+            }),
+            response::Result::Message(ReceivedMessage {
+                rcvid: 5,
+                info: Some(local::MsgInfo {
+                    pid: 8,
+                    msglen: 1 << 20,
+                    ..Default::default()
+                }),
+                data: big(),
+            }),
+            response::Result::Data(big()),
+        ];
+        for result in responses {
+            let r = Response {
+                result: Some(result),
+            };
+            split_round_trip(r.clone(), true);
+            split_round_trip(
+                DaemonFrame {
+                    frame: Some(daemon_frame::Frame::Response(r)),
+                },
+                true,
+            );
+        }
+    }
+
+    #[test]
+    fn small_bodies_are_encoded_whole() {
+        use crate::local::{Reply, Response, response};
+        let small = Response {
+            result: Some(response::Result::Reply(Reply {
+                status: 1,
+                data: Bytes::from_static(b"small"),
+            })),
+        };
+        split_round_trip(small.clone(), false);
+        let mut head = BytesMut::new();
+        let mut whole = BytesMut::new();
+        let _ = encode_frame_split(&mut small.clone(), &mut head);
+        encode_frame(&small, &mut whole);
+        assert_eq!(head, whole, "same bytes as encode_frame");
+        split_round_trip(
+            ClientFrame {
+                frame: Some(client_frame::Frame::Hello(Hello {
+                    version: 1,
+                    tid: 2,
+                    kind: 3,
+                })),
+            },
+            false,
         );
     }
 
