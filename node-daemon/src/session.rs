@@ -19,11 +19,13 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use qnet_core::{Call, Credentials, Errno, Pid, ThreadKey};
 use qnet_proto::LOCAL_PROTOCOL_VERSION;
 use qnet_proto::convert::{ConvertError, ReplyReceive, ShmRequest};
-use qnet_proto::frame::{FrameError, HEADER_LEN, check_eof, decode_frame, encode_frame};
+use qnet_proto::frame::{
+    FrameError, HEADER_LEN, check_eof, decode_frame, encode_frame, encode_frame_split,
+};
 use qnet_proto::local::{
     self, ClientFrame, DaemonFrame, HelloAck, Refused, SessionKind, client_frame, daemon_frame,
 };
@@ -42,6 +44,12 @@ const MAX_HELLO_LEN: usize = 1024;
 const MAX_SHM_FRAME_LEN: usize = 1024;
 /// A connection that sends no hello within this time is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// SO_SNDBUF asked for on THREAD sessions (the kernel doubles it, and caps it at
+/// `net.core.wmem_max`). Unix stream sockets queue at most the sender's send buffer, so with
+/// the ~208 KiB default a 1 MiB response takes several write/wake/read rounds between the
+/// daemon and the client; with room for it, it takes one. Memory is charged only while bytes
+/// are queued.
+const THREAD_SEND_BUFFER: usize = 1 << 20;
 
 /// What every session shares.
 #[derive(Debug)]
@@ -253,6 +261,7 @@ async fn thread_session(
     mut outbox: mpsc::UnboundedReceiver<local::Response>,
     mut out: Writer,
 ) -> Result<(), SessionError> {
+    set_send_buffer(stream, THREAD_SEND_BUFFER);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     // A call is outstanding: the thread is blocked and may send nothing until it is answered.
     let mut blocked = false;
@@ -303,6 +312,14 @@ async fn thread_session(
                 }
             }
         }
+    }
+}
+
+/// Ask for a send buffer of `size` bytes; best effort (the default works, only slower).
+fn set_send_buffer(stream: &UnixStream, size: usize) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if let Err(e) = setsockopt(stream, sockopt::SndBuf, &size) {
+        tracing::debug!(error = %e, "cannot set SO_SNDBUF on a session");
     }
 }
 
@@ -380,7 +397,8 @@ fn error_response(errno: Errno, detail: &str) -> local::Response {
     }
 }
 
-/// Encodes daemon frames into one reused buffer.
+/// Encodes daemon frames into one reused buffer; a large payload is not copied into it but
+/// written after it in the same (vectored) write.
 #[derive(Default)]
 struct Writer {
     buf: BytesMut,
@@ -398,8 +416,15 @@ impl Writer {
         stream: &mut UnixStream,
         frame: daemon_frame::Frame,
     ) -> Result<(), SessionError> {
-        self.encode(frame);
-        stream.write_all(&self.buf).await?;
+        self.buf.clear();
+        let mut frame = DaemonFrame { frame: Some(frame) };
+        match encode_frame_split(&mut frame, &mut self.buf) {
+            None => stream.write_all(&self.buf).await?,
+            Some(body) => {
+                let mut both = Buf::chain(&self.buf[..], body);
+                stream.write_all_buf(&mut both).await?
+            }
+        }
         Ok(())
     }
 
