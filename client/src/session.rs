@@ -8,10 +8,12 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bytes::BytesMut;
+use std::io::IoSlice;
+
+use bytes::{Bytes, BytesMut};
 use prost::Message as _;
 use qnet_core::Errno;
-use qnet_proto::frame::FRAME_OVERHEAD;
+use qnet_proto::frame::{FRAME_OVERHEAD, SPLIT_MIN_BODY, encode_frame_split};
 use qnet_proto::local::{
     ClientFrame, DaemonFrame, Hello, HelloAck, Request, Response, SessionKind, client_frame,
     daemon_frame, request, response,
@@ -67,6 +69,9 @@ pub(crate) struct Session {
     path: PathBuf,
     /// Outgoing frame, reused.
     pub(crate) wbuf: Vec<u8>,
+    /// The outgoing frame's large payload, written after `wbuf` without being copied into it
+    /// (see `encode_frame_split`); empty when `wbuf` holds the whole frame.
+    wbody: Bytes,
     /// Incoming frame, reused (reclaimed once the previous response is dropped).
     rbuf: BytesMut,
     /// Hello-time facts.
@@ -150,14 +155,25 @@ pub fn gettid() -> u32 {
     nix::unistd::gettid().as_raw() as u32
 }
 
+/// SO_SNDBUF asked for on a thread's session (the kernel doubles it, and caps it at
+/// `net.core.wmem_max`). Unix stream sockets queue at most the sender's send buffer, so with
+/// the ~208 KiB default a 1 MiB request takes several write/wake/read rounds between this
+/// thread and the daemon; with room for it, it takes one. Memory is charged only while bytes
+/// are queued.
+const SEND_BUFFER: usize = 1 << 20;
+
 impl Session {
     fn connect() -> Result<Session> {
         process_info()?;
         let (stream, path, ack) = open(SessionKind::Thread, gettid())?;
+        // Best effort: the default works, only slower.
+        let _ =
+            nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER);
         Ok(Session {
             stream,
             path,
             wbuf: Vec::with_capacity(256),
+            wbody: Bytes::new(),
             rbuf: BytesMut::with_capacity(256),
             info: info_of(&ack),
         })
@@ -170,21 +186,20 @@ impl Session {
             stream,
             path: PathBuf::from("test"),
             wbuf: Vec::new(),
+            wbody: Bytes::new(),
             rbuf: BytesMut::new(),
             info,
         }
     }
 
-    /// Encode `call` into the write buffer as one frame.
+    /// Encode `call` as one frame: into the write buffer, except a large payload, which is
+    /// kept aside and written after it.
     fn encode(&mut self, call: request::Call) {
-        let frame = ClientFrame {
+        let mut frame = ClientFrame {
             frame: Some(client_frame::Frame::Request(Request { call: Some(call) })),
         };
         self.wbuf.clear();
-        self.wbuf.extend_from_slice(&[0; 4]);
-        // Encoding into a Vec cannot fail.
-        let _ = frame.encode(&mut self.wbuf);
-        self.finish_frame();
+        self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
     }
 
     /// Fill in the length prefix of the frame in the write buffer.
@@ -193,11 +208,14 @@ impl Session {
         self.wbuf[..4].copy_from_slice(&len.to_le_bytes());
     }
 
-    /// Send the frame in the write buffer and read the response.
+    /// Send the frame in the write buffer (and its payload kept aside, if any) and read the
+    /// response.
     pub(crate) fn round_trip(&mut self) -> Result<response::Result> {
-        if let Err(e) = self.stream.write_all(&self.wbuf) {
+        let body = std::mem::take(&mut self.wbody);
+        if let Err(e) = write_all_vectored(&mut self.stream, &self.wbuf, &body) {
             return Err(daemon_err(&self.path, "sending a request", e));
         }
+        drop(body);
         let mut header = [0u8; 4];
         if let Err(e) = self.stream.read_exact(&mut header) {
             return Err(daemon_err(
@@ -213,12 +231,10 @@ impl Session {
                 detail: format!("response of {len} bytes exceeds {max}"),
             });
         }
-        self.rbuf.clear();
-        self.rbuf.resize(len, 0);
-        if let Err(e) = self.stream.read_exact(&mut self.rbuf[..]) {
-            return Err(daemon_err(&self.path, "reading the response", eof_named(e)));
-        }
-        let payload = self.rbuf.split_to(len).freeze();
+        let payload = match self.read_payload(len) {
+            Ok(p) => p,
+            Err(e) => return Err(daemon_err(&self.path, "reading the response", eof_named(e))),
+        };
         let frame = DaemonFrame::decode(payload).map_err(|e| Error::Protocol {
             detail: format!("malformed response: {e}"),
         })?;
@@ -236,11 +252,48 @@ impl Session {
         }
     }
 
+    /// The `len` bytes of a response after its header. A large one is read into a fresh
+    /// buffer that is never zero-filled (the reused one would be: `read_exact` needs
+    /// initialized bytes); a small one into the reused buffer.
+    fn read_payload(&mut self, len: usize) -> io::Result<Bytes> {
+        if len >= SPLIT_MIN_BODY {
+            let mut payload = Vec::new();
+            payload.try_reserve_exact(len).map_err(io::Error::other)?;
+            (&mut self.stream)
+                .take(len as u64)
+                .read_to_end(&mut payload)?;
+            if payload.len() < len {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            return Ok(Bytes::from(payload));
+        }
+        self.rbuf.clear();
+        self.rbuf.resize(len, 0);
+        self.stream.read_exact(&mut self.rbuf[..])?;
+        Ok(self.rbuf.split_to(len).freeze())
+    }
+
     /// One request, one response.
     pub(crate) fn call(&mut self, call: request::Call) -> Result<response::Result> {
         self.encode(call);
         self.round_trip()
     }
+}
+
+/// Write `head` then `body` completely, in as few (vectored) writes as the socket allows.
+fn write_all_vectored(stream: &mut UnixStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut parts = [IoSlice::new(head), IoSlice::new(body)];
+    let mut parts = &mut parts[..];
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        match stream.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn eof_named(e: io::Error) -> io::Error {
