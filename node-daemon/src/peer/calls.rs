@@ -119,7 +119,7 @@ async fn exchange(
         })),
     };
     drop(job.call);
-    frames::write(&mut send, &frame).await?;
+    frames::write_split(&mut send, frame).await?;
     // Nothing else is written here: the FIN leaves with the call.
     let _ = send.finish();
     let mut reader = FrameReader::new(job.max_frame_len);

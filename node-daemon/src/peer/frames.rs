@@ -1,10 +1,16 @@
 //! Frames on QUIC streams: the 4-byte little-endian length and one prost message, as
 //! everywhere in qnet. Reading is bounded and cancel-safe (bytes live in the reader's buffer,
 //! not in a future), so a task may `select!` between a stream and its other inputs.
+//!
+//! Writing hands quinn the encoded frame as a chunk it keeps (no copy into the stream), and a
+//! call's or answer's large payload as a chunk of its own ([`write_split`]), so a forwarded
+//! message is never copied between the Unix socket and the QUIC packets.
 
 use bytes::BytesMut;
 use prost::Message;
-use qnet_proto::frame::{FrameError, check_eof, decode_frame, encode_frame};
+use qnet_proto::frame::{
+    FrameError, SplitBody, check_eof, decode_frame, encode_frame, encode_frame_split,
+};
 use qnet_transport::{RecvStream, SendStream};
 use tokio::io::AsyncReadExt;
 
@@ -63,6 +69,19 @@ impl FrameReader {
 pub async fn write<M: Message>(send: &mut SendStream, msg: &M) -> Result<(), StreamError> {
     let mut buf = BytesMut::with_capacity(msg.encoded_len() + 4);
     encode_frame(msg, &mut buf);
-    send.write_all(&buf).await?;
+    send.write_chunk(buf.freeze()).await?;
+    Ok(())
+}
+
+/// Write `msg` as one frame whose large payload (if any) quinn takes as it is.
+pub async fn write_split<M: Message + SplitBody>(
+    send: &mut SendStream,
+    mut msg: M,
+) -> Result<(), StreamError> {
+    let mut head = BytesMut::new();
+    match encode_frame_split(&mut msg, &mut head) {
+        None => send.write_chunk(head.freeze()).await?,
+        Some(body) => send.write_all_chunks(&mut [head.freeze(), body]).await?,
+    }
     Ok(())
 }

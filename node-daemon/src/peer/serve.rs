@@ -114,7 +114,7 @@ async fn serve_call(
             }
         }
     };
-    frames::write(send, &response).await?;
+    frames::write_split(send, response).await?;
     // The answer still leaves after the stream is dropped.
     let _ = send.finish();
     Ok(())
