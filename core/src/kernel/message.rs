@@ -227,11 +227,19 @@ impl Kernel {
         process: ProcessKey,
         rcvid: Rcvid,
         status: i64,
-        data: &[u8],
+        data: Bytes,
     ) -> Result<(), Errno> {
-        self.answerable(process, rcvid)?.write_reply(0, data);
-        if let Some(message) = self.remove_message(rcvid) {
-            let reply = Bytes::from(message.reply.clone());
+        let message = self.answerable(process, rcvid)?;
+        // Nothing written before: the reply is `data` itself, truncated (no copy).
+        let whole = message.reply.is_empty().then(|| {
+            let n = message.reply_cap.min(data.len() as u64) as usize;
+            data.slice(..n)
+        });
+        if whole.is_none() {
+            message.write_reply(0, &data);
+        }
+        if let Some(mut message) = self.remove_message(rcvid) {
+            let reply = whole.unwrap_or_else(|| Bytes::from(std::mem::take(&mut message.reply)));
             self.finish(
                 message,
                 Ok(Completion::Reply {
@@ -252,11 +260,11 @@ impl Kernel {
         errno: i32,
     ) -> Result<(), Errno> {
         self.answerable(process, rcvid)?;
-        if let Some(message) = self.remove_message(rcvid) {
+        if let Some(mut message) = self.remove_message(rcvid) {
             let result = if errno == 0 {
                 Ok(Completion::Reply {
                     status: 0,
-                    data: Bytes::from(message.reply.clone()),
+                    data: Bytes::from(std::mem::take(&mut message.reply)),
                 })
             } else {
                 Err(Errno(errno))

@@ -284,7 +284,7 @@ impl Kernel {
                 status,
                 data,
             } => {
-                let r = self.msg_reply(thread.process(), rcvid, status, &data);
+                let r = self.msg_reply(thread.process(), rcvid, status, data);
                 self.complete(thread, r.map(|()| Completion::Done));
             }
             Call::MsgError { rcvid, errno } => {
