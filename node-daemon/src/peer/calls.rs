@@ -88,10 +88,17 @@ pub async fn run(
         }
         Err(Errno::ESRCH)
     });
-    if let Some(peers) = driver.peers() {
-        peers.call_done(thread, id);
+    // Only the thread's current call may settle it. A stale result (the kernel released this
+    // call already, e.g. on a peer restart, and the thread has forwarded a newer call since)
+    // must not answer the newer one.
+    let current = driver
+        .peers()
+        .is_none_or(|peers| peers.call_done(thread, id));
+    if current {
+        driver.forward_result(thread, result);
+    } else {
+        tracing::debug!(peer = %peer, %thread, id, "result of a superseded forwarded call dropped");
     }
-    driver.forward_result(thread, result);
     // Read the stream to its end (the callee's FIN came with the answer), so that dropping it
     // does not send a needless STOP_SENDING.
     if let Some((mut recv, mut reader)) = rest {

@@ -206,11 +206,16 @@ impl Peers {
         }
     }
 
-    /// The forwarded call `id` of `thread` finished (its result is on its way to the driver).
-    fn call_done(&self, thread: ThreadKey, id: u64) {
+    /// The forwarded call `id` of `thread` finished. `true`: it is still the thread's current
+    /// call (its entry is removed and its result goes to the driver); `false`: the thread has
+    /// forwarded a newer call since or is gone, and this result must be dropped.
+    fn call_done(&self, thread: ThreadKey, id: u64) -> bool {
         let mut t = self.lock();
         if t.calls.get(&thread).is_some_and(|c| c.id == id) {
             t.calls.remove(&thread);
+            true
+        } else {
+            false
         }
     }
 
@@ -224,5 +229,40 @@ impl Peers {
             }
             None => tracing::debug!(nd, ?notice, "notice for a node without a link dropped"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_flight(peers: &Peers, thread: ThreadKey, id: u64) {
+        let (abandon, _) = oneshot::channel();
+        peers.lock().calls.insert(
+            thread,
+            InFlight {
+                id,
+                control: None,
+                abandon,
+            },
+        );
+    }
+
+    /// A forwarded call's result settles its thread only while it is the thread's current
+    /// call: after a newer forward replaced it, the old task's result is refused.
+    #[test]
+    fn only_the_current_call_of_a_thread_is_done() {
+        let driver = Driver::new(qnet_core::Config::default());
+        let peers = Peers::new(&driver, 1024);
+        let thread = ThreadKey::local(7, 1);
+        in_flight(&peers, thread, 1);
+        in_flight(&peers, thread, 2); // the thread was released and forwarded again
+        assert!(!peers.call_done(thread, 1), "superseded call");
+        assert!(peers.call_done(thread, 2), "current call");
+        assert!(!peers.call_done(thread, 2), "already done");
+        assert!(
+            !peers.call_done(ThreadKey::local(7, 2), 2),
+            "another thread"
+        );
     }
 }
