@@ -12,8 +12,15 @@
 //!
 //! Cost: CPU. A daemon with continuous traffic polls all the time (one core busy); sporadic
 //! traffic costs at most one window of polling per message. `--busy-poll-us 0` turns it off
-//! (then the daemon only ever sleeps in `epoll_wait`). Same idea as Linux's `SO_BUSY_POLL`
-//! (where 50 µs is the usual setting), done in user space because the hops are Unix sockets.
+//! (then the daemon only ever sleeps in `epoll_wait`). Same idea as Linux's `SO_BUSY_POLL`,
+//! done in user space because the hops are Unix sockets.
+//!
+//! Why 200 µs: measured with `qnet bench --daemon-arg=--busy-poll-us=N` (BENCHMARKS.md), 50 µs
+//! already halves a local round trip, but a remote one needs the window to span the other
+//! side's turn (a server's wake-up, a QUIC hop: 100–200 µs on the 2-vCPU VM): at 200 µs the
+//! remote round trip drops to about the raw quinn floor, at 50 µs it does not move. On that
+//! VM the daemon's CPU per round trip barely changes (waking from `epoll_wait` costs about what
+//! polling does); the price is up to one window of polling after the last message.
 //!
 //! Mechanism: [`spin`] runs as one task that `yield_now`s while the window is open. On a
 //! `current_thread` runtime a yielded task makes the scheduler poll the I/O driver with a zero
@@ -28,7 +35,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Default polling window after the last kernel call.
-pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
 
 /// When the kernel was last used, and a way to wake the poller.
 #[derive(Debug)]
