@@ -7,7 +7,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Barrier, OnceLock, mpsc};
 use std::time::Duration;
 
-use common::{TestDaemon, with_guard};
+use common::{TestDaemon, recv, send_in_thread, with_guard};
 use qnet::neutrino::{self, *};
 use qnet::{Channel, Connection, Errno, Message, NameAttachment, Received, SendTimeout, shm};
 
@@ -48,25 +48,6 @@ fn receive_pulse(chid: i32) -> Pulse {
     pulse_from_bytes(&buf).unwrap()
 }
 
-/// A client thread sending `data` on `coid`, returning (status or errno, reply bytes).
-fn send_in_thread(
-    coid: i32,
-    data: Vec<u8>,
-    cap: usize,
-) -> mpsc::Receiver<(Result<i64, Errno>, Vec<u8>)> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reply = vec![0u8; cap];
-        let r = msg_send(coid, &data, &mut reply).map_err(|e| e.errno());
-        let _ = tx.send((r, reply));
-    });
-    rx
-}
-
-fn recv<T>(rx: &mpsc::Receiver<T>) -> T {
-    rx.recv_timeout(common::GUARD).expect("hang guard")
-}
-
 #[test]
 fn send_receive_reply_with_info() {
     daemon();
@@ -87,7 +68,9 @@ fn send_receive_reply_with_info() {
     assert_eq!(r, Ok(42));
     assert_eq!(&reply[..6], b"reply!");
     connect_detach(coid).unwrap();
-    assert_eq!(connect_detach(coid).unwrap_err().errno(), Errno::EBADF);
+    // No second detach here: coids are per process and reused lowest-first, so a test running
+    // in parallel may own this number by now (that race once detached another test's
+    // connection). EBADF for a coid not held is checked in core scenario 01.
 }
 
 #[test]

@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::sync::{OnceLock, mpsc};
+use std::sync::OnceLock;
 
-use common::TestDaemon;
+use common::{TestDaemon, recv, send_in_thread};
 use qnet::neutrino::*;
-use qnet::{Errno, MsgInfo};
+use qnet::MsgInfo;
 
 fn daemon() -> &'static TestDaemon {
     static D: OnceLock<TestDaemon> = OnceLock::new();
@@ -24,25 +24,6 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| ((i % 251) as u8).wrapping_add(seed))
         .collect()
-}
-
-/// A client thread sending `data` on `coid` with a `cap`-byte reply buffer.
-fn send_in_thread(
-    coid: i32,
-    data: Vec<u8>,
-    cap: usize,
-) -> mpsc::Receiver<(Result<i64, Errno>, Vec<u8>)> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reply = vec![0u8; cap];
-        let r = msg_send(coid, &data, &mut reply).map_err(|e| e.errno());
-        let _ = tx.send((r, reply));
-    });
-    rx
-}
-
-fn recv<T>(rx: &mpsc::Receiver<T>) -> T {
-    rx.recv_timeout(common::GUARD).expect("hang guard")
 }
 
 #[test]

@@ -21,6 +21,27 @@ pub const GUARD: Duration = Duration::from_secs(20);
 // parent-death signal, are shared with the multi-node tests.
 pub use cluster_tests::{example_path, qnetd_path, spawn};
 
+/// A client thread sending `data` on `coid` with a `cap`-byte reply buffer; receives
+/// (status or errno, reply bytes).
+pub fn send_in_thread(
+    coid: i32,
+    data: Vec<u8>,
+    cap: usize,
+) -> mpsc::Receiver<(Result<i64, qnet::Errno>, Vec<u8>)> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reply = vec![0u8; cap];
+        let r = qnet::neutrino::msg_send(coid, &data, &mut reply).map_err(|e| e.errno());
+        let _ = tx.send((r, reply));
+    });
+    rx
+}
+
+/// The next value from `rx`, within the hang guard.
+pub fn recv<T>(rx: &mpsc::Receiver<T>) -> T {
+    rx.recv_timeout(GUARD).expect("hang guard")
+}
+
 /// A `qnetd` on a socket in a fresh temporary directory; SIGKILLed and reaped on drop.
 pub struct TestDaemon {
     child: Option<Child>,
@@ -106,6 +127,8 @@ pub struct Proc {
     lines: Receiver<String>,
     seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    /// The thread collecting stderr; it ends when the child's stderr closes.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     /// The child's stdin, if it was piped.
     pub stdin: Option<ChildStdin>,
 }
@@ -130,7 +153,7 @@ impl Proc {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let s2 = stderr.clone();
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             for line in BufReader::new(err).lines() {
                 let Ok(line) = line else { break };
                 let mut s = s2.lock().unwrap();
@@ -144,6 +167,7 @@ impl Proc {
             lines,
             seen: Vec::new(),
             stderr,
+            stderr_reader: Some(stderr_reader),
             stdin,
         }
     }
@@ -192,6 +216,15 @@ impl Proc {
             }
         }
         let st = self.child.wait().expect("wait");
+        // Let the stderr collector reach the end of the pipe, so `stderr()` after this holds
+        // everything the process wrote (it once returned "" for a client that had just
+        // printed its error).
+        if let Some(reader) = self.stderr_reader.take() {
+            let deadline = Instant::now() + GUARD;
+            while !reader.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         (st, self.seen.clone())
     }
 
