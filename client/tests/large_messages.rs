@@ -7,8 +7,8 @@ mod common;
 use std::sync::OnceLock;
 
 use common::{TestDaemon, recv, send_in_thread};
-use qnet::neutrino::*;
 use qnet::MsgInfo;
+use qnet::neutrino::*;
 
 fn daemon() -> &'static TestDaemon {
     static D: OnceLock<TestDaemon> = OnceLock::new();
