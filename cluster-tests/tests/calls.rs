@@ -148,6 +148,29 @@ fn a_1mib_message_is_read_at_offsets_on_the_server_node() {
     server.line_starting("read ok");
 }
 
+/// A large reply crosses back byte for byte (its payload travels as a chunk of its own on the
+/// QUIC stream and in a vectored write on each Unix socket), and is truncated to a smaller
+/// reply buffer as a local one would be.
+#[test]
+fn a_1mib_reply_crosses_back_whole_and_truncated() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    for (cap, count) in [("1048576", 1), ("1000", 2), ("70000", 3)] {
+        let mut client = c.node("n1").spawn(
+            probe(),
+            &["send", &target, "big:1048576", "--reply-size", cap],
+        );
+        let out = ok_output(&mut client);
+        assert!(out.contains(&format!("result=ok status={count}")), "{out}");
+        assert!(
+            out.contains(&format!("reply-check ok len={cap}")),
+            "reply buffer of {cap}: {out}"
+        );
+    }
+}
+
 #[test]
 fn pulses_cross_with_code_value_and_priority() {
     let c = Cluster::start(&["n1", "n2"]);

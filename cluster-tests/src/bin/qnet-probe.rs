@@ -9,12 +9,15 @@
 //!   unblock pulse for it is answered with `MsgError(EINTR)`); one longer than 4 KiB is
 //!   checked with `MsgRead` at several offsets against the pattern `i % 251` (`read ok` or
 //!   `read mismatch …`); `event<u64>` is a registered event: verified, replied to, then
-//!   delivered with the saved rcvid and value 7 (`delivered event=<id>`); anything else gets
-//!   status `<n>` and reply `echo:<data>`.
+//!   delivered with the saved rcvid and value 7 (`delivered event=<id>`); `big:<N>` gets status
+//!   `<n>` and a reply of N bytes of the pattern; anything else gets status `<n>` and reply
+//!   `echo:<data>`.
 //! - `send TARGET TEXT [--size N] [--prio P] [--reply-timeout-ms MS] [--again]`: TARGET is
 //!   `node/pid/chid`, `pid/chid` or `name:[node/]name`. Prints `tid=<tid> coid=<coid>`, then
 //!   `result=ok status=<s> data=<text>` or `result=err errno=<ERRNAME>`; `--again` sends once
 //!   more on the same coid (`again result=…`). `--size N` sends N bytes of the pattern.
+//!   `--reply-size N`: an N-byte reply buffer (default 256), checked against the pattern after
+//!   the send (`reply-check ok len=<n>` or `reply-check mismatch at=<i>`).
 //! - `pulse TARGET CODE VALUE [--prio P]`: prints `pulsed`.
 //! - `attach-hold TARGET`: attaches, prints `attached coid=<c>`, then waits to be killed.
 //! - `watch TARGET`: a COID_DISCONNECT channel of its own, a connection to TARGET; prints
@@ -235,6 +238,9 @@ fn serve(name: Option<&str>) -> anyhow::Result<()> {
             }
             out(verdict.clone());
             msg_reply(rcvid, 0, verdict.as_bytes())?;
+        } else if let Some(n) = data.strip_prefix(b"big:") {
+            let n: usize = std::str::from_utf8(n)?.parse().context("big:<N>")?;
+            msg_reply(rcvid, count as i64, &pattern(n))?;
         } else if let Some(ev) = data.strip_prefix(b"event") {
             let ev = u64::from_le_bytes(ev.try_into().context("event id")?);
             if let Err(e) = msg_verify_event(rcvid, ev) {
@@ -267,7 +273,9 @@ fn send_result(prefix: &str, r: qnet::Result<i64>, reply: &[u8]) {
 
 fn send(args: &[String]) -> anyhow::Result<()> {
     let [target, text, ..] = args else {
-        bail!("usage: send TARGET TEXT [--size N] [--prio P] [--reply-timeout-ms MS] [--again]")
+        bail!(
+            "usage: send TARGET TEXT [--size N] [--reply-size N] [--prio P] [--reply-timeout-ms MS] [--again]"
+        )
     };
     let coid = connect(target)?;
     out(format!("tid={} coid={coid}", neutrino::gettid()));
@@ -284,10 +292,18 @@ fn send(args: &[String]) -> anyhow::Result<()> {
             Duration::from_millis(ms.parse()?),
         );
     }
-    let mut reply = vec![0u8; 256];
+    let reply_size = opt(args, "--reply-size");
+    let mut reply = vec![0u8; reply_size.map_or(Ok(256), str::parse)?];
     let r = msg_send(coid, &data, &mut reply);
     let n = reply.iter().position(|&b| b == 0).unwrap_or(reply.len());
     send_result("", r, &reply[..n]);
+    if reply_size.is_some() {
+        let want = pattern(reply.len());
+        match reply.iter().zip(&want).position(|(a, b)| a != b) {
+            None => out(format!("reply-check ok len={}", reply.len())),
+            Some(i) => out(format!("reply-check mismatch at={i}")),
+        }
+    }
     if args.iter().any(|a| a == "--again") {
         let r = msg_send(coid, &data, &mut reply);
         send_result("again ", r, &[]);
