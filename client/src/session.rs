@@ -155,20 +155,16 @@ pub fn gettid() -> u32 {
     nix::unistd::gettid().as_raw() as u32
 }
 
-/// SO_SNDBUF asked for on a thread's session (the kernel doubles it, and caps it at
-/// `net.core.wmem_max`). Unix stream sockets queue at most the sender's send buffer, so with
-/// the ~208 KiB default a 1 MiB request takes several write/wake/read rounds between this
-/// thread and the daemon; with room for it, it takes one. Memory is charged only while bytes
-/// are queued.
-const SEND_BUFFER: usize = 1 << 20;
-
 impl Session {
     fn connect() -> Result<Session> {
         process_info()?;
         let (stream, path, ack) = open(SessionKind::Thread, gettid())?;
         // Best effort: the default works, only slower.
-        let _ =
-            nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER);
+        let _ = nix::sys::socket::setsockopt(
+            &stream,
+            nix::sys::socket::sockopt::SndBuf,
+            &qnet_proto::SESSION_SEND_BUFFER,
+        );
         Ok(Session {
             stream,
             path,

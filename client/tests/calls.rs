@@ -31,8 +31,8 @@ fn receive_message(ch: &Channel) -> Message {
     }
 }
 
-fn receive_pulse(chid: i32) -> Pulse {
-    let mut buf = [0u8; 64];
+/// The calling thread's next receive fails (ETIMEDOUT) instead of hanging past the guard.
+fn arm_receive_guard() {
     timer_timeout(
         TimeoutStates {
             receive: true,
@@ -40,6 +40,11 @@ fn receive_pulse(chid: i32) -> Pulse {
         },
         common::GUARD,
     );
+}
+
+fn receive_pulse(chid: i32) -> Pulse {
+    let mut buf = [0u8; 64];
+    arm_receive_guard();
     assert_eq!(
         msg_receive(chid, &mut buf, None).unwrap(),
         0,
@@ -816,13 +821,7 @@ fn reply_receive_returns_a_pulse_and_receive_errors() {
     let (tx, server) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 64];
-        timer_timeout(
-            TimeoutStates {
-                receive: true,
-                ..Default::default()
-            },
-            common::GUARD,
-        );
+        arm_receive_guard();
         let r = msg_reply_receive(rcvid, 3, b"A", chid, &mut buf, None);
         let _ = tx.send((r.map_err(|e| e.errno()), buf));
     });

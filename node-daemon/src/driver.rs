@@ -558,6 +558,29 @@ mod tests {
         mpsc::unbounded_channel().0
     }
 
+    /// `thread` creates a channel; its chid.
+    fn channel(d: &Driver, thread: ThreadKey) -> i32 {
+        let create = Call::ChannelCreate {
+            flags: Default::default(),
+        };
+        match d.call(thread, create) {
+            Some(local::Response {
+                result: Some(local::response::Result::Chid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `thread` attaches to local `pid`/`chid`; its coid.
+    fn attach(d: &Driver, thread: ThreadKey, pid: Pid, chid: i32) -> i32 {
+        match d.call(thread, Call::ConnectAttach { nd: 0, pid, chid }) {
+            Some(local::Response {
+                result: Some(local::response::Result::Coid(c)),
+            }) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn process_lives_while_any_thread_or_process_session_does() {
         let d = Driver::new(qnet_core::Config::default());
@@ -589,17 +612,7 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         d.register_thread(server, cred, tx).unwrap();
         d.register_thread(client, cred, outbox()).unwrap();
-        let chid = match d.call(
-            server,
-            Call::ChannelCreate {
-                flags: Default::default(),
-            },
-        ) {
-            Some(local::Response {
-                result: Some(local::response::Result::Chid(c)),
-            }) => c,
-            other => panic!("{other:?}"),
-        };
+        let chid = channel(&d, server);
         assert!(
             d.call(
                 server,
@@ -611,19 +624,7 @@ mod tests {
             )
             .is_none()
         );
-        let coid = match d.call(
-            client,
-            Call::ConnectAttach {
-                nd: 0,
-                pid: 60,
-                chid,
-            },
-        ) {
-            Some(local::Response {
-                result: Some(local::response::Result::Coid(c)),
-            }) => c,
-            other => panic!("{other:?}"),
-        };
+        let coid = attach(&d, client, 60, chid);
         let send = Call::MsgSend {
             coid,
             data: bytes::Bytes::from_static(b"x"),
@@ -652,17 +653,7 @@ mod tests {
         let cred = Credentials::default();
         let server = ThreadKey::local(60, 1);
         d.register_thread(server, cred, outbox()).unwrap();
-        let chid = match d.call(
-            server,
-            Call::ChannelCreate {
-                flags: Default::default(),
-            },
-        ) {
-            Some(local::Response {
-                result: Some(local::response::Result::Chid(c)),
-            }) => c,
-            other => panic!("{other:?}"),
-        };
+        let chid = channel(&d, server);
         let remote = ThreadKey {
             nd: 1,
             pid: 70,
@@ -715,30 +706,8 @@ mod tests {
         let (stx, mut srx) = mpsc::unbounded_channel();
         d.register_thread(server, cred, stx).unwrap();
         d.register_thread(client, cred, ctx).unwrap();
-        let chid = match d.call(
-            server,
-            Call::ChannelCreate {
-                flags: Default::default(),
-            },
-        ) {
-            Some(local::Response {
-                result: Some(local::response::Result::Chid(c)),
-            }) => c,
-            other => panic!("{other:?}"),
-        };
-        let coid = match d.call(
-            client,
-            Call::ConnectAttach {
-                nd: 0,
-                pid: 60,
-                chid,
-            },
-        ) {
-            Some(local::Response {
-                result: Some(local::response::Result::Coid(c)),
-            }) => c,
-            other => panic!("{other:?}"),
-        };
+        let chid = channel(&d, server);
+        let coid = attach(&d, client, 60, chid);
         let send = || Call::MsgSend {
             coid,
             data: bytes::Bytes::from_static(b"x"),

@@ -67,7 +67,8 @@ impl Activity {
     /// Something happened: (re)open the polling window.
     pub fn note(&self) {
         self.last.store(self.now(), Ordering::Relaxed);
-        if self.idle.swap(false, Ordering::AcqRel) {
+        // A plain load first: the read-modify-write only when the poller sleeps.
+        if self.idle.load(Ordering::Acquire) && self.idle.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
         }
     }

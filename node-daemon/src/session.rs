@@ -44,12 +44,6 @@ const MAX_HELLO_LEN: usize = 1024;
 const MAX_SHM_FRAME_LEN: usize = 1024;
 /// A connection that sends no hello within this time is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// SO_SNDBUF asked for on THREAD sessions (the kernel doubles it, and caps it at
-/// `net.core.wmem_max`). Unix stream sockets queue at most the sender's send buffer, so with
-/// the ~208 KiB default a 1 MiB response takes several write/wake/read rounds between the
-/// daemon and the client; with room for it, it takes one. Memory is charged only while bytes
-/// are queued.
-const THREAD_SEND_BUFFER: usize = 1 << 20;
 
 /// What every session shares.
 #[derive(Debug)]
@@ -261,7 +255,7 @@ async fn thread_session(
     mut outbox: mpsc::UnboundedReceiver<local::Response>,
     mut out: Writer,
 ) -> Result<(), SessionError> {
-    set_send_buffer(stream, THREAD_SEND_BUFFER);
+    set_send_buffer(stream, qnet_proto::SESSION_SEND_BUFFER);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     // A call is outstanding: the thread is blocked and may send nothing until it is answered.
     let mut blocked = false;

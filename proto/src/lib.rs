@@ -41,6 +41,12 @@ pub const DEFAULT_SOCKET_PATH: &str = "/tmp/qnetd.sock";
 /// Environment variable naming the socket path, honoured by both `qnetd` and the library.
 pub const SOCKET_ENV: &str = "QNET_SOCKET";
 
+/// SO_SNDBUF both ends of a THREAD session ask for (the kernel doubles it and caps it at
+/// `net.core.wmem_max`). A Unix stream socket queues at most its sender's send buffer, so with
+/// the ~208 KiB default a 1 MiB frame takes several write/wake/read rounds; with room for it,
+/// one. Memory is charged only while bytes are queued. Best effort: the default works, slower.
+pub const SESSION_SEND_BUFFER: usize = 1 << 20;
+
 /// The socket path: `$QNET_SOCKET` if set and non-empty, else [`DEFAULT_SOCKET_PATH`].
 pub fn socket_path() -> PathBuf {
     match std::env::var_os(SOCKET_ENV) {
