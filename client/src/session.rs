@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use std::io::IoSlice;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use prost::Message as _;
 use qnet_core::Errno;
 use qnet_proto::frame::{FRAME_OVERHEAD, SPLIT_MIN_BODY, encode_frame_split};
@@ -212,25 +212,7 @@ impl Session {
             return Err(daemon_err(&self.path, "sending a request", e));
         }
         drop(body);
-        let mut header = [0u8; 4];
-        if let Err(e) = self.stream.read_exact(&mut header) {
-            return Err(daemon_err(
-                &self.path,
-                "waiting for the response",
-                eof_named(e),
-            ));
-        }
-        let len = u32::from_le_bytes(header) as usize;
-        let max = (self.info.max_message_size as usize).saturating_add(FRAME_OVERHEAD);
-        if len > max {
-            return Err(Error::Protocol {
-                detail: format!("response of {len} bytes exceeds {max}"),
-            });
-        }
-        let payload = match self.read_payload(len) {
-            Ok(p) => p,
-            Err(e) => return Err(daemon_err(&self.path, "reading the response", eof_named(e))),
-        };
+        let payload = self.read_response()?;
         let frame = DaemonFrame::decode(payload).map_err(|e| Error::Protocol {
             detail: format!("malformed response: {e}"),
         })?;
@@ -248,25 +230,72 @@ impl Session {
         }
     }
 
-    /// The `len` bytes of a response after its header. A large one is read into a fresh
-    /// buffer that is never zero-filled (the reused one would be: `read_exact` needs
-    /// initialized bytes); a small one into the reused buffer.
-    fn read_payload(&mut self, len: usize) -> io::Result<Bytes> {
-        if len >= SPLIT_MIN_BODY {
+    /// Wait for the response and return its body. One `poll` for POLLIN, then, for a response
+    /// of up to [`SMALL_READ`] bytes, one `read` for header and body together: the session is
+    /// strict request/response, so nothing can follow the response.
+    ///
+    /// Why `poll` and not a blocking `read`: a thread blocked in `recv` sleeps on the socket's
+    /// one wait queue, and the daemon reading our request frees send-buffer space, which wakes
+    /// that queue (`unix_write_space`) without a key the sleeper could filter on. Each call
+    /// then costs a spurious wake-up and context switch, and the daemon an extra wake-up. A
+    /// `poll` waiter is woken only for readability. (BENCHMARKS.md, "Spurious wake-ups".)
+    fn read_response(&mut self) -> Result<Bytes> {
+        let waiting =
+            |path: &std::path::Path, e| daemon_err(path, "waiting for the response", eof_named(e));
+        wait_readable(&self.stream).map_err(|e| waiting(&self.path, e))?;
+        self.rbuf.clear();
+        self.rbuf.resize(SMALL_READ, 0);
+        let mut have = 0;
+        while have < 4 {
+            match self.stream.read(&mut self.rbuf[have..]) {
+                Ok(0) => return Err(waiting(&self.path, io::ErrorKind::UnexpectedEof.into())),
+                Ok(n) => have += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(waiting(&self.path, e)),
+            }
+        }
+        let len =
+            u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]) as usize;
+        let max = (self.info.max_message_size as usize).saturating_add(FRAME_OVERHEAD);
+        if len > max {
+            return Err(Error::Protocol {
+                detail: format!("response of {len} bytes exceeds {max}"),
+            });
+        }
+        let end = 4 + len;
+        if have > end {
+            return Err(Error::Protocol {
+                detail: format!("{} bytes after a {len}-byte response", have - end),
+            });
+        }
+        let reading =
+            |path: &std::path::Path, e| daemon_err(path, "reading the response", eof_named(e));
+        if end > SMALL_READ && len >= SPLIT_MIN_BODY {
+            // Large: a fresh buffer that is never zero-filled (the reused one would be:
+            // `read_exact` needs initialized bytes).
             let mut payload = Vec::new();
-            payload.try_reserve_exact(len).map_err(io::Error::other)?;
+            payload
+                .try_reserve_exact(len)
+                .map_err(|e| reading(&self.path, io::Error::other(e)))?;
+            payload.extend_from_slice(&self.rbuf[4..have]);
             (&mut self.stream)
-                .take(len as u64)
-                .read_to_end(&mut payload)?;
+                .take((end - have) as u64)
+                .read_to_end(&mut payload)
+                .map_err(|e| reading(&self.path, e))?;
             if payload.len() < len {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+                return Err(reading(&self.path, io::ErrorKind::UnexpectedEof.into()));
             }
             return Ok(Bytes::from(payload));
         }
-        self.rbuf.clear();
-        self.rbuf.resize(len, 0);
-        self.stream.read_exact(&mut self.rbuf[..])?;
-        Ok(self.rbuf.split_to(len).freeze())
+        if end > have {
+            self.rbuf.resize(end, 0);
+            self.stream
+                .read_exact(&mut self.rbuf[have..end])
+                .map_err(|e| reading(&self.path, e))?;
+        }
+        let mut frame = self.rbuf.split_to(end);
+        frame.advance(4);
+        Ok(frame.freeze())
     }
 
     /// One request, one response.
@@ -275,6 +304,9 @@ impl Session {
         self.round_trip()
     }
 }
+
+/// The read buffer a response is first read into: most responses fit it whole.
+const SMALL_READ: usize = 2048;
 
 /// Write `head` then `body` completely, in as few (vectored) writes as the socket allows.
 fn write_all_vectored(stream: &mut UnixStream, head: &[u8], body: &[u8]) -> io::Result<()> {
@@ -290,6 +322,21 @@ fn write_all_vectored(stream: &mut UnixStream, head: &[u8], body: &[u8]) -> io::
         }
     }
     Ok(())
+}
+
+/// Block until `stream` has data (or is closed), waiting in `poll(POLLIN)` rather than in a
+/// blocking `recv`.
+fn wait_readable(stream: &UnixStream) -> io::Result<()> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn eof_named(e: io::Error) -> io::Error {
@@ -335,5 +382,120 @@ pub fn local_node() -> Result<String> {
 pub(crate) fn unexpected(what: &str, got: &response::Result) -> Error {
     Error::Protocol {
         detail: format!("{what}: unexpected response {got:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use qnet_proto::local::{Done, Reply, Response};
+
+    use super::*;
+
+    /// A session whose daemon end is `daemon`, answering one request as `answer` says.
+    fn exchange(answer: impl FnOnce(&mut UnixStream) + Send + 'static) -> Result<response::Result> {
+        let (ours, mut daemon) = UnixStream::pair().unwrap();
+        let info = DaemonInfo {
+            node: "n".into(),
+            max_message_size: 1 << 20,
+        };
+        let fake = thread::spawn(move || {
+            let req: Option<ClientFrame> =
+                qnet_proto::frame::blocking::read_frame(&mut daemon, FRAME_OVERHEAD).unwrap();
+            assert!(req.is_some());
+            answer(&mut daemon);
+        });
+        let mut s = Session::for_test(ours, info);
+        let r = s.call(request::Call::ChannelCreate(Default::default()));
+        fake.join().unwrap();
+        r
+    }
+
+    fn response_frame(result: response::Result) -> Vec<u8> {
+        let frame = DaemonFrame {
+            frame: Some(daemon_frame::Frame::Response(Response {
+                result: Some(result),
+            })),
+        };
+        let mut out = BytesMut::new();
+        qnet_proto::frame::encode_frame(&frame, &mut out);
+        out.to_vec()
+    }
+
+    fn reply_of(len: usize) -> response::Result {
+        response::Result::Reply(Reply {
+            status: 7,
+            data: (0..len)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<u8>>()
+                .into(),
+        })
+    }
+
+    /// Write `bytes` in pieces cut at `cuts`, pausing between them so that the reader sees
+    /// each piece on its own.
+    fn write_in_pieces(s: &mut UnixStream, bytes: &[u8], cuts: &[usize]) {
+        let mut at = 0;
+        for &cut in cuts.iter().chain([bytes.len()].iter()) {
+            s.write_all(&bytes[at..cut]).unwrap();
+            at = cut;
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn responses_of_every_size_and_split_arrive_whole() {
+        let big = SMALL_READ + SPLIT_MIN_BODY;
+        let cases: Vec<(usize, Vec<usize>)> = vec![
+            (0, vec![]),
+            (64, vec![]),
+            (64, vec![1]),
+            (64, vec![3, 4, 10]),
+            (SMALL_READ - 20, vec![]),
+            (SMALL_READ + 100, vec![]),
+            (SMALL_READ + 100, vec![2, SMALL_READ + 50]),
+            (big, vec![]),
+            (big, vec![2]),
+            (big, vec![100, 10_000]),
+        ];
+        for (len, cuts) in cases {
+            let want = reply_of(len);
+            let bytes = response_frame(want.clone());
+            let got = exchange(move |d| write_in_pieces(d, &bytes, &cuts))
+                .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+            assert_eq!(got, want, "{len}-byte reply");
+        }
+    }
+
+    #[test]
+    fn bad_responses_are_errors_not_hangs() {
+        let done = response_frame(response::Result::Done(Done {}));
+        let mut trailing = done.clone();
+        trailing.extend_from_slice(&done);
+        let r = exchange(move |d| d.write_all(&trailing).unwrap());
+        assert!(
+            matches!(&r, Err(Error::Protocol { detail }) if detail.contains("after a")),
+            "{r:?}"
+        );
+
+        let r = exchange(|d| d.write_all(&u32::MAX.to_le_bytes()).unwrap());
+        assert!(
+            matches!(&r, Err(Error::Protocol { detail }) if detail.contains("exceeds")),
+            "{r:?}"
+        );
+
+        let r = exchange(|d| d.write_all(&[9, 0]).unwrap());
+        assert!(
+            matches!(&r, Err(e @ Error::Daemon { .. }) if e.to_string().contains("closed the session")),
+            "{r:?}"
+        );
+
+        let half = response_frame(reply_of(SMALL_READ * 20));
+        let r = exchange(move |d| d.write_all(&half[..half.len() / 2]).unwrap());
+        assert!(
+            matches!(&r, Err(e @ Error::Daemon { .. }) if e.to_string().contains("closed the session")),
+            "{r:?}"
+        );
     }
 }
