@@ -161,10 +161,13 @@ impl Report {
         };
         let local = path(Variant::RawUds, Variant::QnetLocal);
         let remote = path(Variant::RawQuic, Variant::QnetRemote);
+        // A cell counts for a target only when both of its variants ran (`--only` may leave
+        // one out): an unmeasured ratio is 0, which would read as a latency PASS.
         let find = |cells: &[Cell], size: usize, c: usize| {
             cells
                 .iter()
                 .find(|x| x.size == size && x.clients == c)
+                .filter(|x| x.floor.msgs_per_s > 0.0 && x.qnet.msgs_per_s > 0.0)
                 .cloned()
         };
         let mut targets = Vec::new();
@@ -359,6 +362,36 @@ mod tests {
         assert_eq!(c.p50_ratio, 2.0, "median of 1.5, 2.0, 3.0");
         assert_eq!(c.throughput_ratio, 0.5, "median of 0.6, 0.4, 0.5");
         assert_eq!(c.floor.p50_us, 10.0);
+    }
+
+    #[test]
+    fn targets_skip_paths_that_did_not_run() {
+        let mut rounds = Rounds::new();
+        for (v, f) in [
+            (Variant::RawUds, fig(10.0, 100.0)),
+            (Variant::QnetLocal, fig(15.0, 40.0)),
+        ] {
+            rounds.insert((v, 64, 1), vec![f]);
+            rounds.insert((v, 64, 8), vec![f]);
+        }
+        let machine = Machine {
+            cpus: 2,
+            cpu_model: String::new(),
+            kernel: String::new(),
+            load_before: 0.0,
+            load_after: 0.0,
+        };
+        let memory = MemoryFigures::default();
+        let r = Report::build(machine, &[64], &[1, 8], 1, &rounds, 0.0, 0.0, memory);
+        let names: Vec<_> = r.targets.iter().map(|t| t.name).collect();
+        assert!(names.iter().any(|n| n.starts_with("local MsgSend p50")));
+        assert!(names.iter().any(|n| n.starts_with("local msgs/s")));
+        assert!(
+            !names.iter().any(|n| n.starts_with("remote")),
+            "remote did not run, yet: {names:?}"
+        );
+        let p50 = &r.targets[0];
+        assert_eq!((p50.measured, p50.pass), (1.5, true));
     }
 
     #[test]
