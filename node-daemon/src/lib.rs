@@ -4,12 +4,14 @@
 //! `session` (one connection: credentials, hello, frames), `driver` (the kernel, output
 //! routing, the timer; its module doc explains the concurrency design), [`peer`] (links to
 //! other daemons over QUIC: forwarded calls, served calls, notices), `shm` (shared-memory
-//! handles), `fdpass` (SCM_RIGHTS), [`poll`] (adaptive busy polling between hops).
+//! handles), `fdpass` (SCM_RIGHTS), [`poll`] (adaptive busy polling between hops), [`heap`]
+//! (malloc thresholds for large messages).
 
 mod admin;
 pub mod config;
 pub mod driver;
 mod fdpass;
+pub mod heap;
 pub mod peer;
 pub mod poll;
 pub mod server;

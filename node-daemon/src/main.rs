@@ -17,6 +17,8 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     raise_fd_limit();
+    // Before any large message, and before the runtime's threads start allocating.
+    let heap = qnet_daemon::heap::tune(config.max_message_size);
     // One thread: the kernel is one lock anyway, and a same-thread task wake-up is the
     // cheapest hop between two sessions (see the driver's module doc).
     let mut builder = match config.worker_threads {
@@ -49,6 +51,7 @@ fn main() -> anyhow::Result<()> {
             peers = ?peers,
             link_timeout = ?config.link_timeout,
             busy_poll = ?config.busy_poll,
+            heap = ?heap,
             "qnetd listening"
         );
         server

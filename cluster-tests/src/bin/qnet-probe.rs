@@ -17,7 +17,9 @@
 //!   `result=ok status=<s> data=<text>` or `result=err errno=<ERRNAME>`; `--again` sends once
 //!   more on the same coid (`again result=…`). `--size N` sends N bytes of the pattern.
 //!   `--reply-size N`: an N-byte reply buffer (default 256), checked against the pattern after
-//!   the send (`reply-check ok len=<n>` or `reply-check mismatch at=<i>`).
+//!   the send (`reply-check ok len=<n>` or `reply-check mismatch at=<i>`). `--repeat N`: N
+//!   sends in all on the same coid; after the first, each must succeed (and match the pattern
+//!   with `--reply-size`) or the probe fails; prints `repeat ok n=<N>`.
 //! - `pulse TARGET CODE VALUE [--prio P]`: prints `pulsed`.
 //! - `attach-hold TARGET`: attaches, prints `attached coid=<c>`, then waits to be killed.
 //! - `watch TARGET`: a COID_DISCONNECT channel of its own, a connection to TARGET; prints
@@ -274,7 +276,7 @@ fn send_result(prefix: &str, r: qnet::Result<i64>, reply: &[u8]) {
 fn send(args: &[String]) -> anyhow::Result<()> {
     let [target, text, ..] = args else {
         bail!(
-            "usage: send TARGET TEXT [--size N] [--reply-size N] [--prio P] [--reply-timeout-ms MS] [--again]"
+            "usage: send TARGET TEXT [--size N] [--reply-size N] [--prio P] [--reply-timeout-ms MS] [--again] [--repeat N]"
         )
     };
     let coid = connect(target)?;
@@ -307,6 +309,17 @@ fn send(args: &[String]) -> anyhow::Result<()> {
     if args.iter().any(|a| a == "--again") {
         let r = msg_send(coid, &data, &mut reply);
         send_result("again ", r, &[]);
+    }
+    if let Some(n) = opt(args, "--repeat") {
+        let n: usize = n.parse().context("--repeat")?;
+        let want = pattern(reply.len());
+        for i in 1..n {
+            msg_send(coid, &data, &mut reply).with_context(|| format!("send {}", i + 1))?;
+            if reply_size.is_some() && reply != want {
+                bail!("reply {} differs from the pattern", i + 1);
+            }
+        }
+        out(format!("repeat ok n={n}"));
     }
     Ok(())
 }
