@@ -53,7 +53,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
     /// After each message, keep polling sockets without sleeping for this many microseconds
-    /// (0: never poll, always sleep). Trades CPU for latency: see BENCHMARKS.md.
+    /// (default 200; 0: never poll, always sleep; at most 1000000). Trades CPU for latency:
+    /// see BENCHMARKS.md.
     #[arg(long)]
     pub busy_poll_us: Option<u64>,
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
@@ -216,6 +217,14 @@ impl Config {
                 self.link_timeout
             ));
         }
+        if self.busy_poll > crate::poll::MAX_BUSY_POLL {
+            return invalid(format!(
+                "busy_poll_us {} is above {} (one second of polling after every message); \
+                 a few hundred µs covers a round trip, 0 turns polling off",
+                self.busy_poll.as_micros(),
+                crate::poll::MAX_BUSY_POLL.as_micros()
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for p in &self.peers {
             qnet_transport::validate_node_name(&p.name)
@@ -326,6 +335,9 @@ mod tests {
         let too_big = (MAX_MESSAGE_SIZE_LIMIT + 1).to_string();
         assert!(config(&["--max-message-size", &too_big]).is_err());
         assert!(config(&["--max-message-size", "0"]).is_err());
+        assert!(config(&["--busy-poll-us", "1000000"]).is_ok());
+        let e = config(&["--busy-poll-us", "1000001"]).unwrap_err();
+        assert!(e.to_string().contains("busy_poll_us 1000001"), "{e}");
     }
 
     #[test]

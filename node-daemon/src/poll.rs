@@ -37,6 +37,9 @@ use tokio_util::sync::CancellationToken;
 /// Default polling window after the last kernel call.
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
 
+/// Largest window the configuration accepts: beyond a second "polling" is a busy daemon.
+pub const MAX_BUSY_POLL: Duration = Duration::from_secs(1);
+
 /// When the kernel was last used, and a way to wake the poller.
 #[derive(Debug)]
 pub struct Activity {
