@@ -83,7 +83,7 @@ fn pulse_loop(chid: Chid) -> Result<()> {
 
 /// A server process and the harness's connections to it.
 pub struct Server {
-    peer: Peer,
+    _peer: Peer,
     coid: Coid,
     pulse_coid: Coid,
 }
@@ -101,20 +101,10 @@ impl Server {
         let pulse_coid =
             connect_attach(nd, pid, pulse_chid).context("ConnectAttach to the pulse channel")?;
         Ok(Self {
-            peer,
+            _peer: peer,
             coid,
             pulse_coid,
         })
-    }
-
-    /// The server process's pid.
-    pub fn pid(&self) -> Pid {
-        self.peer.pid()
-    }
-
-    /// Its echo channel (for idle-connection counts).
-    pub fn chid(&self) -> Result<Chid> {
-        self.peer.field(1)
     }
 
     /// `clients` threads, each a closed-loop `MsgSend` of `size` bytes (the server replies

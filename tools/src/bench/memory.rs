@@ -1,6 +1,12 @@
 //! Daemon memory per idle connection: `VmRSS` of the daemon(s) before and after opening N
-//! idle connections, divided by N. Run on fresh daemons, before the throughput cells, so the
-//! allocator has no freed memory to hand back out.
+//! idle connections, divided by N.
+//!
+//! Measured on a daemon pair of its own, started with glibc's default heap trimming
+//! (`MALLOC_TRIM_THRESHOLD_`/`MALLOC_MMAP_THRESHOLD_` = 128 KiB, which makes qnetd's
+//! `heap::tune` step aside): with the product's thresholds a fresh daemon keeps the memory its
+//! start-up freed, and 1,000 coids fit in it without moving RSS. The connections are opened by
+//! a child process (`qnet bench peer memory …`), because the library's daemon socket is
+//! process-wide and the harness itself talks to the timing daemons.
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -12,7 +18,7 @@ use qnet_proto::frame::blocking::{read_frame, write_frame};
 use qnet_proto::local::{ClientFrame, DaemonFrame, Hello, SessionKind, client_frame, daemon_frame};
 use serde::Serialize;
 
-use super::procs::Daemon;
+use super::procs::{Daemon, Peer, announce, exit_when_stdin_closes, rss_of};
 
 /// Bytes of daemon RSS per idle connection, for each kind measured.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -37,20 +43,21 @@ impl MemoryFigures {
     }
 }
 
-/// `n` coids to `nd/pid/chid` from this thread; growth of `daemons`' RSS per coid.
-pub fn connect_attach_cost(
-    daemons: &[&Daemon],
+/// `n` coids to `nd/pid/chid` from this thread; growth per coid of the RSS of the daemons
+/// with pids `daemons`.
+fn connect_attach_cost(
+    daemons: &[u32],
     n: usize,
     nd: Nd,
     pid: Pid,
     chid: Chid,
 ) -> Result<Vec<f64>> {
-    let before: Vec<u64> = daemons.iter().map(|d| d.rss()).collect::<Result<_>>()?;
+    let before: Vec<u64> = daemons.iter().map(|&d| rss_of(d)).collect::<Result<_>>()?;
     let mut coids = Vec::with_capacity(n);
     for _ in 0..n {
         coids.push(connect_attach(nd, pid, chid).context("ConnectAttach")?);
     }
-    let after: Vec<u64> = daemons.iter().map(|d| d.rss()).collect::<Result<_>>()?;
+    let after: Vec<u64> = daemons.iter().map(|&d| rss_of(d)).collect::<Result<_>>()?;
     for coid in coids {
         connect_detach(coid).context("ConnectDetach")?;
     }
@@ -59,16 +66,109 @@ pub fn connect_attach_cost(
 
 /// `n` idle thread sessions (raw Unix-socket sessions with a THREAD hello, as the library
 /// opens one per calling thread); growth of the daemon's RSS per session.
-pub fn thread_session_cost(daemon: &Daemon, n: usize) -> Result<f64> {
+fn thread_session_cost(socket: &Path, daemon: u32, n: usize) -> Result<f64> {
     raise_fd_limit(n as u64 + 256)?;
-    let before = daemon.rss()?;
+    let before = rss_of(daemon)?;
     let mut sessions = Vec::with_capacity(n);
     for i in 0..n {
-        sessions.push(open_session(&daemon.socket, 3_000_000 + i as u32)?);
+        sessions.push(open_session(socket, 3_000_000 + i as u32)?);
     }
-    let after = daemon.rss()?;
+    let after = rss_of(daemon)?;
     drop(sessions);
     Ok(per_connection(&[before], &[after], n)[0])
+}
+
+/// What the memory peer measures: the daemons, a server on each, and how many connections.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Spec {
+    /// Socket of the client-side daemon (node A).
+    pub socket_a: std::path::PathBuf,
+    /// Its pid.
+    pub pid_a: u32,
+    /// Pid of the server-side daemon (node B).
+    pub pid_b: u32,
+    /// A server on A: pid and chid.
+    pub local_pid: Pid,
+    /// Its chid.
+    pub local_chid: Chid,
+    /// nd of B as A numbers it.
+    pub nd_b: Nd,
+    /// A server on B: pid and chid.
+    pub remote_pid: Pid,
+    /// Its chid.
+    pub remote_chid: Chid,
+    /// Connections per kind.
+    pub connections: usize,
+}
+
+/// Peer side (`qnet bench peer memory …`): measure, print the four figures on the READY line,
+/// then wait to be told to exit.
+pub fn serve(spec: &Spec) -> Result<()> {
+    qnet::set_socket_path(&spec.socket_a);
+    exit_when_stdin_closes();
+    let n = spec.connections;
+    // Smallest first: freed session memory would otherwise absorb the coids' growth.
+    let local = connect_attach_cost(&[spec.pid_a], n, 0, spec.local_pid, spec.local_chid)?[0];
+    let remote = connect_attach_cost(
+        &[spec.pid_a, spec.pid_b],
+        n,
+        spec.nd_b,
+        spec.remote_pid,
+        spec.remote_chid,
+    )?;
+    let sessions = thread_session_cost(&spec.socket_a, spec.pid_a, n)?;
+    announce(&format!("{local} {} {} {sessions}", remote[0], remote[1]));
+    loop {
+        std::thread::park();
+    }
+}
+
+/// glibc's default thresholds, given explicitly: qnetd leaves the heap to them.
+const GLIBC_DEFAULT_TRIMMING: [(&str, &str); 2] = [
+    ("MALLOC_TRIM_THRESHOLD_", "131072"),
+    ("MALLOC_MMAP_THRESHOLD_", "131072"),
+];
+
+/// Start a daemon pair of its own (`mb`, then `ma` dialling it) with glibc's default heap
+/// trimming, an idle server on each, and measure `n` connections of each kind from a memory
+/// peer. Everything it started is stopped when it returns.
+pub fn measure(qnetd: &Path, certs: &Path, extra: &[String], n: usize) -> Result<MemoryFigures> {
+    let env = &GLIBC_DEFAULT_TRIMMING;
+    let b = Daemon::start_with_env(qnetd, "nb", Some(certs), &[], extra, env)?;
+    let b_addr = b.addr.context("qnetd nb logged no listen address")?;
+    let a = Daemon::start_with_env(qnetd, "na", Some(certs), &[("nb", b_addr)], extra, env)?;
+    a.wait_node_up("nb")?;
+    b.wait_node_up("na")?;
+    let server = |d: &Daemon| -> Result<(Peer, Pid, Chid)> {
+        let socket = d.socket.to_str().context("temp path is not UTF-8")?;
+        let p = Peer::start("qnet-server", &[socket, "1"])?;
+        let (pid, chid) = (p.field(0)?, p.field(1)?);
+        Ok((p, pid, chid))
+    };
+    let (_local, local_pid, local_chid) = server(&a)?;
+    let (_remote, remote_pid, remote_chid) = server(&b)?;
+    let socket_a = a.socket.to_str().context("temp path is not UTF-8")?;
+    // Peers are numbered from 1 in --peer order: na's only peer, nb, is nd 1.
+    let args = [
+        socket_a.to_owned(),
+        a.pid().to_string(),
+        b.pid().to_string(),
+        local_pid.to_string(),
+        local_chid.to_string(),
+        "1".to_owned(),
+        remote_pid.to_string(),
+        remote_chid.to_string(),
+        n.to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let peer = Peer::start("memory", &args)?;
+    Ok(MemoryFigures {
+        connections: n,
+        local_connect_attach: peer.field(0)?,
+        remote_connect_attach_client_daemon: peer.field(1)?,
+        remote_connect_attach_server_daemon: peer.field(2)?,
+        local_thread_session: peer.field(3)?,
+    })
 }
 
 fn per_connection(before: &[u64], after: &[u64], n: usize) -> Vec<f64> {

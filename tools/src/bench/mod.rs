@@ -90,6 +90,8 @@ enum Role {
     Quic { certs: PathBuf },
     /// qnet echo + pulse server on the daemon at SOCKET with THREADS receivers.
     QnetServer { socket: PathBuf, threads: usize },
+    /// Daemon memory per idle connection, printed on the READY line.
+    Memory(memory::Spec),
 }
 
 /// The shape of a run.
@@ -161,6 +163,7 @@ fn serve(role: Role) -> Result<()> {
         Role::Uds { path } => uds::serve(&path),
         Role::Quic { certs } => quic::serve(&certs),
         Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
+        Role::Memory(spec) => memory::serve(&spec),
     }
 }
 
@@ -178,11 +181,17 @@ fn compare(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir(&certs)?;
     quic::issue_certs(&certs, &["na", "nb"])?;
 
+    let extra = &args.daemon_args;
+    progress(
+        args,
+        "daemon memory per idle connection (a daemon pair of its own)",
+    );
+    let mem = memory::measure(&qnetd, &certs, extra, plan.idle_connections)?;
+
     progress(
         args,
         "starting qnetd nb, qnetd na (dialling nb), servers and floors",
     );
-    let extra = &args.daemon_args;
     let b = Daemon::start(&qnetd, "nb", Some(&certs), &[], extra)?;
     let b_addr = b.addr.context("qnetd nb logged no listen address")?;
     let a = Daemon::start(&qnetd, "na", Some(&certs), &[("nb", b_addr)], extra)?;
@@ -193,20 +202,6 @@ fn compare(args: &BenchArgs) -> Result<()> {
     let nd_b = 1;
     let local = ipc::Server::start(&a.socket, max_clients, 0)?;
     let remote = ipc::Server::start(&b.socket, max_clients, nd_b)?;
-
-    progress(args, "daemon memory per idle connection");
-    let n = plan.idle_connections;
-    let mut mem = memory::MemoryFigures {
-        connections: n,
-        ..Default::default()
-    };
-    // Smallest first: freed session memory would otherwise absorb the coids' growth.
-    mem.local_connect_attach =
-        memory::connect_attach_cost(&[&a], n, 0, local.pid(), local.chid()?)?[0];
-    let r = memory::connect_attach_cost(&[&a, &b], n, nd_b, remote.pid(), remote.chid()?)?;
-    mem.remote_connect_attach_client_daemon = r[0];
-    mem.remote_connect_attach_server_daemon = r[1];
-    mem.local_thread_session = memory::thread_session_cost(&a, n)?;
 
     let uds_floor = uds::Floor::start()?;
     let quic_floor = quic::Floor::start(&certs)?;

@@ -138,7 +138,7 @@ fn die_with_parent(cmd: &mut Command) {
 
 /// A `qnet bench peer ROLE ARGS…` child, ready (its `READY` line read).
 pub struct Peer {
-    guard: Guard,
+    _guard: Guard,
     /// The words after `READY` on its announcement line.
     pub ready: Vec<String>,
 }
@@ -152,7 +152,10 @@ impl Peer {
         let guard = Guard::spawn(cmd, &format!("bench peer {role}"), false)?;
         let line = guard.wait_line(1, "READY")?;
         let ready = line.split_whitespace().skip(1).map(str::to_owned).collect();
-        Ok(Self { guard, ready })
+        Ok(Self {
+            _guard: guard,
+            ready,
+        })
     }
 
     /// Word `i` of the READY line, parsed.
@@ -161,11 +164,6 @@ impl Peer {
             .get(i)
             .and_then(|w| w.parse().ok())
             .with_context(|| format!("bad READY line {:?}", self.ready))
-    }
-
-    /// The peer's pid.
-    pub fn pid(&self) -> u32 {
-        self.guard.pid()
     }
 }
 
@@ -208,9 +206,22 @@ impl Daemon {
         peers: &[(&str, SocketAddr)],
         extra_args: &[String],
     ) -> Result<Self> {
+        Self::start_with_env(qnetd, name, certs, peers, extra_args, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_with_env(
+        qnetd: &Path,
+        name: &str,
+        certs: Option<&Path>,
+        peers: &[(&str, SocketAddr)],
+        extra_args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("qnetd.sock");
         let mut cmd = Command::new(qnetd);
+        cmd.envs(env.iter().copied());
         cmd.arg("--socket")
             .arg(&socket)
             .args(["--node", name, "--log", "info"]);
@@ -249,11 +260,6 @@ impl Daemon {
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.guard.pid()
-    }
-
-    /// Resident set size (`VmRSS`), bytes.
-    pub fn rss(&self) -> Result<u64> {
-        rss_of(self.pid())
     }
 
     /// CPU time used so far, all threads.
