@@ -81,6 +81,15 @@ fn pulse_loop(chid: Chid) -> Result<()> {
     }
 }
 
+/// A server process on the daemon at `socket` with `threads` receivers: the process, its pid
+/// and its echo channel.
+pub fn spawn(socket: &Path, threads: usize) -> Result<(Peer, Pid, Chid)> {
+    let socket = socket.to_str().context("temp path is not UTF-8")?;
+    let peer = Peer::start("qnet-server", &[socket, &threads.to_string()])?;
+    let (pid, chid) = (peer.field(0)?, peer.field(1)?);
+    Ok((peer, pid, chid))
+}
+
 /// A server process and the harness's connections to it.
 pub struct Server {
     _peer: Peer,
@@ -92,10 +101,7 @@ impl Server {
     /// Start a server on the daemon at `socket` with `threads` receivers; attach to it from
     /// this process as node `nd` (0: the harness's own daemon is the server's).
     pub fn start(socket: &Path, threads: usize, nd: Nd) -> Result<Self> {
-        let socket = socket.to_str().context("temp path is not UTF-8")?;
-        let peer = Peer::start("qnet-server", &[socket, &threads.to_string()])?;
-        let pid: Pid = peer.field(0)?;
-        let chid: Chid = peer.field(1)?;
+        let (peer, pid, chid) = spawn(socket, threads)?;
         let pulse_chid: Chid = peer.field(2)?;
         let coid = connect_attach(nd, pid, chid).context("ConnectAttach to the echo channel")?;
         let pulse_coid =

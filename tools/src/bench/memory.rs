@@ -18,7 +18,8 @@ use qnet_proto::frame::blocking::{read_frame, write_frame};
 use qnet_proto::local::{ClientFrame, DaemonFrame, Hello, SessionKind, client_frame, daemon_frame};
 use serde::Serialize;
 
-use super::procs::{Daemon, Peer, announce, exit_when_stdin_closes, rss_of};
+use super::ipc;
+use super::procs::{Daemon, ND_B, Peer, announce, exit_when_stdin_closes, rss_of};
 
 /// Bytes of daemon RSS per idle connection, for each kind measured.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -133,29 +134,17 @@ const GLIBC_DEFAULT_TRIMMING: [(&str, &str); 2] = [
 /// trimming, an idle server on each, and measure `n` connections of each kind from a memory
 /// peer. Everything it started is stopped when it returns.
 pub fn measure(qnetd: &Path, certs: &Path, extra: &[String], n: usize) -> Result<MemoryFigures> {
-    let env = &GLIBC_DEFAULT_TRIMMING;
-    let b = Daemon::start_with_env(qnetd, "nb", Some(certs), &[], extra, env)?;
-    let b_addr = b.addr.context("qnetd nb logged no listen address")?;
-    let a = Daemon::start_with_env(qnetd, "na", Some(certs), &[("nb", b_addr)], extra, env)?;
-    a.wait_node_up("nb")?;
-    b.wait_node_up("na")?;
-    let server = |d: &Daemon| -> Result<(Peer, Pid, Chid)> {
-        let socket = d.socket.to_str().context("temp path is not UTF-8")?;
-        let p = Peer::start("qnet-server", &[socket, "1"])?;
-        let (pid, chid) = (p.field(0)?, p.field(1)?);
-        Ok((p, pid, chid))
-    };
-    let (_local, local_pid, local_chid) = server(&a)?;
-    let (_remote, remote_pid, remote_chid) = server(&b)?;
+    let (a, b) = Daemon::start_pair(qnetd, certs, extra, &GLIBC_DEFAULT_TRIMMING)?;
+    let (_local, local_pid, local_chid) = ipc::spawn(&a.socket, 1)?;
+    let (_remote, remote_pid, remote_chid) = ipc::spawn(&b.socket, 1)?;
     let socket_a = a.socket.to_str().context("temp path is not UTF-8")?;
-    // Peers are numbered from 1 in --peer order: na's only peer, nb, is nd 1.
     let args = [
         socket_a.to_owned(),
         a.pid().to_string(),
         b.pid().to_string(),
         local_pid.to_string(),
         local_chid.to_string(),
-        "1".to_owned(),
+        ND_B.to_string(),
         remote_pid.to_string(),
         remote_chid.to_string(),
         n.to_string(),

@@ -192,16 +192,10 @@ fn compare(args: &BenchArgs) -> Result<()> {
         args,
         "starting qnetd nb, qnetd na (dialling nb), servers and floors",
     );
-    let b = Daemon::start(&qnetd, "nb", Some(&certs), &[], extra)?;
-    let b_addr = b.addr.context("qnetd nb logged no listen address")?;
-    let a = Daemon::start(&qnetd, "na", Some(&certs), &[("nb", b_addr)], extra)?;
-    a.wait_node_up("nb")?;
-    b.wait_node_up("na")?;
+    let (a, b) = Daemon::start_pair(&qnetd, &certs, extra, &[])?;
     qnet::set_socket_path(&a.socket);
-    // Peers are numbered from 1 in --peer order: na's only peer, nb, is nd 1.
-    let nd_b = 1;
     let local = ipc::Server::start(&a.socket, max_clients, 0)?;
-    let remote = ipc::Server::start(&b.socket, max_clients, nd_b)?;
+    let remote = ipc::Server::start(&b.socket, max_clients, procs::ND_B)?;
 
     let uds_floor = uds::Floor::start()?;
     let quic_floor = quic::Floor::start(&certs)?;

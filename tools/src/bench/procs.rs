@@ -197,20 +197,29 @@ pub struct Daemon {
     _dir: tempfile::TempDir,
 }
 
+/// nd of `nb` on `na` in a [`Daemon::start_pair`]: peers are numbered from 1 in `--peer`
+/// order, and `nb` is `na`'s only peer.
+pub const ND_B: qnet::Nd = 1;
+
 impl Daemon {
-    /// Start node `name`; with `certs`, listen on 127.0.0.1 (any port) and dial `peers`.
-    pub fn start(
+    /// Nodes `nb`, then `na` dialling it, both up; returns `(na, nb)`.
+    pub fn start_pair(
         qnetd: &Path,
-        name: &str,
-        certs: Option<&Path>,
-        peers: &[(&str, SocketAddr)],
+        certs: &Path,
         extra_args: &[String],
-    ) -> Result<Self> {
-        Self::start_with_env(qnetd, name, certs, peers, extra_args, &[])
+        env: &[(&str, &str)],
+    ) -> Result<(Self, Self)> {
+        let b = Self::start(qnetd, "nb", Some(certs), &[], extra_args, env)?;
+        let b_addr = b.addr.context("qnetd nb logged no listen address")?;
+        let a = Self::start(qnetd, "na", Some(certs), &[("nb", b_addr)], extra_args, env)?;
+        a.wait_node_up("nb")?;
+        b.wait_node_up("na")?;
+        Ok((a, b))
     }
 
-    /// [`Daemon::start`] with extra environment variables.
-    pub fn start_with_env(
+    /// Start node `name` with `env` added to its environment; with `certs`, listen on
+    /// 127.0.0.1 (any port) and dial `peers`.
+    pub fn start(
         qnetd: &Path,
         name: &str,
         certs: Option<&Path>,
