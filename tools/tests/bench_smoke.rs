@@ -84,6 +84,28 @@ fn quick_bench_runs_and_prints_the_table() {
         let cpu: f64 = row.split_whitespace().last().unwrap().parse().unwrap();
         assert!(cpu > 0.0, "no daemon CPU per round trip: {row:?}");
     }
+    // The paced phase: one line per path, with qnet's calls/s and the daemons' CPU share.
+    assert!(
+        stdout.contains("paced: 1 client, 64 B, one call every 1000 µs"),
+        "no paced phase:\n{stdout}"
+    );
+    for path in ["local", "remote"] {
+        let row = stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("paced:"))
+            .find(|l| l.split_whitespace().next() == Some(path) && l.ends_with('%'))
+            .unwrap_or_else(|| panic!("no paced {path} row in:\n{stdout}"));
+        let w: Vec<&str> = row.split(['|', ' ']).filter(|w| !w.is_empty()).collect();
+        // path, floor p50, qnet p50, p99, calls/s, ratio, cpu µs, core%.
+        assert_eq!(w.len(), 8, "paced row with missing figures: {row:?}");
+        let calls: f64 = w[4].parse().unwrap();
+        assert!(
+            calls > 0.0 && calls <= 1000.0 * 1.05,
+            "paced calls/s must not exceed the pace: {row:?}"
+        );
+        let cpu: f64 = w[6].parse().unwrap();
+        assert!(cpu > 0.0, "no daemon CPU per paced call: {row:?}");
+    }
     assert!(stdout.contains("pulses/s"), "no pulse figures:\n{stdout}");
     assert!(
         stdout.contains("daemon RSS per idle connection"),

@@ -66,6 +66,10 @@ pub struct BenchArgs {
     /// Concurrent clients (default 1,8,64; 1,8 with --quick).
     #[arg(long, value_delimiter = ',')]
     clients: Vec<usize>,
+    /// The paced phase: one client sends 64 B every this many microseconds, as a control
+    /// loop does, to show latency and daemon CPU at a sparse rate (default 1000; 0: skip).
+    #[arg(long, default_value_t = 1000)]
+    pace_us: u64,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
 }
@@ -103,6 +107,8 @@ struct Plan {
     budget: Budget,
     pulses: u64,
     idle_connections: usize,
+    /// The paced phase's interval between calls (`None`: skipped).
+    pace: Option<Duration>,
 }
 
 impl Plan {
@@ -116,9 +122,11 @@ impl Plan {
                     warmup: Duration::from_millis(30),
                     duration: Duration::from_millis(100),
                     max_iters: 20_000,
+                    pace: None,
                 },
                 pulses: 2_000,
                 idle_connections: 100,
+                pace: None,
             }
         } else {
             Self {
@@ -129,9 +137,11 @@ impl Plan {
                     warmup: Duration::from_millis(100),
                     duration: Duration::from_millis(500),
                     max_iters: 100_000,
+                    pace: None,
                 },
                 pulses: 20_000,
                 idle_connections: 1_000,
+                pace: None,
             }
         };
         if let Some(r) = args.rounds {
@@ -146,6 +156,7 @@ impl Plan {
         if let Some(ms) = args.duration_ms {
             plan.budget.duration = Duration::from_millis(ms.max(1));
         }
+        plan.pace = (args.pace_us > 0).then(|| Duration::from_micros(args.pace_us));
         plan
     }
 }
@@ -200,54 +211,51 @@ fn compare(args: &BenchArgs) -> Result<()> {
     let uds_floor = uds::Floor::start()?;
     let quic_floor = quic::Floor::start(&certs)?;
 
+    // One measurement of one variant: its figures, with the daemons' CPU time.
+    let measure = |v: Variant, size: usize, clients: usize, budget: Budget| -> Result<Figures> {
+        let daemons: &[&Daemon] = match v {
+            Variant::RawUds | Variant::RawQuic => &[],
+            Variant::QnetLocal => &[&a],
+            Variant::QnetRemote => &[&a, &b],
+        };
+        let cpu_before = daemons_cpu(daemons)?;
+        let mut sample = match v {
+            Variant::RawUds => uds_floor.measure(size, clients, budget),
+            Variant::QnetLocal => local.measure(size, clients, budget),
+            Variant::RawQuic => quic_floor.measure(size, clients, budget),
+            Variant::QnetRemote => remote.measure(size, clients, budget),
+        }?;
+        if !daemons.is_empty() {
+            sample.daemon_cpu = Some(daemons_cpu(daemons)? - cpu_before);
+        }
+        Ok(sample.figures())
+    };
+
     let load_before = report::load_average();
     let mut rounds: Rounds = BTreeMap::new();
+    let mut paced: BTreeMap<Variant, Vec<Figures>> = BTreeMap::new();
     let mut pulses_local = Vec::new();
     let mut pulses_remote = Vec::new();
     for round in 0..plan.rounds {
         progress(args, &format!("round {}/{}", round + 1, plan.rounds));
         for &size in &plan.sizes {
             for &clients in &plan.clients {
-                let mut order = [
-                    Variant::RawUds,
-                    Variant::QnetLocal,
-                    Variant::RawQuic,
-                    Variant::QnetRemote,
-                ];
-                if round % 2 == 1 {
-                    order = [
-                        Variant::QnetLocal,
-                        Variant::RawUds,
-                        Variant::QnetRemote,
-                        Variant::RawQuic,
-                    ];
+                for v in variants(args, round) {
+                    let figures = measure(v, size, clients, plan.budget)
+                        .with_context(|| format!("{v:?}, {size} B, {clients} clients"))?;
+                    rounds.entry((v, size, clients)).or_default().push(figures);
                 }
-                for v in order {
-                    if !args.only.is_empty() && !args.only.contains(&v) {
-                        continue;
-                    }
-                    let budget = plan.budget;
-                    let daemons: &[&Daemon] = match v {
-                        Variant::RawUds | Variant::RawQuic => &[],
-                        Variant::QnetLocal => &[&a],
-                        Variant::QnetRemote => &[&a, &b],
-                    };
-                    let cpu_before = daemons_cpu(daemons)?;
-                    let mut sample = match v {
-                        Variant::RawUds => uds_floor.measure(size, clients, budget),
-                        Variant::QnetLocal => local.measure(size, clients, budget),
-                        Variant::RawQuic => quic_floor.measure(size, clients, budget),
-                        Variant::QnetRemote => remote.measure(size, clients, budget),
-                    }
-                    .with_context(|| format!("{v:?}, {size} B, {clients} clients"))?;
-                    if !daemons.is_empty() {
-                        sample.daemon_cpu = Some(daemons_cpu(daemons)? - cpu_before);
-                    }
-                    rounds
-                        .entry((v, size, clients))
-                        .or_default()
-                        .push(sample.figures());
-                }
+            }
+        }
+        if let Some(pace) = plan.pace {
+            let budget = Budget {
+                pace: Some(pace),
+                ..plan.budget
+            };
+            for v in variants(args, round) {
+                let figures = measure(v, PACED_SIZE, 1, budget)
+                    .with_context(|| format!("{v:?}, paced every {pace:?}"))?;
+                paced.entry(v).or_default().push(figures);
             }
         }
         if args.only.is_empty() || args.only.contains(&Variant::QnetLocal) {
@@ -268,6 +276,7 @@ fn compare(args: &BenchArgs) -> Result<()> {
         stats::median(pulses_local),
         stats::median(pulses_remote),
         mem,
+        plan.pace.map(|pace| (pace, &paced)),
     );
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -277,6 +286,33 @@ fn compare(args: &BenchArgs) -> Result<()> {
     // Guards drop here: servers, floors, daemons are killed and reaped.
     drop((uds_floor, quic_floor, local, remote, a, b));
     Ok(())
+}
+
+/// Payload of the paced phase's calls.
+const PACED_SIZE: usize = 64;
+
+/// The variants to run in `round`, interleaved floor and qnet; the order flips every round.
+/// `--only` keeps some.
+fn variants(args: &BenchArgs, round: usize) -> Vec<Variant> {
+    let order = if round % 2 == 0 {
+        [
+            Variant::RawUds,
+            Variant::QnetLocal,
+            Variant::RawQuic,
+            Variant::QnetRemote,
+        ]
+    } else {
+        [
+            Variant::QnetLocal,
+            Variant::RawUds,
+            Variant::QnetRemote,
+            Variant::RawQuic,
+        ]
+    };
+    order
+        .into_iter()
+        .filter(|v| args.only.is_empty() || args.only.contains(v))
+        .collect()
 }
 
 /// CPU time the daemons used so far, together.
@@ -312,6 +348,9 @@ fn command_line(args: &BenchArgs) -> String {
     }
     if !args.clients.is_empty() {
         c.push_str(&format!(" --clients {}", list(&args.clients)));
+    }
+    if args.pace_us != 1000 {
+        c.push_str(&format!(" --pace-us {}", args.pace_us));
     }
     for a in &args.daemon_args {
         c.push_str(&format!(" --daemon-arg={a}"));

@@ -51,6 +51,23 @@ impl Cell {
     }
 }
 
+/// The paced phase of one path: one client, one 64 B call per interval (a control loop).
+#[derive(Debug, Clone, Serialize)]
+pub struct Paced {
+    /// "local" or "remote".
+    pub path: &'static str,
+    /// Interval between call starts, µs.
+    pub pace_us: f64,
+    /// The floor's medians over rounds.
+    pub floor: Figures,
+    /// qnet's medians over rounds.
+    pub qnet: Figures,
+    /// Median over rounds of qnet p50 / floor p50.
+    pub p50_ratio: f64,
+    /// qnetd CPU time as a share of one core at this rate (both daemons for remote), %.
+    pub daemon_core_percent: f64,
+}
+
 /// A target of issue 5.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
@@ -132,6 +149,8 @@ pub struct Report {
     pub pulses_per_s_remote: f64,
     /// Daemon bytes per idle connection.
     pub memory: MemoryFigures,
+    /// The paced phase (empty when skipped).
+    pub paced: Vec<Paced>,
     /// Issue 5's targets.
     pub targets: Vec<Target>,
 }
@@ -148,6 +167,10 @@ impl Report {
         pulses_per_s_local: f64,
         pulses_per_s_remote: f64,
         memory: MemoryFigures,
+        paced: Option<(
+            std::time::Duration,
+            &std::collections::BTreeMap<Variant, Vec<Figures>>,
+        )>,
     ) -> Self {
         let path = |floor: Variant, qnet: Variant| -> Vec<Cell> {
             let mut out = Vec::new();
@@ -233,6 +256,30 @@ impl Report {
             true,
             "B",
         );
+        let paced = paced.map_or_else(Vec::new, |(pace, runs)| {
+            [
+                ("local", Variant::RawUds, Variant::QnetLocal),
+                ("remote", Variant::RawQuic, Variant::QnetRemote),
+            ]
+            .into_iter()
+            .filter_map(|(path, floor, qnet)| {
+                let (floor, qnet) = (runs.get(&floor)?, runs.get(&qnet)?);
+                let cell = Cell::new(64, 1, floor, qnet);
+                Some(Paced {
+                    path,
+                    pace_us: pace.as_secs_f64() * 1e6,
+                    daemon_core_percent: median(
+                        qnet.iter()
+                            .map(|q| q.daemon_cpu_us * q.msgs_per_s / 1e4)
+                            .collect(),
+                    ),
+                    floor: cell.floor,
+                    qnet: cell.qnet,
+                    p50_ratio: cell.p50_ratio,
+                })
+            })
+            .collect()
+        });
         Self {
             machine,
             rounds: rounds_run,
@@ -241,6 +288,7 @@ impl Report {
             pulses_per_s_local,
             pulses_per_s_remote,
             memory,
+            paced,
             targets,
         }
     }
@@ -309,6 +357,40 @@ impl Report {
             m.remote_connect_attach_client_daemon,
             m.remote_connect_attach_server_daemon
         );
+        if let Some(first) = self.paced.first() {
+            println!();
+            println!(
+                "paced: 1 client, 64 B, one call every {:.0} µs (a control loop)",
+                first.pace_us
+            );
+            println!(
+                "{:<7} | {:>9} | {:>9} {:>9} {:>9} | {:>6} | {:>7} {:>11}",
+                "path",
+                "floor p50",
+                "qnet p50",
+                "p99 µs",
+                "calls/s",
+                "p50 ×",
+                "cpu µs",
+                "qnetd core%"
+            );
+            for p in &self.paced {
+                println!(
+                    "{:<7} | {:>9.1} | {:>9.1} {:>9.1} {:>9.0} | {:>6.2} | {:>7.1} {:>10.1}%",
+                    p.path,
+                    p.floor.p50_us,
+                    p.qnet.p50_us,
+                    p.qnet.p99_us,
+                    p.qnet.msgs_per_s,
+                    p.p50_ratio,
+                    p.qnet.daemon_cpu_us,
+                    p.daemon_core_percent
+                );
+            }
+            println!(
+                "(cpu µs: qnetd CPU per call, both daemons for remote; core%: that CPU at this rate, as a share of one core)"
+            );
+        }
         println!();
         println!("targets (issue 5)");
         for t in &self.targets {
@@ -382,7 +464,7 @@ mod tests {
             load_after: 0.0,
         };
         let memory = MemoryFigures::default();
-        let r = Report::build(machine, &[64], &[1, 8], 1, &rounds, 0.0, 0.0, memory);
+        let r = Report::build(machine, &[64], &[1, 8], 1, &rounds, 0.0, 0.0, memory, None);
         let names: Vec<_> = r.targets.iter().map(|t| t.name).collect();
         assert!(names.iter().any(|n| n.starts_with("local MsgSend p50")));
         assert!(names.iter().any(|n| n.starts_with("local msgs/s")));

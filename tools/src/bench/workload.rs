@@ -18,6 +18,18 @@ pub struct Budget {
     pub duration: Duration,
     /// Most round trips per client in the timed phase.
     pub max_iters: u64,
+    /// Start one round trip per client at most every this long (a control loop), warm-up
+    /// included; `None`: back to back.
+    pub pace: Option<Duration>,
+}
+
+impl Budget {
+    /// When the next round trip may start, if it started at `began` and ended at `ended`:
+    /// `None` to start at once.
+    fn wait_until(&self, began: Instant, ended: Instant) -> Option<Instant> {
+        let next = began + self.pace?;
+        (next > ended).then_some(next)
+    }
 }
 
 /// What one client thread measured.
@@ -58,8 +70,12 @@ pub fn run_threads<S>(
                     let mut warm = Ok(());
                     let mut warm_count = 0;
                     while warm.is_ok() && Instant::now() < warm_end {
+                        let began = Instant::now();
                         warm = op(&mut state);
                         warm_count += 1;
+                        if let Some(next) = budget.wait_until(began, Instant::now()) {
+                            std::thread::sleep(next - Instant::now());
+                        }
                     }
                     barrier.wait();
                     warm?;
@@ -73,7 +89,13 @@ pub fn run_threads<S>(
                         let after = Instant::now();
                         hist.saturating_record((after - now).as_nanos() as u64);
                         count += 1;
-                        now = after;
+                        now = match budget.wait_until(now, after) {
+                            Some(next) => {
+                                std::thread::sleep(next - after);
+                                Instant::now()
+                            }
+                            None => after,
+                        };
                     }
                     Ok(ClientRun {
                         hist,
@@ -155,7 +177,12 @@ where
                     let mut warm_count = 0;
                     while Instant::now() < warm_end {
                         warm_count += 1;
-                        match op(state).await {
+                        let began = Instant::now();
+                        let result = op(state).await;
+                        if let Some(next) = budget.wait_until(began, Instant::now()) {
+                            tokio::time::sleep_until(next.into()).await;
+                        }
+                        match result {
                             Ok(s) => state = s,
                             Err(e) => {
                                 // Still meet the others at the barrier.
@@ -175,7 +202,13 @@ where
                         let after = Instant::now();
                         hist.saturating_record((after - now).as_nanos() as u64);
                         count += 1;
-                        now = after;
+                        now = match budget.wait_until(now, after) {
+                            Some(next) => {
+                                tokio::time::sleep_until(next.into()).await;
+                                Instant::now()
+                            }
+                            None => after,
+                        };
                     }
                     Ok::<_, anyhow::Error>(ClientRun {
                         hist,
