@@ -3,7 +3,8 @@
 //! order (forwarded calls, cancels, results and notices may overtake each other or be lost),
 //! node down and up, exits and time jumps. Neither kernel may panic; every call completes at
 //! most once (non-blocking local calls at once); "has a call outstanding" equals "is blocked"
-//! for every local thread; no message is received twice.
+//! for every local thread; the count of callers waiting matches the blocked threads; no
+//! message is received twice.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -339,6 +340,19 @@ impl Cluster {
                     );
                 }
             }
+            let callers = self.kernels[i]
+                .snapshot()
+                .processes
+                .iter()
+                .flat_map(|p| &p.threads)
+                .filter(|t| !matches!(t.state, qnet_core::ThreadState::Receive { .. }))
+                .count();
+            prop_assert_eq!(
+                self.kernels[i].callers_waiting(),
+                callers,
+                "node {}: callers waiting (local and remote threads)",
+                i
+            );
             if let Some(deadline) = self.kernels[i].poll_timeout() {
                 prop_assert!(deadline > self.now, "node {i}: deadline not fired");
             }

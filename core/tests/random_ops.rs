@@ -241,10 +241,23 @@ proptest! {
                 prop_assert!(pending <= 1, "{t} has {pending} calls outstanding");
                 prop_assert_eq!(pending == 1, kernel.is_blocked(*t), "{} blocked state", t);
             }
+            prop_assert_eq!(kernel.callers_waiting(), callers_in_snapshot(&kernel), "callers waiting");
             if let Some(deadline) = kernel.poll_timeout() {
                 // A deadline already due must have been fired by the last input.
                 prop_assert!(deadline > now, "deadline {deadline:?} not fired at {now:?}");
             }
         }
     }
+}
+
+/// Threads the snapshot shows waiting for an answer (SEND-, REPLY- or NET-blocked): what
+/// [`Kernel::callers_waiting`] must count.
+fn callers_in_snapshot(kernel: &Kernel) -> usize {
+    kernel
+        .snapshot()
+        .processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .filter(|t| !matches!(t.state, qnet_core::ThreadState::Receive { .. }))
+        .count()
 }

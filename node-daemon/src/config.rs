@@ -24,7 +24,8 @@ pub const DEFAULT_LINK_TIMEOUT: Duration = Duration::from_secs(3);
 #[command(name = "qnetd", version, about = "The per-host qnet daemon")]
 pub struct Args {
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
-    /// link_timeout_ms, max_message_size, busy_poll_us); flags given here override it.
+    /// link_timeout_ms, max_message_size, busy_poll_us, busy_poll_idle_us); flags given here
+    /// override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock).
@@ -52,11 +53,16 @@ pub struct Args {
     /// for local round trips: see the driver's module doc).
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
-    /// After each message, keep polling sockets without sleeping for this many microseconds
-    /// (default 200; 0: never poll, always sleep; at most 1000000). Trades CPU for latency:
-    /// see BENCHMARKS.md.
+    /// While a caller waits for an answer, keep polling sockets without sleeping for up to
+    /// this many microseconds after each message (default 200; 0: never poll, always sleep;
+    /// at most 1000000). Trades CPU for latency: see BENCHMARKS.md.
     #[arg(long)]
     pub busy_poll_us: Option<u64>,
+    /// When no caller waits, keep polling this many microseconds after the last message
+    /// (default 50, at most --busy-poll-us): catches the next request of a client that sends
+    /// again at once, and lets an idle daemon sleep soon after a control loop's call.
+    #[arg(long)]
+    pub busy_poll_idle_us: Option<u64>,
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -84,6 +90,7 @@ struct FileConfig {
     link_timeout_ms: Option<u64>,
     max_message_size: Option<u64>,
     busy_poll_us: Option<u64>,
+    busy_poll_idle_us: Option<u64>,
 }
 
 /// Why the configuration is unusable.
@@ -131,8 +138,12 @@ pub struct Config {
     pub peers: Vec<PeerSpec>,
     /// QUIC idle timeout of peer links (keep-alive every sixth of it).
     pub link_timeout: Duration,
-    /// Busy-polling window after each kernel call (zero: off); see `poll`.
+    /// Busy-polling window after each kernel call while a caller waits (zero: off); see
+    /// `poll`.
     pub busy_poll: Duration,
+    /// Busy-polling window after the last kernel call when no caller waits (capped at
+    /// `busy_poll` when polling starts).
+    pub busy_poll_idle: Duration,
 }
 
 impl Config {
@@ -149,6 +160,7 @@ impl Config {
             peers: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
             busy_poll: crate::poll::DEFAULT_BUSY_POLL,
+            busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
         }
     }
 
@@ -186,6 +198,10 @@ impl Config {
                 .busy_poll_us
                 .or(file.busy_poll_us)
                 .map_or(crate::poll::DEFAULT_BUSY_POLL, Duration::from_micros),
+            busy_poll_idle: args
+                .busy_poll_idle_us
+                .or(file.busy_poll_idle_us)
+                .map_or(crate::poll::DEFAULT_BUSY_POLL_IDLE, Duration::from_micros),
         };
         config.validate()?;
         Ok(config)
@@ -222,6 +238,13 @@ impl Config {
                 "busy_poll_us {} is above {} (one second of polling after every message); \
                  a few hundred µs covers a round trip, 0 turns polling off",
                 self.busy_poll.as_micros(),
+                crate::poll::MAX_BUSY_POLL.as_micros()
+            ));
+        }
+        if self.busy_poll_idle > crate::poll::MAX_BUSY_POLL {
+            return invalid(format!(
+                "busy_poll_idle_us {} is above {}; it is capped at busy_poll_us anyway",
+                self.busy_poll_idle.as_micros(),
                 crate::poll::MAX_BUSY_POLL.as_micros()
             ));
         }
@@ -338,6 +361,16 @@ mod tests {
         assert!(config(&["--busy-poll-us", "1000000"]).is_ok());
         let e = config(&["--busy-poll-us", "1000001"]).unwrap_err();
         assert!(e.to_string().contains("busy_poll_us 1000001"), "{e}");
+        let e = config(&["--busy-poll-idle-us", "1000001"]).unwrap_err();
+        assert!(e.to_string().contains("busy_poll_idle_us 1000001"), "{e}");
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            (c.busy_poll, c.busy_poll_idle),
+            (
+                crate::poll::DEFAULT_BUSY_POLL,
+                crate::poll::DEFAULT_BUSY_POLL_IDLE
+            )
+        );
     }
 
     #[test]
@@ -416,6 +449,7 @@ certs = "/certs"
 link_timeout_ms = 1000
 max_message_size = 2048
 busy_poll_us = 7
+busy_poll_idle_us = 3
 peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.0.1:7002" }]
 "#,
         )
@@ -428,6 +462,7 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
         assert_eq!(c.link_timeout, Duration::from_secs(1));
         assert_eq!(c.max_message_size, 2048);
         assert_eq!(c.busy_poll, Duration::from_micros(7));
+        assert_eq!(c.busy_poll_idle, Duration::from_micros(3));
         assert_eq!(
             c.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             ["n2", "n3"]
@@ -443,8 +478,11 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
             "/tmp/g.sock",
             "--busy-poll-us",
             "0",
+            "--busy-poll-idle-us",
+            "9",
         ])
         .unwrap();
+        assert_eq!(c.busy_poll_idle, Duration::from_micros(9));
         assert_eq!(c.node, "n9");
         assert_eq!(c.busy_poll, Duration::ZERO, "0 turns polling off");
         assert_eq!(c.socket, PathBuf::from("/tmp/g.sock"));

@@ -482,6 +482,7 @@ impl Driver {
                 }
             }
         }
+        self.activity.set_waiting(st.kernel.callers_waiting() > 0);
         let next = st.kernel.poll_timeout();
         self.timer.send_if_modified(|armed| {
             let changed = *armed != next;

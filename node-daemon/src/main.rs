@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
             peers = ?peers,
             link_timeout = ?config.link_timeout,
             busy_poll = ?config.busy_poll,
+            busy_poll_idle = ?config.busy_poll_idle.min(config.busy_poll),
             heap = ?heap,
             "qnetd listening"
         );

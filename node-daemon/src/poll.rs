@@ -1,32 +1,45 @@
 //! Adaptive busy polling: after kernel activity the runtime keeps polling its sockets without
-//! sleeping for a short window (`--busy-poll-us`, default [`DEFAULT_BUSY_POLL`]).
+//! sleeping for a short window: `--busy-poll-us` (default [`DEFAULT_BUSY_POLL`]) while some
+//! thread waits for an answer, `--busy-poll-idle-us` (default [`DEFAULT_BUSY_POLL_IDLE`]) when
+//! none does.
 //!
 //! Why: a local round trip crosses the daemon twice (client → daemon → server → daemon →
 //! client), a remote one four times. When the daemon sleeps in `epoll_wait` between the
 //! hops, each crossing costs a scheduler wake-up, which on a VM is most of a raw Unix-socket
 //! hop. While the daemon is polling, the sender's write only queues the socket as ready and
 //! the daemon picks the frame up on its next non-blocking poll: the crossing costs a syscall,
-//! not a wake-up. The window restarts at every kernel call, so a ping-pong (the server's
-//! reply, the client's next request) is caught while the daemon polls, and an idle daemon
-//! goes back to sleeping one window after its last message.
+//! not a wake-up. The window restarts at every kernel call.
+//!
+//! Which window: while a caller is SEND-, REPLY- or NET-blocked ([`Kernel::callers_waiting`],
+//! published by the driver after every kernel call through [`Activity::set_waiting`]) an
+//! answer is on its way, so the long window applies: the server's reply, or a remote node's,
+//! is caught without a wake-up. When nobody waits, the short window only has to catch the
+//! next request of a client that sends again at once (a ping-pong: the client's wake-up and
+//! its next write, tens of µs); a control loop that calls every millisecond does not come
+//! back within it, and polling longer would only burn CPU until the window ran out. Measured
+//! (BENCHMARKS.md, "poll by need"): the idle window cut the daemon's CPU at one call per ms
+//! from 20 % to 6 % of a core locally (47 % to 30 % for both daemons remotely) with the same
+//! back-to-back latency; below 50 µs back-to-back round trips slow down (the next request
+//! arrives after the daemon went to sleep).
 //!
 //! Cost: CPU. A daemon with continuous traffic polls all the time (one core busy); sporadic
 //! traffic costs at most one window of polling per message. `--busy-poll-us 0` turns it off
 //! (then the daemon only ever sleeps in `epoll_wait`). Same idea as Linux's `SO_BUSY_POLL`,
 //! done in user space because the hops are Unix sockets.
 //!
-//! Why 200 µs: measured with `qnet bench --daemon-arg=--busy-poll-us=N` (BENCHMARKS.md), 50 µs
-//! already halves a local round trip, but a remote one needs the window to span the other
-//! side's turn (a server's wake-up, a QUIC hop: 100–200 µs on the 2-vCPU VM): at 200 µs the
-//! remote round trip drops to about the raw quinn floor, at 50 µs it does not move. On that
-//! VM the daemon's CPU per round trip barely changes (waking from `epoll_wait` costs about what
-//! polling does); the price is up to one window of polling after the last message.
+//! Why 200 µs while waiting: measured with `qnet bench --daemon-arg=--busy-poll-us=N`
+//! (BENCHMARKS.md), 50 µs already halves a local round trip, but a remote one needs the window
+//! to span the other side's turn (a server's wake-up, a QUIC hop: 100–200 µs on the 2-vCPU VM
+//! of session 2). A server that takes longer than the window to answer costs one window of
+//! polling per call, then a wake-up.
 //!
 //! Mechanism: [`spin`] runs as one task that `yield_now`s while the window is open. On a
 //! `current_thread` runtime a yielded task makes the scheduler poll the I/O driver with a zero
 //! timeout before running it again, so the loop is "epoll_wait(0), run what became ready".
 //! [`Activity::note`] is called on every kernel lock (one clock read and one atomic store);
 //! it wakes the task through a [`Notify`] only when the task has gone to sleep.
+//!
+//! [`Kernel::callers_waiting`]: qnet_core::Kernel::callers_waiting
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -37,6 +50,9 @@ use tokio_util::sync::CancellationToken;
 /// Default polling window after the last kernel call.
 pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
 
+/// Default polling window after the last kernel call when no caller waits for an answer.
+pub const DEFAULT_BUSY_POLL_IDLE: Duration = Duration::from_micros(50);
+
 /// Largest window the configuration accepts: beyond a second "polling" is a busy daemon.
 pub const MAX_BUSY_POLL: Duration = Duration::from_secs(1);
 
@@ -46,6 +62,8 @@ pub struct Activity {
     epoch: Instant,
     /// Nanoseconds since `epoch` of the last [`Activity::note`].
     last: AtomicU64,
+    /// Some thread waits for an answer (the kernel's `callers_waiting` after its last call).
+    waiting: AtomicBool,
     /// The poller is sleeping (waiting on `wake`).
     idle: AtomicBool,
     wake: Notify,
@@ -56,6 +74,7 @@ impl Default for Activity {
         Self {
             epoch: Instant::now(),
             last: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             wake: Notify::new(),
         }
@@ -76,21 +95,61 @@ impl Activity {
         }
     }
 
+    /// Whether some thread waits for an answer, as the kernel said after its last call.
+    pub fn set_waiting(&self, waiting: bool) {
+        if self.waiting.load(Ordering::Relaxed) != waiting {
+            self.waiting.store(waiting, Ordering::Relaxed);
+        }
+    }
+
     /// Time since the last [`Activity::note`].
     fn quiet_for(&self) -> Duration {
         Duration::from_nanos(self.now().saturating_sub(self.last.load(Ordering::Relaxed)))
     }
 }
 
-/// Poll without sleeping while `activity` was noted within `window`; sleep otherwise. Returns
-/// at once when `window` is zero, and when `cancel` fires.
-pub async fn spin(activity: std::sync::Arc<Activity>, window: Duration, cancel: CancellationToken) {
-    if window.is_zero() {
+/// How long the poller keeps polling after the last kernel call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    /// While some thread waits for an answer (an answer is on its way).
+    pub waiting: Duration,
+    /// While nobody waits (catches the next request of a ping-pong); at most `waiting`.
+    pub idle: Duration,
+}
+
+impl Windows {
+    /// `waiting` and `idle` as configured; `idle` is capped at `waiting`.
+    pub fn new(waiting: Duration, idle: Duration) -> Self {
+        Self {
+            waiting,
+            idle: idle.min(waiting),
+        }
+    }
+
+    /// Polling is off.
+    pub fn is_off(&self) -> bool {
+        self.waiting.is_zero()
+    }
+
+    /// The window that applies now.
+    fn current(&self, activity: &Activity) -> Duration {
+        if activity.waiting.load(Ordering::Relaxed) {
+            self.waiting
+        } else {
+            self.idle
+        }
+    }
+}
+
+/// Poll without sleeping while `activity` was noted within the current window of `windows`;
+/// sleep otherwise. Returns at once when polling is off, and when `cancel` fires.
+pub async fn spin(activity: std::sync::Arc<Activity>, windows: Windows, cancel: CancellationToken) {
+    if windows.is_off() {
         return;
     }
     let run = async {
         loop {
-            while activity.quiet_for() < window {
+            while activity.quiet_for() < windows.current(&activity) {
                 // Give the CPU to any other runnable thread first (on a busy host the process
                 // we are waiting for may be queued behind us), then poll the sockets.
                 std::thread::yield_now();
@@ -100,7 +159,7 @@ pub async fn spin(activity: std::sync::Arc<Activity>, window: Duration, cancel: 
             // (Notify keeps one permit for a notify_one with no waiter).
             let woken = activity.wake.notified();
             activity.idle.store(true, Ordering::Release);
-            if activity.quiet_for() < window {
+            if activity.quiet_for() < windows.current(&activity) {
                 // Activity raced the flag: keep polling (the permit, if any, is harmless).
                 activity.idle.store(false, Ordering::Release);
                 continue;
@@ -129,7 +188,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let task = tokio::spawn(spin(
             activity.clone(),
-            Duration::from_micros(200),
+            Windows::new(Duration::from_micros(200), Duration::from_micros(50)),
             cancel.clone(),
         ));
         let went_idle = |a: &Activity| a.idle.load(Ordering::Acquire);
@@ -148,12 +207,53 @@ mod tests {
             .expect("poller task did not panic");
     }
 
+    /// While a caller waits the long window applies, otherwise the short one: with an hour
+    /// for waiting and nothing for idle, the poller never sleeps while the kernel says a
+    /// caller waits, and sleeps at once when it says none does.
+    #[tokio::test(flavor = "current_thread")]
+    async fn polls_longer_while_a_caller_waits() {
+        let activity = Arc::new(Activity::default());
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(spin(
+            activity.clone(),
+            Windows::new(Duration::from_secs(3600), Duration::ZERO),
+            cancel.clone(),
+        ));
+        let went_idle = |a: &Activity| a.idle.load(Ordering::Acquire);
+        wait_until(|| went_idle(&activity)).await;
+        activity.set_waiting(true);
+        activity.note();
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            assert!(!went_idle(&activity), "slept while a caller waits");
+        }
+        activity.set_waiting(false);
+        activity.note();
+        wait_until(|| went_idle(&activity)).await;
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("poller ends on cancel")
+            .expect("poller task did not panic");
+    }
+
+    #[test]
+    fn idle_window_is_capped_at_the_waiting_window() {
+        let w = Windows::new(Duration::from_micros(30), Duration::from_micros(50));
+        assert_eq!(w.idle, Duration::from_micros(30));
+        assert!(Windows::new(Duration::ZERO, Duration::from_micros(50)).is_off());
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn zero_window_returns_at_once() {
         let activity = Arc::new(Activity::default());
         tokio::time::timeout(
             Duration::from_secs(10),
-            spin(activity, Duration::ZERO, CancellationToken::new()),
+            spin(
+                activity,
+                Windows::new(Duration::ZERO, Duration::from_micros(50)),
+                CancellationToken::new(),
+            ),
         )
         .await
         .expect("a zero window does not poll");

@@ -57,7 +57,7 @@ pub struct Server {
     inode: (u64, u64),
     ctx: Arc<SessionContext>,
     peer: Option<PeerEndpoint>,
-    busy_poll: Duration,
+    busy_poll: crate::poll::Windows,
 }
 
 impl Server {
@@ -97,7 +97,7 @@ impl Server {
             inode: (meta.dev(), meta.ino()),
             ctx,
             peer,
-            busy_poll: config.busy_poll,
+            busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle),
         })
     }
 

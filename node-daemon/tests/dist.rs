@@ -36,6 +36,7 @@ fn sample_config_loads_with_every_key_set() {
     assert_eq!(config.link_timeout, Duration::from_millis(3000));
     assert_eq!(config.max_message_size, 16 * 1024 * 1024);
     assert_eq!(config.busy_poll, Duration::from_micros(200));
+    assert_eq!(config.busy_poll_idle, Duration::from_micros(50));
 
     // Every key the loader accepts is present (uncommented) in the sample.
     let text = std::fs::read_to_string(&path).unwrap();
@@ -45,6 +46,7 @@ fn sample_config_loads_with_every_key_set() {
     assert_eq!(
         keys,
         [
+            "busy_poll_idle_us",
             "busy_poll_us",
             "certs",
             "link_timeout_ms",

@@ -136,6 +136,8 @@ pub struct Kernel {
     processes: BTreeMap<ProcessKey, Process>,
     /// Threads blocked in `MsgSend` or `MsgReceive`. A thread not in here is not blocked.
     blocked: BTreeMap<ThreadKey, Blocked>,
+    /// How many of `blocked` wait in a `MsgSend` or a forwarded call (not a `MsgReceive`).
+    callers: usize,
     /// In-flight messages (queued or received, not yet answered), by rcvid.
     messages: BTreeMap<Rcvid, Message>,
     /// Next rcvid; rcvids are never reused.
@@ -172,6 +174,7 @@ impl Kernel {
             config,
             processes: BTreeMap::new(),
             blocked: BTreeMap::new(),
+            callers: 0,
             messages: BTreeMap::new(),
             next_rcvid: 1,
             next_generation: 1,
@@ -207,6 +210,14 @@ impl Kernel {
     /// Number of messages sent and not yet answered (queued or received).
     pub fn messages_in_flight(&self) -> usize {
         self.messages.len()
+    }
+
+    /// Number of threads waiting for an answer: blocked in a `MsgSend` (SEND- or
+    /// REPLY-blocked, local or remote callers) or in a call forwarded to another node. Threads
+    /// waiting in `MsgReceive` do not count. The daemon's busy poller polls longer while this
+    /// is non-zero (an answer is on its way).
+    pub fn callers_waiting(&self) -> usize {
+        self.callers
     }
 
     /// A process appeared (idempotent: credentials of a known process are kept).
@@ -387,6 +398,9 @@ impl Kernel {
     /// Forget `thread`'s blocked state and deadline without completing anything.
     fn forget_blocked(&mut self, thread: ThreadKey) -> Option<Blocked> {
         let blocked = self.blocked.remove(&thread)?;
+        if blocked.wait.is_caller() {
+            self.callers -= 1;
+        }
         if let Some((deadline, _)) = blocked.timeout {
             self.deadlines.remove(&(deadline, thread));
         }

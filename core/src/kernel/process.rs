@@ -74,6 +74,13 @@ pub(super) enum Wait {
     },
 }
 
+impl Wait {
+    /// Waiting for an answer to a call it made (not for a message to receive).
+    pub(super) fn is_caller(&self) -> bool {
+        !matches!(self, Wait::Receive { .. })
+    }
+}
+
 /// A thread blocked in a call.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Blocked {

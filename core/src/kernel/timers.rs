@@ -28,8 +28,13 @@ impl Kernel {
 
     /// Record that `thread` is blocked, arming its deadline if it has one.
     pub(super) fn block(&mut self, thread: ThreadKey, blocked: Blocked) {
+        // A thread blocks in one call at a time; never leave a stale deadline or count.
+        self.forget_blocked(thread);
         if let Some((deadline, _)) = blocked.timeout {
             self.deadlines.insert((deadline, thread));
+        }
+        if blocked.wait.is_caller() {
+            self.callers += 1;
         }
         self.blocked.insert(thread, blocked);
     }
