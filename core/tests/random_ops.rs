@@ -187,6 +187,8 @@ proptest! {
         let mut now = Duration::ZERO;
         let mut outstanding: BTreeMap<ThreadKey, u32> = BTreeMap::new();
         let mut received: BTreeSet<i64> = BTreeSet::new();
+        // When each thread made the call it may be blocked in now.
+        let mut called_at: BTreeMap<ThreadKey, Duration> = BTreeMap::new();
         let threads: Vec<ThreadKey> = [100, 200, 300]
             .iter()
             .flat_map(|&p| (1..4).map(move |t| ThreadKey::local(p, t)))
@@ -199,6 +201,9 @@ proptest! {
                     let was_blocked = kernel.is_blocked(thread);
                     if !is_blocking(&call) || was_blocked {
                         immediate = Some(thread);
+                    }
+                    if !was_blocked {
+                        called_at.insert(thread, now);
                     }
                     *outstanding.entry(thread).or_default() += 1;
                     kernel.handle_call(now, thread, call);
@@ -241,7 +246,10 @@ proptest! {
                 prop_assert!(pending <= 1, "{t} has {pending} calls outstanding");
                 prop_assert_eq!(pending == 1, kernel.is_blocked(*t), "{} blocked state", t);
             }
-            prop_assert_eq!(kernel.callers_waiting(), callers_in_snapshot(&kernel), "callers waiting");
+            let callers = callers_in_snapshot(&kernel);
+            prop_assert_eq!(kernel.callers_waiting(), callers.len(), "callers waiting");
+            let newest = callers.iter().filter_map(|t| called_at.get(t).copied()).max();
+            prop_assert_eq!(kernel.newest_caller_since(), newest, "newest waiting call");
             if let Some(deadline) = kernel.poll_timeout() {
                 // A deadline already due must have been fired by the last input.
                 prop_assert!(deadline > now, "deadline {deadline:?} not fired at {now:?}");
@@ -251,13 +259,15 @@ proptest! {
 }
 
 /// Threads the snapshot shows waiting for an answer (SEND-, REPLY- or NET-blocked): what
-/// [`Kernel::callers_waiting`] must count.
-fn callers_in_snapshot(kernel: &Kernel) -> usize {
+/// [`Kernel::callers_waiting`] must count, and whose latest call
+/// [`Kernel::newest_caller_since`] must name.
+fn callers_in_snapshot(kernel: &Kernel) -> Vec<ThreadKey> {
     kernel
         .snapshot()
         .processes
         .iter()
         .flat_map(|p| &p.threads)
         .filter(|t| !matches!(t.state, qnet_core::ThreadState::Receive { .. }))
-        .count()
+        .map(|t| t.thread)
+        .collect()
 }

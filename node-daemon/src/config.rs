@@ -53,8 +53,8 @@ pub struct Args {
     /// for local round trips: see the driver's module doc).
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
-    /// While a caller waits for an answer, keep polling sockets without sleeping for up to
-    /// this many microseconds after each message (default 200; 0: never poll, always sleep;
+    /// After a call is made, keep polling sockets without sleeping for up to this many
+    /// microseconds while it waits for its answer (default 200; 0: never poll, always sleep;
     /// at most 1000000). Trades CPU for latency: see BENCHMARKS.md.
     #[arg(long)]
     pub busy_poll_us: Option<u64>,
@@ -138,7 +138,7 @@ pub struct Config {
     pub peers: Vec<PeerSpec>,
     /// QUIC idle timeout of peer links (keep-alive every sixth of it).
     pub link_timeout: Duration,
-    /// Busy-polling window after each kernel call while a caller waits (zero: off); see
+    /// Busy-polling window after a call that still waits for its answer (zero: off); see
     /// `poll`.
     pub busy_poll: Duration,
     /// Busy-polling window after the last kernel call when no caller waits (capped at

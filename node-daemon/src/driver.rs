@@ -119,6 +119,7 @@ impl Driver {
     /// A driver around a fresh kernel; time starts now.
     pub fn new(config: qnet_core::Config) -> Arc<Self> {
         let (timer, _) = watch::channel(None);
+        let epoch = Instant::now();
         Arc::new(Self {
             state: Mutex::new(State {
                 kernel: Kernel::new(config),
@@ -126,10 +127,11 @@ impl Driver {
                 processes: HashMap::new(),
                 remote: HashMap::new(),
             }),
-            epoch: Instant::now(),
+            epoch,
             timer,
             peers: OnceLock::new(),
-            activity: Arc::default(),
+            // Same epoch as the kernel's time, so the poller can age its waiting calls.
+            activity: Arc::new(Activity::new(epoch)),
         })
     }
 
@@ -482,7 +484,8 @@ impl Driver {
                 }
             }
         }
-        self.activity.set_waiting(st.kernel.callers_waiting() > 0);
+        self.activity
+            .set_newest_caller(st.kernel.newest_caller_since());
         let next = st.kernel.poll_timeout();
         self.timer.send_if_modified(|armed| {
             let changed = *armed != next;

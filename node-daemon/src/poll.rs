@@ -1,33 +1,36 @@
 //! Adaptive busy polling: after kernel activity the runtime keeps polling its sockets without
-//! sleeping for a short window: `--busy-poll-us` (default [`DEFAULT_BUSY_POLL`]) while some
-//! thread waits for an answer, `--busy-poll-idle-us` (default [`DEFAULT_BUSY_POLL_IDLE`]) when
-//! none does.
+//! sleeping: for up to `--busy-poll-us` (default [`DEFAULT_BUSY_POLL`]) after a call that still
+//! waits for its answer was made, and for `--busy-poll-idle-us` (default
+//! [`DEFAULT_BUSY_POLL_IDLE`]) after the last kernel call otherwise.
 //!
 //! Why: a local round trip crosses the daemon twice (client → daemon → server → daemon →
 //! client), a remote one four times. When the daemon sleeps in `epoll_wait` between the
 //! hops, each crossing costs a scheduler wake-up, which on a VM is most of a raw Unix-socket
 //! hop. While the daemon is polling, the sender's write only queues the socket as ready and
 //! the daemon picks the frame up on its next non-blocking poll: the crossing costs a syscall,
-//! not a wake-up. The window restarts at every kernel call.
+//! not a wake-up.
 //!
-//! Which window: while a caller is SEND-, REPLY- or NET-blocked ([`Kernel::callers_waiting`],
-//! published by the driver after every kernel call through [`Activity::set_waiting`]) an
-//! answer is on its way, so the long window applies: the server's reply, or a remote node's,
-//! is caught without a wake-up. When nobody waits, the short window only has to catch the
-//! next request of a client that sends again at once (a ping-pong: the client's wake-up and
-//! its next write, tens of µs); a control loop that calls every millisecond does not come
-//! back within it, and polling longer would only burn CPU until the window ran out. Measured
-//! (BENCHMARKS.md, "poll by need"): the idle window cut the daemon's CPU at one call per ms
-//! from 20 % to 6 % of a core locally (47 % to 30 % for both daemons remotely) with the same
-//! back-to-back latency; below 50 µs back-to-back round trips slow down (the next request
-//! arrives after the daemon went to sleep).
+//! Which window ("poll by need"): while a call made less than `--busy-poll-us` ago is SEND-,
+//! REPLY- or NET-blocked ([`Kernel::newest_caller_since`], published by the driver after
+//! every kernel call through [`Activity::set_newest_caller`]) an answer is probably on its
+//! way, so the daemon keeps polling: the server's reply, or a remote node's, is caught
+//! without a wake-up. The window runs from the call, not from the last activity, so a
+//! client parked on a server for seconds (waiting for an event, as QNX clients of resource
+//! managers do) does not keep the daemon spinning. Otherwise the short idle window only has
+//! to catch the next request of a client that sends again at once (a ping-pong: the
+//! client's wake-up and its next write, tens of µs); a control loop that calls every
+//! millisecond does not come back within it, and polling longer would only burn CPU.
+//! Measured (BENCHMARKS.md, "poll by need"): at one call per ms the daemon's CPU went from
+//! 20 % to 6 % of a core locally (47 % to 30 % for both daemons remotely) with the same
+//! back-to-back latency; below 50 µs of idle window back-to-back round trips slow down (the
+//! next request arrives after the daemon went to sleep).
 //!
 //! Cost: CPU. A daemon with continuous traffic polls all the time (one core busy); sporadic
 //! traffic costs at most one window of polling per message. `--busy-poll-us 0` turns it off
 //! (then the daemon only ever sleeps in `epoll_wait`). Same idea as Linux's `SO_BUSY_POLL`,
 //! done in user space because the hops are Unix sockets.
 //!
-//! Why 200 µs while waiting: measured with `qnet bench --daemon-arg=--busy-poll-us=N`
+//! Why 200 µs for a waiting call: measured with `qnet bench --daemon-arg=--busy-poll-us=N`
 //! (BENCHMARKS.md), 50 µs already halves a local round trip, but a remote one needs the window
 //! to span the other side's turn (a server's wake-up, a QUIC hop: 100–200 µs on the 2-vCPU VM
 //! of session 2). A server that takes longer than the window to answer costs one window of
@@ -62,26 +65,35 @@ pub struct Activity {
     epoch: Instant,
     /// Nanoseconds since `epoch` of the last [`Activity::note`].
     last: AtomicU64,
-    /// Some thread waits for an answer (the kernel's `callers_waiting` after its last call).
-    waiting: AtomicBool,
+    /// Nanoseconds since `epoch` at which the most recent call still waiting for an answer
+    /// was made ([`NO_CALLER`]: none waits), as the kernel said after its last call.
+    newest_caller: AtomicU64,
     /// The poller is sleeping (waiting on `wake`).
     idle: AtomicBool,
     wake: Notify,
 }
 
+/// [`Activity::newest_caller`] when no caller waits.
+const NO_CALLER: u64 = u64::MAX;
+
 impl Default for Activity {
     fn default() -> Self {
-        Self {
-            epoch: Instant::now(),
-            last: AtomicU64::new(0),
-            waiting: AtomicBool::new(false),
-            idle: AtomicBool::new(false),
-            wake: Notify::new(),
-        }
+        Self::new(Instant::now())
     }
 }
 
 impl Activity {
+    /// Activity measured from `epoch`, the instant the kernel's `Time` counts from.
+    pub fn new(epoch: Instant) -> Self {
+        Self {
+            epoch,
+            last: AtomicU64::new(0),
+            newest_caller: AtomicU64::new(NO_CALLER),
+            idle: AtomicBool::new(false),
+            wake: Notify::new(),
+        }
+    }
+
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
@@ -95,10 +107,14 @@ impl Activity {
         }
     }
 
-    /// Whether some thread waits for an answer, as the kernel said after its last call.
-    pub fn set_waiting(&self, waiting: bool) {
-        if self.waiting.load(Ordering::Relaxed) != waiting {
-            self.waiting.store(waiting, Ordering::Relaxed);
+    /// When the most recent call still waiting for an answer was made (kernel time, from
+    /// the same epoch), as the kernel said after its last call; `None`: no caller waits.
+    pub fn set_newest_caller(&self, since: Option<Duration>) {
+        let ns = since.map_or(NO_CALLER, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(NO_CALLER - 1)
+        });
+        if self.newest_caller.load(Ordering::Relaxed) != ns {
+            self.newest_caller.store(ns, Ordering::Relaxed);
         }
     }
 
@@ -108,12 +124,13 @@ impl Activity {
     }
 }
 
-/// How long the poller keeps polling after the last kernel call.
+/// How long the poller keeps polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Windows {
-    /// While some thread waits for an answer (an answer is on its way).
+    /// After a call that still waits for its answer was made (the answer is on its way).
     pub waiting: Duration,
-    /// While nobody waits (catches the next request of a ping-pong); at most `waiting`.
+    /// After the last kernel call (catches the next request of a ping-pong); at most
+    /// `waiting`.
     pub idle: Duration,
 }
 
@@ -131,14 +148,18 @@ impl Windows {
         self.waiting.is_zero()
     }
 
-    /// The window that applies now.
-    fn current(&self, activity: &Activity) -> Duration {
-        if activity.waiting.load(Ordering::Relaxed) {
-            self.waiting
-        } else {
-            self.idle
-        }
+    /// Whether to keep polling now: a call made within the waiting window still waits for
+    /// its answer, or the last kernel call is within the idle window.
+    fn open(&self, activity: &Activity) -> bool {
+        let now = activity.now();
+        let newest = activity.newest_caller.load(Ordering::Relaxed);
+        (newest != NO_CALLER && now.saturating_sub(newest) < nanos(self.waiting))
+            || activity.quiet_for() < self.idle
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Poll without sleeping while `activity` was noted within the current window of `windows`;
@@ -149,7 +170,7 @@ pub async fn spin(activity: std::sync::Arc<Activity>, windows: Windows, cancel: 
     }
     let run = async {
         loop {
-            while activity.quiet_for() < windows.current(&activity) {
+            while windows.open(&activity) {
                 // Give the CPU to any other runnable thread first (on a busy host the process
                 // we are waiting for may be queued behind us), then poll the sockets.
                 std::thread::yield_now();
@@ -159,7 +180,7 @@ pub async fn spin(activity: std::sync::Arc<Activity>, windows: Windows, cancel: 
             // (Notify keeps one permit for a notify_one with no waiter).
             let woken = activity.wake.notified();
             activity.idle.store(true, Ordering::Release);
-            if activity.quiet_for() < windows.current(&activity) {
+            if windows.open(&activity) {
                 // Activity raced the flag: keep polling (the permit, if any, is harmless).
                 activity.idle.store(false, Ordering::Release);
                 continue;
@@ -207,11 +228,11 @@ mod tests {
             .expect("poller task did not panic");
     }
 
-    /// While a caller waits the long window applies, otherwise the short one: with an hour
-    /// for waiting and nothing for idle, the poller never sleeps while the kernel says a
-    /// caller waits, and sleeps at once when it says none does.
+    /// While a recent call waits for its answer the long window applies, otherwise the short
+    /// one: with an hour for waiting and nothing for idle, the poller never sleeps while a
+    /// call made just now waits, and sleeps at once when none does.
     #[tokio::test(flavor = "current_thread")]
-    async fn polls_longer_while_a_caller_waits() {
+    async fn polls_longer_while_a_recent_call_waits() {
         let activity = Arc::new(Activity::default());
         let cancel = CancellationToken::new();
         let task = tokio::spawn(spin(
@@ -221,15 +242,50 @@ mod tests {
         ));
         let went_idle = |a: &Activity| a.idle.load(Ordering::Acquire);
         wait_until(|| went_idle(&activity)).await;
-        activity.set_waiting(true);
+        activity.set_newest_caller(Some(activity.epoch.elapsed()));
         activity.note();
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            assert!(!went_idle(&activity), "slept while a caller waits");
+            assert!(!went_idle(&activity), "slept while a recent call waits");
         }
-        activity.set_waiting(false);
+        activity.set_newest_caller(None);
         activity.note();
         wait_until(|| went_idle(&activity)).await;
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("poller ends on cancel")
+            .expect("poller task did not panic");
+    }
+
+    /// A call that has waited longer than the waiting window (a client parked on a server
+    /// that answers on an event) does not keep the daemon polling: the window runs from the
+    /// call, not from the last activity.
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_old_waiting_call_does_not_keep_the_poller_polling() {
+        let epoch = Instant::now()
+            .checked_sub(Duration::from_secs(30))
+            .expect("monotonic clock older than 30 s");
+        let activity = Arc::new(Activity::new(epoch));
+        // Made at the epoch: 30 s ago, older than the 20 s window.
+        activity.set_newest_caller(Some(Duration::ZERO));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(spin(
+            activity.clone(),
+            Windows::new(Duration::from_secs(20), Duration::ZERO),
+            cancel.clone(),
+        ));
+        activity.note();
+        // Asleep within 10 s of wall time, well before the 20 s window would end if it ran
+        // from the note (generous: it sleeps at once).
+        let noted = Instant::now();
+        while !activity.idle.load(Ordering::Acquire) {
+            assert!(
+                noted.elapsed() < Duration::from_secs(10),
+                "still polling 10 s after the note: the window ran from the note"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         cancel.cancel();
         tokio::time::timeout(Duration::from_secs(10), task)
             .await

@@ -136,6 +136,7 @@ impl Kernel {
             Blocked {
                 wait: Wait::Receive { chid, cap },
                 timeout,
+                since: now,
             },
         );
     }

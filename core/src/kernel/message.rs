@@ -211,6 +211,7 @@ impl Kernel {
             Blocked {
                 wait: Wait::Send { rcvid },
                 timeout,
+                since: now,
             },
         );
         self.deliver(conn.server, conn.chid, priority, Queued::Message(rcvid));

@@ -136,8 +136,9 @@ pub struct Kernel {
     processes: BTreeMap<ProcessKey, Process>,
     /// Threads blocked in `MsgSend` or `MsgReceive`. A thread not in here is not blocked.
     blocked: BTreeMap<ThreadKey, Blocked>,
-    /// How many of `blocked` wait in a `MsgSend` or a forwarded call (not a `MsgReceive`).
-    callers: usize,
+    /// The threads of `blocked` that wait in a `MsgSend` or a forwarded call (not a
+    /// `MsgReceive`), by the time of that call.
+    callers: BTreeSet<(Time, ThreadKey)>,
     /// In-flight messages (queued or received, not yet answered), by rcvid.
     messages: BTreeMap<Rcvid, Message>,
     /// Next rcvid; rcvids are never reused.
@@ -174,7 +175,7 @@ impl Kernel {
             config,
             processes: BTreeMap::new(),
             blocked: BTreeMap::new(),
-            callers: 0,
+            callers: BTreeSet::new(),
             messages: BTreeMap::new(),
             next_rcvid: 1,
             next_generation: 1,
@@ -217,7 +218,14 @@ impl Kernel {
     /// waiting in `MsgReceive` do not count. The daemon's busy poller polls longer while this
     /// is non-zero (an answer is on its way).
     pub fn callers_waiting(&self) -> usize {
-        self.callers
+        self.callers.len()
+    }
+
+    /// When the most recent call still waiting for an answer was made (`None`: no caller
+    /// waits). A call younger than a round trip is likely to be answered soon; one that
+    /// has waited long (a client parked on a server that answers on an event) is not.
+    pub fn newest_caller_since(&self) -> Option<Time> {
+        self.callers.last().map(|&(since, _)| since)
     }
 
     /// A process appeared (idempotent: credentials of a known process are kept).
@@ -237,7 +245,7 @@ impl Kernel {
             return;
         }
         self.handle_process_start(thread.process(), Credentials::default());
-        let Some(call) = self.remote_call(thread, call) else {
+        let Some(call) = self.remote_call(now, thread, call) else {
             self.handle_timeout(now);
             return;
         };
@@ -399,7 +407,7 @@ impl Kernel {
     fn forget_blocked(&mut self, thread: ThreadKey) -> Option<Blocked> {
         let blocked = self.blocked.remove(&thread)?;
         if blocked.wait.is_caller() {
-            self.callers -= 1;
+            self.callers.remove(&(blocked.since, thread));
         }
         if let Some((deadline, _)) = blocked.timeout {
             self.deadlines.remove(&(deadline, thread));

@@ -87,6 +87,8 @@ pub(super) struct Blocked {
     pub(super) wait: Wait,
     /// Armed timeout: deadline and the states it applies to.
     pub(super) timeout: Option<(Time, TimeoutStates)>,
+    /// When the call that blocked it was made.
+    pub(super) since: Time,
 }
 
 /// Lowest id >= 1 not used as a key of `map` (QNX hands out chids and coids like fds).

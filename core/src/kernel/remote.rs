@@ -199,7 +199,7 @@ impl Kernel {
     }
 
     /// The part of `handle_call` that crosses nodes. Returns the call back if it is local.
-    pub(super) fn remote_call(&mut self, thread: ThreadKey, call: Call) -> Option<Call> {
+    pub(super) fn remote_call(&mut self, now: Time, thread: ThreadKey, call: Call) -> Option<Call> {
         if thread.nd != 0 {
             return Some(call);
         }
@@ -208,7 +208,7 @@ impl Kernel {
             Call::ConnectAttach { nd, pid, chid } if nd != 0 => {
                 let call = Call::ConnectAttach { nd: 0, pid, chid };
                 let what = Forwarded::Connect { pid: Some(pid) };
-                self.forward(thread, nd, what, call);
+                self.forward(now, thread, nd, what, call);
                 None
             }
             Call::NameOpen { name } => {
@@ -226,7 +226,7 @@ impl Kernel {
                         let call = Call::NameOpen {
                             name: rest.to_owned(),
                         };
-                        self.forward(thread, nd, what, call);
+                        self.forward(now, thread, nd, what, call);
                     }
                     None => self.complete(thread, Err(Errno::EHOSTUNREACH)),
                 }
@@ -266,7 +266,7 @@ impl Kernel {
                             priority,
                             timeout,
                         };
-                        self.forward(thread, rc.nd, Forwarded::Pass, call);
+                        self.forward(now, thread, rc.nd, Forwarded::Pass, call);
                     }
                 }
                 None
@@ -289,7 +289,7 @@ impl Kernel {
                             code,
                             value,
                         };
-                        self.forward(thread, rc.nd, Forwarded::Pass, call);
+                        self.forward(now, thread, rc.nd, Forwarded::Pass, call);
                     }
                 }
                 None
@@ -319,7 +319,7 @@ impl Kernel {
                         c.detaching = true;
                     }
                     let call = Call::ConnectDetach { coid: rc };
-                    self.forward(thread, nd, Forwarded::Detach { coid }, call);
+                    self.forward(now, thread, nd, Forwarded::Detach { coid }, call);
                 } else {
                     // From an earlier link: the peer forgot it when it saw us go.
                     if let Some(p) = self.processes.get_mut(&process) {
@@ -345,7 +345,7 @@ impl Kernel {
                             event,
                             server_coid: rc.rc,
                         };
-                        self.forward(thread, rc.nd, what, call);
+                        self.forward(now, thread, rc.nd, what, call);
                     }
                     _ => self.complete(thread, Err(Errno::EINVAL)),
                 }
@@ -356,7 +356,13 @@ impl Kernel {
                     return Some(call);
                 };
                 let nd = r.nd;
-                self.forward(thread, nd, Forwarded::UnregisterEvent { id: event }, call);
+                self.forward(
+                    now,
+                    thread,
+                    nd,
+                    Forwarded::UnregisterEvent { id: event },
+                    call,
+                );
                 None
             }
             other => Some(other),
@@ -364,7 +370,7 @@ impl Kernel {
     }
 
     /// Send `call` of `thread` to node `nd` and block the thread until its result.
-    fn forward(&mut self, thread: ThreadKey, nd: Nd, what: Forwarded, call: Call) {
+    fn forward(&mut self, now: Time, thread: ThreadKey, nd: Nd, what: Forwarded, call: Call) {
         if let Err(e) = self.node_reachable(nd) {
             if let Forwarded::Detach { coid } = what {
                 if let Some(p) = self.processes.get_mut(&thread.process()) {
@@ -380,6 +386,7 @@ impl Kernel {
             Blocked {
                 wait: Wait::Forward { nd, what },
                 timeout: None,
+                since: now,
             },
         );
     }

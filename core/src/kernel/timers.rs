@@ -34,7 +34,7 @@ impl Kernel {
             self.deadlines.insert((deadline, thread));
         }
         if blocked.wait.is_caller() {
-            self.callers += 1;
+            self.callers.insert((blocked.since, thread));
         }
         self.blocked.insert(thread, blocked);
     }
