@@ -1,5 +1,6 @@
-//! Smoke run of `qnet bench --quick`: the harness starts its daemons and peers, measures every
-//! variant, prints the table and the targets, and exits cleanly. No timing is asserted.
+//! Smoke run of `qnet bench --quick --parked 1`: the harness starts its daemons and peers,
+//! parks a caller on each server, measures every variant, prints the table and the targets,
+//! and exits cleanly. No timing is asserted.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -31,7 +32,9 @@ fn qnetd() -> PathBuf {
 #[test]
 fn quick_bench_runs_and_prints_the_table() {
     let child = Command::new(env!("CARGO_BIN_EXE_qnet"))
-        .args(["bench", "--quick", "--qnetd"])
+        // One parked caller per server: the run must still measure and end cleanly with
+        // threads REPLY-blocked on the servers until teardown.
+        .args(["bench", "--quick", "--parked", "1", "--qnetd"])
         .arg(qnetd())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

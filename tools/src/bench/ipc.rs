@@ -22,18 +22,24 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 const PULSE_CODE: i32 = 1;
 
 /// Peer side (`qnet bench peer qnet-server SOCKET THREADS`): one echo channel served by
-/// `threads` receive/reply threads, and a pulse channel served by one thread that counts
-/// pulses and answers a "wait for N" message once N pulses arrived.
+/// `threads` receive/reply threads, a pulse channel served by one thread that counts
+/// pulses and answers a "wait for N" message once N pulses arrived, and a hold channel whose
+/// messages are received and never answered (parked callers, `--parked`).
 pub fn serve(socket: &Path, threads: usize) -> Result<()> {
     qnet::set_socket_path(socket);
     let chid = channel_create(ChannelFlags::default())?;
     let pulse_chid = channel_create(ChannelFlags::default())?;
+    let hold_chid = channel_create(ChannelFlags::default())?;
     exit_when_stdin_closes();
     for _ in 0..threads {
         std::thread::spawn(move || echo_loop(chid));
     }
     std::thread::spawn(move || pulse_loop(pulse_chid));
-    announce(&format!("{} {chid} {pulse_chid}", std::process::id()));
+    std::thread::spawn(move || hold_loop(hold_chid));
+    announce(&format!(
+        "{} {chid} {pulse_chid} {hold_chid}",
+        std::process::id()
+    ));
     loop {
         std::thread::park();
     }
@@ -54,6 +60,18 @@ fn echo_loop(chid: Chid) -> Result<()> {
             rcvid = msg_reply_receive(rcvid, 0, &spare[..n], chid, &mut buf, Some(&mut info))?;
         } else {
             rcvid = msg_receive(chid, &mut buf, Some(&mut info))?;
+        }
+    }
+}
+
+/// Receive messages and keep their senders REPLY-blocked until the process ends.
+fn hold_loop(chid: Chid) -> Result<()> {
+    let mut buf = [0u8; 64];
+    let mut held = Vec::new();
+    loop {
+        let rcvid = msg_receive(chid, &mut buf, None)?;
+        if rcvid > 0 {
+            held.push(rcvid);
         }
     }
 }
@@ -95,6 +113,10 @@ pub struct Server {
     _peer: Peer,
     coid: Coid,
     pulse_coid: Coid,
+    /// Where the server is, as this process reaches it, and its hold channel.
+    nd: Nd,
+    pid: Pid,
+    hold_chid: Chid,
 }
 
 impl Server {
@@ -103,6 +125,7 @@ impl Server {
     pub fn start(socket: &Path, threads: usize, nd: Nd) -> Result<Self> {
         let (peer, pid, chid) = spawn(socket, threads)?;
         let pulse_chid: Chid = peer.field(2)?;
+        let hold_chid: Chid = peer.field(3)?;
         let coid = connect_attach(nd, pid, chid).context("ConnectAttach to the echo channel")?;
         let pulse_coid =
             connect_attach(nd, pid, pulse_chid).context("ConnectAttach to the pulse channel")?;
@@ -110,7 +133,31 @@ impl Server {
             _peer: peer,
             coid,
             pulse_coid,
+            nd,
+            pid,
+            hold_chid,
         })
+    }
+
+    /// Park a caller on the server for the rest of the run: a thread of this process sends
+    /// to the hold channel and stays REPLY-blocked (its send fails when the server goes at
+    /// the end). Returns once the thread has its connection; the send follows at once.
+    pub fn park(&self) -> Result<()> {
+        let (nd, pid, chid) = (self.nd, self.pid, self.hold_chid);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || match connect_attach(nd, pid, chid) {
+            Ok(coid) => {
+                let _ = tx.send(Ok(()));
+                let mut back = [0u8; 8];
+                let _ = msg_send(coid, b"park", &mut back);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        });
+        rx.recv()
+            .context("the parking thread ended")?
+            .context("ConnectAttach to the hold channel")
     }
 
     /// `clients` threads, each a closed-loop `MsgSend` of `size` bytes (the server replies

@@ -70,6 +70,11 @@ pub struct BenchArgs {
     /// loop does, to show latency and daemon CPU at a sparse rate (default 1000; 0: skip).
     #[arg(long, default_value_t = 1000)]
     pace_us: u64,
+    /// Park this many callers on each qnet server (local and remote) for the whole run:
+    /// threads REPLY-blocked on a server that never answers, as clients waiting on a
+    /// resource manager for an event are (default 0).
+    #[arg(long, default_value_t = 0)]
+    parked: usize,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
 }
@@ -207,6 +212,14 @@ fn compare(args: &BenchArgs) -> Result<()> {
     qnet::set_socket_path(&a.socket);
     let local = ipc::Server::start(&a.socket, max_clients, 0)?;
     let remote = ipc::Server::start(&b.socket, max_clients, procs::ND_B)?;
+    for _ in 0..args.parked {
+        local
+            .park()
+            .context("parking a caller on the local server")?;
+        remote
+            .park()
+            .context("parking a caller on the remote server")?;
+    }
 
     let uds_floor = uds::Floor::start()?;
     let quic_floor = quic::Floor::start(&certs)?;
@@ -348,6 +361,9 @@ fn command_line(args: &BenchArgs) -> String {
     }
     if !args.clients.is_empty() {
         c.push_str(&format!(" --clients {}", list(&args.clients)));
+    }
+    if args.parked > 0 {
+        c.push_str(&format!(" --parked {}", args.parked));
     }
     if args.pace_us != 1000 {
         c.push_str(&format!(" --pace-us {}", args.pace_us));
