@@ -58,9 +58,10 @@ pub struct Args {
     /// at most 1000000). Trades CPU for latency: see BENCHMARKS.md.
     #[arg(long)]
     pub busy_poll_us: Option<u64>,
-    /// When no caller waits, keep polling this many microseconds after the last message
-    /// (default 50, at most --busy-poll-us): catches the next request of a client that sends
-    /// again at once, and lets an idle daemon sleep soon after a control loop's call.
+    /// Otherwise (no call made within --busy-poll-us waits), keep polling this many
+    /// microseconds after the last message (default 50, at most --busy-poll-us): catches the
+    /// next request of a client that sends again at once, and lets the daemon sleep soon
+    /// after a control loop's call.
     #[arg(long)]
     pub busy_poll_idle_us: Option<u64>,
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
@@ -141,7 +142,7 @@ pub struct Config {
     /// Busy-polling window after a call that still waits for its answer (zero: off); see
     /// `poll`.
     pub busy_poll: Duration,
-    /// Busy-polling window after the last kernel call when no caller waits (capped at
+    /// Busy-polling window after the last kernel call when no recent call waits (capped at
     /// `busy_poll` when polling starts).
     pub busy_poll_idle: Duration,
 }

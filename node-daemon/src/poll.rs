@@ -117,11 +117,6 @@ impl Activity {
             self.newest_caller.store(ns, Ordering::Relaxed);
         }
     }
-
-    /// Time since the last [`Activity::note`].
-    fn quiet_for(&self) -> Duration {
-        Duration::from_nanos(self.now().saturating_sub(self.last.load(Ordering::Relaxed)))
-    }
 }
 
 /// How long the poller keeps polling.
@@ -153,8 +148,9 @@ impl Windows {
     fn open(&self, activity: &Activity) -> bool {
         let now = activity.now();
         let newest = activity.newest_caller.load(Ordering::Relaxed);
+        let last = activity.last.load(Ordering::Relaxed);
         (newest != NO_CALLER && now.saturating_sub(newest) < nanos(self.waiting))
-            || activity.quiet_for() < self.idle
+            || now.saturating_sub(last) < nanos(self.idle)
     }
 }
 
@@ -162,8 +158,8 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Poll without sleeping while `activity` was noted within the current window of `windows`;
-/// sleep otherwise. Returns at once when polling is off, and when `cancel` fires.
+/// Poll without sleeping while `windows` is open for `activity` ([`Windows`]); sleep
+/// otherwise. Returns at once when polling is off, and when `cancel` fires.
 pub async fn spin(activity: std::sync::Arc<Activity>, windows: Windows, cancel: CancellationToken) {
     if windows.is_off() {
         return;

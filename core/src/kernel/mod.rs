@@ -215,8 +215,7 @@ impl Kernel {
 
     /// Number of threads waiting for an answer: blocked in a `MsgSend` (SEND- or
     /// REPLY-blocked, local or remote callers) or in a call forwarded to another node. Threads
-    /// waiting in `MsgReceive` do not count. The daemon's busy poller polls longer while this
-    /// is non-zero (an answer is on its way).
+    /// waiting in `MsgReceive` do not count.
     pub fn callers_waiting(&self) -> usize {
         self.callers.len()
     }
