@@ -217,11 +217,7 @@ mod tests {
         );
         // It polls for the window, then sleeps again.
         wait_until(|| went_idle(&activity)).await;
-        cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("poller ends on cancel")
-            .expect("poller task did not panic");
+        stop(cancel, task).await;
     }
 
     /// While a recent call waits for its answer the long window applies, otherwise the short
@@ -247,11 +243,7 @@ mod tests {
         activity.set_newest_caller(None);
         activity.note();
         wait_until(|| went_idle(&activity)).await;
-        cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("poller ends on cancel")
-            .expect("poller task did not panic");
+        stop(cancel, task).await;
     }
 
     /// A call that has waited longer than the waiting window (a client parked on a server
@@ -282,11 +274,7 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("poller ends on cancel")
-            .expect("poller task did not panic");
+        stop(cancel, task).await;
     }
 
     #[test]
@@ -309,6 +297,15 @@ mod tests {
         )
         .await
         .expect("a zero window does not poll");
+    }
+
+    /// Cancel the poller and wait (boundedly) for its task to end cleanly.
+    async fn stop(cancel: CancellationToken, task: tokio::task::JoinHandle<()>) {
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("poller ends on cancel")
+            .expect("poller task did not panic");
     }
 
     async fn wait_until(mut cond: impl FnMut() -> bool) {

@@ -51,7 +51,8 @@ impl Cell {
     }
 }
 
-/// The paced phase of one path: one client, one 64 B call per interval (a control loop).
+/// The paced phase of one path: one client, one `PACED_SIZE` call per interval (a control
+/// loop).
 #[derive(Debug, Clone, Serialize)]
 pub struct Paced {
     /// "local" or "remote".
@@ -264,7 +265,7 @@ impl Report {
             .into_iter()
             .filter_map(|(path, floor, qnet)| {
                 let (floor, qnet) = (runs.get(&floor)?, runs.get(&qnet)?);
-                let cell = Cell::new(64, 1, floor, qnet);
+                let cell = Cell::new(super::PACED_SIZE, 1, floor, qnet);
                 Some(Paced {
                     path,
                     pace_us: pace.as_secs_f64() * 1e6,
@@ -360,7 +361,8 @@ impl Report {
         if let Some(first) = self.paced.first() {
             println!();
             println!(
-                "paced: 1 client, 64 B, one call every {:.0} µs (a control loop)",
+                "paced: 1 client, {}, one call every {:.0} µs (a control loop)",
+                size_name(super::PACED_SIZE),
                 first.pace_us
             );
             println!(
