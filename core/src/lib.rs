@@ -27,8 +27,9 @@ pub use flags::{ChannelFlags, TimeoutStates};
 pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
-    ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, Kernel, NameSnapshot, Output,
-    ProcessSnapshot, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
+    ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, Kernel, Limit, LimitHit, Limits,
+    NameSnapshot, Output, ProcessSnapshot, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
+    Time,
 };
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

@@ -190,9 +190,11 @@ impl Cluster {
         let mut kernels = [
             Kernel::new(Config {
                 max_message_size: 32,
+                ..Config::default()
             }),
             Kernel::new(Config {
                 max_message_size: 32,
+                ..Config::default()
             }),
         ];
         let names = ["n1", "n2"];
@@ -353,6 +355,9 @@ impl Cluster {
                 "node {}: callers waiting (local and remote threads)",
                 i
             );
+            if let Err(e) = self.kernels[i].audit() {
+                prop_assert!(false, "node {}: kernel indexes out of step: {}", i, e);
+            }
             if let Some(deadline) = self.kernels[i].poll_timeout() {
                 prop_assert!(deadline > self.now, "node {i}: deadline not fired");
             }

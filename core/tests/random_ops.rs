@@ -180,7 +180,10 @@ proptest! {
 
     #[test]
     fn random_operation_sequences(ops in proptest::collection::vec(op(), 1..200)) {
-        let mut kernel = Kernel::new(Config { max_message_size: 32 });
+        let mut kernel = Kernel::new(Config {
+            max_message_size: 32,
+            ..Config::default()
+        });
         for pid in [100, 200, 300] {
             kernel.handle_process_start(ProcessKey::local(pid), Credentials { uid: pid, gid: pid });
         }
@@ -245,6 +248,9 @@ proptest! {
                 let pending = outstanding.get(t).copied().unwrap_or(0);
                 prop_assert!(pending <= 1, "{t} has {pending} calls outstanding");
                 prop_assert_eq!(pending == 1, kernel.is_blocked(*t), "{} blocked state", t);
+            }
+            if let Err(e) = kernel.audit() {
+                prop_assert!(false, "kernel indexes out of step: {}", e);
             }
             let callers = callers_in_snapshot(&kernel);
             prop_assert_eq!(kernel.callers_waiting(), callers.len(), "callers waiting");

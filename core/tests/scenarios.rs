@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! kernel max_message_size=64          # fresh kernel (a script starts with a default one)
+//! kernel limit_channels=2 next_rcvid=9  # limits (limit_<name> of `Limits`), rcvid counter
 //! process 100 uid=1000 gid=1000       # handle_process_start
 //! call 100.1 MsgSend coid=1 data="abc" reply_cap=10 priority=10 timeout=SEND|REPLY:5s
 //! advance 5s                          # virtual time moves on; handle_timeout (every kernel)
@@ -26,6 +27,7 @@
 //! deliver 1                           # route the oldest item in flight only
 //! drop                                # lose everything in flight
 //! rejected                            # rejected_remote_events() of the selected kernel
+//! rcvid-counter 2147483647            # the next rcvid the selected kernel tries
 //! nodes                               # node table of the selected kernel
 //! notice a:2 DeliverEvent client_pid=200 event=7 value=1 server_pid=100
 //!                                     # a hears a notice from its nd 2 (forgeries, stale ones)
@@ -40,7 +42,8 @@
 //! `handle_unblock`, a remote completion `handle_forward_result`, a notice the matching
 //! `handle_*`; it prints `route a -> b: <item>` and then the peer's outputs.
 //!
-//! The expected output is everything `poll_output` yields after that input, one line per
+//! A limit a process hits for the first time prints `limit hit: 0/100 channels (max 2)` before
+//! the outputs. The expected output is everything `poll_output` yields after that input, one line per
 //! output (`100.1 <- Chid(1)`), or `(blocked)` for a call that produced nothing, or `ok`.
 //! Run with `REWRITE=1` to regenerate the expected blocks.
 
@@ -131,8 +134,28 @@ impl Runner {
                 if let Some(v) = args.get("max_message_size") {
                     config.max_message_size = num(v)?;
                 }
+                let l = &mut config.limits;
+                for (key, field) in [
+                    ("limit_channels", &mut l.channels),
+                    ("limit_connections", &mut l.connections),
+                    ("limit_names", &mut l.names),
+                    ("limit_events", &mut l.events),
+                    ("limit_queued_pulses", &mut l.queued_pulses),
+                ] {
+                    if let Some(v) = args.get(key) {
+                        *field = num(v)?;
+                    }
+                }
+                if let Some(v) = args.get("limit_message_bytes") {
+                    l.message_bytes = num(v)?;
+                }
                 match args.get("node") {
-                    None => *self = Runner::new(config),
+                    None => {
+                        *self = Runner::new(config);
+                        if let Some(v) = args.get("next_rcvid") {
+                            self.cur().kernel.set_next_rcvid(num(v)?);
+                        }
+                    }
                     Some(key) => {
                         if !self.multi {
                             self.nodes.clear();
@@ -293,6 +316,10 @@ impl Runner {
                 self.apply_notice(i, nd, notice);
             }
             "rejected" => return Ok(self.cur().kernel.rejected_remote_events().to_string()),
+            "rcvid-counter" => {
+                let n = rest.first().ok_or("rcvid-counter N")?;
+                self.cur().kernel.set_next_rcvid(num(n)?);
+            }
             "nodes" => {
                 let k = &self.cur().kernel;
                 let mut s = format!("0 {}", k.node_name(0).unwrap_or("?"));
@@ -330,6 +357,15 @@ impl Runner {
         } else {
             String::new()
         };
+        while let Some(hit) = self.nodes[i].kernel.poll_limit_hit() {
+            let _ = writeln!(
+                out,
+                "{prefix}limit hit: {} {} (max {})",
+                hit.process,
+                hit.limit.name(),
+                hit.max
+            );
+        }
         while let Some(output) = self.nodes[i].kernel.poll_output() {
             let (nd, text) = match &output {
                 Output::Complete { thread, result } if thread.nd == 0 => {

@@ -2,18 +2,19 @@
 //! pulses mixed), the threads waiting in `MsgReceive`, and handing things over to them.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::call::{Completion, Received, Timeout};
 use crate::errno::Errno;
 use crate::flags::ChannelFlags;
-use crate::ids::{Chid, Priority, ProcessKey, Rcvid, ThreadKey};
+use crate::ids::{Chid, Coid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
 use crate::pulse::{PULSE_SIZE, Pulse};
 
 use super::Kernel;
 use super::Time;
+use super::limits::Limit;
 use super::message::Stage;
-use super::process::{Blocked, Wait, lowest_free};
+use super::process::{Blocked, Wait};
 
 /// Position in a receive queue: higher priority first, then arrival order.
 pub(super) type QueueKey = (Reverse<Priority>, u64);
@@ -35,6 +36,37 @@ pub(super) struct Channel {
     pub(super) queue: BTreeMap<QueueKey, Queued>,
     /// Threads of the owning process blocked in `MsgReceive` on this channel, served FIFO.
     pub(super) receivers: VecDeque<ThreadKey>,
+    /// Pulses in `queue`.
+    pub(super) pulses: usize,
+    /// Messages sent to it and not answered, queued or received.
+    pub(super) messages: BTreeSet<Rcvid>,
+    /// Live connections to it: (client process, coid).
+    pub(super) connections: BTreeSet<(ProcessKey, Coid)>,
+    /// Scoids of the clients that connected to it (their disconnect pulses come here).
+    pub(super) clients: BTreeSet<Scoid>,
+}
+
+impl Channel {
+    fn new(flags: ChannelFlags) -> Self {
+        Self {
+            flags,
+            queue: BTreeMap::new(),
+            receivers: VecDeque::new(),
+            pulses: 0,
+            messages: BTreeSet::new(),
+            connections: BTreeSet::new(),
+            clients: BTreeSet::new(),
+        }
+    }
+
+    /// The first item of the queue, taken out.
+    fn pop(&mut self) -> Option<Queued> {
+        let (_, item) = self.queue.pop_first()?;
+        if matches!(item, Queued::Pulse(_)) {
+            self.pulses -= 1;
+        }
+        Some(item)
+    }
 }
 
 impl Kernel {
@@ -55,16 +87,22 @@ impl Kernel {
         if flags.0 & !ChannelFlags::KNOWN.0 != 0 {
             return Err(Errno::EINVAL);
         }
+        let in_use = self
+            .processes
+            .get(&process)
+            .ok_or(Errno::ESRCH)?
+            .chids
+            .in_use();
+        self.within(process, Limit::Channels, in_use as u64, 1)?;
         let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
-        let chid = lowest_free(&p.channels).ok_or(Errno::EAGAIN)?;
-        p.channels.insert(
-            chid,
-            Channel {
-                flags,
-                queue: BTreeMap::new(),
-                receivers: VecDeque::new(),
-            },
-        );
+        let chid = p.chids.alloc().ok_or(Errno::EAGAIN)?;
+        p.channels.insert(chid, Channel::new(flags));
+        if flags.contains(ChannelFlags::COID_DISCONNECT) {
+            p.coid_death.insert(chid);
+        }
+        if flags.contains(ChannelFlags::THREAD_DEATH) {
+            p.thread_death.insert(chid);
+        }
         Ok(chid)
     }
 
@@ -72,29 +110,28 @@ impl Kernel {
     /// channel die (coid-death pulses to their owners), a name on it is removed.
     pub(super) fn channel_destroy(&mut self, process: ProcessKey, chid: Chid) -> Result<(), Errno> {
         let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
-        let generation = p.generation;
-        let channel = p.channels.remove(&chid).ok_or(Errno::ESRCH)?;
-        for entry in p.scoids.values_mut() {
-            entry.channels.remove(&chid);
+        let mut channel = p.channels.remove(&chid).ok_or(Errno::ESRCH)?;
+        p.chids.free(chid);
+        p.coid_death.remove(&chid);
+        p.thread_death.remove(&chid);
+        for scoid in &channel.clients {
+            if let Some(entry) = p.scoids.get_mut(scoid) {
+                entry.channels.remove(&chid);
+            }
         }
-        for receiver in channel.receivers {
+        if let Some(name) = p.names.remove(&chid) {
+            self.names.remove(&name);
+        }
+        for receiver in std::mem::take(&mut channel.receivers) {
             self.release(receiver, Err(Errno::ESRCH));
         }
         // Every message sent to this channel, queued or received, fails.
-        let rcvids: Vec<Rcvid> = self
-            .messages
-            .iter()
-            .filter(|(_, m)| m.server == process && m.chid == chid)
-            .map(|(r, _)| *r)
-            .collect();
-        for rcvid in rcvids {
+        for rcvid in std::mem::take(&mut channel.messages) {
             if let Some(message) = self.remove_message(rcvid) {
                 self.release(message.client, Err(Errno::ESRCH));
             }
         }
-        self.names
-            .retain(|_, (owner, c)| !(*owner == process && *c == chid));
-        self.kill_connections_to(process, generation, chid);
+        self.kill_connections_to(channel.connections);
         Ok(())
     }
 
@@ -116,10 +153,7 @@ impl Kernel {
             self.complete(thread, Err(Errno::EFAULT));
             return;
         }
-        while let Some((_, item)) = self
-            .channel_mut(process, chid)
-            .and_then(|c| c.queue.pop_first())
-        {
+        while let Some(item) = self.channel_mut(process, chid).and_then(Channel::pop) {
             if let Some(received) = self.take_delivery(item, cap) {
                 self.complete(thread, Ok(Completion::Received(received)));
                 return;
@@ -199,6 +233,9 @@ impl Kernel {
             return false;
         };
         channel.queue.insert((Reverse(priority), seq), item);
+        if matches!(item, Queued::Pulse(_)) {
+            channel.pulses += 1;
+        }
         self.next_seq += 1;
         if let Queued::Message(rcvid) = item {
             if let Some(message) = self.messages.get_mut(&rcvid) {

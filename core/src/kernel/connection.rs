@@ -11,7 +11,7 @@ use crate::info::{ClientInfo, Credentials};
 use crate::pulse::PulseCode;
 
 use super::Kernel;
-use super::process::lowest_free;
+use super::limits::Limit;
 use crate::notice::Notice;
 
 /// A client's connection to a channel.
@@ -92,17 +92,25 @@ impl Kernel {
         server: ProcessKey,
         chid: Chid,
     ) -> Result<Coid, Errno> {
-        let cred = self.processes.get(&process).ok_or(Errno::ESRCH)?.cred;
+        let p = self.processes.get(&process).ok_or(Errno::ESRCH)?;
+        let (cred, in_use) = (p.cred, p.coids.in_use());
         let channel = self.channel(server, chid).ok_or(Errno::ESRCH)?;
         if channel.flags.contains(ChannelFlags::PRIVATE) && server != process {
             return Err(Errno::EPERM);
         }
-        let coid = self.free_coid(process).ok_or(Errno::EAGAIN)?;
+        self.within(process, Limit::Connections, in_use as u64, 1)?;
+        let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
+        let coid = p.coids.alloc().ok_or(Errno::EAGAIN)?;
         let s = self.processes.get_mut(&server).ok_or(Errno::ESRCH)?;
         let scoid = match s.scoid_of_client.get(&process) {
             Some(&scoid) => scoid,
             None => {
-                let scoid = lowest_free(&s.scoids).ok_or(Errno::EAGAIN)?;
+                let Some(scoid) = s.scoid_ids.alloc() else {
+                    if let Some(p) = self.processes.get_mut(&process) {
+                        p.coids.free(coid);
+                    }
+                    return Err(Errno::EAGAIN);
+                };
                 s.scoids.insert(
                     scoid,
                     ScoidEntry {
@@ -120,6 +128,10 @@ impl Kernel {
         if let Some(entry) = s.scoids.get_mut(&scoid) {
             entry.refs = entry.refs.saturating_add(1);
             entry.channels.insert(chid);
+        }
+        if let Some(channel) = s.channels.get_mut(&chid) {
+            channel.clients.insert(scoid);
+            channel.connections.insert((process, coid));
         }
         let conn = Connection {
             server,
@@ -143,15 +155,27 @@ impl Kernel {
             .get_mut(&process)
             .and_then(|p| p.connections.remove(&coid))
             .ok_or(Errno::EBADF)?;
-        let queued: Vec<Rcvid> = self
-            .messages
-            .iter()
-            .filter(|(_, m)| m.client.process() == process && m.coid == coid && !m.is_received())
-            .map(|(r, _)| *r)
-            .collect();
+        let mut queued: Vec<Rcvid> = Vec::new();
+        if let Some(p) = self.processes.get_mut(&process) {
+            p.coids.free(coid);
+            queued.extend(
+                p.outgoing
+                    .range((coid, 0)..=(coid, Rcvid::MAX))
+                    .map(|&(_, rcvid)| rcvid),
+            );
+        }
         for rcvid in queued {
-            if let Some(message) = self.remove_message(rcvid) {
-                self.release(message.client, Err(Errno::EBADF));
+            if self.messages.get(&rcvid).is_some_and(|m| !m.is_received()) {
+                if let Some(message) = self.remove_message(rcvid) {
+                    self.release(message.client, Err(Errno::EBADF));
+                }
+            }
+        }
+        if let Some(s) = self.processes.get_mut(&conn.server) {
+            if s.generation == conn.server_generation {
+                if let Some(channel) = s.channels.get_mut(&conn.chid) {
+                    channel.connections.remove(&(process, coid));
+                }
             }
         }
         self.drop_scoid_ref(process, conn);
@@ -184,7 +208,7 @@ impl Kernel {
             })
             .collect();
         if notify.is_empty() {
-            s.scoids.remove(&conn.scoid);
+            s.free_scoid(conn.scoid);
             return;
         }
         for chid in notify {
@@ -200,7 +224,7 @@ impl Kernel {
         if entry.refs > 0 {
             return Err(Errno::EBUSY);
         }
-        p.scoids.remove(&scoid);
+        p.free_scoid(scoid);
         Ok(())
     }
 
@@ -222,24 +246,29 @@ impl Kernel {
         })
     }
 
-    /// Channel `chid` of `server` (incarnation `generation`) is gone: every connection to it
-    /// dies, and each owner with a `COID_DISCONNECT` channel gets a coid-death pulse; an owner
-    /// on another node is told instead ([`Notice::ConnectionDead`]).
-    pub(super) fn kill_connections_to(&mut self, server: ProcessKey, generation: u64, chid: Chid) {
-        let mut killed: Vec<(ProcessKey, Coid)> = Vec::new();
-        for (key, p) in self.processes.iter_mut() {
-            for (coid, conn) in p.connections.iter_mut() {
-                if !conn.dead
-                    && conn.server == server
-                    && conn.server_generation == generation
-                    && conn.chid == chid
-                {
-                    conn.dead = true;
-                    killed.push((*key, *coid));
-                }
+    /// A channel is gone with its live `connections` (client, coid): each dies, and each
+    /// owner gets a coid-death pulse on its death channel; an owner on another node is told
+    /// instead ([`Notice::ConnectionDead`]).
+    pub(super) fn kill_connections_to(&mut self, connections: BTreeSet<(ProcessKey, Coid)>) {
+        let (mut local, mut remote): (Vec<(ProcessKey, Coid)>, Vec<_>) = (Vec::new(), Vec::new());
+        for (client, coid) in connections {
+            let Some(conn) = self
+                .processes
+                .get_mut(&client)
+                .and_then(|p| p.connections.get_mut(&coid))
+            else {
+                continue;
+            };
+            if conn.dead {
+                continue;
+            }
+            conn.dead = true;
+            if client.nd != 0 {
+                remote.push((client, coid));
+            } else {
+                local.push((client, coid));
             }
         }
-        let (remote, local): (Vec<_>, Vec<_>) = killed.into_iter().partition(|(c, _)| c.nd != 0);
         for (client, coid) in remote {
             self.notify(
                 client.nd,
@@ -250,5 +279,21 @@ impl Kernel {
             );
         }
         self.coid_death_pulses(local);
+    }
+}
+
+impl super::process::Process {
+    /// Forget scoid `scoid` (disconnected or never pulsed): its number is free again and its
+    /// channels no longer list it.
+    fn free_scoid(&mut self, scoid: Scoid) {
+        let Some(entry) = self.scoids.remove(&scoid) else {
+            return;
+        };
+        self.scoid_ids.free(scoid);
+        for chid in entry.channels {
+            if let Some(channel) = self.channels.get_mut(&chid) {
+                channel.clients.remove(&scoid);
+            }
+        }
     }
 }

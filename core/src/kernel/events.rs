@@ -9,6 +9,7 @@ use crate::pulse::{Pulse, PulseCode, PulseEvent};
 
 use super::Kernel;
 use super::channel::Queued;
+use super::limits::Limit;
 use crate::notice::Notice;
 
 /// One registered event.
@@ -43,8 +44,13 @@ impl Kernel {
         let server = self
             .live_connection(process, server_coid)
             .map_err(|_| Errno::EINVAL)?;
+        let held = self.events_held(process);
+        self.within(process, Limit::Events, held as u64, 1)?;
         let id = self.next_event;
         self.next_event += 1;
+        if let Some(p) = self.processes.get_mut(&process) {
+            p.events.insert(id);
+        }
         self.events.insert(
             id,
             RegisteredEvent {
@@ -66,6 +72,9 @@ impl Kernel {
         match self.events.get(&id) {
             Some(e) if e.owner == process => {
                 self.events.remove(&id);
+                if let Some(p) = self.processes.get_mut(&process) {
+                    p.events.remove(&id);
+                }
                 Ok(())
             }
             _ => Err(Errno::EACCES),
@@ -89,7 +98,7 @@ impl Kernel {
             return Err(Errno::EPERM);
         }
         if rcvid != 0 {
-            if rcvid < 0 || rcvid >= self.next_rcvid {
+            if !self.rcvid_issued(rcvid) {
                 return Err(Errno::ESRCH);
             }
             if self.messages.contains_key(&rcvid) {
@@ -129,6 +138,7 @@ impl Kernel {
         let conn = self
             .live_connection(registered.owner, event.coid)
             .map_err(|_| Errno::ESRCH)?;
+        self.pulse_room(process, conn.server, conn.chid)?;
         let value = match value {
             Some(v) if event.updateable => v,
             _ => event.value,
@@ -141,5 +151,16 @@ impl Kernel {
         };
         self.deliver(conn.server, conn.chid, event.priority, Queued::Pulse(pulse));
         Ok(())
+    }
+
+    /// Events `process` holds: registered with servers here and, for a local process, with
+    /// servers on other nodes.
+    pub(super) fn events_held(&self, process: ProcessKey) -> usize {
+        let here = self.processes.get(&process).map_or(0, |p| p.events.len());
+        let elsewhere = self
+            .remote_events
+            .range((process, 0)..=(process, EventId::MAX))
+            .count();
+        here + elsewhere
     }
 }

@@ -8,7 +8,7 @@ use crate::ids::{Chid, Coid, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, Thread
 use crate::info::Credentials;
 
 use super::Kernel;
-use super::channel::Queued;
+use super::limits::Limit;
 use super::message::Stage;
 use super::process::Wait;
 
@@ -138,6 +138,12 @@ pub struct ProcessSnapshot {
     pub scoids: Vec<ScoidSnapshot>,
     /// Events it registered (as a client).
     pub events: usize,
+    /// Names it attached.
+    pub names: usize,
+    /// Bytes of the send buffers of its messages not yet answered.
+    pub message_bytes: u64,
+    /// The limits it was refused by so far.
+    pub limits_hit: Vec<Limit>,
 }
 
 /// An attached name.
@@ -234,11 +240,7 @@ impl Kernel {
                     .channels
                     .iter()
                     .map(|(chid, c)| {
-                        let queued_pulses = c
-                            .queue
-                            .values()
-                            .filter(|q| matches!(q, Queued::Pulse(_)))
-                            .count();
+                        let queued_pulses = c.pulses;
                         ChannelSnapshot {
                             chid: *chid,
                             flags: c.flags,
@@ -291,8 +293,7 @@ impl Kernel {
                         connections: e.refs,
                     })
                     .collect();
-                let events = self.events.values().filter(|e| e.owner == *key).count()
-                    + self.remote_events.keys().filter(|(o, _)| o == key).count();
+                let events = self.events_held(*key);
                 ProcessSnapshot {
                     process: *key,
                     cred: p.cred,
@@ -305,6 +306,9 @@ impl Kernel {
                     connections,
                     scoids,
                     events,
+                    names: p.names.len(),
+                    message_bytes: p.message_bytes,
+                    limits_hit: p.limits_hit.limits(),
                 }
             })
             .collect();
@@ -314,6 +318,132 @@ impl Kernel {
             events: self.events.len(),
             messages: self.messages.len(),
         }
+    }
+}
+
+impl Kernel {
+    /// Recompute every index the kernel keeps beside its tables (id allocators, per-process
+    /// and per-channel sets and counters, names) and compare; the first mismatch, described.
+    /// For property tests: O(everything).
+    #[doc(hidden)]
+    pub fn audit(&self) -> Result<(), String> {
+        use std::collections::BTreeSet;
+
+        use crate::flags::ChannelFlags;
+        use crate::ids::EventId;
+
+        for (key, p) in &self.processes {
+            let chids: BTreeSet<Chid> = p.channels.keys().copied().collect();
+            if !p.chids.holds_exactly(&chids) {
+                return Err(format!("{key}: chid allocator"));
+            }
+            let coids: BTreeSet<Coid> = p
+                .connections
+                .keys()
+                .chain(p.remote.keys())
+                .copied()
+                .collect();
+            if coids.len() != p.connections.len() + p.remote.len() || !p.coids.holds_exactly(&coids)
+            {
+                return Err(format!("{key}: coid allocator"));
+            }
+            let scoids: BTreeSet<Scoid> = p.scoids.keys().copied().collect();
+            if !p.scoid_ids.holds_exactly(&scoids) {
+                return Err(format!("{key}: scoid allocator"));
+            }
+            let with = |f: ChannelFlags| -> BTreeSet<Chid> {
+                p.channels
+                    .iter()
+                    .filter(|(_, c)| c.flags.contains(f))
+                    .map(|(k, _)| *k)
+                    .collect()
+            };
+            if p.coid_death != with(ChannelFlags::COID_DISCONNECT)
+                || p.thread_death != with(ChannelFlags::THREAD_DEATH)
+            {
+                return Err(format!("{key}: death channels"));
+            }
+            for (chid, name) in &p.names {
+                if self.names.get(name) != Some(&(*key, *chid)) {
+                    return Err(format!("{key}: name {name} on {chid}"));
+                }
+            }
+            let outgoing: BTreeSet<(Coid, Rcvid)> = self
+                .messages
+                .iter()
+                .filter(|(_, m)| m.client.process() == *key)
+                .map(|(r, m)| (m.coid, *r))
+                .collect();
+            let bytes: u64 = self
+                .messages
+                .values()
+                .filter(|m| m.client.process() == *key)
+                .map(|m| m.data.len() as u64)
+                .sum();
+            if p.outgoing != outgoing || p.message_bytes != bytes {
+                return Err(format!("{key}: outgoing messages"));
+            }
+            let events: BTreeSet<EventId> = self
+                .events
+                .iter()
+                .filter(|(_, e)| e.owner == *key)
+                .map(|(id, _)| *id)
+                .collect();
+            if p.events != events {
+                return Err(format!("{key}: events"));
+            }
+            for (chid, c) in &p.channels {
+                let messages: BTreeSet<Rcvid> = self
+                    .messages
+                    .iter()
+                    .filter(|(_, m)| m.server == *key && m.chid == *chid)
+                    .map(|(r, _)| *r)
+                    .collect();
+                let pulses = c
+                    .queue
+                    .values()
+                    .filter(|q| matches!(q, super::channel::Queued::Pulse(_)))
+                    .count();
+                let connections: BTreeSet<(ProcessKey, Coid)> = self
+                    .processes
+                    .iter()
+                    .flat_map(|(client, cp)| {
+                        cp.connections
+                            .iter()
+                            .filter(|(_, conn)| {
+                                !conn.dead
+                                    && conn.server == *key
+                                    && conn.server_generation == p.generation
+                                    && conn.chid == *chid
+                            })
+                            .map(move |(coid, _)| (*client, *coid))
+                    })
+                    .collect();
+                let clients: BTreeSet<Scoid> = p
+                    .scoids
+                    .iter()
+                    .filter(|(_, e)| e.channels.contains(chid))
+                    .map(|(s, _)| *s)
+                    .collect();
+                if c.messages != messages
+                    || c.pulses != pulses
+                    || c.connections != connections
+                    || c.clients != clients
+                {
+                    return Err(format!("{key}: indexes of channel {chid}"));
+                }
+            }
+        }
+        for (name, (owner, chid)) in &self.names {
+            let listed = self.processes.get(owner).and_then(|p| p.names.get(chid));
+            if listed != Some(name) {
+                return Err(format!("name {name} not listed by {owner}"));
+            }
+        }
+        if let Some(r) = self.messages.keys().find(|r| !self.rcvid_issued(**r)) {
+            return Err(format!("rcvid {r} out of range"));
+        }
+        Ok(())
     }
 }
 

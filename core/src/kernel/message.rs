@@ -12,6 +12,7 @@ use crate::ids::{Chid, Coid, Nd, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
 use crate::info::{MsgInfo, MsgInfoFlags};
 
 use super::channel::{QueueKey, Queued};
+use super::limits::Limit;
 use super::process::{Blocked, Wait};
 use super::{Kernel, Time};
 
@@ -132,10 +133,15 @@ impl Kernel {
     /// blocked state is left for the caller to settle.
     pub(super) fn remove_message(&mut self, rcvid: Rcvid) -> Option<Message> {
         let message = self.messages.remove(&rcvid)?;
-        if let Stage::Queued(key) = message.stage {
-            if let Some(channel) = self.channel_mut(message.server, message.chid) {
+        if let Some(channel) = self.channel_mut(message.server, message.chid) {
+            if let Stage::Queued(key) = message.stage {
                 channel.queue.remove(&key);
             }
+            channel.messages.remove(&rcvid);
+        }
+        if let Some(p) = self.processes.get_mut(&message.client.process()) {
+            p.outgoing.remove(&(message.coid, rcvid));
+            p.message_bytes = p.message_bytes.saturating_sub(message.data.len() as u64);
         }
         Some(message)
     }
@@ -183,8 +189,20 @@ impl Kernel {
             .channel(conn.server, conn.chid)
             .map(|c| c.flags)
             .unwrap_or_default();
-        let rcvid = self.next_rcvid;
-        self.next_rcvid += 1;
+        let process = thread.process();
+        let held = self.processes.get(&process).map_or(0, |p| p.message_bytes);
+        if let Err(e) = self.within(process, Limit::MessageBytes, held, data.len() as u64) {
+            self.complete(thread, Err(e));
+            return;
+        }
+        let rcvid = self.next_rcvid();
+        if let Some(p) = self.processes.get_mut(&process) {
+            p.outgoing.insert((coid, rcvid));
+            p.message_bytes += data.len() as u64;
+        }
+        if let Some(channel) = self.channel_mut(conn.server, conn.chid) {
+            channel.messages.insert(rcvid);
+        }
         self.messages.insert(
             rcvid,
             Message {

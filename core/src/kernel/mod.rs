@@ -10,6 +10,8 @@
 //! - `names.rs`: `name_attach` / `name_detach` / `name_open`;
 //! - `events.rs`: registered pulse events;
 //! - `timers.rs`: the deadline set behind `poll_timeout` / `handle_timeout`;
+//! - `numbering.rs`: lowest-free chids, coids and scoids; rcvids below 2^31;
+//! - `limits.rs`: per-process and per-channel bounds, and which were hit;
 //! - `nodes.rs`: the node table (peers, names, up/down), node down;
 //! - `remote.rs`: calls across nodes: remote connections, forwarded calls, notices;
 //! - `introspect.rs`: read-only snapshots of all of the above, for `pidin`-style tools.
@@ -18,9 +20,11 @@ mod channel;
 mod connection;
 mod events;
 mod introspect;
+mod limits;
 mod message;
 mod names;
 mod nodes;
+mod numbering;
 mod process;
 mod pulses;
 mod remote;
@@ -32,7 +36,7 @@ use std::time::Duration;
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
-use crate::ids::{EventId, Nd, Pid, ProcessKey, Rcvid, ThreadKey};
+use crate::ids::{Chid, EventId, Nd, Pid, ProcessKey, Rcvid, ThreadKey};
 use crate::info::Credentials;
 use crate::notice::Notice;
 
@@ -46,6 +50,7 @@ pub use self::introspect::{
     ChannelSnapshot, ConnectionSnapshot, ConnectionTarget, NameSnapshot, ProcessSnapshot,
     ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
 };
+pub use self::limits::{Limit, LimitHit, Limits};
 
 /// Time as the driver measures it: elapsed since an epoch the driver picks. The kernel never
 /// reads a clock.
@@ -56,12 +61,15 @@ pub type Time = Duration;
 pub struct Config {
     /// Largest send or reply buffer accepted (`EMSGSIZE` above).
     pub max_message_size: u64,
+    /// What one process (local or remote) and one channel may hold.
+    pub limits: Limits,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             max_message_size: 16 * 1024 * 1024,
+            limits: Limits::default(),
         }
     }
 }
@@ -141,15 +149,17 @@ pub struct Kernel {
     callers: BTreeSet<(Time, ThreadKey)>,
     /// In-flight messages (queued or received, not yet answered), by rcvid.
     messages: BTreeMap<Rcvid, Message>,
-    /// Next rcvid; rcvids are never reused.
-    next_rcvid: Rcvid,
+    /// Next rcvid candidate (see `numbering.rs`).
+    rcvid_counter: Rcvid,
+    /// The rcvid counter went past its maximum at least once.
+    rcvids_wrapped: bool,
     /// Incarnation counter, so that a dead connection can never reach a new process that
     /// reused a pid.
     next_generation: u64,
     /// Sequence number for FIFO order within a priority in receive queues.
     next_seq: u64,
     /// Local names: name → (owner, chid).
-    names: BTreeMap<String, (ProcessKey, crate::ids::Chid)>,
+    names: BTreeMap<String, (ProcessKey, Chid)>,
     /// Registered events.
     events: BTreeMap<EventId, RegisteredEvent>,
     /// Next event handle.
@@ -166,6 +176,8 @@ pub struct Kernel {
     deadlines: BTreeSet<(Time, ThreadKey)>,
     /// Outputs not yet drained.
     outputs: VecDeque<Output>,
+    /// Limits hit for the first time by a process, not yet drained.
+    limit_hits: VecDeque<LimitHit>,
 }
 
 impl Kernel {
@@ -177,7 +189,8 @@ impl Kernel {
             blocked: BTreeMap::new(),
             callers: BTreeSet::new(),
             messages: BTreeMap::new(),
-            next_rcvid: 1,
+            rcvid_counter: 1,
+            rcvids_wrapped: false,
             next_generation: 1,
             next_seq: 0,
             names: BTreeMap::new(),
@@ -189,6 +202,7 @@ impl Kernel {
             rejected_remote_events: 0,
             deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
+            limit_hits: VecDeque::new(),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::flags::ChannelFlags;
 use crate::ids::{Chid, Coid, ProcessKey};
 
 use super::Kernel;
+use super::limits::Limit;
 
 impl Kernel {
     /// `name_attach(name, flags)`: empty names and names containing `/` → `EINVAL`,
@@ -22,24 +23,31 @@ impl Kernel {
         if self.names.contains_key(name) {
             return Err(Errno::EEXIST);
         }
+        let held = self.processes.get(&process).map_or(0, |p| p.names.len());
+        self.within(process, Limit::Names, held as u64, 1)?;
         let flags = flags
             | ChannelFlags::UNBLOCK
             | ChannelFlags::DISCONNECT
             | ChannelFlags::COID_DISCONNECT;
         let chid = self.channel_create(process, flags)?;
         self.names.insert(name.to_owned(), (process, chid));
+        if let Some(p) = self.processes.get_mut(&process) {
+            p.names.insert(chid, name.to_owned());
+        }
         Ok(chid)
     }
 
     /// `name_detach`: the name on `chid` goes, and its channel is destroyed. No name of this
     /// process on `chid` → `ESRCH`.
     pub(super) fn name_detach(&mut self, process: ProcessKey, chid: Chid) -> Result<(), Errno> {
-        let before = self.names.len();
-        self.names
-            .retain(|_, (owner, c)| !(*owner == process && *c == chid));
-        if self.names.len() == before {
+        let named = self
+            .processes
+            .get(&process)
+            .is_some_and(|p| p.names.contains_key(&chid));
+        if !named {
             return Err(Errno::ESRCH);
         }
+        // Destroying the channel removes its name.
         self.channel_destroy(process, chid)
     }
 

@@ -3,16 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::ProcessKey;
 use crate::errno::Errno;
 use crate::flags::TimeoutStates;
-use crate::ids::{Chid, Coid, Nd, Rcvid, Scoid, ThreadKey};
+use crate::ids::{Chid, Coid, EventId, Nd, Rcvid, Scoid, ThreadKey};
 use crate::info::Credentials;
 use crate::notice::Notice;
 use crate::pulse::PulseCode;
-use crate::{ChannelFlags, ProcessKey};
 
 use super::channel::Channel;
 use super::connection::{Connection, ScoidEntry};
+use super::limits::HitSet;
+use super::numbering::LowestFree;
 use super::remote::{Forwarded, RemoteConnection};
 use super::{Kernel, Time};
 
@@ -34,6 +36,26 @@ pub(super) struct Process {
     pub(super) scoids: BTreeMap<Scoid, ScoidEntry>,
     /// Server side: the live (still refcounted) scoid of each client process.
     pub(super) scoid_of_client: BTreeMap<ProcessKey, Scoid>,
+    /// Chids in use.
+    pub(super) chids: LowestFree,
+    /// Coids in use, local (`connections`) and remote (`remote`) alike.
+    pub(super) coids: LowestFree,
+    /// Scoids in use (`scoids`).
+    pub(super) scoid_ids: LowestFree,
+    /// Its names, by channel (a channel carries at most one name).
+    pub(super) names: BTreeMap<Chid, String>,
+    /// Its channels with `_NTO_CHF_COID_DISCONNECT`; the first is its death channel.
+    pub(super) coid_death: BTreeSet<Chid>,
+    /// Its channels with `_NTO_CHF_THREAD_DEATH`.
+    pub(super) thread_death: BTreeSet<Chid>,
+    /// Its messages in flight, by the coid they were sent on.
+    pub(super) outgoing: BTreeSet<(Coid, Rcvid)>,
+    /// Bytes of the send buffers of `outgoing`.
+    pub(super) message_bytes: u64,
+    /// Events it registered with servers on this node.
+    pub(super) events: BTreeSet<EventId>,
+    /// Limits it was refused by (each logged once).
+    pub(super) limits_hit: HitSet,
 }
 
 impl Process {
@@ -46,7 +68,23 @@ impl Process {
             remote: BTreeMap::new(),
             scoids: BTreeMap::new(),
             scoid_of_client: BTreeMap::new(),
+            chids: LowestFree::default(),
+            coids: LowestFree::default(),
+            scoid_ids: LowestFree::default(),
+            names: BTreeMap::new(),
+            coid_death: BTreeSet::new(),
+            thread_death: BTreeSet::new(),
+            outgoing: BTreeSet::new(),
+            message_bytes: 0,
+            events: BTreeSet::new(),
+            limits_hit: HitSet::default(),
         }
+    }
+
+    /// The channel that gets its coid-death pulses: the lowest-numbered of its channels with
+    /// `_NTO_CHF_COID_DISCONNECT` (QNX keeps one death channel per process).
+    pub(super) fn death_channel(&self) -> Option<Chid> {
+        self.coid_death.first().copied()
     }
 }
 
@@ -91,20 +129,6 @@ pub(super) struct Blocked {
     pub(super) since: Time,
 }
 
-/// Lowest id >= 1 not used as a key of `map` (QNX hands out chids and coids like fds).
-pub(super) fn lowest_free<V>(map: &BTreeMap<i32, V>) -> Option<i32> {
-    let mut want = 1i32;
-    for &k in map.keys() {
-        if k > want {
-            break;
-        }
-        if k == want {
-            want = want.checked_add(1)?;
-        }
-    }
-    Some(want)
-}
-
 impl Kernel {
     /// A thread is gone; its blocked call (if any) is abandoned.
     ///
@@ -121,7 +145,10 @@ impl Kernel {
         }
         let process = thread.process();
         let tid = i32::try_from(thread.tid).unwrap_or(i32::MAX);
-        let chids: Vec<Chid> = self.channels_with(process, ChannelFlags::THREAD_DEATH);
+        let chids: Vec<Chid> = match self.processes.get(&process) {
+            Some(p) => p.thread_death.iter().copied().collect(),
+            None => Vec::new(),
+        };
         for chid in chids {
             self.send_system_pulse(process, chid, PulseCode::THREADDEATH, tid, 0);
         }
@@ -136,10 +163,18 @@ impl Kernel {
         // Receivers go first: abandoning a REPLY-blocked sender of this process can queue an
         // unblock pulse on one of its own channels, which must not reach a receiver of the
         // exiting process (an exited thread gets no completion).
+        let first = ThreadKey {
+            nd: process.nd,
+            pid: process.pid,
+            tid: 0,
+        };
+        let last = ThreadKey {
+            tid: u32::MAX,
+            ..first
+        };
         let mut threads: Vec<(bool, ThreadKey)> = self
             .blocked
-            .iter()
-            .filter(|(t, _)| t.process() == process)
+            .range(first..=last)
             .map(|(t, b)| (!matches!(b.wait, Wait::Receive { .. }), *t))
             .collect();
         threads.sort();
@@ -150,18 +185,24 @@ impl Kernel {
         if let Some(p) = self.processes.get_mut(&process) {
             peers.extend(std::mem::take(&mut p.remote).values().map(|c| c.nd));
         }
-        self.remote_events.retain(|(owner, _), e| {
-            if *owner == process {
-                peers.insert(e.nd);
-            }
-            *owner != process
-        });
+        let ids: Vec<EventId> = self
+            .remote_events
+            .range((process, 0)..=(process, EventId::MAX))
+            .map(|(&(_, id), _)| id)
+            .collect();
+        for id in ids {
+            peers.extend(self.remote_events.remove(&(process, id)).map(|e| e.nd));
+        }
         if process.nd == 0 {
             for nd in peers {
                 if self.node_reachable(nd).is_ok() {
                     self.notify(nd, Notice::ProcessExit { pid: process.pid });
                 }
             }
+        }
+        // Its own connections die with it: no coid-death pulse to its own channels.
+        if let Some(p) = self.processes.get_mut(&process) {
+            p.coid_death.clear();
         }
         let chids: Vec<Chid> = match self.processes.get(&process) {
             Some(p) => p.channels.keys().copied().collect(),
@@ -177,9 +218,11 @@ impl Kernel {
         for coid in coids {
             let _ = self.connect_detach(process, coid);
         }
-        self.events.retain(|_, e| e.owner != process);
-        self.names.retain(|_, (owner, _)| *owner != process);
-        self.processes.remove(&process);
+        if let Some(p) = self.processes.remove(&process) {
+            for id in p.events {
+                self.events.remove(&id);
+            }
+        }
         self.handle_timeout(now);
     }
 
@@ -210,18 +253,5 @@ impl Kernel {
             }
         }
         None
-    }
-
-    /// Chids of `process`'s channels that have all of `flags`.
-    pub(super) fn channels_with(&self, process: ProcessKey, flags: ChannelFlags) -> Vec<Chid> {
-        match self.processes.get(&process) {
-            Some(p) => p
-                .channels
-                .iter()
-                .filter(|(_, c)| c.flags.contains(flags))
-                .map(|(k, _)| *k)
-                .collect(),
-            None => Vec::new(),
-        }
     }
 }

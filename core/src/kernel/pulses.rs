@@ -9,6 +9,7 @@ use crate::pulse::{Pulse, PulseCode};
 use super::Kernel;
 use super::channel::Queued;
 use super::connection::SYSTEM_PULSE_PRIORITY;
+use super::limits::Limit;
 use super::message::Route;
 
 impl Kernel {
@@ -25,6 +26,7 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let conn = self.live_connection(process, coid)?;
+        self.pulse_room(process, conn.server, conn.chid)?;
         let pulse = Pulse {
             code,
             value,
@@ -36,6 +38,21 @@ impl Kernel {
         } else {
             Err(Errno::EBADF)
         }
+    }
+
+    /// `EAGAIN` if a pulse from `sender` to `chid` of `server` would have to queue on a channel
+    /// that already holds its limit of pulses (a waiting receiver takes it at once).
+    pub(super) fn pulse_room(
+        &mut self,
+        sender: ProcessKey,
+        server: ProcessKey,
+        chid: Chid,
+    ) -> Result<(), Errno> {
+        let queued = match self.channel(server, chid) {
+            Some(c) if c.receivers.is_empty() => c.pulses,
+            _ => return Ok(()),
+        };
+        self.within(sender, Limit::QueuedPulses, queued as u64, 1)
     }
 
     /// A pulse from the kernel to `chid` of `process` (dropped if the channel is gone).
@@ -63,7 +80,7 @@ impl Kernel {
         if !message.channel_flags.contains(ChannelFlags::UNBLOCK) {
             return false;
         }
-        // rcvids beyond i32 wrap in the pulse value, as `sival_int` is 32 bits wide.
+        // rcvids stay below 2^31 (`numbering.rs`), so the 32-bit `sival_int` carries it.
         let pulse = Pulse {
             code: PulseCode::UNBLOCK,
             value: rcvid as i32,

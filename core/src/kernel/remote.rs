@@ -10,12 +10,12 @@
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
-use crate::flags::ChannelFlags;
 use crate::ids::{Coid, EventId, Nd, Pid, ProcessKey, ThreadKey};
 use crate::notice::Notice;
 use crate::pulse::{Pulse, PulseCode, PulseEvent};
 
 use super::channel::Queued;
+use super::limits::Limit;
 use super::process::{Blocked, Wait};
 use super::{Kernel, Output, Time};
 
@@ -145,7 +145,12 @@ impl Kernel {
         let delivered = match self.remote_events.get(&(client, event)) {
             Some(r) if r.nd == nd && r.server_pid.is_none_or(|p| p == server_pid) => {
                 let ev = r.event;
-                match self.live_connection(client, ev.coid) {
+                let conn = self.live_connection(client, ev.coid).and_then(|conn| {
+                    // A full channel drops the event as a refused delivery.
+                    self.pulse_room(client, conn.server, conn.chid)?;
+                    Ok(conn)
+                });
+                match conn {
                     Ok(conn) => {
                         let pulse = Pulse {
                             code: ev.code,
@@ -169,14 +174,20 @@ impl Kernel {
         self.handle_timeout(now);
     }
 
-    /// Lowest coid free in both the local and the remote connections of `process`.
-    pub(super) fn free_coid(&self, process: ProcessKey) -> Option<Coid> {
-        let p = self.processes.get(&process)?;
-        let mut want: Coid = 1;
-        while p.connections.contains_key(&want) || p.remote.contains_key(&want) {
-            want = want.checked_add(1)?;
+    /// Forget remote connection `coid` of `process`; its number is free again.
+    fn drop_remote(&mut self, process: ProcessKey, coid: Coid) {
+        if let Some(p) = self.processes.get_mut(&process) {
+            if p.remote.remove(&coid).is_some() {
+                p.coids.free(coid);
+            }
         }
-        Some(want)
+    }
+
+    /// `EAGAIN` unless `process` may hold one more connection (checked before a connect is
+    /// forwarded, so the server node never makes one that would be refused here).
+    fn connection_room(&mut self, process: ProcessKey) -> Result<(), Errno> {
+        let in_use = self.processes.get(&process).map_or(0, |p| p.coids.in_use());
+        self.within(process, Limit::Connections, in_use as u64, 1)
     }
 
     /// A usable remote connection of `process`: `None` if `coid` is not remote,
@@ -206,6 +217,10 @@ impl Kernel {
         let process = thread.process();
         match call {
             Call::ConnectAttach { nd, pid, chid } if nd != 0 => {
+                if let Err(e) = self.connection_room(process) {
+                    self.complete(thread, Err(e));
+                    return None;
+                }
                 let call = Call::ConnectAttach { nd: 0, pid, chid };
                 let what = Forwarded::Connect { pid: Some(pid) };
                 self.forward(now, thread, nd, what, call);
@@ -221,6 +236,9 @@ impl Kernel {
                     });
                 }
                 match self.node_nd(node) {
+                    Some(_) if self.connection_room(process).is_err() => {
+                        self.complete(thread, Err(Errno::EAGAIN));
+                    }
                     Some(nd) => {
                         let what = Forwarded::Connect { pid: None };
                         let call = Call::NameOpen {
@@ -322,9 +340,7 @@ impl Kernel {
                     self.forward(now, thread, nd, Forwarded::Detach { coid }, call);
                 } else {
                     // From an earlier link: the peer forgot it when it saw us go.
-                    if let Some(p) = self.processes.get_mut(&process) {
-                        p.remote.remove(&coid);
-                    }
+                    self.drop_remote(process, coid);
                     self.complete(thread, Ok(Completion::Done));
                 }
                 None
@@ -335,6 +351,13 @@ impl Kernel {
                 };
                 let local_ok = (PulseCode::MINAVAIL..=PulseCode::MAXAVAIL).contains(&event.code)
                     && self.live_connection(process, event.coid).is_ok();
+                let held = self.events_held(process) as u64;
+                if local_ok && rc.is_ok() {
+                    if let Err(e) = self.within(process, Limit::Events, held, 1) {
+                        self.complete(thread, Err(e));
+                        return None;
+                    }
+                }
                 match rc {
                     Ok(rc) if local_ok => {
                         let what = Forwarded::RegisterEvent {
@@ -373,9 +396,7 @@ impl Kernel {
     fn forward(&mut self, now: Time, thread: ThreadKey, nd: Nd, what: Forwarded, call: Call) {
         if let Err(e) = self.node_reachable(nd) {
             if let Forwarded::Detach { coid } = what {
-                if let Some(p) = self.processes.get_mut(&thread.process()) {
-                    p.remote.remove(&coid);
-                }
+                self.drop_remote(thread.process(), coid);
             }
             self.complete(thread, Err(e));
             return;
@@ -422,8 +443,8 @@ impl Kernel {
             Forwarded::Connect { pid } => match result {
                 Ok(Completion::Coid(rc)) => {
                     let epoch = self.node_reachable(nd).map_err(|_| Errno::ESRCH)?;
-                    let coid = self.free_coid(process).ok_or(Errno::EAGAIN)?;
                     let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
+                    let coid = p.coids.alloc().ok_or(Errno::EAGAIN)?;
                     p.remote.insert(
                         coid,
                         RemoteConnection {
@@ -441,9 +462,7 @@ impl Kernel {
                 Err(e) => Err(e),
             },
             Forwarded::Detach { coid } => {
-                if let Some(p) = self.processes.get_mut(&process) {
-                    p.remote.remove(&coid);
-                }
+                self.drop_remote(process, coid);
                 result
             }
             Forwarded::RegisterEvent { event, server_pid } => match result {
@@ -482,11 +501,14 @@ impl Kernel {
         self.coid_death_pulses(killed);
     }
 
-    /// `_PULSE_CODE_COIDDEATH` (value = coid) to each owner's `COID_DISCONNECT` channels.
+    /// `_PULSE_CODE_COIDDEATH` (value = coid) to each owner's death channel (the first of its
+    /// `COID_DISCONNECT` channels): one pulse per dead connection, however many channels
+    /// carry the flag.
     pub(super) fn coid_death_pulses(&mut self, killed: Vec<(ProcessKey, Coid)>) {
         for (client, coid) in killed {
-            for notify in self.channels_with(client, ChannelFlags::COID_DISCONNECT) {
-                self.send_system_pulse(client, notify, PulseCode::COIDDEATH, coid, 0);
+            let death = self.processes.get(&client).and_then(|p| p.death_channel());
+            if let Some(chid) = death {
+                self.send_system_pulse(client, chid, PulseCode::COIDDEATH, coid, 0);
             }
         }
     }
