@@ -381,6 +381,9 @@ fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::Pro
             })
             .collect(),
         events: p.events as u64,
+        limits_hit: p.limits_hit.iter().map(|l| l.name().to_owned()).collect(),
+        names: p.names as u64,
+        message_bytes: p.message_bytes,
     }
 }
 

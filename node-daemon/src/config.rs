@@ -24,7 +24,7 @@ pub const DEFAULT_LINK_TIMEOUT: Duration = Duration::from_secs(3);
 #[command(name = "qnetd", version, about = "The per-host qnet daemon")]
 pub struct Args {
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
-    /// link_timeout_ms, max_message_size, busy_poll_us, busy_poll_idle_us); flags given here
+    /// link_timeout_ms, max_message_size, busy_poll_us, busy_poll_idle_us, limit_*); flags given here
     /// override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -67,6 +67,24 @@ pub struct Args {
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
+    /// Channels one process may hold (default 4096); more fail with EAGAIN.
+    #[arg(long)]
+    pub limit_channels: Option<usize>,
+    /// Connections (coids, local and remote) one process may hold (default 16384).
+    #[arg(long)]
+    pub limit_connections: Option<usize>,
+    /// Names one process may attach (default 1024).
+    #[arg(long)]
+    pub limit_names: Option<usize>,
+    /// Events one process may register (default 16384).
+    #[arg(long)]
+    pub limit_events: Option<usize>,
+    /// Bytes of one process's unanswered messages the daemon holds (default 268435456).
+    #[arg(long)]
+    pub limit_message_bytes: Option<u64>,
+    /// Pulses one channel may queue (default 16384); more fail with EAGAIN.
+    #[arg(long)]
+    pub limit_queued_pulses: Option<usize>,
 }
 
 /// One peer node: its name (as its certificate says) and where to dial it.
@@ -92,6 +110,12 @@ struct FileConfig {
     max_message_size: Option<u64>,
     busy_poll_us: Option<u64>,
     busy_poll_idle_us: Option<u64>,
+    limit_channels: Option<usize>,
+    limit_connections: Option<usize>,
+    limit_names: Option<usize>,
+    limit_events: Option<usize>,
+    limit_message_bytes: Option<u64>,
+    limit_queued_pulses: Option<usize>,
 }
 
 /// Why the configuration is unusable.
@@ -145,6 +169,8 @@ pub struct Config {
     /// Busy-polling window after the last kernel call when no recent call waits (capped at
     /// `busy_poll` when polling starts).
     pub busy_poll_idle: Duration,
+    /// What one process and one channel may hold.
+    pub limits: qnet_core::Limits,
 }
 
 impl Config {
@@ -162,6 +188,7 @@ impl Config {
             link_timeout: DEFAULT_LINK_TIMEOUT,
             busy_poll: crate::poll::DEFAULT_BUSY_POLL,
             busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
+            limits: qnet_core::Limits::default(),
         }
     }
 
@@ -203,6 +230,23 @@ impl Config {
                 .busy_poll_idle_us
                 .or(file.busy_poll_idle_us)
                 .map_or(crate::poll::DEFAULT_BUSY_POLL_IDLE, Duration::from_micros),
+            limits: {
+                let d = qnet_core::Limits::default();
+                qnet_core::Limits {
+                    channels: args
+                        .limit_channels
+                        .or(file.limit_channels)
+                        .unwrap_or(d.channels),
+                    connections: (args.limit_connections.or(file.limit_connections))
+                        .unwrap_or(d.connections),
+                    names: args.limit_names.or(file.limit_names).unwrap_or(d.names),
+                    events: args.limit_events.or(file.limit_events).unwrap_or(d.events),
+                    message_bytes: (args.limit_message_bytes.or(file.limit_message_bytes))
+                        .unwrap_or(d.message_bytes),
+                    queued_pulses: (args.limit_queued_pulses.or(file.limit_queued_pulses))
+                        .unwrap_or(d.queued_pulses),
+                }
+            },
         };
         config.validate()?;
         Ok(config)
@@ -248,6 +292,11 @@ impl Config {
                 self.busy_poll_idle.as_micros(),
                 crate::poll::MAX_BUSY_POLL.as_micros()
             ));
+        }
+        for limit in qnet_core::Limit::ALL {
+            if self.limits.of(limit) == 0 {
+                return invalid(format!("limit_{} must be at least 1", limit.name()));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for p in &self.peers {
@@ -488,6 +537,11 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
         assert_eq!(c.busy_poll, Duration::ZERO, "0 turns polling off");
         assert_eq!(c.socket, PathBuf::from("/tmp/g.sock"));
         assert_eq!(c.peers.len(), 1, "command-line peers replace the file's");
+        std::fs::write(&path, "limit_channels = 3\nlimit_queued_pulses = 9\n").unwrap();
+        let c = config(&["--config", p, "--limit-queued-pulses", "5"]).unwrap();
+        assert_eq!((c.limits.channels, c.limits.queued_pulses), (3, 5));
+        assert_eq!(c.limits.names, qnet_core::Limits::default().names);
+        assert!(config(&["--limit-names", "0"]).is_err());
         std::fs::write(&path, "nod = \"typo\"\n").unwrap();
         assert!(matches!(
             config(&["--config", p]),

@@ -484,6 +484,14 @@ impl Driver {
                 }
             }
         }
+        while let Some(hit) = st.kernel.poll_limit_hit() {
+            tracing::warn!(
+                process = %hit.process,
+                limit = hit.limit.name(),
+                max = hit.max,
+                "limit hit: calls over it fail with EAGAIN (logged once per process and limit)"
+            );
+        }
         self.activity
             .set_newest_caller(st.kernel.newest_caller_since());
         let next = st.kernel.poll_timeout();
@@ -531,6 +539,27 @@ impl State {
         *n += 1;
     }
 
+    /// After a load drains, give its memory back: tables that grew for many sessions keep
+    /// their capacity (and glibc keeps freed heap) unless asked. When the routing tables are
+    /// down to a quarter of their capacity they shrink, and the heap is trimmed
+    /// (`heap::trim`); capacity halves at least each time, so a drain from N sessions trims
+    /// O(log N) times, never per call.
+    fn shrink_after_drain(&mut self) {
+        const SMALL: usize = 64;
+        let sparse = |len: usize, cap: usize| cap > SMALL && len < cap / 4;
+        if !(sparse(self.threads.len(), self.threads.capacity())
+            || sparse(self.processes.len(), self.processes.capacity())
+            || sparse(self.remote.len(), self.remote.capacity()))
+        {
+            return;
+        }
+        self.threads.shrink_to_fit();
+        self.processes.shrink_to_fit();
+        self.remote.shrink_to_fit();
+        self.kernel.shrink_to_fit();
+        crate::heap::trim();
+    }
+
     /// Node `nd` is gone: its threads' routes go with it.
     fn node_down(&mut self, now: Time, nd: Nd) {
         self.threads.retain(|t, _| t.nd != nd);
@@ -546,6 +575,7 @@ impl State {
         if e.get().0 == 0 {
             e.remove();
             self.kernel.handle_process_exit(now, ProcessKey::local(pid));
+            self.shrink_after_drain();
         }
     }
 }

@@ -95,6 +95,21 @@ fn set(_: Thresholds) -> bool {
     false
 }
 
+/// Give free heap memory back to the kernel now (glibc `malloc_trim(0)`: the top of every
+/// arena and the free pages inside it), whatever the trim threshold. Called after a load
+/// drains (`driver`), so idle RSS returns close to a fresh daemon's. What stays: the two
+/// message-size blocks kept by [`tune`] only while in use, the runtime's and the tables'
+/// live data, and heap pages that still hold a live allocation.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes an integer and works under malloc's own locks; it returns
+    // whether memory was released, which changes nothing for us.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -77,6 +77,7 @@ impl Server {
         let meta = std::fs::metadata(&path).map_err(|e| io_err("reading", e))?;
         let driver = Driver::new(qnet_core::Config {
             max_message_size: config.max_message_size,
+            limits: config.limits,
         });
         driver.set_local_node_name(&config.node);
         let peer = crate::peer::start(config, &driver)?;

@@ -37,6 +37,11 @@ fn sample_config_loads_with_every_key_set() {
     assert_eq!(config.max_message_size, 16 * 1024 * 1024);
     assert_eq!(config.busy_poll, Duration::from_micros(200));
     assert_eq!(config.busy_poll_idle, Duration::from_micros(50));
+    assert_eq!(
+        config.limits,
+        qnet_core::Limits::default(),
+        "the sample states the defaults"
+    );
 
     // Every key the loader accepts is present (uncommented) in the sample.
     let text = std::fs::read_to_string(&path).unwrap();
@@ -49,6 +54,12 @@ fn sample_config_loads_with_every_key_set() {
             "busy_poll_idle_us",
             "busy_poll_us",
             "certs",
+            "limit_channels",
+            "limit_connections",
+            "limit_events",
+            "limit_message_bytes",
+            "limit_names",
+            "limit_queued_pulses",
             "link_timeout_ms",
             "listen",
             "max_message_size",

@@ -291,7 +291,45 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
         ]);
     }
     print_table(&table);
+    let limited = limit_rows(&views.views);
+    if !limited.is_empty() {
+        println!("\nprocesses refused by a limit (EAGAIN; see the daemon's limit_* settings):");
+        print_table(&limited);
+    }
     Ok(())
+}
+
+/// Processes that hit a limit, with what they hold: a header row, then one row each.
+fn limit_rows(views: &[NodeView]) -> Vec<Vec<String>> {
+    let mut rows = vec![
+        [
+            "NODE",
+            "PID",
+            "LIMITS-HIT",
+            "CHANNELS",
+            "COIDS",
+            "NAMES",
+            "EVENTS",
+            "MSG-BYTES",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for v in views {
+        for p in v.processes.iter().filter(|p| !p.limits_hit.is_empty()) {
+            rows.push(vec![
+                p.node.clone(),
+                p.pid.to_string(),
+                p.limits_hit.join(","),
+                p.channels.len().to_string(),
+                p.connections.len().to_string(),
+                p.names.to_string(),
+                p.events.to_string(),
+                p.message_bytes.to_string(),
+            ]);
+        }
+    }
+    if rows.len() == 1 { Vec::new() } else { rows }
 }
 
 // ---- channels ----

@@ -400,6 +400,13 @@ impl Kernel {
         self.handle_timeout(now);
     }
 
+    /// Give back the spare capacity of queues that grew under load and are drained now (the
+    /// maps free their nodes as entries go; these queues keep their peak otherwise).
+    pub fn shrink_to_fit(&mut self) {
+        self.outputs.shrink_to_fit();
+        self.limit_hits.shrink_to_fit();
+    }
+
     /// Next output to act on.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
