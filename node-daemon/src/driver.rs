@@ -541,13 +541,16 @@ impl State {
 
     /// After a load drains, give its memory back: tables that grew for many sessions keep
     /// their capacity (and glibc keeps freed heap) unless asked. When the routing tables are
-    /// down to a quarter of their capacity they shrink, and the heap is trimmed
-    /// (`heap::trim`); capacity halves at least each time, so a drain from N sessions trims
-    /// O(log N) times, never per call.
-    fn shrink_after_drain(&mut self) {
+    /// down to a quarter of their capacity, or a process that held `TRIM_AFTER` objects or
+    /// more (`held`) exited, they shrink and the heap is trimmed (`heap::trim`). Capacity
+    /// halves at least each time and a large exit costs far more than the trim, so trims
+    /// stay rare next to the work they follow; never one per call.
+    fn shrink_after_drain(&mut self, held: usize) {
         const SMALL: usize = 64;
+        const TRIM_AFTER: usize = 1024;
         let sparse = |len: usize, cap: usize| cap > SMALL && len < cap / 4;
-        if !(sparse(self.threads.len(), self.threads.capacity())
+        if !(held >= TRIM_AFTER
+            || sparse(self.threads.len(), self.threads.capacity())
             || sparse(self.processes.len(), self.processes.capacity())
             || sparse(self.remote.len(), self.remote.capacity()))
         {
@@ -574,8 +577,10 @@ impl State {
         e.get_mut().0 -= 1;
         if e.get().0 == 0 {
             e.remove();
-            self.kernel.handle_process_exit(now, ProcessKey::local(pid));
-            self.shrink_after_drain();
+            let process = ProcessKey::local(pid);
+            let held = self.kernel.objects_held(process);
+            self.kernel.handle_process_exit(now, process);
+            self.shrink_after_drain(held);
         }
     }
 }

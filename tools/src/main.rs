@@ -23,7 +23,7 @@ enum Command {
     #[command(subcommand)]
     Cert(cert::CertCommand),
     /// Benchmark qnet against raw Unix sockets and raw quinn, side by side.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Threads of every process, with what they are blocked on (like QNX's pidin).
     Pidin(pidin::NodeArgs),
     /// Channels: flags, queued messages and pulses, waiting receivers.
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cert(cmd) => cert::run(cmd),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(*args),
         Command::Pidin(args) => pidin::pidin(args),
         Command::Channels(args) => pidin::channels(args),
         Command::Connections(args) => pidin::connections(args),

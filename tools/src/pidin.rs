@@ -924,4 +924,31 @@ mod tests {
         ]);
         assert_eq!(t, "A    BB\nccc  d\n");
     }
+
+    #[test]
+    fn processes_refused_by_a_limit_are_listed_with_what_they_hold() {
+        let mut views = two_views();
+        assert!(limit_rows(&views).is_empty(), "no limit hit: no section");
+        let p = &mut views[0].processes[0];
+        p.limits_hit = vec!["channels".into(), "queued_pulses".into()];
+        p.names = 2;
+        p.message_bytes = 77;
+        let (node, pid, coids) = (p.node.clone(), p.pid, p.connections.len());
+        let rows = limit_rows(&views);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0][2], "LIMITS-HIT");
+        assert_eq!(
+            rows[1],
+            [
+                node,
+                pid.to_string(),
+                "channels,queued_pulses".into(),
+                "0".into(),
+                coids.to_string(),
+                "2".into(),
+                "0".into(),
+                "77".into()
+            ]
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! Smoke run of `qnet bench --quick --parked 1`: the harness starts its daemons and peers,
-//! parks a caller on each server, measures every variant, prints the table and the targets,
-//! and exits cleanly. No timing is asserted.
+//! parks a caller on each server, measures every variant and the scale phase (small sizes),
+//! prints the table and the targets, and exits cleanly. No timing is asserted.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -114,6 +114,27 @@ fn quick_bench_runs_and_prints_the_table() {
         stdout.contains("daemon RSS per idle connection"),
         "no memory figures:\n{stdout}"
     );
+    // The scale phase, at a small size: creation rates and exit time at 100 and 1000 objects,
+    // and two drains with the daemon's RSS.
+    let scale_rows: Vec<Vec<f64>> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("scale:"))
+        .skip(2)
+        .take_while(|l| !l.starts_with("drain"))
+        .map(|l| {
+            l.split(['|', ' '])
+                .filter_map(|w| w.parse::<f64>().ok())
+                .collect()
+        })
+        .collect();
+    assert_eq!(scale_rows.len(), 2, "two scale rows:\n{stdout}");
+    for (row, objects) in scale_rows.iter().zip([100.0, 1000.0]) {
+        assert_eq!(row.len(), 6, "scale row with missing figures: {row:?}");
+        assert_eq!(row[0], objects);
+        assert!(row[1..].iter().all(|v| *v > 0.0), "scale figures: {row:?}");
+    }
+    let drains = stdout.lines().filter(|l| l.starts_with("drain ")).count();
+    assert_eq!(drains, 2, "two drain lines:\n{stdout}");
     let targets: Vec<&str> = stdout
         .lines()
         .skip_while(|l| !l.starts_with("targets"))

@@ -155,6 +155,19 @@ impl Kernel {
         self.handle_timeout(now);
     }
 
+    /// How many objects `process` holds: channels, connections, names, events, messages in
+    /// flight (so a driver can give memory back after a large one exits).
+    pub fn objects_held(&self, process: ProcessKey) -> usize {
+        self.processes.get(&process).map_or(0, |p| {
+            p.channels.len()
+                + p.connections.len()
+                + p.remote.len()
+                + p.names.len()
+                + p.events.len()
+                + p.outgoing.len()
+        })
+    }
+
     /// A process is gone: its channels, connections, names and events go with it.
     ///
     /// Each node (up) it had connections to, calls on or events with gets one

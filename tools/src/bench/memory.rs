@@ -168,7 +168,7 @@ fn per_connection(before: &[u64], after: &[u64], n: usize) -> Vec<f64> {
         .collect()
 }
 
-fn open_session(socket: &Path, tid: u32) -> Result<UnixStream> {
+pub(super) fn open_session(socket: &Path, tid: u32) -> Result<UnixStream> {
     let mut s = UnixStream::connect(socket)?;
     let hello = ClientFrame {
         frame: Some(client_frame::Frame::Hello(Hello {

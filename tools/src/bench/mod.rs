@@ -5,6 +5,8 @@
 //!   processes (qnet_transport endpoints: real certificates, the daemon's settings);
 //! - `ipc`: qnet — a server process behind a `qnetd`, clients in this process;
 //! - `memory`: daemon RSS per idle connection;
+//! - `scale`: creation and exit cost at a small and a large object count, daemon RSS after
+//!   a drain of REPLY-blocked clients;
 //! - `workload`: the closed loop all variants share; `stats`: figures and medians;
 //! - `report`: the table, the targets of issue 5 with PASS/MISS, JSON;
 //! - `procs`: child processes (peers re-executing this binary as `qnet bench peer …`, and
@@ -18,6 +20,7 @@ mod memory;
 mod procs;
 mod quic;
 mod report;
+mod scale;
 mod stats;
 mod uds;
 mod workload;
@@ -75,6 +78,15 @@ pub struct BenchArgs {
     /// resource manager for an event are (default 0).
     #[arg(long, default_value_t = 0)]
     parked: usize,
+    /// The scale phase: one process creates this many channels, connections and names (and
+    /// 1000 in a first run to compare with), then exits (default 100000, 1000 with --quick;
+    /// 0: skip the phase).
+    #[arg(long)]
+    scale: Option<usize>,
+    /// REPLY-blocked clients parked and drained in the scale phase (default 10000, 200 with
+    /// --quick), twice, with the daemon's RSS before, loaded and after.
+    #[arg(long)]
+    drain_clients: Option<usize>,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
 }
@@ -101,6 +113,13 @@ enum Role {
     QnetServer { socket: PathBuf, threads: usize },
     /// Daemon memory per idle connection, printed on the READY line.
     Memory(memory::Spec),
+    /// The scale phase's process: MODE `objects` (create N of each, print the rates) or
+    /// `drain` (park N REPLY-blocked clients) on the daemon at SOCKET.
+    Scale {
+        mode: String,
+        socket: PathBuf,
+        n: usize,
+    },
 }
 
 /// The shape of a run.
@@ -114,6 +133,8 @@ struct Plan {
     idle_connections: usize,
     /// The paced phase's interval between calls (`None`: skipped).
     pace: Option<Duration>,
+    /// The scale phase: large object count and clients to drain (`None`: skipped).
+    scale: Option<(usize, usize)>,
 }
 
 impl Plan {
@@ -132,6 +153,7 @@ impl Plan {
                 pulses: 2_000,
                 idle_connections: 100,
                 pace: None,
+                scale: Some((1_000, 200)),
             }
         } else {
             Self {
@@ -147,6 +169,7 @@ impl Plan {
                 pulses: 20_000,
                 idle_connections: 1_000,
                 pace: None,
+                scale: Some((100_000, 10_000)),
             }
         };
         if let Some(r) = args.rounds {
@@ -162,6 +185,10 @@ impl Plan {
             plan.budget.duration = Duration::from_millis(ms.max(1));
         }
         plan.pace = (args.pace_us > 0).then(|| Duration::from_micros(args.pace_us));
+        if let Some((big, clients)) = plan.scale {
+            let big = args.scale.unwrap_or(big);
+            plan.scale = (big > 0).then(|| (big, args.drain_clients.unwrap_or(clients)));
+        }
         plan
     }
 }
@@ -180,6 +207,7 @@ fn serve(role: Role) -> Result<()> {
         Role::Quic { certs } => quic::serve(&certs),
         Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
         Role::Memory(spec) => memory::serve(&spec),
+        Role::Scale { mode, socket, n } => scale::serve(&mode, &socket, n),
     }
 }
 
@@ -203,6 +231,25 @@ fn compare(args: &BenchArgs) -> Result<()> {
         "daemon memory per idle connection (a daemon pair of its own)",
     );
     let mem = memory::measure(&qnetd, &certs, extra, plan.idle_connections)?;
+    let scale = match plan.scale {
+        Some((big, clients)) => {
+            progress(
+                args,
+                &format!(
+                    "scale: up to {big} objects, {clients} clients drained (a daemon of its own)"
+                ),
+            );
+            // Compare with a tenth of it, at most SCALE_SMALL: 1000 vs 100000 by default.
+            let small = (big / 10).clamp(1, SCALE_SMALL);
+            let sizes = if small < big {
+                vec![small, big]
+            } else {
+                vec![big]
+            };
+            Some(scale::measure(&qnetd, extra, &sizes, clients, 2).context("scale phase")?)
+        }
+        None => None,
+    };
 
     progress(
         args,
@@ -280,7 +327,7 @@ fn compare(args: &BenchArgs) -> Result<()> {
     }
 
     let machine = report::Machine::read(load_before, report::load_average());
-    let report = Report::build(
+    let mut report = Report::build(
         machine,
         &plan.sizes,
         &plan.clients,
@@ -291,6 +338,7 @@ fn compare(args: &BenchArgs) -> Result<()> {
         mem,
         plan.pace.map(|pace| (pace, &paced)),
     );
+    report.scale = scale;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -300,6 +348,9 @@ fn compare(args: &BenchArgs) -> Result<()> {
     drop((uds_floor, quic_floor, local, remote, a, b));
     Ok(())
 }
+
+/// The largest small object count the scale phase compares the large one with.
+const SCALE_SMALL: usize = 1000;
 
 /// Payload of the paced phase's calls.
 const PACED_SIZE: usize = 64;
@@ -364,6 +415,12 @@ fn command_line(args: &BenchArgs) -> String {
     }
     if args.parked > 0 {
         c.push_str(&format!(" --parked {}", args.parked));
+    }
+    if let Some(n) = args.scale {
+        c.push_str(&format!(" --scale {n}"));
+    }
+    if let Some(n) = args.drain_clients {
+        c.push_str(&format!(" --drain-clients {n}"));
     }
     if args.pace_us != 1000 {
         c.push_str(&format!(" --pace-us {}", args.pace_us));

@@ -154,6 +154,9 @@ pub struct Report {
     pub paced: Vec<Paced>,
     /// Issue 5's targets.
     pub targets: Vec<Target>,
+    /// Cost as tables grow and memory after a drain (`None`: skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<super::scale::ScaleFigures>,
 }
 
 impl Report {
@@ -291,6 +294,7 @@ impl Report {
             memory,
             paced,
             targets,
+            scale: None,
         }
     }
 
@@ -392,6 +396,10 @@ impl Report {
             println!(
                 "(cpu µs: qnetd CPU per call, both daemons for remote; core%: that CPU at this rate, as a share of one core)"
             );
+        }
+        if let Some(scale) = &self.scale {
+            println!();
+            scale.print();
         }
         println!();
         println!("targets (issue 5)");
