@@ -347,6 +347,14 @@ impl Kernel {
             {
                 return Err(format!("{key}: coid allocator"));
             }
+            let by_rc: BTreeSet<(Nd, u64, Coid, Coid)> = p
+                .remote
+                .iter()
+                .map(|(coid, c)| (c.nd, c.epoch, c.rc, *coid))
+                .collect();
+            if p.remote_by_rc != by_rc {
+                return Err(format!("{key}: remote connections by server coid"));
+            }
             let scoids: BTreeSet<Scoid> = p.scoids.keys().copied().collect();
             if !p.scoid_ids.holds_exactly(&scoids) {
                 return Err(format!("{key}: scoid allocator"));

@@ -32,6 +32,9 @@ pub(super) struct Process {
     pub(super) connections: BTreeMap<Coid, Connection>,
     /// Connections to channels on other nodes, by (local) coid; shares the coid space.
     pub(super) remote: BTreeMap<Coid, RemoteConnection>,
+    /// `remote` by (nd, epoch, the server node's coid, local coid), for the server node's
+    /// connection-dead notices.
+    pub(super) remote_by_rc: BTreeSet<(Nd, u64, Coid, Coid)>,
     /// Server side: scoids of client processes.
     pub(super) scoids: BTreeMap<Scoid, ScoidEntry>,
     /// Server side: the live (still refcounted) scoid of each client process.
@@ -66,6 +69,7 @@ impl Process {
             channels: BTreeMap::new(),
             connections: BTreeMap::new(),
             remote: BTreeMap::new(),
+            remote_by_rc: BTreeSet::new(),
             scoids: BTreeMap::new(),
             scoid_of_client: BTreeMap::new(),
             chids: LowestFree::default(),

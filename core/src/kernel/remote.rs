@@ -116,11 +116,19 @@ impl Kernel {
         let epoch = self.nodes.get(&nd).map(|n| n.epoch);
         let process = ProcessKey::local(pid);
         let mut killed = Vec::new();
-        if let Some(p) = self.processes.get_mut(&process) {
-            for (coid, c) in p.remote.iter_mut() {
-                if c.nd == nd && c.rc == remote_coid && Some(c.epoch) == epoch && !c.dead {
-                    c.dead = true;
-                    killed.push((process, *coid));
+        if let (Some(p), Some(epoch)) = (self.processes.get_mut(&process), epoch) {
+            let key = (nd, epoch, remote_coid);
+            let coids: Vec<Coid> = p
+                .remote_by_rc
+                .range((nd, epoch, remote_coid, Coid::MIN)..=(nd, epoch, remote_coid, Coid::MAX))
+                .map(|&(_, _, _, coid)| coid)
+                .collect();
+            for coid in coids {
+                if let Some(c) = p.remote.get_mut(&coid) {
+                    if (c.nd, c.epoch, c.rc) == key && !c.dead {
+                        c.dead = true;
+                        killed.push((process, coid));
+                    }
                 }
             }
         }
@@ -177,7 +185,8 @@ impl Kernel {
     /// Forget remote connection `coid` of `process`; its number is free again.
     fn drop_remote(&mut self, process: ProcessKey, coid: Coid) {
         if let Some(p) = self.processes.get_mut(&process) {
-            if p.remote.remove(&coid).is_some() {
+            if let Some(c) = p.remote.remove(&coid) {
+                p.remote_by_rc.remove(&(c.nd, c.epoch, c.rc, coid));
                 p.coids.free(coid);
             }
         }
@@ -445,6 +454,7 @@ impl Kernel {
                     let epoch = self.node_reachable(nd).map_err(|_| Errno::ESRCH)?;
                     let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
                     let coid = p.coids.alloc().ok_or(Errno::EAGAIN)?;
+                    p.remote_by_rc.insert((nd, epoch, rc, coid));
                     p.remote.insert(
                         coid,
                         RemoteConnection {
