@@ -120,7 +120,8 @@ pub enum Output {
 /// 3. [`Kernel::handle_thread_exit`] / [`Kernel::handle_process_exit`] when a thread's or
 ///    process's session ends;
 /// 4. after every input, drain [`Kernel::poll_output`] until `None`, then re-arm one timer at
-///    [`Kernel::poll_timeout`] and call [`Kernel::handle_timeout`] when it fires.
+///    [`Kernel::poll_timeout`] and call [`Kernel::handle_timeout`] when it fires; drain
+///    [`Kernel::poll_limit_hit`] too (limits refused for the first time, to log).
 ///
 /// Across nodes, the driver also:
 /// - configures peers with [`Kernel::add_node`] and reports links with
