@@ -79,7 +79,8 @@ pub struct Args {
     /// Events one process may register (default 16384).
     #[arg(long)]
     pub limit_events: Option<usize>,
-    /// Bytes of one process's unanswered messages the daemon holds (default 268435456).
+    /// Bytes of one process's unanswered messages the daemon holds (default 268435456, or four
+    /// times --max-message-size if that is more).
     #[arg(long)]
     pub limit_message_bytes: Option<u64>,
     /// Pulses one channel may queue (default 16384); more fail with EAGAIN.
@@ -202,16 +203,17 @@ impl Config {
             .link_timeout
             .or(file.link_timeout_ms.map(Duration::from_millis))
             .unwrap_or(DEFAULT_LINK_TIMEOUT);
+        let max_message_size = args
+            .max_message_size
+            .or(file.max_message_size)
+            .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
         let config = Self {
             socket: args
                 .socket
                 .or(file.socket)
                 .unwrap_or_else(qnet_proto::socket_path),
             node: args.node.or(file.node).unwrap_or_else(hostname),
-            max_message_size: args
-                .max_message_size
-                .or(file.max_message_size)
-                .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE),
+            max_message_size,
             worker_threads: args.worker_threads,
             log: args.log,
             listen: args.listen.or(file.listen),
@@ -241,8 +243,9 @@ impl Config {
                         .unwrap_or(d.connections),
                     names: args.limit_names.or(file.limit_names).unwrap_or(d.names),
                     events: args.limit_events.or(file.limit_events).unwrap_or(d.events),
+                    // By default at least four messages of the largest size.
                     message_bytes: (args.limit_message_bytes.or(file.limit_message_bytes))
-                        .unwrap_or(d.message_bytes),
+                        .unwrap_or(d.message_bytes.max(4 * max_message_size)),
                     queued_pulses: (args.limit_queued_pulses.or(file.limit_queued_pulses))
                         .unwrap_or(d.queued_pulses),
                 }
@@ -542,6 +545,12 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
         assert_eq!((c.limits.channels, c.limits.queued_pulses), (3, 5));
         assert_eq!(c.limits.names, qnet_core::Limits::default().names);
         assert!(config(&["--limit-names", "0"]).is_err());
+        let big = config(&["--max-message-size", "134217728"]).unwrap();
+        assert_eq!(
+            big.limits.message_bytes,
+            4 * 134217728,
+            "room for four largest messages"
+        );
         std::fs::write(&path, "nod = \"typo\"\n").unwrap();
         assert!(matches!(
             config(&["--config", p]),
