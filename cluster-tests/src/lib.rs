@@ -381,6 +381,8 @@ pub struct Node {
     daemon: Option<Proc>,
     /// Logs of earlier runs of this node's daemon (before restarts), for failure messages.
     earlier_logs: Vec<String>,
+    /// More `qnetd` arguments for its next start ([`Cluster::set_daemon_args`]).
+    extra_args: Vec<String>,
 }
 
 impl Node {
@@ -401,6 +403,31 @@ impl Node {
             link_timeout: link_timeout.into(),
             daemon: None,
             earlier_logs: Vec::new(),
+            extra_args: Vec::new(),
+        };
+        node.run_daemon();
+        node
+    }
+
+    /// A node of [`Cluster::start_with_args`]: any port, the default link timeout, `extra`
+    /// arguments for its daemon.
+    fn start_with_args(
+        dir: &Path,
+        certs: &Path,
+        name: &str,
+        peers: Vec<(String, SocketAddr)>,
+        extra: Vec<String>,
+    ) -> Node {
+        let mut node = Node {
+            name: name.into(),
+            socket: dir.join(format!("{name}.sock")),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            certs: certs.to_path_buf(),
+            peers,
+            link_timeout: LINK_TIMEOUT.into(),
+            daemon: None,
+            earlier_logs: Vec::new(),
+            extra_args: extra,
         };
         node.run_daemon();
         node
@@ -424,6 +451,7 @@ impl Node {
         for (n, a) in &self.peers {
             cmd.arg("--peer").arg(format!("{n}={a}"));
         }
+        cmd.args(&self.extra_args);
         let d = Proc::spawn(format!("qnetd {}", self.name), cmd);
         let line = d
             .stderr
@@ -541,18 +569,27 @@ impl Cluster {
     /// One daemon per name; node *i* dials every node before it, so every pair is linked.
     /// Returns once every daemon has logged "node up" for every other node.
     pub fn start(names: &[&str]) -> Cluster {
+        Self::start_with_args(names, &[])
+    }
+
+    /// [`Cluster::start`], with more `qnetd` arguments for some nodes: `(name, args)`.
+    pub fn start_with_args(names: &[&str], daemon_args: &[(&str, &[&str])]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
         let mut nodes: Vec<Node> = Vec::new();
         for name in names {
             let peers = nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
-            nodes.push(Node::start(
+            let extra = daemon_args
+                .iter()
+                .filter(|(n, _)| n == name)
+                .flat_map(|(_, args)| args.iter().map(|a| (*a).to_owned()))
+                .collect();
+            nodes.push(Node::start_with_args(
                 dir.path(),
                 certs.dir(),
                 name,
-                0,
                 peers,
-                LINK_TIMEOUT,
+                extra,
             ));
         }
         let c = Cluster {

@@ -75,7 +75,9 @@ fn opt<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
 
 fn run(args: &[String]) -> anyhow::Result<()> {
     let Some(mode) = args.first() else {
-        bail!("usage: qnet-probe serve|send|pulse|attach-hold|watch|event|deliver|nd|ndtostr …")
+        bail!(
+            "usage: qnet-probe serve|send|pulse|attach-hold|connect-many|watch|event|deliver|nd|ndtostr …"
+        )
     };
     let rest = &args[1..];
     if let Some(p) = opt(rest, "--prio") {
@@ -102,6 +104,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             loop {
                 std::thread::park();
             }
+        }
+        "connect-many" => {
+            let [target, n] = rest else {
+                bail!("usage: connect-many TARGET N")
+            };
+            for i in 1..=n.parse::<usize>()? {
+                connect(target)?;
+                out(format!("connected {i}"));
+            }
+            Ok(())
         }
         "watch" => watch(rest),
         "event" => event(rest),
