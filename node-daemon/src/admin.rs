@@ -266,6 +266,17 @@ fn build_view(kernel: &Kernel, sessions: &mut dyn Iterator<Item = ThreadKey>) ->
             .collect(),
         events: snap.events as u64,
         messages: snap.messages as u64,
+        limits: Some({
+            let l = &kernel.config().limits;
+            local::Limits {
+                channels: l.channels as u64,
+                connections: l.connections as u64,
+                names: l.names as u64,
+                events: l.events as u64,
+                message_bytes: l.message_bytes,
+                queued_pulses: l.queued_pulses as u64,
+            }
+        }),
     }
 }
 

@@ -291,6 +291,14 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
         ]);
     }
     print_table(&table);
+    for v in &views.views {
+        if let Some(l) = &v.limits {
+            println!(
+                "{}: limits per process: {} channels, {} connections, {} names, {} events, {} bytes of unanswered messages",
+                v.node, l.channels, l.connections, l.names, l.events, l.message_bytes
+            );
+        }
+    }
     let limited = limit_rows(&views.views);
     if !limited.is_empty() {
         println!("\nprocesses refused by a limit (EAGAIN; see the daemon's limit_* settings):");
@@ -437,6 +445,14 @@ pub fn channels(args: NodeArgs) -> anyhow::Result<()> {
         ]);
     }
     print_table(&table);
+    for v in &views.views {
+        if let Some(l) = &v.limits {
+            println!(
+                "{}: at most {} queued pulses per channel (limit_queued_pulses); more fail EAGAIN",
+                v.node, l.queued_pulses
+            );
+        }
+    }
     Ok(())
 }
 

@@ -238,6 +238,20 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         "{table}"
     );
     assert!(table.contains(&format!("RECEIVE  chid={chid}")), "{table}");
+    // Each node's limits, the remote one's from its own view.
+    for node in ["n1", "n2"] {
+        assert!(
+            table.contains(&format!(
+                "{node}: limits per process: 4096 channels, 16384 connections"
+            )),
+            "{table}"
+        );
+    }
+    let chan_table = String::from_utf8(n1.qnet(&["channels", "-n", "n2"]).stdout).unwrap();
+    assert!(
+        chan_table.contains("n2: at most 16384 queued pulses per channel"),
+        "{chan_table}"
+    );
 
     // Channels, connections, names.
     let chans = n1.qnet_json(&["channels", "-n", "n2", "--json"]);
