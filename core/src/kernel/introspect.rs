@@ -231,7 +231,12 @@ impl Kernel {
 
     /// The whole state as plain data.
     pub fn snapshot(&self) -> Snapshot {
-        let threads = self.blocked_threads();
+        // By process, so that building each process's list is not a scan of every thread.
+        let mut threads: std::collections::BTreeMap<ProcessKey, Vec<ThreadSnapshot>> =
+            std::collections::BTreeMap::new();
+        for t in self.blocked_threads() {
+            threads.entry(t.thread.process()).or_default().push(t);
+        }
         let processes = self
             .processes
             .iter()
@@ -297,11 +302,7 @@ impl Kernel {
                 ProcessSnapshot {
                     process: *key,
                     cred: p.cred,
-                    threads: threads
-                        .iter()
-                        .filter(|t| t.thread.process() == *key)
-                        .copied()
-                        .collect(),
+                    threads: threads.remove(key).unwrap_or_default(),
                     channels,
                     connections,
                     scoids,
