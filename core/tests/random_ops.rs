@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use proptest::prelude::*;
 use qnet_core::{
-    Call, ChannelFlags, Completion, Config, Credentials, Kernel, Output, ProcessKey, PulseEvent,
-    Received, ThreadKey, Timeout, TimeoutStates,
+    Call, ChannelFlags, Completion, Config, Credentials, Kernel, Limits, Output, ProcessKey,
+    PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
 };
 
 #[derive(Clone, Debug)]
@@ -180,9 +180,18 @@ proptest! {
 
     #[test]
     fn random_operation_sequences(ops in proptest::collection::vec(op(), 1..200)) {
+        // Limits within reach of the generated ids, so that refusals (EAGAIN) happen too and
+        // the indexes are audited after them.
         let mut kernel = Kernel::new(Config {
             max_message_size: 32,
-            ..Config::default()
+            limits: Limits {
+                channels: 3,
+                connections: 4,
+                names: 2,
+                events: 3,
+                message_bytes: 64,
+                queued_pulses: 3,
+            },
         });
         for pid in [100, 200, 300] {
             kernel.handle_process_start(ProcessKey::local(pid), Credentials { uid: pid, gid: pid });
