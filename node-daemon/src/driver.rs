@@ -575,13 +575,15 @@ impl State {
             return;
         };
         e.get_mut().0 -= 1;
+        let mut held = 0;
         if e.get().0 == 0 {
             e.remove();
             let process = ProcessKey::local(pid);
-            let held = self.kernel.objects_held(process);
+            held = self.kernel.objects_held(process);
             self.kernel.handle_process_exit(now, process);
-            self.shrink_after_drain(held);
         }
+        // Also when only a thread went: many threads of one process may drain.
+        self.shrink_after_drain(held);
     }
 }
 
@@ -641,6 +643,33 @@ mod tests {
         // Unregistering twice changes nothing.
         d.unregister_thread(t2);
         assert!(!has_process(&d, 50));
+    }
+
+    /// Memory after a load (issue 12, item 8): a process whose 1,000 thread sessions all
+    /// closed leaves no table sized for 1,000 behind.
+    #[tokio::test]
+    async fn routing_tables_shrink_after_a_drain() {
+        let d = Driver::new(qnet_core::Config::default());
+        let cred = Credentials::default();
+        d.register_process(70, cred);
+        for tid in 1..=1000 {
+            d.register_thread(ThreadKey::local(70, tid), cred, outbox())
+                .unwrap();
+        }
+        let peak = d.lock().threads.capacity();
+        for tid in 1..=1000 {
+            d.unregister_thread(ThreadKey::local(70, tid));
+        }
+        let after = d.lock().threads.capacity();
+        assert!(peak >= 1000, "{peak}");
+        assert!(
+            after <= 64,
+            "capacity {after} kept after the drain (peak {peak})"
+        );
+        assert!(
+            has_process(&d, 70),
+            "the process lives on with its process session"
+        );
     }
 
     #[tokio::test]
