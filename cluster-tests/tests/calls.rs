@@ -386,6 +386,32 @@ fn shared_memory_does_not_cross_nodes() {
         .node("n1")
         .spawn_example("shmem_user", &["n2/some_shm", "1"]);
     fails_with(&mut user, "ENOREMOTE");
+
+    // A handle made on n2 and carried to n1 opens there with ENOREMOTE naming n2 (issue 12:
+    // EINVAL, as if it were stale). Handles are per (node, pid): the pid is n1's own.
+    let mut holder = c
+        .node("n2")
+        .spawn(probe(), &["shm-handle", &std::process::id().to_string()]);
+    let line = holder.line_starting("handle=");
+    let handle = field(&line, "handle").to_owned();
+    let mut opener = c.node("n1").spawn(probe(), &["shm-open", &handle]);
+    let (ok, out, err) = opener.output();
+    assert!(!ok, "opened a handle of another node: {out}");
+    assert!(err.starts_with("error: ENOREMOTE"), "{err}");
+    assert!(err.contains("made on node n2"), "names the node: {err}");
+    holder.kill();
+
+    // The course's handle server asked from another node: the handle is refused at creation
+    // (the client's nd is not this node), and the client gets ENOREMOTE.
+    let server = c.node("n2").spawn_example("shmem_server", &["shm_srv"]);
+    server.line_starting("attached shm_srv");
+    let mut client = c.node("n1").spawn_example("shmem_client", &["n2/shm_srv"]);
+    fails_with(&mut client, "ENOREMOTE");
+    server.line_starting("no handle for nd=");
+    // From its own node it still works.
+    let mut local = c.node("n2").spawn_example("shmem_client", &["shm_srv"]);
+    let out = ok_output(&mut local);
+    assert!(out.contains("shared: hello pid"), "{out}");
 }
 
 #[test]

@@ -82,7 +82,7 @@ impl Server {
         let peer = crate::peer::start(config, &driver)?;
         let ctx = Arc::new(SessionContext {
             driver,
-            shm: ShmRegistry::new(),
+            shm: ShmRegistry::new(&config.node),
             node: config.node.clone(),
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),

@@ -92,7 +92,10 @@ pub struct ReplyReceive {
 pub enum ShmRequest {
     /// `shm_create_handle(fd, pid, perms)`: the fd travels with the frame as SCM_RIGHTS.
     Create {
-        /// The only pid that may open the handle.
+        /// The node of the process that may open the handle (0 = this node; others are
+        /// refused: shared memory is local).
+        nd: u32,
+        /// The only pid (on node `nd`) that may open the handle.
         pid: u32,
         /// `O_RDONLY` or `O_RDWR` (libc values).
         perms: u32,
@@ -221,6 +224,7 @@ impl TryFrom<local::Request> for Call {
             WireCall::Unblock(c) => Call::Unblock { tid: c.tid },
             WireCall::ShmCreateHandle(c) => {
                 return Err(ConvertError::Shm(ShmRequest::Create {
+                    nd: c.nd,
                     pid: c.pid,
                     perms: c.perms,
                 }));
@@ -811,10 +815,15 @@ mod tests {
         let r = req(WireCall::ShmCreateHandle(local::ShmCreateHandle {
             pid: 5,
             perms: 2,
+            nd: 3,
         }));
         assert_eq!(
             Call::try_from(r),
-            Err(ConvertError::Shm(ShmRequest::Create { pid: 5, perms: 2 }))
+            Err(ConvertError::Shm(ShmRequest::Create {
+                nd: 3,
+                pid: 5,
+                perms: 2
+            }))
         );
         let r = req(WireCall::ShmOpenHandle(local::ShmOpenHandle {
             handle: 99,

@@ -35,10 +35,13 @@
 //! - `deliver EVENT`: `MsgDeliverEvent` without being the registered server: `delivered` or an
 //!   error.
 //! - `nd NAME` prints `nd=<nd>`; `ndtostr ND` prints `name=<name>`.
+//! - `shm-handle PID`: an anonymous shared-memory object and a handle for PID of this node;
+//!   prints `handle=<h>` and waits to be killed. `shm-open HANDLE`: prints `opened` or fails.
 //!
 //! Any failure prints `error: <ERRNAME> …` on stderr and exits 1.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -116,6 +119,26 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             };
             msg_deliver_event(0, ev.parse()?, Some(9))?;
             out("delivered".into());
+            Ok(())
+        }
+        "shm-handle" => {
+            let [pid] = rest else {
+                bail!("usage: shm-handle PID")
+            };
+            let fd = qnet::shm::SharedMemory::anonymous_fd(4096)?;
+            let h = qnet::shm::shm_create_handle(fd.as_fd(), pid.parse()?, libc::O_RDWR)?;
+            out(format!("handle={h}"));
+            // Keep the object (and the handle's creator) alive until killed.
+            loop {
+                std::thread::park();
+            }
+        }
+        "shm-open" => {
+            let [h] = rest else {
+                bail!("usage: shm-open HANDLE")
+            };
+            qnet::shm::shm_open_handle(h.parse()?, libc::O_RDWR)?;
+            out("opened".into());
             Ok(())
         }
         "nd" => {
