@@ -143,6 +143,8 @@ impl Server {
         tracing::info!(sessions = tracker.len().saturating_sub(1), "shutting down");
         drop(self.listener);
         remove_own_socket(&self.path, self.inode);
+        // Before the sessions close: what their closing causes must not reach other clients.
+        self.ctx.driver.stop();
         cancel.cancel();
         tracker.close();
         tracker.wait().await;

@@ -99,8 +99,10 @@ pub async fn serve(mut stream: UnixStream, ctx: Arc<SessionContext>, cancel: Can
         }
     };
     let result = tokio::select! {
-        r = session(&mut stream, &ctx, peer) => r,
+        // Cancellation first: once the daemon stops, a session writes nothing more.
+        biased;
         _ = cancel.cancelled() => Ok(()),
+        r = session(&mut stream, &ctx, peer) => r,
     };
     match result {
         Ok(()) => tracing::debug!(pid = peer.pid, "session ended"),

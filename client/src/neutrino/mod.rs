@@ -2,7 +2,7 @@
 //! (`MsgSend` → [`msg_send`], `ChannelCreate` → [`channel_create`], …).
 //!
 //! Every call blocks only the calling OS thread, on that thread's own session with `qnetd`.
-//! Errors carry the errno QNX would set ([`crate::Error::errno`]).
+//! Errors carry the errno QNX would set, as Linux's number for it ([`crate::Error::errno`]).
 
 mod channel;
 mod event;
