@@ -29,7 +29,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use self::procs::Daemon;
+pub(crate) use self::ipc::Server;
+pub(crate) use self::procs::{
+    Daemon, ND_B, Peer, announce, exit_when_stdin_closes, find_qnetd, rss_of,
+};
+pub(crate) use self::quic::issue_certs;
 use self::report::{Report, Variant};
 use self::stats::Figures;
 use self::workload::Budget;
@@ -101,6 +105,8 @@ enum Role {
     QnetServer { socket: PathBuf, threads: usize },
     /// Daemon memory per idle connection, printed on the READY line.
     Memory(memory::Spec),
+    /// A `qnet soak` churn process on the daemon at SOCKET (see `soak::churn_peer`).
+    SoakChurn { socket: PathBuf, targets: Vec<u32> },
 }
 
 /// The shape of a run.
@@ -180,6 +186,7 @@ fn serve(role: Role) -> Result<()> {
         Role::Quic { certs } => quic::serve(&certs),
         Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
         Role::Memory(spec) => memory::serve(&spec),
+        Role::SoakChurn { socket, targets } => crate::soak::churn_peer(&socket, &targets),
     }
 }
 
