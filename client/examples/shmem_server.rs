@@ -3,12 +3,13 @@
 //! handle.
 //!
 //! Usage: `shmem_server [name]` (default `shmem_server`). Prints `attached <name>`, then
-//! `handle for pid=<p>` per request.
+//! `handle for pid=<p>` per request (or `no handle for nd=<nd> pid=<p>: <error>` for a client
+//! on another node, which gets `ENOREMOTE`).
 
 use std::io::Write;
 use std::os::fd::AsFd;
 
-use qnet::shm::{SharedMemory, shm_create_handle};
+use qnet::shm::{SharedMemory, shm_create_handle_nd};
 use qnet::{ChannelFlags, Errno, NameAttachment, PulseCode, Received};
 
 /// Request: `u32 type (MSG_GET_SHMEM), u32 size`.
@@ -44,8 +45,19 @@ fn main() -> anyhow::Result<()> {
                 let mut shm = SharedMemory::from_fd(fd.as_fd(), true)?;
                 let text = format!("hello pid {} from shmem_server", info.pid);
                 shm.as_mut_slice()[..text.len()].copy_from_slice(text.as_bytes());
-                // Only the requesting process (its pid from the message info) may open it.
-                let handle = shm_create_handle(fd.as_fd(), info.pid, libc::O_RDWR)?;
+                // Only the requesting process (its node and pid from the message info) may
+                // open it. Shared memory does not cross nodes: a client on another node gets
+                // the ENOREMOTE this fails with.
+                let handle = match shm_create_handle_nd(fd.as_fd(), info.nd, info.pid, libc::O_RDWR)
+                {
+                    Ok(h) => h,
+                    Err(e) => {
+                        println!("no handle for nd={} pid={}: {e}", info.nd, info.pid);
+                        std::io::stdout().flush()?;
+                        m.error(e.errno())?;
+                        continue;
+                    }
+                };
                 println!("handle for pid={}", info.pid);
                 std::io::stdout().flush()?;
                 objects.push((info.scoid, shm));

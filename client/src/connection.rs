@@ -89,7 +89,8 @@ impl Connection {
         self.coid
     }
 
-    /// `MsgSend`: returns the server's status; the reply fills the front of `reply`.
+    /// `MsgSend`: returns the server's status; what the server wrote lands in `reply` at its
+    /// offsets (`MsgReply` at 0), every other byte of `reply` keeps its value.
     pub fn send(&self, data: &[u8], reply: &mut [u8]) -> Result<i64> {
         neutrino::msg_send(self.coid, data, reply)
     }

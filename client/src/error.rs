@@ -1,11 +1,13 @@
-//! The library's error type: every failure carries a QNX errno.
+//! The library's error type: every failure carries an errno, with QNX's name and meaning
+//! and Linux's number (see [`Errno`]).
 
 use std::io;
 use std::path::PathBuf;
 
 use qnet_core::Errno;
 
-/// Why a call failed. [`Error::errno`] gives the QNX errno a C program would see.
+/// Why a call failed. [`Error::errno`] gives the errno QNX would set for the failure, as a
+/// Linux number (`ETIMEDOUT` is 110 here, 260 on QNX).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The call failed with `errno`: from the daemon, from the server (`MsgError`), or from a
@@ -17,8 +19,9 @@ pub enum Error {
         /// What failed, in words.
         detail: String,
     },
-    /// The daemon could not be reached or went away during the call (errno `EIO`).
-    /// A later call tries to connect again.
+    /// The daemon could not be reached or went away during the call (errno `EIO`), including
+    /// a call blocked when the daemon stops (whatever it was blocked on). A later call tries
+    /// to connect again.
     #[error("EIO (qnetd unreachable): {what} on {path}: {source}")]
     Daemon {
         /// The socket path the library used.
@@ -37,7 +40,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The QNX errno of this error.
+    /// The errno of this error (QNX's choice of error, Linux's number).
     pub fn errno(&self) -> Errno {
         match self {
             Error::Call { errno, .. } => *errno,

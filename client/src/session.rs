@@ -430,6 +430,7 @@ mod tests {
                 .map(|i| (i % 251) as u8)
                 .collect::<Vec<u8>>()
                 .into(),
+            ..Default::default()
         })
     }
 

@@ -242,14 +242,24 @@ fn complete_frame(stream: &mut std::os::unix::net::UnixStream, have: &mut BytesM
     }
 }
 
-/// `shm_create_handle(fd, pid, perms)`: a handle that lets process `pid` (only it, once) open
-/// the object behind `fd` with `perms` (`libc::O_RDONLY` or `libc::O_RDWR`).
+/// `shm_create_handle(fd, pid, perms)`: a handle that lets process `pid` of this node (only
+/// it, once) open the object behind `fd` with `perms` (`libc::O_RDONLY` or `libc::O_RDWR`).
+/// For the sender of a message, pass its node too with [`shm_create_handle_nd`]: a pid alone
+/// names a process of this node.
 pub fn shm_create_handle(fd: BorrowedFd<'_>, pid: Pid, perms: i32) -> Result<u64> {
+    shm_create_handle_nd(fd, 0, pid, perms)
+}
+
+/// `shm_create_handle` for process `pid` of node `nd` (as in `_msg_info.nd`; 0 = this node).
+/// Shared memory does not cross nodes: `nd != 0` fails with `ENOREMOTE` and creates nothing.
+/// A handle made here and carried to another node fails there with `ENOREMOTE` too.
+pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -> Result<u64> {
     let (mut stream, _, _) = open(SessionKind::Shm, gettid())?;
     let bytes = frame(request::Call::ShmCreateHandle(
         qnet_proto::local::ShmCreateHandle {
             pid,
             perms: perms as u32,
+            nd,
         },
     ));
     let fds: [RawFd; 1] = [fd.as_raw_fd()];
@@ -278,7 +288,8 @@ pub fn shm_create_handle(fd: BorrowedFd<'_>, pid: Pid, perms: i32) -> Result<u64
 }
 
 /// `shm_open_handle(handle, perms)`: the fd of the object a server made `handle` for this
-/// process; map it with [`SharedMemory::from_fd`].
+/// process; map it with [`SharedMemory::from_fd`]. A handle made on another node →
+/// `ENOREMOTE` (the message names that node).
 #[allow(unsafe_code)]
 pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
     let (mut stream, _, _) = open(SessionKind::Shm, gettid())?;

@@ -201,6 +201,72 @@ fn msg_read_and_write_at_offsets() {
     assert_eq!(&reply[6..10], b"WXYZ");
 }
 
+/// A client thread sending `data` with reply buffers of `parts` lengths, each pre-filled
+/// with `fill`; receives (status or errno, the reply buffers concatenated).
+fn send_prefilled(
+    coid: i32,
+    data: &'static [u8],
+    parts: Vec<usize>,
+    fill: u8,
+) -> mpsc::Receiver<(Result<i64, Errno>, Vec<u8>)> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bufs: Vec<Vec<u8>> = parts.iter().map(|&n| vec![fill; n]).collect();
+        let r = {
+            let mut iov: Vec<IoSliceMut<'_>> =
+                bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            msg_sendsv(coid, data, &mut iov).map_err(|e| e.errno())
+        };
+        let _ = tx.send((r, bufs.concat()));
+    });
+    rx
+}
+
+/// QNX copies only what the server wrote: `MsgWrite("WWWW", 40)` then a 10-byte `MsgReply`
+/// leave bytes 10..39 and 44.. of the client's buffer as they were (issue 12: they came back
+/// as zeros). The reply buffer is split in two parts so the pieces cross a part boundary.
+#[test]
+fn reply_and_write_leave_unwritten_bytes_alone() {
+    daemon();
+    let ch = Channel::create(ChannelFlags::default()).unwrap();
+    let coid = connect_attach(0, me(), ch.chid()).unwrap();
+    let rx = send_prefilled(coid, b"q", vec![42, 22], 0xEE);
+    let m = receive_message(&ch);
+    assert_eq!(m.write(40, b"WWWW").unwrap(), 4);
+    m.reply(5, b"0123456789").unwrap();
+    let (r, reply) = recv(&rx);
+    assert_eq!(r, Ok(5), "MsgSend returns the MsgReply status");
+    let mut want = vec![0xEEu8; 64];
+    want[..10].copy_from_slice(b"0123456789");
+    want[40..44].copy_from_slice(b"WWWW");
+    assert_eq!(reply, want);
+
+    // MsgError(EOK) after a MsgWrite: only the written piece; MsgSend returns 0.
+    let rx = send_prefilled(coid, b"q", vec![16], 0x55);
+    let m = receive_message(&ch);
+    assert_eq!(m.write(3, b"ab").unwrap(), 2);
+    m.error(Errno(0)).unwrap();
+    let (r, reply) = recv(&rx);
+    assert_eq!(r, Ok(0));
+    let mut want = vec![0x55u8; 16];
+    want[3..5].copy_from_slice(b"ab");
+    assert_eq!(reply, want);
+
+    // Large: a 1 MiB reply buffer, 300 KiB written at 200 KiB (written apart from the frame,
+    // the large-message path) and a small header at 0: the rest keeps the pattern.
+    let rx = send_prefilled(coid, b"q", vec![1 << 20], 0x77);
+    let m = receive_message(&ch);
+    let big: Vec<u8> = (0..300 * 1024).map(|i| (i % 251) as u8).collect();
+    assert_eq!(m.write(200 * 1024, &big).unwrap(), big.len());
+    m.reply(1, b"HDR").unwrap();
+    let (r, reply) = recv(&rx);
+    assert_eq!(r, Ok(1));
+    assert_eq!(&reply[..3], b"HDR");
+    assert!(reply[3..200 * 1024].iter().all(|&b| b == 0x77));
+    assert_eq!(&reply[200 * 1024..500 * 1024], &big[..]);
+    assert!(reply[500 * 1024..].iter().all(|&b| b == 0x77));
+}
+
 #[test]
 fn pulses_are_received_in_priority_order_with_layout() {
     daemon();
@@ -600,6 +666,23 @@ fn channel_destroy_releases_blocked_clients_then_ebadf() {
         msg_send(coid, b"z", &mut []).unwrap_err().errno(),
         Errno::EBADF
     );
+    // The dead connection still exists until detached; after that the coid is unknown.
+    connect_detach(coid).unwrap();
+    assert_eq!(connect_detach(coid).unwrap_err().errno(), Errno::EINVAL);
+}
+
+/// `ConnectDetach` of a coid that does not exist fails with `EINVAL`, as QNX documents
+/// (issue 12: it was `EBADF`); so does `ConnectDetach(scoid)` of an unknown scoid.
+#[test]
+fn detach_of_an_unknown_coid_or_scoid_is_einval() {
+    daemon();
+    assert_eq!(connect_detach(987_654).unwrap_err().errno(), Errno::EINVAL);
+    assert_eq!(scoid_detach(987_654).unwrap_err().errno(), Errno::EINVAL);
+    let ch = channel_create(ChannelFlags::default()).unwrap();
+    let coid = connect_attach(0, 0, ch).unwrap();
+    connect_detach(coid).unwrap();
+    assert_eq!(connect_detach(coid).unwrap_err().errno(), Errno::EINVAL);
+    channel_destroy(ch).unwrap();
 }
 
 #[test]

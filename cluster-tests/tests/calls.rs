@@ -171,6 +171,41 @@ fn a_1mib_reply_crosses_back_whole_and_truncated() {
     }
 }
 
+/// Only what the server wrote crosses back: `MsgWrite("WWWW", 40)`, an optional large
+/// `MsgWrite` at 4096 (the large-message path) and a 10-byte `MsgReply` land at their
+/// offsets in a client buffer pre-filled with 255, and every other byte keeps the fill
+/// (issue 12: the gaps came back as zeros). The same from a client on the server's node.
+#[test]
+fn reply_pieces_cross_nodes_and_unwritten_bytes_keep_their_value() {
+    let c = Cluster::start(&["n1", "n2"]);
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut count = 0;
+    for node in ["n1", "n2"] {
+        for (text, cap, runs) in [
+            ("pieces:0", "64", "10-40,44-64"),
+            ("pieces:300000", "304196", "10-40,44-4096,304096-304196"),
+        ] {
+            count += 1;
+            let mut client = c.node(node).spawn(
+                probe(),
+                &["send", &target, text, "--reply-size", cap, "--fill", "255"],
+            );
+            let out = ok_output(&mut client);
+            assert!(
+                out.contains(&format!("result=ok status={count} data=0123456789")),
+                "{node}: {out}"
+            );
+            assert!(
+                out.contains(&format!("reply-fill runs={runs}\n")),
+                "{node} {text}: {out}"
+            );
+            assert!(out.contains("pieces-check ok"), "{node} {text}: {out}");
+        }
+    }
+}
+
 /// Minor page faults of process `pid` so far (`/proc/<pid>/stat`, field 10).
 fn minor_faults(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -351,6 +386,32 @@ fn shared_memory_does_not_cross_nodes() {
         .node("n1")
         .spawn_example("shmem_user", &["n2/some_shm", "1"]);
     fails_with(&mut user, "ENOREMOTE");
+
+    // A handle made on n2 and carried to n1 opens there with ENOREMOTE naming n2 (issue 12:
+    // EINVAL, as if it were stale). Handles are per (node, pid): the pid is n1's own.
+    let mut holder = c
+        .node("n2")
+        .spawn(probe(), &["shm-handle", &std::process::id().to_string()]);
+    let line = holder.line_starting("handle=");
+    let handle = field(&line, "handle").to_owned();
+    let mut opener = c.node("n1").spawn(probe(), &["shm-open", &handle]);
+    let (ok, out, err) = opener.output();
+    assert!(!ok, "opened a handle of another node: {out}");
+    assert!(err.starts_with("error: ENOREMOTE"), "{err}");
+    assert!(err.contains("made on node n2"), "names the node: {err}");
+    holder.kill();
+
+    // The course's handle server asked from another node: the handle is refused at creation
+    // (the client's nd is not this node), and the client gets ENOREMOTE.
+    let server = c.node("n2").spawn_example("shmem_server", &["shm_srv"]);
+    server.line_starting("attached shm_srv");
+    let mut client = c.node("n1").spawn_example("shmem_client", &["n2/shm_srv"]);
+    fails_with(&mut client, "ENOREMOTE");
+    server.line_starting("no handle for nd=");
+    // From its own node it still works.
+    let mut local = c.node("n2").spawn_example("shmem_client", &["shm_srv"]);
+    let out = ok_output(&mut local);
+    assert!(out.contains("shared: hello pid"), "{out}");
 }
 
 #[test]

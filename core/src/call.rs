@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::extents::Extents;
 use crate::flags::{ChannelFlags, TimeoutStates};
 use crate::ids::{Chid, Coid, EventId, Nd, Pid, Priority, Rcvid, Scoid, Tid};
 use crate::info::{ClientInfo, MsgInfo};
@@ -207,12 +208,13 @@ pub enum Completion {
     Chid(Chid),
     /// A new connection id.
     Coid(Coid),
-    /// `MsgSend` answered: status and reply bytes (at most `reply_cap`).
+    /// `MsgSend` answered: status and the pieces the server wrote into the reply buffer (all
+    /// below `reply_cap`; the bytes between them keep what the client's buffer held).
     Reply {
         /// `MsgReply` status (0 after `MsgError(EOK)`).
         status: i64,
-        /// Reply buffer contents.
-        data: Bytes,
+        /// What `MsgWrite` and `MsgReply` wrote, at their offsets.
+        data: Extents,
     },
     /// `MsgReceive` delivered something.
     Received(Received),

@@ -1,4 +1,7 @@
-//! Error numbers, as QNX returns them, with Linux's numeric values.
+//! Error numbers: the error QNX returns in each situation, with Linux's numeric value for it
+//! (`ETIMEDOUT` is 110, not QNX's 260), which is what a Linux program compares against
+//! (`libc::ETIMEDOUT`) and what `strerror` describes. `ENOREMOTE`, which Linux lacks, takes
+//! Linux's `EREMOTE` (66, "Object is remote"); QNX's `ENOREMOTE` is 300.
 
 use std::fmt;
 
@@ -38,7 +41,8 @@ impl Errno {
     pub const EINVAL: Errno = Errno(22);
     /// Function not implemented.
     pub const ENOSYS: Errno = Errno(38);
-    /// The object is remote: the operation cannot cross nodes (QNX `ENOREMOTE`).
+    /// The object is remote: the operation cannot cross nodes (QNX `ENOREMOTE`; the number is
+    /// Linux's `EREMOTE`, as Linux has no `ENOREMOTE`).
     pub const ENOREMOTE: Errno = Errno(66);
     /// Protocol error.
     pub const EPROTO: Errno = Errno(71);

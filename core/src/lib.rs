@@ -14,6 +14,7 @@
 
 mod call;
 mod errno;
+mod extents;
 mod flags;
 mod ids;
 mod info;
@@ -23,6 +24,7 @@ mod pulse;
 
 pub use call::{Call, Completion, Received, Timeout};
 pub use errno::Errno;
+pub use extents::{Extent, Extents, ExtentsError};
 pub use flags::{ChannelFlags, TimeoutStates};
 pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};

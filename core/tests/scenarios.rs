@@ -857,9 +857,20 @@ fn fmt_result(r: &Result<Completion, Errno>) -> String {
         Completion::Done => "Done".into(),
         Completion::Chid(c) => format!("Chid({c})"),
         Completion::Coid(c) => format!("Coid({c})"),
-        Completion::Reply { status, data } => {
-            format!("Reply status={status} data={}", fmt_bytes(data))
-        }
+        Completion::Reply { status, data } => match data.pieces() {
+            // The common case (a plain MsgReply) reads as before.
+            [] => format!("Reply status={status} data=\"\""),
+            [p] if p.offset == 0 => format!("Reply status={status} data={}", fmt_bytes(&p.data)),
+            // Otherwise every written piece at its offset; bytes between them are the
+            // client's own.
+            pieces => {
+                let shown: Vec<String> = pieces
+                    .iter()
+                    .map(|p| format!("{}:{}", p.offset, fmt_bytes(&p.data)))
+                    .collect();
+                format!("Reply status={status} extents={}", shown.join(","))
+            }
+        },
         Completion::Received(Received::Message { rcvid, info, data }) => {
             format!(
                 "Message rcvid={rcvid} {} data={}",

@@ -104,6 +104,9 @@ struct State {
     /// Remote threads that made calls here: which call is theirs now, and an unblock that
     /// came before its call (see [`Driver::remote_unblock`]).
     remote: HashMap<ThreadKey, RemoteThread>,
+    /// The daemon is shutting down ([`Driver::stop`]): completions no longer reach local
+    /// sessions.
+    stopping: bool,
 }
 
 /// The latest call of a remote thread served here, by its node's seq.
@@ -126,6 +129,7 @@ impl Driver {
                 threads: HashMap::new(),
                 processes: HashMap::new(),
                 remote: HashMap::new(),
+                stopping: false,
             }),
             epoch,
             timer,
@@ -269,6 +273,14 @@ impl Driver {
             Some(r) => local::Response { result: Some(r) },
             None => Errno::ENOENT.into(),
         }
+    }
+
+    /// The daemon is shutting down: from now on no completion is routed to a local session,
+    /// so a call blocked at shutdown ends with its session's close (`EIO` in the library),
+    /// never with what other sessions' closing does in the kernel. Call before cancelling
+    /// the sessions.
+    pub fn stop(&self) {
+        self.lock().stopping = true;
     }
 
     /// Read-only introspection (see `admin`): `f` sees the kernel and the local threads that
@@ -454,6 +466,11 @@ impl Driver {
                         if let Some(outbox) = st.threads.remove(&thread) {
                             let _ = outbox.send(response);
                         }
+                    } else if st.stopping {
+                        // Shutting down: what the closing sessions cause (a server's process
+                        // exit → ESRCH) must not reach a client before its own session
+                        // closes; every local caller gets EIO from the closed socket.
+                        tracing::debug!(%thread, "completion dropped: shutting down");
                     } else if let Some(outbox) = st.threads.get(&thread) {
                         // The session may be closing; its completion has no one to go to.
                         let _ = outbox.send(response);

@@ -83,7 +83,7 @@ impl Server {
         let peer = crate::peer::start(config, &driver)?;
         let ctx = Arc::new(SessionContext {
             driver,
-            shm: ShmRegistry::new(),
+            shm: ShmRegistry::new(&config.node),
             node: config.node.clone(),
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),
@@ -144,6 +144,8 @@ impl Server {
         tracing::info!(sessions = tracker.len().saturating_sub(1), "shutting down");
         drop(self.listener);
         remove_own_socket(&self.path, self.inode);
+        // Before the sessions close: what their closing causes must not reach other clients.
+        self.ctx.driver.stop();
         cancel.cancel();
         tracker.close();
         tracker.wait().await;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use qnet_core::{Call, Credentials, Errno, Pid, ThreadKey};
+use qnet_core::{Call, Credentials, Errno, Pid, ProcessKey, ThreadKey};
 use qnet_proto::LOCAL_PROTOCOL_VERSION;
 use qnet_proto::convert::{ConvertError, ReplyReceive, ShmRequest};
 use qnet_proto::frame::{
@@ -99,8 +99,10 @@ pub async fn serve(mut stream: UnixStream, ctx: Arc<SessionContext>, cancel: Can
         }
     };
     let result = tokio::select! {
-        r = session(&mut stream, &ctx, peer) => r,
+        // Cancellation first: once the daemon stops, a session writes nothing more.
+        biased;
         _ = cancel.cancelled() => Ok(()),
+        r = session(&mut stream, &ctx, peer) => r,
     };
     match result {
         Ok(()) => tracing::debug!(pid = peer.pid, "session ended"),
@@ -348,25 +350,47 @@ async fn shm_session(
             None => return Err(SessionError::Unexpected("empty frame")),
         };
         match Call::try_from(request) {
-            Err(ConvertError::Shm(ShmRequest::Create { pid, perms })) => {
-                let r = ctx.shm.create(peer.pid, frame_fds.next(), pid, perms);
+            Err(ConvertError::Shm(ShmRequest::Create { nd, pid, perms })) => {
+                let creator = ProcessKey {
+                    nd: 0,
+                    pid: peer.pid,
+                };
+                let allowed = ProcessKey { nd, pid };
+                let r = ctx.shm.create(creator, frame_fds.next(), allowed, perms);
                 let response = match r {
                     Ok(handle) => local::Response {
                         result: Some(local::response::Result::ShmHandle(handle)),
                     },
+                    Err(Errno::ENOREMOTE) => error_response(
+                        Errno::ENOREMOTE,
+                        &format!(
+                            "shared memory does not cross nodes: no handle can be made for \
+                             pid {pid} on nd {nd}"
+                        ),
+                    ),
                     Err(e) => e.into(),
                 };
                 out.send(stream, daemon_frame::Frame::Response(response))
                     .await?;
             }
             Err(ConvertError::Shm(ShmRequest::Open { handle, perms })) => {
-                match ctx.shm.open(peer.pid, handle, perms) {
+                let caller = ProcessKey {
+                    nd: 0,
+                    pid: peer.pid,
+                };
+                match ctx.shm.open(caller, handle, perms) {
                     Ok(fd) => {
                         let response = local::Response {
                             result: Some(local::response::Result::Done(local::Done {})),
                         };
                         let bytes = out.encode(daemon_frame::Frame::Response(response));
                         fdpass::send_with_fd(stream, bytes, &fd).await?;
+                    }
+                    Err(Errno::ENOREMOTE) => {
+                        let detail = foreign_handle(ctx, handle);
+                        let response = error_response(Errno::ENOREMOTE, &detail);
+                        out.send(stream, daemon_frame::Frame::Response(response))
+                            .await?;
                     }
                     Err(e) => {
                         out.send(stream, daemon_frame::Frame::Response(e.into()))
@@ -380,6 +404,27 @@ async fn shm_session(
             _ => return Err(SessionError::Unexpected("kernel call on an SHM session")),
         }
     }
+}
+
+/// Why handle `handle` (made on another node) cannot be opened here, naming that node when a
+/// known node's tag matches.
+fn foreign_handle(ctx: &SessionContext, handle: u64) -> String {
+    let tag = crate::shm::tag_of(handle);
+    let nodes: Vec<String> = ctx.driver.inspect(|k, _| {
+        k.nodes()
+            .filter(|(_, name, _)| crate::shm::node_tag(name) == tag)
+            .map(|(_, name, _)| name.to_owned())
+            .collect()
+    });
+    let made_on = match nodes.as_slice() {
+        [one] => format!("node {one}"),
+        _ => "another node".to_owned(),
+    };
+    format!(
+        "shared-memory handle {handle:#x} was made on {made_on}, not on {}: shared memory \
+         does not cross nodes, a handle opens only on the node that made it",
+        ctx.node
+    )
 }
 
 fn error_response(errno: Errno, detail: &str) -> local::Response {

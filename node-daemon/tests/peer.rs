@@ -276,7 +276,8 @@ fn calls_cross_nodes_with_qnx_meaning() {
         client.response(),
         response::Result::Reply(local::Reply {
             status: 7,
-            data: Bytes::from_static(b"pong")
+            data: Bytes::from_static(b"pong"),
+            ..Default::default()
         })
     );
 

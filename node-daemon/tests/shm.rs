@@ -9,6 +9,7 @@ use std::os::fd::AsRawFd;
 use std::process::{Child, Command};
 
 use common::{Client, Daemon, errno};
+use qnet_core::Errno;
 use qnet_proto::local::{self, Request, SessionKind, client_frame, request, response};
 
 const O_RDONLY: u32 = libc::O_RDONLY as u32;
@@ -27,6 +28,7 @@ fn create(d: &Daemon, file: Option<&File>, pid: u32, perms: u32) -> response::Re
             call: Some(request::Call::ShmCreateHandle(local::ShmCreateHandle {
                 pid,
                 perms,
+                nd: 0,
             })),
         }),
         file.map(|f| f.as_raw_fd()),
@@ -122,7 +124,9 @@ fn only_the_named_pid_may_open() {
 #[test]
 fn unknown_handle_missing_fd_and_bad_perms_are_einval() {
     let d = Daemon::start();
-    let (r, fd) = open(&d, 0x1234_5678_9abc_def0, O_RDWR);
+    // An unknown handle carrying this node's tag (the daemon is node "testnode").
+    let ours = u64::from(qnet_daemon::shm::node_tag("testnode")) << 48 | 0x5678_9abc_def0;
+    let (r, fd) = open(&d, ours, O_RDWR);
     assert_eq!(errno(&r), Some(libc::EINVAL), "{r:?}");
     assert!(fd.is_none());
     let r = create(&d, None, std::process::id(), O_RDWR);
@@ -130,6 +134,40 @@ fn unknown_handle_missing_fd_and_bad_perms_are_einval() {
     let file = tempfile::tempfile().unwrap();
     let r = create(&d, Some(&file), std::process::id(), libc::O_WRONLY as u32);
     assert_eq!(errno(&r), Some(libc::EINVAL), "{r:?}");
+}
+
+/// A handle with another node's tag is refused with `ENOREMOTE` and a message naming the
+/// problem (issue 12: it was `EINVAL`, like a stale handle); a handle for a process of
+/// another node cannot be made.
+#[test]
+fn handles_of_other_nodes_are_enoremote() {
+    let d = Daemon::start();
+    let theirs = u64::from(qnet_daemon::shm::node_tag("othernode")) << 48 | 0x5678_9abc_def0;
+    let (r, fd) = open(&d, theirs, O_RDWR);
+    assert_eq!(errno(&r), Some(Errno::ENOREMOTE.0), "{r:?}");
+    let response::Result::Error(e) = &r else {
+        panic!("{r:?}")
+    };
+    assert!(
+        e.detail.contains("made on another node") && e.detail.contains("testnode"),
+        "{}",
+        e.detail
+    );
+    assert!(fd.is_none());
+    let file = tempfile::tempfile().unwrap();
+    let mut c = shm_session(&d);
+    c.send_with_fd(
+        client_frame::Frame::Request(Request {
+            call: Some(request::Call::ShmCreateHandle(local::ShmCreateHandle {
+                pid: std::process::id(),
+                perms: O_RDWR,
+                nd: 2,
+            })),
+        }),
+        Some(file.as_raw_fd()),
+    );
+    let r = c.response_with_fd().0;
+    assert_eq!(errno(&r), Some(Errno::ENOREMOTE.0), "{r:?}");
 }
 
 #[test]

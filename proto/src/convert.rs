@@ -17,9 +17,10 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use qnet_core::{
-    Call, ChannelFlags, ClientInfo, Completion, Credentials, Errno, MsgInfo, Pulse, PulseEvent,
-    Received, Timeout, TimeoutStates,
+    Call, ChannelFlags, ClientInfo, Completion, Credentials, Errno, Extent, Extents, ExtentsError,
+    MsgInfo, Pulse, PulseEvent, Received, Timeout, TimeoutStates,
 };
 
 use crate::local;
@@ -55,6 +56,9 @@ pub enum ConvertError {
     /// A response that cannot answer a kernel call (empty, or a netmgr/shm-only result).
     #[error("response is not a call's result: {0}")]
     NotACompletion(&'static str),
+    /// A reply whose pieces overlap or are out of order.
+    #[error("malformed reply: {0}")]
+    Extents(ExtentsError),
 }
 
 /// A netmgr lookup in the node table.
@@ -88,7 +92,10 @@ pub struct ReplyReceive {
 pub enum ShmRequest {
     /// `shm_create_handle(fd, pid, perms)`: the fd travels with the frame as SCM_RIGHTS.
     Create {
-        /// The only pid that may open the handle.
+        /// The node of the process that may open the handle (0 = this node; others are
+        /// refused: shared memory is local).
+        nd: u32,
+        /// The only pid (on node `nd`) that may open the handle.
         pid: u32,
         /// `O_RDONLY` or `O_RDWR` (libc values).
         perms: u32,
@@ -217,6 +224,7 @@ impl TryFrom<local::Request> for Call {
             WireCall::Unblock(c) => Call::Unblock { tid: c.tid },
             WireCall::ShmCreateHandle(c) => {
                 return Err(ConvertError::Shm(ShmRequest::Create {
+                    nd: c.nd,
                     pid: c.pid,
                     perms: c.perms,
                 }));
@@ -422,7 +430,7 @@ impl TryFrom<local::Response> for Result<Completion, Errno> {
             WireResult::Coid(c) => Completion::Coid(c),
             WireResult::Reply(r) => Completion::Reply {
                 status: r.status,
-                data: r.data,
+                data: extents(r)?,
             },
             WireResult::Message(m) => Completion::Received(Received::Message {
                 rcvid: m.rcvid,
@@ -450,6 +458,55 @@ impl TryFrom<local::Response> for Result<Completion, Errno> {
             WireResult::NodeName(_) => return Err(ConvertError::NotACompletion("node_name")),
         }))
     }
+}
+
+/// A reply on the wire: its largest piece as `data` (written apart from the frame when large,
+/// see `frame::encode_frame_split`), the others as `pieces`.
+fn wire_reply(status: i64, data: Extents) -> local::Reply {
+    let mut pieces = data.into_pieces();
+    let largest = pieces
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, p)| (p.data.len(), std::cmp::Reverse(*i)))
+        .map(|(i, _)| i);
+    let (data_offset, data) = match largest {
+        Some(i) => {
+            let p = pieces.remove(i);
+            (p.offset, p.data)
+        }
+        None => (0, Bytes::new()),
+    };
+    local::Reply {
+        status,
+        data,
+        pieces: pieces
+            .into_iter()
+            .map(|p| local::ReplyPiece {
+                offset: p.offset,
+                data: p.data,
+            })
+            .collect(),
+        data_offset,
+    }
+}
+
+/// The pieces of a reply from the wire (a peer's answer): sorted and apart, or refused.
+fn extents(r: local::Reply) -> Result<Extents, ConvertError> {
+    let main = Extent {
+        offset: r.data_offset,
+        data: r.data,
+    };
+    let mut pieces: Vec<Extent> = r
+        .pieces
+        .into_iter()
+        .map(|p| Extent {
+            offset: p.offset,
+            data: p.data,
+        })
+        .collect();
+    let at = pieces.partition_point(|p| p.offset < main.offset);
+    pieces.insert(at, main);
+    Extents::from_sorted(pieces).map_err(ConvertError::Extents)
 }
 
 impl From<MsgInfo> for local::MsgInfo {
@@ -508,7 +565,7 @@ impl From<Completion> for local::Response {
             Completion::Done => WireResult::Done(local::Done {}),
             Completion::Chid(chid) => WireResult::Chid(chid),
             Completion::Coid(coid) => WireResult::Coid(coid),
-            Completion::Reply { status, data } => WireResult::Reply(local::Reply { status, data }),
+            Completion::Reply { status, data } => WireResult::Reply(wire_reply(status, data)),
             Completion::Received(Received::Message { rcvid, info, data }) => {
                 WireResult::Message(local::ReceivedMessage {
                     rcvid,
@@ -758,10 +815,15 @@ mod tests {
         let r = req(WireCall::ShmCreateHandle(local::ShmCreateHandle {
             pid: 5,
             perms: 2,
+            nd: 3,
         }));
         assert_eq!(
             Call::try_from(r),
-            Err(ConvertError::Shm(ShmRequest::Create { pid: 5, perms: 2 }))
+            Err(ConvertError::Shm(ShmRequest::Create {
+                nd: 3,
+                pid: 5,
+                perms: 2
+            }))
         );
         let r = req(WireCall::ShmOpenHandle(local::ShmOpenHandle {
             handle: 99,
@@ -863,11 +925,12 @@ mod tests {
             (
                 Completion::Reply {
                     status: -5,
-                    data: Bytes::from_static(b"r"),
+                    data: Extents::at_zero(Bytes::from_static(b"r")),
                 },
                 WireResult::Reply(local::Reply {
                     status: -5,
                     data: Bytes::from_static(b"r"),
+                    ..Default::default()
                 }),
             ),
             (
@@ -999,7 +1062,21 @@ mod tests {
             Ok(Completion::Coid(4)),
             Ok(Completion::Reply {
                 status: 5,
-                data: Bytes::from_static(b"r"),
+                data: Extents::at_zero(Bytes::from_static(b"r")),
+            }),
+            Ok(Completion::Reply {
+                status: 0,
+                data: Extents::new(),
+            }),
+            Ok(Completion::Reply {
+                status: 6,
+                data: {
+                    let mut e = Extents::new();
+                    e.write(40, Bytes::from_static(b"WWWW"));
+                    e.write(0, Bytes::from_static(b"0123456789"));
+                    e.write(100, Bytes::from(vec![7u8; 5000]));
+                    e
+                },
             }),
             Ok(Completion::Received(Received::Message {
                 rcvid: 11,
@@ -1049,6 +1126,35 @@ mod tests {
             },
             local::Response {
                 result: Some(WireResult::Nd(3)),
+            },
+            // Pieces that overlap the main piece, or each other.
+            local::Response {
+                result: Some(WireResult::Reply(local::Reply {
+                    status: 0,
+                    data: Bytes::from_static(b"abcdef"),
+                    data_offset: 10,
+                    pieces: vec![local::ReplyPiece {
+                        offset: 12,
+                        data: Bytes::from_static(b"x"),
+                    }],
+                })),
+            },
+            local::Response {
+                result: Some(WireResult::Reply(local::Reply {
+                    status: 0,
+                    data: Bytes::new(),
+                    data_offset: 0,
+                    pieces: vec![
+                        local::ReplyPiece {
+                            offset: 5,
+                            data: Bytes::from_static(b"xyz"),
+                        },
+                        local::ReplyPiece {
+                            offset: 1,
+                            data: Bytes::from_static(b"x"),
+                        },
+                    ],
+                })),
             },
         ];
         for r in bad {

@@ -440,6 +440,24 @@ mod tests {
             response::Result::Reply(Reply {
                 status: 7,
                 data: big(),
+                ..Default::default()
+            }),
+            // A large MsgWrite away from offset 0 with small pieces around it: the largest
+            // piece is still the body written apart, the others stay in the frame.
+            response::Result::Reply(Reply {
+                status: 8,
+                data: big(),
+                data_offset: 64,
+                pieces: vec![
+                    local::ReplyPiece {
+                        offset: 0,
+                        data: Bytes::from_static(b"header"),
+                    },
+                    local::ReplyPiece {
+                        offset: (1 << 21) + 64,
+                        data: Bytes::from_static(b"trailer"),
+                    },
+                ],
             }),
             response::Result::Message(ReceivedMessage {
                 rcvid: 5,
@@ -473,6 +491,7 @@ mod tests {
             result: Some(response::Result::Reply(Reply {
                 status: 1,
                 data: Bytes::from_static(b"small"),
+                ..Default::default()
             })),
         };
         split_round_trip(small.clone(), false);

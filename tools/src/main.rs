@@ -8,6 +8,7 @@ mod admin_client;
 mod bench;
 mod cert;
 mod pidin;
+mod soak;
 
 /// qnet: QNX Neutrino message passing for Linux, across hosts over QUIC.
 #[derive(Debug, Parser)]
@@ -36,6 +37,9 @@ enum Command {
     Nodes(pidin::NodesArgs),
     /// Round trips to a node's daemon over the peer link.
     Ping(pidin::PingArgs),
+    /// A bounded soak: mixed local and remote traffic with process churn, daemon RSS sampled
+    /// and its growth printed per interval.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Names(args) => pidin::names(args),
         Command::Nodes(args) => pidin::nodes(args),
         Command::Ping(args) => pidin::ping(args),
+        Command::Soak(args) => soak::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 //! (`MsgSend` → [`msg_send`], `ChannelCreate` → [`channel_create`], …).
 //!
 //! Every call blocks only the calling OS thread, on that thread's own session with `qnetd`.
-//! Errors carry the errno QNX would set ([`crate::Error::errno`]).
+//! Errors carry the errno QNX would set, as Linux's number for it ([`crate::Error::errno`]).
 
 mod channel;
 mod event;
@@ -58,6 +58,28 @@ pub(crate) fn scatter(src: &[u8], dst: &mut [std::io::IoSliceMut<'_>]) -> usize 
     off
 }
 
+/// Copy `src` into the buffers of `dst`, taken as one buffer, starting at byte `offset`
+/// (cut at their end). Bytes of `dst` outside that range are not touched.
+pub(crate) fn scatter_at(src: &[u8], offset: u64, dst: &mut [std::io::IoSliceMut<'_>]) {
+    let mut skip = offset;
+    let mut src = src;
+    for part in dst.iter_mut() {
+        if src.is_empty() {
+            break;
+        }
+        let len = part.len() as u64;
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let at = skip as usize;
+        skip = 0;
+        let n = (part.len() - at).min(src.len());
+        part[at..at + n].copy_from_slice(&src[..n]);
+        src = &src[n..];
+    }
+}
+
 /// Total length of a set of buffers.
 pub(crate) fn total_len<T: std::ops::Deref<Target = [u8]>>(parts: &[T]) -> usize {
     parts.iter().map(|p| p.len()).sum()
@@ -70,4 +92,29 @@ pub(crate) fn gather(parts: &[std::io::IoSlice<'_>]) -> bytes::Bytes {
         v.extend_from_slice(p);
     }
     v.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSliceMut;
+
+    use super::scatter_at;
+
+    #[test]
+    fn scatter_at_writes_only_its_range_across_parts() {
+        let (mut a, mut b, mut c) = ([b'.'; 4], [b'.'; 3], [b'.'; 5]);
+        {
+            let mut parts = [
+                IoSliceMut::new(&mut a),
+                IoSliceMut::new(&mut b),
+                IoSliceMut::new(&mut c),
+            ];
+            scatter_at(b"xyz", 3, &mut parts);
+            scatter_at(b"QRSTUVW", 9, &mut parts);
+            scatter_at(b"never", 12, &mut parts);
+        }
+        assert_eq!(&a, b"...x");
+        assert_eq!(&b, b"yz.");
+        assert_eq!(&c, b"..QRS");
+    }
 }

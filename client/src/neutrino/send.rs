@@ -7,13 +7,15 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use qnet_core::{Coid, Errno};
 use qnet_proto::local::{Timeout, response::Result as R};
 
-use super::scatter;
+use super::scatter_at;
 use super::timer::{priority, take_timeout};
 use crate::error::{Error, Result};
 use crate::session::{Session, unexpected, with_session};
 
-/// `MsgSend(coid, smsg, rmsg)`: send `smsg`, block until the server replies; the reply fills
-/// the front of `rmsg` (at most its length). Returns the status the server passed to `MsgReply`.
+/// `MsgSend(coid, smsg, rmsg)`: send `smsg`, block until the server replies. What the server
+/// wrote (`MsgReply`'s data at offset 0, each `MsgWrite` at its offset, cut at `rmsg`'s length)
+/// lands in `rmsg`; every other byte of `rmsg` keeps its value. Returns the status the server
+/// passed to `MsgReply`.
 pub fn msg_send(coid: Coid, smsg: &[u8], rmsg: &mut [u8]) -> Result<i64> {
     let mut reply = [IoSliceMut::new(rmsg)];
     send(coid, &[smsg], &mut reply)
@@ -64,7 +66,12 @@ pub(crate) fn send(coid: Coid, parts: &[&[u8]], reply: &mut [IoSliceMut<'_>]) ->
         );
         match s.round_trip()? {
             R::Reply(r) => {
-                scatter(&r.data, reply);
+                // Only what the server wrote, at its offsets: every other byte of the
+                // caller's reply buffers keeps its value, as in QNX.
+                scatter_at(&r.data, r.data_offset, reply);
+                for p in &r.pieces {
+                    scatter_at(&p.data, p.offset, reply);
+                }
                 Ok(r.status)
             }
             other => Err(unexpected("MsgSend", &other)),

@@ -9,7 +9,9 @@
 //!   unblock pulse for it is answered with `MsgError(EINTR)`); one longer than 4 KiB is
 //!   checked with `MsgRead` at several offsets against the pattern `i % 251` (`read ok` or
 //!   `read mismatch …`); `event<u64>` is a registered event: verified, replied to, then
-//!   delivered with the saved rcvid and value 7 (`delivered event=<id>`); `big:<N>` gets status
+//!   delivered with the saved rcvid and value 7 (`delivered event=<id>`); `pieces:<N>` gets
+//!   `MsgWrite("WWWW", 40)`, `MsgWrite` of N pattern bytes at 4096 (if N > 0) and a `MsgReply`
+//!   of `0123456789` with status `<n>`; `big:<N>` gets status
 //!   `<n>` and a reply of N bytes of the pattern; anything else gets status `<n>` and reply
 //!   `echo:<data>`.
 //! - `send TARGET TEXT [--size N] [--prio P] [--reply-timeout-ms MS] [--again]`: TARGET is
@@ -19,7 +21,10 @@
 //!   `--reply-size N`: an N-byte reply buffer (default 256), checked against the pattern after
 //!   the send (`reply-check ok len=<n>` or `reply-check mismatch at=<i>`). `--repeat N`: N
 //!   sends in all on the same coid; after the first, each must succeed (and match the pattern
-//!   with `--reply-size`) or the probe fails; prints `repeat ok n=<N>`.
+//!   with `--reply-size`) or the probe fails; prints `repeat ok n=<N>`. `--fill B`: the reply
+//!   buffer starts filled with byte B; after the send prints `reply-fill runs=<a>-<b>,…`, the
+//!   ranges still holding B, and for TEXT `pieces:<N>` `pieces-check ok|mismatch` (the
+//!   server's pieces in place).
 //! - `pulse TARGET CODE VALUE [--prio P]`: prints `pulsed`.
 //! - `attach-hold TARGET`: attaches, prints `attached coid=<c>`, then waits to be killed.
 //! - `watch TARGET`: a COID_DISCONNECT channel of its own, a connection to TARGET; prints
@@ -30,10 +35,13 @@
 //! - `deliver EVENT`: `MsgDeliverEvent` without being the registered server: `delivered` or an
 //!   error.
 //! - `nd NAME` prints `nd=<nd>`; `ndtostr ND` prints `name=<name>`.
+//! - `shm-handle PID`: an anonymous shared-memory object and a handle for PID of this node;
+//!   prints `handle=<h>` and waits to be killed. `shm-open HANDLE`: prints `opened` or fails.
 //!
 //! Any failure prints `error: <ERRNAME> …` on stderr and exits 1.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -41,7 +49,7 @@ use anyhow::{Context, bail};
 use qnet::neutrino::{
     self, ChannelFlags, PulseEvent, TimeoutStates, connect_attach, connect_client_info,
     msg_deliver_event, msg_error, msg_read, msg_receive, msg_register_event, msg_reply, msg_send,
-    msg_send_pulse, msg_verify_event, pulse_from_bytes, scoid_detach,
+    msg_send_pulse, msg_verify_event, msg_write, pulse_from_bytes, scoid_detach,
 };
 use qnet::{Channel, Coid, Errno, NameAttachment, PulseCode, Received};
 
@@ -123,6 +131,26 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             };
             msg_deliver_event(0, ev.parse()?, Some(9))?;
             out("delivered".into());
+            Ok(())
+        }
+        "shm-handle" => {
+            let [pid] = rest else {
+                bail!("usage: shm-handle PID")
+            };
+            let fd = qnet::shm::SharedMemory::anonymous_fd(4096)?;
+            let h = qnet::shm::shm_create_handle(fd.as_fd(), pid.parse()?, libc::O_RDWR)?;
+            out(format!("handle={h}"));
+            // Keep the object (and the handle's creator) alive until killed.
+            loop {
+                std::thread::park();
+            }
+        }
+        "shm-open" => {
+            let [h] = rest else {
+                bail!("usage: shm-open HANDLE")
+            };
+            qnet::shm::shm_open_handle(h.parse()?, libc::O_RDWR)?;
+            out("opened".into());
             Ok(())
         }
         "nd" => {
@@ -252,6 +280,15 @@ fn serve(name: Option<&str>) -> anyhow::Result<()> {
             }
             out(verdict.clone());
             msg_reply(rcvid, 0, verdict.as_bytes())?;
+        } else if let Some(n) = data.strip_prefix(b"pieces:") {
+            // Reply pieces apart: "WWWW" at 40, N pattern bytes at 4096 (if N > 0), then a
+            // 10-byte MsgReply at 0. Nothing else of the client's buffer may change.
+            let n: usize = std::str::from_utf8(n)?.parse().context("pieces:<N>")?;
+            msg_write(rcvid, b"WWWW", 40)?;
+            if n > 0 {
+                msg_write(rcvid, &pattern(n), 4096)?;
+            }
+            msg_reply(rcvid, count as i64, b"0123456789")?;
         } else if let Some(n) = data.strip_prefix(b"big:") {
             let n: usize = std::str::from_utf8(n)?.parse().context("big:<N>")?;
             msg_reply(rcvid, count as i64, &pattern(n))?;
@@ -307,10 +344,24 @@ fn send(args: &[String]) -> anyhow::Result<()> {
         );
     }
     let reply_size = opt(args, "--reply-size");
-    let mut reply = vec![0u8; reply_size.map_or(Ok(256), str::parse)?];
+    let fill: Option<u8> = opt(args, "--fill").map(str::parse).transpose()?;
+    let mut reply = vec![fill.unwrap_or(0); reply_size.map_or(Ok(256), str::parse)?];
     let r = msg_send(coid, &data, &mut reply);
     let n = reply.iter().position(|&b| b == 0).unwrap_or(reply.len());
     send_result("", r, &reply[..n]);
+    if let Some(fill) = fill {
+        out(format!("reply-fill runs={}", fill_runs(&reply, fill)));
+        if let Some(n) = text.strip_prefix("pieces:") {
+            let n: usize = n.parse().context("pieces:<N>")?;
+            let ok = reply.get(..10) == Some(&b"0123456789"[..])
+                && reply.get(40..44) == Some(&b"WWWW"[..])
+                && (n == 0 || reply.get(4096..4096 + n) == Some(&pattern(n)[..]));
+            out(format!(
+                "pieces-check {}",
+                if ok { "ok" } else { "mismatch" }
+            ));
+        }
+    }
     if reply_size.is_some() {
         let want = pattern(reply.len());
         match reply.iter().zip(&want).position(|(a, b)| a != b) {
@@ -334,6 +385,23 @@ fn send(args: &[String]) -> anyhow::Result<()> {
         out(format!("repeat ok n={n}"));
     }
     Ok(())
+}
+
+/// The maximal ranges of `buf` still holding `fill`, as `a-b,c-d` (end exclusive).
+fn fill_runs(buf: &[u8], fill: u8) -> String {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, &b) in buf.iter().chain(std::iter::once(&!fill)).enumerate() {
+        match (b == fill, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push(format!("{s}-{i}"));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs.join(",")
 }
 
 fn watch(args: &[String]) -> anyhow::Result<()> {

@@ -148,13 +148,14 @@ impl Kernel {
 
     /// `ConnectDetach(coid)`: threads of the process SEND-blocked on it fail with `EBADF`
     /// (REPLY-blocked ones keep waiting for their reply); the last connection of the process
-    /// to a server ends its scoid (disconnect pulse or free).
+    /// to a server ends its scoid (disconnect pulse or free). A coid that does not exist →
+    /// `EINVAL` (QNX's documented error); a dead one (its server gone) is detached normally.
     pub(super) fn connect_detach(&mut self, process: ProcessKey, coid: Coid) -> Result<(), Errno> {
         let conn = self
             .processes
             .get_mut(&process)
             .and_then(|p| p.connections.remove(&coid))
-            .ok_or(Errno::EBADF)?;
+            .ok_or(Errno::EINVAL)?;
         let mut queued: Vec<Rcvid> = Vec::new();
         if let Some(p) = self.processes.get_mut(&process) {
             p.coids.free(coid);
@@ -217,10 +218,11 @@ impl Kernel {
     }
 
     /// `ConnectDetach(scoid)` by a server: frees a scoid whose client has disconnected.
-    /// Unknown scoid → `EBADF`; a scoid the client still uses → `EBUSY`.
+    /// Unknown scoid → `EINVAL` (it is QNX's `ConnectDetach`); a scoid the client still uses →
+    /// `EBUSY`.
     pub(super) fn scoid_detach(&mut self, process: ProcessKey, scoid: Scoid) -> Result<(), Errno> {
-        let p = self.processes.get_mut(&process).ok_or(Errno::EBADF)?;
-        let entry = p.scoids.get(&scoid).ok_or(Errno::EBADF)?;
+        let p = self.processes.get_mut(&process).ok_or(Errno::EINVAL)?;
+        let entry = p.scoids.get(&scoid).ok_or(Errno::EINVAL)?;
         if entry.refs > 0 {
             return Err(Errno::EBUSY);
         }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use crate::call::{Completion, Timeout};
 use crate::errno::Errno;
+use crate::extents::Extents;
 use crate::flags::ChannelFlags;
 use crate::ids::{Chid, Coid, Nd, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
 use crate::info::{MsgInfo, MsgInfoFlags};
@@ -15,6 +16,9 @@ use super::channel::{QueueKey, Queued};
 use super::limits::Limit;
 use super::process::{Blocked, Wait};
 use super::{Kernel, Time};
+
+/// `MsgWrite` data shorter than this is copied out of its request (see `msg_write`).
+const COPY_BELOW: usize = 16 * 1024;
 
 /// Where a message is.
 #[derive(Clone, Copy, Debug)]
@@ -43,8 +47,9 @@ pub(super) struct Message {
     /// The whole send buffer.
     pub(super) data: Bytes,
     pub(super) reply_cap: u64,
-    /// Reply bytes written so far (by `MsgWrite`/`MsgReply`), never longer than `reply_cap`.
-    pub(super) reply: Vec<u8>,
+    /// Reply pieces written so far (by `MsgWrite`/`MsgReply`), all below `reply_cap`; the
+    /// bytes between them are the client's own and never travel.
+    pub(super) reply: Extents,
     pub(super) stage: Stage,
     /// The client asked to unblock (`_NTO_MI_UNBLOCK_REQ`).
     pub(super) unblock_requested: bool,
@@ -109,20 +114,13 @@ impl Message {
         }
     }
 
-    /// Write `data` at `offset` of the reply buffer; returns the bytes written.
-    fn write_reply(&mut self, offset: u64, data: &[u8]) -> u64 {
+    /// Write `data` at `offset` of the reply buffer (cut at `reply_cap`); returns the bytes
+    /// written. Only the written extent is kept: nothing is zero-filled below it.
+    fn write_reply(&mut self, offset: u64, data: Bytes) -> u64 {
         let room = self.reply_cap.saturating_sub(offset);
         let n = room.min(data.len() as u64) as usize;
-        if n == 0 {
-            return 0;
-        }
-        let start = offset as usize;
-        let end = start + n;
-        if self.reply.len() < end {
-            self.reply.resize(end, 0);
-        }
-        if let (Some(dst), Some(src)) = (self.reply.get_mut(start..end), data.get(..n)) {
-            dst.copy_from_slice(src);
+        if n > 0 {
+            self.reply.write(offset, data.slice(..n));
         }
         n as u64
     }
@@ -216,7 +214,7 @@ impl Kernel {
                 priority,
                 data,
                 reply_cap,
-                reply: Vec::new(),
+                reply: Extents::new(),
                 stage: Stage::Queued((std::cmp::Reverse(priority), 0)),
                 unblock_requested: false,
             },
@@ -248,17 +246,10 @@ impl Kernel {
         status: i64,
         data: Bytes,
     ) -> Result<(), Errno> {
-        let message = self.answerable(process, rcvid)?;
-        // Nothing written before: the reply is `data` itself, truncated (no copy).
-        let whole = message.reply.is_empty().then(|| {
-            let n = message.reply_cap.min(data.len() as u64) as usize;
-            data.slice(..n)
-        });
-        if whole.is_none() {
-            message.write_reply(0, &data);
-        }
+        // `data` is kept as it came (no copy), cut at the reply buffer's size.
+        self.answerable(process, rcvid)?.write_reply(0, data);
         if let Some(mut message) = self.remove_message(rcvid) {
-            let reply = whole.unwrap_or_else(|| Bytes::from(std::mem::take(&mut message.reply)));
+            let reply = std::mem::take(&mut message.reply);
             self.finish(
                 message,
                 Ok(Completion::Reply {
@@ -283,7 +274,7 @@ impl Kernel {
             let result = if errno == 0 {
                 Ok(Completion::Reply {
                     status: 0,
-                    data: Bytes::from(std::mem::take(&mut message.reply)),
+                    data: std::mem::take(&mut message.reply),
                 })
             } else {
                 Err(Errno(errno))
@@ -315,12 +306,19 @@ impl Kernel {
         process: ProcessKey,
         rcvid: Rcvid,
         offset: u64,
-        data: &[u8],
+        data: Bytes,
     ) -> Result<u64, Errno> {
         let message = self.answerable(process, rcvid)?;
         if offset > message.reply_cap {
             return Err(Errno::EINVAL);
         }
+        // A small piece is copied so that it does not keep the request's whole frame alive
+        // while the message waits for its reply.
+        let data = if data.len() < COPY_BELOW {
+            Bytes::copy_from_slice(&data)
+        } else {
+            data
+        };
         Ok(message.write_reply(offset, data))
     }
 

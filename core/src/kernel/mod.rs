@@ -335,7 +335,7 @@ impl Kernel {
                 offset,
                 data,
             } => {
-                let r = self.msg_write(thread.process(), rcvid, offset, &data);
+                let r = self.msg_write(thread.process(), rcvid, offset, data);
                 self.complete(thread, r.map(Completion::Count));
             }
             Call::MsgInfo { rcvid } => {

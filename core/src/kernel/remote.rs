@@ -331,7 +331,8 @@ impl Kernel {
                     return Some(call);
                 };
                 if c.detaching {
-                    self.complete(thread, Err(Errno::EBADF));
+                    // Another thread's detach already took it: it no longer exists.
+                    self.complete(thread, Err(Errno::EINVAL));
                     return None;
                 }
                 let (nd, rc, epoch) = (c.nd, c.rc, c.epoch);
@@ -473,7 +474,8 @@ impl Kernel {
             },
             Forwarded::Detach { coid } => {
                 self.drop_remote(process, coid);
-                result
+                // The coid existed here and is gone now, whatever the server node still held.
+                result.or(Ok(Completion::Done))
             }
             Forwarded::RegisterEvent { event, server_pid } => match result {
                 Ok(Completion::Event(id)) => {

@@ -116,6 +116,7 @@ pub struct Server {
     /// Where the server is, as this process reaches it, and its hold channel.
     nd: Nd,
     pid: Pid,
+    chid: Chid,
     hold_chid: Chid,
 }
 
@@ -135,8 +136,24 @@ impl Server {
             pulse_coid,
             nd,
             pid,
+            chid,
             hold_chid,
         })
+    }
+
+    /// The server process's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Its echo channel.
+    pub fn chid(&self) -> Chid {
+        self.chid
+    }
+
+    /// Its hold channel (messages received and never answered).
+    pub fn hold_chid(&self) -> Chid {
+        self.hold_chid
     }
 
     /// Park a caller on the server for the rest of the run: a thread of this process sends

@@ -32,7 +32,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use self::procs::Daemon;
+pub(crate) use self::ipc::Server;
+pub(crate) use self::procs::{
+    Daemon, ND_B, Peer, announce, exit_when_stdin_closes, find_qnetd, rss_of,
+};
+pub(crate) use self::quic::issue_certs;
 use self::report::{Report, Variant};
 use self::stats::Figures;
 use self::workload::Budget;
@@ -120,6 +124,8 @@ enum Role {
         socket: PathBuf,
         n: usize,
     },
+    /// A `qnet soak` churn process on the daemon at SOCKET (see `soak::churn_peer`).
+    SoakChurn { socket: PathBuf, targets: Vec<u32> },
 }
 
 /// The shape of a run.
@@ -208,6 +214,7 @@ fn serve(role: Role) -> Result<()> {
         Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
         Role::Memory(spec) => memory::serve(&spec),
         Role::Scale { mode, socket, n } => scale::serve(&mode, &socket, n),
+        Role::SoakChurn { socket, targets } => crate::soak::churn_peer(&socket, &targets),
     }
 }
 

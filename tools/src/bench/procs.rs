@@ -138,7 +138,7 @@ fn die_with_parent(cmd: &mut Command) {
 
 /// A `qnet bench peer ROLE ARGS…` child, ready (its `READY` line read).
 pub struct Peer {
-    _guard: Guard,
+    guard: Guard,
     /// The words after `READY` on its announcement line.
     pub ready: Vec<String>,
 }
@@ -152,10 +152,22 @@ impl Peer {
         let guard = Guard::spawn(cmd, &format!("bench peer {role}"), false)?;
         let line = guard.wait_line(1, "READY")?;
         let ready = line.split_whitespace().skip(1).map(str::to_owned).collect();
-        Ok(Self {
-            _guard: guard,
-            ready,
-        })
+        Ok(Self { guard, ready })
+    }
+
+    /// SIGKILL the peer and reap it.
+    pub fn kill(self) {
+        drop(self);
+    }
+
+    /// Close the peer's stdin (it exits by itself) and wait for it to end.
+    pub fn close_stdin_and_wait(mut self) -> Result<()> {
+        drop(self.guard._stdin.take());
+        self.guard
+            .child
+            .wait()
+            .with_context(|| format!("waiting for {}", self.guard.what))?;
+        Ok(())
     }
 
     /// Word `i` of the READY line, parsed.

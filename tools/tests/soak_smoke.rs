@@ -1,0 +1,111 @@
+//! Smoke run of `qnet soak`: a short bounded soak starts its daemon pair, servers, traffic and
+//! process churn, samples the daemons' RSS once per interval and reports one row per interval
+//! and the growth summary, then exits cleanly. No timing or memory figure is asserted.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Hang guard only.
+const GUARD: Duration = Duration::from_secs(120);
+
+/// `qnetd` next to the `qnet` under test, (re)built first (a no-op when fresh).
+fn qnetd() -> PathBuf {
+    let qnet = PathBuf::from(env!("CARGO_BIN_EXE_qnet"));
+    let qnetd = qnet.parent().unwrap().join("qnetd");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "qnet-daemon", "--bin", "qnetd"]);
+    if qnet.parent().unwrap().ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(
+        cmd.status().expect("cargo build").success(),
+        "building qnetd"
+    );
+    assert!(qnetd.is_file(), "no qnetd at {qnetd:?}");
+    qnetd
+}
+
+fn run(args: &[&str]) -> (String, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_qnet"))
+        .arg("soak")
+        .args(args)
+        .arg("--qnetd")
+        .arg(qnetd())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(GUARD) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // Its daemons and peers die with it (parent-death signal).
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("qnet soak did not finish within {GUARD:?}");
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "qnet soak failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
+#[test]
+fn soak_reports_one_row_per_interval_as_json() {
+    let (stdout, _) = run(&[
+        "--duration",
+        "3",
+        "--interval",
+        "1",
+        "--clients",
+        "2",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON summary");
+    let rows = v["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "one row per interval: {stdout}");
+    for row in rows {
+        for key in ["na_rss_kib", "nb_rss_kib"] {
+            assert!(row[key].as_u64().unwrap() > 0, "{key} sampled: {row}");
+        }
+        for key in ["na_growth_kib", "nb_growth_kib", "calls", "processes"] {
+            assert!(row[key].is_number(), "{key} reported: {row}");
+        }
+    }
+    // Every client made local and remote calls, and at least one churn process ran and ended.
+    assert!(v["total_calls"].as_u64().unwrap() >= 4, "{stdout}");
+    assert!(v["total_processes"].as_u64().unwrap() >= 1, "{stdout}");
+    assert!(v["na_late_growth_per_interval_kib"].is_number(), "{stdout}");
+}
+
+#[test]
+fn soak_prints_a_table_and_the_growth_summary() {
+    let (stdout, _) = run(&["--duration", "2", "--interval", "1", "--clients", "1"]);
+    let header = stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("NA-GROWTH") && header.contains("NB-GROWTH"),
+        "{stdout}"
+    );
+    let rows = stdout
+        .lines()
+        .skip(1)
+        .filter(|l| l.split_whitespace().count() == 8)
+        .count();
+    assert_eq!(rows, 2, "{stdout}");
+    assert!(
+        stdout.contains("growth per interval over the second half"),
+        "{stdout}"
+    );
+}
