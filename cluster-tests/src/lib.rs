@@ -378,6 +378,8 @@ pub struct Node {
     peers: Vec<(String, SocketAddr)>,
     /// Its `--link-timeout`.
     link_timeout: String,
+    /// More `qnetd` arguments (after the defaults, so they override them).
+    extra: Vec<String>,
     daemon: Option<Proc>,
     /// Logs of earlier runs of this node's daemon (before restarts), for failure messages.
     earlier_logs: Vec<String>,
@@ -399,6 +401,7 @@ impl Node {
             certs: certs.to_path_buf(),
             peers,
             link_timeout: link_timeout.into(),
+            extra: Vec::new(),
             daemon: None,
             earlier_logs: Vec::new(),
         };
@@ -418,9 +421,11 @@ impl Node {
             .arg(&self.certs)
             .arg("--link-timeout")
             .arg(&self.link_timeout)
-            .arg("--max-message-size")
-            .arg(MAX_MESSAGE.to_string())
-            .args(["--log", "info"]);
+            .args(["--log", "info"])
+            .args(&self.extra);
+        if !self.extra.iter().any(|a| a == "--max-message-size") {
+            cmd.arg("--max-message-size").arg(MAX_MESSAGE.to_string());
+        }
         for (n, a) in &self.peers {
             cmd.arg("--peer").arg(format!("{n}={a}"));
         }
@@ -541,19 +546,34 @@ impl Cluster {
     /// One daemon per name; node *i* dials every node before it, so every pair is linked.
     /// Returns once every daemon has logged "node up" for every other node.
     pub fn start(names: &[&str]) -> Cluster {
+        Self::start_with(names, &[])
+    }
+
+    /// As [`Cluster::start`], node `name` of each `(name, args)` with more `qnetd` arguments
+    /// (`--max-message-size N` among them replaces the default [`MAX_MESSAGE`]).
+    pub fn start_with(names: &[&str], extra: &[(&str, &[&str])]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
         let mut nodes: Vec<Node> = Vec::new();
         for name in names {
             let peers = nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
-            nodes.push(Node::start(
-                dir.path(),
-                certs.dir(),
-                name,
-                0,
+            let mut node = Node {
+                name: (*name).into(),
+                socket: dir.path().join(format!("{name}.sock")),
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                certs: certs.dir().to_path_buf(),
                 peers,
-                LINK_TIMEOUT,
-            ));
+                link_timeout: LINK_TIMEOUT.into(),
+                extra: extra
+                    .iter()
+                    .filter(|(n, _)| n == name)
+                    .flat_map(|(_, a)| a.iter().map(|s| (*s).to_owned()))
+                    .collect(),
+                daemon: None,
+                earlier_logs: Vec::new(),
+            };
+            node.run_daemon();
+            nodes.push(node);
         }
         let c = Cluster {
             nodes,

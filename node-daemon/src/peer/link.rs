@@ -95,7 +95,7 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
         ..TransportConfig::default()
     };
     let transport = Transport::bind(listen, identity, transport_config)?;
-    let peers = Arc::new(Peers::new(driver, config.max_frame_len()));
+    let peers = Arc::new(Peers::new(driver, config.max_message_size));
     let mut numbered = Vec::new();
     for spec in &config.peers {
         let (nd, _) = peers.nd_for(&spec.name);
@@ -146,7 +146,7 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
             .connect_with_backoff(&spec.name, addr, &mut backoff, cancel.cancelled())
             .await;
         let Some(conn) = dialled else { return };
-        match control::dial(&conn, nd, ctx.incarnation).await {
+        match control::dial(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
             Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
             Err(e) => {
                 tracing::warn!(peer = %spec.name, reason = %e, "closing peer connection");
@@ -227,7 +227,7 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
         }
         tracing::info!(peer = %name, nd, "new peer node");
     }
-    match control::accept(&conn, nd, ctx.incarnation).await {
+    match control::accept(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
         Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
         Err(e) => {
             tracing::warn!(peer = %name, reason = %e, "closing peer connection");
@@ -249,9 +249,13 @@ async fn run_link(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut link = (0, LinkChange::Additional);
     ctx.driver.link_up(nd, control.srcnd, || {
-        link = ctx
-            .peers
-            .add_link(nd, conn.clone(), control.incarnation, tx);
+        link = ctx.peers.add_link(
+            nd,
+            conn.clone(),
+            control.incarnation,
+            control.max_message,
+            tx,
+        );
         link.1
     });
     let (id, change) = link;

@@ -43,6 +43,8 @@ struct Link {
     conn: PeerConnection,
     /// The peer's incarnation (from its hello).
     incarnation: u64,
+    /// The peer's largest send or reply buffer (from its hello; `None`: not told).
+    max_message: Option<u64>,
     /// Frames (notices, unblocks) to write on this connection's control stream.
     control: mpsc::UnboundedSender<peer_control::Frame>,
 }
@@ -76,17 +78,22 @@ pub struct Peers {
     table: Mutex<Table>,
     /// Largest frame read from or written to a peer.
     max_frame_len: usize,
+    /// This node's largest send or reply buffer (told to peers in the hello).
+    max_message: u64,
 }
 
 impl Peers {
-    fn new(driver: &Arc<Driver>, max_frame_len: usize) -> Self {
+    fn new(driver: &Arc<Driver>, max_message: u64) -> Self {
         Self {
             driver: Arc::downgrade(driver),
             table: Mutex::new(Table {
                 next_nd: 1,
                 ..Table::default()
             }),
-            max_frame_len,
+            max_frame_len: usize::try_from(max_message)
+                .unwrap_or(usize::MAX)
+                .saturating_add(qnet_proto::frame::FRAME_OVERHEAD),
+            max_message,
         }
     }
 
@@ -113,6 +120,7 @@ impl Peers {
         nd: Nd,
         conn: PeerConnection,
         incarnation: u64,
+        max_message: Option<u64>,
         control: mpsc::UnboundedSender<peer_control::Frame>,
     ) -> (u64, LinkChange) {
         let mut t = self.lock();
@@ -134,6 +142,7 @@ impl Peers {
             id,
             conn,
             incarnation,
+            max_message,
             control,
         });
         (id, change)
@@ -157,13 +166,14 @@ impl Peers {
             return;
         };
         let (tx, rx) = oneshot::channel();
-        let (conn, id) = {
+        let (conn, id, peer_max) = {
             let mut t = self.lock();
             let id = t.next_id;
             t.next_id += 1;
             let link = t.links.get(&nd).and_then(|l| l.last());
             let conn = link.map(|l| l.conn.clone());
             let control = link.map(|l| l.control.clone());
+            let peer_max = link.and_then(|l| l.max_message);
             t.calls.insert(
                 thread,
                 InFlight {
@@ -172,7 +182,7 @@ impl Peers {
                     abandon: tx,
                 },
             );
-            (conn, id)
+            (conn, id, peer_max)
         };
         let job = calls::Forwarded {
             thread,
@@ -180,6 +190,7 @@ impl Peers {
             call,
             id,
             max_frame_len: self.max_frame_len,
+            peer_max_message: peer_max,
         };
         tokio::spawn(calls::run(driver, conn, job, rx));
     }

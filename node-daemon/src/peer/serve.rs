@@ -12,7 +12,8 @@
 
 use std::sync::Arc;
 
-use qnet_core::{Call, Credentials, Nd, ThreadKey};
+use qnet_core::{Call, Credentials, Errno, Nd, ThreadKey};
+use qnet_proto::frame::FrameError;
 use qnet_proto::local;
 use qnet_proto::peer::{PeerStreamFrame, peer_stream_frame};
 use qnet_transport::{RecvStream, SendStream};
@@ -20,6 +21,9 @@ use tokio::sync::mpsc;
 
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
+
+/// STOP_SENDING code of a call stream whose call is above the message limit.
+const STOP_TOO_LARGE: u32 = 2;
 
 /// Why a call stream was closed without an answer.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +71,18 @@ async fn serve_call(
     recv: &mut RecvStream,
     reader: &mut FrameReader,
 ) -> Result<(), ServeError> {
-    let call = match reader.read::<PeerStreamFrame>(recv).await? {
+    let first = match reader.read::<PeerStreamFrame>(recv).await {
+        // A call above our message limit (a peer that did not learn it from our hello):
+        // answered as a local sender would be, without reading it.
+        Err(StreamError::Frame(FrameError::TooLarge { .. })) => {
+            let _ = recv.stop(STOP_TOO_LARGE.into());
+            frames::write(send, &local::Response::from(Errno::EMSGSIZE)).await?;
+            let _ = send.finish();
+            return Ok(());
+        }
+        other => other?,
+    };
+    let call = match first {
         None => return Ok(()),
         Some(PeerStreamFrame {
             frame: Some(peer_stream_frame::Frame::Call(c)),
