@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::control::{self, Control, ControlError};
-use super::{Peers, serve};
+use super::{PeerNode, Peers, serve};
 use crate::config::{Config, PeerSpec};
 use crate::driver::{Driver, LinkChange};
 
@@ -264,6 +264,7 @@ async fn run_link(
         LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
         _ => tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up"),
     }
+    let node = ctx.peers.node(nd);
     let reason = tokio::select! {
         e = control::run(&ctx.driver, nd, control, rx) => {
             match &e {
@@ -274,7 +275,7 @@ async fn run_link(
             }
             e.to_string()
         }
-        e = accept_calls(ctx, nd, &name, &conn) => {
+        e = accept_calls(ctx, &node, &conn) => {
             tracing::info!(peer = %name, nd, reason = %e, "peer link closed");
             e.to_string()
         }
@@ -293,8 +294,7 @@ async fn run_link(
 
 async fn accept_calls(
     ctx: &Ctx,
-    nd: Nd,
-    name: &Arc<str>,
+    node: &Arc<PeerNode>,
     conn: &PeerConnection,
 ) -> quinn::ConnectionError {
     loop {
@@ -302,8 +302,7 @@ async fn accept_calls(
             Ok((send, recv)) => {
                 tokio::spawn(serve::serve(
                     ctx.driver.clone(),
-                    nd,
-                    name.clone(),
+                    node.clone(),
                     send,
                     recv,
                     ctx.peers.max_frame_len,

@@ -9,6 +9,7 @@
 //!   (finished with the call; a cancel travels on the control stream, see `forward_unblock`);
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
 //! - `frames`: cancel-safe framing on QUIC streams;
+//! - `lograte`: the rate limit of repeated log lines about one peer;
 //! - `admin`: introspection streams (a peer's view, ping) and what is known of each link.
 //!
 //! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
@@ -21,6 +22,7 @@ mod calls;
 mod control;
 mod frames;
 mod link;
+mod lograte;
 mod serve;
 
 use std::collections::HashMap;
@@ -49,6 +51,36 @@ struct Link {
     control: mpsc::UnboundedSender<peer_control::Frame>,
 }
 
+/// What this node keeps about one peer node across its connections (a peer may open many:
+/// what bounds it must not multiply with them).
+#[derive(Debug)]
+pub struct PeerNode {
+    /// Its nd here.
+    pub nd: Nd,
+    /// Its name (from its certificate).
+    pub name: Arc<str>,
+    log: Mutex<lograte::LogRate>,
+}
+
+impl PeerNode {
+    fn new(nd: Nd, name: &str) -> Self {
+        Self {
+            nd,
+            name: name.into(),
+            log: Mutex::default(),
+        }
+    }
+
+    /// May a warning about this peer be written now? `Some(k)`: yes, `k` were dropped since
+    /// the last one (put it in the line); `None`: it is dropped (counted). See `lograte`.
+    pub fn warn_allowed(&self) -> Option<u64> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(std::time::Instant::now())
+    }
+}
+
 /// A forwarded call in flight.
 #[derive(Debug)]
 struct InFlight {
@@ -69,6 +101,8 @@ struct Table {
     next_id: u64,
     /// Forwarded calls in flight, by calling thread.
     calls: HashMap<ThreadKey, InFlight>,
+    /// Per peer node state, made with its nd.
+    nodes: HashMap<Nd, Arc<PeerNode>>,
 }
 
 /// The peer table and what every peer task shares.
@@ -111,7 +145,18 @@ impl Peers {
         t.next_nd += 1;
         t.by_name.insert(name.to_owned(), nd);
         t.names.insert(nd, name.to_owned());
+        t.nodes.insert(nd, Arc::new(PeerNode::new(nd, name)));
         (nd, true)
+    }
+
+    /// What this node keeps about peer node `nd` (numbered by [`Peers::nd_for`]).
+    fn node(&self, nd: Nd) -> Arc<PeerNode> {
+        let mut t = self.lock();
+        let name = t.names.get(&nd).cloned().unwrap_or_default();
+        t.nodes
+            .entry(nd)
+            .or_insert_with(|| Arc::new(PeerNode::new(nd, &name)))
+            .clone()
     }
 
     /// Add a live link to `nd` (called under the driver's lock).

@@ -12,13 +12,14 @@
 
 use std::sync::Arc;
 
-use qnet_core::{Call, Credentials, Errno, Nd, ThreadKey};
+use qnet_core::{Call, Credentials, Errno, ThreadKey};
 use qnet_proto::frame::FrameError;
 use qnet_proto::local;
 use qnet_proto::peer::{PeerStreamFrame, peer_stream_frame};
 use qnet_transport::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 
+use super::PeerNode;
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
 
@@ -40,33 +41,54 @@ enum ServeError {
     Stopped,
 }
 
-/// Serve the call on one stream opened by node `nd` (named `peer`).
+/// Serve the call on one stream opened by peer `node`.
 pub async fn serve(
     driver: Arc<Driver>,
-    nd: Nd,
-    peer: Arc<str>,
+    node: Arc<PeerNode>,
     mut send: SendStream,
     mut recv: RecvStream,
     max_frame_len: usize,
 ) {
+    let peer = &node.name;
     let mut reader = FrameReader::new(max_frame_len);
-    match serve_call(&driver, nd, &mut send, &mut recv, &mut reader).await {
+    match serve_call(&driver, &node, &mut send, &mut recv, &mut reader).await {
         Ok(()) => {}
         Err(ServeError::Stream(StreamError::Io(e))) => {
             tracing::debug!(%peer, error = %e, "call stream ended");
         }
         Err(ServeError::Stopped) => tracing::debug!(%peer, "call stream stopped by the caller"),
         Err(e) => {
-            tracing::warn!(%peer, reason = %e, "closing call stream");
+            if let Some(suppressed) = node.warn_allowed() {
+                tracing::warn!(%peer, reason = %e, suppressed, "closing call stream");
+            }
             let _ = send.reset(1u32.into());
             let _ = recv.stop(1u32.into());
         }
     }
 }
 
+/// The trust rule: a peer is authenticated, not trusted. It may run here only the calls its
+/// daemon forwards for its own threads (`qnet_core` `Kernel::remote_call` forwards exactly
+/// these: `ConnectAttach` of a local channel, `name_open` of a local name, `MsgSend`,
+/// `MsgSendPulse` and `ConnectDetach` on the connections it made, and registering and
+/// unregistering events with their servers). Everything else (making channels, attaching
+/// names, receiving, replying, ...) would let a remote node act as a local process here.
+pub fn forwardable(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::ConnectAttach { nd: 0, .. }
+            | Call::NameOpen { .. }
+            | Call::MsgSend { .. }
+            | Call::MsgSendPulse { .. }
+            | Call::ConnectDetach { .. }
+            | Call::MsgRegisterEvent { .. }
+            | Call::MsgUnregisterEvent { .. }
+    )
+}
+
 async fn serve_call(
     driver: &Driver,
-    nd: Nd,
+    node: &PeerNode,
     send: &mut SendStream,
     recv: &mut RecvStream,
     reader: &mut FrameReader,
@@ -101,7 +123,7 @@ async fn serve_call(
         .request
         .ok_or(ServeError::Unexpected("call without its request"))?;
     let thread = ThreadKey {
-        nd,
+        nd: node.nd,
         pid: who.pid,
         tid: who.tid,
     };
@@ -111,6 +133,20 @@ async fn serve_call(
     };
     let seq = call.seq;
     let call = Call::try_from(request)?;
+    if !forwardable(&call) {
+        if let Some(suppressed) = node.warn_allowed() {
+            tracing::warn!(
+                peer = %node.name,
+                %thread,
+                call = call_name(&call),
+                suppressed,
+                "refused a call a forwarded client never makes (EPERM)"
+            );
+        }
+        frames::write(send, &local::Response::from(Errno::EPERM)).await?;
+        let _ = send.finish();
+        return Ok(());
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let response = match driver.remote_call(thread, seq, cred, call, &tx) {
         Some(r) => r,
@@ -135,6 +171,36 @@ async fn serve_call(
     Ok(())
 }
 
+/// The name of `call`'s kind, for a log line (its payload is not logged).
+fn call_name(call: &Call) -> &'static str {
+    match call {
+        Call::ChannelCreate { .. } => "ChannelCreate",
+        Call::ChannelDestroy { .. } => "ChannelDestroy",
+        Call::ConnectAttach { .. } => "ConnectAttach",
+        Call::ConnectDetach { .. } => "ConnectDetach",
+        Call::ScoidDetach { .. } => "ScoidDetach",
+        Call::MsgSend { .. } => "MsgSend",
+        Call::MsgReceive { .. } => "MsgReceive",
+        Call::MsgReply { .. } => "MsgReply",
+        Call::MsgError { .. } => "MsgError",
+        Call::MsgRead { .. } => "MsgRead",
+        Call::MsgWrite { .. } => "MsgWrite",
+        Call::MsgInfo { .. } => "MsgInfo",
+        Call::MsgSendPulse { .. } => "MsgSendPulse",
+        Call::NameAttach { .. } => "NameAttach",
+        Call::NameDetach { .. } => "NameDetach",
+        Call::NameOpen { .. } => "NameOpen",
+        Call::ConnectClientInfo { .. } => "ConnectClientInfo",
+        Call::MsgRegisterEvent { .. } => "MsgRegisterEvent",
+        Call::MsgUnregisterEvent { .. } => "MsgUnregisterEvent",
+        Call::MsgVerifyEvent { .. } => "MsgVerifyEvent",
+        Call::MsgDeliverEvent { .. } => "MsgDeliverEvent",
+        Call::Unblock { .. } => "Unblock",
+        #[allow(unreachable_patterns)]
+        _ => "another call",
+    }
+}
+
 /// Wait for the blocked call's answer. `Ok(None)`: the route was dropped. The caller stopping
 /// or resetting the stream is an error (its thread is gone).
 async fn wait(
@@ -155,6 +221,54 @@ async fn wait(
                 // The caller finished its side (with the call, normally).
                 None => reading = false,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use qnet_core::ChannelFlags;
+
+    use super::*;
+
+    /// What a forwarding daemon sends passes; what only a local process may do does not.
+    #[test]
+    fn only_calls_a_forwarded_client_makes_are_forwardable() {
+        let flags = ChannelFlags::default();
+        let allowed = [
+            Call::ConnectAttach {
+                nd: 0,
+                pid: 1,
+                chid: 1,
+            },
+            Call::NameOpen { name: "x".into() },
+            Call::ConnectDetach { coid: 1 },
+        ];
+        let refused = [
+            Call::ChannelCreate { flags },
+            Call::ChannelDestroy { chid: 1 },
+            Call::NameAttach {
+                name: "squat".into(),
+                flags,
+            },
+            Call::NameDetach { chid: 1 },
+            Call::MsgReceive {
+                chid: 1,
+                cap: 64,
+                timeout: None,
+            },
+            // A remote thread's own ConnectAttach names a local channel (nd 0) only.
+            Call::ConnectAttach {
+                nd: 3,
+                pid: 1,
+                chid: 1,
+            },
+        ];
+        for c in &allowed {
+            assert!(forwardable(c), "{c:?}");
+        }
+        for c in &refused {
+            assert!(!forwardable(c), "{c:?}");
         }
     }
 }

@@ -1,0 +1,347 @@
+//! Peers are authenticated, not trusted: a raw QUIC peer holding a valid cluster certificate
+//! (`raw`) speaks the peer protocol by hand to real `qnetd` processes and tries what a
+//! forwarding daemon never does. The daemon refuses it, stays up, and a legitimate call from
+//! a real peer (`n1`) keeps working.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{Client, Daemon, errno};
+use qnet_proto::local::{self, request, response};
+use qnet_proto::peer::{
+    PeerCall, PeerControl, PeerHello, PeerStreamFrame, RemoteThread, peer_control,
+    peer_stream_frame,
+};
+use qnet_transport::{
+    CertAuthority, NodeIdentity, PeerConnection, RecvStream, SendStream, Transport,
+    TransportConfig, Validity, issue_node_cert, read_frame, write_frame,
+};
+
+const EPERM: i32 = 1;
+const ENOENT: i32 = 2;
+const EMSGSIZE: i32 = 90;
+
+/// Hang guard only.
+const GUARD: Duration = Duration::from_secs(30);
+
+/// `--max-message-size` of the test daemons.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// A cluster CA with node certificates, in a temp dir.
+struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    fn new(nodes: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertAuthority::generate("c").unwrap();
+        ca.save(dir.path(), false).unwrap();
+        for n in nodes {
+            issue_node_cert(&ca, n, Validity::days(1))
+                .unwrap()
+                .save(dir.path(), true)
+                .unwrap();
+        }
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// One daemon; killed on drop.
+struct Node {
+    daemon: Daemon,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn start(certs: &Path, name: &str, peers: &[(&str, SocketAddr)], extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("qnetd.sock");
+        let certs = certs.to_str().unwrap().to_owned();
+        let max = MAX_MESSAGE.to_string();
+        let peer_args: Vec<String> = peers.iter().map(|(n, a)| format!("{n}={a}")).collect();
+        let mut args = vec![
+            "--node",
+            name,
+            "--listen",
+            "127.0.0.1:0",
+            "--certs",
+            &certs,
+            "--max-message-size",
+            &max,
+        ];
+        for p in &peer_args {
+            args.extend(["--peer", p.as_str()]);
+        }
+        args.extend_from_slice(extra);
+        let daemon = Daemon::spawn_with(&socket, &args);
+        let line = daemon
+            .logs
+            .wait_for(|l| l.contains("qnetd listening"))
+            .unwrap_or_else(|| panic!("{name} did not start:\n{}", daemon.logs.dump()));
+        let addr = line
+            .split("listen=Some(")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in {line:?}"));
+        Self {
+            daemon,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    fn wait_node_up(&self, peer: &str) {
+        let tag = format!("peer={peer}");
+        assert!(
+            self.daemon
+                .logs
+                .wait_for(|l| l.contains("node up") && l.contains(&tag))
+                .is_some(),
+            "{peer} never came up:\n{}",
+            self.daemon.logs.dump()
+        );
+    }
+}
+
+/// n2 (the victim, with `extra` flags) and n1 dialling it; both see each other up.
+fn pair(certs: &Certs, extra: &[&str]) -> (Node, Node) {
+    let n2 = Node::start(certs.path(), "n2", &[], extra);
+    let n1 = Node::start(certs.path(), "n1", &[("n2", n2.addr)], &[]);
+    n1.wait_node_up("n2");
+    n2.wait_node_up("n1");
+    (n1, n2)
+}
+
+/// A hand-driven peer: its control stream is held open (closing it would end the link).
+struct RawPeer {
+    _transport: Transport,
+    conn: PeerConnection,
+    _control: (SendStream, RecvStream),
+    seq: u64,
+}
+
+impl RawPeer {
+    async fn connect(certs: &Path, target: SocketAddr) -> RawPeer {
+        let id = NodeIdentity::load(certs, "raw").unwrap();
+        let t = Transport::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            id,
+            TransportConfig::default(),
+        )
+        .unwrap();
+        let conn = tokio::time::timeout(GUARD, t.connect("n2", target))
+            .await
+            .unwrap()
+            .unwrap();
+        let (mut cs, mut cr) = conn.open_bi().await.unwrap();
+        let hello = PeerControl {
+            frame: Some(peer_control::Frame::Hello(PeerHello {
+                version: qnet_proto::PEER_PROTOCOL_VERSION,
+                your_nd: 1,
+                incarnation: 5,
+                // Says no limit: it sends whatever it likes.
+                max_message_size: 0,
+            })),
+        };
+        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+            .await
+            .unwrap();
+        let answer = tokio::time::timeout(GUARD, read_frame(&mut cr, 1024))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
+        assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
+        RawPeer {
+            _transport: t,
+            conn,
+            _control: (cs, cr),
+            seq: 0,
+        }
+    }
+
+    /// `call` as remote thread 4242/1 on its own stream; the one answer.
+    async fn call(&mut self, call: request::Call) -> response::Result {
+        self.seq += 1;
+        let frame = PeerStreamFrame {
+            frame: Some(peer_stream_frame::Frame::Call(PeerCall {
+                thread: Some(RemoteThread {
+                    pid: 4242,
+                    tid: 1,
+                    uid: 0,
+                    gid: 0,
+                }),
+                request: Some(local::Request { call: Some(call) }),
+                seq: self.seq,
+            })),
+        };
+        let (mut s, mut r) = self.conn.open_bi().await.unwrap();
+        let bytes = prost::Message::encode_to_vec(&frame);
+        // The callee may stop reading (an oversized call): its answer still comes.
+        let _ = write_frame(&mut s, &bytes, usize::MAX).await;
+        let _ = s.finish();
+        let answer = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 20))
+            .await
+            .expect("an answer in time")
+            .expect("a readable answer")
+            .expect("an answer before the end of the stream");
+        let answer: local::Response = prost::Message::decode(&answer[..]).unwrap();
+        answer.result.expect("a result")
+    }
+}
+
+/// A legitimate cross-node call, n1 → n2, answered.
+fn legit_call(n1: &Node, n2: &Node, name: &str) {
+    let mut server = n2.daemon.thread(2);
+    let chid = match server.call(request::Call::NameAttach(local::NameAttach {
+        name: name.into(),
+        flags: 0,
+    })) {
+        response::Result::Chid(c) => c,
+        other => panic!("NameAttach: {other:?}"),
+    };
+    let mut client: Client = n1.daemon.thread(1);
+    let coid = match client.call(request::Call::NameOpen(local::NameOpen {
+        name: format!("n2/{name}"),
+    })) {
+        response::Result::Coid(c) => c,
+        other => panic!("name_open n2/{name}: {other:?}"),
+    };
+    server.send(local::client_frame::Frame::Request(local::Request {
+        call: Some(request::Call::MsgReceive(local::MsgReceive {
+            chid,
+            cap: 64,
+            timeout: None,
+        })),
+    }));
+    client.send(local::client_frame::Frame::Request(local::Request {
+        call: Some(request::Call::MsgSend(local::MsgSend {
+            coid,
+            data: Bytes::from_static(b"legit"),
+            reply_cap: 64,
+            priority: 10,
+            timeout: None,
+        })),
+    }));
+    let rcvid = match server.response() {
+        response::Result::Message(m) => m.rcvid,
+        other => panic!("expected the message: {other:?}"),
+    };
+    let r = server.call(request::Call::MsgReply(local::MsgReply {
+        rcvid,
+        status: 7,
+        data: Bytes::from_static(b"ok"),
+    }));
+    assert!(matches!(r, response::Result::Done(_)), "{r:?}");
+    match client.response() {
+        response::Result::Reply(r) => assert_eq!(r.status, 7),
+        other => panic!("expected the reply: {other:?}"),
+    }
+}
+
+/// A peer may only forward its threads' calls: making a channel, attaching a name,
+/// receiving or replying are refused with EPERM (and logged, rate-limited); the squatted name
+/// does not exist; what a forwarding daemon does send (name_open) still works.
+#[test]
+fn a_peer_may_not_create_channels_attach_names_or_receive() {
+    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let (n1, n2) = pair(&certs, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let started = Instant::now();
+    let refused = rt.block_on(async {
+        let mut raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let forbidden = [
+            request::Call::ChannelCreate(local::ChannelCreate { flags: 0 }),
+            request::Call::NameAttach(local::NameAttach {
+                name: "squat".into(),
+                flags: 0,
+            }),
+            request::Call::MsgReceive(local::MsgReceive {
+                chid: 1,
+                cap: 64,
+                timeout: None,
+            }),
+            request::Call::MsgReply(local::MsgReply {
+                rcvid: 1,
+                status: 0,
+                data: Bytes::new(),
+            }),
+        ];
+        let mut refused = 0;
+        for _ in 0..25 {
+            for call in forbidden.clone() {
+                let r = raw.call(call.clone()).await;
+                assert_eq!(errno(&r), Some(EPERM), "{call:?} → {r:?}");
+                refused += 1;
+            }
+        }
+        // A call a forwarding daemon makes is served: the name does not exist (ENOENT), it
+        // was not refused.
+        let r = raw
+            .call(request::Call::NameOpen(local::NameOpen {
+                name: "squat".into(),
+            }))
+            .await;
+        assert_eq!(errno(&r), Some(ENOENT), "{r:?}");
+        refused
+    });
+    let elapsed = started.elapsed();
+    // No squatter: the name is not this node's.
+    let mut local = n2.daemon.thread(3);
+    let r = local.call(request::Call::NameOpen(local::NameOpen {
+        name: "squat".into(),
+    }));
+    assert_eq!(errno(&r), Some(ENOENT), "{r:?}");
+    let logs = &n2.daemon.logs;
+    let is_refusal = |l: &str| l.contains("refused a call") && l.contains("raw");
+    assert!(
+        logs.wait_for(is_refusal).is_some(),
+        "no refusal logged:\n{}",
+        logs.dump()
+    );
+    // Rate-limited: at most 10 lines per 10 s window about one peer, not one per call.
+    let windows = elapsed.as_secs() / 10 + 1;
+    let lines = logs.count(is_refusal);
+    assert!(
+        (lines as u64) <= 10 * windows && lines < refused,
+        "{lines} refusal lines for {refused} refused calls in {elapsed:?}"
+    );
+    legit_call(&n1, &n2, "legit");
+}
+
+/// A peer that ignores our hello's limit and sends a call above it gets EMSGSIZE (as a
+/// local sender would), not a reset stream.
+#[test]
+fn an_oversized_call_from_a_peer_is_answered_emsgsize() {
+    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let (n1, n2) = pair(&certs, &[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let big = Bytes::from(vec![7u8; MAX_MESSAGE + (256 << 10)]);
+        let r = raw
+            .call(request::Call::MsgSend(local::MsgSend {
+                coid: 1,
+                data: big,
+                reply_cap: 64,
+                priority: 10,
+                timeout: None,
+            }))
+            .await;
+        assert_eq!(errno(&r), Some(EMSGSIZE), "{r:?}");
+        assert!(raw.conn.close_reason().is_none(), "the link stays up");
+    });
+    legit_call(&n1, &n2, "after");
+}
