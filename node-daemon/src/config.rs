@@ -271,9 +271,10 @@ impl Config {
     }
 
     /// QUIC keep-alive interval: a sixth of the link timeout, so a few keep-alives can be lost
-    /// before the link counts as dead.
+    /// before the link counts as dead (the idle timeout is the rest of the link timeout:
+    /// `TransportConfig::for_link_timeout`).
     pub fn keep_alive(&self) -> Duration {
-        self.link_timeout / 6
+        qnet_transport::TransportConfig::for_link_timeout(self.link_timeout).keep_alive_interval
     }
 }
 

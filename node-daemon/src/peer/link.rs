@@ -89,11 +89,8 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
             dir: certs.display().to_string(),
             source,
         })?;
-    let transport_config = TransportConfig {
-        keep_alive_interval: config.keep_alive(),
-        max_idle_timeout: config.link_timeout,
-        ..TransportConfig::default()
-    };
+    // The link timeout bounds noticing a lost node from its last packet received.
+    let transport_config = TransportConfig::for_link_timeout(config.link_timeout);
     let transport = Transport::bind(listen, identity, transport_config)?;
     let peers = Arc::new(Peers::new(driver, config.max_message_size));
     let mut numbered = Vec::new();
