@@ -345,3 +345,179 @@ fn an_oversized_call_from_a_peer_is_answered_emsgsize() {
     });
     legit_call(&n1, &n2, "after");
 }
+
+/// `qnet nodes`' budget counters of n2: (peer `raw`'s, all peers').
+fn budgets(n2: &Node) -> (local::FrameBudget, local::FrameBudget) {
+    use qnet_proto::frame::blocking::{read_frame, write_frame};
+    use qnet_proto::local::{
+        AdminNodes, AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, SessionKind,
+        admin_request, admin_response, client_frame,
+    };
+    let mut s = std::os::unix::net::UnixStream::connect(&n2.daemon.socket).unwrap();
+    s.set_read_timeout(Some(GUARD)).unwrap();
+    let hello = ClientFrame {
+        frame: Some(client_frame::Frame::Hello(Hello {
+            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
+            tid: 0,
+            kind: SessionKind::Admin as i32,
+        })),
+    };
+    write_frame(&mut s, &hello).unwrap();
+    let _ack: Option<DaemonFrame> = read_frame(&mut s, 1 << 16).unwrap();
+    let query = AdminRequest {
+        query: Some(admin_request::Query::Nodes(AdminNodes {})),
+    };
+    write_frame(&mut s, &query).unwrap();
+    let answer: Option<AdminResponse> = read_frame(&mut s, 1 << 20).unwrap();
+    match answer.and_then(|a| a.result) {
+        Some(admin_response::Result::Peers(list)) => {
+            let raw = list
+                .peers
+                .iter()
+                .find(|p| p.name == "raw")
+                .and_then(|p| p.frame_budget)
+                .unwrap_or_default();
+            (raw, list.frame_budget.expect("the total budget"))
+        }
+        other => panic!("AdminNodes: {other:?}"),
+    }
+}
+
+/// Wait (hang guard only) until `pred` holds for n2's budget counters; the last ones.
+fn wait_budgets(
+    n2: &Node,
+    pred: impl Fn(&local::FrameBudget, &local::FrameBudget) -> bool,
+) -> (local::FrameBudget, local::FrameBudget) {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let (raw, total) = budgets(n2);
+        if pred(&raw, &total) {
+            return (raw, total);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "budgets never got there: raw {raw:?} total {total:?}\n{}",
+            n2.daemon.logs.dump()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Per node and total budgets of n2 in the budget tests.
+const PER_NODE: u64 = 3 << 20;
+const TOTAL: u64 = 8 << 20;
+
+/// A peer that opens many streams, announces large frames, sends most of each and stalls is
+/// held to its node's memory budget: streams beyond it are refused (EAGAIN), the budget is
+/// never exceeded (the daemon's own counters), a legitimate call from n1 keeps working, and
+/// the memory is given back when the peer goes.
+#[test]
+fn a_peer_holding_stalled_streams_is_bounded_by_its_budget() {
+    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let per_node = PER_NODE.to_string();
+    let total = TOTAL.to_string();
+    let (n1, n2) = pair(
+        &certs,
+        &[
+            "--peer-memory-per-node",
+            &per_node,
+            "--peer-memory-total",
+            &total,
+            "--peer-frame-timeout",
+            "120s",
+        ],
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let streams = 24;
+    let raw = rt.block_on(async {
+        let raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..streams {
+            let (mut s, mut r) = raw.conn.open_bi().await.unwrap();
+            let refused = refused.clone();
+            tokio::spawn(async move {
+                // A 1 MiB frame, 900 KiB of it sent, the rest never.
+                let mut head = ((MAX_MESSAGE as u32).to_le_bytes()).to_vec();
+                head.extend(std::iter::repeat_n(0x0a, 900 << 10));
+                let _ = s.write_all(&head).await;
+                if let Ok(Some(answer)) = read_frame(&mut r, 1 << 16).await {
+                    let answer: local::Response = prost::Message::decode(&answer[..]).unwrap();
+                    if matches!(answer.result, Some(response::Result::Error(e)) if e.errno == 11) {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                // Hold the stream open (stalled) until the test ends.
+                std::future::pending::<()>().await;
+                drop(s);
+            });
+        }
+        (raw, refused)
+    });
+    let (raw_b, total_b) = wait_budgets(&n2, |raw, _| raw.refused >= 1);
+    assert!(
+        raw_b.peak <= PER_NODE && raw_b.used <= PER_NODE,
+        "node budget exceeded: {raw_b:?}"
+    );
+    assert!(total_b.peak <= TOTAL, "total budget exceeded: {total_b:?}");
+    assert_eq!(raw_b.limit, PER_NODE);
+    // At most the budget's worth of streams got in; the others were refused.
+    let held_streams = raw_b.used / (512 << 10);
+    assert!(
+        held_streams < streams,
+        "{held_streams} streams held: {raw_b:?}"
+    );
+    // The legitimate peer is unaffected.
+    legit_call(&n1, &n2, "meanwhile");
+    // The raw peer saw EAGAIN answers for refused streams.
+    let answered = rt.block_on(async {
+        let deadline = Instant::now() + GUARD;
+        while raw.1.load(std::sync::atomic::Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        raw.1.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    assert!(answered >= 1, "no EAGAIN answer reached the peer");
+    // The peer goes: everything it held is given back.
+    raw.0.conn.close("bye");
+    drop(raw);
+    drop(rt);
+    let (raw_b, total_b) = wait_budgets(&n2, |raw, total| raw.used == 0 && total.used == 0);
+    assert!(raw_b.refused >= 1 && total_b.used == 0);
+    legit_call(&n1, &n2, "after");
+}
+
+/// A frame that stops arriving closes its stream after --peer-frame-timeout (counted), and
+/// so does a call stream whose call never comes; their memory is given back.
+#[test]
+fn a_stalled_frame_times_out_and_gives_its_memory_back() {
+    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let (n1, n2) = pair(&certs, &["--peer-frame-timeout", "300ms"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let raw = rt.block_on(async {
+        let raw = RawPeer::connect(certs.path(), n2.addr).await;
+        // One stream with half a frame, one with nothing at all.
+        let (mut s1, r1) = raw.conn.open_bi().await.unwrap();
+        let mut head = 4096u32.to_le_bytes().to_vec();
+        head.extend([1u8; 100]);
+        s1.write_all(&head).await.unwrap();
+        let (mut s2, r2) = raw.conn.open_bi().await.unwrap();
+        // A stream is opened towards the peer only with its first byte: one header byte.
+        s2.write_all(&[1]).await.unwrap();
+        (raw, (s1, r1), (s2, r2))
+    });
+    let (raw_b, _) = wait_budgets(&n2, |raw, _| raw.timed_out >= 2);
+    assert_eq!(
+        raw_b.used, 0,
+        "memory of timed-out streams given back: {raw_b:?}"
+    );
+    assert!(
+        n2.daemon
+            .logs
+            .wait_for(|l| l.contains("frame stalled") && l.contains("raw"))
+            .is_some(),
+        "no log line:\n{}",
+        n2.daemon.logs.dump()
+    );
+    legit_call(&n1, &n2, "still");
+    drop(raw);
+}

@@ -36,6 +36,10 @@ pub struct TransportConfig {
     /// smaller of both sides' values applies; quinn never uses less than three probe
     /// timeouts (a few ms on a LAN).
     pub max_idle_timeout: Duration,
+    /// Bytes the peer may send on one connection beyond what the application has read (QUIC
+    /// connection flow control; `None`: quinn's default, unlimited). Bounds what quinn
+    /// buffers for streams nobody reads yet. Default `None`.
+    pub receive_window: Option<u64>,
     /// RTT assumed before the first measurement; it shapes the first probe timeouts, so
     /// quinn's WAN default (333 ms) would make a lost handshake packet cost about a second on
     /// a LAN. Default 10 ms.
@@ -55,6 +59,7 @@ impl Default for TransportConfig {
             max_concurrent_uni_streams: 1024,
             keep_alive_interval: link.0,
             max_idle_timeout: link.1,
+            receive_window: None,
             initial_rtt: Duration::from_millis(10),
             socket_buffer_size: Some(2 * 1024 * 1024),
         }
@@ -96,6 +101,11 @@ impl TransportConfig {
             .keep_alive_interval(Some(self.keep_alive_interval))
             .max_idle_timeout(Some(idle))
             .initial_rtt(self.initial_rtt);
+        if let Some(window) = self.receive_window {
+            let window = VarInt::from_u64(window)
+                .map_err(|_| BindError::InvalidConfig("receive_window too large".into()))?;
+            t.receive_window(window);
+        }
         // ACKs: quinn-proto >= 0.11.19 (pinned in Cargo.lock) bundles pending ACKs into
         // outgoing STREAM packets, so request/reply traffic needs no ACK-frequency tuning.
         Ok(t)

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::control::{self, Control, ControlError};
-use super::{PeerNode, Peers, serve};
+use super::{PeerLimits, PeerNode, Peers, budget, serve};
 use crate::config::{Config, PeerSpec};
 use crate::driver::{Driver, LinkChange};
 
@@ -90,9 +90,20 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
             source,
         })?;
     // The link timeout bounds noticing a lost node from its last packet received.
-    let transport_config = TransportConfig::for_link_timeout(config.link_timeout);
+    let transport_config = TransportConfig {
+        // Each open stream costs at least a read buffer: a peer gets as many as its memory
+        // budget pays for.
+        max_concurrent_bidi_streams: budget::max_streams(config.peer_memory_per_node),
+        // What quinn buffers of a connection before we read it is bounded the same way.
+        receive_window: Some(config.peer_memory_per_node),
+        ..TransportConfig::for_link_timeout(config.link_timeout)
+    };
     let transport = Transport::bind(listen, identity, transport_config)?;
-    let peers = Arc::new(Peers::new(driver, config.max_message_size));
+    let peers = Arc::new(Peers::new(
+        driver,
+        config.max_message_size,
+        PeerLimits::of(config),
+    ));
     let mut numbered = Vec::new();
     for spec in &config.peers {
         let (nd, _) = peers.nd_for(&spec.name);

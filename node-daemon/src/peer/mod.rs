@@ -10,6 +10,7 @@
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
 //! - `frames`: cancel-safe framing on QUIC streams;
 //! - `lograte`: the rate limit of repeated log lines about one peer;
+//! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
 //! - `admin`: introspection streams (a peer's view, ping) and what is known of each link.
 //!
 //! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
@@ -18,6 +19,7 @@
 //! wait and never call back into the driver.
 
 mod admin;
+mod budget;
 mod calls;
 mod control;
 mod frames;
@@ -36,6 +38,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::driver::{Driver, LinkChange};
 
 pub use admin::{ADMIN_TIMEOUT, AdminError, LinkInfo, cert_not_after};
+pub use budget::{
+    BudgetStats, DEFAULT_PER_NODE as DEFAULT_PEER_MEMORY_PER_NODE,
+    DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
+};
 pub use link::{PeerEndpoint, PeerError, start};
 
 /// One live, hello-completed connection to a node.
@@ -60,15 +66,35 @@ pub struct PeerNode {
     /// Its name (from its certificate).
     pub name: Arc<str>,
     log: Mutex<lograte::LogRate>,
+    /// Its frames being received, across its connections.
+    budget: Arc<budget::Budget>,
+    /// The daemon's budget of all peers' frames being received.
+    total: Arc<budget::Budget>,
+    /// How long one of its frames may stop arriving.
+    frame_timeout: std::time::Duration,
 }
 
 impl PeerNode {
-    fn new(nd: Nd, name: &str) -> Self {
+    fn new(nd: Nd, name: &str, limits: &PeerLimits, total: &Arc<budget::Budget>) -> Self {
         Self {
             nd,
             name: name.into(),
             log: Mutex::default(),
+            budget: Arc::new(budget::Budget::new(limits.per_node)),
+            total: total.clone(),
+            frame_timeout: limits.frame_timeout,
         }
+    }
+
+    /// A frame reader for a stream this peer opened: charged to its budgets, timed out.
+    fn reader(&self, max: usize) -> frames::FrameReader {
+        let charge = budget::Charge::new(self.budget.clone(), self.total.clone());
+        frames::FrameReader::charged(max, charge, self.frame_timeout)
+    }
+
+    /// Its budget's counters.
+    pub fn budget_stats(&self) -> BudgetStats {
+        self.budget.stats()
     }
 
     /// May a warning about this peer be written now? `Some(k)`: yes, `k` were dropped since
@@ -78,6 +104,28 @@ impl PeerNode {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .allow(std::time::Instant::now())
+    }
+}
+
+/// What bounds the peers (from the config).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerLimits {
+    /// Budget of one peer node's frames being received.
+    pub per_node: u64,
+    /// Budget of all peers' frames being received.
+    pub total: u64,
+    /// How long a frame may stop arriving.
+    pub frame_timeout: std::time::Duration,
+}
+
+impl PeerLimits {
+    /// The limits `config` sets.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            per_node: config.peer_memory_per_node,
+            total: config.peer_memory_total,
+            frame_timeout: config.peer_frame_timeout,
+        }
     }
 }
 
@@ -114,10 +162,13 @@ pub struct Peers {
     max_frame_len: usize,
     /// This node's largest send or reply buffer (told to peers in the hello).
     max_message: u64,
+    limits: PeerLimits,
+    /// All peers' frames being received.
+    total: Arc<budget::Budget>,
 }
 
 impl Peers {
-    fn new(driver: &Arc<Driver>, max_message: u64) -> Self {
+    fn new(driver: &Arc<Driver>, max_message: u64, limits: PeerLimits) -> Self {
         Self {
             driver: Arc::downgrade(driver),
             table: Mutex::new(Table {
@@ -128,7 +179,14 @@ impl Peers {
                 .unwrap_or(usize::MAX)
                 .saturating_add(qnet_proto::frame::FRAME_OVERHEAD),
             max_message,
+            limits,
+            total: Arc::new(budget::Budget::new(limits.total)),
         }
+    }
+
+    /// The counters of the daemon's budget of all peers' frames.
+    pub fn total_budget_stats(&self) -> BudgetStats {
+        self.total.stats()
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -145,17 +203,18 @@ impl Peers {
         t.next_nd += 1;
         t.by_name.insert(name.to_owned(), nd);
         t.names.insert(nd, name.to_owned());
-        t.nodes.insert(nd, Arc::new(PeerNode::new(nd, name)));
+        let node = PeerNode::new(nd, name, &self.limits, &self.total);
+        t.nodes.insert(nd, Arc::new(node));
         (nd, true)
     }
 
     /// What this node keeps about peer node `nd` (numbered by [`Peers::nd_for`]).
-    fn node(&self, nd: Nd) -> Arc<PeerNode> {
+    pub fn node(&self, nd: Nd) -> Arc<PeerNode> {
         let mut t = self.lock();
         let name = t.names.get(&nd).cloned().unwrap_or_default();
         t.nodes
             .entry(nd)
-            .or_insert_with(|| Arc::new(PeerNode::new(nd, &name)))
+            .or_insert_with(|| Arc::new(PeerNode::new(nd, &name, &self.limits, &self.total)))
             .clone()
     }
 
@@ -309,7 +368,12 @@ mod tests {
     #[test]
     fn only_the_current_call_of_a_thread_is_done() {
         let driver = Driver::new(qnet_core::Config::default());
-        let peers = Peers::new(&driver, 1024);
+        let limits = PeerLimits {
+            per_node: 1 << 20,
+            total: 1 << 20,
+            frame_timeout: std::time::Duration::from_secs(1),
+        };
+        let peers = Peers::new(&driver, 1024, limits);
         let thread = ThreadKey::local(7, 1);
         in_flight(&peers, thread, 1);
         in_flight(&peers, thread, 2); // the thread was released and forwarded again

@@ -23,8 +23,9 @@ use super::PeerNode;
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
 
-/// STOP_SENDING code of a call stream whose call is above the message limit.
-const STOP_TOO_LARGE: u32 = 2;
+/// STOP_SENDING code of a call stream whose call was refused unread (above the message
+/// limit, or beyond the memory budget).
+const STOP_REFUSED: u32 = 2;
 
 /// Why a call stream was closed without an answer.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +51,7 @@ pub async fn serve(
     max_frame_len: usize,
 ) {
     let peer = &node.name;
-    let mut reader = FrameReader::new(max_frame_len);
+    let mut reader = node.reader(max_frame_len);
     match serve_call(&driver, &node, &mut send, &mut recv, &mut reader).await {
         Ok(()) => {}
         Err(ServeError::Stream(StreamError::Io(e))) => {
@@ -97,10 +98,15 @@ async fn serve_call(
         // A call above our message limit (a peer that did not learn it from our hello):
         // answered as a local sender would be, without reading it.
         Err(StreamError::Frame(FrameError::TooLarge { .. })) => {
-            let _ = recv.stop(STOP_TOO_LARGE.into());
-            frames::write(send, &local::Response::from(Errno::EMSGSIZE)).await?;
-            let _ = send.finish();
-            return Ok(());
+            return refuse(send, recv, Errno::EMSGSIZE).await;
+        }
+        // This node cannot buffer the call now (the peer's or the daemon's memory budget is
+        // in use): EAGAIN, try again, rather than a lost node's ESRCH.
+        Err(e @ StreamError::Budget(_)) => {
+            if let Some(suppressed) = node.warn_allowed() {
+                tracing::warn!(peer = %node.name, reason = %e, suppressed, "refused a call stream (EAGAIN)");
+            }
+            return refuse(send, recv, Errno::EAGAIN).await;
         }
         other => other?,
     };
@@ -199,6 +205,18 @@ fn call_name(call: &Call) -> &'static str {
         #[allow(unreachable_patterns)]
         _ => "another call",
     }
+}
+
+/// Answer a call stream whose call was not read with `errno`, and stop its sender.
+async fn refuse(
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    errno: Errno,
+) -> Result<(), ServeError> {
+    let _ = recv.stop(STOP_REFUSED.into());
+    frames::write(send, &local::Response::from(errno)).await?;
+    let _ = send.finish();
+    Ok(())
 }
 
 /// Wait for the blocked call's answer. `Ok(None)`: the route was dropped. The caller stopping
