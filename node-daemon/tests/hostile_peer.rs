@@ -521,3 +521,184 @@ fn a_stalled_frame_times_out_and_gives_its_memory_back() {
     legit_call(&n1, &n2, "still");
     drop(raw);
 }
+
+/// xorshift64*: the hostile test's reproducible randomness.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn bytes(&mut self, max: u64) -> Vec<u8> {
+        let n = self.below(max + 1);
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// A random call, valid on the wire, of any kind (forwardable or not).
+fn random_request(rng: &mut Rng) -> local::Request {
+    use qnet_core::{Call, ChannelFlags};
+    let small = |rng: &mut Rng| rng.below(8) as i32;
+    let call = match rng.below(9) {
+        0 => Call::ConnectAttach {
+            nd: rng.below(3) as u32,
+            pid: rng.below(1 << 16) as u32,
+            chid: small(rng),
+        },
+        1 => Call::MsgSend {
+            coid: small(rng),
+            data: Bytes::from(rng.bytes(300)),
+            reply_cap: rng.below(1 << 12),
+            priority: rng.below(64) as u8,
+            timeout: None,
+        },
+        2 => Call::MsgSendPulse {
+            coid: small(rng),
+            priority: rng.below(64) as u8,
+            code: rng.below(300) as i8,
+            value: rng.next() as i32,
+        },
+        3 => Call::NameOpen {
+            name: String::from_utf8_lossy(&rng.bytes(12)).into_owned(),
+        },
+        4 => Call::ConnectDetach { coid: small(rng) },
+        5 => Call::ChannelCreate {
+            flags: ChannelFlags(rng.next() as u32),
+        },
+        6 => Call::NameAttach {
+            name: "rnd".into(),
+            flags: ChannelFlags::default(),
+        },
+        7 => Call::MsgReceive {
+            chid: small(rng),
+            cap: 64,
+            timeout: None,
+        },
+        _ => Call::MsgUnregisterEvent { event: rng.next() },
+    };
+    local::Request::from(&call)
+}
+
+/// One random thing on a new stream: garbage, a frame of garbage, a truncated frame, a
+/// random call (valid or nonsense), possibly reset right after. Answers are read if they
+/// come soon (none is required).
+async fn random_stream(raw: &mut RawPeer, rng: &mut Rng) -> bool {
+    let Ok((mut s, mut r)) = raw.conn.open_bi().await else {
+        return false;
+    };
+    let mut bytes = match rng.below(5) {
+        0 => rng.bytes(600),
+        1 => {
+            let body = rng.bytes(600);
+            let mut f = (body.len() as u32).to_le_bytes().to_vec();
+            f.extend(body);
+            f
+        }
+        2 => {
+            let mut f = (rng.below(1 << 20) as u32).to_le_bytes().to_vec();
+            f.extend(rng.bytes(100));
+            f
+        }
+        _ => {
+            raw.seq += 1;
+            let frame = PeerStreamFrame {
+                frame: Some(peer_stream_frame::Frame::Call(PeerCall {
+                    thread: Some(RemoteThread {
+                        pid: 5000 + rng.below(4) as u32,
+                        tid: 1 + rng.below(4) as u32,
+                        uid: 0,
+                        gid: 0,
+                    }),
+                    request: Some(random_request(rng)),
+                    seq: raw.seq,
+                })),
+            };
+            qnet_proto::frame::frame_to_vec(&frame)
+        }
+    };
+    if !bytes.is_empty() && rng.below(6) == 0 {
+        // Flip a byte of an otherwise valid frame.
+        let i = rng.below(bytes.len() as u64) as usize;
+        bytes[i] ^= 1 << rng.below(8);
+    }
+    let _ = s.write_all(&bytes).await;
+    if rng.below(8) == 0 {
+        let _ = s.reset(0u32.into());
+    } else {
+        let _ = s.finish();
+    }
+    let answer = tokio::time::timeout(Duration::from_millis(100), read_frame(&mut r, 1 << 16));
+    matches!(answer.await, Ok(Ok(Some(_))))
+}
+
+/// A peer with a valid certificate sends random frame sequences (seeded: the seed is printed,
+/// `QNET_FUZZ_SEED=<seed>` replays it) while a legitimate cross-node call keeps working; the
+/// daemon stays up throughout and gives back what the peer held.
+#[test]
+fn random_frames_from_a_peer_leave_the_daemon_up_and_serving() {
+    let seed = std::env::var("QNET_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1
+        });
+    println!("hostile peer seed: QNET_FUZZ_SEED={seed}");
+    let mut rng = Rng(seed);
+    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let (n1, mut n2) = pair(&certs, &["--peer-frame-timeout", "1s"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut raw = rt.block_on(RawPeer::connect(certs.path(), n2.addr));
+    let (mut answered, mut reconnects) = (0, 0);
+    for round in 0..8 {
+        rt.block_on(async {
+            for _ in 0..40 {
+                answered += usize::from(random_stream(&mut raw, &mut rng).await);
+            }
+        });
+        // Now and then garbage on the control stream: the daemon closes that connection
+        // (and only it); the peer dials again.
+        if rng.below(3) == 0 {
+            rt.block_on(async {
+                let _ = raw._control.0.write_all(&rng.bytes(64)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), raw.conn.closed()).await;
+            });
+        }
+        if raw.conn.close_reason().is_some() {
+            reconnects += 1;
+            raw = rt.block_on(RawPeer::connect(certs.path(), n2.addr));
+        }
+        let alive = n2.daemon.child.as_mut().unwrap().try_wait().unwrap();
+        assert!(
+            alive.is_none(),
+            "seed {seed}: n2 exited ({alive:?}) in round {round}:\n{}",
+            n2.daemon.logs.dump()
+        );
+        legit_call(&n1, &n2, &format!("legit{round}"));
+    }
+    println!("320 random streams: {answered} answered, {reconnects} reconnections");
+    // Some random calls were well-formed enough to be answered (EPERM, EBADF, ...).
+    assert!(answered > 0, "seed {seed}: nothing reached the kernel");
+    raw.conn.close("done");
+    drop(raw);
+    drop(rt);
+    let (raw_b, total_b) = wait_budgets(&n2, |raw, total| raw.used == 0 && total.used == 0);
+    assert!(raw_b.peak <= raw_b.limit, "seed {seed}: {raw_b:?}");
+    assert!(total_b.peak <= total_b.limit, "seed {seed}: {total_b:?}");
+    assert!(
+        n2.daemon.logs.count(|l| l.contains("panicked")) == 0,
+        "seed {seed}: a task panicked:\n{}",
+        n2.daemon.logs.dump()
+    );
+}
