@@ -14,6 +14,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ConnectionError, IdleTimeout, RecvStream, SendStream, VarInt};
 
 use crate::certs::{CertError, NodeIdentity, node_name_from_cert, validate_node_name};
+use crate::lograte::{self, LogRate};
 use crate::tls::{SERVER_NAME, TlsContext, TlsError};
 
 /// QUIC settings for connections between daemons. The defaults suit a control-system LAN.
@@ -372,7 +373,14 @@ impl IncomingPeer {
         .await;
         match &result {
             Ok(c) => tracing::debug!(node = %c.peer_node(), %addr, "accepted"),
-            Err(e) => tracing::warn!("refused incoming connection: {e}"),
+            Err(e) => {
+                // Anyone can try: a flood of attempts writes a bounded number of lines.
+                static REFUSALS: std::sync::Mutex<LogRate> =
+                    std::sync::Mutex::new(LogRate::new(lograte::BURST, lograte::INTERVAL));
+                if let Some(suppressed) = lograte::allow_shared(&REFUSALS) {
+                    tracing::warn!(suppressed, "refused incoming connection: {e}");
+                }
+            }
         }
         result
     }

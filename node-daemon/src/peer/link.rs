@@ -238,7 +238,9 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
     match control::accept(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
         Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
         Err(e) => {
-            tracing::warn!(peer = %name, reason = %e, "closing peer connection");
+            if let Some(suppressed) = ctx.peers.node(nd).warn_allowed() {
+                tracing::warn!(peer = %name, reason = %e, suppressed, "closing peer connection");
+            }
             conn.close(&e.to_string());
         }
     }
@@ -279,7 +281,11 @@ async fn run_link(
                 ControlError::Stream(super::frames::StreamError::Io(_))
                 | ControlError::Stream(super::frames::StreamError::Write(_))
                 | ControlError::Connection(_) => tracing::info!(peer = %name, nd, reason = %e, "peer link closed"),
-                _ => tracing::warn!(peer = %name, nd, reason = %e, "closing peer connection"),
+                _ => {
+                    if let Some(suppressed) = node.warn_allowed() {
+                        tracing::warn!(peer = %name, nd, reason = %e, suppressed, "closing peer connection");
+                    }
+                }
             }
             e.to_string()
         }

@@ -9,7 +9,6 @@
 //!   (finished with the call; a cancel travels on the control stream, see `forward_unblock`);
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
 //! - `frames`: cancel-safe framing on QUIC streams;
-//! - `lograte`: the rate limit of repeated log lines about one peer;
 //! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
 //! - `admin`: introspection streams (a peer's view, ping) and what is known of each link.
 //!
@@ -24,7 +23,6 @@ mod calls;
 mod control;
 mod frames;
 mod link;
-mod lograte;
 mod serve;
 
 use std::collections::HashMap;
@@ -65,7 +63,7 @@ pub struct PeerNode {
     pub nd: Nd,
     /// Its name (from its certificate).
     pub name: Arc<str>,
-    log: Mutex<lograte::LogRate>,
+    log: Mutex<qnet_transport::LogRate>,
     /// Its frames being received, across its connections.
     budget: Arc<budget::Budget>,
     /// The daemon's budget of all peers' frames being received.
@@ -98,12 +96,10 @@ impl PeerNode {
     }
 
     /// May a warning about this peer be written now? `Some(k)`: yes, `k` were dropped since
-    /// the last one (put it in the line); `None`: it is dropped (counted). See `lograte`.
+    /// the last one (put it in the line); `None`: it is dropped (counted). See
+    /// `qnet_transport::lograte`.
     pub fn warn_allowed(&self) -> Option<u64> {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .allow(std::time::Instant::now())
+        qnet_transport::lograte::allow_shared(&self.log)
     }
 }
 

@@ -1,10 +1,11 @@
-//! Rate limit for repeated log lines about one peer.
+//! Rate limit for repeated log lines about one peer (or about refused strangers).
 //!
 //! A peer that misbehaves in a loop (100,000 refused streams) must not be able to fill the
-//! disk with the daemon's warnings about it. Each peer node has one [`LogRate`]: its first
-//! line is always written, then at most `burst` lines per `interval`; a line written after
-//! some were dropped carries how many (`suppressed`), so the count is never lost, only
-//! delayed until the next line that passes.
+//! disk with the daemon's warnings about it. Each peer node has one [`LogRate`] (the daemon's
+//! peer table), and the refusals of connections without a valid certificate share one here:
+//! the first line is always written, then at most `burst` lines per `interval`; a line
+//! written after some were dropped carries how many (`suppressed`), so the count is never
+//! lost, only delayed until the next line that passes.
 
 use std::time::{Duration, Instant};
 
@@ -35,9 +36,9 @@ impl Default for LogRate {
 
 impl LogRate {
     /// At most `burst` lines (at least 1) per `interval`.
-    pub fn new(burst: u32, interval: Duration) -> Self {
+    pub const fn new(burst: u32, interval: Duration) -> Self {
         Self {
-            burst: burst.max(1),
+            burst: if burst == 0 { 1 } else { burst },
             interval,
             window: None,
             written: 0,
@@ -63,6 +64,15 @@ impl LogRate {
             None
         }
     }
+}
+
+/// A shared limiter (a `static`) said whether a line may be written now; see
+/// [`LogRate::allow`].
+pub fn allow_shared(limiter: &std::sync::Mutex<LogRate>) -> Option<u64> {
+    limiter
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .allow(Instant::now())
 }
 
 #[cfg(test)]
