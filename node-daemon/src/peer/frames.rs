@@ -44,6 +44,20 @@ pub enum StreamError {
 /// First buffer of a stream; frames this small are read without growing it.
 const FIRST_BUFFER: usize = 4096;
 
+/// What a stream a peer opened costs besides its buffer (its task and quinn's stream state,
+/// an estimate), charged with the buffer from its first read on.
+const STREAM_BASE: usize = 4096;
+
+/// The capacity to grow a buffer holding `held` bytes of a frame of `frame_len` bytes (or of
+/// a frame whose header has not arrived yet, `None`) to: up to twice what it holds (at least
+/// [`FIRST_BUFFER`]), never beyond the frame, and at least one byte more than it holds.
+fn grow_target(held: usize, frame_len: Option<usize>) -> usize {
+    frame_len
+        .unwrap_or(FIRST_BUFFER)
+        .min(held.saturating_mul(2).max(FIRST_BUFFER))
+        .max(held + 1)
+}
+
 /// Reads frames of at most `max` bytes from one stream.
 ///
 /// The buffer grows with the data that arrived (at most doubling what it holds, never to an
@@ -107,12 +121,12 @@ impl FrameReader {
                 self.first_pending = false;
                 if let Some(c) = &mut self.charge {
                     // The payload is the kernel's now; what stays is the rest of the buffer.
-                    c.set(self.buf.capacity())?;
+                    c.set(STREAM_BASE + self.buf.capacity())?;
                 }
                 return Ok(m);
             }
             if self.buf.capacity() == self.buf.len() {
-                self.grow(frame_len.unwrap_or(FIRST_BUFFER))?;
+                self.grow(frame_len)?;
             }
             let timed = self
                 .stall
@@ -135,16 +149,12 @@ impl FrameReader {
         }
     }
 
-    /// Make room for more of a frame of `frame_len` bytes (header included): up to twice
-    /// what is held (at least [`FIRST_BUFFER`]), never beyond the frame. Charged before it
-    /// is allocated.
-    fn grow(&mut self, frame_len: usize) -> Result<(), StreamError> {
-        let len = self.buf.len();
-        let want = frame_len
-            .min(len.saturating_mul(2).max(FIRST_BUFFER))
-            .max(len + 1);
+    /// Make room for more of a frame of `frame_len` bytes (header included; `None`: not
+    /// known yet), as [`grow_target`] says. Charged before it is allocated.
+    fn grow(&mut self, frame_len: Option<usize>) -> Result<(), StreamError> {
+        let want = grow_target(self.buf.len(), frame_len);
         if let Some(c) = &mut self.charge {
-            c.set(want)?;
+            c.set(STREAM_BASE + want)?;
         }
         let mut bigger = BytesMut::with_capacity(want);
         bigger.extend_from_slice(&self.buf);
@@ -172,4 +182,34 @@ pub async fn write_split<M: Message + SplitBody>(
         Some(body) => send.write_all_chunks(&mut [head.freeze(), body]).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A buffer grows with the data that arrived, never to the announced length: a peer
+    /// that announces 16 MiB and sends 1 KiB holds 4 KiB; a frame that does arrive is read
+    /// into a buffer of exactly its size after a doubling series.
+    #[test]
+    fn buffers_grow_with_the_data_not_the_announcement() {
+        let announced = Some(16 << 20);
+        assert_eq!(grow_target(0, None), FIRST_BUFFER);
+        assert_eq!(grow_target(0, announced), FIRST_BUFFER);
+        assert_eq!(grow_target(4096, announced), 8192);
+        assert_eq!(grow_target(1 << 20, announced), 2 << 20);
+        // Never beyond the frame, always at least one more byte.
+        assert_eq!(grow_target(12 << 20, announced), 16 << 20);
+        assert_eq!(grow_target(100, Some(200)), 200);
+        assert_eq!(grow_target(4096, Some(4000)), 4097);
+        let mut held = 0;
+        let mut steps = 0;
+        while held < 16 << 20 {
+            let next = grow_target(held, announced);
+            assert!(next <= (2 * held).max(FIRST_BUFFER), "{held} -> {next}");
+            held = next;
+            steps += 1;
+        }
+        assert_eq!((held, steps), (16 << 20, 13));
+    }
 }
