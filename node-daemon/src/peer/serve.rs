@@ -9,6 +9,12 @@
 //! the caller stops or resets before the answer means the calling thread is gone
 //! ([`Driver::remote_call_abandoned`]). A malformed frame resets that one stream with a
 //! warning naming the peer; the connection and every other stream carry on.
+//!
+//! The peer is authenticated, not trusted: only the calls a forwarding daemon sends run
+//! ([`forwardable`]; others are answered `EPERM`), a call above our message limit is
+//! answered `EMSGSIZE` and one our memory budget for the peer cannot hold `EAGAIN`, both
+//! unread (the reader is charged and timed out: `frames`, `budget`). Warnings about one peer
+//! go through its log rate limit.
 
 use std::sync::Arc;
 
