@@ -42,7 +42,7 @@ pub struct Budget {
     timed_out: AtomicU64,
 }
 
-/// A snapshot of a [`Budget`]'s counters.
+/// A snapshot of a `Budget`'s counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BudgetStats {
     /// Bytes charged now.

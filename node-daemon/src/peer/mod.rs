@@ -204,7 +204,7 @@ impl Peers {
         (nd, true)
     }
 
-    /// What this node keeps about peer node `nd` (numbered by [`Peers::nd_for`]).
+    /// What this node keeps about peer node `nd` (numbered by `Peers::nd_for`).
     pub fn node(&self, nd: Nd) -> Arc<PeerNode> {
         let mut t = self.lock();
         let name = t.names.get(&nd).cloned().unwrap_or_default();
