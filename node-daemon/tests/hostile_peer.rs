@@ -166,6 +166,37 @@ impl RawPeer {
         }
     }
 
+    /// Start `call` as remote thread 4242/`tid` on its own stream, followed by `trailing`
+    /// bytes; the stream, for its answer.
+    async fn start(
+        &mut self,
+        tid: u32,
+        call: request::Call,
+        trailing: &[u8],
+    ) -> (SendStream, RecvStream) {
+        self.seq += 1;
+        let frame = PeerStreamFrame {
+            frame: Some(peer_stream_frame::Frame::Call(PeerCall {
+                thread: Some(RemoteThread {
+                    pid: 4242,
+                    tid,
+                    uid: 0,
+                    gid: 0,
+                }),
+                request: Some(local::Request { call: Some(call) }),
+                seq: self.seq,
+            })),
+        };
+        let (mut s, r) = self.conn.open_bi().await.unwrap();
+        let mut bytes = qnet_proto::frame::frame_to_vec(&frame);
+        bytes.extend_from_slice(trailing);
+        s.write_all(&bytes).await.unwrap();
+        if trailing.is_empty() {
+            s.finish().unwrap();
+        }
+        (s, r)
+    }
+
     /// `call` as remote thread 4242/1 on its own stream; the one answer.
     async fn call(&mut self, call: request::Call) -> response::Result {
         self.seq += 1;
@@ -755,4 +786,72 @@ fn measure_rss_under_stalled_streams() {
         during.saturating_sub(before) / 1024,
         after / 1024
     );
+}
+
+/// Calls blocked on this node hold only their streams' base cost of the peer's budget (no
+/// frame buffer while they wait), and bytes after a call reset its stream.
+#[test]
+fn blocked_calls_hold_no_frame_memory_and_trailing_bytes_reset_the_call() {
+    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let (n1, n2) = pair(&certs, &[]);
+    let mut server = n2.daemon.thread(5);
+    let r = server.call(request::Call::NameAttach(local::NameAttach {
+        name: "blk".into(),
+        flags: 0,
+    }));
+    assert!(matches!(r, response::Result::Chid(_)), "{r:?}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let blocked = 20;
+    let (raw, streams) = rt.block_on(async {
+        let mut raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let coid = match raw
+            .call(request::Call::NameOpen(local::NameOpen {
+                name: "blk".into(),
+            }))
+            .await
+        {
+            response::Result::Coid(c) => c,
+            other => panic!("name_open: {other:?}"),
+        };
+        let send = |n: usize| {
+            request::Call::MsgSend(local::MsgSend {
+                coid,
+                data: Bytes::from(vec![b'x'; n]),
+                reply_cap: 64,
+                priority: 10,
+                timeout: None,
+            })
+        };
+        let mut streams = Vec::new();
+        // SEND-blocked: nobody receives on "blk".
+        for tid in 0..blocked {
+            streams.push(raw.start(10 + tid, send(100_000), b"").await);
+        }
+        // A call followed by bytes the protocol does not allow.
+        let (_s, mut r) = raw.start(99, send(10), b"more").await;
+        let read = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 16))
+            .await
+            .expect("the stream ends in time");
+        assert!(read.is_err(), "the stream was not reset: {read:?}");
+        (raw, streams)
+    });
+    // Each blocked call holds its stream's base cost (4 KiB), not its 100 KB frame.
+    let (raw_b, _) = wait_budgets(&n2, |raw, _| raw.used == u64::from(blocked) * 4096);
+    assert!(
+        raw_b.peak >= 100_000,
+        "the frames were charged while read: {raw_b:?}"
+    );
+    assert!(
+        n2.daemon
+            .logs
+            .wait_for(|l| l.contains("bytes after the call") && l.contains("raw"))
+            .is_some(),
+        "no log line:\n{}",
+        n2.daemon.logs.dump()
+    );
+    legit_call(&n1, &n2, "beside");
+    drop(streams);
+    drop(raw);
+    drop(rt);
+    wait_budgets(&n2, |raw, _| raw.used == 0);
 }

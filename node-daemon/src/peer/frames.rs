@@ -39,6 +39,9 @@ pub enum StreamError {
     /// first frame of a call stream).
     #[error("frame stalled: nothing received for {0:?}")]
     Stalled(Duration),
+    /// Bytes arrived where the stream must end.
+    #[error("bytes after the last frame")]
+    Trailing,
 }
 
 /// First buffer of a stream; frames this small are read without growing it.
@@ -146,6 +149,27 @@ impl FrameReader {
                 check_eof(&self.buf)?;
                 return Ok(None);
             }
+        }
+    }
+
+    /// Wait for the end of a stream on which nothing more may come (a call stream after its
+    /// call): `Ok` at its end, [`StreamError::Trailing`] at any byte. Its buffer is given
+    /// back first, so a call blocked here holds only its stream's base cost. Cancel-safe.
+    pub async fn read_end(&mut self, recv: &mut RecvStream) -> Result<(), StreamError> {
+        if !self.buf.is_empty() {
+            return Err(StreamError::Trailing);
+        }
+        if self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+            if let Some(c) = &mut self.charge {
+                c.set(STREAM_BASE)?;
+            }
+        }
+        let mut byte = [0u8; 1];
+        match recv.read(&mut byte).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(StreamError::Trailing),
+            Err(e) => Err(std::io::Error::from(e).into()),
         }
     }
 

@@ -240,10 +240,14 @@ async fn wait(
         tokio::select! {
             answer = rx.recv() => return Ok(answer),
             _ = &mut stopped => return Err(ServeError::Stopped),
-            frame = reader.read::<PeerStreamFrame>(recv), if reading => match frame? {
-                Some(_) => return Err(ServeError::Unexpected("a second frame on a call stream")),
+            // Nothing is read into a buffer here: a blocked call holds no frame memory.
+            end = reader.read_end(recv), if reading => match end {
                 // The caller finished its side (with the call, normally).
-                None => reading = false,
+                Ok(()) => reading = false,
+                Err(StreamError::Trailing) => {
+                    return Err(ServeError::Unexpected("bytes after the call on a call stream"))
+                }
+                Err(e) => return Err(e.into()),
             },
         }
     }
