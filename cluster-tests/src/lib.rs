@@ -445,9 +445,11 @@ impl Node {
             .arg(&self.certs)
             .arg("--link-timeout")
             .arg(&self.link_timeout)
-            .arg("--max-message-size")
-            .arg(MAX_MESSAGE.to_string())
             .args(["--log", "info"]);
+        // `--max-message-size` among the extra arguments replaces the default [`MAX_MESSAGE`].
+        if !self.extra_args.iter().any(|a| a == "--max-message-size") {
+            cmd.arg("--max-message-size").arg(MAX_MESSAGE.to_string());
+        }
         for (n, a) in &self.peers {
             cmd.arg("--peer").arg(format!("{n}={a}"));
         }
@@ -572,7 +574,8 @@ impl Cluster {
         Self::start_with_args(names, &[])
     }
 
-    /// [`Cluster::start`], with more `qnetd` arguments for some nodes: `(name, args)`.
+    /// [`Cluster::start`], with more `qnetd` arguments for some nodes: `(name, args)`
+    /// (`--max-message-size N` among them replaces the default [`MAX_MESSAGE`]).
     pub fn start_with_args(names: &[&str], daemon_args: &[(&str, &[&str])]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");

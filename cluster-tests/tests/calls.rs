@@ -464,3 +464,29 @@ fn the_course_disconnect_and_unblock_demos_work_across_nodes() {
         "the server answered the unblock with ETIMEDOUT: {out}"
     );
 }
+
+/// A send above the server node's `--max-message-size` fails with `EMSGSIZE`, as the same
+/// send made on that node does (the peers told each other their limits in the hello), and
+/// the link keeps carrying calls. A reply buffer above it does too.
+#[test]
+fn a_send_above_the_server_nodes_limit_is_emsgsize_as_locally() {
+    let c = Cluster::start_with_args(&["n1", "n2"], &[("n2", &["--max-message-size", "1048576"])]);
+    let (n1, n2) = (c.node("n1"), c.node("n2"));
+    let server = n2.spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let remote = format!("n2/{pid}/{chid}");
+    let local = format!("{pid}/{chid}");
+    let two_mib = (2 << 20).to_string();
+    for (node, target) in [(n2, &local), (n1, &remote)] {
+        let mut big = node.spawn(probe(), &["send", target, "x", "--size", &two_mib]);
+        let out = ok_output(&mut big);
+        assert!(out.contains("result=err errno=EMSGSIZE"), "{target}: {out}");
+        let mut cap = node.spawn(probe(), &["send", target, "x", "--reply-size", &two_mib]);
+        let out = ok_output(&mut cap);
+        assert!(out.contains("result=err errno=EMSGSIZE"), "{target}: {out}");
+    }
+    let mut small = n1.spawn(probe(), &["send", &remote, "after", "--size", "1000000"]);
+    let out = ok_output(&mut small);
+    assert!(out.contains("result=ok"), "{out}");
+    assert_eq!(n1.node_up_count("n2"), 1, "the link stayed up");
+}

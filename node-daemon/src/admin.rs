@@ -177,6 +177,9 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
                 up,
                 ..Default::default()
             };
+            view.frame_budget = peers
+                .as_ref()
+                .map(|p| frame_budget(p.node(nd).budget_stats()));
             if let Some(info) = peers.as_ref().and_then(|p| p.link_info(nd)) {
                 view.links = info.links;
                 view.rtt_us = Some(u64::try_from(info.rtt.as_micros()).unwrap_or(u64::MAX));
@@ -191,6 +194,20 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
         node,
         cert_not_after: ctx.cert_not_after,
         peers,
+        frame_budget: ctx
+            .driver
+            .peers()
+            .map(|p| frame_budget(p.total_budget_stats())),
+    }
+}
+
+fn frame_budget(s: crate::peer::BudgetStats) -> local::FrameBudget {
+    local::FrameBudget {
+        used: s.used,
+        peak: s.peak,
+        limit: s.limit,
+        refused: s.refused,
+        timed_out: s.timed_out,
     }
 }
 

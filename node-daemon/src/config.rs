@@ -19,12 +19,26 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 /// Default `--link-timeout`: the bound on noticing that a peer node is gone.
 pub const DEFAULT_LINK_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Default `--peer-frame-timeout`.
+pub const DEFAULT_PEER_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default `--peer-memory-per-node` for a message limit: 128 MiB, or room for four of the
+/// largest frames if that is more.
+pub fn default_peer_memory(max_message_size: u64) -> u64 {
+    crate::peer::DEFAULT_PEER_MEMORY_PER_NODE.max(
+        max_message_size
+            .saturating_add(FRAME_OVERHEAD as u64)
+            .saturating_mul(4),
+    )
+}
+
 /// The command line of `qnetd`. Every setting may also come from `--config FILE`.
 #[derive(Parser, Debug, Clone, Default)]
 #[command(name = "qnetd", version, about = "The per-host qnet daemon")]
 pub struct Args {
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
-    /// link_timeout_ms, max_message_size, busy_poll_us, busy_poll_idle_us, limit_*); flags given here
+    /// link_timeout_ms, peer_memory_per_node, peer_memory_total, peer_frame_timeout_ms,
+    /// max_message_size, busy_poll_us, busy_poll_idle_us, limit_*); flags given here
     /// override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -46,6 +60,18 @@ pub struct Args {
     /// How long a silent peer link lasts before the node counts as gone (`3s`, `500ms`).
     #[arg(long, value_parser = parse_duration)]
     pub link_timeout: Option<Duration>,
+    /// Bytes of frames being received that one peer node may make this daemon hold
+    /// (default 128 MiB, at least two of the largest frames); beyond it its streams are
+    /// refused. Also sizes its concurrent-stream limit (one per 16 KiB).
+    #[arg(long)]
+    pub peer_memory_per_node: Option<u64>,
+    /// Bytes of frames being received from all peers together (default 512 MiB, at least
+    /// --peer-memory-per-node).
+    #[arg(long)]
+    pub peer_memory_total: Option<u64>,
+    /// A frame from a peer that stops arriving for this long closes its stream (`10s`).
+    #[arg(long, value_parser = parse_duration)]
+    pub peer_frame_timeout: Option<Duration>,
     /// Largest send or reply buffer, in bytes; larger sends fail with `EMSGSIZE`.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGE_SIZE_LIMIT))]
     pub max_message_size: Option<u64>,
@@ -108,6 +134,9 @@ struct FileConfig {
     #[serde(default)]
     peers: Vec<PeerSpec>,
     link_timeout_ms: Option<u64>,
+    peer_memory_per_node: Option<u64>,
+    peer_memory_total: Option<u64>,
+    peer_frame_timeout_ms: Option<u64>,
     max_message_size: Option<u64>,
     busy_poll_us: Option<u64>,
     busy_poll_idle_us: Option<u64>,
@@ -164,6 +193,12 @@ pub struct Config {
     pub peers: Vec<PeerSpec>,
     /// QUIC idle timeout of peer links (keep-alive every sixth of it).
     pub link_timeout: Duration,
+    /// Budget of frames being received from one peer node.
+    pub peer_memory_per_node: u64,
+    /// Budget of frames being received from all peers.
+    pub peer_memory_total: u64,
+    /// How long a frame from a peer may stop arriving.
+    pub peer_frame_timeout: Duration,
     /// Busy-polling window after a call that still waits for its answer (zero: off); see
     /// `poll`.
     pub busy_poll: Duration,
@@ -187,6 +222,9 @@ impl Config {
             certs: None,
             peers: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
+            peer_memory_per_node: default_peer_memory(DEFAULT_MAX_MESSAGE_SIZE),
+            peer_memory_total: crate::peer::DEFAULT_PEER_MEMORY_TOTAL,
+            peer_frame_timeout: DEFAULT_PEER_FRAME_TIMEOUT,
             busy_poll: crate::poll::DEFAULT_BUSY_POLL,
             busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
             limits: qnet_core::Limits::default(),
@@ -207,6 +245,10 @@ impl Config {
             .max_message_size
             .or(file.max_message_size)
             .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let peer_memory_per_node = args
+            .peer_memory_per_node
+            .or(file.peer_memory_per_node)
+            .unwrap_or_else(|| default_peer_memory(max_message_size));
         let config = Self {
             socket: args
                 .socket
@@ -224,6 +266,15 @@ impl Config {
                 args.peers
             },
             link_timeout,
+            peer_memory_per_node,
+            peer_memory_total: args
+                .peer_memory_total
+                .or(file.peer_memory_total)
+                .unwrap_or(crate::peer::DEFAULT_PEER_MEMORY_TOTAL.max(peer_memory_per_node)),
+            peer_frame_timeout: args
+                .peer_frame_timeout
+                .or(file.peer_frame_timeout_ms.map(Duration::from_millis))
+                .unwrap_or(DEFAULT_PEER_FRAME_TIMEOUT),
             busy_poll: args
                 .busy_poll_us
                 .or(file.busy_poll_us)
@@ -281,6 +332,26 @@ impl Config {
                 self.link_timeout
             ));
         }
+        if self.peer_memory_per_node < 2 * self.max_frame_len() as u64 {
+            return invalid(format!(
+                "peer_memory_per_node {} is below two of the largest frames ({}): a peer \
+                 could not send the largest message while another arrives",
+                self.peer_memory_per_node,
+                2 * self.max_frame_len()
+            ));
+        }
+        if self.peer_memory_total < self.peer_memory_per_node {
+            return invalid(format!(
+                "peer_memory_total {} is below peer_memory_per_node {}",
+                self.peer_memory_total, self.peer_memory_per_node
+            ));
+        }
+        if self.peer_frame_timeout < Duration::from_millis(100) {
+            return invalid(format!(
+                "peer frame timeout {:?} is too short (at least 100ms)",
+                self.peer_frame_timeout
+            ));
+        }
         if self.busy_poll > crate::poll::MAX_BUSY_POLL {
             return invalid(format!(
                 "busy_poll_us {} is above {} (one second of polling after every message); \
@@ -323,9 +394,10 @@ impl Config {
     }
 
     /// QUIC keep-alive interval: a sixth of the link timeout, so a few keep-alives can be lost
-    /// before the link counts as dead.
+    /// before the link counts as dead (the idle timeout is the rest of the link timeout:
+    /// `TransportConfig::for_link_timeout`).
     pub fn keep_alive(&self) -> Duration {
-        self.link_timeout / 6
+        qnet_transport::TransportConfig::for_link_timeout(self.link_timeout).keep_alive_interval
     }
 }
 
@@ -556,5 +628,39 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
             config(&["--config", p]),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn peer_budgets_default_from_the_message_limit_and_are_checked() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.peer_memory_per_node, 128 << 20);
+        assert_eq!(c.peer_memory_total, 512 << 20);
+        assert_eq!(c.peer_frame_timeout, Duration::from_secs(10));
+        // A large message limit raises the per-node default to four frames, and the total.
+        let c = config(&["--max-message-size", "104857600"]).unwrap();
+        assert_eq!(c.peer_memory_per_node, 4 * c.max_frame_len() as u64);
+        assert_eq!(c.peer_memory_total, 512 << 20);
+        let c = config(&["--max-message-size", "209715200"]).unwrap();
+        assert_eq!(c.peer_memory_total, c.peer_memory_per_node);
+        let c = config(&[
+            "--max-message-size",
+            "1048576",
+            "--peer-memory-per-node",
+            "3000000",
+            "--peer-memory-total",
+            "9000000",
+            "--peer-frame-timeout",
+            "500ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.peer_memory_per_node, c.peer_memory_total),
+            (3_000_000, 9_000_000)
+        );
+        assert_eq!(c.peer_frame_timeout, Duration::from_millis(500));
+        // Below two of the largest frames, below the per-node budget, too short: refused.
+        assert!(config(&["--peer-memory-per-node", "1000000"]).is_err());
+        assert!(config(&["--peer-memory-total", "1000"]).is_err());
+        assert!(config(&["--peer-frame-timeout", "10ms"]).is_err());
     }
 }

@@ -42,6 +42,9 @@ fn sample_config_loads_with_every_key_set() {
         qnet_core::Limits::default(),
         "the sample states the defaults"
     );
+    assert_eq!(config.peer_memory_per_node, 128 << 20);
+    assert_eq!(config.peer_memory_total, 512 << 20);
+    assert_eq!(config.peer_frame_timeout, Duration::from_secs(10));
 
     // Every key the loader accepts is present (uncommented) in the sample.
     let text = std::fs::read_to_string(&path).unwrap();
@@ -64,6 +67,9 @@ fn sample_config_loads_with_every_key_set() {
             "listen",
             "max_message_size",
             "node",
+            "peer_frame_timeout_ms",
+            "peer_memory_per_node",
+            "peer_memory_total",
             "peers",
             "socket"
         ]

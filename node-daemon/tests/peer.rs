@@ -468,6 +468,7 @@ fn garbage_on_a_call_stream_closes_only_that_stream() {
                 version: qnet_proto::PEER_PROTOCOL_VERSION,
                 your_nd: 1,
                 incarnation: 5,
+                ..PeerHello::default()
             })),
         };
         write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
@@ -543,6 +544,7 @@ fn a_peer_with_another_protocol_version_is_refused_naming_both() {
                 version: 999,
                 your_nd: 1,
                 incarnation: 5,
+                ..PeerHello::default()
             })),
         };
         write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)

@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod frame;
+pub mod fuzzing;
 
 use std::path::PathBuf;
 

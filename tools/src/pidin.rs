@@ -632,6 +632,35 @@ pub struct NodeRow {
     pub cert_not_after: Option<i64>,
     /// The same as a UTC date.
     pub cert_expires: Option<String>,
+    /// Its frames being received: the daemon's memory budget for this peer node.
+    pub frames: Option<FrameBudgetDoc>,
+}
+
+/// A peer memory budget of frames being received (`qnetd --peer-memory-*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FrameBudgetDoc {
+    /// Bytes held now.
+    pub used: u64,
+    /// Most bytes held at once.
+    pub peak: u64,
+    /// The limit.
+    pub limit: u64,
+    /// Streams refused because the budget was in use.
+    pub refused: u64,
+    /// Streams closed because a frame stopped arriving.
+    pub timed_out: u64,
+}
+
+impl From<qnet_proto::local::FrameBudget> for FrameBudgetDoc {
+    fn from(b: qnet_proto::local::FrameBudget) -> Self {
+        Self {
+            used: b.used,
+            peak: b.peak,
+            limit: b.limit,
+            refused: b.refused,
+            timed_out: b.timed_out,
+        }
+    }
 }
 
 /// `qnet nodes --json`.
@@ -643,6 +672,13 @@ pub struct NodesDoc {
     pub cert_not_after: Option<i64>,
     /// Its peers.
     pub peers: Vec<NodeRow>,
+    /// All peers' frames being received.
+    pub frames: Option<FrameBudgetDoc>,
+}
+
+/// Bytes as MiB with one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
 /// `unix` seconds as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -670,6 +706,7 @@ fn nodes_doc(list: PeerList) -> NodesDoc {
     NodesDoc {
         node: list.node,
         cert_not_after: list.cert_not_after,
+        frames: list.frame_budget.map(FrameBudgetDoc::from),
         peers: list
             .peers
             .into_iter()
@@ -681,6 +718,7 @@ fn nodes_doc(list: PeerList) -> NodesDoc {
                 cert_node: Some(p.cert_node).filter(|c| p.up && !c.is_empty()),
                 cert_expires: p.cert_not_after.filter(|_| p.up).map(utc),
                 cert_not_after: p.cert_not_after.filter(|_| p.up),
+                frames: p.frame_budget.map(FrameBudgetDoc::from),
                 name: p.name,
                 nd: p.nd,
             })
@@ -714,6 +752,8 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
             "ADDRESS",
             "CERT",
             "CERT EXPIRES",
+            "FRAMES PEAK/LIMIT",
+            "REFUSED+STALLED",
         ]
         .map(String::from)
         .to_vec(),
@@ -729,9 +769,23 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
             r.addr.clone().unwrap_or_else(|| "-".into()),
             r.cert_node.clone().unwrap_or_else(|| "-".into()),
             r.cert_expires.clone().unwrap_or_else(|| "-".into()),
+            r.frames
+                .map_or("-".into(), |f| format!("{}/{}", mib(f.peak), mib(f.limit))),
+            r.frames
+                .map_or("-".into(), |f| format!("{}+{}", f.refused, f.timed_out)),
         ]);
     }
     print_table(&table);
+    if let Some(f) = doc.frames {
+        println!(
+            "peer frames being received: {} held, peak {} of {}; streams refused {}, timed out {}",
+            mib(f.used),
+            mib(f.peak),
+            mib(f.limit),
+            f.refused,
+            f.timed_out
+        );
+    }
     Ok(())
 }
 

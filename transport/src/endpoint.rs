@@ -14,6 +14,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ConnectionError, IdleTimeout, RecvStream, SendStream, VarInt};
 
 use crate::certs::{CertError, NodeIdentity, node_name_from_cert, validate_node_name};
+use crate::lograte::{self, LogRate};
 use crate::tls::{SERVER_NAME, TlsContext, TlsError};
 
 /// QUIC settings for connections between daemons. The defaults suit a control-system LAN.
@@ -27,10 +28,19 @@ pub struct TransportConfig {
     /// How often an otherwise idle connection sends a keep-alive. Default 500 ms.
     /// Must be shorter than `max_idle_timeout`.
     pub keep_alive_interval: Duration,
-    /// A connection that hears nothing from its peer for this long is lost: this is the bound
-    /// on how late node loss is noticed. Default 3 s. The smaller of both sides' values
-    /// applies; quinn never uses less than three probe timeouts (a few ms on a LAN).
+    /// A connection that hears nothing from its peer for this long is lost. QUIC restarts
+    /// the idle timer when it sends the first ack-eliciting packet after the last one it
+    /// received (RFC 9000, 10.1), and a keep-alive is such a packet: a peer gone silent is
+    /// noticed up to `keep_alive_interval + max_idle_timeout` after its last packet. So the
+    /// bound on noticing node loss, the link timeout, is their sum
+    /// ([`TransportConfig::for_link_timeout`]). Default 2.5 s (a 3 s link timeout). The
+    /// smaller of both sides' values applies; quinn never uses less than three probe
+    /// timeouts (a few ms on a LAN).
     pub max_idle_timeout: Duration,
+    /// Bytes the peer may send on one connection beyond what the application has read (QUIC
+    /// connection flow control; `None`: quinn's default, unlimited). Bounds what quinn
+    /// buffers for streams nobody reads yet. Default `None`.
+    pub receive_window: Option<u64>,
     /// RTT assumed before the first measurement; it shapes the first probe timeouts, so
     /// quinn's WAN default (333 ms) would make a lost handshake packet cost about a second on
     /// a LAN. Default 10 ms.
@@ -44,11 +54,13 @@ pub struct TransportConfig {
 
 impl Default for TransportConfig {
     fn default() -> Self {
+        let link = Self::link_timeouts(Duration::from_secs(3));
         Self {
             max_concurrent_bidi_streams: 16384,
             max_concurrent_uni_streams: 1024,
-            keep_alive_interval: Duration::from_millis(500),
-            max_idle_timeout: Duration::from_secs(3),
+            keep_alive_interval: link.0,
+            max_idle_timeout: link.1,
+            receive_window: None,
             initial_rtt: Duration::from_millis(10),
             socket_buffer_size: Some(2 * 1024 * 1024),
         }
@@ -56,6 +68,25 @@ impl Default for TransportConfig {
 }
 
 impl TransportConfig {
+    /// The default config with keep-alive and idle timeout derived from `link_timeout`, the
+    /// longest a lost peer may go unnoticed after its last packet arrived: keep-alive every
+    /// sixth of it (a few may be lost), idle timeout the rest (see `max_idle_timeout` for
+    /// why the two add up).
+    pub fn for_link_timeout(link_timeout: Duration) -> Self {
+        let (keep_alive_interval, max_idle_timeout) = Self::link_timeouts(link_timeout);
+        Self {
+            keep_alive_interval,
+            max_idle_timeout,
+            ..Self::default()
+        }
+    }
+
+    /// (keep-alive interval, idle timeout) for `link_timeout`.
+    fn link_timeouts(link_timeout: Duration) -> (Duration, Duration) {
+        let keep_alive = link_timeout / 6;
+        (keep_alive, link_timeout - keep_alive)
+    }
+
     fn to_quinn(&self) -> Result<quinn::TransportConfig, BindError> {
         if self.keep_alive_interval >= self.max_idle_timeout {
             return Err(BindError::InvalidConfig(format!(
@@ -71,6 +102,11 @@ impl TransportConfig {
             .keep_alive_interval(Some(self.keep_alive_interval))
             .max_idle_timeout(Some(idle))
             .initial_rtt(self.initial_rtt);
+        if let Some(window) = self.receive_window {
+            let window = VarInt::from_u64(window)
+                .map_err(|_| BindError::InvalidConfig("receive_window too large".into()))?;
+            t.receive_window(window);
+        }
         // ACKs: quinn-proto >= 0.11.19 (pinned in Cargo.lock) bundles pending ACKs into
         // outgoing STREAM packets, so request/reply traffic needs no ACK-frequency tuning.
         Ok(t)
@@ -337,7 +373,14 @@ impl IncomingPeer {
         .await;
         match &result {
             Ok(c) => tracing::debug!(node = %c.peer_node(), %addr, "accepted"),
-            Err(e) => tracing::warn!("refused incoming connection: {e}"),
+            Err(e) => {
+                // Anyone can try: a flood of attempts writes a bounded number of lines.
+                static REFUSALS: std::sync::Mutex<LogRate> =
+                    std::sync::Mutex::new(LogRate::new(lograte::BURST, lograte::INTERVAL));
+                if let Some(suppressed) = lograte::allow_shared(&REFUSALS) {
+                    tracing::warn!(suppressed, "refused incoming connection: {e}");
+                }
+            }
         }
         result
     }
@@ -415,5 +458,29 @@ impl PeerConnection {
     /// The underlying quinn connection (unidirectional streams, datagrams, statistics).
     pub fn quinn(&self) -> &quinn::Connection {
         &self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The idle timer restarts at the first keep-alive after the last packet received, so a
+    /// silent peer is noticed `keep_alive + idle` after its last packet: that sum is the
+    /// link timeout, and the keep-alive stays well inside the idle timeout.
+    #[test]
+    fn keep_alive_plus_idle_timeout_is_the_link_timeout() {
+        for ms in [60, 1000, 1500, 3000, 10_000] {
+            let link = Duration::from_millis(ms);
+            let c = TransportConfig::for_link_timeout(link);
+            assert_eq!(c.keep_alive_interval + c.max_idle_timeout, link, "{link:?}");
+            assert!(c.keep_alive_interval * 4 < c.max_idle_timeout, "{link:?}");
+            assert!(c.to_quinn().is_ok(), "{link:?}");
+        }
+        let d = TransportConfig::default();
+        assert_eq!(
+            d.keep_alive_interval + d.max_idle_timeout,
+            Duration::from_secs(3)
+        );
     }
 }

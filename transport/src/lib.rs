@@ -6,6 +6,7 @@
 //!   [`PeerConnection`] (an authenticated connection to one peer node).
 //! - [`reconnect`]: [`Backoff`] and [`Transport::connect_with_backoff`].
 //! - [`framing`]: length-prefixed messages on streams, bounded.
+//! - [`lograte`]: [`LogRate`], the rate limit of repeated log lines about a peer.
 //!
 //! Typical use: `Transport::bind(addr, NodeIdentity::load(dir, "n1")?, TransportConfig::default())`,
 //! then `connect("n2", addr)` / `accept()`, one bidirectional stream per request, frames on it.
@@ -13,6 +14,7 @@
 pub mod certs;
 pub mod endpoint;
 pub mod framing;
+pub mod lograte;
 pub mod reconnect;
 pub mod tls;
 
@@ -24,6 +26,7 @@ pub use endpoint::{
     AcceptError, BindError, ConnectError, IncomingPeer, PeerConnection, Transport, TransportConfig,
 };
 pub use framing::{FrameReadError, FrameWriteError, read_frame, write_frame};
+pub use lograte::LogRate;
 pub use quinn::{ConnectionError, RecvStream, SendStream};
 pub use reconnect::Backoff;
 pub use tls::ALPN;

@@ -234,7 +234,13 @@ impl ClientCertVerifier for NodeClientVerifier {
                 Err(e) => Err(other(e.to_string())),
             });
         if let Err(e) = &result {
-            tracing::warn!("refusing client: {e}");
+            // Anyone can try: a flood of attempts writes a bounded number of lines.
+            static REFUSALS: std::sync::Mutex<crate::LogRate> = std::sync::Mutex::new(
+                crate::LogRate::new(crate::lograte::BURST, crate::lograte::INTERVAL),
+            );
+            if let Some(suppressed) = crate::lograte::allow_shared(&REFUSALS) {
+                tracing::warn!(suppressed, "refusing client: {e}");
+            }
         }
         result
     }

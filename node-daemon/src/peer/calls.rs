@@ -33,6 +33,24 @@ pub struct Forwarded {
     pub id: u64,
     /// Largest frame.
     pub max_frame_len: usize,
+    /// The callee's largest send or reply buffer, as its hello said (`None`: not told).
+    pub peer_max_message: Option<u64>,
+}
+
+impl Forwarded {
+    /// `EMSGSIZE` if the callee's limit refuses this call's buffers: the same check its
+    /// kernel makes for a local sender, made here so that the message is never sent.
+    fn too_large(&self) -> bool {
+        match (&self.call, self.peer_max_message) {
+            (
+                Call::MsgSend {
+                    data, reply_cap, ..
+                },
+                Some(max),
+            ) => data.len() as u64 > max || *reply_cap > max,
+            _ => false,
+        }
+    }
 }
 
 /// Why a forwarded call got no answer.
@@ -71,6 +89,7 @@ pub async fn run(
     let mut rest = None;
     let result = match conn {
         None => Err(CallError::NoLink),
+        Some(_) if job.too_large() => Ok(Err(Errno::EMSGSIZE)),
         Some(conn) => match exchange(&conn, job, abandon).await {
             Ok((r, recv, reader)) => {
                 rest = Some((recv, reader));
@@ -126,13 +145,21 @@ async fn exchange(
         })),
     };
     drop(job.call);
-    frames::write_split(&mut send, frame).await?;
-    // Nothing else is written here: the FIN leaves with the call.
-    let _ = send.finish();
+    let written = frames::write_split(&mut send, frame).await;
+    // Nothing else is written here: the FIN leaves with the call. A write that failed (the
+    // callee stopped reading: it refused an oversized call) may still have its answer.
+    if written.is_ok() {
+        let _ = send.finish();
+    }
     let mut reader = FrameReader::new(job.max_frame_len);
     tokio::select! {
         answer = reader.read::<local::Response>(&mut recv) => {
-            let response = answer?.ok_or(CallError::NoAnswer)?;
+            let response = match (answer, written) {
+                (Ok(Some(r)), _) => r,
+                (_, Err(e)) => return Err(e.into()),
+                (Ok(None), Ok(())) => return Err(CallError::NoAnswer),
+                (Err(e), Ok(())) => return Err(e.into()),
+            };
             Ok((Result::<Completion, Errno>::try_from(response)?, recv, reader))
         }
         // Our thread is gone (or its entry was dropped): stop the stream, the callee treats
@@ -142,5 +169,37 @@ async fn exchange(
             let _ = send.reset(0u32.into());
             Err(CallError::Abandoned)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(len: usize, reply_cap: u64, peer_max_message: Option<u64>) -> Forwarded {
+        Forwarded {
+            thread: ThreadKey::local(1, 1),
+            cred: Credentials::default(),
+            call: Call::MsgSend {
+                coid: 1,
+                data: bytes::Bytes::from(vec![0; len]),
+                reply_cap,
+                priority: 10,
+                timeout: None,
+            },
+            id: 1,
+            max_frame_len: 1 << 20,
+            peer_max_message,
+        }
+    }
+
+    /// The callee's limit from its hello refuses a send or reply buffer above it, as its
+    /// kernel would; without a limit (an older peer) the call goes and the callee decides.
+    #[test]
+    fn a_send_above_the_callees_limit_is_refused_before_sending() {
+        assert!(send(1001, 10, Some(1000)).too_large());
+        assert!(send(10, 1001, Some(1000)).too_large());
+        assert!(!send(1000, 1000, Some(1000)).too_large());
+        assert!(!send(1 << 20, 1 << 20, None).too_large());
     }
 }

@@ -2,7 +2,7 @@
 //! follow in both directions.
 //!
 //! The dialler opens one bidirectional stream and sends `PeerHello { version, your_nd,
-//! incarnation }`; the acceptor answers with its own hello, or with `PeerRefused` naming both
+//! incarnation, max_message_size }`; the acceptor answers with its own hello, or with `PeerRefused` naming both
 //! versions and closes the connection. Afterwards each side writes `PeerNotice` frames and
 //! `PeerUnblock` frames (cancels of its forwarded calls, by seq) on its direction. Anything else on the control stream is a protocol violation: the connection is
 //! closed with a logged reason.
@@ -72,14 +72,17 @@ pub struct Control {
     pub srcnd: Nd,
     /// The peer daemon's incarnation.
     pub incarnation: u64,
+    /// The peer's largest send or reply buffer (`None`: it did not say).
+    pub max_message: Option<u64>,
 }
 
-fn hello(your_nd: Nd, incarnation: u64) -> PeerControl {
+fn hello(your_nd: Nd, incarnation: u64, max_message_size: u64) -> PeerControl {
     PeerControl {
         frame: Some(peer_control::Frame::Hello(PeerHello {
             version: PEER_PROTOCOL_VERSION,
             your_nd,
             incarnation,
+            max_message_size,
         })),
     }
 }
@@ -100,10 +103,11 @@ pub async fn dial(
     conn: &PeerConnection,
     nd: Nd,
     incarnation: u64,
+    max_message: u64,
 ) -> Result<Control, ControlError> {
     let exchange = async {
         let (mut send, mut recv) = conn.open_bi().await?;
-        frames::write(&mut send, &hello(nd, incarnation)).await?;
+        frames::write(&mut send, &hello(nd, incarnation, max_message)).await?;
         let mut reader = FrameReader::new(MAX_CONTROL_FRAME);
         match read_control(&mut reader, &mut recv).await? {
             peer_control::Frame::Hello(h) if h.version == PEER_PROTOCOL_VERSION => Ok(Control {
@@ -112,6 +116,7 @@ pub async fn dial(
                 reader,
                 srcnd: h.your_nd,
                 incarnation: h.incarnation,
+                max_message: (h.max_message_size != 0).then_some(h.max_message_size),
             }),
             peer_control::Frame::Hello(h) => Err(ControlError::Version {
                 theirs: h.version,
@@ -134,6 +139,7 @@ pub async fn accept(
     conn: &PeerConnection,
     nd: Nd,
     incarnation: u64,
+    max_message: u64,
 ) -> Result<Control, ControlError> {
     let exchange = async {
         let (mut send, mut recv) = conn.accept_bi().await?;
@@ -163,13 +169,14 @@ pub async fn accept(
             let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
             return Err(err);
         }
-        frames::write(&mut send, &hello(nd, incarnation)).await?;
+        frames::write(&mut send, &hello(nd, incarnation, max_message)).await?;
         Ok(Control {
             send,
             recv,
             reader,
             srcnd: h.your_nd,
             incarnation: h.incarnation,
+            max_message: (h.max_message_size != 0).then_some(h.max_message_size),
         })
     };
     tokio::time::timeout(HELLO_TIMEOUT, exchange)

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::control::{self, Control, ControlError};
-use super::{Peers, serve};
+use super::{PeerLimits, PeerNode, Peers, budget, serve};
 use crate::config::{Config, PeerSpec};
 use crate::driver::{Driver, LinkChange};
 
@@ -89,13 +89,21 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
             dir: certs.display().to_string(),
             source,
         })?;
+    // The link timeout bounds noticing a lost node from its last packet received.
     let transport_config = TransportConfig {
-        keep_alive_interval: config.keep_alive(),
-        max_idle_timeout: config.link_timeout,
-        ..TransportConfig::default()
+        // Each open stream costs at least a read buffer: a peer gets as many as its memory
+        // budget pays for.
+        max_concurrent_bidi_streams: budget::max_streams(config.peer_memory_per_node),
+        // What quinn buffers of a connection before we read it is bounded the same way.
+        receive_window: Some(config.peer_memory_per_node),
+        ..TransportConfig::for_link_timeout(config.link_timeout)
     };
     let transport = Transport::bind(listen, identity, transport_config)?;
-    let peers = Arc::new(Peers::new(driver, config.max_frame_len()));
+    let peers = Arc::new(Peers::new(
+        driver,
+        config.max_message_size,
+        PeerLimits::of(config),
+    ));
     let mut numbered = Vec::new();
     for spec in &config.peers {
         let (nd, _) = peers.nd_for(&spec.name);
@@ -146,7 +154,7 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
             .connect_with_backoff(&spec.name, addr, &mut backoff, cancel.cancelled())
             .await;
         let Some(conn) = dialled else { return };
-        match control::dial(&conn, nd, ctx.incarnation).await {
+        match control::dial(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
             Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
             Err(e) => {
                 tracing::warn!(peer = %spec.name, reason = %e, "closing peer connection");
@@ -227,10 +235,12 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
         }
         tracing::info!(peer = %name, nd, "new peer node");
     }
-    match control::accept(&conn, nd, ctx.incarnation).await {
+    match control::accept(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
         Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
         Err(e) => {
-            tracing::warn!(peer = %name, reason = %e, "closing peer connection");
+            if let Some(suppressed) = ctx.peers.node(nd).warn_allowed() {
+                tracing::warn!(peer = %name, reason = %e, suppressed, "closing peer connection");
+            }
             conn.close(&e.to_string());
         }
     }
@@ -249,9 +259,13 @@ async fn run_link(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let mut link = (0, LinkChange::Additional);
     ctx.driver.link_up(nd, control.srcnd, || {
-        link = ctx
-            .peers
-            .add_link(nd, conn.clone(), control.incarnation, tx);
+        link = ctx.peers.add_link(
+            nd,
+            conn.clone(),
+            control.incarnation,
+            control.max_message,
+            tx,
+        );
         link.1
     });
     let (id, change) = link;
@@ -260,17 +274,22 @@ async fn run_link(
         LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
         _ => tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up"),
     }
+    let node = ctx.peers.node(nd);
     let reason = tokio::select! {
         e = control::run(&ctx.driver, nd, control, rx) => {
             match &e {
                 ControlError::Stream(super::frames::StreamError::Io(_))
                 | ControlError::Stream(super::frames::StreamError::Write(_))
                 | ControlError::Connection(_) => tracing::info!(peer = %name, nd, reason = %e, "peer link closed"),
-                _ => tracing::warn!(peer = %name, nd, reason = %e, "closing peer connection"),
+                _ => {
+                    if let Some(suppressed) = node.warn_allowed() {
+                        tracing::warn!(peer = %name, nd, reason = %e, suppressed, "closing peer connection");
+                    }
+                }
             }
             e.to_string()
         }
-        e = accept_calls(ctx, nd, &name, &conn) => {
+        e = accept_calls(ctx, &node, &conn) => {
             tracing::info!(peer = %name, nd, reason = %e, "peer link closed");
             e.to_string()
         }
@@ -289,8 +308,7 @@ async fn run_link(
 
 async fn accept_calls(
     ctx: &Ctx,
-    nd: Nd,
-    name: &Arc<str>,
+    node: &Arc<PeerNode>,
     conn: &PeerConnection,
 ) -> quinn::ConnectionError {
     loop {
@@ -298,8 +316,7 @@ async fn accept_calls(
             Ok((send, recv)) => {
                 tokio::spawn(serve::serve(
                     ctx.driver.clone(),
-                    nd,
-                    name.clone(),
+                    node.clone(),
                     send,
                     recv,
                     ctx.peers.max_frame_len,

@@ -9,6 +9,7 @@
 //!   (finished with the call; a cancel travels on the control stream, see `forward_unblock`);
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
 //! - `frames`: cancel-safe framing on QUIC streams;
+//! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
 //! - `admin`: introspection streams (a peer's view, ping) and what is known of each link.
 //!
 //! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
@@ -17,6 +18,7 @@
 //! wait and never call back into the driver.
 
 mod admin;
+mod budget;
 mod calls;
 mod control;
 mod frames;
@@ -34,6 +36,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::driver::{Driver, LinkChange};
 
 pub use admin::{ADMIN_TIMEOUT, AdminError, LinkInfo, cert_not_after};
+pub use budget::{
+    BudgetStats, DEFAULT_PER_NODE as DEFAULT_PEER_MEMORY_PER_NODE,
+    DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
+};
 pub use link::{PeerEndpoint, PeerError, start};
 
 /// One live, hello-completed connection to a node.
@@ -43,8 +49,80 @@ struct Link {
     conn: PeerConnection,
     /// The peer's incarnation (from its hello).
     incarnation: u64,
+    /// The peer's largest send or reply buffer (from its hello; `None`: not told).
+    max_message: Option<u64>,
     /// Frames (notices, unblocks) to write on this connection's control stream.
     control: mpsc::UnboundedSender<peer_control::Frame>,
+}
+
+/// What this node keeps about one peer node across its connections (a peer may open many:
+/// what bounds it must not multiply with them).
+#[derive(Debug)]
+pub struct PeerNode {
+    /// Its nd here.
+    pub nd: Nd,
+    /// Its name (from its certificate).
+    pub name: Arc<str>,
+    log: Mutex<qnet_transport::LogRate>,
+    /// Its frames being received, across its connections.
+    budget: Arc<budget::Budget>,
+    /// The daemon's budget of all peers' frames being received.
+    total: Arc<budget::Budget>,
+    /// How long one of its frames may stop arriving.
+    frame_timeout: std::time::Duration,
+}
+
+impl PeerNode {
+    fn new(nd: Nd, name: &str, limits: &PeerLimits, total: &Arc<budget::Budget>) -> Self {
+        Self {
+            nd,
+            name: name.into(),
+            log: Mutex::default(),
+            budget: Arc::new(budget::Budget::new(limits.per_node)),
+            total: total.clone(),
+            frame_timeout: limits.frame_timeout,
+        }
+    }
+
+    /// A frame reader for a stream this peer opened: charged to its budgets, timed out.
+    fn reader(&self, max: usize) -> frames::FrameReader {
+        let charge = budget::Charge::new(self.budget.clone(), self.total.clone());
+        frames::FrameReader::charged(max, charge, self.frame_timeout)
+    }
+
+    /// Its budget's counters.
+    pub fn budget_stats(&self) -> BudgetStats {
+        self.budget.stats()
+    }
+
+    /// May a warning about this peer be written now? `Some(k)`: yes, `k` were dropped since
+    /// the last one (put it in the line); `None`: it is dropped (counted). See
+    /// `qnet_transport::lograte`.
+    pub fn warn_allowed(&self) -> Option<u64> {
+        qnet_transport::lograte::allow_shared(&self.log)
+    }
+}
+
+/// What bounds the peers (from the config).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerLimits {
+    /// Budget of one peer node's frames being received.
+    pub per_node: u64,
+    /// Budget of all peers' frames being received.
+    pub total: u64,
+    /// How long a frame may stop arriving.
+    pub frame_timeout: std::time::Duration,
+}
+
+impl PeerLimits {
+    /// The limits `config` sets.
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            per_node: config.peer_memory_per_node,
+            total: config.peer_memory_total,
+            frame_timeout: config.peer_frame_timeout,
+        }
+    }
 }
 
 /// A forwarded call in flight.
@@ -67,6 +145,8 @@ struct Table {
     next_id: u64,
     /// Forwarded calls in flight, by calling thread.
     calls: HashMap<ThreadKey, InFlight>,
+    /// Per peer node state, made with its nd.
+    nodes: HashMap<Nd, Arc<PeerNode>>,
 }
 
 /// The peer table and what every peer task shares.
@@ -76,18 +156,33 @@ pub struct Peers {
     table: Mutex<Table>,
     /// Largest frame read from or written to a peer.
     max_frame_len: usize,
+    /// This node's largest send or reply buffer (told to peers in the hello).
+    max_message: u64,
+    limits: PeerLimits,
+    /// All peers' frames being received.
+    total: Arc<budget::Budget>,
 }
 
 impl Peers {
-    fn new(driver: &Arc<Driver>, max_frame_len: usize) -> Self {
+    fn new(driver: &Arc<Driver>, max_message: u64, limits: PeerLimits) -> Self {
         Self {
             driver: Arc::downgrade(driver),
             table: Mutex::new(Table {
                 next_nd: 1,
                 ..Table::default()
             }),
-            max_frame_len,
+            max_frame_len: usize::try_from(max_message)
+                .unwrap_or(usize::MAX)
+                .saturating_add(qnet_proto::frame::FRAME_OVERHEAD),
+            max_message,
+            limits,
+            total: Arc::new(budget::Budget::new(limits.total)),
         }
+    }
+
+    /// The counters of the daemon's budget of all peers' frames.
+    pub fn total_budget_stats(&self) -> BudgetStats {
+        self.total.stats()
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
@@ -104,7 +199,19 @@ impl Peers {
         t.next_nd += 1;
         t.by_name.insert(name.to_owned(), nd);
         t.names.insert(nd, name.to_owned());
+        let node = PeerNode::new(nd, name, &self.limits, &self.total);
+        t.nodes.insert(nd, Arc::new(node));
         (nd, true)
+    }
+
+    /// What this node keeps about peer node `nd` (numbered by `Peers::nd_for`).
+    pub fn node(&self, nd: Nd) -> Arc<PeerNode> {
+        let mut t = self.lock();
+        let name = t.names.get(&nd).cloned().unwrap_or_default();
+        t.nodes
+            .entry(nd)
+            .or_insert_with(|| Arc::new(PeerNode::new(nd, &name, &self.limits, &self.total)))
+            .clone()
     }
 
     /// Add a live link to `nd` (called under the driver's lock).
@@ -113,6 +220,7 @@ impl Peers {
         nd: Nd,
         conn: PeerConnection,
         incarnation: u64,
+        max_message: Option<u64>,
         control: mpsc::UnboundedSender<peer_control::Frame>,
     ) -> (u64, LinkChange) {
         let mut t = self.lock();
@@ -134,6 +242,7 @@ impl Peers {
             id,
             conn,
             incarnation,
+            max_message,
             control,
         });
         (id, change)
@@ -157,13 +266,14 @@ impl Peers {
             return;
         };
         let (tx, rx) = oneshot::channel();
-        let (conn, id) = {
+        let (conn, id, peer_max) = {
             let mut t = self.lock();
             let id = t.next_id;
             t.next_id += 1;
             let link = t.links.get(&nd).and_then(|l| l.last());
             let conn = link.map(|l| l.conn.clone());
             let control = link.map(|l| l.control.clone());
+            let peer_max = link.and_then(|l| l.max_message);
             t.calls.insert(
                 thread,
                 InFlight {
@@ -172,7 +282,7 @@ impl Peers {
                     abandon: tx,
                 },
             );
-            (conn, id)
+            (conn, id, peer_max)
         };
         let job = calls::Forwarded {
             thread,
@@ -180,6 +290,7 @@ impl Peers {
             call,
             id,
             max_frame_len: self.max_frame_len,
+            peer_max_message: peer_max,
         };
         tokio::spawn(calls::run(driver, conn, job, rx));
     }
@@ -253,7 +364,12 @@ mod tests {
     #[test]
     fn only_the_current_call_of_a_thread_is_done() {
         let driver = Driver::new(qnet_core::Config::default());
-        let peers = Peers::new(&driver, 1024);
+        let limits = PeerLimits {
+            per_node: 1 << 20,
+            total: 1 << 20,
+            frame_timeout: std::time::Duration::from_secs(1),
+        };
+        let peers = Peers::new(&driver, 1024, limits);
         let thread = ThreadKey::local(7, 1);
         in_flight(&peers, thread, 1);
         in_flight(&peers, thread, 2); // the thread was released and forwarded again

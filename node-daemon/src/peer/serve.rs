@@ -9,17 +9,29 @@
 //! the caller stops or resets before the answer means the calling thread is gone
 //! ([`Driver::remote_call_abandoned`]). A malformed frame resets that one stream with a
 //! warning naming the peer; the connection and every other stream carry on.
+//!
+//! The peer is authenticated, not trusted: only the calls a forwarding daemon sends run
+//! ([`forwardable`]; others are answered `EPERM`), a call above our message limit is
+//! answered `EMSGSIZE` and one our memory budget for the peer cannot hold `EAGAIN`, both
+//! unread (the reader is charged and timed out: `frames`, `budget`). Warnings about one peer
+//! go through its log rate limit.
 
 use std::sync::Arc;
 
-use qnet_core::{Call, Credentials, Nd, ThreadKey};
+use qnet_core::{Call, Credentials, Errno, ThreadKey};
+use qnet_proto::frame::FrameError;
 use qnet_proto::local;
 use qnet_proto::peer::{PeerStreamFrame, peer_stream_frame};
 use qnet_transport::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 
+use super::PeerNode;
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
+
+/// STOP_SENDING code of a call stream whose call was refused unread (above the message
+/// limit, or beyond the memory budget).
+const STOP_REFUSED: u32 = 2;
 
 /// Why a call stream was closed without an answer.
 #[derive(Debug, thiserror::Error)]
@@ -36,38 +48,75 @@ enum ServeError {
     Stopped,
 }
 
-/// Serve the call on one stream opened by node `nd` (named `peer`).
+/// Serve the call on one stream opened by peer `node`.
 pub async fn serve(
     driver: Arc<Driver>,
-    nd: Nd,
-    peer: Arc<str>,
+    node: Arc<PeerNode>,
     mut send: SendStream,
     mut recv: RecvStream,
     max_frame_len: usize,
 ) {
-    let mut reader = FrameReader::new(max_frame_len);
-    match serve_call(&driver, nd, &mut send, &mut recv, &mut reader).await {
+    let peer = &node.name;
+    let mut reader = node.reader(max_frame_len);
+    match serve_call(&driver, &node, &mut send, &mut recv, &mut reader).await {
         Ok(()) => {}
         Err(ServeError::Stream(StreamError::Io(e))) => {
             tracing::debug!(%peer, error = %e, "call stream ended");
         }
         Err(ServeError::Stopped) => tracing::debug!(%peer, "call stream stopped by the caller"),
         Err(e) => {
-            tracing::warn!(%peer, reason = %e, "closing call stream");
+            if let Some(suppressed) = node.warn_allowed() {
+                tracing::warn!(%peer, reason = %e, suppressed, "closing call stream");
+            }
             let _ = send.reset(1u32.into());
             let _ = recv.stop(1u32.into());
         }
     }
 }
 
+/// The trust rule: a peer is authenticated, not trusted. It may run here only the calls its
+/// daemon forwards for its own threads (`qnet_core` `Kernel::remote_call` forwards exactly
+/// these: `ConnectAttach` of a local channel, `name_open` of a local name, `MsgSend`,
+/// `MsgSendPulse` and `ConnectDetach` on the connections it made, and registering and
+/// unregistering events with their servers). Everything else (making channels, attaching
+/// names, receiving, replying, ...) would let a remote node act as a local process here.
+pub fn forwardable(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::ConnectAttach { nd: 0, .. }
+            | Call::NameOpen { .. }
+            | Call::MsgSend { .. }
+            | Call::MsgSendPulse { .. }
+            | Call::ConnectDetach { .. }
+            | Call::MsgRegisterEvent { .. }
+            | Call::MsgUnregisterEvent { .. }
+    )
+}
+
 async fn serve_call(
     driver: &Driver,
-    nd: Nd,
+    node: &PeerNode,
     send: &mut SendStream,
     recv: &mut RecvStream,
     reader: &mut FrameReader,
 ) -> Result<(), ServeError> {
-    let call = match reader.read::<PeerStreamFrame>(recv).await? {
+    let first = match reader.read::<PeerStreamFrame>(recv).await {
+        // A call above our message limit (a peer that did not learn it from our hello):
+        // answered as a local sender would be, without reading it.
+        Err(StreamError::Frame(FrameError::TooLarge { .. })) => {
+            return refuse(send, recv, Errno::EMSGSIZE).await;
+        }
+        // This node cannot buffer the call now (the peer's or the daemon's memory budget is
+        // in use): EAGAIN, try again, rather than a lost node's ESRCH.
+        Err(e @ StreamError::Budget(_)) => {
+            if let Some(suppressed) = node.warn_allowed() {
+                tracing::warn!(peer = %node.name, reason = %e, suppressed, "refused a call stream (EAGAIN)");
+            }
+            return refuse(send, recv, Errno::EAGAIN).await;
+        }
+        other => other?,
+    };
+    let call = match first {
         None => return Ok(()),
         Some(PeerStreamFrame {
             frame: Some(peer_stream_frame::Frame::Call(c)),
@@ -86,7 +135,7 @@ async fn serve_call(
         .request
         .ok_or(ServeError::Unexpected("call without its request"))?;
     let thread = ThreadKey {
-        nd,
+        nd: node.nd,
         pid: who.pid,
         tid: who.tid,
     };
@@ -96,6 +145,20 @@ async fn serve_call(
     };
     let seq = call.seq;
     let call = Call::try_from(request)?;
+    if !forwardable(&call) {
+        if let Some(suppressed) = node.warn_allowed() {
+            tracing::warn!(
+                peer = %node.name,
+                %thread,
+                call = call_name(&call),
+                suppressed,
+                "refused a call a forwarded client never makes (EPERM)"
+            );
+        }
+        frames::write(send, &local::Response::from(Errno::EPERM)).await?;
+        let _ = send.finish();
+        return Ok(());
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let response = match driver.remote_call(thread, seq, cred, call, &tx) {
         Some(r) => r,
@@ -120,6 +183,48 @@ async fn serve_call(
     Ok(())
 }
 
+/// The name of `call`'s kind, for a log line (its payload is not logged).
+fn call_name(call: &Call) -> &'static str {
+    match call {
+        Call::ChannelCreate { .. } => "ChannelCreate",
+        Call::ChannelDestroy { .. } => "ChannelDestroy",
+        Call::ConnectAttach { .. } => "ConnectAttach",
+        Call::ConnectDetach { .. } => "ConnectDetach",
+        Call::ScoidDetach { .. } => "ScoidDetach",
+        Call::MsgSend { .. } => "MsgSend",
+        Call::MsgReceive { .. } => "MsgReceive",
+        Call::MsgReply { .. } => "MsgReply",
+        Call::MsgError { .. } => "MsgError",
+        Call::MsgRead { .. } => "MsgRead",
+        Call::MsgWrite { .. } => "MsgWrite",
+        Call::MsgInfo { .. } => "MsgInfo",
+        Call::MsgSendPulse { .. } => "MsgSendPulse",
+        Call::NameAttach { .. } => "NameAttach",
+        Call::NameDetach { .. } => "NameDetach",
+        Call::NameOpen { .. } => "NameOpen",
+        Call::ConnectClientInfo { .. } => "ConnectClientInfo",
+        Call::MsgRegisterEvent { .. } => "MsgRegisterEvent",
+        Call::MsgUnregisterEvent { .. } => "MsgUnregisterEvent",
+        Call::MsgVerifyEvent { .. } => "MsgVerifyEvent",
+        Call::MsgDeliverEvent { .. } => "MsgDeliverEvent",
+        Call::Unblock { .. } => "Unblock",
+        #[allow(unreachable_patterns)]
+        _ => "another call",
+    }
+}
+
+/// Answer a call stream whose call was not read with `errno`, and stop its sender.
+async fn refuse(
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    errno: Errno,
+) -> Result<(), ServeError> {
+    let _ = recv.stop(STOP_REFUSED.into());
+    frames::write(send, &local::Response::from(errno)).await?;
+    let _ = send.finish();
+    Ok(())
+}
+
 /// Wait for the blocked call's answer. `Ok(None)`: the route was dropped. The caller stopping
 /// or resetting the stream is an error (its thread is gone).
 async fn wait(
@@ -135,11 +240,63 @@ async fn wait(
         tokio::select! {
             answer = rx.recv() => return Ok(answer),
             _ = &mut stopped => return Err(ServeError::Stopped),
-            frame = reader.read::<PeerStreamFrame>(recv), if reading => match frame? {
-                Some(_) => return Err(ServeError::Unexpected("a second frame on a call stream")),
+            // Nothing is read into a buffer here: a blocked call holds no frame memory.
+            end = reader.read_end(recv), if reading => match end {
                 // The caller finished its side (with the call, normally).
-                None => reading = false,
+                Ok(()) => reading = false,
+                Err(StreamError::Trailing) => {
+                    return Err(ServeError::Unexpected("bytes after the call on a call stream"))
+                }
+                Err(e) => return Err(e.into()),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use qnet_core::ChannelFlags;
+
+    use super::*;
+
+    /// What a forwarding daemon sends passes; what only a local process may do does not.
+    #[test]
+    fn only_calls_a_forwarded_client_makes_are_forwardable() {
+        let flags = ChannelFlags::default();
+        let allowed = [
+            Call::ConnectAttach {
+                nd: 0,
+                pid: 1,
+                chid: 1,
+            },
+            Call::NameOpen { name: "x".into() },
+            Call::ConnectDetach { coid: 1 },
+        ];
+        let refused = [
+            Call::ChannelCreate { flags },
+            Call::ChannelDestroy { chid: 1 },
+            Call::NameAttach {
+                name: "squat".into(),
+                flags,
+            },
+            Call::NameDetach { chid: 1 },
+            Call::MsgReceive {
+                chid: 1,
+                cap: 64,
+                timeout: None,
+            },
+            // A remote thread's own ConnectAttach names a local channel (nd 0) only.
+            Call::ConnectAttach {
+                nd: 3,
+                pid: 1,
+                chid: 1,
+            },
+        ];
+        for c in &allowed {
+            assert!(forwardable(c), "{c:?}");
+        }
+        for c in &refused {
+            assert!(!forwardable(c), "{c:?}");
         }
     }
 }
