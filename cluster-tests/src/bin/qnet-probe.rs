@@ -27,6 +27,8 @@
 //!   server's pieces in place).
 //! - `pulse TARGET CODE VALUE [--prio P]`: prints `pulsed`.
 //! - `attach-hold TARGET`: attaches, prints `attached coid=<c>`, then waits to be killed.
+//! - `connect-many TARGET N`: connects N times, printing `connected <i>` after each; the
+//!   first refusal ends it with that error (limits).
 //! - `watch TARGET`: a COID_DISCONNECT channel of its own, a connection to TARGET; prints
 //!   `watching coid=<c>`, then the first pulse on its channel as `pulse code= value=`.
 //! - `event TARGET [--hold]`: registers a pulse event with TARGET's server, sends it
