@@ -31,10 +31,16 @@ pub use generated::qnet::local::v1 as local;
 pub use generated::qnet::peer::v1 as peer;
 
 /// Version of the peer protocol; a hello with another version is refused.
-pub const PEER_PROTOCOL_VERSION: u32 = 2;
+///
+/// 3: the hello carries the node's message-size limit, and a forwarded call's answer carries
+/// reply pieces (`Reply.pieces`, `data_offset`), which a version-2 peer would drop.
+pub const PEER_PROTOCOL_VERSION: u32 = 3;
 
 /// Version of the local protocol; a hello with another version is refused.
-pub const LOCAL_PROTOCOL_VERSION: u32 = 2;
+///
+/// 3: replies carry the pieces the server wrote (`Reply.pieces`, `data_offset`); a version-2
+/// library would ignore them and lose `MsgWrite` data.
+pub const LOCAL_PROTOCOL_VERSION: u32 = 3;
 
 /// Where `qnetd` listens and the library connects when nothing else is said.
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/qnetd.sock";
