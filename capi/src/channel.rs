@@ -17,7 +17,13 @@ fn channel_create(flags: c_uint) -> CResult {
 }
 
 fn channel_destroy(chid: c_int) -> CResult {
-    n::channel_destroy(chid).map(|()| 0).map_err(errno_of)
+    // QNX documents EINVAL for a chid that names no channel of this process.
+    n::channel_destroy(chid)
+        .map(|()| 0)
+        .map_err(|e| match e.errno() {
+            Errno::ESRCH => Errno::EINVAL,
+            other => other,
+        })
 }
 
 /// `ConnectAttach`: `nd` 0 is this node unless `QNET_NODE` names another (a connection to
