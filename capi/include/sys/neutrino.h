@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <sys/siginfo.h>
+#include <sys/netmgr.h> /* ND_LOCAL_NODE: code often includes only <sys/neutrino.h> */
 
 #ifdef __cplusplus
 extern "C" {

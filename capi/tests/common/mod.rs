@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-pub use cluster_tests::{Cluster, target_dir};
+pub use cluster_tests::{Cluster, field, target_dir};
 
 /// The crate directory (`capi/`).
 pub fn crate_dir() -> PathBuf {
