@@ -3,25 +3,43 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-pub use cluster_tests::{Cluster, field, target_dir};
+#[allow(unused_imports)]
+pub use cluster_tests::{Cluster, Proc, field, target_dir};
 
 /// The crate directory (`capi/`).
 pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Build `libqnetc` (and its `qnet.pc`) once per test process; cargo makes this a no-op when
-/// it is up to date, so the C programs never link a stale library.
+/// Build `libqnetc` (and its `qnet.pc`), `qnetd` and the Rust examples once per test process;
+/// cargo makes this a no-op when they are up to date, so no stale binary is used.
 pub fn build_lib() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
-            .args(["build", "-q", "-p", "qnet-capi", "--lib"])
+            // The same package and target selection as `cluster_tests`' own build plus this
+            // crate's library: a different selection resolves features differently and
+            // makes each of the two builds redo the other's work.
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "qnet-daemon",
+                "--bin",
+                "qnetd",
+                "-p",
+                "qnet",
+                "--examples",
+                "-p",
+                "qnet-capi",
+                "--lib",
+            ])
             .status()
             .expect("running cargo build");
         assert!(st.success(), "building libqnetc failed");
@@ -42,15 +60,28 @@ fn out_dir() -> PathBuf {
 /// Compile `src` into `name` with the documented line,
 /// `cc <src> $(pkg-config --cflags --libs qnet) -o <out>` (`PKG_CONFIG_PATH` = the target
 /// dir), plus `extra` flags (e.g. `-Wall -Wextra -Werror`). Panics with the compiler's output.
+/// Each name is compiled once per test process, into a temporary file renamed into place, so
+/// a program another test is running is never overwritten.
 pub fn compile(src: &Path, name: &str, extra: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
     build_lib();
     let out = out_dir().join(name);
+    let tmp = out_dir().join(format!("{name}.{}.tmp", std::process::id()));
     let line = format!(
         "cc {extra} '{}' $(pkg-config --cflags --libs qnet) -o '{}'",
         src.display(),
-        out.display()
+        tmp.display()
     );
     run_shell(&line);
+    std::fs::rename(&tmp, &out).expect("renaming the compiled program into place");
+    built.insert(name.to_string(), out.clone());
     out
 }
 
