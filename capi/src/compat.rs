@@ -182,3 +182,68 @@ pub unsafe extern "C" fn spawnvp(
     // SAFETY: the caller's arguments.
     unsafe { spawn(mode, file, argv, true) }
 }
+
+type PthreadStart = extern "C" fn(*mut libc::c_void) -> *mut libc::c_void;
+type PthreadCreateFn = unsafe extern "C" fn(
+    *mut libc::pthread_t,
+    *const libc::pthread_attr_t,
+    PthreadStart,
+    *mut libc::c_void,
+) -> c_int;
+
+/// `pthread_create`, accepting a NULL thread id as QNX's does (glibc's would write through
+/// it); everything else is glibc's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: PthreadStart,
+    arg: *mut libc::c_void,
+) -> c_int {
+    let Some(f) = crate::next_fn!("pthread_create", PthreadCreateFn) else {
+        return libc::ENOSYS;
+    };
+    let mut ignored: libc::pthread_t = 0;
+    let thread = if thread.is_null() {
+        &mut ignored
+    } else {
+        thread
+    };
+    // SAFETY: glibc's own function with the caller's arguments (a valid id slot).
+    unsafe { f(thread, attr, start, arg) }
+}
+
+/// `unsigned delay(unsigned msec)` (QNX `<unistd.h>`): sleep `msec` milliseconds; returns 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn delay(msec: c_uint) -> c_uint {
+    std::thread::sleep(std::time::Duration::from_millis(u64::from(msec)));
+    0
+}
+
+/// `int getprio(pid_t pid)` (QNX `<sched.h>`): the calling thread's qnet priority (the one
+/// carried with its messages and pulses; pid 0 or our own pid only, else `ESRCH`).
+#[unsafe(no_mangle)]
+pub extern "C" fn getprio(pid: pid_t) -> c_int {
+    if pid != 0 && pid != std::process::id() as pid_t {
+        crate::set_errno(libc::ESRCH);
+        return -1;
+    }
+    c_int::from(qnet::neutrino::priority())
+}
+
+/// `int setprio(pid_t pid, int prio)` (QNX `<sched.h>`): set the calling thread's qnet
+/// priority (1..=255); returns the previous one. The OS scheduling priority is unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn setprio(pid: pid_t, prio: c_int) -> c_int {
+    if pid != 0 && pid != std::process::id() as pid_t {
+        crate::set_errno(libc::ESRCH);
+        return -1;
+    }
+    let Ok(p) = u8::try_from(prio) else {
+        crate::set_errno(libc::EINVAL);
+        return -1;
+    };
+    let old = qnet::neutrino::priority();
+    qnet::neutrino::set_priority(p);
+    c_int::from(old)
+}

@@ -82,6 +82,25 @@ macro_rules! kcall {
 }
 pub(crate) use kcall;
 
+/// The next definition of C function `$name` (glibc's, past this library), as type `$ty`;
+/// `None` if there is none.
+macro_rules! next_fn {
+    ($name:literal, $ty:ty) => {{
+        static F: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let p = *F.get_or_init(|| {
+            // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT finds glibc's definition.
+            unsafe { libc::dlsym(libc::RTLD_NEXT, concat!($name, "\0").as_ptr().cast()) as usize }
+        });
+        if p == 0 {
+            None
+        } else {
+            // SAFETY: the symbol is glibc's function of this exact C type.
+            Some(unsafe { std::mem::transmute::<usize, $ty>(p) })
+        }
+    }};
+}
+pub(crate) use next_fn;
+
 /// A C buffer as a byte slice (empty for a null pointer or zero length).
 ///
 /// # Safety

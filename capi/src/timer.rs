@@ -17,7 +17,7 @@ use qnet::{Errno, TimeoutStates};
 
 use crate::ids::plain;
 use crate::layout::{CSigevent, SIGEV_PULSE, SIGEV_UNBLOCK};
-use crate::{CResult, errno_ret, kcall, set_errno};
+use crate::{CResult, errno_ret, kcall, next_fn, set_errno};
 
 /// `_NTO_TIMEOUT_SEND`.
 const TIMEOUT_SEND: c_int = 1 << 4;
@@ -151,22 +151,6 @@ fn run(t: Arc<PulseTimer>, coid: i32, priority: i32, code: i32, value: i32) {
             }
         }
     }
-}
-
-macro_rules! next_fn {
-    ($name:literal, $ty:ty) => {{
-        static F: OnceLock<usize> = OnceLock::new();
-        let p = *F.get_or_init(|| {
-            // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT finds glibc's definition.
-            unsafe { libc::dlsym(libc::RTLD_NEXT, concat!($name, "\0").as_ptr().cast()) as usize }
-        });
-        if p == 0 {
-            None
-        } else {
-            // SAFETY: the symbol is glibc's function of this exact C type.
-            Some(unsafe { std::mem::transmute::<usize, $ty>(p) })
-        }
-    }};
 }
 
 type CreateFn = unsafe extern "C" fn(clockid_t, *mut libc::sigevent, *mut *mut c_void) -> c_int;

@@ -1,6 +1,7 @@
 /*
  * QNX libc functions that glibc lacks, provided by libqnetc: strlcpy/strlcat (only where
- * glibc has none, i.e. before 2.38) and itoa/ltoa/utoa. A program that defines its own
+ * glibc has none, i.e. before 2.38), itoa/ltoa/utoa, delay, getprio/setprio; and
+ * pthread_create accepts a NULL thread id, as QNX's does. A program that defines its own
  * (non-static, same signature) keeps its own: the executable's definition wins when linking
  * against the shared library.
  */
@@ -8,6 +9,7 @@
 #define _QNET_COMPAT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,6 +20,11 @@ extern size_t strlcpy(char *__dst, const char *__src, size_t __size);
 extern size_t strlcat(char *__dst, const char *__src, size_t __size);
 #endif
 extern char *itoa(int __value, char *__buf, int __radix);
+/* QNX <unistd.h>: sleep milliseconds. */
+extern unsigned delay(unsigned __msec);
+/* QNX <sched.h>: the calling thread's priority as qnet carries it with messages. */
+extern int getprio(pid_t __pid);
+extern int setprio(pid_t __pid, int __prio);
 extern char *ltoa(long __value, char *__buf, int __radix);
 extern char *utoa(unsigned __value, char *__buf, int __radix);
 
