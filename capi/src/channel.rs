@@ -34,7 +34,7 @@ pub(crate) fn connect_attach(
     pid: pid_t,
     chid: c_int,
     index: c_uint,
-    _flags: c_int,
+    flags: c_int,
 ) -> CResult {
     let own = pid == 0 || pid == std::process::id() as pid_t;
     let nd = if nd == 0 && !own {
@@ -44,6 +44,10 @@ pub(crate) fn connect_attach(
     };
     let pid = u32::try_from(pid).map_err(|_| Errno::ESRCH)?;
     let coid = n::connect_attach(nd, pid, chid).map_err(errno_of)?;
+    if flags as u32 & COF_REG_EVENTS != 0 {
+        // Only a local server could deliver unregistered events; another node's cannot.
+        let _ = n::connect_flags(coid, COF_REG_EVENTS, COF_REG_EVENTS);
+    }
     let side = index & SIDE_CHANNEL as u32 != 0;
     Ok(i64::from(ids::to_c(coid, side)))
 }
@@ -66,6 +70,25 @@ unsafe fn connect_client_info(scoid: c_int, info: *mut CClientInfo, _ngroups: c_
     Ok(0)
 }
 
+/// `_NTO_COF_REG_EVENTS`: servers may deliver only registered events on this connection.
+pub const COF_REG_EVENTS: u32 = 0x2000;
+
+fn connect_flags(pid: pid_t, coid: c_int, mask: c_uint, bits: c_uint) -> CResult {
+    if pid != 0 && pid != std::process::id() as pid_t {
+        return Err(Errno::ESRCH);
+    }
+    n::connect_flags(ids::plain(coid), mask, bits)
+        .map(i64::from)
+        .map_err(errno_of)
+}
+
+kcall!(
+    /// `int ConnectFlags(pid_t pid, int coid, unsigned mask, unsigned bits)`: change a
+    /// connection's flags (qnet keeps `_NTO_COF_REG_EVENTS`); returns the old flags.
+    ConnectFlags, ConnectFlags_r,
+    (pid: pid_t, coid: c_int, mask: c_uint, bits: c_uint) -> c_int,
+    connect_flags(pid, coid, mask, bits)
+);
 kcall!(
     /// `int ChannelCreate(unsigned flags)`: a new channel; the first of a process is chid 1.
     ChannelCreate, ChannelCreate_r, (flags: c_uint) -> c_int, channel_create(flags)

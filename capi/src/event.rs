@@ -10,7 +10,7 @@ use libc::{c_int, c_long};
 use qnet::neutrino as n;
 use qnet::{Errno, PulseEvent};
 
-use crate::ids::plain;
+use crate::ids::{self, plain};
 use crate::layout::{
     CSigevent, SIGEV_FLAG_HANDLE, SIGEV_FLAG_UPDATEABLE, SIGEV_PULSE, SIGEV_UNBLOCK,
 };
@@ -70,6 +70,12 @@ unsafe fn verify(rcvid: c_long, ev: *const CSigevent) -> CResult {
     let e = unsafe { event_ref(ev) }?;
     match e.registered() {
         Some(id) => n::msg_verify_event(rcvid, id).map(|()| 0).map_err(errno_of),
+        // An unregistered pulse event: deliverable to a sender this process knows (whether
+        // the client refuses unregistered events is known only at delivery).
+        None if e.kind() == SIGEV_PULSE => {
+            ids::sender(rcvid).ok_or(Errno::ESRCH)?;
+            pulse_event(e).map(|_| 0)
+        }
         None => Err(Errno::EINVAL),
     }
 }
@@ -101,8 +107,15 @@ unsafe fn deliver(rcvid: c_long, ev: *const CSigevent) -> CResult {
             }
             Ok(0)
         }
-        // An unregistered pulse event (the older pattern) needs the kernel to send on the
-        // client's connection; see the crate README.
+        // The older pattern: the client's own (unregistered) pulse event, sent on its
+        // connection as the client, unless its connection asked _NTO_COF_REG_EVENTS.
+        SIGEV_PULSE => {
+            let (scoid, client_coid) = ids::sender(rcvid).ok_or(Errno::ESRCH)?;
+            let event = pulse_event(e)?;
+            n::msg_deliver_pulse(scoid, client_coid, &event)
+                .map(|()| 0)
+                .map_err(errno_of)
+        }
         _ => Err(Errno::ENOTSUP),
     }
 }

@@ -2,10 +2,10 @@
 //! `ConnectDetach` means (a coid, or a scoid after a disconnect pulse). Also the
 //! `QNET_NODE` setting (a qnet extension) that makes node 0 mean another node.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, OnceLock};
 
-use qnet::{Coid, Errno, Nd, Scoid};
+use qnet::{Coid, Errno, Nd, Rcvid, Scoid};
 
 /// `_NTO_SIDE_CHANNEL`: the bit side-channel coids carry, so they never collide with file
 /// descriptors or scoids.
@@ -102,4 +102,39 @@ pub(crate) fn default_nd() -> Result<Nd, Errno> {
         Err(e) if e.errno() == Errno::ENOENT => Err(Errno::EHOSTUNREACH),
         Err(e) => Err(e.errno()),
     }
+}
+
+/// How many received messages' senders are remembered for `MsgDeliverEvent` of unregistered
+/// events (servers deliver long after replying; the oldest are forgotten first).
+const SENDERS_KEPT: usize = 64 * 1024;
+
+#[derive(Default)]
+struct Senders {
+    by_rcvid: HashMap<Rcvid, (Scoid, Coid)>,
+    order: VecDeque<Rcvid>,
+}
+
+fn senders() -> std::sync::MutexGuard<'static, Senders> {
+    static S: OnceLock<Mutex<Senders>> = OnceLock::new();
+    S.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// A message `rcvid` came from the client behind `scoid` through its connection `coid`.
+pub(crate) fn note_sender(rcvid: Rcvid, scoid: Scoid, coid: Coid) {
+    let mut s = senders();
+    if s.by_rcvid.insert(rcvid, (scoid, coid)).is_none() {
+        s.order.push_back(rcvid);
+    }
+    while s.order.len() > SENDERS_KEPT {
+        if let Some(old) = s.order.pop_front() {
+            s.by_rcvid.remove(&old);
+        }
+    }
+}
+
+/// The (scoid, client coid) of a message this process received.
+pub(crate) fn sender(rcvid: Rcvid) -> Option<(Scoid, Coid)> {
+    senders().by_rcvid.get(&rcvid).copied()
 }

@@ -108,6 +108,7 @@ fn receive_raw(chid: Chid, buf: &mut [u8]) -> Result<Got, Errno> {
     let mut info = MsgInfo::default();
     let rcvid = n::msg_receive(chid, buf, Some(&mut info)).map_err(errno_of)?;
     if rcvid != 0 {
+        ids::note_sender(rcvid, info.scoid, info.coid);
         return Ok(Got::Message { rcvid, info });
     }
     let p = n::pulse_from_bytes(buf).ok_or(Errno::EFAULT)?;

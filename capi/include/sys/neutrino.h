@@ -165,6 +165,8 @@ extern int ConnectAttach_r(uint32_t __nd, pid_t __pid, int __chid, unsigned __in
 extern int ConnectDetach(int __coid);
 extern int ConnectDetach_r(int __coid);
 extern int ConnectClientInfo(int __scoid, struct _client_info *__info, int __ngroups);
+extern int ConnectFlags(pid_t __pid, int __coid, unsigned __mask, unsigned __bits);
+extern int ConnectFlags_r(pid_t __pid, int __coid, unsigned __mask, unsigned __bits);
 extern int ConnectClientInfo_r(int __scoid, struct _client_info *__info, int __ngroups);
 
 /* Sending. */

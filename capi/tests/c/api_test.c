@@ -363,6 +363,39 @@ int main(int argc, char *argv[])
 	MsgReply(er, 0, NULL, 0);
 	pthread_join(sender, NULL);
 
+	/* --- the older pattern: an unregistered event passed in a message --- */
+	struct sigevent plainev;
+	SIGEV_PULSE_INIT(&plainev, ecoid, 10, 13, 555);
+	int oc = ConnectAttach(0, 0, dchid, _NTO_SIDE_CHANNEL, 0);
+	struct sendarg oa = { oc, &hold };
+	pthread_create(&sender, NULL, send_thread, &oa);
+	do {
+		er = MsgReceive(dchid, &km, sizeof(km), NULL);
+	} while (er == 0);
+	MsgReply(er, 0, NULL, 0); /* servers reply first and deliver later */
+	pthread_join(sender, NULL);
+	CHECK("MsgVerifyEvent of an unregistered pulse event", MsgVerifyEvent(er, &plainev) == 0, "verify");
+	CHECK("MsgDeliverEvent of an unregistered pulse event", MsgDeliverEvent(er, &plainev) == 0, "deliver");
+	r = MsgReceive(echid, &pulse, sizeof(pulse), NULL);
+	CHECK("the unregistered event's pulse arrives", r == 0 && pulse.code == 13 && pulse.value.sival_int == 555, "code %d value %d", pulse.code, pulse.value.sival_int);
+	CHECK_ERR("MsgDeliverEvent to an unknown rcvid ESRCH", MsgDeliverEvent(987654, &plainev), ESRCH);
+	/* A client whose connection asked _NTO_COF_REG_EVENTS gets registered events only. */
+	int rc = ConnectAttach(0, 0, dchid, _NTO_SIDE_CHANNEL, _NTO_COF_REG_EVENTS);
+	struct sendarg ra = { rc, &hold };
+	pthread_create(&sender, NULL, send_thread, &ra);
+	do {
+		er = MsgReceive(dchid, &km, sizeof(km), NULL);
+	} while (er == 0);
+	MsgReply(er, 0, NULL, 0);
+	pthread_join(sender, NULL);
+	CHECK_ERR("_NTO_COF_REG_EVENTS refuses an unregistered event EACCES", MsgDeliverEvent(er, &plainev), EACCES);
+	CHECK("ConnectFlags reports _NTO_COF_REG_EVENTS", ConnectFlags(0, rc, 0, 0) == _NTO_COF_REG_EVENTS, "flags");
+	CHECK("ConnectFlags clears it, returning the old flags", ConnectFlags(0, rc, _NTO_COF_REG_EVENTS, 0) == _NTO_COF_REG_EVENTS, "clear");
+	CHECK("then the unregistered event is delivered", MsgDeliverEvent(er, &plainev) == 0, "deliver");
+	r = MsgReceive(echid, &pulse, sizeof(pulse), NULL);
+	CHECK("and its pulse arrives", r == 0 && pulse.code == 13, "code %d", pulse.code);
+	CHECK_ERR("ConnectFlags of a bad coid EBADF", ConnectFlags(0, 4321, 0, 0), EBADF);
+
 	/* --- pulse timers and glibc timers --- */
 	struct sigevent tev;
 	SIGEV_PULSE_INIT(&tev, ecoid, SIGEV_PULSE_PRIO_INHERIT, 12, 4321);
