@@ -2,8 +2,10 @@
  * Course exercise "Event delivery": the client fills in a pulse event aimed at its own
  * channel, makes it updateable, registers it for the server (MsgRegisterEvent), gives it to
  * the server in a message, then receives the pulses the server delivers.
- * Usage: event_client [count] [name] (defaults 3, event_server; <node>/<name> for another
- * node). Prints "event value=<v>" per pulse and exits after <count>.
+ * Usage: event_client [count] [name] [old] (defaults 3, event_server; <node>/<name> for
+ * another node). With "old" the event is not registered: the pattern before QNX 7.0, which
+ * the server's MsgDeliverEvent serves the same way (local servers only). Prints
+ * "event value=<v>" per pulse and exits after <count>.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@ int main(int argc, char *argv[])
 {
 	int count = argc > 1 ? atoi(argv[1]) : 3;
 	const char *name = argc > 2 ? argv[2] : "event_server";
+	int registered = !(argc > 3 && strcmp(argv[3], "old") == 0);
 	int chid = ChannelCreate(0);
 	int self = ConnectAttach(ND_LOCAL_NODE, 0, chid, _NTO_SIDE_CHANNEL, 0);
 	int server = name_open(name, 0);
@@ -35,7 +38,7 @@ int main(int argc, char *argv[])
 	msg.type = MSG_REGISTER;
 	SIGEV_PULSE_INIT(&msg.ev, self, SIGEV_PULSE_PRIO_INHERIT, OUR_CODE, 0);
 	SIGEV_MAKE_UPDATEABLE(&msg.ev);
-	if (MsgRegisterEvent(&msg.ev, server) == -1) {
+	if (registered && MsgRegisterEvent(&msg.ev, server) == -1) {
 		fprintf(stderr, "error: MsgRegisterEvent: %s\n", strerror(errno));
 		return EXIT_FAILURE;
 	}
@@ -51,6 +54,7 @@ int main(int argc, char *argv[])
 			seen++;
 		}
 	}
-	MsgUnregisterEvent(&msg.ev);
+	if (registered)
+		MsgUnregisterEvent(&msg.ev);
 	return EXIT_SUCCESS;
 }

@@ -159,6 +159,22 @@ fn event_server_and_client_registered_updateable() {
     s.line_starting("registered rcvid=");
 }
 
+/// The older pattern: the same server delivers an event the client did not register.
+#[test]
+fn event_server_and_client_unregistered_event() {
+    let (server, client) = (example("event_server"), example("event_client"));
+    let c = local();
+    let n1 = c.node("n1");
+    let s = n1.spawn(&server, &[]);
+    s.line("attach", |l| l == "attached event_server");
+    let mut cl = n1.spawn(&client, &["2", "event_server", "old"]);
+    let (ok, out, err) = cl.output();
+    assert!(ok, "{out}\n{err}");
+    let values = event_values(&out);
+    assert_eq!(values.len(), 2, "{out}");
+    assert!(values[0] > 0 && values[0] < values[1], "{values:?}");
+}
+
 #[test]
 fn timer_pulses() {
     let exe = example("timer_pulse");
