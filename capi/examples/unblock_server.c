@@ -3,7 +3,8 @@
  * _NTO_CHF_UNBLOCK and that delays its replies.
  * Usage: unblock_server [delay_secs] (default 20). Prints "pid=<pid> chid=<chid>",
  * "received rcvid=<r>" per message, and on an unblock pulse "unblock rcvid=<r>", answering
- * that client with MsgError(ETIMEDOUT) at once. Others get "late reply" after the delay.
+ * that client at once with MsgError(rcvid, -1), the course's "use the right error" (the
+ * client timed out: ETIMEDOUT). Others get "late reply" after the delay.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,7 +59,8 @@ int main(int argc, char *argv[])
 			for (int i = 0; i < npending; i++)
 				if (pending[i].rcvid == r)
 					pending[i--] = pending[--npending];
-			if (MsgError(r, ETIMEDOUT) == -1)
+			/* -1: "use the right error" (ETIMEDOUT for this client's timeout) */
+			if (MsgError(r, -1) == -1)
 				printf("msg_error rcvid=%d failed: %d\n", r, errno);
 		} else if (rcvid > 0) {
 			printf("received rcvid=%d\n", rcvid);

@@ -310,11 +310,28 @@ kcall!(
     (rcvid: c_long, status: c_long, iov: *const iovec, parts: usize) -> c_int,
     reply(rcvid, status, &io_slices(iovs(iov, parts)))
 );
+/// `MsgError(rcvid, err)`; `err` -1 is QNX's "the right error" for a client that asked to
+/// unblock: qnet's C clients unblock only by `TimerTimeout`, so that is `ETIMEDOUT` (and
+/// `EINTR` for a client that did not ask).
+fn error(rcvid: Rcvid, err: c_int) -> CResult {
+    let err = if err == -1 {
+        let info = n::msg_info(rcvid).map_err(errno_of)?;
+        if info.flags & qnet::MsgInfoFlags::UNBLOCK_REQ != 0 {
+            Errno::ETIMEDOUT
+        } else {
+            Errno::EINTR
+        }
+    } else {
+        Errno(err)
+    };
+    n::msg_error(rcvid, err).map(|()| 0).map_err(errno_of)
+}
+
 kcall!(
     /// `int MsgError(rcvid_t rcvid, int err)`: the client's `MsgSend` fails with `err`
-    /// (`EOK` makes it return 0).
+    /// (`EOK` makes it return 0; -1 is "the right error" for an unblocking client).
     MsgError, MsgError_r, (rcvid: c_long, err: c_int) -> c_int,
-    n::msg_error(rcvid, Errno(err)).map(|()| 0).map_err(errno_of)
+    error(rcvid, err)
 );
 kcall!(
     /// `ssize_t MsgRead(rcvid_t rcvid, void *msg, size_t bytes, size_t offset)`.

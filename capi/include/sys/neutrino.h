@@ -31,6 +31,10 @@ extern "C" {
 #ifndef EOK
 #define EOK 0
 #endif
+/* QNX's "the server faulted on the client's buffers" (QNX's value; qnet never sets it). */
+#ifndef ESRVRFAULT
+#define ESRVRFAULT 312
+#endif
 
 /* A receive id (QNX 8 type; many programs keep it in an int: qnet keeps it below 2^31). */
 typedef long rcvid_t;

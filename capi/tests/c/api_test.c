@@ -111,6 +111,9 @@ static void *server(void *arg)
 			MsgReply(rcvid, 0, reply, strlen(reply) + 1);
 			break;
 		}
+		case 6: /* "the right error" for a client that did not ask to unblock */
+			MsgError(rcvid, -1);
+			break;
 		case 5: /* reply with the sender's priority */
 			MsgReply(rcvid, info.priority, NULL, 0);
 			break;
@@ -169,6 +172,9 @@ int main(int argc, char *argv[])
 	CHECK("MsgSend_r of MsgError gives -errno", MsgSend_r(coid, &m, sizeof(m), NULL, 0) == -EDOM, "r");
 	m.n = EOK;
 	CHECK("MsgError(EOK) makes MsgSend return 0", MsgSend(coid, &m, sizeof(m), NULL, 0) == 0, "st");
+	m.type = 6;
+	CHECK_ERR("MsgError(rcvid, -1) without an unblock request gives EINTR", MsgSend(coid, &m, sizeof(m), NULL, 0), EINTR);
+	m.type = 2;
 	CHECK_ERR("MsgSend on a bad coid EBADF", MsgSend(coid + 100, &m, sizeof(m), NULL, 0), EBADF);
 
 	/* --- iov forms --- */
