@@ -31,13 +31,12 @@ const _: () = assert!(offset_of!(CPulse, value) == 8);
 const _: () = assert!(offset_of!(CPulse, scoid) == 16);
 
 impl CPulse {
-    /// The C form of a received pulse.
-    pub fn of(p: &Pulse, value: i32) -> CPulse {
+    /// The C form of a received pulse with its `union sigval` value (see
+    /// [`crate::ptrs`] for the 64-bit values a pulse carries within one process).
+    pub fn of(p: &Pulse, value: u64) -> CPulse {
         CPulse {
             code: p.code,
-            // sival_int is the low half; the high half is zero so small values read the same
-            // through sival_ptr / sival_long.
-            value: u64::from(value as u32),
+            value,
             scoid: p.scoid,
             ..CPulse::default()
         }

@@ -12,6 +12,7 @@
 //! - [`layout`]: QNX's 64-bit structures (`struct _pulse`, `_msg_info`, `_client_info`,
 //!   `name_attach_t`, the pulse fields of `struct sigevent`);
 //! - [`channel`], [`msg`], [`name`], [`event`], [`timer`]: the calls;
+//! - [`ptrs`]: 64-bit pulse values (pointers) between threads of one process;
 //! - [`compat`]: QNX libc functions glibc lacks (`strlcpy`, `itoa`, `spawnv`).
 
 #![allow(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod layout;
 pub mod msg;
 pub mod name;
+pub mod ptrs;
 pub mod timer;
 
 use qnet::Errno;

@@ -120,6 +120,9 @@ fn receive_raw(chid: Chid, buf: &mut [u8]) -> Result<Got, Errno> {
         PulseCode::COIDDEATH => ids::coid_death_value(p.value),
         _ => p.value,
     };
+    // sival_int is the low half; the high half is zero so small values read the same through
+    // sival_ptr / sival_long, unless this process sent a wider value (a pointer) itself.
+    let value = crate::ptrs::resolve(value).unwrap_or(u64::from(value as u32));
     Ok(Got::Pulse(CPulse::of(&p, value)))
 }
 
@@ -369,9 +372,10 @@ kcall!(
     send_pulse(coid, priority, code, value)
 );
 kcall!(
-    /// `int MsgSendPulsePtr(int coid, int priority, int code, void *value)`: the pointer
-    /// travels as its low 32 bits (qnet pulses carry a 32-bit value).
+    /// `int MsgSendPulsePtr(int coid, int priority, int code, void *value)`: a pointer
+    /// that does not fit in 32 bits reaches only this process's own receivers intact (see
+    /// [`crate::ptrs`]).
     MsgSendPulsePtr, MsgSendPulsePtr_r,
     (coid: c_int, priority: c_int, code: c_int, value: *mut c_void) -> c_int,
-    send_pulse(coid, priority, code, value as usize as u32 as c_int)
+    send_pulse(coid, priority, code, crate::ptrs::encode(value as u64, false))
 );

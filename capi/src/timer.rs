@@ -101,6 +101,8 @@ struct Schedule {
     /// Next expiry and reload interval; `None` when disarmed.
     next: Option<(Instant, Option<Duration>)>,
     deleted: bool,
+    /// The pulse value when it stands for a wider one ([`crate::ptrs`]).
+    value: Option<i32>,
 }
 
 struct PulseTimer {
@@ -181,11 +183,18 @@ pub unsafe extern "C" fn timer_create(
     }
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     let id = TAG | NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (coid, prio, code) = (plain(ev.signo_coid), ev.priority, ev.code);
+    // A pointer in sigev_value survives to this process's receivers (timers notify their own
+    // process), as on QNX.
+    let value = crate::ptrs::encode(ev.value, true);
     let t = Arc::new(PulseTimer {
-        schedule: Mutex::new(Schedule::default()),
+        schedule: Mutex::new(Schedule {
+            value: (value as u32 & 0x8000_0000 != 0 && crate::ptrs::resolve(value).is_some())
+                .then_some(value),
+            ..Schedule::default()
+        }),
         wake: Condvar::new(),
     });
-    let (coid, prio, code, value) = (plain(ev.signo_coid), ev.priority, ev.code, ev.sival_int());
     let t2 = t.clone();
     let spawned = std::thread::Builder::new()
         .name("qnet-timer".into())
@@ -292,7 +301,12 @@ pub unsafe extern "C" fn timer_delete(id: *mut c_void) -> c_int {
         };
     };
     timers().remove(&(id as usize));
-    t.schedule.lock().unwrap_or_else(|p| p.into_inner()).deleted = true;
+    let mut s = t.schedule.lock().unwrap_or_else(|p| p.into_inner());
+    s.deleted = true;
+    if let Some(v) = s.value {
+        crate::ptrs::forget(v);
+    }
+    drop(s);
     t.wake.notify_all();
     0
 }

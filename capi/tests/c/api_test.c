@@ -229,6 +229,11 @@ int main(int argc, char *argv[])
 	CHECK_ERR("MsgSendPulse code out of range EINVAL", MsgSendPulse(pcoid, 10, 200, 0), EINVAL);
 	CHECK("MsgSendPulse_r bad coid -EBADF", MsgSendPulse_r(pcoid + 100, 10, 1, 0) == -EBADF, "r");
 	CHECK("MsgSendPulse priority 0 accepted", MsgSendPulse(pcoid, 0, 6, 7) == 0, "prio 0");
+	/* A pointer in a pulse between threads of one process arrives whole. */
+	static char pointee[4];
+	CHECK("MsgSendPulsePtr", MsgSendPulsePtr(pcoid, 10, 8, pointee) == 0, "send");
+	r = MsgReceive(pchid, &pulse, sizeof(pulse), NULL);
+	CHECK("a pointer pulse to this process keeps the pointer", r == 0 && pulse.code == 8 && pulse.value.sival_ptr == (void *)pointee, "ptr %p want %p", pulse.value.sival_ptr, (void *)pointee);
 	char small[8];
 	r = MsgReceive(pchid, small, sizeof(small), NULL);
 	CHECK("MsgReceive of a pulse into a small buffer is cut", r == 0 && small[4] == 6, "r %ld", (long)r);
@@ -419,6 +424,15 @@ int main(int argc, char *argv[])
 	struct itimerspec cur;
 	CHECK("timer_gettime", timer_gettime(tid, &cur) == 0 && cur.it_interval.tv_nsec == 5000000, "gettime");
 	CHECK("timer_delete", timer_delete(tid) == 0, "delete");
+	timer_t ptid;
+	SIGEV_PULSE_INIT(&tev, ecoid, SIGEV_PULSE_PRIO_INHERIT, 14, pointee);
+	its.it_interval.tv_nsec = 0;
+	CHECK("a one-shot timer with a pointer value", timer_create(CLOCK_REALTIME, &tev, &ptid) == 0 && timer_settime(ptid, 0, &its, NULL) == 0, "create");
+	do {
+		r = MsgReceive(echid, &pulse, sizeof(pulse), NULL);
+	} while (r == 0 && pulse.code == 12);
+	CHECK("its pulse carries the pointer", r == 0 && pulse.code == 14 && pulse.value.sival_ptr == (void *)pointee, "code %d ptr %p", pulse.code, pulse.value.sival_ptr);
+	timer_delete(ptid);
 	struct sigevent none = { 0 };
 	none.sigev_notify = SIGEV_NONE;
 	timer_t gt;
