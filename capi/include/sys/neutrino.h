@@ -109,13 +109,24 @@ struct _client_info {
 #define _NTO_CHF_SENDER_LEN      0x0020
 #define _NTO_CHF_COID_DISCONNECT 0x0040
 #define _NTO_CHF_REPLY_LEN       0x0080
+#define _NTO_CHF_STICKY          0x0100
+#define _NTO_CHF_PULSE_POOL      0x0100
+#define _NTO_CHF_ASYNC_NONBLOCK  0x0200
+#define _NTO_CHF_ASYNC           0x0400
+#define _NTO_CHF_GLOBAL          0x0800
 #define _NTO_CHF_PRIVATE         0x1000
+#define _NTO_CHF_MSG_PAUSING     0x2000
+#define _NTO_CHF_SIG_RESTART     0x4000
+#define _NTO_CHF_INHERIT_RUNMASK 0x4000
+#define _NTO_CHF_UNBLOCK_TIMER   0x8000
 
 /* ConnectAttach index and flags. */
 #define _NTO_SIDE_CHANNEL   0x40000000
 #define _NTO_GLOBAL_CHANNEL 0x40000000
 #define _NTO_COF_CLOEXEC    0x0001
 #define _NTO_COF_DEAD       0x0002
+#define _NTO_COF_NOINHERIT  0x0004
+#define _NTO_COF_LOCAL      0x0008
 #define _NTO_COF_NOSHARE    0x0040
 #define _NTO_COF_NETCON     0x0080
 #define _NTO_COF_NONBLOCK   0x0100
