@@ -1,7 +1,8 @@
 //! QNX libc functions glibc lacks: `strlcpy`/`strlcat` (glibc has them only from 2.38; the
 //! header declares them only before that), `itoa`/`ltoa`/`utoa`, and `spawnv`/`spawnvp`
 //! behind `<process.h>`'s `spawnl`/`spawnlp`. A program that defines its own keeps it (the
-//! executable's definition wins over a shared library's).
+//! executable's definition wins over a shared library's). And fork safety: a child forgets the
+//! parent's sessions with qnetd.
 
 use libc::{c_char, c_int, c_long, c_uint, pid_t, size_t};
 
@@ -246,4 +247,19 @@ pub extern "C" fn setprio(pid: pid_t, prio: c_int) -> c_int {
     let old = qnet::neutrino::priority();
     qnet::neutrino::set_priority(p);
     c_int::from(old)
+}
+
+/// Registered at load time (`.init_array`): a forked child forgets the parent's sessions with
+/// `qnet`, so its calls are its own (see `qnet::forget_inherited_sessions`).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static REGISTER_ATFORK: extern "C" fn() = register_atfork;
+
+extern "C" fn register_atfork() {
+    // SAFETY: plain libc call with a valid handler.
+    unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+}
+
+extern "C" fn forked_child() {
+    qnet::forget_inherited_sessions();
 }

@@ -59,6 +59,25 @@ fn qnx_code_with_a_null_thread_id_compiles() {
     assert_eq!(out.trim(), "thread ran");
 }
 
+/// A program that forks after using IPC: the child's calls are its own (the daemon sees the
+/// child's pid), the parent's keep working.
+#[test]
+fn forked_child_makes_its_own_calls() {
+    let exe = compile(
+        &crate_dir().join("tests/c/fork_test.c"),
+        "fork_test",
+        "-Wall -Wextra -Werror",
+    );
+    let c = local();
+    let mut p = c.node("n1").spawn(&exe, &[]);
+    let (ok, out, err) = p.output();
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["child pid ok", "parent ok"]
+    );
+}
+
 /// A program including every header compiles with `-Wall -Wextra -Werror` (gnu99, gnu17, and
 /// strict C11 with POSIX asked for, as `clockid_t` and `struct sigevent` are POSIX),
 /// and as C++ with `-Wall -Wextra -Werror` (the headers are `extern "C"`), and links.
