@@ -52,6 +52,7 @@ fn overlaps(a: &[iovec], b: &[iovec]) -> bool {
 /// The common send: QNX code often sends and receives the reply in the same buffer, so the
 /// send parts are copied first when they overlap the reply parts.
 unsafe fn send(coid: c_int, siov: &[iovec], riov: &[iovec]) -> CResult {
+    crate::timer::take_armed();
     let owned: Option<Vec<Vec<u8>>> = overlaps(siov, riov).then(|| {
         siov.iter()
             // SAFETY: the caller's send parts are readable.
@@ -136,6 +137,7 @@ unsafe fn put_info(out: *mut CMsgInfo, info: &MsgInfo, cap: usize) {
 
 /// `MsgReceivev` (and `MsgReceive`): a kept message first, else the next message or pulse.
 unsafe fn receivev(chid: c_int, riov: &[iovec], info: *mut CMsgInfo) -> CResult {
+    crate::timer::take_armed();
     let cap: usize = riov.iter().map(|v| v.iov_len).sum();
     if let Some(k) = kept().get_mut(&chid).and_then(VecDeque::pop_front) {
         // SAFETY: the caller's parts.
@@ -176,6 +178,7 @@ unsafe fn receivev(chid: c_int, riov: &[iovec], info: *mut CMsgInfo) -> CResult 
 
 /// `MsgReceivePulsev`: only pulses; messages are kept for the next `MsgReceive`.
 unsafe fn receive_pulsev(chid: c_int, riov: &[iovec]) -> CResult {
+    let armed = crate::timer::take_armed();
     loop {
         let mut buf = vec![0u8; KEPT_CAP];
         match receive_raw(chid, &mut buf)? {
@@ -191,6 +194,8 @@ unsafe fn receive_pulsev(chid: c_int, riov: &[iovec]) -> CResult {
                     info,
                     data: buf,
                 });
+                // A TimerTimeout covers the whole call: the rest of it for the next wait.
+                crate::timer::rearm(armed);
             }
         }
     }

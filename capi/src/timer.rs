@@ -19,6 +19,25 @@ use crate::ids::plain;
 use crate::layout::{CSigevent, SIGEV_PULSE, SIGEV_UNBLOCK};
 use crate::{CResult, errno_ret, kcall, next_fn, set_errno};
 
+thread_local! {
+    /// The timeout this thread armed with `TimerTimeout` for its next blocking call, for the
+    /// calls that wait more than once (`MsgReceivePulse` passing over messages).
+    static ARMED: std::cell::Cell<Option<(TimeoutStates, Instant)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Take the timeout this thread armed (the next blocking call consumes it).
+pub(crate) fn take_armed() -> Option<(TimeoutStates, Instant)> {
+    ARMED.with(|a| a.take())
+}
+
+/// Arm the rest of a taken timeout again (for another wait of the same call).
+pub(crate) fn rearm(armed: Option<(TimeoutStates, Instant)>) {
+    if let Some((states, deadline)) = armed {
+        n::timer_timeout(states, deadline.saturating_duration_since(Instant::now()));
+    }
+}
+
 /// `_NTO_TIMEOUT_SEND`.
 const TIMEOUT_SEND: c_int = 1 << 4;
 /// `_NTO_TIMEOUT_RECEIVE`.
@@ -76,6 +95,7 @@ unsafe fn timer_timeout(
         receive: flags & TIMEOUT_RECEIVE != 0,
     };
     n::timer_timeout(states, Duration::from_nanos(ns));
+    ARMED.with(|a| a.set(Some((states, Instant::now() + Duration::from_nanos(ns)))));
     if !otime.is_null() {
         // SAFETY: the caller's out pointer.
         unsafe { *otime = 0 };

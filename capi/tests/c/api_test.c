@@ -258,6 +258,17 @@ int main(int argc, char *argv[])
 	CHECK("the message MsgReceivePulse passed over comes to MsgReceive", r > 0 && got_m.n == 31 && inf.msglen == sizeof(got_m), "r %ld n %d", (long)r, got_m.n);
 	MsgReply(r, 0, NULL, 0);
 	pthread_join(wt, NULL);
+	/* A TimerTimeout covers all of MsgReceivePulse, even after it passed over a message. */
+	waiting.n = 32;
+	pthread_create(&wt, NULL, send_thread, &wa);
+	usleep(100000); /* lets the message queue first (the checks hold either way) */
+	uint64_t pns = 50 * 1000000ULL;
+	TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, &pns, NULL);
+	CHECK_ERR("MsgReceivePulse times out past a message", MsgReceivePulse(pchid, &pulse, sizeof(pulse), NULL), ETIMEDOUT);
+	r = MsgReceive(pchid, &got_m, sizeof(got_m), NULL);
+	CHECK("and the message is there for MsgReceive", r > 0 && got_m.n == 32, "r %ld n %d", (long)r, got_m.n);
+	MsgReply(r, 0, NULL, 0);
+	pthread_join(wt, NULL);
 
 	/* --- TimerTimeout --- */
 	uint64_t ns = 10 * 1000000ULL;
