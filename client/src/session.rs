@@ -150,6 +150,23 @@ fn forget_process_session() {
     PROCESS.lock().unwrap_or_else(|e| e.into_inner()).take();
 }
 
+/// In the child of a `fork()`, before its first call: forget the sessions inherited from the
+/// parent (closing the child's copies of their sockets), so that the child opens its own and
+/// the daemon sees it as the new process it is; without this the child's calls would travel
+/// on the parent's sockets, as the parent. Sessions of the parent's other threads stay open
+/// in the child (their sockets are not known here) until it exits or execs (they are
+/// close-on-exec). Calling it anywhere but in a fresh child closes the caller's sessions.
+pub fn forget_inherited_sessions() {
+    if let Ok(mut guard) = PROCESS.try_lock() {
+        guard.take();
+    }
+    SESSION.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            slot.take();
+        }
+    });
+}
+
 /// This thread's id (`gettid()`).
 pub fn gettid() -> u32 {
     nix::unistd::gettid().as_raw() as u32

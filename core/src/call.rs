@@ -181,6 +181,30 @@ pub enum Call {
         /// Thread of the same process to unblock.
         tid: Tid,
     },
+    /// `ConnectFlags(0, coid, mask, bits)`: change the flags of a connection of the caller
+    /// (only `_NTO_COF_REG_EVENTS` is kept) → [`Completion::Count`] with the old flags.
+    ConnectFlags {
+        /// The caller's connection.
+        coid: Coid,
+        /// Which flags to change.
+        mask: u32,
+        /// Their new values.
+        bits: u32,
+    },
+    /// `MsgDeliverEvent` of an *unregistered* pulse event (the pattern before QNX 7.0: the
+    /// client passed its `struct sigevent` in a message) → [`Completion::Done`]: a pulse on
+    /// the client's connection `event.coid`, as the client. The client is the process behind
+    /// the caller's `scoid`; `client_coid` is the connection its message came through, and
+    /// delivery is refused (`EACCES`) if that connection asked for registered events only
+    /// (`_NTO_COF_REG_EVENTS`).
+    MsgDeliverPulse {
+        /// The client's scoid at the caller.
+        scoid: Scoid,
+        /// The client's connection to the caller its message came through.
+        client_coid: Coid,
+        /// The event, as the client filled it in.
+        event: PulseEvent,
+    },
 }
 
 /// A message or a pulse delivered by `MsgReceive`.

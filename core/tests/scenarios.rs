@@ -756,6 +756,22 @@ fn parse_call(name: &str, a: &Args) -> Result<Call, String> {
             value: a.get("value").map(num).transpose()?,
         },
         "Unblock" => Call::Unblock { tid: a.num("tid")? },
+        "ConnectFlags" => Call::ConnectFlags {
+            coid: a.num("coid")?,
+            mask: a.num_or("mask", 0)?,
+            bits: a.num_or("bits", 0)?,
+        },
+        "MsgDeliverPulse" => Call::MsgDeliverPulse {
+            scoid: a.num("scoid")?,
+            client_coid: a.num("client_coid")?,
+            event: PulseEvent {
+                coid: a.num("coid")?,
+                priority: a.num_or("priority", 10)?,
+                code: a.num("code")?,
+                value: a.num_or("value", 0)?,
+                updateable: false,
+            },
+        },
         other => return Err(format!("unknown call {other}")),
     })
 }

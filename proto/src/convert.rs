@@ -222,6 +222,27 @@ impl TryFrom<local::Request> for Call {
                 value: c.value,
             },
             WireCall::Unblock(c) => Call::Unblock { tid: c.tid },
+            WireCall::ConnectFlags(c) => Call::ConnectFlags {
+                coid: c.coid,
+                mask: c.mask,
+                bits: c.bits,
+            },
+            WireCall::MsgDeliverPulse(c) => {
+                let e = c
+                    .event
+                    .ok_or(ConvertError::MissingField("MsgDeliverPulse.event"))?;
+                Call::MsgDeliverPulse {
+                    scoid: c.scoid,
+                    client_coid: c.client_coid,
+                    event: PulseEvent {
+                        coid: e.coid,
+                        priority: priority("PulseEvent.priority", e.priority)?,
+                        code: pulse_code("PulseEvent.code", e.code)?,
+                        value: e.value,
+                        updateable: e.updateable,
+                    },
+                }
+            }
             WireCall::ShmCreateHandle(c) => {
                 return Err(ConvertError::Shm(ShmRequest::Create {
                     nd: c.nd,
@@ -375,6 +396,24 @@ impl From<&Call> for local::Request {
                 value,
             }),
             Call::Unblock { tid } => WireCall::Unblock(local::Unblock { tid }),
+            Call::ConnectFlags { coid, mask, bits } => {
+                WireCall::ConnectFlags(local::ConnectFlags { coid, mask, bits })
+            }
+            Call::MsgDeliverPulse {
+                scoid,
+                client_coid,
+                event,
+            } => WireCall::MsgDeliverPulse(local::MsgDeliverPulse {
+                scoid,
+                client_coid,
+                event: Some(local::PulseEvent {
+                    coid: event.coid,
+                    priority: u32::from(event.priority),
+                    code: i32::from(event.code),
+                    value: event.value,
+                    updateable: event.updateable,
+                }),
+            }),
         };
         local::Request { call: Some(c) }
     }

@@ -75,6 +75,20 @@ pub fn connect_client_info(scoid: Scoid) -> Result<ClientInfo> {
     }
 }
 
+/// `ConnectFlags(0, coid, mask, bits)`: change the flags of one of our connections; only
+/// `_NTO_COF_REG_EVENTS` (0x2000: servers may deliver only registered events to us) is kept.
+/// Returns the old flags. `EBADF` for a coid we do not have (or one to another node).
+pub fn connect_flags(coid: Coid, mask: u32, bits: u32) -> Result<u32> {
+    match call(Call::ConnectFlags(qnet_proto::local::ConnectFlags {
+        coid,
+        mask,
+        bits,
+    }))? {
+        R::Count(old) => Ok(u32::try_from(old).unwrap_or(0)),
+        other => Err(unexpected("ConnectFlags", &other)),
+    }
+}
+
 /// Expect `Done`.
 pub(crate) fn done(what: &str, r: R) -> Result<()> {
     match r {

@@ -1,6 +1,6 @@
 //! Events: `MsgRegisterEvent`, `MsgUnregisterEvent`, `MsgVerifyEvent`, `MsgDeliverEvent`.
 
-use qnet_core::{Coid, EventId, PulseEvent, Rcvid};
+use qnet_core::{Coid, EventId, PulseEvent, Rcvid, Scoid};
 use qnet_proto::local::{request::Call, response::Result as R};
 
 use super::channel::done;
@@ -57,6 +57,29 @@ pub fn msg_deliver_event(rcvid: Rcvid, event: EventId, value: Option<i32>) -> Re
             rcvid,
             event,
             value,
+        }))?,
+    )
+}
+
+/// `MsgDeliverEvent` of an *unregistered* pulse event, the pattern before QNX 7.0: the client
+/// put `event` (a pulse on its own connection `event.coid`) in a message; the server sends it
+/// to the client behind `scoid`. `client_coid` is the client's connection the message came
+/// through (`_msg_info.coid`): if that connection asked for registered events only
+/// (`_NTO_COF_REG_EVENTS`, see [`super::connect_flags`]) delivery fails with `EACCES`. Local
+/// clients only (`ENOTSUP` for a client on another node).
+pub fn msg_deliver_pulse(scoid: Scoid, client_coid: Coid, event: &PulseEvent) -> Result<()> {
+    done(
+        "MsgDeliverPulse",
+        call(Call::MsgDeliverPulse(qnet_proto::local::MsgDeliverPulse {
+            scoid,
+            client_coid,
+            event: Some(qnet_proto::local::PulseEvent {
+                coid: event.coid,
+                priority: u32::from(event.priority),
+                code: i32::from(event.code),
+                value: event.value,
+                updateable: event.updateable,
+            }),
         }))?,
     )
 }

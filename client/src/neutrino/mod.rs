@@ -16,9 +16,12 @@ mod timer;
 
 pub use channel::{
     channel_create, channel_destroy, connect_attach, connect_client_info, connect_detach,
-    scoid_detach,
+    connect_flags, scoid_detach,
 };
-pub use event::{msg_deliver_event, msg_register_event, msg_unregister_event, msg_verify_event};
+pub use event::{
+    msg_deliver_event, msg_deliver_pulse, msg_register_event, msg_unregister_event,
+    msg_verify_event,
+};
 pub use name::{name_attach, name_close, name_detach, name_open};
 pub use netmgr::{TargetParts, netmgr_ndtostr, netmgr_strtond, parse_target, split_target};
 pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};

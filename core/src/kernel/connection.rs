@@ -27,7 +27,12 @@ pub(super) struct Connection {
     pub(super) scoid: Scoid,
     /// The channel or its process is gone: sends fail with `EBADF`.
     pub(super) dead: bool,
+    /// `_NTO_COF_REG_EVENTS`: the server may deliver only registered events to us.
+    pub(super) reg_events: bool,
 }
+
+/// `_NTO_COF_REG_EVENTS`.
+pub const COF_REG_EVENTS: u32 = 0x2000;
 
 /// A server's record of one client process.
 #[derive(Debug)]
@@ -139,6 +144,7 @@ impl Kernel {
             chid,
             scoid,
             dead: false,
+            reg_events: false,
         };
         if let Some(p) = self.processes.get_mut(&process) {
             p.connections.insert(coid, conn);

@@ -2,14 +2,20 @@
 //! (`MsgRegisterEvent`); only that server may verify or deliver it, and delivery sends the
 //! pulse on the client's own connection. A client on another node is told instead
 //! (`Notice::DeliverEvent`); its node sends the pulse.
+//!
+//! Also the older, unregistered pattern (`deliver_pulse`): a server delivers a pulse event a
+//! local client passed in a message, on that client's connection, unless the connection the
+//! client reached the server through asked for registered events only
+//! (`_NTO_COF_REG_EVENTS`, QNX 7.1's rule); and `connect_flags`, which sets that flag.
 
 use crate::errno::Errno;
-use crate::ids::{Coid, EventId, ProcessKey, Rcvid};
+use crate::ids::{Coid, EventId, ProcessKey, Rcvid, Scoid};
 use crate::pulse::{Pulse, PulseCode, PulseEvent};
 
 use super::Kernel;
 use super::channel::Queued;
 use super::limits::Limit;
+use super::connection::COF_REG_EVENTS;
 use crate::notice::Notice;
 
 /// One registered event.
@@ -162,5 +168,78 @@ impl Kernel {
             .range((process, 0)..=(process, EventId::MAX))
             .count();
         here + elsewhere
+    }
+
+    /// `ConnectFlags(coid, mask, bits)`: only `_NTO_COF_REG_EVENTS` is kept; returns the old
+    /// flags. `EBADF` for a coid the caller does not have.
+    pub(super) fn connect_flags(
+        &mut self,
+        process: ProcessKey,
+        coid: Coid,
+        mask: u32,
+        bits: u32,
+    ) -> Result<u32, Errno> {
+        let conn = self
+            .processes
+            .get_mut(&process)
+            .and_then(|p| p.connections.get_mut(&coid))
+            .ok_or(Errno::EBADF)?;
+        let old = if conn.reg_events { COF_REG_EVENTS } else { 0 };
+        if mask & COF_REG_EVENTS != 0 {
+            conn.reg_events = bits & COF_REG_EVENTS != 0;
+        }
+        Ok(old)
+    }
+
+    /// An unregistered pulse event for the client behind `scoid` (see [`Call::MsgDeliverPulse`]):
+    /// `ESRCH` if the caller has no such scoid or the client is gone, `EINVAL` for a
+    /// `client_coid` that is not the client's connection to the caller or a non-user code,
+    /// `EACCES` if that connection asked for registered events only, `ENOTSUP` for a client on
+    /// another node, `EBADF`-as-`ESRCH` if the event's connection is gone.
+    ///
+    /// [`Call::MsgDeliverPulse`]: crate::Call::MsgDeliverPulse
+    pub(super) fn deliver_pulse(
+        &mut self,
+        process: ProcessKey,
+        scoid: Scoid,
+        client_coid: Coid,
+        event: PulseEvent,
+    ) -> Result<(), Errno> {
+        if !(PulseCode::MINAVAIL..=PulseCode::MAXAVAIL).contains(&event.code) {
+            return Err(Errno::EINVAL);
+        }
+        let client = self
+            .processes
+            .get(&process)
+            .and_then(|p| p.scoids.get(&scoid))
+            .map(|e| e.client)
+            .ok_or(Errno::ESRCH)?;
+        if client.nd != 0 {
+            return Err(Errno::ENOTSUP);
+        }
+        let via = self
+            .processes
+            .get(&client)
+            .and_then(|p| p.connections.get(&client_coid))
+            .copied()
+            .ok_or(Errno::ESRCH)?;
+        if via.server != process || via.scoid != scoid {
+            return Err(Errno::EINVAL);
+        }
+        if via.reg_events {
+            return Err(Errno::EACCES);
+        }
+        let conn = self
+            .live_connection(client, event.coid)
+            .map_err(|_| Errno::ESRCH)?;
+        self.pulse_room(process, conn.server, conn.chid)?;
+        let pulse = Pulse {
+            code: event.code,
+            value: event.value,
+            scoid: conn.scoid,
+            priority: event.priority,
+        };
+        self.deliver(conn.server, conn.chid, event.priority, Queued::Pulse(pulse));
+        Ok(())
     }
 }

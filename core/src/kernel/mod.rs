@@ -396,6 +396,18 @@ impl Kernel {
                 self.unblock(target, Errno::EINTR);
                 self.complete(thread, Ok(Completion::Done));
             }
+            Call::ConnectFlags { coid, mask, bits } => {
+                let r = self.connect_flags(thread.process(), coid, mask, bits);
+                self.complete(thread, r.map(|old| Completion::Count(u64::from(old))));
+            }
+            Call::MsgDeliverPulse {
+                scoid,
+                client_coid,
+                event,
+            } => {
+                let r = self.deliver_pulse(thread.process(), scoid, client_coid, event);
+                self.complete(thread, r.map(|()| Completion::Done));
+            }
         }
         // A zero timeout makes the call non-blocking: fire what is already due.
         self.handle_timeout(now);

@@ -1,0 +1,158 @@
+//! The C API through the C ABI: layouts, every call's success and error cases (a C program
+//! run against a real `qnetd`), header hygiene, and the compile lines the README documents.
+
+mod common;
+
+use common::{checksum, compile, crate_dir, local, run_shell, target_dir};
+
+/// `struct _pulse`, `_msg_info`, `_client_info`, `iov_t`, `name_attach_t`, `rcvid_t` and the
+/// sigevent pulse fields have QNX's 64-bit layout, as a compiled C program sees them (the
+/// headers' `_Static_assert`s must hold for it to compile at all).
+#[test]
+fn layouts_are_qnx_64_bit() {
+    let exe = compile(
+        &crate_dir().join("tests/c/layout.c"),
+        "layout",
+        "-Wall -Wextra -Werror",
+    );
+    let out = run_shell(&format!("'{}'", exe.display()));
+    let want = [
+        "pulse 24 code 4 value 8 scoid 16",
+        "msg_info 64 priority 28 msglen 32 dstmsglen 48",
+        "client_info 76 cred 16",
+        "iov 16 rcvid 8",
+        "name_attach 24 chid 8",
+        "sigevent 64 coid 8 notify 12 priority 16 code 20",
+        "constants 1073741824 -33 16 32 64 256 256 511 0",
+    ];
+    for w in want {
+        assert!(out.lines().any(|l| l == w), "missing {w:?} in:\n{out}");
+    }
+}
+
+/// Every call, success and error cases, through the C ABI against a real daemon.
+#[test]
+fn every_call_through_the_c_abi() {
+    let exe = compile(
+        &crate_dir().join("tests/c/api_test.c"),
+        "api_test",
+        "-Wall -Wextra -Werror",
+    );
+    let c = local();
+    let mut p = c.node("n1").spawn(&exe, &[]);
+    let (ok, out, err) = p.output();
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(ok && fails.is_empty(), "failures: {fails:#?}\n{out}\n{err}");
+    let passed = out.lines().filter(|l| l.starts_with("PASS")).count();
+    // Every check ran (a crash or an early exit would leave fewer).
+    assert!(passed >= 109, "only {passed} checks passed:\n{out}");
+    assert!(out.lines().any(|l| l == "failures=0"), "{out}");
+}
+
+/// `pthread_create(NULL, …)` (seen in QNX code) compiles with a warning only, not an error,
+/// without `-Werror`, and every QNX extra is declared.
+#[test]
+fn qnx_code_with_a_null_thread_id_compiles() {
+    let src = crate_dir().join("tests/c/null_thread.c");
+    let exe = compile(&src, "null_thread", "");
+    let out = run_shell(&format!("'{}'", exe.display()));
+    assert_eq!(out.trim(), "thread ran");
+}
+
+/// A program that forks after using IPC: the child's calls are its own (the daemon sees the
+/// child's pid), the parent's keep working.
+#[test]
+fn forked_child_makes_its_own_calls() {
+    let exe = compile(
+        &crate_dir().join("tests/c/fork_test.c"),
+        "fork_test",
+        "-Wall -Wextra -Werror",
+    );
+    let c = local();
+    let mut p = c.node("n1").spawn(&exe, &[]);
+    let (ok, out, err) = p.output();
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["child pid ok", "parent ok"]
+    );
+}
+
+/// A program including every header compiles with `-Wall -Wextra -Werror` (gnu99, gnu17, and
+/// strict C11 with POSIX asked for, as `clockid_t` and `struct sigevent` are POSIX),
+/// and as C++ with `-Wall -Wextra -Werror` (the headers are `extern "C"`), and links.
+#[test]
+fn all_headers_are_warning_free_in_c_and_cpp() {
+    let src = crate_dir().join("tests/c/all_headers.c");
+    for (i, std) in [
+        "-std=gnu99",
+        "-std=gnu17",
+        "-std=c11 -D_POSIX_C_SOURCE=200809L",
+    ]
+    .iter()
+    .enumerate()
+    {
+        compile(
+            &src,
+            &format!("all_headers_{i}"),
+            &format!("-Wall -Wextra -Werror {std}"),
+        );
+    }
+    let out = target_dir().join("capi-c/all_headers_cpp");
+    run_shell(&format!(
+        "c++ -x c++ -Wall -Wextra -Werror '{}' $(pkg-config --cflags --libs qnet) -o '{}'",
+        src.display(),
+        out.display()
+    ));
+}
+
+/// A program that defines its own `strlcpy` and `itoa` keeps them (and still links).
+#[test]
+fn programs_keep_their_own_strlcpy_and_itoa() {
+    let exe = compile(
+        &crate_dir().join("tests/c/own_compat.c"),
+        "own_compat",
+        "-Wall -Wextra -Werror",
+    );
+    let out = run_shell(&format!("'{}'", exe.display()));
+    assert_eq!(out.trim(), "own strlcpy=999 own itoa=mine");
+}
+
+/// The plain `-I/-L` compile line from the README works, and so does linking the static
+/// library; both programs talk to each other through a real daemon.
+#[test]
+fn plain_and_static_compile_lines() {
+    common::build_lib();
+    let t = target_dir();
+    let inc = crate_dir().join("include");
+    let ex = crate_dir().join("examples");
+    let server = t.join("capi-c/checksum_server_plain");
+    let client = t.join("capi-c/checksum_client_static");
+    run_shell(&format!(
+        "cc '{}' -I '{}' -L '{}' -Wl,-rpath,'{}' -lqnetc -o '{}'",
+        ex.join("checksum_server.c").display(),
+        inc.display(),
+        t.display(),
+        t.display(),
+        server.display()
+    ));
+    run_shell(&format!(
+        "cc '{}' -I '{}' '{}' -lpthread -ldl -lm -o '{}'",
+        ex.join("checksum_client.c").display(),
+        inc.display(),
+        t.join("libqnetc.a").display(),
+        client.display()
+    ));
+    let c = local();
+    let n1 = c.node("n1");
+    let s = n1.spawn(&server, &[]);
+    let (pid, chid) = s.pid_chid();
+    let mut cl = n1.spawn(&client, &[&pid.to_string(), &chid.to_string(), "static"]);
+    let (ok, out, err) = cl.output();
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.lines()
+            .any(|l| l == format!("checksum={}", checksum("static"))),
+        "{out}"
+    );
+}
