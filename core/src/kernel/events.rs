@@ -14,8 +14,8 @@ use crate::pulse::{Pulse, PulseCode, PulseEvent};
 
 use super::Kernel;
 use super::channel::Queued;
-use super::limits::Limit;
 use super::connection::COF_REG_EVENTS;
+use super::limits::Limit;
 use crate::notice::Notice;
 
 /// One registered event.
