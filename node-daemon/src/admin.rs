@@ -186,6 +186,7 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
                 view.addr = info.addr;
                 view.cert_node = info.cert_node;
                 view.cert_not_after = info.cert_not_after;
+                view.stream_window = info.stream_window;
             }
             view
         })

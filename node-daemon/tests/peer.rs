@@ -576,3 +576,94 @@ fn a_peer_with_another_protocol_version_is_refused_naming_both() {
         n2.daemon.logs.dump()
     );
 }
+
+/// The stream window n2 gives peer `peer` on its newest link (`qnet nodes`).
+fn stream_window(n2: &Node, peer: &str) -> u32 {
+    use qnet_proto::frame::blocking::{read_frame, write_frame};
+    use qnet_proto::local::{
+        AdminNodes, AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, SessionKind,
+        admin_request, admin_response, client_frame,
+    };
+    let mut s = std::os::unix::net::UnixStream::connect(&n2.daemon.socket).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let hello = ClientFrame {
+        frame: Some(client_frame::Frame::Hello(Hello {
+            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
+            tid: 0,
+            kind: SessionKind::Admin as i32,
+        })),
+    };
+    write_frame(&mut s, &hello).unwrap();
+    let _ack: Option<DaemonFrame> = read_frame(&mut s, 1 << 16).unwrap();
+    let query = AdminRequest {
+        query: Some(admin_request::Query::Nodes(AdminNodes {})),
+    };
+    write_frame(&mut s, &query).unwrap();
+    let answer: Option<AdminResponse> = read_frame(&mut s, 1 << 20).unwrap();
+    match answer.and_then(|a| a.result) {
+        Some(admin_response::Result::Peers(list)) => list
+            .peers
+            .iter()
+            .find(|p| p.name == peer)
+            .map(|p| p.stream_window)
+            .unwrap_or_else(|| panic!("no peer {peer}: {list:?}")),
+        other => panic!("AdminNodes: {other:?}"),
+    }
+}
+
+/// Memory after remote load (issue 12, item 8): quinn keeps receive state for every stream
+/// a peer's window allows, used or not (BENCHMARKS.md, "Daemon memory after remote load"), so
+/// the window follows the calls in progress, not the calls made: 1,000 calls one after the
+/// other leave it at its initial 256 streams (it was the budget's 8,192), and 300 calls
+/// blocked at once widen it so that none waits for a stream.
+#[test]
+fn stream_window_follows_concurrent_calls_not_calls_made() {
+    const INITIAL: u32 = 256;
+    const BLOCKED: u32 = 300;
+    let certs = Certs::new("c", &["n1", "n2"]);
+    let (n1, n2) = pair(&certs);
+    let mut client = n1.thread(1);
+    let mut server = n2.thread(2);
+    let nd2 = nd_of(&mut client, "n2");
+    // A plain channel: no disconnect pulses for the detaches.
+    let chid = match server.call(request::Call::ChannelCreate(local::ChannelCreate {
+        flags: 0,
+    })) {
+        response::Result::Chid(c) => c,
+        other => panic!("ChannelCreate: {other:?}"),
+    };
+    for _ in 0..500 {
+        let coid = coid_of(attach(&mut client, nd2, chid));
+        let r = client.call(request::Call::ConnectDetach(local::ConnectDetach { coid }));
+        assert!(matches!(r, response::Result::Done(_)), "{r:?}");
+    }
+    assert_eq!(
+        stream_window(&n2, "n1"),
+        INITIAL,
+        "1,000 calls one at a time"
+    );
+
+    // 300 threads of n1 SEND-blocked on n2 at once: all reach the server.
+    let coid = coid_of(attach(&mut client, nd2, chid));
+    let mut callers: Vec<Client> = (10..10 + BLOCKED).map(|tid| n1.thread(tid)).collect();
+    for c in &mut callers {
+        start_send(c, coid, Bytes::from_static(b"x"), None);
+    }
+    let mut rcvids = Vec::new();
+    for _ in 0..BLOCKED {
+        start_receive(&mut server, chid);
+        rcvids.push(message(server.response()).rcvid);
+    }
+    let grown = stream_window(&n2, "n1");
+    assert!(
+        grown > BLOCKED && grown <= 8192,
+        "window {grown} with {BLOCKED} calls in progress"
+    );
+    for rcvid in rcvids {
+        reply(&mut server, rcvid, 0, b"ok");
+    }
+    for c in &mut callers {
+        assert!(matches!(c.response(), response::Result::Reply(_)));
+    }
+}

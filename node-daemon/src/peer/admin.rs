@@ -40,6 +40,8 @@ pub struct LinkInfo {
     pub cert_node: String,
     /// The peer certificate's expiry, unix seconds (if it could be read).
     pub cert_not_after: Option<i64>,
+    /// Streams the peer may have open at once on the newest link (its window, `window`).
+    pub stream_window: u32,
 }
 
 /// Why an admin exchange with a peer failed.
@@ -86,10 +88,11 @@ impl Peers {
 
     /// What the table knows about the links to `nd`; `None` without a live link.
     pub fn link_info(&self, nd: Nd) -> Option<LinkInfo> {
-        let (conn, links) = {
+        let (conn, links, stream_window) = {
             let t = self.lock();
             let links = t.links.get(&nd)?;
-            (links.last()?.conn.clone(), links.len())
+            let newest = links.last()?;
+            (newest.conn.clone(), links.len(), newest.window.current())
         };
         Some(LinkInfo {
             links: u32::try_from(links).unwrap_or(u32::MAX),
@@ -97,6 +100,7 @@ impl Peers {
             addr: conn.remote_address().to_string(),
             cert_node: conn.peer_node().to_owned(),
             cert_not_after: peer_cert_not_after(&conn),
+            stream_window,
         })
     }
 

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::control::{self, Control, ControlError};
+use super::window::StreamWindow;
 use super::{PeerLimits, PeerNode, Peers, budget, serve};
 use crate::config::{Config, PeerSpec};
 use crate::driver::{Driver, LinkChange};
@@ -55,6 +56,8 @@ struct Ctx {
     /// Random per start, told to peers in the hello.
     incarnation: u64,
     node: String,
+    /// The most streams a peer may open on one connection (its window grows to it).
+    max_streams: u32,
 }
 
 /// The bound peer endpoint, not yet dialling or accepting.
@@ -90,10 +93,11 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
             source,
         })?;
     // The link timeout bounds noticing a lost node from its last packet received.
+    // Each open stream costs at least a read buffer: a peer gets as many as its memory
+    // budget pays for, in a window that grows with use (`window`).
+    let max_streams = budget::max_streams(config.peer_memory_per_node);
     let transport_config = TransportConfig {
-        // Each open stream costs at least a read buffer: a peer gets as many as its memory
-        // budget pays for.
-        max_concurrent_bidi_streams: budget::max_streams(config.peer_memory_per_node),
+        max_concurrent_bidi_streams: StreamWindow::initial(max_streams),
         // What quinn buffers of a connection before we read it is bounded the same way.
         receive_window: Some(config.peer_memory_per_node),
         ..TransportConfig::for_link_timeout(config.link_timeout)
@@ -123,6 +127,7 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
             transport,
             incarnation,
             node: config.node.clone(),
+            max_streams,
         }),
         peers: numbered,
     }))
@@ -257,6 +262,7 @@ async fn run_link(
 ) {
     let name: Arc<str> = conn.peer_node().into();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let window = Arc::new(StreamWindow::new(ctx.max_streams));
     let mut link = (0, LinkChange::Additional);
     ctx.driver.link_up(nd, control.srcnd, || {
         link = ctx.peers.add_link(
@@ -265,6 +271,7 @@ async fn run_link(
             control.incarnation,
             control.max_message,
             tx,
+            window.clone(),
         );
         link.1
     });
@@ -289,7 +296,7 @@ async fn run_link(
             }
             e.to_string()
         }
-        e = accept_calls(ctx, &node, &conn) => {
+        e = accept_calls(ctx, &node, &conn, &window) => {
             tracing::info!(peer = %name, nd, reason = %e, "peer link closed");
             e.to_string()
         }
@@ -310,17 +317,23 @@ async fn accept_calls(
     ctx: &Ctx,
     node: &Arc<PeerNode>,
     conn: &PeerConnection,
+    window: &Arc<StreamWindow>,
 ) -> quinn::ConnectionError {
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                tokio::spawn(serve::serve(
+                let open = window.opened(conn);
+                let serving = serve::serve(
                     ctx.driver.clone(),
                     node.clone(),
                     send,
                     recv,
                     ctx.peers.max_frame_len,
-                ));
+                );
+                tokio::spawn(async move {
+                    serving.await;
+                    drop(open);
+                });
             }
             Err(e) => return e,
         }

@@ -10,7 +10,9 @@
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
 //! - `frames`: cancel-safe framing on QUIC streams;
 //! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
-//! - `admin`: introspection streams (a peer's view, ping) and what is known of each link.
+//! - `admin`: introspection streams (a peer's view, ping) and what is known of each link;
+//! - `window`: the window of concurrent streams a peer may open on a connection (grows with
+//!   use, up to the budget's limit: quinn keeps state for every stream it allows).
 //!
 //! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
 //! carries new calls and notices) and the forwarded calls in flight (so that a cancel reaches
@@ -24,6 +26,7 @@ mod control;
 mod frames;
 mod link;
 mod serve;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -53,6 +56,8 @@ struct Link {
     max_message: Option<u64>,
     /// Frames (notices, unblocks) to write on this connection's control stream.
     control: mpsc::UnboundedSender<peer_control::Frame>,
+    /// The streams the peer may open on it.
+    window: Arc<window::StreamWindow>,
 }
 
 /// What this node keeps about one peer node across its connections (a peer may open many:
@@ -222,6 +227,7 @@ impl Peers {
         incarnation: u64,
         max_message: Option<u64>,
         control: mpsc::UnboundedSender<peer_control::Frame>,
+        window: Arc<window::StreamWindow>,
     ) -> (u64, LinkChange) {
         let mut t = self.lock();
         let id = t.next_id;
@@ -244,6 +250,7 @@ impl Peers {
             incarnation,
             max_message,
             control,
+            window,
         });
         (id, change)
     }
