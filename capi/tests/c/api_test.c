@@ -476,7 +476,9 @@ int main(int argc, char *argv[])
 
 	/* --- ConnectDetach --- */
 	CHECK("ConnectDetach", ConnectDetach(coid) == 0, "detach");
-	CHECK("ConnectDetach twice fails", ConnectDetach(coid) == -1, "twice");
+	CHECK_ERR("ConnectDetach twice is EINVAL", ConnectDetach(coid), EINVAL);
+	CHECK_ERR("ConnectDetach of a coid never attached is EINVAL", ConnectDetach(_NTO_SIDE_CHANNEL | 4242), EINVAL);
+	CHECK("ConnectDetach_r of a coid never attached is -EINVAL", ConnectDetach_r(4242) == -EINVAL, "_r");
 	CHECK("ChannelDestroy", ChannelDestroy(server_chid) == 0, "destroy");
 	pthread_join(th, NULL);
 
