@@ -4,10 +4,11 @@
 //! `session` (one connection: credentials, hello, frames), `driver` (the kernel, output
 //! routing, the timer; its module doc explains the concurrency design), [`peer`] (links to
 //! other daemons over QUIC: forwarded calls, served calls, notices), `shm` (shared-memory
-//! handles), `fdpass` (SCM_RIGHTS), [`poll`] (adaptive busy polling between hops), [`heap`]
+//! handles), `fdpass` (SCM_RIGHTS), [`check`] (`qnetd --check`), [`poll`] (adaptive busy polling between hops), [`heap`]
 //! (malloc thresholds for large messages).
 
 mod admin;
+pub mod check;
 pub mod config;
 pub mod driver;
 mod fdpass;
@@ -19,4 +20,13 @@ mod session;
 pub mod shm;
 
 pub use config::Config;
+
+/// `qnetd --version`: the package version and the commit it was built from (`unknown` when
+/// built outside git without `QNET_COMMIT`; see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("QNET_COMMIT"),
+    ")"
+);
 pub use server::{Server, ServerError, run};

@@ -24,27 +24,47 @@ use crate::peer::PeerEndpoint;
 use crate::session::{self, SessionContext};
 use crate::shm::ShmRegistry;
 
-/// Why the daemon could not start.
+/// Why the daemon could not start. Each message is one line for the operator: what failed,
+/// the value, what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Another daemon answers on the socket path.
-    #[error("a daemon is already listening on {0}")]
+    #[error(
+        "a daemon is already listening on {}: stop it, or give this one another --socket",
+        .0.display()
+    )]
     InUse(PathBuf),
     /// Something other than a socket is at the socket path.
-    #[error("{0} exists and is not a socket; not touching it")]
+    #[error(
+        "{} exists and is not a socket; not touching it: remove it, or give another --socket",
+        .0.display()
+    )]
     NotASocket(PathBuf),
+    /// The directory of the socket path does not exist.
+    #[error(
+        "socket directory {} does not exist (socket {}): create it, or give another --socket",
+        dir.display(),
+        path.display()
+    )]
+    NoDirectory {
+        /// The missing directory.
+        dir: PathBuf,
+        /// The socket path.
+        path: PathBuf,
+    },
     /// The peer endpoint could not start.
     #[error(transparent)]
     Peer(#[from] crate::peer::PeerError),
-    /// A system call failed.
-    #[error("{what} {path}: {source}")]
+    /// A system call failed. (The error is in the message, not a `source()`, so that
+    /// printing the chain does not say it twice.)
+    #[error("{what} {}: {error}", path.display())]
     Io {
         /// What was being done.
         what: &'static str,
         /// The socket path.
         path: PathBuf,
         /// The error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -65,16 +85,43 @@ impl Server {
     /// make it connectable by every local user. Must be called inside a tokio runtime.
     pub fn bind(config: &Config) -> Result<Self, ServerError> {
         let path = config.socket.clone();
-        let io_err = |what, source| ServerError::Io {
+        let io_err = |what, error| ServerError::Io {
             what,
             path: path.clone(),
-            source,
+            error,
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                return Err(ServerError::NoDirectory {
+                    dir: dir.into(),
+                    path: path.clone(),
+                });
+            }
+        }
         remove_stale(&path)?;
         let listener = UnixListener::bind(&path).map_err(|e| io_err("binding", e))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
-            .map_err(|e| io_err("setting permissions of", e))?;
         let meta = std::fs::metadata(&path).map_err(|e| io_err("reading", e))?;
+        let inode = (meta.dev(), meta.ino());
+        // From here on a failed start removes the socket file it made: a later start (or a
+        // client) must not find a dead socket.
+        Self::finish_bind(config, listener, inode).inspect_err(|_| {
+            remove_own_socket(&path, inode);
+        })
+    }
+
+    fn finish_bind(
+        config: &Config,
+        listener: UnixListener,
+        inode: (u64, u64),
+    ) -> Result<Self, ServerError> {
+        let path = config.socket.clone();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).map_err(
+            |error| ServerError::Io {
+                what: "setting permissions of",
+                path: path.clone(),
+                error,
+            },
+        )?;
         let driver = Driver::new(qnet_core::Config {
             max_message_size: config.max_message_size,
             limits: config.limits,
@@ -95,7 +142,7 @@ impl Server {
         Ok(Self {
             listener,
             path,
-            inode: (meta.dev(), meta.ino()),
+            inode,
             ctx,
             peer,
             busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle),
@@ -168,7 +215,7 @@ fn remove_stale(path: &Path) -> Result<(), ServerError> {
             return Err(ServerError::Io {
                 what: "inspecting",
                 path: path.into(),
-                source: e,
+                error: e,
             });
         }
     };
@@ -182,13 +229,13 @@ fn remove_stale(path: &Path) -> Result<(), ServerError> {
             std::fs::remove_file(path).map_err(|e| ServerError::Io {
                 what: "removing",
                 path: path.into(),
-                source: e,
+                error: e,
             })
         }
         Err(e) => Err(ServerError::Io {
             what: "probing",
             path: path.into(),
-            source: e,
+            error: e,
         }),
     }
 }
