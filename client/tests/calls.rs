@@ -588,9 +588,11 @@ fn private_channel_is_ours_only_and_names() {
     let coid = name_open("calls-name").unwrap();
     let local = format!("{}/calls-name", daemon().node());
     let coid2 = name_open(&local).unwrap();
-    assert_eq!(
-        name_open("othernode/calls-name").unwrap_err().errno(),
-        Errno::EHOSTUNREACH
+    let unknown = name_open("othernode/calls-name").unwrap_err();
+    assert_eq!(unknown.errno(), Errno::EHOSTUNREACH);
+    assert!(
+        unknown.to_string().contains("no node named \"othernode\""),
+        "the error names the node: {unknown}"
     );
     msg_send_pulse(coid, -1, 3, 4).unwrap();
     // The named channel has COID_DISCONNECT, so a channel another test of this process

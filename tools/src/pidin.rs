@@ -24,7 +24,8 @@ use crate::admin_client::{AdminClient, socket};
 /// Options every introspection command takes.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// qnetd's socket (default: $QNET_SOCKET, else /tmp/qnetd.sock).
+    /// qnetd's socket (default: $QNET_SOCKET, else the first of /run/qnet/qnetd.sock and
+    /// /tmp/qnetd.sock that answers).
     #[arg(long, env = qnet_proto::SOCKET_ENV)]
     socket: Option<PathBuf>,
     /// Print JSON (one document) instead of a table.
@@ -54,7 +55,8 @@ pub struct PingArgs {
     /// Pause between round trips, in seconds (may be 0).
     #[arg(short = 'i', long, default_value_t = 1.0)]
     interval: f64,
-    /// qnetd's socket (default: $QNET_SOCKET, else /tmp/qnetd.sock).
+    /// qnetd's socket (default: $QNET_SOCKET, else the first of /run/qnet/qnetd.sock and
+    /// /tmp/qnetd.sock that answers).
     #[arg(long, env = qnet_proto::SOCKET_ENV)]
     socket: Option<PathBuf>,
 }
