@@ -143,6 +143,8 @@ pub struct ThreadRow {
     pub node: String,
     /// Its pid there.
     pub pid: u32,
+    /// Its process's name (`/proc/<pid>/comm` on its node; empty if unknown).
+    pub name: String,
     /// Its tid.
     pub tid: u32,
     /// READY, SEND, REPLY, RECEIVE or NET.
@@ -179,11 +181,12 @@ fn state_name(state: i32) -> &'static str {
     }
 }
 
-fn thread_row(node: &str, pid: u32, t: &ThreadView) -> ThreadRow {
+fn thread_row(node: &str, pid: u32, name: &str, t: &ThreadView) -> ThreadRow {
     let state = state_name(t.state);
     let mut row = ThreadRow {
         node: node.to_owned(),
         pid,
+        name: name.to_owned(),
         tid: t.tid,
         state,
         target: None,
@@ -246,11 +249,11 @@ pub fn thread_rows(views: &[NodeView]) -> Vec<ThreadRow> {
                 continue; // shown by its own node, resolved below
             }
             for t in &p.threads {
-                let mut row = thread_row(&p.node, p.pid, t);
+                let mut row = thread_row(&p.node, p.pid, &p.name, t);
                 if row.state == "NET" {
                     let key = (t.net_node.as_str(), p.node.as_str(), p.pid, t.tid);
                     if let Some(remote) = stand_ins.get(&key) {
-                        let mut resolved = thread_row(&p.node, p.pid, remote);
+                        let mut resolved = thread_row(&p.node, p.pid, &p.name, remote);
                         resolved.via = Some(t.net_node.clone());
                         row = resolved;
                     }
@@ -274,7 +277,7 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
         return print_json(&rows);
     }
     let mut table = vec![
-        ["NODE", "PID", "TID", "STATE", "BLOCKED-ON", "PRIO"]
+        ["NODE", "PID", "NAME", "TID", "STATE", "BLOCKED-ON", "PRIO"]
             .map(String::from)
             .to_vec(),
     ];
@@ -282,6 +285,11 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
         table.push(vec![
             r.node.clone(),
             r.pid.to_string(),
+            if r.name.is_empty() {
+                "?".into()
+            } else {
+                r.name.clone()
+            },
             r.tid.to_string(),
             r.state.to_owned(),
             if r.blocked_on.is_empty() {
