@@ -5,7 +5,7 @@
 //! routing, the timer; its module doc explains the concurrency design), [`peer`] (links to
 //! other daemons over QUIC: forwarded calls, served calls, notices), `shm` (shared-memory
 //! handles), `fdpass` (SCM_RIGHTS), [`check`] (`qnetd --check`), [`poll`] (adaptive busy polling between hops), [`heap`]
-//! (malloc thresholds for large messages).
+//! (malloc thresholds for large messages), [`notify`] (systemd readiness).
 
 mod admin;
 pub mod check;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod driver;
 mod fdpass;
 pub mod heap;
+pub mod notify;
 pub mod peer;
 pub mod poll;
 pub mod server;

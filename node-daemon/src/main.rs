@@ -83,12 +83,15 @@ fn run(args: Args) -> Result<(), String> {
             heap = %heap,
             "qnetd listening"
         );
+        // Both the socket and the peer endpoint are bound: clients and peers can come.
+        qnet_daemon::notify::ready(&format!("node {} on {}", config.node, server.path().display()));
         server
             .run(async {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM"),
                     _ = int.recv() => tracing::info!("SIGINT"),
                 }
+                qnet_daemon::notify::stopping();
             })
             .await;
         Ok(())
