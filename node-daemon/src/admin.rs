@@ -255,6 +255,11 @@ pub(crate) fn node_view(driver: &Driver) -> NodeView {
     view
 }
 
+/// This node's kernel state without process names (no /proc reads: for `--metrics`).
+pub(crate) fn kernel_view(driver: &Driver) -> NodeView {
+    driver.inspect(build_view)
+}
+
 /// The process's command name (`/proc/<pid>/comm`, as `ps` shows it); empty if it cannot be
 /// read (gone, or hidden from the daemon's user by `hidepid`/`ProtectProc`).
 fn process_name(pid: u32) -> String {

@@ -96,6 +96,10 @@ pub struct Args {
     /// after a control loop's call.
     #[arg(long)]
     pub busy_poll_idle_us: Option<u64>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. `127.0.0.1:9100`
+    /// (off by default; anyone who can connect may read them).
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -202,6 +206,8 @@ pub struct Config {
     pub log: String,
     /// Peer endpoint address; `None`: single-node.
     pub listen: Option<SocketAddr>,
+    /// Prometheus endpoint address; `None`: off.
+    pub metrics: Option<SocketAddr>,
     /// Certificate directory (set whenever `listen` is).
     pub certs: Option<PathBuf>,
     /// Peers to dial, in nd order (1, 2, …).
@@ -234,6 +240,7 @@ impl Config {
             worker_threads: 0,
             log: "info".into(),
             listen: None,
+            metrics: None,
             certs: None,
             peers: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
@@ -280,6 +287,7 @@ impl Config {
                 .as_deref()
                 .map(resolve_listen)
                 .transpose()?,
+            metrics: args.metrics,
             certs: args.certs.or(file.certs),
             peers: if args.peers.is_empty() {
                 file.peers

@@ -5,7 +5,8 @@
 //! routing, the timer; its module doc explains the concurrency design), [`peer`] (links to
 //! other daemons over QUIC: forwarded calls, served calls, notices), `shm` (shared-memory
 //! handles), `fdpass` (SCM_RIGHTS), [`check`] (`qnetd --check`), [`poll`] (adaptive busy polling between hops), [`heap`]
-//! (malloc thresholds for large messages), [`notify`] (systemd readiness).
+//! (malloc thresholds for large messages), [`notify`] (systemd readiness), [`metrics`]
+//! (the Prometheus endpoint).
 
 mod admin;
 pub mod check;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod driver;
 mod fdpass;
 pub mod heap;
+pub mod metrics;
 pub mod notify;
 pub mod peer;
 pub mod poll;

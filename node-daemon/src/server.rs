@@ -52,6 +52,14 @@ pub enum ServerError {
         /// The socket path.
         path: PathBuf,
     },
+    /// The metrics endpoint could not be bound.
+    #[error("cannot serve metrics on {addr}: {error}: give another --metrics address")]
+    Metrics {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The error.
+        error: io::Error,
+    },
     /// The peer endpoint could not start.
     #[error(transparent)]
     Peer(#[from] crate::peer::PeerError),
@@ -77,6 +85,7 @@ pub struct Server {
     inode: (u64, u64),
     ctx: Arc<SessionContext>,
     peer: Option<PeerEndpoint>,
+    metrics: Option<tokio::net::TcpListener>,
     busy_poll: crate::poll::Windows,
 }
 
@@ -128,6 +137,15 @@ impl Server {
         });
         driver.set_local_node_name(&config.node);
         let peer = crate::peer::start(config, &driver)?;
+        let metrics = config
+            .metrics
+            .map(|addr| {
+                std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .and_then(tokio::net::TcpListener::from_std)
+                    .map_err(|error| ServerError::Metrics { addr, error })
+            })
+            .transpose()?;
         let ctx = Arc::new(SessionContext {
             driver,
             shm: ShmRegistry::new(&config.node),
@@ -145,6 +163,7 @@ impl Server {
             inode,
             ctx,
             peer,
+            metrics,
             busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle),
         })
     }
@@ -152,6 +171,11 @@ impl Server {
     /// The UDP address peers reach this daemon on, if it listens for them.
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         self.peer.as_ref().and_then(PeerEndpoint::local_addr)
+    }
+
+    /// The TCP address of the metrics endpoint, if it serves one.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The socket path.
@@ -171,6 +195,13 @@ impl Server {
         ));
         if let Some(peer) = self.peer {
             peer.spawn(&tracker, cancel.clone());
+        }
+        if let Some(listener) = self.metrics {
+            tracker.spawn(crate::metrics::serve(
+                listener,
+                self.ctx.driver.clone(),
+                cancel.clone(),
+            ));
         }
         tokio::pin!(shutdown);
         loop {
