@@ -29,7 +29,14 @@ fn main() {
         if let Some(head) = git(&["rev-parse", "--symbolic-full-name", "HEAD"]) {
             if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
                 let common = Path::new(env!("CARGO_MANIFEST_DIR")).join(common);
-                println!("cargo:rerun-if-changed={}", common.join(head).display());
+                // A ref may live in packed-refs only; a missing file would rerun every build.
+                let loose = common.join(head);
+                let watched = if loose.exists() {
+                    loose
+                } else {
+                    common.join("packed-refs")
+                };
+                println!("cargo:rerun-if-changed={}", watched.display());
             }
         }
     }

@@ -668,23 +668,10 @@ fn channel_destroy_releases_blocked_clients_then_ebadf() {
         msg_send(coid, b"z", &mut []).unwrap_err().errno(),
         Errno::EBADF
     );
-    // The dead connection still exists until detached; after that the coid is unknown.
+    // The dead connection still exists until detached. (That the coid is unknown afterwards
+    // is checked in tests/detach.rs, a process of its own: here a parallel test may be given
+    // the freed coid at once, and detaching it again would detach that test's connection.)
     connect_detach(coid).unwrap();
-    assert_eq!(connect_detach(coid).unwrap_err().errno(), Errno::EINVAL);
-}
-
-/// `ConnectDetach` of a coid that does not exist fails with `EINVAL`, as QNX documents
-/// (issue 12: it was `EBADF`); so does `ConnectDetach(scoid)` of an unknown scoid.
-#[test]
-fn detach_of_an_unknown_coid_or_scoid_is_einval() {
-    daemon();
-    assert_eq!(connect_detach(987_654).unwrap_err().errno(), Errno::EINVAL);
-    assert_eq!(scoid_detach(987_654).unwrap_err().errno(), Errno::EINVAL);
-    let ch = channel_create(ChannelFlags::default()).unwrap();
-    let coid = connect_attach(0, 0, ch).unwrap();
-    connect_detach(coid).unwrap();
-    assert_eq!(connect_detach(coid).unwrap_err().errno(), Errno::EINVAL);
-    channel_destroy(ch).unwrap();
 }
 
 #[test]
