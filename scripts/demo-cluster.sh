@@ -39,7 +39,7 @@ echo "== qnetd n2 (accepts) and n1 (dials n2)"
 "$bin/qnetd" --node n2 --socket "$dir/n2.sock" --listen 127.0.0.1:0 --certs "$dir/certs" \
   >"$dir/n2.log" 2>&1 &
 pids+=($!)
-n2_addr=$(wait_line "$dir/n2.log" "qnetd listening" "qnetd n2" | sed -n 's/.*listen=Some(\([^)]*\)).*/\1/p')
+n2_addr=$(wait_line "$dir/n2.log" "qnetd listening" "qnetd n2" | sed -n 's/.*listen=\([^ ]*\).*/\1/p')
 "$bin/qnetd" --node n1 --socket "$dir/n1.sock" --listen 127.0.0.1:0 --certs "$dir/certs" \
   --peer "n2=$n2_addr" >"$dir/n1.log" 2>&1 &
 pids+=($!)

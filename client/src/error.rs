@@ -12,7 +12,7 @@ use qnet_core::Errno;
 pub enum Error {
     /// The call failed with `errno`: from the daemon, from the server (`MsgError`), or from a
     /// check the library makes before touching the socket.
-    #[error("{errno:?} ({}): {detail}", errno.describe())]
+    #[error("{}", call_message(*errno, detail))]
     Call {
         /// The errno.
         errno: Errno,
@@ -31,6 +31,17 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+    /// No daemon answers on any of the sockets looked for (errno `EIO`): without
+    /// `$QNET_SOCKET`, the system daemon's socket and the default one.
+    #[error(
+        "EIO (qnetd unreachable): no daemon answers at {}: start qnetd, or set QNET_SOCKET to \
+         its socket",
+        tried_list(tried)
+    )]
+    NoDaemon {
+        /// Each socket path tried, with why connecting failed.
+        tried: Vec<(PathBuf, io::Error)>,
+    },
     /// The daemon answered something this library does not understand (errno `EPROTO`).
     #[error("EPROTO (protocol error with qnetd): {detail}")]
     Protocol {
@@ -44,7 +55,7 @@ impl Error {
     pub fn errno(&self) -> Errno {
         match self {
             Error::Call { errno, .. } => *errno,
-            Error::Daemon { .. } => Errno::EIO,
+            Error::Daemon { .. } | Error::NoDaemon { .. } => Errno::EIO,
             Error::Protocol { .. } => Errno::EPROTO,
         }
     }
@@ -58,6 +69,30 @@ impl Error {
     }
 }
 
+/// `ESRCH (no such process…): detail`, without repeating the errno when the detail starts
+/// with it (the daemon's details do: `ESRCH: no such process…`) or when it says nothing more.
+fn call_message(errno: Errno, detail: &str) -> String {
+    let head = format!("{errno:?} ({})", errno.describe());
+    let rest = detail
+        .strip_prefix(&errno.to_string())
+        .map(|r| r.trim_start_matches([':', ' ']))
+        .unwrap_or(detail);
+    if rest.is_empty() {
+        head
+    } else {
+        format!("{head}: {rest}")
+    }
+}
+
+/// `/run/qnet/qnetd.sock (No such file or directory (os error 2)), /tmp/qnetd.sock (…)`.
+fn tried_list(tried: &[(PathBuf, io::Error)]) -> String {
+    let each: Vec<String> = tried
+        .iter()
+        .map(|(p, e)| format!("{} ({e})", p.display()))
+        .collect();
+    each.join(", ")
+}
+
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         io::Error::from_raw_os_error(e.errno().0)
@@ -66,3 +101,27 @@ impl From<Error> for io::Error {
 
 /// Result of a library call.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_error_names_its_errno_once() {
+        let bare = Error::new(Errno::ESRCH, Errno::ESRCH.to_string());
+        assert_eq!(
+            bare.to_string(),
+            "ESRCH (no such process, channel or receive id)"
+        );
+        let more = Error::new(Errno::ENOREMOTE, format!("{}: shm on n2", Errno::ENOREMOTE));
+        assert_eq!(
+            more.to_string(),
+            format!("ENOREMOTE ({}): shm on n2", Errno::ENOREMOTE.describe())
+        );
+        let other = Error::new(Errno::EINVAL, "\"x\" is not node/pid/chid");
+        assert_eq!(
+            other.to_string(),
+            "EINVAL (invalid argument): \"x\" is not node/pid/chid"
+        );
+    }
+}

@@ -40,7 +40,8 @@ pub fn set_socket_path(path: impl Into<PathBuf>) {
     *SOCKET_PATH.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.into());
 }
 
-/// The socket path the library connects to.
+/// The socket path the library connects to: the one set by [`set_socket_path`] or found by
+/// the first session, else `$QNET_SOCKET` or the default.
 pub fn socket_path() -> PathBuf {
     SOCKET_PATH
         .lock()
@@ -86,10 +87,45 @@ fn daemon_err(path: &std::path::Path, what: &'static str, source: io::Error) -> 
     }
 }
 
+/// Connect to the daemon: at the path set by [`set_socket_path`]; else at the first of
+/// `qnet_proto::client_socket_paths()` (`$QNET_SOCKET`, or the system then the default
+/// socket) that answers, remembered so that every later session of this process reaches the
+/// same daemon.
+fn connect_daemon() -> Result<(UnixStream, PathBuf)> {
+    let set = SOCKET_PATH
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let found_by_search = set.is_none();
+    let (stream, path) =
+        connect_first(set.map_or_else(qnet_proto::client_socket_paths, |p| vec![p]))?;
+    if found_by_search {
+        set_socket_path(&path);
+    }
+    Ok((stream, path))
+}
+
+/// The first of `candidates` that accepts a connection; else an error naming each.
+fn connect_first(candidates: Vec<PathBuf>) -> Result<(UnixStream, PathBuf)> {
+    let mut tried = Vec::new();
+    for path in candidates {
+        match UnixStream::connect(&path) {
+            Ok(stream) => return Ok((stream, path)),
+            Err(e) => tried.push((path, e)),
+        }
+    }
+    match tried.len() {
+        1 => {
+            let (path, e) = tried.remove(0);
+            Err(daemon_err(&path, "connecting", e))
+        }
+        _ => Err(Error::NoDaemon { tried }),
+    }
+}
+
 /// Connect to the daemon and exchange hellos.
 pub(crate) fn open(kind: SessionKind, tid: u32) -> Result<(UnixStream, PathBuf, HelloAck)> {
-    let path = socket_path();
-    let mut stream = UnixStream::connect(&path).map_err(|e| daemon_err(&path, "connecting", e))?;
+    let (mut stream, path) = connect_daemon()?;
     let hello = ClientFrame {
         frame: Some(client_frame::Frame::Hello(Hello {
             version: qnet_proto::LOCAL_PROTOCOL_VERSION,
@@ -409,6 +445,31 @@ mod tests {
     use qnet_proto::local::{Done, Reply, Response};
 
     use super::*;
+
+    #[test]
+    fn the_first_socket_that_answers_is_used_and_an_error_names_every_path_tried() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("run-qnetd.sock");
+        let user = dir.path().join("tmp-qnetd.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&user).unwrap();
+        let (_, path) = connect_first(vec![system.clone(), user.clone()]).unwrap();
+        assert_eq!(path, user, "the missing system socket is skipped");
+        let e = connect_first(vec![system.clone(), dir.path().join("none.sock")]).unwrap_err();
+        assert_eq!(e.errno(), Errno::EIO);
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("{} (No such file", system.display()))
+                && text.contains("none.sock (No such file")
+                && text.contains("set QNET_SOCKET"),
+            "{text}"
+        );
+        // A single path (QNET_SOCKET or set_socket_path): the plain error for that path.
+        let e = connect_first(vec![system.clone()]).unwrap_err();
+        assert!(
+            matches!(e, Error::Daemon { ref path, .. } if *path == system),
+            "{e}"
+        );
+    }
 
     /// A session whose daemon end is `daemon`, answering one request as `answer` says.
     fn exchange(answer: impl FnOnce(&mut UnixStream) + Send + 'static) -> Result<response::Result> {

@@ -588,9 +588,11 @@ fn private_channel_is_ours_only_and_names() {
     let coid = name_open("calls-name").unwrap();
     let local = format!("{}/calls-name", daemon().node());
     let coid2 = name_open(&local).unwrap();
-    assert_eq!(
-        name_open("othernode/calls-name").unwrap_err().errno(),
-        Errno::EHOSTUNREACH
+    let unknown = name_open("othernode/calls-name").unwrap_err();
+    assert_eq!(unknown.errno(), Errno::EHOSTUNREACH);
+    assert!(
+        unknown.to_string().contains("no node named \"othernode\""),
+        "the error names the node: {unknown}"
     );
     msg_send_pulse(coid, -1, 3, 4).unwrap();
     // The named channel has COID_DISCONNECT, so a channel another test of this process
@@ -666,23 +668,10 @@ fn channel_destroy_releases_blocked_clients_then_ebadf() {
         msg_send(coid, b"z", &mut []).unwrap_err().errno(),
         Errno::EBADF
     );
-    // The dead connection still exists until detached; after that the coid is unknown.
+    // The dead connection still exists until detached. (That the coid is unknown afterwards
+    // is checked in tests/detach.rs, a process of its own: here a parallel test may be given
+    // the freed coid at once, and detaching it again would detach that test's connection.)
     connect_detach(coid).unwrap();
-    assert_eq!(connect_detach(coid).unwrap_err().errno(), Errno::EINVAL);
-}
-
-/// `ConnectDetach` of a coid that does not exist fails with `EINVAL`, as QNX documents
-/// (issue 12: it was `EBADF`); so does `ConnectDetach(scoid)` of an unknown scoid.
-#[test]
-fn detach_of_an_unknown_coid_or_scoid_is_einval() {
-    daemon();
-    assert_eq!(connect_detach(987_654).unwrap_err().errno(), Errno::EINVAL);
-    assert_eq!(scoid_detach(987_654).unwrap_err().errno(), Errno::EINVAL);
-    let ch = channel_create(ChannelFlags::default()).unwrap();
-    let coid = connect_attach(0, 0, ch).unwrap();
-    connect_detach(coid).unwrap();
-    assert_eq!(connect_detach(coid).unwrap_err().errno(), Errno::EINVAL);
-    channel_destroy(ch).unwrap();
 }
 
 #[test]

@@ -460,9 +460,9 @@ impl Node {
             .wait(|l| l.contains("qnetd listening"))
             .unwrap_or_else(|| panic!("qnetd {} did not start:\n{}", self.name, d.stderr.dump()));
         self.addr = line
-            .split("listen=Some(")
+            .split("listen=")
             .nth(1)
-            .and_then(|r| r.split(')').next())
+            .and_then(|r| r.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no listen address in {line:?}"));
         self.daemon = Some(d);

@@ -213,6 +213,16 @@ fn frame_budget(s: crate::peer::BudgetStats) -> local::FrameBudget {
 }
 
 async fn ping(driver: &Driver, node: &str, seq: u64) -> Result<local::PingResult, (Errno, String)> {
+    // This node answers itself (as QNX's ping of the local host does): the round trip is one
+    // pass through its kernel, no link involved.
+    let start = std::time::Instant::now();
+    if driver.inspect(|kernel, _| kernel.node_name(0) == Some(node)) {
+        return Ok(local::PingResult {
+            node: node.to_owned(),
+            seq,
+            rtt_ns: u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        });
+    }
     let nd = up_peer(driver, node)?;
     let peers = driver.peers().ok_or((
         Errno::EHOSTUNREACH,
@@ -238,7 +248,25 @@ pub(crate) fn own_cert_not_after(certs: &Path, node: &str) -> Option<i64> {
 
 /// This node's kernel state as a [`NodeView`].
 pub(crate) fn node_view(driver: &Driver) -> NodeView {
+    let mut view = driver.inspect(build_view);
+    // Outside the kernel lock: a few small /proc reads per process.
+    for p in view.processes.iter_mut().filter(|p| p.nd == 0) {
+        p.name = process_name(p.pid);
+    }
+    view
+}
+
+/// This node's kernel state without process names (no /proc reads: for `--metrics`).
+pub(crate) fn kernel_view(driver: &Driver) -> NodeView {
     driver.inspect(build_view)
+}
+
+/// The process's command name (`/proc/<pid>/comm`, as `ps` shows it); empty if it cannot be
+/// read (gone, or hidden from the daemon's user by `hidepid`/`ProtectProc`).
+fn process_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end().to_owned())
+        .unwrap_or_default()
 }
 
 fn build_view(kernel: &Kernel, sessions: &mut dyn Iterator<Item = ThreadKey>) -> NodeView {
@@ -354,6 +382,8 @@ fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::Pro
         pid: p.process.pid,
         uid: p.cred.uid,
         gid: p.cred.gid,
+        // Filled in by `node_view`, outside the kernel lock.
+        name: String::new(),
         threads: p.threads.iter().map(|t| thread_view(t, name)).collect(),
         channels: p
             .channels
@@ -384,6 +414,7 @@ fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::Pro
                 ConnectionTarget::Remote {
                     nd,
                     pid,
+                    chid,
                     remote_coid,
                 } => local::ConnectionView {
                     coid: c.coid,
@@ -391,7 +422,7 @@ fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::Pro
                         node: name(nd),
                         nd,
                         pid: pid.unwrap_or(0),
-                        chid: 0,
+                        chid: chid.unwrap_or(0),
                     }),
                     scoid: None,
                     remote_coid: Some(remote_coid),

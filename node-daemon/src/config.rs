@@ -34,23 +34,29 @@ pub fn default_peer_memory(max_message_size: u64) -> u64 {
 
 /// The command line of `qnetd`. Every setting may also come from `--config FILE`.
 #[derive(Parser, Debug, Clone, Default)]
-#[command(name = "qnetd", version, about = "The per-host qnet daemon")]
+#[command(name = "qnetd", version = crate::VERSION, about = "The per-host qnet daemon")]
 pub struct Args {
+    /// Validate the configuration, the certificates and the addresses, print one line and
+    /// exit (0: usable; 1: the line says what is wrong). Starts nothing.
+    #[arg(long)]
+    pub check: bool,
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
-    /// link_timeout_ms, peer_memory_per_node, peer_memory_total, peer_frame_timeout_ms,
+    /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
     /// max_message_size, busy_poll_us, busy_poll_idle_us, limit_*); flags given here
     /// override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock).
+    /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock; clients also look
+    /// for /run/qnet/qnetd.sock, the system daemon's).
     #[arg(long, env = qnet_proto::SOCKET_ENV)]
     pub socket: Option<PathBuf>,
     /// This node's name (default: the host name).
     #[arg(long)]
     pub node: Option<String>,
-    /// UDP address to accept peer daemons on (QUIC); without it the daemon is single-node.
+    /// UDP address to accept peer daemons on (QUIC), `IP:PORT` or `HOST:PORT` (resolved at
+    /// start); without it the daemon is single-node.
     #[arg(long)]
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<String>,
     /// Directory with `ca.pem` and this node's `NODE.pem`/`NODE.key` (required by --listen).
     #[arg(long)]
     pub certs: Option<PathBuf>,
@@ -90,6 +96,10 @@ pub struct Args {
     /// after a control loop's call.
     #[arg(long)]
     pub busy_poll_idle_us: Option<u64>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. `127.0.0.1:9100`
+    /// (off by default; anyone who can connect may read them).
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -129,13 +139,19 @@ pub struct PeerSpec {
 struct FileConfig {
     node: Option<String>,
     socket: Option<PathBuf>,
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
     certs: Option<PathBuf>,
     #[serde(default)]
     peers: Vec<PeerSpec>,
+    #[serde(default, deserialize_with = "de_duration")]
+    link_timeout: Option<Duration>,
+    /// The older spelling of `link_timeout`, still read.
     link_timeout_ms: Option<u64>,
     peer_memory_per_node: Option<u64>,
     peer_memory_total: Option<u64>,
+    #[serde(default, deserialize_with = "de_duration")]
+    peer_frame_timeout: Option<Duration>,
+    /// The older spelling of `peer_frame_timeout`, still read.
     peer_frame_timeout_ms: Option<u64>,
     max_message_size: Option<u64>,
     busy_poll_us: Option<u64>,
@@ -148,24 +164,27 @@ struct FileConfig {
     limit_queued_pulses: Option<usize>,
 }
 
-/// Why the configuration is unusable.
+/// Why the configuration is unusable. Each message is one line that names the cause itself
+/// (there is no `source()`: printing the chain would say it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The config file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read config file {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The config file is not valid TOML with the known keys.
-    #[error("{path}: {source}")]
+    #[error("config file {}: line {line}: {message}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// The error.
-        source: Box<toml::de::Error>,
+        /// Line of the error (1-based).
+        line: usize,
+        /// The parser's complaint, on one line.
+        message: String,
     },
     /// A setting is invalid or settings contradict each other.
     #[error("{0}")]
@@ -187,6 +206,8 @@ pub struct Config {
     pub log: String,
     /// Peer endpoint address; `None`: single-node.
     pub listen: Option<SocketAddr>,
+    /// Prometheus endpoint address; `None`: off.
+    pub metrics: Option<SocketAddr>,
     /// Certificate directory (set whenever `listen` is).
     pub certs: Option<PathBuf>,
     /// Peers to dial, in nd order (1, 2, …).
@@ -219,6 +240,7 @@ impl Config {
             worker_threads: 0,
             log: "info".into(),
             listen: None,
+            metrics: None,
             certs: None,
             peers: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
@@ -239,6 +261,7 @@ impl Config {
         };
         let link_timeout = args
             .link_timeout
+            .or(file.link_timeout)
             .or(file.link_timeout_ms.map(Duration::from_millis))
             .unwrap_or(DEFAULT_LINK_TIMEOUT);
         let max_message_size = args
@@ -258,7 +281,13 @@ impl Config {
             max_message_size,
             worker_threads: args.worker_threads,
             log: args.log,
-            listen: args.listen.or(file.listen),
+            listen: args
+                .listen
+                .or(file.listen)
+                .as_deref()
+                .map(resolve_listen)
+                .transpose()?,
+            metrics: args.metrics,
             certs: args.certs.or(file.certs),
             peers: if args.peers.is_empty() {
                 file.peers
@@ -273,6 +302,7 @@ impl Config {
                 .unwrap_or(crate::peer::DEFAULT_PEER_MEMORY_TOTAL.max(peer_memory_per_node)),
             peer_frame_timeout: args
                 .peer_frame_timeout
+                .or(file.peer_frame_timeout)
                 .or(file.peer_frame_timeout_ms.map(Duration::from_millis))
                 .unwrap_or(DEFAULT_PEER_FRAME_TIMEOUT),
             busy_poll: args
@@ -323,8 +353,9 @@ impl Config {
             return invalid("--peer needs --listen (peers are reached from that endpoint)".into());
         }
         if self.listen.is_some() {
-            qnet_transport::validate_node_name(&self.node)
-                .map_err(|e| ConfigError::Invalid(format!("node name {:?}: {e}", self.node)))?;
+            qnet_transport::validate_node_name(&self.node).map_err(|e| {
+                ConfigError::Invalid(format!("{e}: set this node's name with --node NAME"))
+            })?;
         }
         if self.link_timeout < Duration::from_millis(60) {
             return invalid(format!(
@@ -382,6 +413,14 @@ impl Config {
             if !seen.insert(p.name.as_str()) {
                 return invalid(format!("peer {:?} given twice", p.name));
             }
+            if let Some(listen) = self.listen {
+                check_peer_addr(&p.addr, listen).map_err(|why| {
+                    ConfigError::Invalid(format!(
+                        "peer {} address {:?}: {why}: give it as NAME=HOST:PORT",
+                        p.name, p.addr
+                    ))
+                })?;
+            }
         }
         Ok(())
     }
@@ -402,13 +441,16 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
         path: path.into(),
-        source,
+        error,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.into(),
-        source: Box::new(source),
+        line: e.span().map_or(1, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        }),
+        message: e.message().replace('\n', " "),
     })
 }
 
@@ -426,42 +468,140 @@ fn parse_peer(s: &str) -> Result<PeerSpec, String> {
     })
 }
 
-/// `3s`, `1500ms`, or a number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration like 3s or 500ms");
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms
-            .trim()
-            .parse()
-            .map(Duration::from_millis)
-            .map_err(|_| bad());
+/// `--listen`: an `IP:PORT`, or a `HOST:PORT` resolved now (its first address; IPv4 first,
+/// as `localhost` should mean 127.0.0.1 for peers dialling it by IPv4).
+fn resolve_listen(listen: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = listen.parse() {
+        return Ok(addr);
     }
-    let secs = s.strip_suffix('s').unwrap_or(s).trim();
-    secs.parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(bad)
+    let invalid = |why: String| {
+        ConfigError::Invalid(format!(
+            "--listen {listen:?}: {why}: give IP:PORT or HOST:PORT (e.g. 0.0.0.0:7100)"
+        ))
+    };
+    let addrs: Vec<SocketAddr> = listen
+        .to_socket_addrs()
+        .map_err(|e| invalid(e.to_string()))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| invalid("the name resolves to no address".into()))
 }
 
-/// The host name, as the kernel reports it; `localhost` if it cannot be read.
+/// Refuse a peer address no link from an endpoint on `listen` could use: not `HOST:PORT`,
+/// port 0, an unspecified IP, or an IP the endpoint cannot send to (another address family,
+/// or off-host while the endpoint is bound to loopback). A host name is not resolved here:
+/// it is resolved at each dial, so a name that does not resolve yet may later.
+fn check_peer_addr(addr: &str, listen: SocketAddr) -> Result<(), String> {
+    let ip = match addr.parse::<SocketAddr>() {
+        Ok(a) if a.port() == 0 => return Err("port 0 cannot be dialled".into()),
+        Ok(a) => a.ip(),
+        Err(_) => {
+            let Some((host, port)) = addr.rsplit_once(':') else {
+                return Err("no port".into());
+            };
+            if host.is_empty() {
+                return Err("no host".into());
+            }
+            if host.contains(':') || host.starts_with('[') {
+                return Err("not an IPv6 address in the form [ADDR]:PORT".into());
+            }
+            match port.parse::<u16>() {
+                Ok(0) | Err(_) => return Err(format!("port {port:?} is not 1..=65535")),
+                Ok(_) => {}
+            }
+            if host.parse::<std::net::IpAddr>().is_err()
+                && !host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            {
+                return Err(format!("{host:?} is neither an IP address nor a host name"));
+            }
+            return Ok(());
+        }
+    };
+    if ip.is_unspecified() {
+        return Err(format!("{ip} is not an address one can dial"));
+    }
+    let l = listen.ip();
+    if l.is_ipv4() && ip.is_ipv6() {
+        return Err(format!("it is IPv6 while --listen {listen} is IPv4"));
+    }
+    if l.is_ipv6() && !l.is_unspecified() && ip.is_ipv4() {
+        return Err(format!("it is IPv4 while --listen {listen} is IPv6"));
+    }
+    if l.is_loopback() && !ip.is_loopback() {
+        return Err(format!(
+            "--listen {listen} is a loopback address: it cannot reach another host"
+        ));
+    }
+    Ok(())
+}
+
+/// A duration as flags and the config file spell it: `humantime` (`3s`, `1500ms`, `1m 30s`),
+/// or a bare number of seconds (`2`, `0.5`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 3s, 500ms or 1m30s");
+    if let Ok(secs) = s.trim().parse::<f64>() {
+        return Some(secs)
+            .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(bad);
+    }
+    humantime::parse_duration(s.trim()).map_err(|_| bad())
+}
+
+/// A duration key of the config file: a string as [`parse_duration`] reads it (`"3s"`), or a
+/// number of seconds.
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Secs(f64),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Text(s) => parse_duration(&s).map(Some),
+        Raw::Secs(v) => parse_duration(&v.to_string()).map(Some),
+    }
+    .map_err(serde::de::Error::custom)
+}
+
+/// The default node name: the host name as the kernel reports it, up to its first dot (a
+/// node name has no dots: `db1.example.com` is node `db1`); `localhost` if it cannot be read.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .map(|s| s.trim().to_owned())
+        .map(|s| first_label(s.trim()).to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// `db1.example.com` → `db1`.
+fn first_label(host: &str) -> &str {
+    host.split('.').next().unwrap_or(host)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `Config` from these flags alone: the caller's `QNET_SOCKET` and `RUST_LOG` (which clap
+    /// reads as flags) are ignored, so the tests pass in any shell.
     fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        use clap::{CommandFactory, FromArgMatches};
         let mut all = vec!["qnetd"];
         all.extend_from_slice(args);
+        let matches = Args::command()
+            .mut_args(|a| a.env(None::<&'static str>))
+            .try_get_matches_from(all)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Config::from_args(
-            Args::try_parse_from(all).map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            Args::from_arg_matches(&matches).map_err(|e| ConfigError::Invalid(e.to_string()))?,
         )
     }
 
@@ -558,6 +698,21 @@ mod tests {
             Duration::from_secs(2)
         );
         assert!(config(&["--link-timeout", "soon"]).is_err());
+        let local = [
+            "--node",
+            "n1",
+            "--certs",
+            "/c",
+            "--listen",
+            "localhost:7000",
+        ];
+        assert_eq!(
+            config(&local).unwrap().listen,
+            Some("127.0.0.1:7000".parse().unwrap()),
+            "host names resolve"
+        );
+        let e = config(&["--node", "n1", "--certs", "/c", "--listen", "7000"]).unwrap_err();
+        assert!(e.to_string().contains("--listen \"7000\""), "{e}");
     }
 
     #[test]
@@ -623,11 +778,80 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
             4 * 134217728,
             "room for four largest messages"
         );
+        std::fs::write(
+            &path,
+            "link_timeout = \"1m 30s\"\npeer_frame_timeout = 2.5\n",
+        )
+        .unwrap();
+        let c = config(&["--config", p]).unwrap();
+        assert_eq!(
+            c.link_timeout,
+            Duration::from_secs(90),
+            "one spelling: humantime"
+        );
+        assert_eq!(c.peer_frame_timeout, Duration::from_millis(2500));
+        std::fs::write(&path, "link_timeout = \"soon\"\n").unwrap();
+        let e = config(&["--config", p]).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("like 3s"), "{e}");
         std::fs::write(&path, "nod = \"typo\"\n").unwrap();
         assert!(matches!(
             config(&["--config", p]),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn peer_addresses_that_cannot_work_are_refused() {
+        let with = |listen: &str, addr: &str| {
+            let peer = format!("n2={addr}");
+            config(&[
+                "--node", "n1", "--listen", listen, "--certs", "/c", "--peer", &peer,
+            ])
+        };
+        for ok in [
+            "127.0.0.1:7001",
+            "host-2.example.com:7001",
+            "n2:1",
+            "localhost:7",
+        ] {
+            assert!(with("127.0.0.1:7000", ok).is_ok(), "{ok}");
+        }
+        assert!(with("0.0.0.0:7000", "10.1.2.3:7001").is_ok());
+        assert!(with("[::]:7000", "10.1.2.3:7001").is_ok(), "dual-stack");
+        assert!(with("[::]:7000", "[fe80::1]:7001").is_ok());
+        for (listen, bad, says) in [
+            ("0.0.0.0:7000", "nohost", "no port"),
+            ("0.0.0.0:7000", ":7001", "no host"),
+            ("0.0.0.0:7000", "h:0", "port \"0\""),
+            ("0.0.0.0:7000", "h:70000", "port \"70000\""),
+            (
+                "0.0.0.0:7000",
+                "0.0.0.0:7001",
+                "not an address one can dial",
+            ),
+            ("0.0.0.0:7000", "10.0.0.1:0", "port 0"),
+            ("0.0.0.0:7000", "[::1]:7001", "IPv6 while --listen"),
+            ("0.0.0.0:7000", "fe80::1:7001", "[ADDR]:PORT"),
+            ("[::1]:7000", "127.0.0.1:7001", "IPv4 while --listen"),
+            ("127.0.0.1:7000", "10.0.0.2:7001", "loopback"),
+            ("0.0.0.0:7000", "a b:1", "neither"),
+        ] {
+            let e = with(listen, bad).unwrap_err().to_string();
+            assert!(
+                e.contains(says) && e.contains("peer n2 address"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_node_name_is_the_first_label_of_the_host_name() {
+        assert_eq!(first_label("db1.example.com"), "db1");
+        assert_eq!(first_label("db1"), "db1");
+        let e = config(&["--node", "a.b", "--listen", "127.0.0.1:0", "--certs", "/c"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"a.b\"") && e.contains("--node NAME"), "{e}");
     }
 
     #[test]

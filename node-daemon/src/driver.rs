@@ -80,6 +80,8 @@ pub struct Driver {
     peers: OnceLock<Arc<Peers>>,
     /// Noted on every kernel lock; keeps the busy poller polling (see `poll`).
     activity: Arc<Activity>,
+    /// Calls made by local clients, per kind (`--metrics`).
+    calls: crate::metrics::CallCounters,
 }
 
 /// How a new link changes a node, as the peer table decides it (under the driver's lock).
@@ -136,7 +138,13 @@ impl Driver {
             peers: OnceLock::new(),
             // Same epoch as the kernel's time, so the poller can age its waiting calls.
             activity: Arc::new(Activity::new(epoch)),
+            calls: Default::default(),
         })
+    }
+
+    /// Calls made by local clients, per kind.
+    pub fn call_counters(&self) -> &crate::metrics::CallCounters {
+        &self.calls
     }
 
     /// The activity the busy poller watches (every kernel lock notes it).
@@ -220,6 +228,7 @@ impl Driver {
     /// `thread` makes `call`. Returns its response if the call completed at once; otherwise
     /// the response arrives later on the thread's [`Outbox`].
     pub fn call(&self, thread: ThreadKey, call: Call) -> Option<local::Response> {
+        self.calls.count(&call);
         let now = self.now();
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, call);
@@ -242,6 +251,8 @@ impl Driver {
         reply: Call,
         receive: Call,
     ) -> Option<local::Response> {
+        self.calls.count(&reply);
+        self.calls.count(&receive);
         let now = self.now();
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, reply);

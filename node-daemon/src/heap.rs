@@ -63,6 +63,17 @@ pub enum Tuning {
     Unavailable,
 }
 
+/// For the start-up log line: `mmap 16MiB trim 32MiB`, `from environment` or `unavailable`.
+impl std::fmt::Display for Tuning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tuning::Set(t) => write!(f, "mmap {}KiB trim {}KiB", t.mmap >> 10, t.trim >> 10),
+            Tuning::FromEnvironment => f.write_str("from environment"),
+            Tuning::Unavailable => f.write_str("unavailable"),
+        }
+    }
+}
+
 /// Set the heap thresholds for `max_message_size`. Call once at start-up.
 pub fn tune(max_message_size: u64) -> Tuning {
     if ENV_OVERRIDES.iter().any(|v| std::env::var_os(v).is_some()) {

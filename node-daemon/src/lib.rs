@@ -4,14 +4,18 @@
 //! `session` (one connection: credentials, hello, frames), `driver` (the kernel, output
 //! routing, the timer; its module doc explains the concurrency design), [`peer`] (links to
 //! other daemons over QUIC: forwarded calls, served calls, notices), `shm` (shared-memory
-//! handles), `fdpass` (SCM_RIGHTS), [`poll`] (adaptive busy polling between hops), [`heap`]
-//! (malloc thresholds for large messages).
+//! handles), `fdpass` (SCM_RIGHTS), [`check`] (`qnetd --check`), [`poll`] (adaptive busy polling between hops), [`heap`]
+//! (malloc thresholds for large messages), [`notify`] (systemd readiness), [`metrics`]
+//! (the Prometheus endpoint).
 
 mod admin;
+pub mod check;
 pub mod config;
 pub mod driver;
 mod fdpass;
 pub mod heap;
+pub mod metrics;
+pub mod notify;
 pub mod peer;
 pub mod poll;
 pub mod server;
@@ -19,4 +23,13 @@ mod session;
 pub mod shm;
 
 pub use config::Config;
+
+/// `qnetd --version`: the package version and the commit it was built from (`unknown` when
+/// built outside git without `QNET_COMMIT`; see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("QNET_COMMIT"),
+    ")"
+);
 pub use server::{Server, ServerError, run};

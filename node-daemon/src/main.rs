@@ -1,18 +1,45 @@
 //! `qnetd`: the qnet daemon.
+//!
+//! A start-up failure prints one line, `qnetd: <what failed>: <value>: <what to do>`, and
+//! exits with status 1: no backtrace (even with `RUST_BACKTRACE=1`) and no cause repeated.
 
+use std::error::Error;
 use std::io::IsTerminal;
+use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use qnet_daemon::config::Args;
 use qnet_daemon::{Config, Server};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
-    let config = Config::from_args(Args::parse())?;
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(line) => {
+            eprintln!("qnetd: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Start, serve until SIGTERM or SIGINT, stop. `Err` is the line to print.
+fn run(args: Args) -> Result<(), String> {
+    let check = args.check;
+    let config = Config::from_args(args).map_err(|e| one_line(&e))?;
+    let filter = EnvFilter::try_new(&config.log).map_err(|e| {
+        format!(
+            "bad log filter {:?} (--log or RUST_LOG): {}: e.g. info, or warn,qnet_daemon=debug",
+            config.log,
+            one_line(&e)
+        )
+    })?;
+    if check {
+        println!("qnetd: {}", qnet_daemon::check::check(&config)?);
+        return Ok(());
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&config.log).context("bad --log filter")?)
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -32,11 +59,12 @@ fn main() -> anyhow::Result<()> {
     let rt = builder
         .enable_all()
         .build()
-        .context("building the runtime")?;
+        .map_err(|e| format!("cannot start the async runtime: {}", one_line(&e)))?;
     rt.block_on(async {
-        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        let server = Server::bind(&config)?;
+        let signal_err = |e: std::io::Error| format!("cannot install signal handlers: {e}");
+        let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
+        let server = Server::bind(&config).map_err(|e| one_line(&e))?;
         let peers: Vec<String> = config
             .peers
             .iter()
@@ -47,24 +75,44 @@ fn main() -> anyhow::Result<()> {
             socket = %server.path().display(),
             pid = std::process::id(),
             max_message_size = config.max_message_size,
-            listen = ?server.peer_addr(),
-            peers = ?peers,
-            link_timeout = ?config.link_timeout,
-            busy_poll = ?config.busy_poll,
-            busy_poll_idle = ?config.busy_poll_idle.min(config.busy_poll),
-            heap = ?heap,
+            listen = %server.peer_addr().map_or("off".into(), |a| a.to_string()),
+            metrics = %server.metrics_addr().map_or("off".into(), |a| a.to_string()),
+            peers = %if peers.is_empty() { "none".into() } else { peers.join(",") },
+            link_timeout = %humantime::format_duration(config.link_timeout),
+            busy_poll = %humantime::format_duration(config.busy_poll),
+            busy_poll_idle = %humantime::format_duration(config.busy_poll_idle.min(config.busy_poll)),
+            heap = %heap,
             "qnetd listening"
         );
+        // Both the socket and the peer endpoint are bound: clients and peers can come.
+        qnet_daemon::notify::ready(&format!("node {} on {}", config.node, server.path().display()));
         server
             .run(async {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM"),
                     _ = int.recv() => tracing::info!("SIGINT"),
                 }
+                qnet_daemon::notify::stopping();
             })
             .await;
         Ok(())
     })
+}
+
+/// `e` and its causes on one line: a cause whose text the line already holds is not repeated
+/// (many errors put their cause in their own message), and line breaks become spaces.
+fn one_line(e: &(dyn Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Every session and every shared-memory handle holds a descriptor: allow as many as the

@@ -24,27 +24,55 @@ use crate::peer::PeerEndpoint;
 use crate::session::{self, SessionContext};
 use crate::shm::ShmRegistry;
 
-/// Why the daemon could not start.
+/// Why the daemon could not start. Each message is one line for the operator: what failed,
+/// the value, what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Another daemon answers on the socket path.
-    #[error("a daemon is already listening on {0}")]
+    #[error(
+        "a daemon is already listening on {}: stop it, or give this one another --socket",
+        .0.display()
+    )]
     InUse(PathBuf),
     /// Something other than a socket is at the socket path.
-    #[error("{0} exists and is not a socket; not touching it")]
+    #[error(
+        "{} exists and is not a socket; not touching it: remove it, or give another --socket",
+        .0.display()
+    )]
     NotASocket(PathBuf),
+    /// The directory of the socket path does not exist.
+    #[error(
+        "socket directory {} does not exist (socket {}): create it, or give another --socket",
+        dir.display(),
+        path.display()
+    )]
+    NoDirectory {
+        /// The missing directory.
+        dir: PathBuf,
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// The metrics endpoint could not be bound.
+    #[error("cannot serve metrics on {addr}: {error}: give another --metrics address")]
+    Metrics {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// The error.
+        error: io::Error,
+    },
     /// The peer endpoint could not start.
     #[error(transparent)]
     Peer(#[from] crate::peer::PeerError),
-    /// A system call failed.
-    #[error("{what} {path}: {source}")]
+    /// A system call failed. (The error is in the message, not a `source()`, so that
+    /// printing the chain does not say it twice.)
+    #[error("{what} {}: {error}", path.display())]
     Io {
         /// What was being done.
         what: &'static str,
         /// The socket path.
         path: PathBuf,
         /// The error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -57,6 +85,7 @@ pub struct Server {
     inode: (u64, u64),
     ctx: Arc<SessionContext>,
     peer: Option<PeerEndpoint>,
+    metrics: Option<tokio::net::TcpListener>,
     busy_poll: crate::poll::Windows,
 }
 
@@ -65,22 +94,58 @@ impl Server {
     /// make it connectable by every local user. Must be called inside a tokio runtime.
     pub fn bind(config: &Config) -> Result<Self, ServerError> {
         let path = config.socket.clone();
-        let io_err = |what, source| ServerError::Io {
+        let io_err = |what, error| ServerError::Io {
             what,
             path: path.clone(),
-            source,
+            error,
         };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                return Err(ServerError::NoDirectory {
+                    dir: dir.into(),
+                    path: path.clone(),
+                });
+            }
+        }
         remove_stale(&path)?;
         let listener = UnixListener::bind(&path).map_err(|e| io_err("binding", e))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
-            .map_err(|e| io_err("setting permissions of", e))?;
         let meta = std::fs::metadata(&path).map_err(|e| io_err("reading", e))?;
+        let inode = (meta.dev(), meta.ino());
+        // From here on a failed start removes the socket file it made: a later start (or a
+        // client) must not find a dead socket.
+        Self::finish_bind(config, listener, inode).inspect_err(|_| {
+            remove_own_socket(&path, inode);
+        })
+    }
+
+    fn finish_bind(
+        config: &Config,
+        listener: UnixListener,
+        inode: (u64, u64),
+    ) -> Result<Self, ServerError> {
+        let path = config.socket.clone();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).map_err(
+            |error| ServerError::Io {
+                what: "setting permissions of",
+                path: path.clone(),
+                error,
+            },
+        )?;
         let driver = Driver::new(qnet_core::Config {
             max_message_size: config.max_message_size,
             limits: config.limits,
         });
         driver.set_local_node_name(&config.node);
         let peer = crate::peer::start(config, &driver)?;
+        let metrics = config
+            .metrics
+            .map(|addr| {
+                std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .and_then(tokio::net::TcpListener::from_std)
+                    .map_err(|error| ServerError::Metrics { addr, error })
+            })
+            .transpose()?;
         let ctx = Arc::new(SessionContext {
             driver,
             shm: ShmRegistry::new(&config.node),
@@ -95,9 +160,10 @@ impl Server {
         Ok(Self {
             listener,
             path,
-            inode: (meta.dev(), meta.ino()),
+            inode,
             ctx,
             peer,
+            metrics,
             busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle),
         })
     }
@@ -105,6 +171,11 @@ impl Server {
     /// The UDP address peers reach this daemon on, if it listens for them.
     pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
         self.peer.as_ref().and_then(PeerEndpoint::local_addr)
+    }
+
+    /// The TCP address of the metrics endpoint, if it serves one.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The socket path.
@@ -124,6 +195,13 @@ impl Server {
         ));
         if let Some(peer) = self.peer {
             peer.spawn(&tracker, cancel.clone());
+        }
+        if let Some(listener) = self.metrics {
+            tracker.spawn(crate::metrics::serve(
+                listener,
+                self.ctx.driver.clone(),
+                cancel.clone(),
+            ));
         }
         tokio::pin!(shutdown);
         loop {
@@ -168,7 +246,7 @@ fn remove_stale(path: &Path) -> Result<(), ServerError> {
             return Err(ServerError::Io {
                 what: "inspecting",
                 path: path.into(),
-                source: e,
+                error: e,
             });
         }
     };
@@ -182,13 +260,13 @@ fn remove_stale(path: &Path) -> Result<(), ServerError> {
             std::fs::remove_file(path).map_err(|e| ServerError::Io {
                 what: "removing",
                 path: path.into(),
-                source: e,
+                error: e,
             })
         }
         Err(e) => Err(ServerError::Io {
             what: "probing",
             path: path.into(),
-            source: e,
+            error: e,
         }),
     }
 }

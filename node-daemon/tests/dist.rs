@@ -63,11 +63,11 @@ fn sample_config_loads_with_every_key_set() {
             "limit_message_bytes",
             "limit_names",
             "limit_queued_pulses",
-            "link_timeout_ms",
+            "link_timeout",
             "listen",
             "max_message_size",
             "node",
-            "peer_frame_timeout_ms",
+            "peer_frame_timeout",
             "peer_memory_per_node",
             "peer_memory_total",
             "peers",
@@ -80,7 +80,8 @@ fn sample_config_loads_with_every_key_set() {
 fn unit_runs_the_daemon_with_the_sample_config_path() {
     let unit = std::fs::read_to_string(dist("qnetd.service")).unwrap();
     for line in [
-        "Type=simple",
+        "Type=notify",
+        "NotifyAccess=main",
         "ExecStart=/usr/local/bin/qnetd --config /etc/qnet/qnetd.toml",
         "Restart=on-failure",
         "RuntimeDirectory=qnet",

@@ -83,9 +83,9 @@ impl Node {
             .wait_for(|l| l.contains("qnetd listening"))
             .unwrap_or_else(|| panic!("{name} did not start:\n{}", daemon.logs.dump()));
         let addr = line
-            .split("listen=Some(")
+            .split("listen=")
             .nth(1)
-            .and_then(|r| r.split(')').next())
+            .and_then(|r| r.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no listen address in {line:?}"));
         Self {

@@ -54,10 +54,32 @@ pub const SOCKET_ENV: &str = "QNET_SOCKET";
 /// one. Memory is charged only while bytes are queued. Best effort: the default works, slower.
 pub const SESSION_SEND_BUFFER: usize = 1 << 20;
 
-/// The socket path: `$QNET_SOCKET` if set and non-empty, else [`DEFAULT_SOCKET_PATH`].
+/// Where a system daemon listens: the shipped unit and sample config
+/// (`node-daemon/dist/`).
+pub const SYSTEM_SOCKET_PATH: &str = "/run/qnet/qnetd.sock";
+
+/// The socket path: `$QNET_SOCKET` if set and non-empty, else [`DEFAULT_SOCKET_PATH`]. This
+/// is where the daemon listens by default; a client looks in [`client_socket_paths`].
 pub fn socket_path() -> PathBuf {
-    match std::env::var_os(SOCKET_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(DEFAULT_SOCKET_PATH),
+    env_socket_path().unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_PATH))
+}
+
+/// `$QNET_SOCKET`, if set and non-empty.
+pub fn env_socket_path() -> Option<PathBuf> {
+    std::env::var_os(SOCKET_ENV)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The sockets a client tries, in order, until one answers: `$QNET_SOCKET` alone if set;
+/// else a system daemon's [`SYSTEM_SOCKET_PATH`], then [`DEFAULT_SOCKET_PATH`] (a daemon
+/// started by hand with the defaults). So clients find either without configuration.
+pub fn client_socket_paths() -> Vec<PathBuf> {
+    match env_socket_path() {
+        Some(p) => vec![p],
+        None => vec![
+            PathBuf::from(SYSTEM_SOCKET_PATH),
+            PathBuf::from(DEFAULT_SOCKET_PATH),
+        ],
     }
 }

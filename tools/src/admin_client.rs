@@ -18,9 +18,10 @@ const MAX_ANSWER: usize = 64 * 1024 * 1024;
 /// How long a query may take (the daemon bounds each peer exchange at a few seconds).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The socket to use: `--socket`, else `$QNET_SOCKET`, else the default.
-pub fn socket(arg: Option<PathBuf>) -> PathBuf {
-    arg.unwrap_or_else(qnet_proto::socket_path)
+/// The sockets to try: `--socket`, else those the library tries (`$QNET_SOCKET`, else the
+/// system daemon's then the default socket).
+pub fn socket(arg: Option<PathBuf>) -> Vec<PathBuf> {
+    arg.map_or_else(qnet_proto::client_socket_paths, |p| vec![p])
 }
 
 /// An open ADMIN session.
@@ -30,10 +31,24 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// Connect to the daemon at `path` and open an ADMIN session.
-    pub fn connect(path: &Path) -> anyhow::Result<Self> {
-        let mut stream = UnixStream::connect(path)
-            .with_context(|| format!("connecting to qnetd at {}", path.display()))?;
+    /// Connect to the daemon at the first of `paths` that answers and open an ADMIN session;
+    /// if none answers, the error names each path and why.
+    pub fn connect(paths: &[PathBuf]) -> anyhow::Result<Self> {
+        let mut tried = Vec::new();
+        for path in paths {
+            match UnixStream::connect(path) {
+                Ok(stream) => return Self::open(stream, path),
+                Err(e) => tried.push(format!("{} ({e})", path.display())),
+            }
+        }
+        bail!(
+            "no qnetd answers at {}: start qnetd, or give its socket with --socket or \
+             QNET_SOCKET",
+            tried.join(", ")
+        )
+    }
+
+    fn open(mut stream: UnixStream, path: &Path) -> anyhow::Result<Self> {
         stream.set_read_timeout(Some(QUERY_TIMEOUT))?;
         let hello = ClientFrame {
             frame: Some(client_frame::Frame::Hello(Hello {

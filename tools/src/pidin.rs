@@ -24,7 +24,8 @@ use crate::admin_client::{AdminClient, socket};
 /// Options every introspection command takes.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// qnetd's socket (default: $QNET_SOCKET, else /tmp/qnetd.sock).
+    /// qnetd's socket (default: $QNET_SOCKET, else the first of /run/qnet/qnetd.sock and
+    /// /tmp/qnetd.sock that answers).
     #[arg(long, env = qnet_proto::SOCKET_ENV)]
     socket: Option<PathBuf>,
     /// Print JSON (one document) instead of a table.
@@ -54,7 +55,8 @@ pub struct PingArgs {
     /// Pause between round trips, in seconds (may be 0).
     #[arg(short = 'i', long, default_value_t = 1.0)]
     interval: f64,
-    /// qnetd's socket (default: $QNET_SOCKET, else /tmp/qnetd.sock).
+    /// qnetd's socket (default: $QNET_SOCKET, else the first of /run/qnet/qnetd.sock and
+    /// /tmp/qnetd.sock that answers).
     #[arg(long, env = qnet_proto::SOCKET_ENV)]
     socket: Option<PathBuf>,
 }
@@ -141,6 +143,8 @@ pub struct ThreadRow {
     pub node: String,
     /// Its pid there.
     pub pid: u32,
+    /// Its process's name (`/proc/<pid>/comm` on its node; empty if unknown).
+    pub name: String,
     /// Its tid.
     pub tid: u32,
     /// READY, SEND, REPLY, RECEIVE or NET.
@@ -177,11 +181,12 @@ fn state_name(state: i32) -> &'static str {
     }
 }
 
-fn thread_row(node: &str, pid: u32, t: &ThreadView) -> ThreadRow {
+fn thread_row(node: &str, pid: u32, name: &str, t: &ThreadView) -> ThreadRow {
     let state = state_name(t.state);
     let mut row = ThreadRow {
         node: node.to_owned(),
         pid,
+        name: name.to_owned(),
         tid: t.tid,
         state,
         target: None,
@@ -244,11 +249,11 @@ pub fn thread_rows(views: &[NodeView]) -> Vec<ThreadRow> {
                 continue; // shown by its own node, resolved below
             }
             for t in &p.threads {
-                let mut row = thread_row(&p.node, p.pid, t);
+                let mut row = thread_row(&p.node, p.pid, &p.name, t);
                 if row.state == "NET" {
                     let key = (t.net_node.as_str(), p.node.as_str(), p.pid, t.tid);
                     if let Some(remote) = stand_ins.get(&key) {
-                        let mut resolved = thread_row(&p.node, p.pid, remote);
+                        let mut resolved = thread_row(&p.node, p.pid, &p.name, remote);
                         resolved.via = Some(t.net_node.clone());
                         row = resolved;
                     }
@@ -272,7 +277,7 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
         return print_json(&rows);
     }
     let mut table = vec![
-        ["NODE", "PID", "TID", "STATE", "BLOCKED-ON", "PRIO"]
+        ["NODE", "PID", "NAME", "TID", "STATE", "BLOCKED-ON", "PRIO"]
             .map(String::from)
             .to_vec(),
     ];
@@ -280,6 +285,11 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
         table.push(vec![
             r.node.clone(),
             r.pid.to_string(),
+            if r.name.is_empty() {
+                "?".into()
+            } else {
+                r.name.clone()
+            },
             r.tid.to_string(),
             r.state.to_owned(),
             if r.blocked_on.is_empty() {

@@ -212,6 +212,10 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
     assert_eq!(s["state"], "RECEIVE");
     assert_eq!(s["chid"], chid);
     assert_eq!(row(&rows, "n1", 3001)["state"], "READY");
+    // Each process is named as `ps` names it, by the node it runs on.
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert_eq!(c["name"], comm.trim_end(), "{rows:#}");
+    assert_eq!(s["name"], comm.trim_end(), "{rows:#}");
     // Each thread once: n2's stand-in for the client is not listed again.
     let client_rows = rows
         .as_array()
@@ -274,11 +278,27 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
     assert_eq!(conn["target"]["chid"], chid, "completed from n2's view");
     assert_eq!(conn["scoid"], 1);
     assert_eq!(conn["dead"], false);
+    // n1 alone knows the chid its connection was made to (issue 16: it showed `?`).
+    let conns = n1.qnet_json(&["connections", "--json"]);
+    let conn = conns
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["node"] == "n1" && c["coid"] == coid)
+        .unwrap_or_else(|| panic!("{conns:#}"));
+    assert_eq!(
+        conn["target"]["chid"], chid,
+        "known on n1 from its ConnectAttach"
+    );
     let names = n1.qnet_json(&["names", "-n", "all", "--json"]);
     assert_eq!(
         names,
         serde_json::json!([{"node": "n2", "name": "svc", "pid": pid, "chid": chid}])
     );
+
+    // Ping of this node: it answers itself.
+    let out = String::from_utf8(n1.qnet(&["ping", "n1", "-c", "1"]).stdout).unwrap();
+    assert!(out.contains("reply from n1: seq=1 time="), "{out}");
 
     // Ping: two round trips.
     let out = String::from_utf8(n1.qnet(&["ping", "n2", "-c", "2", "-i", "0"]).stdout).unwrap();
@@ -333,5 +353,12 @@ fn a_missing_daemon_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("connecting to qnetd at"), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "qnet: error: no qnetd answers at {} (No such file or directory (os error 2)): \
+             start qnetd, or give its socket with --socket or QNET_SOCKET\n",
+            dir.path().join("none.sock").display()
+        )
+    );
 }

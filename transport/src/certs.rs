@@ -50,13 +50,14 @@ pub enum CertError {
     /// rcgen could not generate a key or sign a certificate.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A file could not be read or written. (The I/O error is in the message, not a
+    /// `source()`, so that printing the chain does not say it twice.)
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file to be written exists and overwriting was not asked for.
     #[error("{} already exists (refusing to overwrite)", path.display())]
@@ -462,23 +463,23 @@ fn node_paths(dir: &Path, node: &str) -> (PathBuf, PathBuf) {
 }
 
 fn read_string(path: &Path) -> Result<String, CertError> {
-    fs::read_to_string(path).map_err(|source| CertError::Io {
+    fs::read_to_string(path).map_err(|error| CertError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 
 fn create_dir(dir: &Path) -> Result<(), CertError> {
-    fs::create_dir_all(dir).map_err(|source| CertError::Io {
+    fs::create_dir_all(dir).map_err(|error| CertError::Io {
         path: dir.to_owned(),
-        source,
+        error,
     })
 }
 
 fn write_file(path: &Path, contents: &str, mode: u32, overwrite: bool) -> Result<(), CertError> {
-    let io = |source| CertError::Io {
+    let io = |error| CertError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let mut opts = OpenOptions::new();
     opts.write(true).mode(mode);

@@ -41,11 +41,24 @@ pub fn name_open(name: &str) -> Result<Coid> {
         Some((node, rest)) if node == &*process_info()?.node => rest,
         _ => name,
     };
-    match call(Call::NameOpen(qnet_proto::local::NameOpen {
+    let result = call(Call::NameOpen(qnet_proto::local::NameOpen {
         name: name.into(),
-    }))? {
-        R::Coid(c) => Ok(c),
-        other => Err(unexpected("name_open", &other)),
+    }));
+    match result {
+        Ok(R::Coid(c)) => Ok(c),
+        Ok(other) => Err(unexpected("name_open", &other)),
+        // The daemon's answer says what is wrong, not with which node: name it.
+        Err(e) => Err(match (e.errno(), name.split_once('/')) {
+            (Errno::EHOSTUNREACH, Some((node, _))) => Error::new(
+                Errno::EHOSTUNREACH,
+                format!("name_open({name:?}): no node named {node:?} is known to this node"),
+            ),
+            (Errno::EHOSTDOWN, Some((node, _))) => Error::new(
+                Errno::EHOSTDOWN,
+                format!("name_open({name:?}): node {node:?} is down"),
+            ),
+            _ => e,
+        }),
     }
 }
 

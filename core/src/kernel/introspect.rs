@@ -93,6 +93,8 @@ pub enum ConnectionTarget {
         nd: Nd,
         /// The server pid, when known (`ConnectAttach`; not `name_open`).
         pid: Option<Pid>,
+        /// The channel, when known (as `pid`).
+        chid: Option<Chid>,
         /// The connection as the server's node numbers it.
         remote_coid: Coid,
     },
@@ -282,6 +284,7 @@ impl Kernel {
                             target: ConnectionTarget::Remote {
                                 nd: c.nd,
                                 pid: c.pid,
+                                chid: c.chid,
                                 remote_coid: c.rc,
                             },
                             dead: c.dead || stale,
@@ -694,6 +697,7 @@ mod tests {
             ConnectionTarget::Remote {
                 nd: 2,
                 pid: Some(77),
+                chid: Some(1),
                 remote_coid: 5
             }
         );

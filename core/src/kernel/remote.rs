@@ -10,7 +10,7 @@
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
-use crate::ids::{Coid, EventId, Nd, Pid, ProcessKey, ThreadKey};
+use crate::ids::{Chid, Coid, EventId, Nd, Pid, ProcessKey, ThreadKey};
 use crate::notice::Notice;
 use crate::pulse::{Pulse, PulseCode, PulseEvent};
 
@@ -28,6 +28,8 @@ pub(super) struct RemoteConnection {
     pub(super) rc: Coid,
     /// Target pid, when known (`ConnectAttach`; not `name_open`).
     pub(super) pid: Option<Pid>,
+    /// Target channel, when known (as `pid`).
+    pub(super) chid: Option<Chid>,
     /// The node's epoch when connected: a connection from an earlier link is dead.
     pub(super) epoch: u64,
     /// The channel, its server or its node is gone: calls fail `EBADF`.
@@ -51,7 +53,12 @@ pub(super) struct RemoteEvent {
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Forwarded {
     /// `ConnectAttach` / `name_open`: a remote coid becomes a local one.
-    Connect { pid: Option<Pid> },
+    Connect {
+        /// The server pid, when the caller named it.
+        pid: Option<Pid>,
+        /// The channel, when the caller named it.
+        chid: Option<Chid>,
+    },
     /// `MsgSend` / `MsgSendPulse`: the result passes through.
     Pass,
     /// `ConnectDetach` of local coid `coid`: freed whatever the result.
@@ -231,7 +238,10 @@ impl Kernel {
                     return None;
                 }
                 let call = Call::ConnectAttach { nd: 0, pid, chid };
-                let what = Forwarded::Connect { pid: Some(pid) };
+                let what = Forwarded::Connect {
+                    pid: Some(pid),
+                    chid: Some(chid),
+                };
                 self.forward(now, thread, nd, what, call);
                 None
             }
@@ -249,7 +259,10 @@ impl Kernel {
                         self.complete(thread, Err(Errno::EAGAIN));
                     }
                     Some(nd) => {
-                        let what = Forwarded::Connect { pid: None };
+                        let what = Forwarded::Connect {
+                            pid: None,
+                            chid: None,
+                        };
                         let call = Call::NameOpen {
                             name: rest.to_owned(),
                         };
@@ -450,7 +463,7 @@ impl Kernel {
     ) -> Result<Completion, Errno> {
         match what {
             Forwarded::Pass => result,
-            Forwarded::Connect { pid } => match result {
+            Forwarded::Connect { pid, chid } => match result {
                 Ok(Completion::Coid(rc)) => {
                     let epoch = self.node_reachable(nd).map_err(|_| Errno::ESRCH)?;
                     let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
@@ -462,6 +475,7 @@ impl Kernel {
                             nd,
                             rc,
                             pid,
+                            chid,
                             epoch,
                             dead: false,
                             detaching: false,

@@ -30,14 +30,17 @@ use crate::driver::{Driver, LinkChange};
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
     /// The node's certificate or the CA could not be loaded.
-    #[error("loading the certificates of node {node} from {dir}: {source}")]
+    #[error(
+        "loading the certificates of node {node} from {dir}: {error} (make them with `qnet cert \
+         init --dir DIR` and `qnet cert issue --dir DIR --node {node}`)"
+    )]
     Identity {
         /// This node.
         node: String,
         /// The certificate directory.
         dir: String,
-        /// Why.
-        source: CertError,
+        /// Why (in the message, not a `source()`: the chain would say it twice).
+        error: CertError,
     },
     /// A configured peer could not be numbered (duplicate name).
     #[error("peer {0}: {1}")]
@@ -87,10 +90,10 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
         return Ok(None);
     };
     let identity =
-        NodeIdentity::load(certs, &config.node).map_err(|source| PeerError::Identity {
+        NodeIdentity::load(certs, &config.node).map_err(|error| PeerError::Identity {
             node: config.node.clone(),
             dir: certs.display().to_string(),
-            source,
+            error,
         })?;
     // The link timeout bounds noticing a lost node from its last packet received.
     // Each open stream costs at least a read buffer: a peer gets as many as its memory

@@ -256,9 +256,9 @@ impl Daemon {
         let guard = Guard::spawn(cmd, &format!("qnetd {name}"), true)?;
         let line = guard.wait_line(1, "qnetd listening")?;
         let addr = line
-            .split("listen=Some(")
+            .split("listen=")
             .nth(1)
-            .and_then(|r| r.split(')').next())
+            .and_then(|r| r.split_whitespace().next())
             .and_then(|a| a.parse().ok());
         Ok(Self {
             guard,

@@ -1,0 +1,248 @@
+//! The Prometheus endpoint (`qnetd --metrics ADDR`): `GET /metrics` answers the text format
+//! (version 0.0.4) with the kernel calls made by local clients per kind (counted by the
+//! driver, one relaxed atomic add per call), what the kernel holds (processes, threads by
+//! state, channels, connections, peer nodes up and down) and the daemon's CPU time and RSS.
+//! Anything else gets 404. One short-lived connection per scrape; a request larger than
+//! [`MAX_REQUEST`] or slower than [`REQUEST_TIMEOUT`] is dropped.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use qnet_core::Call;
+use qnet_proto::local::ThreadState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::Driver;
+
+/// Largest request read (a scrape's request line and headers).
+pub const MAX_REQUEST: usize = 8 * 1024;
+
+/// How long a scraper may take to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The call kinds counted, in [`kind_index`] order.
+pub const CALL_KINDS: [&str; 22] = [
+    "ChannelCreate",
+    "ChannelDestroy",
+    "ConnectAttach",
+    "ConnectDetach",
+    "ScoidDetach",
+    "MsgSend",
+    "MsgReceive",
+    "MsgReply",
+    "MsgError",
+    "MsgRead",
+    "MsgWrite",
+    "MsgInfo",
+    "MsgSendPulse",
+    "NameAttach",
+    "NameDetach",
+    "NameOpen",
+    "ConnectClientInfo",
+    "MsgRegisterEvent",
+    "MsgUnregisterEvent",
+    "MsgVerifyEvent",
+    "MsgDeliverEvent",
+    "Unblock",
+];
+
+/// Calls made by local clients, per kind.
+#[derive(Debug, Default)]
+pub struct CallCounters([AtomicU64; CALL_KINDS.len()]);
+
+impl CallCounters {
+    /// Count one `call`.
+    pub fn count(&self, call: &Call) {
+        self.0[kind_index(call)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count of each kind, in [`CALL_KINDS`] order.
+    pub fn values(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        CALL_KINDS
+            .iter()
+            .zip(&self.0)
+            .map(|(k, v)| (*k, v.load(Ordering::Relaxed)))
+    }
+}
+
+fn kind_index(call: &Call) -> usize {
+    match call {
+        Call::ChannelCreate { .. } => 0,
+        Call::ChannelDestroy { .. } => 1,
+        Call::ConnectAttach { .. } => 2,
+        Call::ConnectDetach { .. } => 3,
+        Call::ScoidDetach { .. } => 4,
+        Call::MsgSend { .. } => 5,
+        Call::MsgReceive { .. } => 6,
+        Call::MsgReply { .. } => 7,
+        Call::MsgError { .. } => 8,
+        Call::MsgRead { .. } => 9,
+        Call::MsgWrite { .. } => 10,
+        Call::MsgInfo { .. } => 11,
+        Call::MsgSendPulse { .. } => 12,
+        Call::NameAttach { .. } => 13,
+        Call::NameDetach { .. } => 14,
+        Call::NameOpen { .. } => 15,
+        Call::ConnectClientInfo { .. } => 16,
+        Call::MsgRegisterEvent { .. } => 17,
+        Call::MsgUnregisterEvent { .. } => 18,
+        Call::MsgVerifyEvent { .. } => 19,
+        Call::MsgDeliverEvent { .. } => 20,
+        Call::Unblock { .. } => 21,
+    }
+}
+
+/// Answer scrapes on `listener` until `cancel`.
+pub async fn serve(listener: TcpListener, driver: Arc<Driver>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let driver = driver.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = answer(stream, &driver).await {
+                            tracing::debug!(error = %e, "metrics request failed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn answer(mut stream: TcpStream, driver: &Driver) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    let read = async {
+        let mut chunk = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < MAX_REQUEST {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    if tokio::time::timeout(REQUEST_TIMEOUT, read).await.is_err() {
+        return Ok(());
+    }
+    let (status, body) = if buf.starts_with(b"GET /metrics ") || buf.starts_with(b"GET /metrics?") {
+        ("200 OK", render(driver))
+    } else {
+        ("404 Not Found", "not found: GET /metrics\n".to_owned())
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// The exposition text.
+pub fn render(driver: &Driver) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP qnet_calls_total Kernel calls made by local clients, by kind.\n\
+         # TYPE qnet_calls_total counter"
+    );
+    for (kind, n) in driver.call_counters().values() {
+        let _ = writeln!(out, "qnet_calls_total{{kind=\"{kind}\"}} {n}");
+    }
+    let view = crate::admin::kernel_view(driver);
+    let local: Vec<_> = view.processes.iter().filter(|p| p.nd == 0).collect();
+    let mut states = [0u64; 5];
+    for p in &local {
+        for t in &p.threads {
+            if let Some(s) = states.get_mut(t.state as usize) {
+                *s += 1;
+            }
+        }
+    }
+    let gauge = |out: &mut String, name: &str, help: &str, v: usize| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    };
+    gauge(
+        &mut out,
+        "qnet_processes",
+        "Local processes with a session or kernel objects.",
+        local.len(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP qnet_threads Local threads by state.\n# TYPE qnet_threads gauge"
+    );
+    for (i, n) in states.iter().enumerate() {
+        let name = ThreadState::try_from(i as i32)
+            .map_or("unknown", |s| s.as_str_name())
+            .trim_start_matches("THREAD_STATE_")
+            .to_ascii_lowercase();
+        let _ = writeln!(out, "qnet_threads{{state=\"{name}\"}} {n}");
+    }
+    gauge(
+        &mut out,
+        "qnet_channels",
+        "Channels of local processes.",
+        local.iter().map(|p| p.channels.len()).sum(),
+    );
+    gauge(
+        &mut out,
+        "qnet_connections",
+        "Connections of local processes.",
+        local.iter().map(|p| p.connections.len()).sum(),
+    );
+    let (up, down) = driver.inspect(|kernel, _| {
+        kernel.nodes().fold(
+            (0, 0),
+            |(u, d), (_, _, is_up)| if is_up { (u + 1, d) } else { (u, d + 1) },
+        )
+    });
+    let _ = writeln!(
+        out,
+        "# HELP qnet_peer_nodes Configured and known peer nodes by state.\n\
+         # TYPE qnet_peer_nodes gauge\nqnet_peer_nodes{{state=\"up\"}} {up}\n\
+         qnet_peer_nodes{{state=\"down\"}} {down}"
+    );
+    if let Some((cpu, rss)) = own_usage() {
+        let _ = writeln!(
+            out,
+            "# HELP qnet_daemon_cpu_seconds_total CPU time of the daemon.\n\
+             # TYPE qnet_daemon_cpu_seconds_total counter\nqnet_daemon_cpu_seconds_total {cpu}\n\
+             # HELP qnet_daemon_resident_bytes Resident memory of the daemon.\n\
+             # TYPE qnet_daemon_resident_bytes gauge\nqnet_daemon_resident_bytes {rss}"
+        );
+    }
+    out
+}
+
+/// The daemon's CPU seconds (user + system) and resident bytes, from `/proc/self/stat`.
+fn own_usage() -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name, which may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime are fields 14, 15 and rss 24 of stat(5): here 11, 12 and 21.
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let pages: u64 = f.get(21)?.parse().ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
+    Some((ticks as f64 / hz, pages * page))
+}
