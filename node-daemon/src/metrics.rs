@@ -25,7 +25,7 @@ pub const MAX_REQUEST: usize = 8 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The call kinds counted, in [`kind_index`] order.
-pub const CALL_KINDS: [&str; 22] = [
+pub const CALL_KINDS: [&str; 24] = [
     "ChannelCreate",
     "ChannelDestroy",
     "ConnectAttach",
@@ -48,6 +48,8 @@ pub const CALL_KINDS: [&str; 22] = [
     "MsgVerifyEvent",
     "MsgDeliverEvent",
     "Unblock",
+    "ConnectFlags",
+    "MsgDeliverPulse",
 ];
 
 /// Calls made by local clients, per kind.
@@ -93,6 +95,8 @@ fn kind_index(call: &Call) -> usize {
         Call::MsgVerifyEvent { .. } => 19,
         Call::MsgDeliverEvent { .. } => 20,
         Call::Unblock { .. } => 21,
+        Call::ConnectFlags { .. } => 22,
+        Call::MsgDeliverPulse { .. } => 23,
     }
 }
 
