@@ -123,6 +123,33 @@ fn pulse_code(field: &'static str, v: i32) -> Result<i8, ConvertError> {
     })
 }
 
+/// A pulse event from the wire: `field` is required, its priority and code must fit.
+fn pulse_event(
+    field: &'static str,
+    e: Option<local::PulseEvent>,
+) -> Result<PulseEvent, ConvertError> {
+    let e = e.ok_or(ConvertError::MissingField(field))?;
+    Ok(PulseEvent {
+        coid: e.coid,
+        priority: priority("PulseEvent.priority", e.priority)?,
+        code: pulse_code("PulseEvent.code", e.code)?,
+        value: e.value,
+        updateable: e.updateable,
+    })
+}
+
+impl From<&PulseEvent> for local::PulseEvent {
+    fn from(event: &PulseEvent) -> Self {
+        Self {
+            coid: event.coid,
+            priority: u32::from(event.priority),
+            code: i32::from(event.code),
+            value: event.value,
+            updateable: event.updateable,
+        }
+    }
+}
+
 fn timeout(t: Option<local::Timeout>) -> Option<Timeout> {
     t.map(|t| Timeout {
         states: TimeoutStates {
@@ -196,21 +223,10 @@ impl TryFrom<local::Request> for Call {
             WireCall::NameDetach(c) => Call::NameDetach { chid: c.chid },
             WireCall::NameOpen(c) => Call::NameOpen { name: c.name },
             WireCall::ConnectClientInfo(c) => Call::ConnectClientInfo { scoid: c.scoid },
-            WireCall::MsgRegisterEvent(c) => {
-                let e = c
-                    .event
-                    .ok_or(ConvertError::MissingField("MsgRegisterEvent.event"))?;
-                Call::MsgRegisterEvent {
-                    event: PulseEvent {
-                        coid: e.coid,
-                        priority: priority("PulseEvent.priority", e.priority)?,
-                        code: pulse_code("PulseEvent.code", e.code)?,
-                        value: e.value,
-                        updateable: e.updateable,
-                    },
-                    server_coid: c.server_coid,
-                }
-            }
+            WireCall::MsgRegisterEvent(c) => Call::MsgRegisterEvent {
+                event: pulse_event("MsgRegisterEvent.event", c.event)?,
+                server_coid: c.server_coid,
+            },
             WireCall::MsgUnregisterEvent(c) => Call::MsgUnregisterEvent { event: c.event },
             WireCall::MsgVerifyEvent(c) => Call::MsgVerifyEvent {
                 rcvid: c.rcvid,
@@ -227,22 +243,11 @@ impl TryFrom<local::Request> for Call {
                 mask: c.mask,
                 bits: c.bits,
             },
-            WireCall::MsgDeliverPulse(c) => {
-                let e = c
-                    .event
-                    .ok_or(ConvertError::MissingField("MsgDeliverPulse.event"))?;
-                Call::MsgDeliverPulse {
-                    scoid: c.scoid,
-                    client_coid: c.client_coid,
-                    event: PulseEvent {
-                        coid: e.coid,
-                        priority: priority("PulseEvent.priority", e.priority)?,
-                        code: pulse_code("PulseEvent.code", e.code)?,
-                        value: e.value,
-                        updateable: e.updateable,
-                    },
-                }
-            }
+            WireCall::MsgDeliverPulse(c) => Call::MsgDeliverPulse {
+                scoid: c.scoid,
+                client_coid: c.client_coid,
+                event: pulse_event("MsgDeliverPulse.event", c.event)?,
+            },
             WireCall::ShmCreateHandle(c) => {
                 return Err(ConvertError::Shm(ShmRequest::Create {
                     nd: c.nd,
@@ -370,13 +375,7 @@ impl From<&Call> for local::Request {
             }
             Call::MsgRegisterEvent { event, server_coid } => {
                 WireCall::MsgRegisterEvent(local::MsgRegisterEvent {
-                    event: Some(local::PulseEvent {
-                        coid: event.coid,
-                        priority: u32::from(event.priority),
-                        code: i32::from(event.code),
-                        value: event.value,
-                        updateable: event.updateable,
-                    }),
+                    event: Some(local::PulseEvent::from(&event)),
                     server_coid,
                 })
             }
@@ -406,13 +405,7 @@ impl From<&Call> for local::Request {
             } => WireCall::MsgDeliverPulse(local::MsgDeliverPulse {
                 scoid,
                 client_coid,
-                event: Some(local::PulseEvent {
-                    coid: event.coid,
-                    priority: u32::from(event.priority),
-                    code: i32::from(event.code),
-                    value: event.value,
-                    updateable: event.updateable,
-                }),
+                event: Some(local::PulseEvent::from(&event)),
             }),
         };
         local::Request { call: Some(c) }

@@ -11,13 +11,7 @@ use crate::session::{call, unexpected};
 /// `server_coid` may deliver. Returns the handle to give that server (usually in a message).
 pub fn msg_register_event(event: &PulseEvent, server_coid: Coid) -> Result<EventId> {
     let req = qnet_proto::local::MsgRegisterEvent {
-        event: Some(qnet_proto::local::PulseEvent {
-            coid: event.coid,
-            priority: u32::from(event.priority),
-            code: i32::from(event.code),
-            value: event.value,
-            updateable: event.updateable,
-        }),
+        event: Some(qnet_proto::local::PulseEvent::from(event)),
         server_coid,
     };
     match call(Call::MsgRegisterEvent(req))? {
@@ -73,13 +67,7 @@ pub fn msg_deliver_pulse(scoid: Scoid, client_coid: Coid, event: &PulseEvent) ->
         call(Call::MsgDeliverPulse(qnet_proto::local::MsgDeliverPulse {
             scoid,
             client_coid,
-            event: Some(qnet_proto::local::PulseEvent {
-                coid: event.coid,
-                priority: u32::from(event.priority),
-                code: i32::from(event.code),
-                value: event.value,
-                updateable: event.updateable,
-            }),
+            event: Some(qnet_proto::local::PulseEvent::from(event)),
         }))?,
     )
 }
