@@ -77,17 +77,7 @@ impl Node {
             args.extend(["--peer", p.as_str()]);
         }
         args.extend_from_slice(extra);
-        let daemon = Daemon::spawn_with(&socket, &args);
-        let line = daemon
-            .logs
-            .wait_for(|l| l.contains("qnetd listening"))
-            .unwrap_or_else(|| panic!("{name} did not start:\n{}", daemon.logs.dump()));
-        let addr = line
-            .split("listen=")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no listen address in {line:?}"));
+        let (daemon, addr) = Daemon::spawn_listening(&socket, name, &args);
         Self {
             daemon,
             addr,

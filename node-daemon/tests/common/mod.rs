@@ -139,6 +139,27 @@ impl Daemon {
     }
 
     /// Block until the startup line appears.
+    /// [`Daemon::spawn_with`] for a daemon with a peer listener (`--listen` in `args`):
+    /// waits for its start line and returns the address it listens on. `name` is for messages.
+    pub fn spawn_listening(
+        socket: &Path,
+        name: &str,
+        args: &[&str],
+    ) -> (Self, std::net::SocketAddr) {
+        let daemon = Self::spawn_with(socket, args);
+        let line = daemon
+            .logs
+            .wait_for(|l| l.contains("qnetd listening"))
+            .unwrap_or_else(|| panic!("{name} did not start:\n{}", daemon.logs.dump()));
+        let addr = line
+            .split("listen=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in {line:?}"));
+        (daemon, addr)
+    }
+
     pub fn wait_ready(&self) {
         assert!(
             self.logs
