@@ -47,9 +47,11 @@ pub fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// Build `qnetd` and the `qnet` examples once per test process (cargo makes this a no-op
-/// when they are up to date, so a stale binary is never used).
-fn build_binaries() {
+/// Build `qnetd`, the `qnet` examples and the C library `libqnetc` (for `capi`'s tests) once
+/// per test process (cargo makes this a no-op when they are up to date, so a stale binary is
+/// never used). One selection for every caller: two different selections resolve features
+/// differently and make each build redo the other's work.
+pub fn build_binaries() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -64,10 +66,16 @@ fn build_binaries() {
                 "-p",
                 "qnet",
                 "--examples",
+                "-p",
+                "qnet-capi",
+                "--lib",
             ])
             .status()
             .expect("running cargo build");
-        assert!(st.success(), "building qnetd and the examples failed");
+        assert!(
+            st.success(),
+            "building qnetd, the examples and libqnetc failed"
+        );
     });
 }
 

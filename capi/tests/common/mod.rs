@@ -16,38 +16,14 @@ pub fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Build `libqnetc` (and its `qnet.pc`), `qnetd` and the Rust examples once per test process;
-/// cargo makes this a no-op when they are up to date, so no stale binary is used.
+/// Build `libqnetc` (and its `qnet.pc`), `qnetd` and the Rust examples once per test process,
+/// with the cluster tests' one build selection.
 pub fn build_lib() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            // The same package and target selection as `cluster_tests`' own build plus this
-            // crate's library: a different selection resolves features differently and
-            // makes each of the two builds redo the other's work.
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "qnet-daemon",
-                "--bin",
-                "qnetd",
-                "-p",
-                "qnet",
-                "--examples",
-                "-p",
-                "qnet-capi",
-                "--lib",
-            ])
-            .status()
-            .expect("running cargo build");
-        assert!(st.success(), "building libqnetc failed");
-        assert!(
-            target_dir().join("qnet.pc").exists(),
-            "capi/build.rs did not write qnet.pc"
-        );
-    });
+    cluster_tests::build_binaries();
+    assert!(
+        target_dir().join("qnet.pc").exists(),
+        "capi/build.rs did not write qnet.pc"
+    );
 }
 
 /// Where compiled C programs go.
