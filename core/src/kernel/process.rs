@@ -149,11 +149,12 @@ impl Kernel {
         }
         let process = thread.process();
         let tid = i32::try_from(thread.tid).unwrap_or(i32::MAX);
-        let chids: Vec<Chid> = match self.processes.get(&process) {
-            Some(p) => p.thread_death.iter().copied().collect(),
-            None => Vec::new(),
-        };
-        for chid in chids {
+        // One death channel per process, as for COIDDEATH: the lowest live one with the flag.
+        let death = self
+            .processes
+            .get(&process)
+            .and_then(|p| p.thread_death.first().copied());
+        if let Some(chid) = death {
             self.send_system_pulse(process, chid, PulseCode::THREADDEATH, tid, 0);
         }
         self.handle_timeout(now);
