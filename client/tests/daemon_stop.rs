@@ -5,13 +5,12 @@ mod common;
 
 use std::sync::mpsc;
 
-use common::TestDaemon;
 use qnet::Errno;
 use qnet::neutrino::*;
 
 #[test]
 fn daemon_stopped_while_blocked_then_restarted() {
-    let mut d = TestDaemon::start();
+    let mut d = common::start_daemon();
     qnet::set_socket_path(d.socket());
     let chid = channel_create(ChannelFlags::default()).unwrap();
     let (tx, rx) = mpsc::channel();

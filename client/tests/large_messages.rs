@@ -6,14 +6,14 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{TestDaemon, recv, send_in_thread};
+use common::{Daemon, recv, send_in_thread};
 use qnet::MsgInfo;
 use qnet::neutrino::*;
 
-fn daemon() -> &'static TestDaemon {
-    static D: OnceLock<TestDaemon> = OnceLock::new();
+fn daemon() -> &'static Daemon {
+    static D: OnceLock<Daemon> = OnceLock::new();
     D.get_or_init(|| {
-        let d = TestDaemon::start();
+        let d = common::start_daemon();
         qnet::set_socket_path(d.socket());
         d
     })

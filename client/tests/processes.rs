@@ -7,14 +7,14 @@ mod common;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock, mpsc};
 
-use common::{Proc, TestDaemon, parse_pid_chid, spawn_example};
+use common::{Daemon, Proc, parse_pid_chid, spawn_example};
 use qnet::neutrino::*;
 use qnet::{Channel, Errno, Received};
 
-fn daemon() -> &'static TestDaemon {
-    static D: OnceLock<TestDaemon> = OnceLock::new();
+fn daemon() -> &'static Daemon {
+    static D: OnceLock<Daemon> = OnceLock::new();
     D.get_or_init(|| {
-        let d = TestDaemon::start();
+        let d = common::start_daemon();
         qnet::set_socket_path(d.socket());
         d
     })
@@ -49,7 +49,7 @@ fn spawn_helper() -> Proc {
     cmd.args(["helper", "--exact", "--nocapture", "--test-threads=1"])
         .env(HELPER_ENV, "hold")
         .env("QNET_SOCKET", daemon().socket());
-    Proc::spawn(cmd)
+    Proc::spawn_piped("helper", cmd)
 }
 
 fn recv<T>(rx: &mpsc::Receiver<T>) -> T {
@@ -141,7 +141,7 @@ fn private_channel_refuses_other_processes() {
         &[&std::process::id().to_string(), &ch.chid().to_string(), "x"],
         d.socket(),
     );
-    let (st, _) = client.wait_exit();
+    let (st, _) = client.wait_exit_lines();
     assert!(!st.success());
     assert!(client.stderr().contains("EPERM"), "{}", client.stderr());
 }

@@ -45,7 +45,7 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
     );
     let line = d
         .logs
-        .wait_for(|l| l.contains("qnetd listening"))
+        .wait(|l| l.contains("qnetd listening"))
         .unwrap_or_else(|| panic!("did not start:\n{}", d.logs.dump()));
     let addr = line
         .split("metrics=")

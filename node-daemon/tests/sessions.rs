@@ -335,7 +335,7 @@ fn closing_a_blocked_thread_session_is_a_thread_exit() {
     let exit = format!("thread={}/{}/2", 0, std::process::id());
     assert!(
         d.logs
-            .wait_for(|l| l.contains("thread exit") && l.contains(&exit))
+            .wait(|l| l.contains("thread exit") && l.contains(&exit))
             .is_some(),
         "{}",
         d.logs.dump()
