@@ -188,26 +188,14 @@ fn an_oversized_call_from_a_peer_is_answered_emsgsize() {
 
 /// `qnet nodes`' budget counters of n2: (peer `raw`'s, all peers').
 fn budgets(n2: &Node) -> (local::FrameBudget, local::FrameBudget) {
-    use qnet_proto::local::{
-        AdminNodes, AdminRequest, AdminResponse, admin_request, admin_response,
-    };
-    let mut s = common::admin_session(&n2.daemon.socket);
-    s.send_message(&AdminRequest {
-        query: Some(admin_request::Query::Nodes(AdminNodes {})),
-    });
-    let answer: Option<AdminResponse> = s.recv_message();
-    match answer.and_then(|a| a.result) {
-        Some(admin_response::Result::Peers(list)) => {
-            let raw = list
-                .peers
-                .iter()
-                .find(|p| p.name == "raw")
-                .and_then(|p| p.frame_budget)
-                .unwrap_or_default();
-            (raw, list.frame_budget.expect("the total budget"))
-        }
-        other => panic!("AdminNodes: {other:?}"),
-    }
+    let list = qnet_testkit::admin_nodes(&n2.daemon.socket);
+    let raw = list
+        .peers
+        .iter()
+        .find(|p| p.name == "raw")
+        .and_then(|p| p.frame_budget)
+        .unwrap_or_default();
+    (raw, list.frame_budget.expect("the total budget"))
 }
 
 /// Wait (hang guard only) until `pred` holds for n2's budget counters; the last ones.

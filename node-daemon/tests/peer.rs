@@ -418,23 +418,12 @@ fn a_peer_with_another_protocol_version_is_refused_naming_both() {
 
 /// The stream window n2 gives peer `peer` on its newest link (`qnet nodes`).
 fn stream_window(n2: &Node, peer: &str) -> u32 {
-    use qnet_proto::local::{
-        AdminNodes, AdminRequest, AdminResponse, admin_request, admin_response,
-    };
-    let mut s = common::admin_session(&n2.daemon.socket);
-    s.send_message(&AdminRequest {
-        query: Some(admin_request::Query::Nodes(AdminNodes {})),
-    });
-    let answer: Option<AdminResponse> = s.recv_message();
-    match answer.and_then(|a| a.result) {
-        Some(admin_response::Result::Peers(list)) => list
-            .peers
-            .iter()
-            .find(|p| p.name == peer)
-            .map(|p| p.stream_window)
-            .unwrap_or_else(|| panic!("no peer {peer}: {list:?}")),
-        other => panic!("AdminNodes: {other:?}"),
-    }
+    let list = qnet_testkit::admin_nodes(&n2.daemon.socket);
+    list.peers
+        .iter()
+        .find(|p| p.name == peer)
+        .map(|p| p.stream_window)
+        .unwrap_or_else(|| panic!("no peer {peer}: {list:?}"))
 }
 
 /// Memory after remote load (issue 12, item 8): quinn keeps receive state for every stream

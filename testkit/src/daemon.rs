@@ -12,7 +12,7 @@ use qnet_proto::local::SessionKind;
 use crate::GUARD;
 use crate::bins::qnetd_path;
 use crate::lines::Lines;
-use crate::process::spawn;
+use crate::process::{field, spawn};
 use crate::raw_session::RawSession;
 
 /// `--max-message-size` of [`Daemon::start`] and [`Daemon::spawn`].
@@ -98,17 +98,23 @@ impl Daemon {
     /// waits for its start line and returns the address it listens on. `name` is for messages.
     pub fn spawn_listening(socket: &Path, name: &str, args: &[&str]) -> (Self, SocketAddr) {
         let daemon = Self::spawn_with(socket, args);
-        let line = daemon
+        let listen = daemon.start_field(name, "listen");
+        let addr = listen
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: no listen address in {listen:?}"));
+        (daemon, addr)
+    }
+
+    /// The value of `key=` on the daemon's start line ("qnetd listening …"), once it is
+    /// logged; panics (naming `name`, with the log) if it never is or has no such field.
+    pub fn start_field(&self, name: &str, key: &str) -> String {
+        let line = self
             .logs
             .wait(|l| l.contains("qnetd listening"))
-            .unwrap_or_else(|| panic!("{name} did not start:\n{}", daemon.logs.dump()));
-        let addr = line
-            .split("listen=")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no listen address in {line:?}"));
-        (daemon, addr)
+            .unwrap_or_else(|| panic!("{name} did not start:\n{}", self.logs.dump()));
+        let value = field(&line, key);
+        assert!(!value.is_empty(), "{name}: no {key}= in {line:?}");
+        value.to_owned()
     }
 
     /// Block until the startup line appears.

@@ -12,7 +12,7 @@
 //! - [`certs`]: [`Certs`], a throwaway cluster CA and node certificates;
 //! - [`relay`]: [`Relay`], a UDP relay that can cut a link;
 //! - [`raw_session`]: [`RawSession`], a local session speaking frames by hand, and
-//!   [`admin_session`];
+//!   [`admin_session`], [`admin_nodes`];
 //! - [`raw_peer`]: [`RawPeer`], a QUIC peer speaking the peer protocol by hand;
 //! - [`cluster`]: [`Cluster`] and [`Node`], several daemons linked over real QUIC.
 //!
@@ -37,7 +37,7 @@ pub use daemon::{Daemon, PeerNode};
 pub use lines::Lines;
 pub use process::{Proc, fails_with, field, ok_output, run_guarded, spawn};
 pub use raw_peer::RawPeer;
-pub use raw_session::{RawSession, admin_session, errno};
+pub use raw_session::{RawSession, admin_nodes, admin_session, errno};
 pub use relay::Relay;
 
 /// Hang guard for every wait; never a timing assertion.

@@ -38,14 +38,14 @@ impl Lines {
         self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wait until the first line at or after index `from` that satisfies `pred`; its index
-    /// and text. `None` if the stream ends first or after [`GUARD`].
-    pub fn wait_from(&self, from: usize, pred: impl Fn(&str) -> bool) -> Option<(usize, String)> {
+    /// Wait until `found` finds something in the lines so far; `None` if the stream ends
+    /// first or after [`GUARD`].
+    fn wait_until<T>(&self, found: impl Fn(&[String]) -> Option<T>) -> Option<T> {
         let deadline = Instant::now() + GUARD;
         let mut lines = self.lock();
         loop {
-            if let Some((i, l)) = lines.iter().enumerate().skip(from).find(|(_, l)| pred(l)) {
-                return Some((i, l.clone()));
+            if let Some(t) = found(&lines) {
+                return Some(t);
             }
             if self.closed.load(Ordering::SeqCst) {
                 return None;
@@ -59,26 +59,22 @@ impl Lines {
         }
     }
 
+    /// Wait until the first line at or after index `from` that satisfies `pred`; its index
+    /// and text. `None` if the stream ends first or after [`GUARD`].
+    pub fn wait_from(&self, from: usize, pred: impl Fn(&str) -> bool) -> Option<(usize, String)> {
+        self.wait_until(|lines| {
+            let (i, l) = lines.iter().enumerate().skip(from).find(|(_, l)| pred(l))?;
+            Some((i, l.clone()))
+        })
+    }
+
     /// Wait until `n` lines satisfy `pred` and return them; `None` if the stream ends first
     /// or after [`GUARD`].
     pub fn wait_count(&self, n: usize, pred: impl Fn(&str) -> bool) -> Option<Vec<String>> {
-        let deadline = Instant::now() + GUARD;
-        let mut lines = self.lock();
-        loop {
+        self.wait_until(|lines| {
             let found: Vec<String> = lines.iter().filter(|l| pred(l)).cloned().collect();
-            if found.len() >= n {
-                return Some(found);
-            }
-            if self.closed.load(Ordering::SeqCst) {
-                return None;
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            lines = self
-                .more
-                .wait_timeout(lines, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+            (found.len() >= n).then_some(found)
+        })
     }
 
     /// Wait for a line satisfying `pred`.

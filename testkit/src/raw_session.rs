@@ -10,8 +10,9 @@ use std::path::Path;
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use qnet_proto::frame::{blocking, frame_to_vec};
 use qnet_proto::local::{
-    ClientFrame, DaemonFrame, Hello, HelloAck, Request, Response, SessionKind, client_frame,
-    daemon_frame, request, response,
+    AdminNodes, AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, HelloAck, PeerList,
+    Request, Response, SessionKind, admin_request, admin_response, client_frame, daemon_frame,
+    request, response,
 };
 
 use crate::GUARD;
@@ -172,6 +173,19 @@ pub fn admin_session(socket: &Path) -> RawSession {
         "admin hello refused"
     );
     s
+}
+
+/// The daemon's peers as `qnet nodes` shows them (an `AdminNodes` query on an ADMIN session).
+pub fn admin_nodes(socket: &Path) -> PeerList {
+    let mut s = admin_session(socket);
+    s.send_message(&AdminRequest {
+        query: Some(admin_request::Query::Nodes(AdminNodes {})),
+    });
+    let answer: Option<AdminResponse> = s.recv_message();
+    match answer.and_then(|a| a.result) {
+        Some(admin_response::Result::Peers(list)) => list,
+        other => panic!("AdminNodes: {other:?}"),
+    }
 }
 
 /// The errno of an error response.
