@@ -8,13 +8,13 @@ use crate::endpoint::{PeerConnection, Transport};
 
 /// Exponential backoff: `initial`, doubling up to `max`, each delay drawn uniformly from
 /// `[d/2, d]` so that nodes restarted together do not dial in lockstep. The jitter comes from
-/// a seeded generator (splitmix64): the same seed gives the same delays.
+/// a seeded [`fastrand::Rng`]: the same seed gives the same delays.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,
     max: Duration,
     next: Duration,
-    rng: u64,
+    rng: fastrand::Rng,
 }
 
 impl Backoff {
@@ -24,7 +24,7 @@ impl Backoff {
             initial,
             max: max.max(initial),
             next: initial,
-            rng: seed,
+            rng: fastrand::Rng::with_seed(seed),
         }
     }
 
@@ -38,27 +38,13 @@ impl Backoff {
         let d = self.next;
         self.next = (self.next * 2).min(self.max);
         let half = d / 2;
-        let nanos = half.as_nanos() as u64;
-        let jitter = if nanos == 0 {
-            0
-        } else {
-            self.random() % (nanos + 1)
-        };
-        half + Duration::from_nanos(jitter)
+        let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(self.rng.u64(0..=nanos))
     }
 
     /// Back to the initial delay (after a connection succeeded).
     pub fn reset(&mut self) {
         self.next = self.initial;
-    }
-
-    fn random(&mut self) -> u64 {
-        // splitmix64
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 
