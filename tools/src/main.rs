@@ -2,18 +2,19 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod admin_client;
 mod bench;
 mod cert;
+mod docs;
 mod pidin;
 mod soak;
 
 /// qnet: QNX Neutrino message passing for Linux, across hosts over QUIC.
 #[derive(Debug, Parser)]
 #[command(name = "qnet", version, about)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +41,11 @@ enum Command {
     /// A bounded soak: mixed local and remote traffic with process churn, daemon RSS sampled
     /// and its growth printed per interval.
     Soak(soak::SoakArgs),
+    /// Print a shell completion script for qnet (or qnetd), e.g.
+    /// `qnet completions bash > /etc/bash_completion.d/qnet`.
+    Completions(docs::CompletionArgs),
+    /// Write man pages for qnet, its subcommands and qnetd into a directory.
+    Man(docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,8 @@ fn main() -> ExitCode {
         Command::Nodes(args) => pidin::nodes(args),
         Command::Ping(args) => pidin::ping(args),
         Command::Soak(args) => soak::run(args),
+        Command::Completions(args) => docs::completions(args, Cli::command()),
+        Command::Man(args) => docs::man(args, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
