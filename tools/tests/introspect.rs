@@ -309,6 +309,21 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         );
     }
     assert!(out.contains("2 sent, 2 received"), "{out}");
+    let ping: Value = serde_json::from_slice(
+        &n1.qnet(&["ping", "n2", "-c", "2", "-i", "0", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        (ping["node"].as_str(), ping["sent"].as_u64()),
+        (Some("n2"), Some(2))
+    );
+    assert_eq!(ping["received"], 2, "{ping}");
+    assert_eq!(ping["replies"][1]["seq"], 2, "{ping}");
+    assert!(
+        ping["rtt_avg_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{ping}"
+    );
 
     // Stop n2: the client's call fails, n1 shows n2 down, and ping fails.
     cluster.kill("n2");
@@ -325,6 +340,19 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no reply from n2"));
+    let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
+        .args(["ping", "n2", "-c", "1", "--json"])
+        .env("QNET_SOCKET", &n1.socket)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "no answer is still a failure with --json"
+    );
+    let ping: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ping["received"], 0, "{ping}");
+    assert!(ping["rtt_avg_ms"].is_null(), "{ping}");
+    assert_eq!(ping["errors"][0]["seq"], 1, "{ping}");
 }
 
 #[test]
@@ -337,9 +365,7 @@ fn every_command_has_help() {
         assert!(out.status.success(), "{cmd} --help");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("--socket"), "{cmd}: {text}");
-        if cmd != "ping" {
-            assert!(text.contains("--json"), "{cmd}: {text}");
-        }
+        assert!(text.contains("--json"), "{cmd}: {text}");
     }
 }
 
