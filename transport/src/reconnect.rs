@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::endpoint::{PeerConnection, Transport};
+use crate::explain::DialLog;
 
 /// Exponential backoff: `initial`, doubling up to `max`, each delay drawn uniformly from
 /// `[d/2, d]` so that nodes restarted together do not dial in lockstep. The jitter comes from
@@ -50,12 +51,14 @@ impl Backoff {
 
 impl Transport {
     /// Dial `node` at `addr` until it succeeds or `cancel` resolves (then `None`). Each failure
-    /// is logged and followed by `backoff.next_delay()`; on success the backoff is reset.
+    /// goes to `log` in plain words (see [`DialLog`]) and is followed by
+    /// `backoff.next_delay()`; on success the backoff is reset.
     pub async fn connect_with_backoff(
         &self,
         node: &str,
         addr: SocketAddr,
         backoff: &mut Backoff,
+        log: &mut DialLog,
         cancel: impl Future<Output = ()>,
     ) -> Option<PeerConnection> {
         let attempts = async {
@@ -67,7 +70,7 @@ impl Transport {
                     }
                     Err(e) => {
                         let delay = backoff.next_delay();
-                        tracing::info!("dial failed, retrying in {delay:?}: {e}");
+                        log.failed(node, &crate::explain::connect_error(&e), delay);
                         tokio::time::sleep(delay).await;
                     }
                 }
