@@ -38,6 +38,8 @@ enum Command {
     /// A bounded soak: mixed local and remote traffic with process churn, daemon RSS sampled
     /// and its growth printed per interval.
     Soak(cmd::soak::SoakArgs),
+    /// Live message and pulse rates per channel and byte rates per peer (like top).
+    Top(cmd::top::TopArgs),
     /// Print a shell completion script for qnet (or qnetd), e.g.
     /// `qnet completions bash > /etc/bash_completion.d/qnet`.
     Completions(cmd::docs::CompletionArgs),
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Nodes(args) => cmd::nodes::nodes(args),
         Command::Ping(args) => cmd::ping::ping(args),
         Command::Soak(args) => cmd::soak::run(args),
+        Command::Top(args) => cmd::top::top(args),
         Command::Completions(args) => cmd::docs::completions(args, Cli::command()),
         Command::Man(args) => cmd::docs::man(args, Cli::command()),
     };

@@ -149,6 +149,8 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
     assert_eq!(up["cert_node"], "n2");
     assert!(up["cert_not_after"].as_i64().unwrap() > 0, "{up}");
     assert!(up["links"].as_u64().unwrap() >= 1);
+    assert!(up["bytes_sent"].as_u64().unwrap() > 0, "{up}");
+    assert!(up["bytes_received"].as_u64().unwrap() > 0, "{up}");
 
     let pid = std::process::id();
     let (server_tid, client_tid) = (1001, 2001);
@@ -188,6 +190,26 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         other => panic!("{other:?}"),
     };
     server.send(receive(chid));
+    // `qnet top` on n1 sees n2's channel with the one message delivered to it, and the link.
+    let top: Value = n1.qnet_json(&[
+        "top",
+        "-n",
+        "all",
+        "--count",
+        "1",
+        "--interval",
+        "0",
+        "--json",
+    ]);
+    let channel = top["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["node"] == "n2" && c["chid"] == chid)
+        .unwrap_or_else(|| panic!("n2's channel not in {top}"));
+    assert_eq!(channel["messages_total"], 1, "{channel}");
+    assert_eq!(channel["pulses_total"], 0, "{channel}");
+    assert_eq!(top["peers"][0]["node"], "n2", "{top}");
     // A READY thread: a session on n1 that is not blocked.
     let _idle = Session::open(&n1, 3001);
 

@@ -27,6 +27,7 @@ pub mod pidin;
 pub mod ping;
 pub mod render;
 pub mod soak;
+pub mod top;
 
 /// Options every introspection command takes.
 #[derive(Debug, Args)]

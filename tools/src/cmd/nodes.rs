@@ -39,6 +39,10 @@ pub struct NodeRow {
     pub cert_expires: Option<String>,
     /// Its frames being received: the daemon's memory budget for this peer node.
     pub frames: Option<FrameBudgetDoc>,
+    /// UDP bytes sent on the live links (up only; QUIC's count).
+    pub bytes_sent: Option<u64>,
+    /// UDP bytes received on the live links (up only).
+    pub bytes_received: Option<u64>,
 }
 
 /// A peer memory budget of frames being received (`qnetd --peer-memory-*`).
@@ -96,7 +100,7 @@ pub fn utc(unix: i64) -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
-fn nodes_doc(list: PeerList) -> NodesDoc {
+pub(crate) fn nodes_doc(list: PeerList) -> NodesDoc {
     NodesDoc {
         node: list.node,
         cert_not_after: list.cert_not_after,
@@ -113,6 +117,8 @@ fn nodes_doc(list: PeerList) -> NodesDoc {
                 cert_expires: p.cert_not_after.filter(|_| p.up).map(utc),
                 cert_not_after: p.cert_not_after.filter(|_| p.up),
                 frames: p.frame_budget.map(FrameBudgetDoc::from),
+                bytes_sent: Some(p.bytes_sent).filter(|_| p.up),
+                bytes_received: Some(p.bytes_received).filter(|_| p.up),
                 name: p.name,
                 nd: p.nd,
             })
