@@ -156,9 +156,9 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
     views
 }
 
-/// This node's peers with their links.
-fn peer_list(ctx: &SessionContext) -> local::PeerList {
-    let (node, nodes): (String, Vec<(Nd, String, bool)>) = ctx.driver.inspect(|kernel, _| {
+/// This node's name and its peers with their links.
+pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
+    let (node, nodes): (String, Vec<(Nd, String, bool)>) = driver.inspect(|kernel, _| {
         (
             kernel.node_name(0).unwrap_or_default().to_owned(),
             kernel
@@ -167,8 +167,8 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
                 .collect(),
         )
     });
-    let peers = ctx.driver.peers();
-    let peers = nodes
+    let peers = driver.peers();
+    let views = nodes
         .into_iter()
         .map(|(nd, name, up)| {
             let mut view = local::PeerView {
@@ -187,10 +187,18 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
                 view.cert_node = info.cert_node;
                 view.cert_not_after = info.cert_not_after;
                 view.stream_window = info.stream_window;
+                view.bytes_sent = info.bytes_sent;
+                view.bytes_received = info.bytes_received;
             }
             view
         })
         .collect();
+    (node, views)
+}
+
+/// This node's peers with their links.
+fn peer_list(ctx: &SessionContext) -> local::PeerList {
+    let (node, peers) = peer_views(&ctx.driver);
     local::PeerList {
         node,
         cert_not_after: ctx.cert_not_after,
@@ -394,6 +402,8 @@ fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::Pro
                 queued_messages: c.queued_messages as u64,
                 queued_pulses: c.queued_pulses as u64,
                 receivers: c.receivers as u64,
+                messages_total: c.messages_total,
+                pulses_total: c.pulses_total,
             })
             .collect(),
         connections: p

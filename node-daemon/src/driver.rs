@@ -469,6 +469,9 @@ impl Driver {
         while let Some(out) = st.kernel.poll_output() {
             match out {
                 Output::Complete { thread, result } => {
+                    if let (Err(errno), 0) = (&result, thread.nd) {
+                        self.calls.count_error(*errno);
+                    }
                     let response = local::Response::from(result);
                     if Some(thread) == own {
                         mine = Some(response);

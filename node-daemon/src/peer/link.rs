@@ -15,7 +15,7 @@ use std::sync::Arc;
 use qnet_core::Nd;
 use qnet_transport::{
     Backoff, BindError, CertError, IncomingPeer, NodeIdentity, PeerConnection, Transport,
-    TransportConfig,
+    TransportConfig, explain, explain::DialLog,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -153,21 +153,36 @@ impl PeerEndpoint {
 
 async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationToken) {
     let mut backoff = Backoff::lan(ctx.incarnation ^ u64::from(nd));
+    let mut log = DialLog::default();
     loop {
         let Some(addr) = resolve(&spec, &mut backoff, &cancel).await else {
             return;
         };
         let dialled = ctx
             .transport
-            .connect_with_backoff(&spec.name, addr, &mut backoff, cancel.cancelled())
+            .connect_with_backoff(&spec.name, addr, &mut backoff, &mut log, cancel.cancelled())
             .await;
         let Some(conn) = dialled else { return };
         match control::dial(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
-            Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
+            Ok(control) => {
+                log.reset();
+                run_link(&ctx, nd, conn, control, &cancel).await;
+            }
             Err(e) => {
-                tracing::warn!(peer = %spec.name, reason = %e, "closing peer connection");
+                // With TLS 1.3 a peer that refuses this node's certificate does so after the
+                // dial returned: its close reason says why.
+                let why = match conn.close_reason() {
+                    Some(closed) => {
+                        explain::connection_error(&spec.name, &addr.to_string(), &closed)
+                    }
+                    None => explain::Explained::permanent(format!(
+                        "peer handshake with node {} at {addr} failed: {e}",
+                        spec.name
+                    )),
+                };
                 conn.close(&e.to_string());
                 let delay = backoff.next_delay();
+                log.failed(&spec.name, &why, delay);
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
