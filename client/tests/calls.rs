@@ -7,14 +7,14 @@ use std::io::{IoSlice, IoSliceMut};
 use std::sync::{Arc, Barrier, OnceLock, mpsc};
 use std::time::Duration;
 
-use common::{Daemon, recv, send_in_thread, with_guard};
+use common::{TestDaemon, recv, send_in_thread, with_guard};
 use qnet::neutrino::{self, *};
 use qnet::{Channel, Connection, Errno, Message, NameAttachment, Received, SendTimeout, shm};
 
-fn daemon() -> &'static Daemon {
-    static D: OnceLock<Daemon> = OnceLock::new();
+fn daemon() -> &'static TestDaemon {
+    static D: OnceLock<TestDaemon> = OnceLock::new();
     D.get_or_init(|| {
-        let d = common::start_daemon();
+        let d = TestDaemon::start();
         qnet::set_socket_path(d.socket());
         d
     })

@@ -5,12 +5,13 @@ mod common;
 
 use std::sync::mpsc;
 
+use common::TestDaemon;
 use qnet::Errno;
 use qnet::neutrino::*;
 
 #[test]
 fn daemon_stopped_while_blocked_then_restarted() {
-    let mut d = common::start_daemon();
+    let mut d = TestDaemon::start();
     qnet::set_socket_path(d.socket());
     let chid = channel_create(ChannelFlags::default()).unwrap();
     let (tx, rx) = mpsc::channel();

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::mpsc;
 
-use common::spawn_example;
+use common::{TestDaemon, spawn_example};
 use qnet::Errno;
 use qnet::neutrino::*;
 
@@ -15,7 +15,7 @@ const CLIENTS: usize = 8;
 
 #[test]
 fn reply_blocked_clients_get_eio_when_the_daemon_stops() {
-    let mut d = common::start_daemon();
+    let mut d = TestDaemon::start();
     qnet::set_socket_path(d.socket());
     // Replies only after 10 minutes: every client stays REPLY-blocked.
     let mut server = spawn_example("unblock_server", &["600"], d.socket());

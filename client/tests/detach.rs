@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::TestDaemon;
 use qnet::Errno;
 use qnet::neutrino::*;
 
@@ -13,7 +14,7 @@ use qnet::neutrino::*;
 /// connection made dead by `ChannelDestroy` detaches once, then its coid is unknown.
 #[test]
 fn detach_of_an_unknown_coid_or_scoid_is_einval() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     qnet::set_socket_path(d.socket());
     assert_eq!(connect_detach(987_654).unwrap_err().errno(), Errno::EINVAL);
     assert_eq!(scoid_detach(987_654).unwrap_err().errno(), Errno::EINVAL);

@@ -4,7 +4,7 @@ mod common;
 
 use std::io::Write;
 
-use common::{parse_pid_chid, spawn_example};
+use common::{TestDaemon, parse_pid_chid, spawn_example};
 
 fn checksum(s: &str) -> u32 {
     s.bytes().map(u32::from).sum()
@@ -12,7 +12,7 @@ fn checksum(s: &str) -> u32 {
 
 #[test]
 fn checksum_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("checksum_server", &[], d.socket());
     let first = server.expect_line("first line", |_| true);
     let (pid, chid) = parse_pid_chid(&first);
@@ -36,7 +36,7 @@ fn checksum_server_and_client() {
 
 #[test]
 fn pulse_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("pulse_server", &[], d.socket());
     let (pid, chid) = parse_pid_chid(&server.expect_prefix("pid="));
     let mut client = spawn_example(
@@ -55,7 +55,7 @@ fn pulse_server_and_client() {
 
 #[test]
 fn name_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("name_server", &["checksummer"], d.socket());
     server.expect_line("attach", |l| l == "attached checksummer");
     let mut client = spawn_example("name_client", &["checksummer", "by name"], d.socket());
@@ -89,7 +89,7 @@ fn name_server_and_client() {
 
 #[test]
 fn disconnect_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("disconnect_server", &[], d.socket());
     let (pid, chid) = parse_pid_chid(&server.expect_prefix("pid="));
     for _ in 0..2 {
@@ -117,7 +117,7 @@ fn disconnect_server_and_client() {
 
 #[test]
 fn unblock_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("unblock_server", &["60"], d.socket());
     let (pid, chid) = parse_pid_chid(&server.expect_prefix("pid="));
     let mut client = spawn_example(
@@ -142,7 +142,7 @@ fn unblock_server_and_client() {
 
 #[test]
 fn iov_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("iov_server", &[], d.socket());
     server.expect_line("attach", |l| l == "attached iov_server");
     let text = "a string of some length, longer than the header buffer";
@@ -158,7 +158,7 @@ fn iov_server_and_client() {
 
 #[test]
 fn event_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("event_server", &[], d.socket());
     server.expect_line("attach", |l| l == "attached event_server");
     let mut client = spawn_example("event_client", &["3"], d.socket());
@@ -180,7 +180,7 @@ fn event_server_and_client() {
 
 #[test]
 fn shmem_creator_and_user() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let name = format!("/qnet-test-{}", std::process::id());
     let mut creator = spawn_example("shmem_creator", &[&name, "5", "100"], d.socket());
     creator.expect_line("created", |l| l == format!("created {name}"));
@@ -201,7 +201,7 @@ fn shmem_creator_and_user() {
 
 #[test]
 fn shmem_server_and_client() {
-    let d = common::start_daemon();
+    let d = TestDaemon::start();
     let mut server = spawn_example("shmem_server", &[], d.socket());
     server.expect_line("attach", |l| l == "attached shmem_server");
     let mut client = spawn_example("shmem_client", &[], d.socket());

@@ -6,14 +6,14 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{Daemon, recv, send_in_thread};
+use common::{TestDaemon, recv, send_in_thread};
 use qnet::MsgInfo;
 use qnet::neutrino::*;
 
-fn daemon() -> &'static Daemon {
-    static D: OnceLock<Daemon> = OnceLock::new();
+fn daemon() -> &'static TestDaemon {
+    static D: OnceLock<TestDaemon> = OnceLock::new();
     D.get_or_init(|| {
-        let d = common::start_daemon();
+        let d = TestDaemon::start();
         qnet::set_socket_path(d.socket());
         d
     })

@@ -7,14 +7,14 @@ mod common;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock, mpsc};
 
-use common::{Daemon, Proc, parse_pid_chid, spawn_example};
+use common::{Proc, TestDaemon, parse_pid_chid, spawn_example};
 use qnet::neutrino::*;
 use qnet::{Channel, Errno, Received};
 
-fn daemon() -> &'static Daemon {
-    static D: OnceLock<Daemon> = OnceLock::new();
+fn daemon() -> &'static TestDaemon {
+    static D: OnceLock<TestDaemon> = OnceLock::new();
     D.get_or_init(|| {
-        let d = common::start_daemon();
+        let d = TestDaemon::start();
         qnet::set_socket_path(d.socket());
         d
     })

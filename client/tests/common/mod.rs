@@ -1,8 +1,7 @@
-//! Test harness: real `qnetd` processes and real example processes.
-//!
-//! Every child is spawned from one thread that lives as long as the test process, with
-//! `PR_SET_PDEATHSIG = SIGKILL`, so nothing outlives the test binary even if a test panics
-//! or a daemon is held in a `static`.
+//! Test harness: the library's calls in threads, thread states from the daemon's own view, and
+//! real `qnetd` and example processes from the workspace test kit (`qnet-testkit`), whose
+//! children all die with the test process, even if a test panics or a daemon is held in a
+//! `static`.
 
 #![allow(dead_code, unused_imports)]
 
@@ -12,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 pub use qnet_testkit::process::pid_chid as parse_pid_chid;
-pub use qnet_testkit::{Daemon, GUARD, Proc};
+pub use qnet_testkit::{Daemon, GUARD, Proc, example_path, qnetd_path};
 
 /// A client thread sending `data` on `coid` with a `cap`-byte reply buffer; receives
 /// (status or errno, reply bytes).
@@ -35,15 +34,33 @@ pub fn recv<T>(rx: &mpsc::Receiver<T>) -> T {
     rx.recv_timeout(GUARD).expect("hang guard")
 }
 
-/// A `qnetd` (node `testnode`, default limits) on a socket in a fresh temporary directory,
-/// ready; SIGKILLed and reaped on drop.
-pub fn start_daemon() -> Daemon {
-    Daemon::start_with(&["--node", "testnode", "--log", "info"])
+/// A `qnetd` (node `testnode`, default limits) on a socket in a fresh temporary directory;
+/// SIGKILLed and reaped on drop. The test kit's [`Daemon`] with these tests' arguments.
+pub struct TestDaemon(Daemon);
+
+impl TestDaemon {
+    /// Start a daemon and wait until it is ready.
+    pub fn start() -> TestDaemon {
+        TestDaemon(Daemon::start_with(&["--node", "testnode", "--log", "info"]))
+    }
+}
+
+impl std::ops::Deref for TestDaemon {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for TestDaemon {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.0
+    }
 }
 
 /// Spawn example `name` with `args`, talking to the daemon at `socket`, stdin a pipe.
 pub fn spawn_example(name: &str, args: &[&str], socket: &Path) -> Proc {
-    let mut cmd = Command::new(qnet_testkit::example_path(name));
+    let mut cmd = Command::new(example_path(name));
     cmd.args(args).env("QNET_SOCKET", socket);
     Proc::spawn_piped(format!("{name} {args:?}"), cmd)
 }
