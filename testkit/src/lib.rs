@@ -6,7 +6,7 @@
 //!   test process and only when the sources are newer than them;
 //! - [`lines`]: [`Lines`], a process's output collected by a thread, waitable;
 //! - [`process`]: [`spawn`] (children die with the test process), [`Proc`] (a child with its
-//!   output collected), [`run_guarded`], [`field`];
+//!   output collected), [`run_guarded`], [`ok_output`], [`fails_with`], [`field`];
 //! - [`daemon`]: [`Daemon`], one `qnetd` on a socket in a temp dir, and [`PeerNode`], one
 //!   listening on QUIC for the daemon's peer tests;
 //! - [`certs`]: [`Certs`], a throwaway cluster CA and node certificates;
@@ -17,6 +17,10 @@
 //! - [`cluster`]: [`Cluster`] and [`Node`], several daemons linked over real QUIC.
 //!
 //! Waits are bounded by [`GUARD`], a hang guard only: no assertion depends on timing.
+//!
+//! `tools/src/bench/procs.rs` (the `qnet bench` command's daemons and peers) has its own small
+//! line collector on purpose: a shipped command must not depend on a test crate, and this
+//! crate panics where the product returns errors.
 
 pub mod bins;
 pub mod certs;
