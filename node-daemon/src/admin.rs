@@ -177,9 +177,16 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
                 up,
                 ..Default::default()
             };
-            view.frame_budget = peers
-                .as_ref()
-                .map(|p| frame_budget(p.node(nd).budget_stats()));
+            if let Some(node) = peers.as_ref().map(|p| p.node(nd)) {
+                view.frame_budget = Some(frame_budget(node.budget_stats()));
+                let status = node.status();
+                view.configured_addr = status.configured_addr.unwrap_or_default();
+                view.last_error = status.last_error;
+                view.last_seen = status.last_seen.map(|t| {
+                    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                    i64::try_from(secs.as_secs()).unwrap_or(i64::MAX)
+                });
+            }
             if let Some(info) = peers.as_ref().and_then(|p| p.link_info(nd)) {
                 view.links = info.links;
                 view.rtt_us = Some(u64::try_from(info.rtt.as_micros()).unwrap_or(u64::MAX));

@@ -11,6 +11,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use qnet_core::Nd;
 use qnet_transport::{
@@ -153,7 +154,11 @@ impl PeerEndpoint {
 
 async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationToken) {
     let mut backoff = Backoff::lan(ctx.incarnation ^ u64::from(nd));
-    let mut log = DialLog::default();
+    let node = ctx.peers.node(nd);
+    node.update_status(|s| s.configured_addr = Some(spec.addr.clone()));
+    let mut log = DialLog::observed(move |e| {
+        node.update_status(|s| s.last_error = Some(e.text.clone()));
+    });
     loop {
         let Some(addr) = resolve(&spec, &mut backoff, &cancel).await else {
             return;
@@ -300,6 +305,10 @@ async fn run_link(
         _ => tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up"),
     }
     let node = ctx.peers.node(nd);
+    node.update_status(|s| {
+        s.last_error = None;
+        s.last_seen = Some(SystemTime::now());
+    });
     let reason = tokio::select! {
         e = control::run(&ctx.driver, nd, control, rx) => {
             match &e {
@@ -321,6 +330,10 @@ async fn run_link(
         _ = cancel.cancelled() => "shutdown".to_owned(),
     };
     conn.close(&reason);
+    node.update_status(|s| {
+        s.last_seen = Some(SystemTime::now());
+        s.last_error = Some(format!("link from {addr} closed: {reason}"));
+    });
     let mut last = false;
     ctx.driver.link_down(nd, || {
         last = ctx.peers.remove_link(nd, id);

@@ -75,9 +75,35 @@ pub struct PeerNode {
     total: Arc<budget::Budget>,
     /// How long one of its frames may stop arriving.
     frame_timeout: std::time::Duration,
+    /// What `qnet nodes` shows about it when it is down.
+    status: Mutex<PeerStatus>,
+}
+
+/// The history of a peer node's links, for operators (`qnet nodes`).
+#[derive(Debug, Clone, Default)]
+pub struct PeerStatus {
+    /// The address this daemon dials it at (`--peer NAME=ADDR`), if configured.
+    pub configured_addr: Option<String>,
+    /// Why the last dial or link failed, in plain words (cleared when a link comes up).
+    pub last_error: Option<String>,
+    /// When a link to it was last up (now, while one is).
+    pub last_seen: Option<std::time::SystemTime>,
 }
 
 impl PeerNode {
+    /// Its link history.
+    pub fn status(&self) -> PeerStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Change its link history.
+    pub fn update_status(&self, f: impl FnOnce(&mut PeerStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
     fn new(nd: Nd, name: &str, limits: &PeerLimits, total: &Arc<budget::Budget>) -> Self {
         Self {
             nd,
@@ -86,6 +112,7 @@ impl PeerNode {
             budget: Arc::new(budget::Budget::new(limits.per_node)),
             total: total.clone(),
             frame_timeout: limits.frame_timeout,
+            status: Mutex::default(),
         }
     }
 
