@@ -176,7 +176,7 @@ pub struct DialLog {
     /// Failures with the last reason since it was last logged.
     unlogged: u64,
     /// Told of every failure, logged or not (e.g. to keep a peer's last error).
-    observer: Option<Box<dyn Fn(&Explained) + Send + Sync>>,
+    observer: Option<Observer>,
 }
 
 impl std::fmt::Debug for DialLog {
@@ -187,6 +187,9 @@ impl std::fmt::Debug for DialLog {
             .finish_non_exhaustive()
     }
 }
+
+/// What [`DialLog::observed`] calls with each failure.
+type Observer = Box<dyn Fn(&Explained) + Send + Sync>;
 
 /// A line [`DialLog`] lets through.
 #[derive(Debug, Clone, PartialEq, Eq)]
