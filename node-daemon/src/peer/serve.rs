@@ -165,7 +165,7 @@ async fn serve_call(
         None => {
             let waited = wait(&mut rx, send, recv, reader).await;
             if !matches!(waited, Ok(Some(_))) {
-                driver.remote_call_abandoned(thread, &tx);
+                driver.remote_call_abandoned(thread, seq, &tx);
             }
             match waited? {
                 Some(r) => r,
