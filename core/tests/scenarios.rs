@@ -26,6 +26,7 @@
 //! deliver                             # route everything in flight, until nothing is left
 //! deliver 1                           # route the oldest item in flight only
 //! drop                                # lose everything in flight
+//! drop nth=2                          # lose only the 2nd oldest item in flight
 //! rejected                            # rejected_remote_events() of the selected kernel
 //! rcvid-counter 2147483647            # the next rcvid the selected kernel tries
 //! nodes                               # node table of the selected kernel
@@ -232,7 +233,16 @@ impl Runner {
                 }
                 default = "(nothing in flight)";
             }
-            "drop" => return Ok(format!("dropped {}", self.net.clear_wire())),
+            "drop" => match rest.first().map(|t| t.strip_prefix("nth=")) {
+                None => return Ok(format!("dropped {}", self.net.clear_wire())),
+                Some(Some(nth)) => {
+                    let n = num::<usize>(nth)?.checked_sub(1).ok_or("nth is 1..")?;
+                    let packet = self.net.take(n).ok_or("nothing there in flight")?;
+                    let from = &self.keys[packet.from];
+                    return Ok(format!("dropped {from}: {}", fmt_output(&packet.item)));
+                }
+                Some(None) => return Err("drop [nth=N]".into()),
+            },
             "stream-lost" => {
                 // The stream of a forwarded call ended without an answer: the calling daemon
                 // hands the kernel ESRCH for that call's seq.
