@@ -100,9 +100,9 @@ pub enum Output {
         /// The call as the server node must run it.
         call: Call,
     },
-    /// Cancel the call `thread` forwarded to node `nd` (that node applies
-    /// [`Kernel::handle_unblock`]); the result still comes through
-    /// [`Kernel::handle_forward_result`].
+    /// Cancel the call `seq` that `thread` forwarded to node `nd` (that node hands it to
+    /// [`Kernel::handle_remote_unblock`], in whatever order it arrives with the call); the
+    /// result still comes through [`Kernel::handle_forward_result`].
     ForwardUnblock {
         /// Node the call went to.
         nd: Nd,

@@ -3,9 +3,11 @@
 //! The task writes `PeerStreamFrame { call }` and finishes its side in the same write (the
 //! FIN rides in the call's packet: nothing more is ever written on a call stream), then waits
 //! for the one `local::Response` the callee writes. A cancel does not travel here: it goes
-//! on the control stream naming the call's seq (`Peers::forward_unblock`). Whatever ends the
-//! stream first (answer, reset, lost connection, malformed answer, our thread's exit) the
-//! driver gets exactly one result; without an answer it is `ESRCH`. Our thread's exit stops
+//! on the control stream naming the call's seq (`Network::forward_unblock` of `Peers`). Whatever
+//! ends the stream first (answer, reset, lost connection, malformed answer, our thread's exit)
+//! the driver gets exactly one result, with the call's seq; without an answer it is `ESRCH`.
+//! Whether it still counts (the thread may have been released and forwarded a newer call) is
+//! the kernel's decision. Our thread's exit stops
 //! and resets the stream, which the callee takes as that remote thread's exit. A call is never
 //! sent twice.
 
