@@ -278,10 +278,10 @@ async fn run_link(
     let addr = conn.remote_address();
     match change {
         LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
-        LinkChange::Restarted => {
-            tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node restarted, up")
-        }
-        LinkChange::First => {
+        LinkChange::First | LinkChange::Restarted => {
+            if change == LinkChange::Restarted {
+                tracing::info!(peer = %name, nd, "node restarted");
+            }
             tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up")
         }
     }
