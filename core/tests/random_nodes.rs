@@ -13,7 +13,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use qnet_core::net::Net;
 use qnet_core::{
-    Call, ChannelFlags, Completion, Config, Credentials, Kernel, Nd, Output, ProcessKey,
+    Call, ChannelFlags, Completion, Config, Credentials, Errno, Kernel, Nd, Output, ProcessKey,
     PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
 };
 
@@ -42,6 +42,10 @@ enum Op {
     Advance(u64),
     /// The node restarts (a fresh kernel, a new incarnation) and its peer sees it come back.
     Restart(usize),
+    /// The stream of a thread's latest forwarded call dies (`true`: or a stale report for the
+    /// call before it): its node's daemon reports ESRCH for that seq, the serving daemon the
+    /// stream's end.
+    StreamLost(usize, ThreadKey, bool),
 }
 
 fn thread() -> impl Strategy<Value = ThreadKey> {
@@ -171,6 +175,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (node, prop::sample::select(PIDS.to_vec())).prop_map(|(n, p)| Op::ExitProcess(n, p)),
         4 => (0u64..2000).prop_map(Op::Advance),
         1 => (0usize..2).prop_map(Op::Restart),
+        2 => (0usize..2, thread(), any::<bool>()).prop_map(|(i, t, s)| Op::StreamLost(i, t, s)),
     ]
 }
 
@@ -189,6 +194,8 @@ fn new_kernel(i: usize) -> Kernel {
 struct Cluster {
     net: Net,
     outstanding: [BTreeMap<ThreadKey, u32>; 2],
+    /// The seq of each local thread's latest forwarded call.
+    forwarded: [BTreeMap<ThreadKey, u64>; 2],
     received: [BTreeMap<i64, u32>; 2],
 }
 
@@ -202,6 +209,7 @@ impl Cluster {
         let mut c = Self {
             net,
             outstanding: [BTreeMap::new(), BTreeMap::new()],
+            forwarded: [BTreeMap::new(), BTreeMap::new()],
             received: [BTreeMap::new(), BTreeMap::new()],
         };
         c.boot(0);
@@ -255,9 +263,14 @@ impl Cluster {
                 Output::Complete { thread, .. } => {
                     prop_assert_eq!(thread.nd, PEER_ND[i], "completion for an unknown node");
                 }
-                Output::Forward { nd, .. }
-                | Output::ForwardUnblock { nd, .. }
-                | Output::Notify { nd, .. } => {
+                Output::Forward {
+                    nd, thread, seq, ..
+                } => {
+                    prop_assert_eq!(nd, PEER_ND[i], "output for an unknown node");
+                    let last = self.forwarded[i].insert(thread, seq);
+                    prop_assert!(last < Some(seq), "node {i}: seq {seq} after {last:?}");
+                }
+                Output::ForwardUnblock { nd, .. } | Output::Notify { nd, .. } => {
                     prop_assert_eq!(nd, PEER_ND[i], "output for an unknown node");
                 }
             }
@@ -422,11 +435,28 @@ proptest! {
                     k.handle_process_start(ProcessKey::local(pid), Credentials::default());
                 }
                 Op::Advance(ms) => c.net.advance(Duration::from_millis(ms)),
+                Op::StreamLost(i, thread, stale) => {
+                    if let Some(&seq) = c.forwarded[i].get(&thread) {
+                        let seq = seq - u64::from(stale);
+                        let now = c.net.now();
+                        c.net
+                            .kernel_mut(i)
+                            .handle_forward_result(now, thread, seq, Err(Errno::ESRCH));
+                        let remote = ThreadKey {
+                            nd: PEER_ND[1 - i],
+                            ..thread
+                        };
+                        c.net
+                            .kernel_mut(1 - i)
+                            .handle_remote_call_abandoned(now, remote, seq);
+                    }
+                }
                 Op::Restart(i) => {
                     // What was in flight to or from the old node dies with its links; its
                     // threads are gone (no completions owed).
                     c.net.restart(i, new_kernel(i));
                     c.outstanding[i].clear();
+                    c.forwarded[i].clear();
                     c.received[i].clear();
                     c.boot(i);
                 }
