@@ -12,7 +12,8 @@
 //! - a completion for another thread (the `MsgReceive` a `MsgSend` satisfied, the `MsgSend` a
 //!   `MsgReply` answered) is pushed onto that thread's session outbox (an unbounded mpsc
 //!   queue, bounded in practice because a thread has at most one call outstanding); its session
-//!   task wakes and writes it.
+//!   task wakes, turns it into a wire response and writes it. No wire conversion happens
+//!   under the lock.
 //!
 //! A `MsgReplyReceive` (qnet extension, [`Driver::reply_receive`]) runs its reply and then its
 //! receive as two kernel calls of the same thread under one lock hold; the reply's own `Done`
@@ -65,8 +66,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::poll::Activity;
 
+/// A call's result as the kernel gives it; the session turns it into its wire response after
+/// the kernel's lock is released.
+pub type Answer = Result<Completion, Errno>;
+
 /// Where a thread session receives completions of its call made by other threads' inputs.
-pub type Outbox = mpsc::UnboundedSender<local::Response>;
+pub type Outbox = mpsc::UnboundedSender<Answer>;
 
 /// The peer layer as the driver sees it: where the kernel's outputs for other nodes go. The
 /// driver calls these with the kernel locked, so they must not block and must not call back
@@ -419,8 +424,10 @@ impl Driver {
         while let Some(out) = st.kernel.poll_output() {
             match out {
                 Output::Complete { thread, result } if Some(thread) == own => mine = Some(result),
-                Output::Complete { thread, result } => {
-                    let response = local::Response::from(result);
+                Output::Complete {
+                    thread,
+                    result: response,
+                } => {
                     if thread.nd != 0 {
                         // A remote call is answered once: its route goes with the answer.
                         if let Some(outbox) = st.threads.remove(&thread) {
@@ -682,7 +689,8 @@ mod tests {
             timeout: None,
         };
         assert!(d.call(client, send).is_none(), "the sender blocks");
-        let got = rx.try_recv().expect("the receiver's completion was routed");
+        let got =
+            local::Response::from(rx.try_recv().expect("the receiver's completion was routed"));
         assert!(
             matches!(got.result, Some(local::response::Result::Message(_))),
             "{got:?}"
@@ -734,7 +742,7 @@ mod tests {
         assert!(rx.try_recv().is_err(), "call 2 stays SEND-blocked");
         // The unblock of call 2 while it is in progress unblocks it.
         d.remote_unblock(remote, 2);
-        assert_eq!(errno_of(rx.try_recv().ok()), eintr);
+        assert_eq!(errno_of(rx.try_recv().ok().map(Into::into)), eintr);
         // Call 3 arrives after its unblock: applied on arrival.
         assert_eq!(errno_of(d.remote_call(remote, 3, cred, send(), &tx)), eintr);
         // A late unblock of a finished call changes nothing: call 4 stays blocked.
@@ -786,14 +794,14 @@ mod tests {
             d.reply_receive(server, reply(rcvid), receive.clone())
                 .is_none()
         );
-        let got = crx.try_recv().expect("the client's reply was routed");
+        let got = local::Response::from(crx.try_recv().expect("the client's reply was routed"));
         assert!(
             matches!(got.result, Some(local::response::Result::Reply(_))),
             "{got:?}"
         );
         // The blocked receive takes the next message (routed to the server's outbox).
         assert!(d.call(client, send()).is_none());
-        let rcvid2 = match srx.try_recv() {
+        let rcvid2 = match srx.try_recv().map(local::Response::from) {
             Ok(local::Response {
                 result: Some(local::response::Result::Message(m)),
             }) => m.rcvid,
