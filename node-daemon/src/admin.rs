@@ -122,7 +122,7 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
             }
         }
     };
-    let Some(peers) = driver.peers() else {
+    let Some(peers) = Peers::of(driver) else {
         for (_, name) in targets {
             views.errors.push(local::NodeError {
                 node: name,
@@ -167,7 +167,7 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
                 .collect(),
         )
     });
-    let peers = driver.peers();
+    let peers = Peers::of(driver);
     let views = nodes
         .into_iter()
         .map(|(nd, name, up)| {
@@ -210,10 +210,7 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
         node,
         cert_not_after: ctx.cert_not_after,
         peers,
-        frame_budget: ctx
-            .driver
-            .peers()
-            .map(|p| frame_budget(p.total_budget_stats())),
+        frame_budget: Peers::of(&ctx.driver).map(|p| frame_budget(p.total_budget_stats())),
     }
 }
 
@@ -239,7 +236,7 @@ async fn ping(driver: &Driver, node: &str, seq: u64) -> Result<local::PingResult
         });
     }
     let nd = up_peer(driver, node)?;
-    let peers = driver.peers().ok_or((
+    let peers = Peers::of(driver).ok_or((
         Errno::EHOSTUNREACH,
         "this daemon has no peer endpoint".into(),
     ))?;
