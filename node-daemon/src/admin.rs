@@ -122,7 +122,7 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
             }
         }
     };
-    let Some(peers) = driver.peers() else {
+    let Some(peers) = Peers::of(driver) else {
         for (_, name) in targets {
             views.errors.push(local::NodeError {
                 node: name,
@@ -167,7 +167,7 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
                 .collect(),
         )
     });
-    let peers = driver.peers();
+    let peers = Peers::of(driver);
     let views = nodes
         .into_iter()
         .map(|(nd, name, up)| {
@@ -177,9 +177,16 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
                 up,
                 ..Default::default()
             };
-            view.frame_budget = peers
-                .as_ref()
-                .map(|p| frame_budget(p.node(nd).budget_stats()));
+            if let Some(node) = peers.as_ref().map(|p| p.node(nd)) {
+                view.frame_budget = Some(frame_budget(node.budget_stats()));
+                let status = node.status();
+                view.configured_addr = status.configured_addr.unwrap_or_default();
+                view.last_error = status.last_error;
+                view.last_seen = status.last_seen.map(|t| {
+                    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                    i64::try_from(secs.as_secs()).unwrap_or(i64::MAX)
+                });
+            }
             if let Some(info) = peers.as_ref().and_then(|p| p.link_info(nd)) {
                 view.links = info.links;
                 view.rtt_us = Some(u64::try_from(info.rtt.as_micros()).unwrap_or(u64::MAX));
@@ -203,10 +210,7 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
         node,
         cert_not_after: ctx.cert_not_after,
         peers,
-        frame_budget: ctx
-            .driver
-            .peers()
-            .map(|p| frame_budget(p.total_budget_stats())),
+        frame_budget: Peers::of(&ctx.driver).map(|p| frame_budget(p.total_budget_stats())),
     }
 }
 
@@ -232,7 +236,7 @@ async fn ping(driver: &Driver, node: &str, seq: u64) -> Result<local::PingResult
         });
     }
     let nd = up_peer(driver, node)?;
-    let peers = driver.peers().ok_or((
+    let peers = Peers::of(driver).ok_or((
         Errno::EHOSTUNREACH,
         "this daemon has no peer endpoint".into(),
     ))?;

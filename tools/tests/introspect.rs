@@ -355,6 +355,18 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
     }
     let down = n1.wait_peer("n2", "down");
     assert!(down["rtt_us"].is_null(), "{down}");
+    // What an operator needs about a down peer: where it is dialled, when it was last seen,
+    // why it is down.
+    assert!(
+        down["configured_addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{down}"
+    );
+    assert!(down["last_seen"].as_i64().is_some_and(|t| t > 0), "{down}");
+    assert!(down["last_error"].is_string(), "{down}");
+    let table = String::from_utf8(n1.qnet(&["nodes"]).stdout).unwrap();
+    assert!(table.contains("n2: down, last seen 20"), "{table}");
     let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
         .args(["ping", "n2", "-c", "1"])
         .env("QNET_SOCKET", &n1.socket)

@@ -170,12 +170,26 @@ pub const REPEAT: Duration = Duration::from_secs(60);
 /// INFO otherwise), then the same reason again at most once per [`REPEAT`] with the number of
 /// failures in between, so a peer that fails for days writes a line a minute, not one per
 /// backoff step.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DialLog {
     last: Option<(String, Instant)>,
     /// Failures with the last reason since it was last logged.
     unlogged: u64,
+    /// Told of every failure, logged or not (e.g. to keep a peer's last error).
+    observer: Option<Observer>,
 }
+
+impl std::fmt::Debug for DialLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialLog")
+            .field("last", &self.last)
+            .field("unlogged", &self.unlogged)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`DialLog::observed`] calls with each failure.
+type Observer = Box<dyn Fn(&Explained) + Send + Sync>;
 
 /// A line [`DialLog`] lets through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +203,14 @@ pub struct DialLine {
 }
 
 impl DialLog {
+    /// A log that also tells `observer` of every failure.
+    pub fn observed(observer: impl Fn(&Explained) + Send + Sync + 'static) -> Self {
+        Self {
+            observer: Some(Box::new(observer)),
+            ..Self::default()
+        }
+    }
+
     /// Record a failure at `now`; the line to log, if any.
     pub fn failed_at(&mut self, now: Instant, e: &Explained) -> Option<DialLine> {
         let line = |repeated| DialLine {
@@ -215,6 +237,9 @@ impl DialLog {
 
     /// Record a failure of dialling `node` and log it (or count it).
     pub fn failed(&mut self, node: &str, e: &Explained, retry_in: Duration) {
+        if let Some(observer) = &self.observer {
+            observer(e);
+        }
         let Some(l) = self.failed_at(Instant::now(), e) else {
             return;
         };
@@ -228,7 +253,8 @@ impl DialLog {
 
     /// A link came up: the next failure is news again.
     pub fn reset(&mut self) {
-        *self = Self::default();
+        self.last = None;
+        self.unlogged = 0;
     }
 }
 

@@ -682,7 +682,7 @@ mod tests {
     fn forwarded_calls_are_net_blocked_and_remote_connections_listed() {
         let mut k = kernel();
         k.add_node(2, "n2").unwrap();
-        k.handle_node_up(NOW, 2, 1);
+        k.handle_node_up(NOW, 2, 1, 1);
         let client = ThreadKey::local(300, 4);
         // ConnectAttach to another node is forwarded: NET-blocked on node 2.
         k.handle_call(
@@ -699,7 +699,7 @@ mod tests {
             ThreadState::Net { nd: 2 }
         );
         while k.poll_output().is_some() {}
-        k.handle_forward_result(NOW, client, Ok(Completion::Coid(5)));
+        k.handle_forward_result(NOW, client, 1, Ok(Completion::Coid(5)));
         while k.poll_output().is_some() {}
         assert_eq!(k.thread_state(client), None);
         let snap = k.snapshot();

@@ -43,6 +43,12 @@ pub struct NodeRow {
     pub bytes_sent: Option<u64>,
     /// UDP bytes received on the live links (up only).
     pub bytes_received: Option<u64>,
+    /// The address this node dials it at (`--peer NAME=ADDR`; `None`: it dials in).
+    pub configured_addr: Option<String>,
+    /// Why its last dial or link failed, in plain words (down only).
+    pub last_error: Option<String>,
+    /// When a link to it was last up, unix seconds (down only).
+    pub last_seen: Option<i64>,
 }
 
 /// A peer memory budget of frames being received (`qnetd --peer-memory-*`).
@@ -119,6 +125,9 @@ pub(crate) fn nodes_doc(list: PeerList) -> NodesDoc {
                 frames: p.frame_budget.map(FrameBudgetDoc::from),
                 bytes_sent: Some(p.bytes_sent).filter(|_| p.up),
                 bytes_received: Some(p.bytes_received).filter(|_| p.up),
+                configured_addr: Some(p.configured_addr).filter(|a| !a.is_empty()),
+                last_error: p.last_error.filter(|_| !p.up),
+                last_seen: p.last_seen.filter(|_| !p.up),
                 name: p.name,
                 nd: p.nd,
             })
@@ -166,7 +175,10 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
             r.links.to_string(),
             r.rtt_us
                 .map_or("-".into(), |us| format!("{:.3} ms", us as f64 / 1000.0)),
-            r.addr.clone().unwrap_or_else(|| "-".into()),
+            r.addr
+                .clone()
+                .or_else(|| r.configured_addr.clone())
+                .unwrap_or_else(|| "-".into()),
             r.cert_node.clone().unwrap_or_else(|| "-".into()),
             r.cert_expires.clone().unwrap_or_else(|| "-".into()),
             r.frames
@@ -176,6 +188,16 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
         ]);
     }
     print_table(&table);
+    for r in doc.peers.iter().filter(|r| r.state == "down") {
+        println!(
+            "{}: down, last seen {}{}",
+            r.name,
+            r.last_seen.map_or("never".into(), utc),
+            r.last_error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; last error: {e}"))
+        );
+    }
     if let Some(f) = doc.frames {
         println!(
             "peer frames being received: {} held, peak {} of {}; streams refused {}, timed out {}",
