@@ -26,7 +26,7 @@ fn checksum_server_and_client() {
         &[&pid.to_string(), &chid.to_string(), "hello qnx"],
         d.socket(),
     );
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     assert!(
         lines.contains(&format!("checksum={}", checksum("hello qnx"))),
@@ -44,7 +44,7 @@ fn pulse_server_and_client() {
         &[&pid.to_string(), &chid.to_string(), "5", "1234"],
         d.socket(),
     );
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     assert!(
         lines.contains(&format!("checksum={}", checksum("pulse client says hi"))),
@@ -59,7 +59,7 @@ fn name_server_and_client() {
     let mut server = spawn_example("name_server", &["checksummer"], d.socket());
     server.expect_line("attach", |l| l == "attached checksummer");
     let mut client = spawn_example("name_client", &["checksummer", "by name"], d.socket());
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     assert!(
         lines.contains(&format!("checksum={}", checksum("by name"))),
@@ -71,14 +71,14 @@ fn name_server_and_client() {
     // A node-qualified name for this node works too; another node is unreachable.
     let local = format!("{}/checksummer", d.node());
     let mut client = spawn_example("name_client", &[&local, "qualified"], d.socket());
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     assert!(
         lines.contains(&format!("checksum={}", checksum("qualified"))),
         "{lines:?}"
     );
     let mut client = spawn_example("name_client", &["elsewhere/checksummer", "x"], d.socket());
-    let (st, _) = client.wait_exit();
+    let (st, _) = client.wait_exit_lines();
     assert!(!st.success());
     assert!(
         client.stderr().contains("EHOSTUNREACH"),
@@ -98,7 +98,7 @@ fn disconnect_server_and_client() {
             &[&pid.to_string(), &chid.to_string()],
             d.socket(),
         );
-        let (st, lines) = client.wait_exit();
+        let (st, lines) = client.wait_exit_lines();
         assert!(st.success(), "client failed: {}", client.stderr());
         assert!(
             lines.contains(&format!("checksum={}", checksum("disconnect me"))),
@@ -130,7 +130,7 @@ fn unblock_server_and_client() {
     server.expect_line("the unblock pulse", |l| {
         l == format!("unblock rcvid={rcvid}")
     });
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     assert!(
         lines
@@ -147,7 +147,7 @@ fn iov_server_and_client() {
     server.expect_line("attach", |l| l == "attached iov_server");
     let text = "a string of some length, longer than the header buffer";
     let mut client = spawn_example("iov_client", &[text], d.socket());
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     assert!(
         lines.contains(&format!("checksum={}", checksum(text))),
@@ -162,7 +162,7 @@ fn event_server_and_client() {
     let mut server = spawn_example("event_server", &[], d.socket());
     server.expect_line("attach", |l| l == "attached event_server");
     let mut client = spawn_example("event_client", &["3"], d.socket());
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     let values: Vec<i32> = lines
         .iter()
@@ -185,7 +185,7 @@ fn shmem_creator_and_user() {
     let mut creator = spawn_example("shmem_creator", &[&name, "5", "100"], d.socket());
     creator.expect_line("created", |l| l == format!("created {name}"));
     let mut user = spawn_example("shmem_user", &[&name, "5"], d.socket());
-    let (st, lines) = user.wait_exit();
+    let (st, lines) = user.wait_exit_lines();
     assert!(st.success(), "user failed: {}", user.stderr());
     assert_eq!(
         lines.last().map(String::as_str),
@@ -194,7 +194,7 @@ fn shmem_creator_and_user() {
     );
     // Let the creator unlink and exit.
     drop(creator.stdin.take().map(|mut s| s.write_all(b"\n")));
-    let (st, _) = creator.wait_exit();
+    let (st, _) = creator.wait_exit_lines();
     assert!(st.success(), "creator failed: {}", creator.stderr());
     assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists());
 }
@@ -206,7 +206,7 @@ fn shmem_server_and_client() {
     server.expect_line("attach", |l| l == "attached shmem_server");
     let mut client = spawn_example("shmem_client", &[], d.socket());
     let client_pid = client.pid();
-    let (st, lines) = client.wait_exit();
+    let (st, lines) = client.wait_exit_lines();
     assert!(st.success(), "client failed: {}", client.stderr());
     assert!(
         lines.contains(&format!("shared: hello pid {client_pid} from shmem_server")),

@@ -49,7 +49,7 @@ fn spawn_helper() -> Proc {
     cmd.args(["helper", "--exact", "--nocapture", "--test-threads=1"])
         .env(HELPER_ENV, "hold")
         .env("QNET_SOCKET", daemon().socket());
-    Proc::spawn(cmd)
+    Proc::spawn_piped("helper", cmd)
 }
 
 fn recv<T>(rx: &mpsc::Receiver<T>) -> T {
@@ -141,7 +141,7 @@ fn private_channel_refuses_other_processes() {
         &[&std::process::id().to_string(), &ch.chid().to_string(), "x"],
         d.socket(),
     );
-    let (st, _) = client.wait_exit();
+    let (st, _) = client.wait_exit_lines();
     assert!(!st.success());
     assert!(client.stderr().contains("EPERM"), "{}", client.stderr());
 }

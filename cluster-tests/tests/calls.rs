@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cluster_tests::{Cluster, Proc, field};
+use cluster_tests::{Cluster, fails_with, field, ok_output};
 
 fn probe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_qnet-probe"))
@@ -11,25 +11,6 @@ fn probe() -> &'static Path {
 
 fn checksum(text: &str) -> u32 {
     text.bytes().map(u32::from).sum()
-}
-
-/// Wait for exit; assert success and return stdout.
-fn ok_output(p: &mut Proc) -> String {
-    let (ok, out, err) = p.output();
-    assert!(ok, "{} failed\nstdout:\n{out}\nstderr:\n{err}", p.what);
-    out
-}
-
-/// Wait for exit; assert failure with `error: <errno>` on stderr.
-fn fails_with(p: &mut Proc, errno: &str) {
-    let (ok, out, err) = p.output();
-    assert!(!ok, "{} succeeded\nstdout:\n{out}", p.what);
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with(&format!("error: {errno}"))),
-        "{}: expected error: {errno}\nstderr:\n{err}",
-        p.what
-    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cluster_tests::{Cluster, Proc, field};
+use cluster_tests::{Cluster, Proc, fails_with, field};
 
 fn probe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_qnet-probe"))
@@ -14,17 +14,6 @@ fn probe() -> &'static Path {
 /// stdout and exits 0).
 fn stdout_of(p: &mut Proc) -> String {
     p.output().1
-}
-
-fn fails_with(p: &mut Proc, errno: &str) {
-    let (ok, out, err) = p.output();
-    assert!(!ok, "{} succeeded\nstdout:\n{out}", p.what);
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with(&format!("error: {errno}"))),
-        "{}: expected error: {errno}\nstderr:\n{err}",
-        p.what
-    );
 }
 
 #[test]

@@ -7,18 +7,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cluster_tests::{Cluster, LINK_TIMEOUT, Node, Proc, field};
+use cluster_tests::{Cluster, LINK_TIMEOUT, Node, Proc, field, ok_output};
 
 fn probe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_qnet-probe"))
-}
-
-/// Wait for exit; assert success and return stdout (the probe reports call errors on stdout
-/// and exits 0).
-fn ok_output(p: &mut Proc) -> String {
-    let (ok, out, err) = p.output();
-    assert!(ok, "{} failed\nstdout:\n{out}\nstderr:\n{err}", p.what);
-    out
 }
 
 /// The `result=…` line of a `send`.

@@ -10,211 +10,36 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Client, Daemon, errno};
+use common::{Client, errno};
 use qnet_proto::local::{self, request, response};
-use qnet_proto::peer::{
-    PeerCall, PeerControl, PeerHello, PeerStreamFrame, RemoteThread, peer_control,
-    peer_stream_frame,
-};
-use qnet_transport::{
-    CertAuthority, NodeIdentity, PeerConnection, RecvStream, SendStream, Transport,
-    TransportConfig, Validity, issue_node_cert, read_frame, write_frame,
-};
+use qnet_testkit::{Certs, GUARD, PeerNode as Node, RawPeer};
+use qnet_transport::read_frame;
 
 const EPERM: i32 = 1;
 const ENOENT: i32 = 2;
 const EMSGSIZE: i32 = 90;
 
-/// Hang guard only.
-const GUARD: Duration = Duration::from_secs(30);
-
 /// `--max-message-size` of the test daemons.
 const MAX_MESSAGE: usize = 1 << 20;
 
-/// A cluster CA with node certificates, in a temp dir.
-struct Certs {
-    dir: tempfile::TempDir,
-}
-
-impl Certs {
-    fn new(nodes: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = CertAuthority::generate("c").unwrap();
-        ca.save(dir.path(), false).unwrap();
-        for n in nodes {
-            issue_node_cert(&ca, n, Validity::days(1))
-                .unwrap()
-                .save(dir.path(), true)
-                .unwrap();
-        }
-        Self { dir }
+/// Node `name` with the certificates in `certs`, dialling `peers`, with `extra` flags (and
+/// `--max-message-size` [`MAX_MESSAGE`] unless they set it).
+fn start(certs: &Path, name: &str, peers: &[(&str, SocketAddr)], extra: &[&str]) -> Node {
+    let max = MAX_MESSAGE.to_string();
+    let mut args = extra.to_vec();
+    if !extra.contains(&"--max-message-size") {
+        args.extend(["--max-message-size", &max]);
     }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// One daemon; killed on drop.
-struct Node {
-    daemon: Daemon,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    fn start(certs: &Path, name: &str, peers: &[(&str, SocketAddr)], extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("qnetd.sock");
-        let certs = certs.to_str().unwrap().to_owned();
-        let max = MAX_MESSAGE.to_string();
-        let peer_args: Vec<String> = peers.iter().map(|(n, a)| format!("{n}={a}")).collect();
-        let mut args = vec!["--node", name, "--listen", "127.0.0.1:0", "--certs", &certs];
-        if !extra.contains(&"--max-message-size") {
-            args.extend(["--max-message-size", &max]);
-        }
-        for p in &peer_args {
-            args.extend(["--peer", p.as_str()]);
-        }
-        args.extend_from_slice(extra);
-        let (daemon, addr) = Daemon::spawn_listening(&socket, name, &args);
-        Self {
-            daemon,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    fn wait_node_up(&self, peer: &str) {
-        let tag = format!("peer={peer}");
-        assert!(
-            self.daemon
-                .logs
-                .wait_for(|l| l.contains("node up") && l.contains(&tag))
-                .is_some(),
-            "{peer} never came up:\n{}",
-            self.daemon.logs.dump()
-        );
-    }
+    Node::start(certs, name, 0, peers, &args)
 }
 
 /// n2 (the victim, with `extra` flags) and n1 dialling it; both see each other up.
 fn pair(certs: &Certs, extra: &[&str]) -> (Node, Node) {
-    let n2 = Node::start(certs.path(), "n2", &[], extra);
-    let n1 = Node::start(certs.path(), "n1", &[("n2", n2.addr)], &[]);
-    n1.wait_node_up("n2");
-    n2.wait_node_up("n1");
+    let n2 = start(certs.dir(), "n2", &[], extra);
+    let n1 = start(certs.dir(), "n1", &[("n2", n2.addr)], &[]);
+    n1.wait_node_up("n2", 1);
+    n2.wait_node_up("n1", 1);
     (n1, n2)
-}
-
-/// A hand-driven peer: its control stream is held open (closing it would end the link).
-struct RawPeer {
-    _transport: Transport,
-    conn: PeerConnection,
-    _control: (SendStream, RecvStream),
-    seq: u64,
-}
-
-impl RawPeer {
-    async fn connect(certs: &Path, target: SocketAddr) -> RawPeer {
-        let id = NodeIdentity::load(certs, "raw").unwrap();
-        let t = Transport::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            id,
-            TransportConfig::default(),
-        )
-        .unwrap();
-        let conn = tokio::time::timeout(GUARD, t.connect("n2", target))
-            .await
-            .unwrap()
-            .unwrap();
-        let (mut cs, mut cr) = conn.open_bi().await.unwrap();
-        let hello = PeerControl {
-            frame: Some(peer_control::Frame::Hello(PeerHello {
-                version: qnet_proto::PEER_PROTOCOL_VERSION,
-                your_nd: 1,
-                incarnation: 5,
-                // Says no limit: it sends whatever it likes.
-                max_message_size: 0,
-            })),
-        };
-        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
-            .await
-            .unwrap();
-        let answer = tokio::time::timeout(GUARD, read_frame(&mut cr, 1024))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
-        assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
-        RawPeer {
-            _transport: t,
-            conn,
-            _control: (cs, cr),
-            seq: 0,
-        }
-    }
-
-    /// Start `call` as remote thread 4242/`tid` on its own stream, followed by `trailing`
-    /// bytes; the stream, for its answer.
-    async fn start(
-        &mut self,
-        tid: u32,
-        call: request::Call,
-        trailing: &[u8],
-    ) -> (SendStream, RecvStream) {
-        self.seq += 1;
-        let frame = PeerStreamFrame {
-            frame: Some(peer_stream_frame::Frame::Call(PeerCall {
-                thread: Some(RemoteThread {
-                    pid: 4242,
-                    tid,
-                    uid: 0,
-                    gid: 0,
-                }),
-                request: Some(local::Request { call: Some(call) }),
-                seq: self.seq,
-            })),
-        };
-        let (mut s, r) = self.conn.open_bi().await.unwrap();
-        let mut bytes = qnet_proto::frame::frame_to_vec(&frame);
-        bytes.extend_from_slice(trailing);
-        s.write_all(&bytes).await.unwrap();
-        if trailing.is_empty() {
-            s.finish().unwrap();
-        }
-        (s, r)
-    }
-
-    /// `call` as remote thread 4242/1 on its own stream; the one answer.
-    async fn call(&mut self, call: request::Call) -> response::Result {
-        self.seq += 1;
-        let frame = PeerStreamFrame {
-            frame: Some(peer_stream_frame::Frame::Call(PeerCall {
-                thread: Some(RemoteThread {
-                    pid: 4242,
-                    tid: 1,
-                    uid: 0,
-                    gid: 0,
-                }),
-                request: Some(local::Request { call: Some(call) }),
-                seq: self.seq,
-            })),
-        };
-        let (mut s, mut r) = self.conn.open_bi().await.unwrap();
-        let bytes = prost::Message::encode_to_vec(&frame);
-        // The callee may stop reading (an oversized call): its answer still comes.
-        let _ = write_frame(&mut s, &bytes, usize::MAX).await;
-        let _ = s.finish();
-        let answer = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 20))
-            .await
-            .expect("an answer in time")
-            .expect("a readable answer")
-            .expect("an answer before the end of the stream");
-        let answer: local::Response = prost::Message::decode(&answer[..]).unwrap();
-        answer.result.expect("a result")
-    }
 }
 
 /// A legitimate cross-node call, n1 → n2, answered.
@@ -271,12 +96,12 @@ fn legit_call(n1: &Node, n2: &Node, name: &str) {
 /// does not exist; what a forwarding daemon does send (name_open) still works.
 #[test]
 fn a_peer_may_not_create_channels_attach_names_or_receive() {
-    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let (n1, n2) = pair(&certs, &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let started = Instant::now();
     let refused = rt.block_on(async {
-        let mut raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let mut raw = RawPeer::connect(certs.dir(), n2.addr).await;
         let forbidden = [
             request::Call::ChannelCreate(local::ChannelCreate { flags: 0 }),
             request::Call::NameAttach(local::NameAttach {
@@ -322,7 +147,7 @@ fn a_peer_may_not_create_channels_attach_names_or_receive() {
     let logs = &n2.daemon.logs;
     let is_refusal = |l: &str| l.contains("refused a call") && l.contains("raw");
     assert!(
-        logs.wait_for(is_refusal).is_some(),
+        logs.wait(is_refusal).is_some(),
         "no refusal logged:\n{}",
         logs.dump()
     );
@@ -340,11 +165,11 @@ fn a_peer_may_not_create_channels_attach_names_or_receive() {
 /// local sender would), not a reset stream.
 #[test]
 fn an_oversized_call_from_a_peer_is_answered_emsgsize() {
-    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let (n1, n2) = pair(&certs, &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let mut raw = RawPeer::connect(certs.dir(), n2.addr).await;
         let big = Bytes::from(vec![7u8; MAX_MESSAGE + (256 << 10)]);
         let r = raw
             .call(request::Call::MsgSend(local::MsgSend {
@@ -363,39 +188,14 @@ fn an_oversized_call_from_a_peer_is_answered_emsgsize() {
 
 /// `qnet nodes`' budget counters of n2: (peer `raw`'s, all peers').
 fn budgets(n2: &Node) -> (local::FrameBudget, local::FrameBudget) {
-    use qnet_proto::frame::blocking::{read_frame, write_frame};
-    use qnet_proto::local::{
-        AdminNodes, AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, SessionKind,
-        admin_request, admin_response, client_frame,
-    };
-    let mut s = std::os::unix::net::UnixStream::connect(&n2.daemon.socket).unwrap();
-    s.set_read_timeout(Some(GUARD)).unwrap();
-    let hello = ClientFrame {
-        frame: Some(client_frame::Frame::Hello(Hello {
-            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-            tid: 0,
-            kind: SessionKind::Admin as i32,
-        })),
-    };
-    write_frame(&mut s, &hello).unwrap();
-    let _ack: Option<DaemonFrame> = read_frame(&mut s, 1 << 16).unwrap();
-    let query = AdminRequest {
-        query: Some(admin_request::Query::Nodes(AdminNodes {})),
-    };
-    write_frame(&mut s, &query).unwrap();
-    let answer: Option<AdminResponse> = read_frame(&mut s, 1 << 20).unwrap();
-    match answer.and_then(|a| a.result) {
-        Some(admin_response::Result::Peers(list)) => {
-            let raw = list
-                .peers
-                .iter()
-                .find(|p| p.name == "raw")
-                .and_then(|p| p.frame_budget)
-                .unwrap_or_default();
-            (raw, list.frame_budget.expect("the total budget"))
-        }
-        other => panic!("AdminNodes: {other:?}"),
-    }
+    let list = qnet_testkit::admin_nodes(&n2.daemon.socket);
+    let raw = list
+        .peers
+        .iter()
+        .find(|p| p.name == "raw")
+        .and_then(|p| p.frame_budget)
+        .unwrap_or_default();
+    (raw, list.frame_budget.expect("the total budget"))
 }
 
 /// Wait (hang guard only) until `pred` holds for n2's budget counters; the last ones.
@@ -428,7 +228,7 @@ const TOTAL: u64 = 8 << 20;
 /// the memory is given back when the peer goes.
 #[test]
 fn a_peer_holding_stalled_streams_is_bounded_by_its_budget() {
-    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let per_node = PER_NODE.to_string();
     let total = TOTAL.to_string();
     let (n1, n2) = pair(
@@ -445,7 +245,7 @@ fn a_peer_holding_stalled_streams_is_bounded_by_its_budget() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let streams = 24;
     let raw = rt.block_on(async {
-        let raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let raw = RawPeer::connect(certs.dir(), n2.addr).await;
         let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for _ in 0..streams {
             let (mut s, mut r) = raw.conn.open_bi().await.unwrap();
@@ -505,11 +305,11 @@ fn a_peer_holding_stalled_streams_is_bounded_by_its_budget() {
 /// so does a call stream whose call never comes; their memory is given back.
 #[test]
 fn a_stalled_frame_times_out_and_gives_its_memory_back() {
-    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let (n1, n2) = pair(&certs, &["--peer-frame-timeout", "300ms"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let raw = rt.block_on(async {
-        let raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let raw = RawPeer::connect(certs.dir(), n2.addr).await;
         // One stream with half a frame, one with nothing at all.
         let (mut s1, r1) = raw.conn.open_bi().await.unwrap();
         let mut head = 4096u32.to_le_bytes().to_vec();
@@ -528,7 +328,7 @@ fn a_stalled_frame_times_out_and_gives_its_memory_back() {
     assert!(
         n2.daemon
             .logs
-            .wait_for(|l| l.contains("frame stalled") && l.contains("raw"))
+            .wait(|l| l.contains("frame stalled") && l.contains("raw"))
             .is_some(),
         "no log line:\n{}",
         n2.daemon.logs.dump()
@@ -623,19 +423,8 @@ async fn random_stream(raw: &mut RawPeer, rng: &mut Rng) -> bool {
             f
         }
         _ => {
-            raw.seq += 1;
-            let frame = PeerStreamFrame {
-                frame: Some(peer_stream_frame::Frame::Call(PeerCall {
-                    thread: Some(RemoteThread {
-                        pid: 5000 + rng.below(4) as u32,
-                        tid: 1 + rng.below(4) as u32,
-                        uid: 0,
-                        gid: 0,
-                    }),
-                    request: Some(random_request(rng)),
-                    seq: raw.seq,
-                })),
-            };
+            let (pid, tid) = (5000 + rng.below(4) as u32, 1 + rng.below(4) as u32);
+            let frame = raw.call_frame(pid, tid, random_request(rng));
             qnet_proto::frame::frame_to_vec(&frame)
         }
     };
@@ -671,10 +460,10 @@ fn random_frames_from_a_peer_leave_the_daemon_up_and_serving() {
         });
     println!("hostile peer seed: QNET_FUZZ_SEED={seed}");
     let mut rng = Rng(seed);
-    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let (n1, mut n2) = pair(&certs, &["--peer-frame-timeout", "1s"]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut raw = rt.block_on(RawPeer::connect(certs.path(), n2.addr));
+    let mut raw = rt.block_on(RawPeer::connect(certs.dir(), n2.addr));
     let (mut answered, mut reconnects) = (0, 0);
     for round in 0..8 {
         rt.block_on(async {
@@ -686,13 +475,13 @@ fn random_frames_from_a_peer_leave_the_daemon_up_and_serving() {
         // (and only it); the peer dials again.
         if rng.below(3) == 0 {
             rt.block_on(async {
-                let _ = raw._control.0.write_all(&rng.bytes(64)).await;
+                let _ = raw.control.0.write_all(&rng.bytes(64)).await;
                 let _ = tokio::time::timeout(Duration::from_secs(5), raw.conn.closed()).await;
             });
         }
         if raw.conn.close_reason().is_some() {
             reconnects += 1;
-            raw = rt.block_on(RawPeer::connect(certs.path(), n2.addr));
+            raw = rt.block_on(RawPeer::connect(certs.dir(), n2.addr));
         }
         let alive = n2.daemon.child.as_mut().unwrap().try_wait().unwrap();
         assert!(
@@ -735,13 +524,13 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 #[ignore = "a measurement; run by hand"]
 fn measure_rss_under_stalled_streams() {
-    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let (_n1, n2) = pair(&certs, &["--max-message-size", "16777216"]);
     let pid = n2.daemon.pid();
     let before = rss_kib(pid);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let raw = rt.block_on(async {
-        let raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let raw = RawPeer::connect(certs.dir(), n2.addr).await;
         let chunk = vec![0x0au8; 1 << 20];
         for _ in 0..96 {
             let (mut s, r) = raw.conn.open_bi().await.unwrap();
@@ -782,7 +571,7 @@ fn measure_rss_under_stalled_streams() {
 /// frame buffer while they wait), and bytes after a call reset its stream.
 #[test]
 fn blocked_calls_hold_no_frame_memory_and_trailing_bytes_reset_the_call() {
-    let certs = Certs::new(&["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let (n1, n2) = pair(&certs, &[]);
     let mut server = n2.daemon.thread(5);
     let r = server.call(request::Call::NameAttach(local::NameAttach {
@@ -793,7 +582,7 @@ fn blocked_calls_hold_no_frame_memory_and_trailing_bytes_reset_the_call() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let blocked = 20;
     let (raw, streams) = rt.block_on(async {
-        let mut raw = RawPeer::connect(certs.path(), n2.addr).await;
+        let mut raw = RawPeer::connect(certs.dir(), n2.addr).await;
         let coid = match raw
             .call(request::Call::NameOpen(local::NameOpen {
                 name: "blk".into(),
@@ -834,7 +623,7 @@ fn blocked_calls_hold_no_frame_memory_and_trailing_bytes_reset_the_call() {
     assert!(
         n2.daemon
             .logs
-            .wait_for(|l| l.contains("bytes after the call") && l.contains("raw"))
+            .wait(|l| l.contains("bytes after the call") && l.contains("raw"))
             .is_some(),
         "no log line:\n{}",
         n2.daemon.logs.dump()

@@ -33,7 +33,7 @@ fn refuses_to_start_when_a_daemon_answers() {
     assert!(
         second
             .logs
-            .wait_for(|l| l.contains("already listening"))
+            .wait(|l| l.contains("already listening"))
             .is_some(),
         "{}",
         second.logs.dump()
@@ -76,7 +76,7 @@ fn sigterm_closes_sessions_removes_socket_and_exits_zero() {
     let thread = format!("thread={}/{}/1", 0, std::process::id());
     assert!(
         d.logs
-            .wait_for(|l| l.contains("call blocked") && l.contains(&thread))
+            .wait(|l| l.contains("call blocked") && l.contains(&thread))
             .is_some(),
         "{}",
         d.logs.dump()

@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::{Client, Daemon};
+use common::{Daemon, channel_create};
 use qnet_proto::local::{self, client_frame, request, response};
 
 fn get(addr: &str, path: &str) -> String {
@@ -27,15 +27,6 @@ fn sample(text: &str, name: &str) -> u64 {
         .unwrap()
 }
 
-fn channel_create(c: &mut Client) -> i32 {
-    match c.call(request::Call::ChannelCreate(local::ChannelCreate {
-        flags: 0,
-    })) {
-        response::Result::Chid(chid) => chid,
-        other => panic!("ChannelCreate: {other:?}"),
-    }
-}
-
 #[test]
 fn a_scrape_counts_the_calls_made_and_the_channels_held() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,16 +34,7 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
         &dir.path().join("qnetd.sock"),
         &["--node", "n1", "--metrics", "127.0.0.1:0"],
     );
-    let line = d
-        .logs
-        .wait_for(|l| l.contains("qnetd listening"))
-        .unwrap_or_else(|| panic!("did not start:\n{}", d.logs.dump()));
-    let addr = line
-        .split("metrics=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
-        .to_owned();
+    let addr = d.start_field("qnetd", "metrics");
 
     let before = get(&addr, "/metrics");
     assert!(before.starts_with("HTTP/1.1 200 OK\r\n"), "{before}");

@@ -3,13 +3,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::Path;
-
 use bytes::Bytes;
-use common::{Client, Daemon, errno};
+use common::{Client, errno};
 use qnet_proto::local::{self, request, response};
-use qnet_transport::{CertAuthority, Validity, issue_node_cert};
+use qnet_testkit::{Certs, PeerNode as Node, RawPeer};
 
 const UNBLOCK: i32 = -32;
 const DISCONNECT: i32 = -33;
@@ -19,97 +16,8 @@ const ENOENT: i32 = 2;
 const EHOSTDOWN: i32 = 112;
 const EHOSTUNREACH: i32 = 113;
 
-/// A cluster CA with node certificates, in a temp dir.
-struct Certs {
-    dir: tempfile::TempDir,
-    ca: CertAuthority,
-}
-
-impl Certs {
-    fn new(cluster: &str, nodes: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = CertAuthority::generate(cluster).unwrap();
-        ca.save(dir.path(), false).unwrap();
-        let c = Self { dir, ca };
-        for n in nodes {
-            c.issue(n);
-        }
-        c
-    }
-
-    fn issue(&self, node: &str) {
-        issue_node_cert(&self.ca, node, Validity::days(1))
-            .unwrap()
-            .save(self.dir.path(), true)
-            .unwrap();
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// One daemon of the cluster; killed on drop.
-struct Node {
-    daemon: Daemon,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Node {
-    /// `name` listening on `port` (0: any), dialling `peers`, with a 1 s link timeout.
-    fn start(certs: &Path, name: &str, port: u16, peers: &[(&str, SocketAddr)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("qnetd.sock");
-        let listen = format!("127.0.0.1:{port}");
-        let certs = certs.to_str().unwrap().to_owned();
-        let peer_args: Vec<String> = peers.iter().map(|(n, a)| format!("{n}={a}")).collect();
-        let mut args = vec![
-            "--node",
-            name,
-            "--listen",
-            &listen,
-            "--certs",
-            &certs,
-            "--link-timeout",
-            "1s",
-            "--max-message-size",
-            "4194304",
-        ];
-        for p in &peer_args {
-            args.extend(["--peer", p.as_str()]);
-        }
-        let (daemon, addr) = Daemon::spawn_listening(&socket, name, &args);
-        Self {
-            daemon,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    fn thread(&self, tid: u32) -> Client {
-        self.daemon.thread(tid)
-    }
-
-    /// Wait until the `n`th "node up" line for `peer` (hang guard only).
-    fn wait_node_up(&self, peer: &str, n: usize) {
-        let tag = format!("peer={peer}");
-        assert!(
-            self.daemon
-                .logs
-                .wait_for_count(n, |l| l.contains("node up") && l.contains(&tag)),
-            "{peer} never came up ({n}):\n{}",
-            self.daemon.logs.dump()
-        );
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.daemon.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-        }
-    }
-}
+/// The arguments of every daemon here besides its name, address, certificates and peers.
+const ARGS: &[&str] = &["--link-timeout", "1s", "--max-message-size", "4194304"];
 
 fn nd_of(c: &mut Client, name: &str) -> u32 {
     match c.call(request::Call::NetmgrStrToNd(local::NetmgrStrToNd {
@@ -194,8 +102,8 @@ fn reply(c: &mut Client, rcvid: i64, status: i64, data: &'static [u8]) {
 
 /// n2 first (any port), then n1 dialling it; both see each other up.
 fn pair(certs: &Certs) -> (Node, Node) {
-    let n2 = Node::start(certs.path(), "n2", 0, &[]);
-    let n1 = Node::start(certs.path(), "n1", 0, &[("n2", n2.addr)]);
+    let n2 = Node::start(certs.dir(), "n2", 0, &[], ARGS);
+    let n1 = Node::start(certs.dir(), "n1", 0, &[("n2", n2.addr)], ARGS);
     n1.wait_node_up("n2", 1);
     n2.wait_node_up("n1", 1);
     (n1, n2)
@@ -203,7 +111,7 @@ fn pair(certs: &Certs) -> (Node, Node) {
 
 #[test]
 fn calls_cross_nodes_with_qnx_meaning() {
-    let certs = Certs::new("c", &["n1", "n2"]);
+    let certs = Certs::temp("c", &["n1", "n2"]);
     let (n1, n2) = pair(&certs);
     let mut client = n1.thread(1);
     let mut server = n2.thread(2);
@@ -298,7 +206,7 @@ fn calls_cross_nodes_with_qnx_meaning() {
 
 #[test]
 fn unblock_crosses_nodes() {
-    let certs = Certs::new("c", &["n1", "n2"]);
+    let certs = Certs::temp("c", &["n1", "n2"]);
     let (n1, n2) = pair(&certs);
     let mut client = n1.thread(1);
     let mut server = n2.thread(2);
@@ -333,7 +241,7 @@ fn unblock_crosses_nodes() {
 
 #[test]
 fn node_loss_releases_clients_and_the_node_comes_back() {
-    let certs = Certs::new("c", &["n1", "n2"]);
+    let certs = Certs::temp("c", &["n1", "n2"]);
     let (n1, mut n2) = pair(&certs);
     let port = n2.addr.port();
     let mut client = n1.thread(1);
@@ -361,7 +269,7 @@ fn node_loss_releases_clients_and_the_node_comes_back() {
         assert_eq!(errno(&attach(&mut client, nd2, chid)), Some(EHOSTDOWN));
     }
     // Same certificates, same port: n1 redials on its own.
-    let n2 = Node::start(certs.path(), "n2", port, &[]);
+    let n2 = Node::start(certs.dir(), "n2", port, &[], ARGS);
     n1.wait_node_up("n2", 2);
     let mut server = n2.thread(2);
     let chid = name_attach(&mut server, "srv");
@@ -376,7 +284,7 @@ fn node_loss_releases_clients_and_the_node_comes_back() {
 
 #[test]
 fn server_gets_a_disconnect_pulse_when_the_client_node_dies() {
-    let certs = Certs::new("c", &["n1", "n2"]);
+    let certs = Certs::temp("c", &["n1", "n2"]);
     let (mut n1, n2) = pair(&certs);
     let mut server = n2.thread(2);
     let chid = name_attach(&mut server, "srv");
@@ -393,11 +301,11 @@ fn server_gets_a_disconnect_pulse_when_the_client_node_dies() {
 
 #[test]
 fn unknown_and_down_nodes() {
-    let certs = Certs::new("c", &["n1"]);
+    let certs = Certs::temp("c", &["n1"]);
     // n3 is configured but nothing answers at its address.
     let unused = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let n3_addr = unused.local_addr().unwrap();
-    let n1 = Node::start(certs.path(), "n1", 0, &[("n3", n3_addr)]);
+    let n1 = Node::start(certs.dir(), "n1", 0, &[("n3", n3_addr)], ARGS);
     let mut client = n1.thread(1);
     let nd3 = nd_of(&mut client, "n3");
     assert_eq!(errno(&attach(&mut client, nd3, 1)), Some(EHOSTDOWN));
@@ -407,14 +315,14 @@ fn unknown_and_down_nodes() {
 
 #[test]
 fn a_foreign_ca_is_refused_and_others_keep_working() {
-    let certs = Certs::new("c", &["n1", "n2"]);
-    let foreign = Certs::new("other", &["n3"]);
+    let certs = Certs::temp("c", &["n1", "n2"]);
+    let foreign = Certs::temp("other", &["n3"]);
     let (n1, n2) = pair(&certs);
-    let _n3 = Node::start(foreign.path(), "n3", 0, &[("n2", n2.addr)]);
+    let _n3 = Node::start(foreign.dir(), "n3", 0, &[("n2", n2.addr)], ARGS);
     assert!(
         n2.daemon
             .logs
-            .wait_for(|l| l.contains("refused incoming connection"))
+            .wait(|l| l.contains("refused incoming connection"))
             .is_some(),
         "no refusal logged:\n{}",
         n2.daemon.logs.dump()
@@ -433,44 +341,15 @@ fn a_foreign_ca_is_refused_and_others_keep_working() {
 
 #[test]
 fn garbage_on_a_call_stream_closes_only_that_stream() {
-    use qnet_proto::peer::{PeerControl, PeerHello, peer_control};
-    use qnet_transport::{NodeIdentity, Transport, TransportConfig, read_frame, write_frame};
+    use qnet_transport::{read_frame, write_frame};
 
-    let certs = Certs::new("c", &["n1", "n2", "raw"]);
+    let certs = Certs::temp("c", &["n1", "n2", "raw"]);
     let (n1, n2) = pair(&certs);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let guard = std::time::Duration::from_secs(20);
-        let id = NodeIdentity::load(certs.path(), "raw").unwrap();
-        let t = Transport::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            id,
-            TransportConfig::default(),
-        )
-        .unwrap();
-        let conn = tokio::time::timeout(guard, t.connect("n2", n2.addr))
-            .await
-            .unwrap()
-            .unwrap();
-        let (mut cs, mut cr) = conn.open_bi().await.unwrap();
-        let hello = PeerControl {
-            frame: Some(peer_control::Frame::Hello(PeerHello {
-                version: qnet_proto::PEER_PROTOCOL_VERSION,
-                your_nd: 1,
-                incarnation: 5,
-                ..PeerHello::default()
-            })),
-        };
-        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
-            .await
-            .unwrap();
-        let answer = tokio::time::timeout(guard, read_frame(&mut cr, 1024))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
-        assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
+        let raw = RawPeer::connect(certs.dir(), n2.addr).await;
+        let conn = &raw.conn;
         // Garbage on a call stream: that stream is reset.
         let (mut s, mut r) = conn.open_bi().await.unwrap();
         write_frame(&mut s, &[0xff, 0xff, 0xff], 1024)
@@ -487,9 +366,7 @@ fn garbage_on_a_call_stream_closes_only_that_stream() {
     assert!(
         n2.daemon
             .logs
-            .wait_for(|l| l.contains("WARN")
-                && l.contains("closing call stream")
-                && l.contains("raw"))
+            .wait(|l| l.contains("WARN") && l.contains("closing call stream") && l.contains("raw"))
             .is_some(),
         "no warning naming the peer:\n{}",
         n2.daemon.logs.dump()
@@ -509,43 +386,15 @@ fn garbage_on_a_call_stream_closes_only_that_stream() {
 
 #[test]
 fn a_peer_with_another_protocol_version_is_refused_naming_both() {
-    use qnet_proto::peer::{PeerControl, PeerHello, peer_control};
-    use qnet_transport::{NodeIdentity, Transport, TransportConfig, read_frame, write_frame};
+    use qnet_proto::peer::peer_control;
 
-    let certs = Certs::new("c", &["n2", "raw"]);
-    let n2 = Node::start(certs.path(), "n2", 0, &[]);
+    let certs = Certs::temp("c", &["n2", "raw"]);
+    let n2 = Node::start(certs.dir(), "n2", 0, &[], ARGS);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let guard = std::time::Duration::from_secs(20);
-        let id = NodeIdentity::load(certs.path(), "raw").unwrap();
-        let t = Transport::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            id,
-            TransportConfig::default(),
-        )
-        .unwrap();
-        let conn = tokio::time::timeout(guard, t.connect("n2", n2.addr))
-            .await
-            .unwrap()
-            .unwrap();
-        let (mut cs, mut cr) = conn.open_bi().await.unwrap();
-        let hello = PeerControl {
-            frame: Some(peer_control::Frame::Hello(PeerHello {
-                version: 999,
-                your_nd: 1,
-                incarnation: 5,
-                ..PeerHello::default()
-            })),
-        };
-        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
-            .await
-            .unwrap();
-        let answer = tokio::time::timeout(guard, read_frame(&mut cr, 1024))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
+        let (raw, answer) = RawPeer::open(certs.dir(), n2.addr, RawPeer::hello(999)).await;
+        let conn = &raw.conn;
         match answer.frame {
             Some(peer_control::Frame::Refused(r)) => {
                 assert!(r.reason.contains("999"), "{}", r.reason);
@@ -560,7 +409,7 @@ fn a_peer_with_another_protocol_version_is_refused_naming_both() {
     assert!(
         n2.daemon
             .logs
-            .wait_for(|l| l.contains("closing peer connection") && l.contains("999"))
+            .wait(|l| l.contains("closing peer connection") && l.contains("999"))
             .is_some(),
         "no log line:\n{}",
         n2.daemon.logs.dump()
@@ -569,37 +418,12 @@ fn a_peer_with_another_protocol_version_is_refused_naming_both() {
 
 /// The stream window n2 gives peer `peer` on its newest link (`qnet nodes`).
 fn stream_window(n2: &Node, peer: &str) -> u32 {
-    use qnet_proto::frame::blocking::{read_frame, write_frame};
-    use qnet_proto::local::{
-        AdminNodes, AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, SessionKind,
-        admin_request, admin_response, client_frame,
-    };
-    let mut s = std::os::unix::net::UnixStream::connect(&n2.daemon.socket).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let hello = ClientFrame {
-        frame: Some(client_frame::Frame::Hello(Hello {
-            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-            tid: 0,
-            kind: SessionKind::Admin as i32,
-        })),
-    };
-    write_frame(&mut s, &hello).unwrap();
-    let _ack: Option<DaemonFrame> = read_frame(&mut s, 1 << 16).unwrap();
-    let query = AdminRequest {
-        query: Some(admin_request::Query::Nodes(AdminNodes {})),
-    };
-    write_frame(&mut s, &query).unwrap();
-    let answer: Option<AdminResponse> = read_frame(&mut s, 1 << 20).unwrap();
-    match answer.and_then(|a| a.result) {
-        Some(admin_response::Result::Peers(list)) => list
-            .peers
-            .iter()
-            .find(|p| p.name == peer)
-            .map(|p| p.stream_window)
-            .unwrap_or_else(|| panic!("no peer {peer}: {list:?}")),
-        other => panic!("AdminNodes: {other:?}"),
-    }
+    let list = qnet_testkit::admin_nodes(&n2.daemon.socket);
+    list.peers
+        .iter()
+        .find(|p| p.name == peer)
+        .map(|p| p.stream_window)
+        .unwrap_or_else(|| panic!("no peer {peer}: {list:?}"))
 }
 
 /// Memory after remote load (issue 12, item 8): quinn keeps receive state for every stream
@@ -611,7 +435,7 @@ fn stream_window(n2: &Node, peer: &str) -> u32 {
 fn stream_window_follows_concurrent_calls_not_calls_made() {
     const INITIAL: u32 = 256;
     const BLOCKED: u32 = 300;
-    let certs = Certs::new("c", &["n1", "n2"]);
+    let certs = Certs::temp("c", &["n1", "n2"]);
     let (n1, n2) = pair(&certs);
     let mut client = n1.thread(1);
     let mut server = n2.thread(2);

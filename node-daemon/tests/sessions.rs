@@ -4,20 +4,11 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Client, Daemon, MAX_MESSAGE, errno};
+use common::{Daemon, MAX_MESSAGE, channel_create, errno};
 use qnet_proto::frame::{FRAME_OVERHEAD, frame_to_vec};
 use qnet_proto::local::{
     self, ClientFrame, Hello, Request, SessionKind, client_frame, daemon_frame, request, response,
 };
-
-fn channel_create(c: &mut Client) -> i32 {
-    match c.call(request::Call::ChannelCreate(local::ChannelCreate {
-        flags: 0,
-    })) {
-        response::Result::Chid(chid) => chid,
-        other => panic!("ChannelCreate: {other:?}"),
-    }
-}
 
 #[test]
 fn hello_ack_carries_peer_pid_node_and_limit() {
@@ -335,7 +326,7 @@ fn closing_a_blocked_thread_session_is_a_thread_exit() {
     let exit = format!("thread={}/{}/2", 0, std::process::id());
     assert!(
         d.logs
-            .wait_for(|l| l.contains("thread exit") && l.contains(&exit))
+            .wait(|l| l.contains("thread exit") && l.contains(&exit))
             .is_some(),
         "{}",
         d.logs.dump()

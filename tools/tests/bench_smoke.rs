@@ -2,58 +2,20 @@
 //! parks a caller on each server, measures every variant and the scale phase (small sizes),
 //! prints the table and the targets, and exits cleanly. No timing is asserted.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 /// Hang guard only.
 const GUARD: Duration = Duration::from_secs(120);
 
-/// `qnetd` next to the `qnet` under test, (re)built first: cargo makes that a no-op when it is
-/// fresh, and a partial test run never uses a stale daemon.
-fn qnetd() -> PathBuf {
-    let qnet = PathBuf::from(env!("CARGO_BIN_EXE_qnet"));
-    let qnetd = qnet.parent().unwrap().join("qnetd");
-    {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-p", "qnet-daemon", "--bin", "qnetd"]);
-        if qnet.parent().unwrap().ends_with("release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("running cargo build for qnetd");
-        assert!(status.success(), "building qnetd failed");
-    }
-    assert!(qnetd.is_file(), "no qnetd at {qnetd:?}");
-    qnetd
-}
-
 #[test]
 fn quick_bench_runs_and_prints_the_table() {
-    let child = Command::new(env!("CARGO_BIN_EXE_qnet"))
-        // One parked caller per server: the run must still measure and end cleanly with
-        // threads REPLY-blocked on the servers until teardown.
-        .args(["bench", "--quick", "--parked", "1", "--qnetd"])
-        .arg(qnetd())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(GUARD) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            // The harness's children die with it (parent-death signal).
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            panic!("qnet bench --quick did not finish within {GUARD:?}");
-        }
-    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qnet"));
+    // One parked caller per server: the run must still measure and end cleanly with
+    // threads REPLY-blocked on the servers until teardown.
+    cmd.args(["bench", "--quick", "--parked", "1", "--qnetd"])
+        .arg(qnet_testkit::qnetd_path());
+    let out = qnet_testkit::run_guarded("qnet bench --quick", cmd, GUARD);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

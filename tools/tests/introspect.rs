@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use cluster_tests::Cluster;
 use qnet_proto::frame::blocking::{read_frame, write_frame};
 use qnet_proto::local::{
     self, ClientFrame, DaemonFrame, Hello, Request, Response, SessionKind, client_frame,
     daemon_frame, request, response,
 };
+use qnet_testkit::Cluster;
 use serde_json::Value;
 
 /// Hang guard for every wait; never a timing assertion.

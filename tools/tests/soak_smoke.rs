@@ -2,56 +2,19 @@
 //! process churn, samples the daemons' RSS once per interval and reports one row per interval
 //! and the growth summary, then exits cleanly. No timing or memory figure is asserted.
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 /// Hang guard only.
 const GUARD: Duration = Duration::from_secs(120);
 
-/// `qnetd` next to the `qnet` under test, (re)built first (a no-op when fresh).
-fn qnetd() -> PathBuf {
-    let qnet = PathBuf::from(env!("CARGO_BIN_EXE_qnet"));
-    let qnetd = qnet.parent().unwrap().join("qnetd");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "qnet-daemon", "--bin", "qnetd"]);
-    if qnet.parent().unwrap().ends_with("release") {
-        cmd.arg("--release");
-    }
-    assert!(
-        cmd.status().expect("cargo build").success(),
-        "building qnetd"
-    );
-    assert!(qnetd.is_file(), "no qnetd at {qnetd:?}");
-    qnetd
-}
-
 fn run(args: &[&str]) -> (String, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_qnet"))
-        .arg("soak")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qnet"));
+    cmd.arg("soak")
         .args(args)
         .arg("--qnetd")
-        .arg(qnetd())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(GUARD) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            // Its daemons and peers die with it (parent-death signal).
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            panic!("qnet soak did not finish within {GUARD:?}");
-        }
-    };
+        .arg(qnet_testkit::qnetd_path());
+    let out = qnet_testkit::run_guarded("qnet soak", cmd, GUARD);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(

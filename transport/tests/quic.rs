@@ -68,7 +68,7 @@ async fn send_burst(conn: PeerConnection, n: usize, tag: &'static str) {
 #[tokio::test]
 async fn five_hundred_concurrent_streams_each_way_with_verified_names() {
     init_logs();
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let n1 = bind(certs.node("n1"));
     let n2 = bind(certs.node("n2"));
     let addr2 = n2.local_addr().unwrap();
@@ -135,8 +135,8 @@ async fn plain_failure(r: Result<PeerConnection, ConnectError>) -> explain::Expl
 #[tokio::test]
 async fn server_from_another_ca_is_refused() {
     init_logs();
-    let ours = Certs::new("ours");
-    let theirs = Certs::new("theirs");
+    let ours = Certs::temp("ours", &[]);
+    let theirs = Certs::temp("theirs", &[]);
     let (c, s) = dial(ours.node("n1"), theirs.node("n2"), "n2").await;
     let err = c.as_ref().unwrap_err().to_string();
     assert!(err.contains("UnknownIssuer"), "{err}");
@@ -154,8 +154,8 @@ async fn server_from_another_ca_is_refused() {
 #[tokio::test]
 async fn client_from_another_ca_is_refused() {
     init_logs();
-    let ours = Certs::new("ours");
-    let theirs = Certs::new("theirs");
+    let ours = Certs::temp("ours", &[]);
+    let theirs = Certs::temp("theirs", &[]);
     // The intruder trusts our CA (so it would accept our server) but its own certificate is
     // from another CA.
     let forged = issue_node_cert(&theirs.ca, "n1", Validity::days(1)).unwrap();
@@ -184,7 +184,7 @@ async fn client_from_another_ca_is_refused() {
 #[tokio::test]
 async fn server_naming_another_node_is_refused() {
     init_logs();
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let (c, s) = dial(certs.node("n1"), certs.node("n3"), "n2").await;
     let err = c.unwrap_err().to_string();
     assert!(
@@ -214,7 +214,7 @@ fn expired() -> Validity {
 #[tokio::test]
 async fn expired_server_certificate_is_refused() {
     init_logs();
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let (c, s) = dial(certs.node("n1"), certs.node_valid("n2", expired()), "n2").await;
     let err = c.as_ref().unwrap_err().to_string();
     assert!(err.to_lowercase().contains("expired"), "{err}");
@@ -230,7 +230,7 @@ async fn expired_server_certificate_is_refused() {
 #[tokio::test]
 async fn expired_client_certificate_is_refused() {
     init_logs();
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let (c, s) = dial(certs.node_valid("n1", expired()), certs.node("n2"), "n2").await;
     let server_err = s.unwrap_err().to_string();
     assert!(
@@ -252,7 +252,7 @@ async fn expired_client_certificate_is_refused() {
 
 #[tokio::test]
 async fn node_names_that_are_not_dns_labels_work() {
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let (c, s) = dial(certs.node("-a_"), certs.node("b-"), "b-").await;
     assert_eq!(c.unwrap().peer_node(), "b-");
     assert_eq!(s.unwrap().peer_node(), "-a_");
@@ -260,7 +260,7 @@ async fn node_names_that_are_not_dns_labels_work() {
 
 #[tokio::test]
 async fn close_resolves_the_peers_closed_with_the_reason() {
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let (c, s) = dial(certs.node("n1"), certs.node("n2"), "n2").await;
     let (c, s) = (c.unwrap(), s.unwrap());
     c.close("shutting down");
@@ -279,7 +279,7 @@ async fn close_resolves_the_peers_closed_with_the_reason() {
 #[tokio::test]
 async fn lost_peer_is_noticed_by_the_idle_timeout() {
     init_logs();
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let cfg = TransportConfig {
         keep_alive_interval: Duration::from_millis(200),
         max_idle_timeout: Duration::from_secs(1),
@@ -287,10 +287,10 @@ async fn lost_peer_is_noticed_by_the_idle_timeout() {
     };
     let n1 = bind_with(certs.node("n1"), cfg.clone());
     let n2 = bind_with(certs.node("n2"), cfg);
-    let relay = Relay::start(n2.local_addr().unwrap()).await;
-    let (c, s) = guard(async { tokio::join!(n1.connect("n2", relay.addr), n2.accept()) }).await;
+    let relay = Relay::start(n2.local_addr().unwrap()).unwrap();
+    let (c, s) = guard(async { tokio::join!(n1.connect("n2", relay.addr()), n2.accept()) }).await;
     let (c, s) = (c.unwrap(), s.unwrap());
-    relay.blackhole(true);
+    relay.cut();
     // Both ends notice; neither was told anything.
     let (ce, se) = guard(async { tokio::join!(c.closed(), s.closed()) }).await;
     assert!(matches!(ce, ConnectionError::TimedOut), "{ce}");
@@ -299,7 +299,7 @@ async fn lost_peer_is_noticed_by_the_idle_timeout() {
 
 #[tokio::test]
 async fn oversized_frame_is_refused() {
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let (c, s) = dial(certs.node("n1"), certs.node("n2"), "n2").await;
     let (c, s) = (c.unwrap(), s.unwrap());
     let (mut send, _recv) = c.open_bi().await.unwrap();
@@ -324,17 +324,17 @@ async fn oversized_frame_is_refused() {
 #[tokio::test]
 async fn backoff_dials_until_the_peer_is_reachable_or_cancelled() {
     init_logs();
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let n1 = bind(certs.node("n1"));
     let n2 = bind(certs.node("n2"));
-    let relay = Relay::start(n2.local_addr().unwrap()).await;
-    relay.blackhole(true);
+    let relay = Relay::start(n2.local_addr().unwrap()).unwrap();
+    relay.cut();
 
     // Cancelled while unreachable: gives up.
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(50), 1);
     let mut log = explain::DialLog::default();
     let gave_up =
-        guard(n1.connect_with_backoff("n2", relay.addr, &mut backoff, &mut log, async {})).await;
+        guard(n1.connect_with_backoff("n2", relay.addr(), &mut backoff, &mut log, async {})).await;
     assert!(gave_up.is_none());
 
     // Reachable again: the retry loop gets through.
@@ -342,10 +342,10 @@ async fn backoff_dials_until_the_peer_is_reachable_or_cancelled() {
         let n2 = n2.clone();
         async move { n2.accept().await.map(|c| c.peer_node().to_owned()) }
     });
-    relay.blackhole(false);
+    relay.restore();
     let conn = guard(n1.connect_with_backoff(
         "n2",
-        relay.addr,
+        relay.addr(),
         &mut backoff,
         &mut log,
         std::future::pending(),
@@ -358,7 +358,7 @@ async fn backoff_dials_until_the_peer_is_reachable_or_cancelled() {
 
 #[test]
 fn bind_outside_a_runtime_is_an_error_not_a_panic() {
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let err = qnet_transport::Transport::bind(
         common::localhost(),
         certs.node("n1"),
@@ -370,7 +370,7 @@ fn bind_outside_a_runtime_is_an_error_not_a_panic() {
 
 #[tokio::test]
 async fn inconsistent_config_is_refused() {
-    let certs = Certs::new("test");
+    let certs = Certs::temp("test", &[]);
     let cfg = TransportConfig {
         keep_alive_interval: Duration::from_secs(5),
         max_idle_timeout: Duration::from_secs(1),

@@ -1,5 +1,5 @@
 //! Test harness for the C API: build `libqnetc`, compile C programs with the documented
-//! compile line, and run them against real daemons (`cluster_tests`' nodes).
+//! compile line, and run them against real daemons (the test kit's nodes).
 
 #![allow(dead_code)]
 
@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 #[allow(unused_imports)]
-pub use cluster_tests::{Cluster, Proc, field, target_dir};
+pub use qnet_testkit::{Cluster, Proc, field, target_dir};
 
 /// The crate directory (`capi/`).
 pub fn crate_dir() -> PathBuf {
@@ -19,7 +19,7 @@ pub fn crate_dir() -> PathBuf {
 /// Build `libqnetc` (and its `qnet.pc`), `qnetd` and the Rust examples once per test process,
 /// with the cluster tests' one build selection.
 pub fn build_lib() {
-    cluster_tests::build_binaries();
+    qnet_testkit::build_binaries();
     assert!(
         target_dir().join("qnet.pc").exists(),
         "capi/build.rs did not write qnet.pc"

@@ -8,7 +8,7 @@
 //! - `scale`: creation and exit cost at a small and a large object count, daemon RSS after
 //!   a drain of REPLY-blocked clients;
 //! - `workload`: the closed loop all variants share; `stats`: figures and medians;
-//! - `report`: the table, the targets of issue 5 with PASS/MISS, JSON;
+//! - `report`: the table, the performance targets with PASS/MISS, JSON;
 //! - `procs`: child processes (peers re-executing this binary as `qnet bench peer …`, and
 //!   `qnetd`s), killed when their guards drop.
 //!

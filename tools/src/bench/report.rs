@@ -1,4 +1,5 @@
-//! The comparison table, the targets of issue 5 with PASS/MISS, and the JSON form.
+//! The comparison table, the performance targets (qnet against the raw-transport floor, daemon
+//! memory per idle connection) with PASS/MISS, and the JSON form.
 
 use serde::Serialize;
 
@@ -69,7 +70,8 @@ pub struct Paced {
     pub daemon_core_percent: f64,
 }
 
-/// A target of issue 5.
+/// A performance target: a ratio of qnet to the raw-transport floor, or daemon bytes per idle
+/// connection, with its goal.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     /// What it is about.
@@ -152,7 +154,7 @@ pub struct Report {
     pub memory: MemoryFigures,
     /// The paced phase (empty when skipped).
     pub paced: Vec<Paced>,
-    /// Issue 5's targets.
+    /// The performance targets.
     pub targets: Vec<Target>,
     /// Cost as tables grow and memory after a drain (`None`: skipped).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -402,7 +404,9 @@ impl Report {
             scale.print();
         }
         println!();
-        println!("targets (issue 5)");
+        println!(
+            "targets: qnet against the raw-transport floor, daemon memory per idle connection"
+        );
         for t in &self.targets {
             let rel = if t.at_most { "<=" } else { ">=" };
             let (m, g) = if t.unit == "B" {

@@ -1,0 +1,411 @@
+//! Several real `qnetd` processes on loopback, each with its own Unix socket, linked over real
+//! QUIC with real certificates from a throwaway cluster CA.
+//!
+//! - [`Cluster::start`] starts one daemon per node name (a full mesh: each node dials the
+//!   nodes started before it) and waits until every link is up, from the daemons' own
+//!   "node up" log lines;
+//! - [`Cluster::start_relayed`] starts `n1` and `n2` with a [`Relay`] between them that the
+//!   test can cut and restore;
+//! - [`Cluster::start_mutual`] starts nodes that all dial each other (so a node pair holds
+//!   two connections), optionally with one of them through a [`Relay`], and with a chosen
+//!   `--link-timeout`;
+//! - [`Node::spawn`] runs an example or any program against a node (`QNET_SOCKET` set),
+//!   capturing its output ([`Proc`]).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::bins::{example_path, qnetd_path};
+use crate::certs::Certs;
+use crate::lines::Lines;
+use crate::process::Proc;
+use crate::relay::Relay;
+
+/// `--link-timeout` of the test daemons: how soon a lost peer is noticed.
+pub const LINK_TIMEOUT: &str = "1s";
+
+/// `--max-message-size` of the test daemons (room for 1 MiB messages).
+pub const MAX_MESSAGE: u64 = 4 << 20;
+
+/// One node: a `qnetd` with its own socket, listening on 127.0.0.1.
+pub struct Node {
+    /// The node name.
+    pub name: String,
+    /// Its Unix socket (`QNET_SOCKET` for its clients).
+    pub socket: PathBuf,
+    /// Its QUIC address (fixed after the first start, so a restart reuses it).
+    pub addr: SocketAddr,
+    certs: PathBuf,
+    peers: Vec<(String, SocketAddr)>,
+    /// Its `--link-timeout`.
+    link_timeout: String,
+    daemon: Option<Proc>,
+    /// Logs of earlier runs of this node's daemon (before restarts), for failure messages.
+    earlier_logs: Vec<String>,
+    /// More `qnetd` arguments for its next start ([`Cluster::set_daemon_args`]).
+    extra_args: Vec<String>,
+}
+
+impl Node {
+    fn start(
+        dir: &Path,
+        certs: &Path,
+        name: &str,
+        port: u16,
+        peers: Vec<(String, SocketAddr)>,
+        link_timeout: &str,
+    ) -> Node {
+        let mut node = Node {
+            name: name.into(),
+            socket: dir.join(format!("{name}.sock")),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            certs: certs.to_path_buf(),
+            peers,
+            link_timeout: link_timeout.into(),
+            daemon: None,
+            earlier_logs: Vec::new(),
+            extra_args: Vec::new(),
+        };
+        node.run_daemon();
+        node
+    }
+
+    /// A node of [`Cluster::start_with_args`]: any port, the default link timeout, `extra`
+    /// arguments for its daemon.
+    fn start_with_args(
+        dir: &Path,
+        certs: &Path,
+        name: &str,
+        peers: Vec<(String, SocketAddr)>,
+        extra: Vec<String>,
+    ) -> Node {
+        let mut node = Node {
+            name: name.into(),
+            socket: dir.join(format!("{name}.sock")),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            certs: certs.to_path_buf(),
+            peers,
+            link_timeout: LINK_TIMEOUT.into(),
+            daemon: None,
+            earlier_logs: Vec::new(),
+            extra_args: extra,
+        };
+        node.run_daemon();
+        node
+    }
+
+    fn run_daemon(&mut self) {
+        let mut cmd = Command::new(qnetd_path());
+        cmd.arg("--node")
+            .arg(&self.name)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--certs")
+            .arg(&self.certs)
+            .arg("--link-timeout")
+            .arg(&self.link_timeout)
+            .args(["--log", "info"]);
+        // `--max-message-size` among the extra arguments replaces the default [`MAX_MESSAGE`].
+        if !self.extra_args.iter().any(|a| a == "--max-message-size") {
+            cmd.arg("--max-message-size").arg(MAX_MESSAGE.to_string());
+        }
+        for (n, a) in &self.peers {
+            cmd.arg("--peer").arg(format!("{n}={a}"));
+        }
+        cmd.args(&self.extra_args);
+        let d = Proc::spawn(format!("qnetd {}", self.name), cmd);
+        let line = d
+            .stderr
+            .wait(|l| l.contains("qnetd listening"))
+            .unwrap_or_else(|| panic!("qnetd {} did not start:\n{}", self.name, d.stderr.dump()));
+        self.addr = line
+            .split("listen=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no listen address in {line:?}"));
+        self.daemon = Some(d);
+    }
+
+    /// The running daemon's log (stderr) lines.
+    pub fn log(&self) -> &Lines {
+        &self.daemon.as_ref().expect("daemon running").stderr
+    }
+
+    /// Wait until this daemon has logged "node up" for `peer` at least `n` times.
+    pub fn wait_node_up(&self, peer: &str, n: usize) {
+        self.wait_log(n, "node up", peer);
+    }
+
+    /// Wait until this daemon has logged "node down" for `peer` at least `n` times.
+    pub fn wait_node_down(&self, peer: &str, n: usize) {
+        self.wait_log(n, "node down", peer);
+    }
+
+    /// Wait until this daemon has logged a line containing `what` for `peer` (a `peer=<peer>`
+    /// field) at least `n` times.
+    pub fn wait_log(&self, n: usize, what: &str, peer: &str) {
+        let tag = format!("peer={peer}");
+        let ok = self
+            .log()
+            .wait_count(n, |l| {
+                l.contains(what) && l.split_whitespace().any(|w| w == tag)
+            })
+            .is_some();
+        assert!(
+            ok,
+            "{}: no {what} #{n} for {peer}:\n{}",
+            self.name,
+            self.log().dump()
+        );
+    }
+
+    /// How many times this daemon has logged "node up" for `peer`.
+    pub fn node_up_count(&self, peer: &str) -> usize {
+        let tag = format!("peer={peer}");
+        self.daemon.as_ref().map_or(0, |d| {
+            d.stderr
+                .count(|l| l.contains("node up") && l.split_whitespace().any(|w| w == tag))
+        })
+    }
+
+    /// The running daemon's process id (0 if it is not running).
+    pub fn daemon_pid(&self) -> u32 {
+        self.daemon.as_ref().map_or(0, Proc::pid)
+    }
+
+    /// SIGKILL the daemon and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            d.kill();
+            self.earlier_logs.push(d.stderr.dump());
+        }
+    }
+
+    /// Is the daemon running?
+    pub fn is_up(&self) -> bool {
+        self.daemon.is_some()
+    }
+
+    /// A command for `program` with this node's socket in `QNET_SOCKET`.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("QNET_SOCKET", &self.socket);
+        cmd
+    }
+
+    /// Run `program` with `args` against this node.
+    pub fn spawn(&self, program: &Path, args: &[&str]) -> Proc {
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        let name = program
+            .file_name()
+            .map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned());
+        Proc::spawn(format!("{name} {args:?} on {}", self.name), cmd)
+    }
+
+    /// Run the `qnet` example `name` with `args` against this node.
+    pub fn spawn_example(&self, name: &str, args: &[&str]) -> Proc {
+        self.spawn(&example_path(name), args)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Several nodes on one machine. Dropping it kills every daemon.
+pub struct Cluster {
+    /// The nodes, in start order.
+    pub nodes: Vec<Node>,
+    /// The relay between `n1` and `n2` for [`Cluster::start_relayed`].
+    pub relay: Option<Relay>,
+    certs: Certs,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// One daemon per name; node *i* dials every node before it, so every pair is linked.
+    /// Returns once every daemon has logged "node up" for every other node.
+    pub fn start(names: &[&str]) -> Cluster {
+        Self::start_with_args(names, &[])
+    }
+
+    /// [`Cluster::start`], with more `qnetd` arguments for some nodes: `(name, args)`
+    /// (`--max-message-size N` among them replaces the default [`MAX_MESSAGE`]).
+    pub fn start_with_args(names: &[&str], daemon_args: &[(&str, &[&str])]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
+        let mut nodes: Vec<Node> = Vec::new();
+        for name in names {
+            let peers = nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
+            let extra = daemon_args
+                .iter()
+                .filter(|(n, _)| n == name)
+                .flat_map(|(_, args)| args.iter().map(|a| (*a).to_owned()))
+                .collect();
+            nodes.push(Node::start_with_args(
+                dir.path(),
+                certs.dir(),
+                name,
+                peers,
+                extra,
+            ));
+        }
+        let c = Cluster {
+            nodes,
+            relay: None,
+            certs,
+            dir,
+        };
+        for a in &c.nodes {
+            for b in &c.nodes {
+                if a.name != b.name {
+                    a.wait_node_up(&b.name, 1);
+                }
+            }
+        }
+        c
+    }
+
+    /// `n1` and `n2` with a [`Relay`] in between: `n2` accepts only (no peer entry), `n1`
+    /// dials `n2` at the relay's address. Returns once both see the link up.
+    pub fn start_relayed() -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = Certs::new(&dir.path().join("certs"), &["n1", "n2"]).expect("certificates");
+        let n2 = Node::start(dir.path(), certs.dir(), "n2", 0, Vec::new(), LINK_TIMEOUT);
+        let relay = Relay::start(n2.addr).expect("relay");
+        let n1 = Node::start(
+            dir.path(),
+            certs.dir(),
+            "n1",
+            0,
+            vec![("n2".into(), relay.addr())],
+            LINK_TIMEOUT,
+        );
+        n1.wait_node_up("n2", 1);
+        n2.wait_node_up("n1", 1);
+        Cluster {
+            nodes: vec![n1, n2],
+            relay: Some(relay),
+            certs,
+            dir,
+        }
+    }
+
+    /// Nodes that all `--peer` each other, with `--link-timeout link_timeout`, on UDP ports
+    /// reserved before any of them starts (each must know the others' addresses). Each pair
+    /// ends up with two connections, one dialled by each side: returns once every daemon has
+    /// logged "node up" and "peer link added" for every other node. With `relayed`, `n1`
+    /// dials `n2` through a [`Relay`] (so a test can cut that one connection) while `n2`
+    /// dials `n1` directly.
+    pub fn start_mutual(names: &[&str], link_timeout: &str, relayed: bool) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
+        // All reserved at once so they differ, then freed for the daemons to bind.
+        let reserved: Vec<UdpSocket> = names
+            .iter()
+            .map(|_| UdpSocket::bind("127.0.0.1:0").expect("reserving a UDP port"))
+            .collect();
+        let addrs: Vec<SocketAddr> = reserved
+            .iter()
+            .map(|s| s.local_addr().expect("local_addr"))
+            .collect();
+        drop(reserved);
+        let addr_of = |name: &str| addrs[names.iter().position(|n| *n == name).expect(name)];
+        let relay = relayed.then(|| Relay::start(addr_of("n2")).expect("relay"));
+        let mut nodes = Vec::new();
+        for name in names {
+            let peers = names
+                .iter()
+                .filter(|n| *n != name)
+                .map(|n| match &relay {
+                    Some(r) if (*name, *n) == ("n1", "n2") => (n.to_string(), r.addr()),
+                    _ => (n.to_string(), addr_of(n)),
+                })
+                .collect();
+            let port = addr_of(name).port();
+            nodes.push(Node::start(
+                dir.path(),
+                certs.dir(),
+                name,
+                port,
+                peers,
+                link_timeout,
+            ));
+        }
+        for a in &nodes {
+            for b in &nodes {
+                if a.name != b.name {
+                    a.wait_node_up(&b.name, 1);
+                    a.wait_log(1, "peer link added", &b.name);
+                }
+            }
+        }
+        Cluster {
+            nodes,
+            relay,
+            certs,
+            dir,
+        }
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    fn node_mut(&mut self, name: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// SIGKILL `name`'s daemon.
+    pub fn kill(&mut self, name: &str) {
+        self.node_mut(name).kill();
+    }
+
+    /// Start `name`'s daemon again (same name, certificate, address and peers) and wait
+    /// until it and every other running node see each other up again.
+    pub fn restart(&mut self, name: &str) {
+        let before: Vec<(String, usize)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.name != name && n.is_up())
+            .map(|n| (n.name.clone(), n.node_up_count(name)))
+            .collect();
+        self.relaunch(name);
+        for (other, count) in before {
+            self.node(&other).wait_node_up(name, count + 1);
+            self.node(name).wait_node_up(&other, 1);
+        }
+    }
+
+    /// Start `name`'s daemon again (same name, certificate, address, peers and link
+    /// timeout); returns once it listens, without waiting for any link.
+    pub fn relaunch(&mut self, name: &str) {
+        let node = self.node_mut(name);
+        assert!(!node.is_up(), "{name} is running");
+        node.run_daemon();
+    }
+
+    /// The certificate directory.
+    pub fn certs(&self) -> &Path {
+        self.certs.dir()
+    }
+
+    /// The temporary directory holding sockets and certificates.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}

@@ -1,0 +1,147 @@
+//! [`RawPeer`]: a QUIC peer holding a valid cluster certificate that speaks the peer protocol
+//! by hand, to try on a real daemon what a forwarding daemon never does.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use qnet_proto::local::{self, request, response};
+use qnet_proto::peer::{
+    PeerCall, PeerControl, PeerHello, PeerStreamFrame, RemoteThread, peer_control,
+    peer_stream_frame,
+};
+use qnet_transport::{
+    NodeIdentity, PeerConnection, RecvStream, SendStream, Transport, TransportConfig, read_frame,
+    write_frame,
+};
+
+use crate::GUARD;
+
+/// A hand-driven peer: its control stream is held open (closing it would end the link).
+pub struct RawPeer {
+    _transport: Transport,
+    /// The connection.
+    pub conn: PeerConnection,
+    /// The control stream, held open (garbage on it closes the connection).
+    pub control: (SendStream, RecvStream),
+    seq: u64,
+}
+
+impl RawPeer {
+    /// The hello a raw peer sends: protocol `version`, "you are my nd 1", incarnation 5, and
+    /// no message size limit (it sends whatever it likes).
+    pub fn hello(version: u32) -> PeerHello {
+        PeerHello {
+            version,
+            your_nd: 1,
+            incarnation: 5,
+            max_message_size: 0,
+        }
+    }
+
+    /// Connect as node `raw` (its certificate in `certs`) to node `n2` at `target`, send
+    /// `hello` on the control stream and read the answer; the peer and the answer.
+    pub async fn open(
+        certs: &Path,
+        target: SocketAddr,
+        hello: PeerHello,
+    ) -> (RawPeer, PeerControl) {
+        let id = NodeIdentity::load(certs, "raw").expect("the raw peer's identity");
+        let t = Transport::bind(
+            "127.0.0.1:0".parse().expect("address"),
+            id,
+            TransportConfig::default(),
+        )
+        .expect("binding the raw peer");
+        let conn = tokio::time::timeout(GUARD, t.connect("n2", target))
+            .await
+            .expect("hang guard")
+            .expect("connecting to n2");
+        let (mut cs, mut cr) = conn.open_bi().await.expect("the control stream");
+        let hello = PeerControl {
+            frame: Some(peer_control::Frame::Hello(hello)),
+        };
+        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+            .await
+            .expect("sending the hello");
+        let answer = tokio::time::timeout(GUARD, read_frame(&mut cr, 1024))
+            .await
+            .expect("hang guard")
+            .expect("a readable answer")
+            .expect("an answer before the end of the stream");
+        let answer: PeerControl = prost::Message::decode(&answer[..]).expect("a control frame");
+        let peer = RawPeer {
+            _transport: t,
+            conn,
+            control: (cs, cr),
+            seq: 0,
+        };
+        (peer, answer)
+    }
+
+    /// [`RawPeer::open`] with this build's protocol version; panics unless answered by a
+    /// hello.
+    pub async fn connect(certs: &Path, target: SocketAddr) -> RawPeer {
+        let (peer, answer) = Self::open(
+            certs,
+            target,
+            Self::hello(qnet_proto::PEER_PROTOCOL_VERSION),
+        )
+        .await;
+        assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
+        peer
+    }
+
+    /// A call frame for `request` from remote thread `pid`/`tid` (uid and gid 0), with the
+    /// next sequence number.
+    pub fn call_frame(&mut self, pid: u32, tid: u32, request: local::Request) -> PeerStreamFrame {
+        self.seq += 1;
+        PeerStreamFrame {
+            frame: Some(peer_stream_frame::Frame::Call(PeerCall {
+                thread: Some(RemoteThread {
+                    pid,
+                    tid,
+                    uid: 0,
+                    gid: 0,
+                }),
+                request: Some(request),
+                seq: self.seq,
+            })),
+        }
+    }
+
+    /// Start `call` as remote thread 4242/`tid` on its own stream, followed by `trailing`
+    /// bytes; the stream, for its answer.
+    pub async fn start(
+        &mut self,
+        tid: u32,
+        call: request::Call,
+        trailing: &[u8],
+    ) -> (SendStream, RecvStream) {
+        let frame = self.call_frame(4242, tid, local::Request { call: Some(call) });
+        let (mut s, r) = self.conn.open_bi().await.expect("a call stream");
+        let mut bytes = qnet_proto::frame::frame_to_vec(&frame);
+        bytes.extend_from_slice(trailing);
+        s.write_all(&bytes).await.expect("sending the call");
+        if trailing.is_empty() {
+            s.finish().expect("finishing the stream");
+        }
+        (s, r)
+    }
+
+    /// `call` as remote thread 4242/1 on its own stream; the one answer.
+    pub async fn call(&mut self, call: request::Call) -> response::Result {
+        let frame = self.call_frame(4242, 1, local::Request { call: Some(call) });
+        let (mut s, mut r) = self.conn.open_bi().await.expect("a call stream");
+        let bytes = prost::Message::encode_to_vec(&frame);
+        // The callee may stop reading (an oversized call): its answer still comes.
+        let _ = write_frame(&mut s, &bytes, usize::MAX).await;
+        let _ = s.finish();
+        let answer = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 20))
+            .await
+            .expect("an answer in time")
+            .expect("a readable answer")
+            .expect("an answer before the end of the stream");
+        let answer: local::Response = prost::Message::decode(&answer[..]).expect("a response");
+        answer.result.expect("a result")
+    }
+}
