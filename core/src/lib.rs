@@ -21,6 +21,7 @@ mod info;
 mod kernel;
 mod notice;
 mod pulse;
+pub mod sched;
 
 pub use call::{Call, Completion, Received, Timeout};
 pub use errno::Errno;
@@ -30,8 +31,8 @@ pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, 
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
     ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, Kernel, Limit, LimitHit, Limits,
-    NameSnapshot, Output, ProcessSnapshot, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
-    Time,
+    NameSnapshot, Output, PriorityCause, PriorityChange, ProcessSnapshot, ScoidSnapshot, Snapshot,
+    ThreadSnapshot, ThreadState, Time,
 };
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};
