@@ -466,6 +466,7 @@ impl Driver {
     /// the timer.
     fn finish(&self, st: &mut State, own: Option<ThreadKey>) -> Option<local::Response> {
         let mut mine = None;
+        crate::sched::apply_all(&mut st.kernel);
         while let Some(out) = st.kernel.poll_output() {
             match out {
                 Output::Complete { thread, result } => {

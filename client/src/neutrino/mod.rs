@@ -8,6 +8,7 @@ mod channel;
 mod event;
 mod name;
 mod netmgr;
+mod priority;
 mod pulse;
 mod receive;
 mod reply;
@@ -30,7 +31,8 @@ pub use reply::{
     msg_error, msg_info, msg_read, msg_readv, msg_reply, msg_replyv, msg_write, msg_writev,
 };
 pub use send::{msg_send, msg_sendsv, msg_sendv, msg_sendvs};
-pub use timer::{priority, set_priority, timer_timeout, unblock};
+pub use priority::{priority, priority_inherited, set_priority, set_scheduler};
+pub use timer::{timer_timeout, unblock};
 
 pub use crate::session::gettid;
 pub(crate) use name::local_part as name_local_part;

@@ -8,7 +8,8 @@ use qnet_core::{Coid, Errno};
 use qnet_proto::local::{Timeout, response::Result as R};
 
 use super::scatter_at;
-use super::timer::{priority, take_timeout};
+use super::priority::priority;
+use super::timer::take_timeout;
 use crate::error::{Error, Result};
 use crate::session::{Session, unexpected, with_session};
 
