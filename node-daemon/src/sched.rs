@@ -9,6 +9,9 @@
 //! late for a receiver starved by a real-time CPU hog, and boosts of busy threads do not
 //! happen).
 //!
+//! `QNET_SCHED=report` in the daemon's environment forces that fallback (and no SCHED_FIFO
+//! for itself), as it does for a library.
+//!
 //! A thread id comes from the client; before changing a thread the daemon checks with
 //! `tgkill(pid, tid, 0)` that it is a thread of the process whose session it is, so a client
 //! cannot have another process's thread re-prioritised.
@@ -82,7 +85,10 @@ fn allowed_cpus() -> usize {
 /// changed. Never fails: what could not be done is in the result (and the start-up log).
 #[allow(unsafe_code)]
 pub fn init(rt_priority: u8) -> Scheduling {
-    let cap = has_cap_sys_nice();
+    // The library's knob forces the fallback here too: no real-time, no changes to clients.
+    let report_only = std::env::var("QNET_SCHED").is_ok_and(|v| v == "report");
+    let cap = has_cap_sys_nice() && !report_only;
+    let rt_priority = if report_only { 0 } else { rt_priority };
     let mut own_rt = None;
     if rt_priority > 0 {
         let param = libc::sched_param {
