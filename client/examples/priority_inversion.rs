@@ -33,7 +33,8 @@ use anyhow::{Context, bail};
 use qnet::neutrino::{self, ChannelFlags};
 use qnet::sched::{self, Policy};
 
-const USAGE: &str = "usage: priority_inversion demo|server [--fixed] | client <node/pid/chid> <prio> sched|pulse";
+const USAGE: &str =
+    "usage: priority_inversion demo|server [--fixed] | client <node/pid/chid> <prio> sched|pulse";
 
 fn main() -> ExitCode {
     common::run(|| {
@@ -103,7 +104,11 @@ fn server(fixed: bool) -> anyhow::Result<()> {
         let rcvid = neutrino::msg_receive(chid, &mut buf, None)?;
         if rcvid == 0 {
             let p = neutrino::pulse_from_bytes(&buf);
-            println!("pulse code={} sched={}", p.map_or(-1, |p| p.code), my_sched());
+            println!(
+                "pulse code={} sched={}",
+                p.map_or(-1, |p| p.code),
+                my_sched()
+            );
             continue;
         }
         let text = String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == 0).unwrap_or(0)])
@@ -159,7 +164,9 @@ fn demo(fixed: bool) -> anyhow::Result<()> {
     // The conductor outranks everyone so it can start each actor on time.
     neutrino::set_scheduler(Some(Policy::RoundRobin), 50)?;
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("server").stdout(Stdio::piped()).stdin(Stdio::null());
+    cmd.arg("server")
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null());
     if fixed {
         cmd.arg("--fixed");
     }
@@ -218,7 +225,8 @@ fn demo(fixed: bool) -> anyhow::Result<()> {
         })
     };
     for t in [high, medium, low] {
-        t.join().map_err(|_| anyhow::anyhow!("a thread panicked"))??;
+        t.join()
+            .map_err(|_| anyhow::anyhow!("a thread panicked"))??;
     }
     let _ = child.kill();
     let _ = child.wait();

@@ -44,7 +44,10 @@ impl std::fmt::Display for Scheduling {
             None => write!(f, "SCHED_OTHER")?,
         }
         if self.applies {
-            write!(f, ", applies inherited priorities and boosts to client threads")
+            write!(
+                f,
+                ", applies inherited priorities and boosts to client threads"
+            )
         } else {
             write!(
                 f,
@@ -148,7 +151,9 @@ fn apply(change: PriorityChange) {
         unsafe { libc::sched_setscheduler(tid, policy.linux(), &param) == 0 }
     } else {
         // SAFETY: as above.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice(change.priority)) == 0 }
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice(change.priority)) == 0
+        }
     };
     if !ok {
         static ONCE: OnceLock<()> = OnceLock::new();

@@ -7,8 +7,8 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use qnet_core::{Coid, Errno};
 use qnet_proto::local::{Timeout, response::Result as R};
 
-use super::scatter_at;
 use super::priority::priority;
+use super::scatter_at;
 use super::timer::take_timeout;
 use crate::error::{Error, Result};
 use crate::session::{Session, unexpected, with_session};
