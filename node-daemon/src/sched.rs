@@ -165,3 +165,49 @@ fn apply(change: PriorityChange) {
         tracing::trace!(%thread, priority = change.priority, cause = ?change.cause, "priority applied");
     }
 }
+
+/// Thread `tid` of local process `pid`, QNX style (`10r`, `10f`, `10o`) from
+/// `/proc/<pid>/task/<tid>/stat` (nice, rt_priority, policy); empty if unreadable.
+pub(crate) fn thread_sched_text(pid: u32, tid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat(&stat))
+        .map(|(policy, rt, nice)| {
+            qnet_core::sched::display(qnet_core::sched::qnx_priority(policy, rt, nice), policy)
+        })
+        .unwrap_or_default()
+}
+
+/// (policy, rt_priority, nice) from a `/proc/.../stat` line (fields 19, 40, 41; the command
+/// name in parentheses may hold spaces, so fields are counted after its closing one).
+fn parse_stat(stat: &str) -> Option<(Policy, i32, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state).
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<i64>().ok());
+    let nice = field(19)?;
+    let rt = field(40)?;
+    let policy = field(41)?;
+    Some((
+        Policy::from_linux(i32::try_from(policy).ok()?),
+        i32::try_from(rt).ok()?,
+        i32::try_from(nice).ok()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let line = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 -51 0 1 0 100 \
+                    1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 50 2 0 0 0";
+        assert_eq!(parse_stat(line), Some((Policy::RoundRobin, 50, 0)));
+        let me = thread_sched_text(std::process::id(), std::process::id());
+        assert!(
+            me.ends_with('o') || me.ends_with('r') || me.ends_with('f'),
+            "{me}"
+        );
+    }
+}
