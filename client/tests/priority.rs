@@ -193,4 +193,18 @@ fn report_only_mode_carries_numbers_and_changes_no_scheduling() {
     assert!(client.wait_exit().success());
     // The number is inherited and carried; the thread is still SCHED_OTHER at nice 0.
     assert_eq!(reply, "reply 10o prio=7 inherited=true");
+
+    // A real-time library under that daemon (which changes no client thread) applies
+    // inherited priorities to its own threads after their receive returns.
+    if !realtime() {
+        return;
+    }
+    let mut cmd = Command::new(example_path("priority_inversion"));
+    cmd.arg("server").env("QNET_SOCKET", &socket);
+    let server = Proc::spawn("priority_inversion server (real-time)", cmd);
+    let (pid, chid) = server.pid_chid();
+    let mut client = example(&["client", &format!("{pid}/{chid}"), "7", "sched"]);
+    let reply = client.line_starting("reply ");
+    assert!(client.wait_exit().success());
+    assert_eq!(reply, "reply 7r prio=7 inherited=true");
 }

@@ -46,6 +46,7 @@ fn across(fixed: bool) -> (Vec<String>, Vec<String>) {
         let mut client =
             n1.spawn_example("priority_inversion", &["client", &target, prio, "pulse"]);
         client.line_starting("pulse sent");
+        assert!(client.output().0, "{}", client.stderr.dump());
         let n = pulses.len() + 1;
         let lines = server
             .stdout
