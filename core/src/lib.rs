@@ -19,6 +19,8 @@ mod flags;
 mod ids;
 mod info;
 mod kernel;
+#[cfg(feature = "net")]
+pub mod net;
 mod notice;
 mod pulse;
 pub mod sched;

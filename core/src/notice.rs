@@ -5,8 +5,8 @@ use crate::ids::{Coid, EventId, Pid, Tid};
 /// Something a node tells another node about, outside any call.
 ///
 /// Pids, tids and coids are numbered by the node the notice is *about*, as that node's peer
-/// sees them: the receiving daemon maps each notice to an input of its own kernel, with the
-/// sending node's `nd` as the receiver numbers it:
+/// sees them: the receiving daemon hands each notice to [`crate::Kernel::handle_notice`] with
+/// the sending node's `nd` as the receiver numbers it, which maps it to an input:
 /// - [`Notice::ThreadExit`] → [`crate::Kernel::handle_thread_exit`] of `ThreadKey { nd, pid, tid }`;
 /// - [`Notice::ProcessExit`] → [`crate::Kernel::handle_process_exit`] of `ProcessKey { nd, pid }`;
 /// - [`Notice::ConnectionDead`] → [`crate::Kernel::handle_remote_connection_dead`];

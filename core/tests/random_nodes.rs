@@ -1,7 +1,7 @@
 //! Property test: two linked kernels (a numbers b as nd 2, b numbers a as nd 1) driven by
 //! random calls, local and across nodes, with the daemon's routing done by the test in random
 //! order (forwarded calls, cancels, results and notices may overtake each other or be lost),
-//! node down and up, exits and time jumps. Neither kernel may panic; every call completes at
+//! node down and up, node restarts, exits and time jumps (the routing is `qnet_core::net`). Neither kernel may panic; every call completes at
 //! most once (non-blocking local calls at once); "has a call outstanding" equals "is blocked"
 //! for every local thread; the count of callers waiting matches the blocked threads; no
 //! message is received twice.
@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use qnet_core::net::Net;
 use qnet_core::{
-    Call, ChannelFlags, Completion, Config, Credentials, Kernel, Nd, Notice, Output, ProcessKey,
+    Call, ChannelFlags, Completion, Config, Credentials, Errno, Kernel, Nd, Output, ProcessKey,
     PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
 };
 
@@ -39,6 +40,12 @@ enum Op {
     ExitThread(usize, ThreadKey),
     ExitProcess(usize, u32),
     Advance(u64),
+    /// The node restarts (a fresh kernel, a new incarnation) and its peer sees it come back.
+    Restart(usize),
+    /// The stream of a thread's latest forwarded call dies (`true`: or a stale report for the
+    /// call before it): its node's daemon reports ESRCH for that seq, the serving daemon the
+    /// stream's end.
+    StreamLost(usize, ThreadKey, bool),
 }
 
 fn thread() -> impl Strategy<Value = ThreadKey> {
@@ -167,67 +174,72 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (node.clone(), thread()).prop_map(|(n, t)| Op::ExitThread(n, t)),
         1 => (node, prop::sample::select(PIDS.to_vec())).prop_map(|(n, p)| Op::ExitProcess(n, p)),
         4 => (0u64..2000).prop_map(Op::Advance),
+        1 => (0usize..2).prop_map(Op::Restart),
+        2 => (0usize..2, thread(), any::<bool>()).prop_map(|(i, t, s)| Op::StreamLost(i, t, s)),
     ]
 }
 
-/// Something on its way from node `from` to the other node.
-#[derive(Debug)]
-struct InFlight {
-    from: usize,
-    item: Output,
+/// Node `i`'s kernel, fresh.
+fn new_kernel(i: usize) -> Kernel {
+    let mut k = Kernel::new(Config {
+        max_message_size: 32,
+        ..Config::default()
+    });
+    k.set_local_node_name(["n1", "n2"][i]);
+    k.set_id_base(1000 * (i as u64 + 1));
+    k
 }
 
+/// The two nodes, and what the test expects of their local threads.
 struct Cluster {
-    kernels: [Kernel; 2],
-    now: Duration,
-    wire: Vec<InFlight>,
+    net: Net,
     outstanding: [BTreeMap<ThreadKey, u32>; 2],
+    /// The seq of each local thread's latest forwarded call.
+    forwarded: [BTreeMap<ThreadKey, u64>; 2],
     received: [BTreeMap<i64, u32>; 2],
 }
 
 impl Cluster {
     fn new() -> Self {
-        let mut kernels = [
-            Kernel::new(Config {
-                max_message_size: 32,
-                ..Config::default()
-            }),
-            Kernel::new(Config {
-                max_message_size: 32,
-                ..Config::default()
-            }),
-        ];
-        let names = ["n1", "n2"];
-        for (i, k) in kernels.iter_mut().enumerate() {
-            k.set_local_node_name(names[i]);
-            k.set_id_base(1000 * (i as u64 + 1));
-            k.add_node(PEER_ND[i], names[1 - i]).expect("add_node");
-            k.handle_node_up(Duration::ZERO, PEER_ND[i], PEER_ND[1 - i]);
-            for pid in PIDS {
-                k.handle_process_start(ProcessKey::local(pid), Credentials { uid: pid, gid: 0 });
-            }
-            // A server on each node: 100 owns chid 1 and the name "s" (chid 2).
-            let server = ThreadKey::local(100, 1);
-            let flags = ChannelFlags::UNBLOCK | ChannelFlags::DISCONNECT;
-            k.handle_call(Duration::ZERO, server, Call::ChannelCreate { flags });
-            let name = "s".to_owned();
-            let flags = ChannelFlags::default();
-            k.handle_call(Duration::ZERO, server, Call::NameAttach { name, flags });
-            while k.poll_output().is_some() {}
+        let mut net = Net::new();
+        for i in 0..2 {
+            net.add(new_kernel(i));
         }
-        Self {
-            kernels,
-            now: Duration::ZERO,
-            wire: Vec::new(),
+        net.link(0, PEER_ND[0], 1, PEER_ND[1]).expect("link");
+        let mut c = Self {
+            net,
             outstanding: [BTreeMap::new(), BTreeMap::new()],
+            forwarded: [BTreeMap::new(), BTreeMap::new()],
             received: [BTreeMap::new(), BTreeMap::new()],
-        }
+        };
+        c.boot(0);
+        c.boot(1);
+        c
     }
 
-    /// Drain node `i`: check local completions, put the rest in flight.
+    /// Node `i`'s processes, and a server: 100 owns chid 1 and the name "s" (chid 2).
+    fn boot(&mut self, i: usize) {
+        for pid in PIDS {
+            self.net
+                .start_process(i, pid, Credentials { uid: pid, gid: 0 });
+        }
+        let now = self.net.now();
+        let k = self.net.kernel_mut(i);
+        let server = ThreadKey::local(100, 1);
+        let flags = ChannelFlags::UNBLOCK | ChannelFlags::DISCONNECT;
+        k.handle_call(now, server, Call::ChannelCreate { flags });
+        let name = "s".to_owned();
+        let flags = ChannelFlags::default();
+        k.handle_call(now, server, Call::NameAttach { name, flags });
+        while k.poll_output().is_some() {}
+    }
+
+    /// Drain node `i`: check local completions, the rest goes on the wire.
     fn drain(&mut self, i: usize, immediate: Option<ThreadKey>) -> Result<bool, TestCaseError> {
         let mut completed_immediate = immediate.is_none();
-        while let Some(output) = self.kernels[i].poll_output() {
+        let mut outputs = Vec::new();
+        self.net.drain(i, |o| outputs.push(o.clone()));
+        for output in outputs {
             match output {
                 Output::Complete { thread, result } if thread.nd == 0 => {
                     let n = self.outstanding[i].get_mut(&thread);
@@ -250,71 +262,28 @@ impl Cluster {
                 }
                 Output::Complete { thread, .. } => {
                     prop_assert_eq!(thread.nd, PEER_ND[i], "completion for an unknown node");
-                    self.wire.push(InFlight {
-                        from: i,
-                        item: output,
-                    });
                 }
-                Output::Forward { nd, .. }
-                | Output::ForwardUnblock { nd, .. }
-                | Output::Notify { nd, .. } => {
+                Output::Forward {
+                    nd, thread, seq, ..
+                } => {
                     prop_assert_eq!(nd, PEER_ND[i], "output for an unknown node");
-                    self.wire.push(InFlight {
-                        from: i,
-                        item: output,
-                    });
+                    let last = self.forwarded[i].insert(thread, seq);
+                    prop_assert!(last < Some(seq), "node {i}: seq {seq} after {last:?}");
+                }
+                Output::ForwardUnblock { nd, .. } | Output::Notify { nd, .. } => {
+                    prop_assert_eq!(nd, PEER_ND[i], "output for an unknown node");
                 }
             }
         }
         Ok(completed_immediate)
     }
 
-    /// Route one item as the daemon would.
-    fn route(&mut self, flight: InFlight) {
-        let to = 1 - flight.from;
-        let back = PEER_ND[to];
-        let now = self.now;
-        let k = &mut self.kernels[to];
-        let remote = |t: ThreadKey| ThreadKey {
-            nd: back,
-            pid: t.pid,
-            tid: t.tid,
-        };
-        match flight.item {
-            Output::Complete { thread, result } => {
-                k.handle_forward_result(now, ThreadKey::local(thread.pid, thread.tid), result)
-            }
-            Output::Forward { thread, call, .. } => {
-                let t = remote(thread);
-                k.handle_process_start(t.process(), Credentials::default());
-                k.handle_call(now, t, call);
-            }
-            Output::ForwardUnblock { thread, .. } => k.handle_unblock(now, remote(thread)),
-            Output::Notify { notice, .. } => match notice {
-                Notice::ThreadExit { pid, tid } => {
-                    k.handle_thread_exit(now, ThreadKey { nd: back, pid, tid })
-                }
-                Notice::ProcessExit { pid } => {
-                    k.handle_process_exit(now, ProcessKey { nd: back, pid })
-                }
-                Notice::ConnectionDead { pid, coid } => {
-                    k.handle_remote_connection_dead(now, back, pid, coid)
-                }
-                Notice::DeliverEvent {
-                    client_pid,
-                    event,
-                    value,
-                    server_pid,
-                } => k.handle_remote_event(now, back, client_pid, event, value, server_pid),
-            },
-        }
-    }
-
     fn deliver_all(&mut self) -> Result<(), TestCaseError> {
         let mut rounds = 0;
-        while !self.wire.is_empty() && rounds < 10_000 {
-            let flight = self.wire.remove(0);
-            self.route(flight);
+        while rounds < 10_000
+            && let Some(packet) = self.net.take(0)
+        {
+            self.net.deliver(packet);
             for i in 0..2 {
                 self.drain(i, None)?;
             }
@@ -335,14 +304,16 @@ impl Cluster {
                     );
                     prop_assert_eq!(
                         pending == 1,
-                        self.kernels[i].is_blocked(t),
+                        self.net.kernel(i).is_blocked(t),
                         "node {}: {} blocked state",
                         i,
                         t
                     );
                 }
             }
-            let callers = self.kernels[i]
+            let callers = self
+                .net
+                .kernel(i)
                 .snapshot()
                 .processes
                 .iter()
@@ -350,16 +321,16 @@ impl Cluster {
                 .filter(|t| !matches!(t.state, qnet_core::ThreadState::Receive { .. }))
                 .count();
             prop_assert_eq!(
-                self.kernels[i].callers_waiting(),
+                self.net.kernel(i).callers_waiting(),
                 callers,
                 "node {}: callers waiting (local and remote threads)",
                 i
             );
-            if let Err(e) = self.kernels[i].audit() {
+            if let Err(e) = self.net.kernel(i).audit() {
                 prop_assert!(false, "node {}: kernel indexes out of step: {}", i, e);
             }
-            if let Some(deadline) = self.kernels[i].poll_timeout() {
-                prop_assert!(deadline > self.now, "node {i}: deadline not fired");
+            if let Some(deadline) = self.net.kernel(i).poll_timeout() {
+                prop_assert!(deadline > self.net.now(), "node {i}: deadline not fired");
             }
         }
         Ok(())
@@ -412,18 +383,18 @@ proptest! {
                             *nd = PEER_ND[i];
                         }
                     }
-                    let was_blocked = c.kernels[i].is_blocked(thread);
+                    let was_blocked = c.net.kernel(i).is_blocked(thread);
                     if was_blocked || !(is_blocking(&call) || may_forward(&call)) {
                         immediate[i] = Some(thread);
                     }
                     *c.outstanding[i].entry(thread).or_default() += 1;
-                    let now = c.now;
-                    c.kernels[i].handle_call(now, thread, call);
+                    let now = c.net.now();
+                    c.net.kernel_mut(i).handle_call(now, thread, call);
                 }
                 Op::Deliver(n) => {
-                    if !c.wire.is_empty() {
-                        let flight = c.wire.remove(n % c.wire.len());
-                        c.route(flight);
+                    let len = c.net.wire().len();
+                    if let Some(packet) = c.net.take(n % len.max(1)) {
+                        c.net.deliver(packet);
                     }
                 }
                 Op::DeliverAll => c.deliver_all()?,
@@ -438,36 +409,56 @@ proptest! {
                         } else {
                             Call::MsgReply { rcvid, status: 0, data: Bytes::from_static(b"r") }
                         };
-                        let now = c.now;
-                        c.kernels[i].handle_call(now, thread, call);
+                        let now = c.net.now();
+                        c.net.kernel_mut(i).handle_call(now, thread, call);
                     }
                 }
-                Op::Drop => c.wire.clear(),
+                Op::Drop => {
+                    c.net.clear_wire();
+                }
                 Op::Down(i) => {
-                    let now = c.now;
-                    c.kernels[i].handle_node_down(now, PEER_ND[i]);
+                    c.net.down(i, PEER_ND[i]);
                 }
                 Op::Up(i) => {
-                    let now = c.now;
-                    c.kernels[i].handle_node_up(now, PEER_ND[i], PEER_ND[1 - i]);
+                    c.net.up(i, PEER_ND[i]);
                 }
                 Op::ExitThread(i, thread) => {
                     c.outstanding[i].remove(&thread);
-                    let now = c.now;
-                    c.kernels[i].handle_thread_exit(now, thread);
+                    let now = c.net.now();
+                    c.net.kernel_mut(i).handle_thread_exit(now, thread);
                 }
                 Op::ExitProcess(i, pid) => {
                     c.outstanding[i].retain(|t, _| t.pid != pid);
-                    let now = c.now;
-                    c.kernels[i].handle_process_exit(now, ProcessKey::local(pid));
-                    c.kernels[i].handle_process_start(ProcessKey::local(pid), Credentials::default());
+                    let now = c.net.now();
+                    let k = c.net.kernel_mut(i);
+                    k.handle_process_exit(now, ProcessKey::local(pid));
+                    k.handle_process_start(ProcessKey::local(pid), Credentials::default());
                 }
-                Op::Advance(ms) => {
-                    c.now += Duration::from_millis(ms);
-                    let now = c.now;
-                    for k in &mut c.kernels {
-                        k.handle_timeout(now);
+                Op::Advance(ms) => c.net.advance(Duration::from_millis(ms)),
+                Op::StreamLost(i, thread, stale) => {
+                    if let Some(&seq) = c.forwarded[i].get(&thread) {
+                        let seq = seq - u64::from(stale);
+                        let now = c.net.now();
+                        c.net
+                            .kernel_mut(i)
+                            .handle_forward_result(now, thread, seq, Err(Errno::ESRCH));
+                        let remote = ThreadKey {
+                            nd: PEER_ND[1 - i],
+                            ..thread
+                        };
+                        c.net
+                            .kernel_mut(1 - i)
+                            .handle_remote_call_abandoned(now, remote, seq);
                     }
+                }
+                Op::Restart(i) => {
+                    // What was in flight to or from the old node dies with its links; its
+                    // threads are gone (no completions owed).
+                    c.net.restart(i, new_kernel(i));
+                    c.outstanding[i].clear();
+                    c.forwarded[i].clear();
+                    c.received[i].clear();
+                    c.boot(i);
                 }
             }
             for (i, imm) in immediate.into_iter().enumerate() {

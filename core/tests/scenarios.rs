@@ -26,94 +26,79 @@
 //! deliver                             # route everything in flight, until nothing is left
 //! deliver 1                           # route the oldest item in flight only
 //! drop                                # lose everything in flight
+//! drop nth=2                          # lose only the 2nd oldest item in flight
 //! rejected                            # rejected_remote_events() of the selected kernel
 //! rcvid-counter 2147483647            # the next rcvid the selected kernel tries
 //! nodes                               # node table of the selected kernel
 //! notice a:2 DeliverEvent client_pid=200 event=7 value=1 server_pid=100
 //!                                     # a hears a notice from its nd 2 (forgeries, stale ones)
+//! deliver nth=2                       # route only the 2nd oldest item, overtaking the 1st
+//! restart b id_base=3000              # b restarts: fresh kernel, new incarnation; what was in
+//!                                     # flight to or from it is lost; its peers see it come up
+//! stream-lost 100.1 seq=1             # the stream of the selected kernel's forwarded call
+//!                                     # seq 1 died: ESRCH for that call (as its daemon does)
+//! stream-stopped 1/200.1 seq=1        # the caller stopped the stream of call seq 1 of remote
+//!                                     # thread 1/200.1 served by the selected kernel
 //! ```
+//!
+//! Forwarded calls are numbered by their kernel from 1 (the seq, not printed): the routing
+//! is `qnet_core::net`, the one the property test `random_nodes.rs` uses.
 //!
 //! Outputs bound for another node are put "in flight" when drained and printed as
 //! `a: 100.1 => 2 MsgSend …` (Forward), `a: 100.1 => 2 Unblock` (ForwardUnblock),
 //! `a: => 2 ThreadExit …` (Notify), `b: 1/100.1 <- Reply …` (the result of a forwarded call,
 //! a completion for a remote thread). `deliver` routes each as the daemon would: a Forward
-//! becomes `handle_call` of thread `nd/pid.tid` on the peer (after `handle_process_start`
-//! with the credentials the script gave the client's process), a ForwardUnblock
-//! `handle_unblock`, a remote completion `handle_forward_result`, a notice the matching
-//! `handle_*`; it prints `route a -> b: <item>` and then the peer's outputs.
+//! becomes `handle_remote_call` of thread `nd/pid.tid` on the peer (with the credentials the
+//! script gave the client's process), a ForwardUnblock
+//! `handle_remote_unblock`, a remote completion `handle_forward_result`, a notice
+//! `handle_notice`; it prints `route a -> b: <item>` and then the peer's outputs.
 //!
 //! A limit a process hits for the first time prints `limit hit: 0/100 channels (max 2)` before
 //! the outputs. The expected output is everything `poll_output` yields after that input, one line per
 //! output (`100.1 <- Chid(1)`), or `(blocked)` for a call that produced nothing, or `ok`.
 //! Run with `REWRITE=1` to regenerate the expected blocks.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
+use qnet_core::net::{Net, Packet};
 use qnet_core::{
     Call, ChannelFlags, Completion, Config, Credentials, Errno, Kernel, MsgInfo, Nd, Notice,
-    Output, Pid, ProcessKey, PulseCode, PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
+    Output, ProcessKey, PulseCode, PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
 };
 
-/// One node of a script: its kernel, its links and the credentials its processes started with.
-struct Node {
-    key: String,
-    kernel: Kernel,
-    /// nd (as this node numbers the peer) → (peer key, nd the peer uses for us).
-    links: BTreeMap<Nd, (String, Nd)>,
-    creds: BTreeMap<Pid, Credentials>,
-}
-
-impl Node {
-    fn new(key: &str, config: Config) -> Self {
-        Self {
-            key: key.to_owned(),
-            kernel: Kernel::new(config),
-            links: BTreeMap::new(),
-            creds: BTreeMap::new(),
-        }
-    }
-}
-
-/// Something on its way between nodes.
-struct InFlight {
-    from: String,
-    nd: Nd,
-    item: Output,
-    text: String,
-}
-
 struct Runner {
-    nodes: Vec<Node>,
+    /// The kernels, linked (`qnet_core::net`); one for a single-node script.
+    net: Net,
+    /// Each node's key in the script, by index in `net`.
+    keys: Vec<String>,
     current: usize,
     /// Whether the script uses `kernel node=…` (prefixes on output lines).
     multi: bool,
-    wire: VecDeque<InFlight>,
-    now: Duration,
 }
 
 impl Runner {
     fn new(config: Config) -> Self {
+        let mut net = Net::new();
+        net.add(Kernel::new(config));
         Self {
-            nodes: vec![Node::new("", config)],
+            net,
+            keys: vec![String::new()],
             current: 0,
             multi: false,
-            wire: VecDeque::new(),
-            now: Duration::ZERO,
         }
     }
 
     fn node_index(&self, key: &str) -> Result<usize, String> {
-        self.nodes
+        self.keys
             .iter()
-            .position(|n| n.key == key)
+            .position(|k| k == key)
             .ok_or_else(|| format!("no node {key}"))
     }
 
-    fn cur(&mut self) -> &mut Node {
-        &mut self.nodes[self.current]
+    fn cur(&mut self) -> &mut Kernel {
+        self.net.kernel_mut(self.current)
     }
 
     /// `a:2` → (index of a, 2).
@@ -127,57 +112,29 @@ impl Runner {
         let (directive, rest) = tokens.split_first().ok_or("empty input")?;
         let mut default = "ok";
         let mut out = String::new();
+        let now = self.net.now();
         match directive.as_str() {
             "kernel" => {
                 let args = Args::parse(rest)?;
-                let mut config = Config::default();
-                if let Some(v) = args.get("max_message_size") {
-                    config.max_message_size = num(v)?;
-                }
-                let l = &mut config.limits;
-                for (key, field) in [
-                    ("limit_channels", &mut l.channels),
-                    ("limit_connections", &mut l.connections),
-                    ("limit_names", &mut l.names),
-                    ("limit_events", &mut l.events),
-                    ("limit_queued_pulses", &mut l.queued_pulses),
-                ] {
-                    if let Some(v) = args.get(key) {
-                        *field = num(v)?;
-                    }
-                }
-                if let Some(v) = args.get("limit_message_bytes") {
-                    l.message_bytes = num(v)?;
-                }
+                let config = parse_config(&args)?;
                 match args.get("node") {
                     None => {
                         *self = Runner::new(config);
                         if let Some(v) = args.get("next_rcvid") {
-                            self.cur().kernel.set_next_rcvid(num(v)?);
+                            self.cur().set_next_rcvid(num(v)?);
                         }
                     }
                     Some(key) => {
                         if !self.multi {
-                            self.nodes.clear();
+                            self.net = Net::new();
+                            self.keys.clear();
                             self.multi = true;
                         }
-                        let mut node = Node::new(key, config);
-                        if let Some(name) = args.get("name") {
-                            node.kernel.set_local_node_name(name);
+                        if self.node_index(key).is_ok() {
+                            return Err(format!("node {key} exists"));
                         }
-                        if let Some(base) = args.get("id_base") {
-                            node.kernel.set_id_base(num(base)?);
-                        }
-                        match self.node_index(key) {
-                            Ok(i) => {
-                                self.nodes[i] = node;
-                                self.current = i;
-                            }
-                            Err(_) => {
-                                self.nodes.push(node);
-                                self.current = self.nodes.len() - 1;
-                            }
-                        }
+                        self.current = self.net.add(named_kernel(config, &args)?);
+                        self.keys.push(key.to_owned());
                     }
                 }
             }
@@ -192,44 +149,33 @@ impl Runner {
                     uid: args.get("uid").map(num).transpose()?.unwrap_or(0),
                     gid: args.get("gid").map(num).transpose()?.unwrap_or(0),
                 };
-                let pid: Pid = num(pid)?;
-                let node = self.cur();
-                node.creds.insert(pid, cred);
-                node.kernel
-                    .handle_process_start(ProcessKey::local(pid), cred);
+                self.net.start_process(self.current, num(pid)?, cred);
             }
             "call" => {
                 let (thread, rest) = rest.split_first().ok_or("call needs a thread")?;
                 let (name, args) = rest.split_first().ok_or("call needs a call name")?;
                 let thread = parse_thread(thread)?;
                 let call = parse_call(name, &Args::parse(args)?)?;
-                let now = self.now;
-                self.cur().kernel.handle_call(now, thread, call);
+                self.cur().handle_call(now, thread, call);
                 default = "(blocked)";
             }
             "advance" => {
                 let d = rest.first().ok_or("advance needs a duration")?;
-                self.now += parse_duration(d)?;
-                for node in &mut self.nodes {
-                    node.kernel.handle_timeout(self.now);
-                }
+                self.net.advance(parse_duration(d)?);
             }
-            "exit" => {
-                let now = self.now;
-                match rest {
-                    [kind, who] if kind == "thread" => {
-                        let thread = parse_thread(who)?;
-                        self.cur().kernel.handle_thread_exit(now, thread)
-                    }
-                    [kind, pid] if kind == "process" => {
-                        let process = ProcessKey::local(num(pid)?);
-                        self.cur().kernel.handle_process_exit(now, process)
-                    }
-                    _ => return Err("exit thread P.T | exit process P".into()),
+            "exit" => match rest {
+                [kind, who] if kind == "thread" => {
+                    let thread = parse_thread(who)?;
+                    self.cur().handle_thread_exit(now, thread)
                 }
-            }
+                [kind, pid] if kind == "process" => {
+                    let process = ProcessKey::local(num(pid)?);
+                    self.cur().handle_process_exit(now, process)
+                }
+                _ => return Err("exit thread P.T | exit process P".into()),
+            },
             "next-timeout" => {
-                return Ok(match self.cur().kernel.poll_timeout() {
+                return Ok(match self.cur().poll_timeout() {
                     Some(t) => format!("at {}", fmt_duration(t)),
                     None => "none".into(),
                 });
@@ -242,52 +188,80 @@ impl Runner {
                     return Err("link A:ND <-> B:ND".into());
                 }
                 let ((ia, nda), (ib, ndb)) = (self.side(a)?, self.side(b)?);
-                let (name_a, name_b) = (self.node_name(ia), self.node_name(ib));
-                let now = self.now;
-                let (key_a, key_b) = (self.nodes[ia].key.clone(), self.nodes[ib].key.clone());
-                let na = &mut self.nodes[ia];
-                na.kernel
-                    .add_node(nda, &name_b)
-                    .map_err(|e| e.to_string())?;
-                na.links.insert(nda, (key_b, ndb));
-                let nb = &mut self.nodes[ib];
-                nb.kernel
-                    .add_node(ndb, &name_a)
-                    .map_err(|e| e.to_string())?;
-                nb.links.insert(ndb, (key_a, nda));
-                self.nodes[ia].kernel.handle_node_up(now, nda, ndb);
-                self.nodes[ib].kernel.handle_node_up(now, ndb, nda);
+                self.net.link(ia, nda, ib, ndb).map_err(|e| e.to_string())?;
             }
-            "down" | "up" => {
-                let (i, nd) = self.side(rest.first().ok_or("down/up KEY:ND")?)?;
-                let now = self.now;
-                let node = &mut self.nodes[i];
-                if directive == "down" {
-                    node.kernel.handle_node_down(now, nd);
-                } else {
-                    let srcnd = node.links.get(&nd).map(|l| l.1).ok_or("no such link")?;
-                    node.kernel.handle_node_up(now, nd, srcnd);
+            "down" => {
+                let (i, nd) = self.side(rest.first().ok_or("down KEY:ND")?)?;
+                self.net.down(i, nd);
+            }
+            "up" => {
+                let (i, nd) = self.side(rest.first().ok_or("up KEY:ND")?)?;
+                if !self.net.up(i, nd) {
+                    return Err("no such link".into());
+                }
+            }
+            "restart" => {
+                let (key, args) = rest.split_first().ok_or("restart KEY [id_base=N]")?;
+                let i = self.node_index(key)?;
+                let args = Args::parse(args)?;
+                let mut kernel = Kernel::new(self.net.kernel(i).config().clone());
+                if let Some(base) = args.get("id_base") {
+                    kernel.set_id_base(num(base)?);
+                }
+                let lost = self.net.restart(i, kernel);
+                if lost > 0 {
+                    let _ = writeln!(out, "lost {lost} in flight");
                 }
             }
             "deliver" => {
-                let limit: usize = match rest.first() {
-                    Some(n) => num(n)?,
-                    None => 1000,
+                // `deliver`: everything; `deliver N`: the N oldest; `deliver nth=N`: only the
+                // Nth oldest (1 is the oldest), overtaking those before it.
+                let (first, limit) = match rest.first() {
+                    None => (0, 1000),
+                    Some(t) => match t.strip_prefix("nth=") {
+                        Some(nth) => (num::<usize>(nth)?.checked_sub(1).ok_or("nth is 1..")?, 1),
+                        None => (0, num(t)?),
+                    },
                 };
                 let mut n = 0;
                 while n < limit {
-                    let Some(item) = self.wire.pop_front() else {
+                    let Some(packet) = self.net.take(first) else {
                         break;
                     };
-                    self.route(item, &mut out)?;
+                    self.route(packet, &mut out);
                     n += 1;
                 }
                 default = "(nothing in flight)";
             }
-            "drop" => {
-                let n = self.wire.len();
-                self.wire.clear();
-                return Ok(format!("dropped {n}"));
+            "drop" => match rest.first().map(|t| t.strip_prefix("nth=")) {
+                None => return Ok(format!("dropped {}", self.net.clear_wire())),
+                Some(Some(nth)) => {
+                    let n = num::<usize>(nth)?.checked_sub(1).ok_or("nth is 1..")?;
+                    let packet = self.net.take(n).ok_or("nothing there in flight")?;
+                    let from = &self.keys[packet.from];
+                    return Ok(format!("dropped {from}: {}", fmt_output(&packet.item)));
+                }
+                Some(None) => return Err("drop [nth=N]".into()),
+            },
+            "stream-lost" => {
+                // The stream of a forwarded call ended without an answer: the calling daemon
+                // hands the kernel ESRCH for that call's seq.
+                let [thread, args @ ..] = rest else {
+                    return Err("stream-lost P.T seq=N".into());
+                };
+                let thread = parse_thread(thread)?;
+                let seq = Args::parse(args)?.num("seq")?;
+                self.cur()
+                    .handle_forward_result(now, thread, seq, Err(Errno::ESRCH));
+            }
+            "stream-stopped" => {
+                // The caller stopped the stream of a call served here before its answer.
+                let [thread, args @ ..] = rest else {
+                    return Err("stream-stopped ND/P.T seq=N".into());
+                };
+                let thread = parse_thread(thread)?;
+                let seq = Args::parse(args)?.num("seq")?;
+                self.cur().handle_remote_call_abandoned(now, thread, seq);
             }
             "notice" => {
                 let [side, kind, args @ ..] = rest else {
@@ -313,15 +287,15 @@ impl Runner {
                     },
                     other => return Err(format!("unknown notice {other}")),
                 };
-                self.apply_notice(i, nd, notice);
+                self.net.kernel_mut(i).handle_notice(now, nd, notice);
             }
-            "rejected" => return Ok(self.cur().kernel.rejected_remote_events().to_string()),
+            "rejected" => return Ok(self.cur().rejected_remote_events().to_string()),
             "rcvid-counter" => {
                 let n = rest.first().ok_or("rcvid-counter N")?;
-                self.cur().kernel.set_next_rcvid(num(n)?);
+                self.cur().set_next_rcvid(num(n)?);
             }
             "nodes" => {
-                let k = &self.cur().kernel;
+                let k = self.cur();
                 let mut s = format!("0 {}", k.node_name(0).unwrap_or("?"));
                 for (nd, name, up) in k.nodes() {
                     let back = k.node_nd(name).map(|n| n == nd).unwrap_or(false);
@@ -336,7 +310,7 @@ impl Runner {
             }
             other => return Err(format!("unknown directive {other}")),
         }
-        for i in 0..self.nodes.len() {
+        for i in 0..self.net.len() {
             self.drain(i, &mut out);
         }
         if out.is_empty() {
@@ -345,19 +319,14 @@ impl Runner {
         Ok(out.trim_end().to_owned())
     }
 
-    /// The node name a kernel answers to.
-    fn node_name(&self, i: usize) -> String {
-        self.nodes[i].kernel.node_name(0).unwrap_or("").to_owned()
-    }
-
-    /// Print every output of node `i`, putting those bound for other nodes in flight.
+    /// Print every output of node `i`; those bound for other nodes go on the wire.
     fn drain(&mut self, i: usize, out: &mut String) {
         let prefix = if self.multi {
-            format!("{}: ", self.nodes[i].key)
+            format!("{}: ", self.keys[i])
         } else {
             String::new()
         };
-        while let Some(hit) = self.nodes[i].kernel.poll_limit_hit() {
+        while let Some(hit) = self.net.kernel_mut(i).poll_limit_hit() {
             let _ = writeln!(
                 out,
                 "{prefix}limit hit: {} {} (max {})",
@@ -366,113 +335,81 @@ impl Runner {
                 hit.max
             );
         }
-        while let Some(output) = self.nodes[i].kernel.poll_output() {
-            let (nd, text) = match &output {
-                Output::Complete { thread, result } if thread.nd == 0 => {
-                    let _ = writeln!(
-                        out,
-                        "{prefix}{}.{} <- {}",
-                        thread.pid,
-                        thread.tid,
-                        fmt_result(result)
-                    );
-                    continue;
-                }
-                Output::Complete { thread, result } => (
-                    thread.nd,
-                    format!(
-                        "{}/{}.{} <- {}",
-                        thread.nd,
-                        thread.pid,
-                        thread.tid,
-                        fmt_result(result)
-                    ),
-                ),
-                Output::Forward { nd, thread, call } => (
-                    *nd,
-                    format!("{}.{} => {nd} {}", thread.pid, thread.tid, fmt_call(call)),
-                ),
-                Output::ForwardUnblock { nd, thread } => (
-                    *nd,
-                    format!("{}.{} => {nd} Unblock", thread.pid, thread.tid),
-                ),
-                Output::Notify { nd, notice } => (*nd, format!("=> {nd} {}", fmt_notice(notice))),
-            };
-            let _ = writeln!(out, "{prefix}{text}");
-            self.wire.push_back(InFlight {
-                from: self.nodes[i].key.clone(),
-                nd,
-                item: output,
-                text,
-            });
-        }
+        self.net.drain(i, |output| {
+            let _ = writeln!(out, "{prefix}{}", fmt_output(output));
+        });
     }
 
-    /// Hand one in-flight item to the node it is for, as a daemon would.
-    fn route(&mut self, flight: InFlight, out: &mut String) -> Result<(), String> {
-        let from = self.node_index(&flight.from)?;
-        let Some((to_key, back)) = self.nodes[from].links.get(&flight.nd).cloned() else {
-            let _ = writeln!(
-                out,
-                "route {} -> ?: no link, lost: {}",
-                flight.from, flight.text
-            );
-            return Ok(());
+    /// Hand one packet to the node it is for, as a daemon would, and print what that does.
+    fn route(&mut self, packet: Packet, out: &mut String) {
+        let from = &self.keys[packet.from];
+        let text = fmt_output(&packet.item);
+        let Some(to) = self.net.destination(&packet) else {
+            let _ = writeln!(out, "route {from} -> ?: no link, lost: {text}");
+            return;
         };
-        let to = self.node_index(&to_key)?;
-        let _ = writeln!(out, "route {} -> {to_key}: {}", flight.from, flight.text);
-        let now = self.now;
-        let remote = |t: &ThreadKey| ThreadKey {
-            nd: back,
-            pid: t.pid,
-            tid: t.tid,
-        };
-        match flight.item {
-            Output::Complete { thread, result } => {
-                let local = ThreadKey::local(thread.pid, thread.tid);
-                self.nodes[to]
-                    .kernel
-                    .handle_forward_result(now, local, result);
-            }
-            Output::Forward { thread, call, .. } => {
-                let cred = self.nodes[from]
-                    .creds
-                    .get(&thread.pid)
-                    .copied()
-                    .unwrap_or_default();
-                let k = &mut self.nodes[to].kernel;
-                let t = remote(&thread);
-                k.handle_process_start(t.process(), cred);
-                k.handle_call(now, t, call);
-            }
-            Output::ForwardUnblock { thread, .. } => {
-                self.nodes[to].kernel.handle_unblock(now, remote(&thread));
-            }
-            Output::Notify { notice, .. } => self.apply_notice(to, back, notice),
-        }
+        let _ = writeln!(out, "route {from} -> {}: {text}", self.keys[to]);
+        self.net.deliver(packet);
         self.drain(to, out);
-        Ok(())
     }
+}
 
-    /// Node `i` hears `notice` from its peer `nd`.
-    fn apply_notice(&mut self, i: usize, back: Nd, notice: Notice) {
-        let now = self.now;
-        let k = &mut self.nodes[i].kernel;
-        match notice {
-            Notice::ThreadExit { pid, tid } => {
-                k.handle_thread_exit(now, ThreadKey { nd: back, pid, tid })
-            }
-            Notice::ProcessExit { pid } => k.handle_process_exit(now, ProcessKey { nd: back, pid }),
-            Notice::ConnectionDead { pid, coid } => {
-                k.handle_remote_connection_dead(now, back, pid, coid)
-            }
-            Notice::DeliverEvent {
-                client_pid,
-                event,
-                value,
-                server_pid,
-            } => k.handle_remote_event(now, back, client_pid, event, value, server_pid),
+/// A kernel's config from `kernel …` arguments.
+fn parse_config(args: &Args) -> Result<Config, String> {
+    let mut config = Config::default();
+    if let Some(v) = args.get("max_message_size") {
+        config.max_message_size = num(v)?;
+    }
+    let l = &mut config.limits;
+    for (key, field) in [
+        ("limit_channels", &mut l.channels),
+        ("limit_connections", &mut l.connections),
+        ("limit_names", &mut l.names),
+        ("limit_events", &mut l.events),
+        ("limit_queued_pulses", &mut l.queued_pulses),
+    ] {
+        if let Some(v) = args.get(key) {
+            *field = num(v)?;
         }
+    }
+    if let Some(v) = args.get("limit_message_bytes") {
+        l.message_bytes = num(v)?;
+    }
+    Ok(config)
+}
+
+/// A node's kernel from `kernel node=… name=… id_base=…`.
+fn named_kernel(config: Config, args: &Args) -> Result<Kernel, String> {
+    let mut kernel = Kernel::new(config);
+    if let Some(name) = args.get("name") {
+        kernel.set_local_node_name(name);
+    }
+    if let Some(base) = args.get("id_base") {
+        kernel.set_id_base(num(base)?);
+    }
+    Ok(kernel)
+}
+
+/// One output as a line (without the node prefix).
+fn fmt_output(output: &Output) -> String {
+    match output {
+        Output::Complete { thread, result } if thread.nd == 0 => {
+            format!("{}.{} <- {}", thread.pid, thread.tid, fmt_result(result))
+        }
+        Output::Complete { thread, result } => format!(
+            "{}/{}.{} <- {}",
+            thread.nd,
+            thread.pid,
+            thread.tid,
+            fmt_result(result)
+        ),
+        Output::Forward {
+            nd, thread, call, ..
+        } => format!("{}.{} => {nd} {}", thread.pid, thread.tid, fmt_call(call)),
+        Output::ForwardUnblock { nd, thread, .. } => {
+            format!("{}.{} => {nd} Unblock", thread.pid, thread.tid)
+        }
+        Output::Notify { nd, notice } => format!("=> {nd} {}", fmt_notice(notice)),
     }
 }
 
@@ -563,11 +500,20 @@ fn num<T: TryFrom<i128>>(s: &str) -> Result<T, String> {
     T::try_from(v).map_err(|_| format!("number out of range: {s}"))
 }
 
+/// `PID.TID` (a local thread) or `ND/PID.TID` (a remote one).
 fn parse_thread(s: &str) -> Result<ThreadKey, String> {
-    let (pid, tid) = s
+    let (nd, local) = match s.split_once('/') {
+        Some((nd, rest)) => (num(nd)?, rest),
+        None => (0, s),
+    };
+    let (pid, tid) = local
         .split_once('.')
-        .ok_or_else(|| format!("thread is PID.TID: {s}"))?;
-    Ok(ThreadKey::local(num(pid)?, num(tid)?))
+        .ok_or_else(|| format!("thread is [ND/]PID.TID: {s}"))?;
+    Ok(ThreadKey {
+        nd,
+        pid: num(pid)?,
+        tid: num(tid)?,
+    })
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

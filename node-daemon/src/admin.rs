@@ -122,7 +122,7 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
             }
         }
     };
-    let Some(peers) = driver.peers() else {
+    let Some(peers) = Peers::of(driver) else {
         for (_, name) in targets {
             views.errors.push(local::NodeError {
                 node: name,
@@ -156,9 +156,9 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
     views
 }
 
-/// This node's peers with their links.
-fn peer_list(ctx: &SessionContext) -> local::PeerList {
-    let (node, nodes): (String, Vec<(Nd, String, bool)>) = ctx.driver.inspect(|kernel, _| {
+/// This node's name and its peers with their links.
+pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
+    let (node, nodes): (String, Vec<(Nd, String, bool)>) = driver.inspect(|kernel, _| {
         (
             kernel.node_name(0).unwrap_or_default().to_owned(),
             kernel
@@ -167,8 +167,8 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
                 .collect(),
         )
     });
-    let peers = ctx.driver.peers();
-    let peers = nodes
+    let peers = Peers::of(driver);
+    let views = nodes
         .into_iter()
         .map(|(nd, name, up)| {
             let mut view = local::PeerView {
@@ -177,9 +177,16 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
                 up,
                 ..Default::default()
             };
-            view.frame_budget = peers
-                .as_ref()
-                .map(|p| frame_budget(p.node(nd).budget_stats()));
+            if let Some(node) = peers.as_ref().map(|p| p.node(nd)) {
+                view.frame_budget = Some(frame_budget(node.budget_stats()));
+                let status = node.status();
+                view.configured_addr = status.configured_addr.unwrap_or_default();
+                view.last_error = status.last_error;
+                view.last_seen = status.last_seen.map(|t| {
+                    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                    i64::try_from(secs.as_secs()).unwrap_or(i64::MAX)
+                });
+            }
             if let Some(info) = peers.as_ref().and_then(|p| p.link_info(nd)) {
                 view.links = info.links;
                 view.rtt_us = Some(u64::try_from(info.rtt.as_micros()).unwrap_or(u64::MAX));
@@ -187,18 +194,23 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
                 view.cert_node = info.cert_node;
                 view.cert_not_after = info.cert_not_after;
                 view.stream_window = info.stream_window;
+                view.bytes_sent = info.bytes_sent;
+                view.bytes_received = info.bytes_received;
             }
             view
         })
         .collect();
+    (node, views)
+}
+
+/// This node's peers with their links.
+fn peer_list(ctx: &SessionContext) -> local::PeerList {
+    let (node, peers) = peer_views(&ctx.driver);
     local::PeerList {
         node,
         cert_not_after: ctx.cert_not_after,
         peers,
-        frame_budget: ctx
-            .driver
-            .peers()
-            .map(|p| frame_budget(p.total_budget_stats())),
+        frame_budget: Peers::of(&ctx.driver).map(|p| frame_budget(p.total_budget_stats())),
     }
 }
 
@@ -224,7 +236,7 @@ async fn ping(driver: &Driver, node: &str, seq: u64) -> Result<local::PingResult
         });
     }
     let nd = up_peer(driver, node)?;
-    let peers = driver.peers().ok_or((
+    let peers = Peers::of(driver).ok_or((
         Errno::EHOSTUNREACH,
         "this daemon has no peer endpoint".into(),
     ))?;
@@ -405,6 +417,8 @@ fn process_view(p: &ProcessSnapshot, name: &impl Fn(Nd) -> String) -> local::Pro
                 queued_messages: c.queued_messages as u64,
                 queued_pulses: c.queued_pulses as u64,
                 receivers: c.receivers as u64,
+                messages_total: c.messages_total,
+                pulses_total: c.pulses_total,
             })
             .collect(),
         connections: p

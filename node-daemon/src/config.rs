@@ -42,8 +42,8 @@ pub struct Args {
     pub check: bool,
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
     /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
-    /// max_message_size, busy_poll_us, busy_poll_idle_us, limit_*); flags given here
-    /// override it.
+    /// max_message_size, busy_poll ("200us"), busy_poll_idle, metrics, log_format, limit_*);
+    /// flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock; clients also look
@@ -85,16 +85,22 @@ pub struct Args {
     /// for local round trips: see the driver's module doc).
     #[arg(long, default_value_t = 0)]
     pub worker_threads: usize,
-    /// After a call is made, keep polling sockets without sleeping for up to this many
-    /// microseconds while it waits for its answer (default 200; 0: never poll, always sleep;
-    /// at most 1000000). Trades CPU for latency: see BENCHMARKS.md.
-    #[arg(long)]
+    /// After a call is made, keep polling sockets without sleeping for up to this long while
+    /// it waits for its answer (`200us` by default; `0s`: never poll, always sleep; at most
+    /// `1s`). Trades CPU for latency: see BENCHMARKS.md.
+    #[arg(long, value_parser = parse_duration)]
+    pub busy_poll: Option<Duration>,
+    /// The older spelling of --busy-poll, in microseconds.
+    #[arg(long, conflicts_with = "busy_poll", hide = true)]
     pub busy_poll_us: Option<u64>,
-    /// Otherwise (no call made within --busy-poll-us waits), keep polling this many
-    /// microseconds after the last message (default 50, at most --busy-poll-us): catches the
-    /// next request of a client that sends again at once, and lets the daemon sleep soon
-    /// after a control loop's call.
-    #[arg(long)]
+    /// Otherwise (no call made within --busy-poll waits), keep polling this long after the
+    /// last message (`50us` by default, at most --busy-poll): catches the next request of a
+    /// client that sends again at once, and lets the daemon sleep soon after a control loop's
+    /// call.
+    #[arg(long, value_parser = parse_duration)]
+    pub busy_poll_idle: Option<Duration>,
+    /// The older spelling of --busy-poll-idle, in microseconds.
+    #[arg(long, conflicts_with = "busy_poll_idle", hide = true)]
     pub busy_poll_idle_us: Option<u64>,
     /// The daemon's own SCHED_FIFO priority, above every client's (default 90; 0: stay
     /// SCHED_OTHER). Needs CAP_SYS_NICE; without it the daemon says so and stays SCHED_OTHER.
@@ -108,6 +114,10 @@ pub struct Args {
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
+    /// Log line format: `text` (the default) or `json` (one JSON object per line, for log
+    /// collectors).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Channels one process may hold (default 4096); more fail with EAGAIN.
     #[arg(long)]
     pub limit_channels: Option<usize>,
@@ -127,6 +137,17 @@ pub struct Args {
     /// Pulses one channel may queue (default 16384); more fail with EAGAIN.
     #[arg(long)]
     pub limit_queued_pulses: Option<usize>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
 }
 
 /// One peer node: its name (as its certificate says) and where to dial it.
@@ -162,9 +183,17 @@ struct FileConfig {
     /// The older spelling of `peer_frame_timeout`, still read.
     peer_frame_timeout_ms: Option<u64>,
     max_message_size: Option<u64>,
+    #[serde(default, deserialize_with = "de_duration")]
+    busy_poll: Option<Duration>,
+    /// The older spelling of `busy_poll`, in microseconds, still read.
     busy_poll_us: Option<u64>,
+    #[serde(default, deserialize_with = "de_duration")]
+    busy_poll_idle: Option<Duration>,
+    /// The older spelling of `busy_poll_idle`, in microseconds, still read.
     busy_poll_idle_us: Option<u64>,
     rt_priority: Option<u8>,
+    metrics: Option<String>,
+    log_format: Option<LogFormat>,
     limit_channels: Option<usize>,
     limit_connections: Option<usize>,
     limit_names: Option<usize>,
@@ -217,6 +246,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Prometheus endpoint address; `None`: off.
     pub metrics: Option<SocketAddr>,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// Certificate directory (set whenever `listen` is).
     pub certs: Option<PathBuf>,
     /// Peers to dial, in nd order (1, 2, …).
@@ -252,6 +283,7 @@ impl Config {
             log: "info".into(),
             listen: None,
             metrics: None,
+            log_format: LogFormat::Text,
             certs: None,
             peers: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
@@ -299,7 +331,17 @@ impl Config {
                 .as_deref()
                 .map(resolve_listen)
                 .transpose()?,
-            metrics: args.metrics,
+            metrics: match (args.metrics, file.metrics.as_deref()) {
+                (Some(addr), _) => Some(addr),
+                (None, Some(text)) => Some(text.parse().map_err(|e| {
+                    ConfigError::Invalid(format!(
+                        "metrics = {text:?} in the config file: {e}: give IP:PORT, e.g. \
+                         127.0.0.1:9100"
+                    ))
+                })?),
+                (None, None) => None,
+            },
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             certs: args.certs.or(file.certs),
             peers: if args.peers.is_empty() {
                 file.peers
@@ -317,14 +359,16 @@ impl Config {
                 .or(file.peer_frame_timeout)
                 .or(file.peer_frame_timeout_ms.map(Duration::from_millis))
                 .unwrap_or(DEFAULT_PEER_FRAME_TIMEOUT),
-            busy_poll: args
-                .busy_poll_us
-                .or(file.busy_poll_us)
-                .map_or(crate::poll::DEFAULT_BUSY_POLL, Duration::from_micros),
-            busy_poll_idle: args
-                .busy_poll_idle_us
-                .or(file.busy_poll_idle_us)
-                .map_or(crate::poll::DEFAULT_BUSY_POLL_IDLE, Duration::from_micros),
+            busy_poll: (args.busy_poll)
+                .or(args.busy_poll_us.map(Duration::from_micros))
+                .or(file.busy_poll)
+                .or(file.busy_poll_us.map(Duration::from_micros))
+                .unwrap_or(crate::poll::DEFAULT_BUSY_POLL),
+            busy_poll_idle: (args.busy_poll_idle)
+                .or(args.busy_poll_idle_us.map(Duration::from_micros))
+                .or(file.busy_poll_idle)
+                .or(file.busy_poll_idle_us.map(Duration::from_micros))
+                .unwrap_or(crate::poll::DEFAULT_BUSY_POLL_IDLE),
             rt_priority: args
                 .rt_priority
                 .or(file.rt_priority)
@@ -401,17 +445,17 @@ impl Config {
         }
         if self.busy_poll > crate::poll::MAX_BUSY_POLL {
             return invalid(format!(
-                "busy_poll_us {} is above {} (one second of polling after every message); \
-                 a few hundred µs covers a round trip, 0 turns polling off",
-                self.busy_poll.as_micros(),
-                crate::poll::MAX_BUSY_POLL.as_micros()
+                "busy_poll {} is above {} (polling after every message); a few hundred µs \
+                 covers a round trip, 0s turns polling off",
+                humantime::format_duration(self.busy_poll),
+                humantime::format_duration(crate::poll::MAX_BUSY_POLL)
             ));
         }
         if self.busy_poll_idle > crate::poll::MAX_BUSY_POLL {
             return invalid(format!(
-                "busy_poll_idle_us {} is above {}; it is capped at busy_poll_us anyway",
-                self.busy_poll_idle.as_micros(),
-                crate::poll::MAX_BUSY_POLL.as_micros()
+                "busy_poll_idle {} is above {}; it is capped at busy_poll anyway",
+                humantime::format_duration(self.busy_poll_idle),
+                humantime::format_duration(crate::poll::MAX_BUSY_POLL)
             ));
         }
         if self.rt_priority > 99 {
@@ -648,9 +692,15 @@ mod tests {
         assert!(config(&["--max-message-size", "0"]).is_err());
         assert!(config(&["--busy-poll-us", "1000000"]).is_ok());
         let e = config(&["--busy-poll-us", "1000001"]).unwrap_err();
-        assert!(e.to_string().contains("busy_poll_us 1000001"), "{e}");
+        assert!(e.to_string().contains("busy_poll 1s 1us"), "{e}");
         let e = config(&["--busy-poll-idle-us", "1000001"]).unwrap_err();
-        assert!(e.to_string().contains("busy_poll_idle_us 1000001"), "{e}");
+        assert!(e.to_string().contains("busy_poll_idle 1s 1us"), "{e}");
+        let e = config(&["--busy-poll", "2s"]).unwrap_err();
+        assert!(e.to_string().contains("busy_poll 2s is above 1s"), "{e}");
+        assert!(config(&["--busy-poll", "1s", "--busy-poll-us", "3"]).is_err());
+        let c = config(&["--busy-poll", "300us", "--busy-poll-idle", "0s"]).unwrap();
+        assert_eq!(c.busy_poll, Duration::from_micros(300));
+        assert_eq!(c.busy_poll_idle, Duration::ZERO);
         let c = config(&[]).unwrap();
         assert_eq!(
             (c.busy_poll, c.busy_poll_idle),
@@ -752,7 +802,9 @@ certs = "/certs"
 link_timeout_ms = 1000
 max_message_size = 2048
 busy_poll_us = 7
-busy_poll_idle_us = 3
+busy_poll_idle = "3us"
+metrics = "127.0.0.1:9100"
+log_format = "json"
 peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.0.1:7002" }]
 "#,
         )
@@ -766,6 +818,8 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
         assert_eq!(c.max_message_size, 2048);
         assert_eq!(c.busy_poll, Duration::from_micros(7));
         assert_eq!(c.busy_poll_idle, Duration::from_micros(3));
+        assert_eq!(c.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(
             c.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
             ["n2", "n3"]

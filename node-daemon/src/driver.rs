@@ -12,7 +12,8 @@
 //! - a completion for another thread (the `MsgReceive` a `MsgSend` satisfied, the `MsgSend` a
 //!   `MsgReply` answered) is pushed onto that thread's session outbox (an unbounded mpsc
 //!   queue, bounded in practice because a thread has at most one call outstanding); its session
-//!   task wakes and writes it.
+//!   task wakes, turns it into a wire response and writes it. No wire conversion happens
+//!   under the lock.
 //!
 //! A `MsgReplyReceive` (qnet extension, [`Driver::reply_receive`]) runs its reply and then its
 //! receive as two kernel calls of the same thread under one lock hold; the reply's own `Done`
@@ -30,14 +31,17 @@
 //! One timer task sleeps until [`Kernel::poll_timeout`]; every input re-arms it through a
 //! `watch` channel when the deadline changes.
 //!
-//! Across nodes (see `peer`): the kernel's `Forward`, `ForwardUnblock` and `Notify` outputs
-//! are handed to the peer driver while the lock is held (a queue push or a task spawn, never
-//! an await). A cancel travels on the control stream, apart from its call's stream, naming
-//! the call by its seq; the serving side applies it to that call whatever order they arrive
-//! in ([`Driver::remote_unblock`]), so a cancel can never miss or outlive the call it cancels. Remote threads are routed
-//! like local ones: the task serving a peer's call stream registers an outbox while the call
-//! is blocked, and the completion is pushed there (and the route dropped: a remote call
-//! answers once). Lock order: the driver's lock, then the peer table's; never the reverse.
+//! Across nodes the driver only carries things; the forwarded-call protocol's decisions (call
+//! seqs, a cancel that arrives before its call, a new call superseding an old one, what a
+//! notice means, a peer's restart) are the kernel's (`qnet_core` `served.rs`, `remote.rs`,
+//! `nodes.rs`). The kernel's `Forward`, `ForwardUnblock` and `Notify` outputs are handed to
+//! the peer layer through the [`Network`] trait while the lock is held (a queue push or a
+//! task spawn, never an await; the wire conversion happens in the task that writes). The
+//! driver does not know the peer layer's types: `peer` depends on `driver`, never the
+//! reverse. Remote threads are routed like local ones: the task serving a peer's call stream
+//! registers an outbox while the call is blocked, and the completion is pushed there (and the
+//! route dropped: a remote call answers once). Lock order: the driver's lock, then the peer
+//! table's; never the reverse.
 //!
 //! Process bookkeeping: a pid's THREAD and PROCESS sessions count towards its liveness (SHM
 //! sessions never touch the kernel and do not count). The first counted session of a pid calls
@@ -45,6 +49,7 @@
 //! [`Kernel::handle_thread_exit`]; the end of the last counted session of a pid calls
 //! [`Kernel::handle_process_exit`].
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -59,11 +64,32 @@ use qnet_proto::local;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::peer::Peers;
 use crate::poll::Activity;
 
+/// A call's result as the kernel gives it; the session turns it into its wire response after
+/// the kernel's lock is released.
+pub type Answer = Result<Completion, Errno>;
+
 /// Where a thread session receives completions of its call made by other threads' inputs.
-pub type Outbox = mpsc::UnboundedSender<local::Response>;
+pub type Outbox = mpsc::UnboundedSender<Answer>;
+
+/// The peer layer as the driver sees it: where the kernel's outputs for other nodes go. The
+/// driver calls these with the kernel locked, so they must not block and must not call back
+/// into the driver; wire conversion belongs to the tasks they hand the work to.
+pub trait Network: std::fmt::Debug + Send + Sync {
+    /// Send `call` of local `thread` (`cred`: its process's credentials) to node `nd` as its
+    /// call `seq`. Its result comes back through [`Driver::forward_result`], once, whatever
+    /// happens to the link (`ESRCH` without an answer).
+    fn forward(&self, nd: Nd, thread: ThreadKey, seq: u64, call: Call, cred: Credentials);
+    /// Cancel the call `seq` local `thread` forwarded to node `nd`.
+    fn forward_unblock(&self, nd: Nd, thread: ThreadKey, seq: u64);
+    /// Tell node `nd` about `notice`.
+    fn notify(&self, nd: Nd, notice: Notice);
+    /// Local `thread` exited: give up the stream of its forwarded call, if any.
+    fn abandon(&self, thread: ThreadKey);
+    /// The layer itself, for its own accessors (`peer::Peers::of`).
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
 
 /// A thread already has a live session.
 #[derive(Debug, thiserror::Error)]
@@ -76,24 +102,12 @@ pub struct Driver {
     state: Mutex<State>,
     epoch: Instant,
     timer: watch::Sender<Option<Time>>,
-    /// The peer driver, when the daemon listens for peers.
-    peers: OnceLock<Arc<Peers>>,
+    /// The peer layer, when the daemon listens for peers.
+    network: OnceLock<Arc<dyn Network>>,
     /// Noted on every kernel lock; keeps the busy poller polling (see `poll`).
     activity: Arc<Activity>,
     /// Calls made by local clients, per kind (`--metrics`).
     calls: crate::metrics::CallCounters,
-}
-
-/// How a new link changes a node, as the peer table decides it (under the driver's lock).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkChange {
-    /// The node's first live link: the node is up.
-    First,
-    /// Another link to a node that is already up.
-    Additional,
-    /// A link from a new incarnation of the node (it restarted): the old links are gone,
-    /// the node goes down and comes up again.
-    Restarted,
 }
 
 #[derive(Debug)]
@@ -103,21 +117,9 @@ struct State {
     threads: HashMap<ThreadKey, Outbox>,
     /// Live THREAD + PROCESS sessions per local pid, and its credentials.
     processes: HashMap<Pid, (usize, Credentials)>,
-    /// Remote threads that made calls here: which call is theirs now, and an unblock that
-    /// came before its call (see [`Driver::remote_unblock`]).
-    remote: HashMap<ThreadKey, RemoteThread>,
     /// The daemon is shutting down ([`Driver::stop`]): completions no longer reach local
     /// sessions.
     stopping: bool,
-}
-
-/// The latest call of a remote thread served here, by its node's seq.
-#[derive(Debug, Default, Clone, Copy)]
-struct RemoteThread {
-    /// seq of its latest call that arrived (0: none yet).
-    seq: u64,
-    /// An unblock for a later call that has not arrived yet.
-    early_unblock: Option<u64>,
 }
 
 impl Driver {
@@ -130,12 +132,11 @@ impl Driver {
                 kernel: Kernel::new(config),
                 threads: HashMap::new(),
                 processes: HashMap::new(),
-                remote: HashMap::new(),
                 stopping: false,
             }),
             epoch,
             timer,
-            peers: OnceLock::new(),
+            network: OnceLock::new(),
             // Same epoch as the kernel's time, so the poller can age its waiting calls.
             activity: Arc::new(Activity::new(epoch)),
             calls: Default::default(),
@@ -158,12 +159,12 @@ impl Driver {
         self.lock().kernel.set_local_node_name(name);
     }
 
-    /// Name this node, seed its id base, and hand outputs for other nodes to `peers`.
-    pub fn attach_peers(&self, local_name: &str, id_base: u64, peers: Arc<Peers>) {
+    /// Name this node, seed its id base, and hand outputs for other nodes to `network`.
+    pub fn attach_network(&self, local_name: &str, id_base: u64, network: Arc<dyn Network>) {
         let mut st = self.lock();
         st.kernel.set_local_node_name(local_name);
         st.kernel.set_id_base(id_base);
-        let _ = self.peers.set(peers);
+        let _ = self.network.set(network);
     }
 
     fn now(&self) -> Time {
@@ -204,8 +205,8 @@ impl Driver {
             return;
         }
         tracing::debug!(%thread, "thread exit");
-        if let Some(peers) = self.peers.get() {
-            peers.abandon(thread);
+        if let Some(network) = self.network.get() {
+            network.abandon(thread);
         }
         st.kernel.handle_thread_exit(now, thread);
         st.process_session_closed(now, thread.pid);
@@ -232,11 +233,12 @@ impl Driver {
         let now = self.now();
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, call);
-        let response = self.finish(&mut st, Some(thread));
-        if response.is_none() {
+        let result = self.finish(&mut st, Some(thread));
+        drop(st);
+        if result.is_none() {
             tracing::debug!(%thread, "call blocked");
         }
-        response
+        result.map(local::Response::from)
     }
 
     /// `thread` makes `MsgReplyReceive` (a qnet extension): `reply` (a `MsgReply`), then,
@@ -257,19 +259,21 @@ impl Driver {
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, reply);
         match self.finish(&mut st, Some(thread)) {
-            Some(local::Response {
-                result: Some(local::response::Result::Done(_)),
-            }) => {}
+            Some(Ok(Completion::Done)) => {}
             // The reply failed (e.g. ESRCH): no receive. (`None` cannot happen: a reply
             // never blocks; if it did, its answer would come on the outbox as for any call.)
-            other => return other,
+            other => {
+                drop(st);
+                return other.map(local::Response::from);
+            }
         }
         st.kernel.handle_call(now, thread, receive);
-        let response = self.finish(&mut st, Some(thread));
-        if response.is_none() {
+        let result = self.finish(&mut st, Some(thread));
+        drop(st);
+        if result.is_none() {
             tracing::debug!(%thread, "call blocked");
         }
-        response
+        result.map(local::Response::from)
     }
 
     /// `netmgr_strtond` / `netmgr_ndtostr` from the node table; unknown → `ENOENT`.
@@ -305,9 +309,9 @@ impl Driver {
         f(&st.kernel, &mut threads)
     }
 
-    /// The peer driver, if the daemon has one.
-    pub(crate) fn peers(&self) -> Option<Arc<Peers>> {
-        self.peers.get().cloned()
+    /// The peer layer, if the daemon has one.
+    pub(crate) fn network(&self) -> Option<&Arc<dyn Network>> {
+        self.network.get()
     }
 
     /// Configure peer node `nd` named `name`.
@@ -315,20 +319,16 @@ impl Driver {
         self.lock().kernel.add_node(nd, name)
     }
 
-    /// A link to node `nd` (which numbers us `srcnd`) completed its hello; `register` adds it
-    /// to the peer table (under this lock, so node up and down keep their order).
-    pub fn link_up(&self, nd: Nd, srcnd: Nd, register: impl FnOnce() -> LinkChange) {
+    /// A link to node `nd` (which numbers us `srcnd`, in its daemon's `incarnation`)
+    /// completed its hello; `register` adds it to the peer table (under this lock, so node up
+    /// and down keep their order). The kernel decides what the link means (the node's first,
+    /// another one, or its restart).
+    pub fn link_up(&self, nd: Nd, srcnd: Nd, incarnation: u64, register: impl FnOnce()) {
         let now = self.now();
         let mut st = self.lock();
-        match register() {
-            LinkChange::Additional => return,
-            LinkChange::First => {}
-            LinkChange::Restarted => {
-                tracing::info!(nd, "node restarted");
-                st.node_down(now, nd);
-            }
-        }
-        st.kernel.handle_node_up(now, nd, srcnd);
+        register();
+        st.kernel.handle_node_up(now, nd, srcnd, incarnation);
+        st.drop_stale_routes(nd);
         self.finish(&mut st, None);
     }
 
@@ -338,22 +338,24 @@ impl Driver {
         let now = self.now();
         let mut st = self.lock();
         if unregister() {
-            st.node_down(now, nd);
+            st.kernel.handle_node_down(now, nd);
+            st.drop_stale_routes(nd);
             self.finish(&mut st, None);
         }
     }
 
-    /// The answer to the call `thread` forwarded to another node.
-    pub fn forward_result(&self, thread: ThreadKey, result: Result<Completion, Errno>) {
+    /// The answer to the call `seq` that `thread` forwarded to another node (the kernel drops
+    /// it unless `thread` still waits for that call).
+    pub fn forward_result(&self, thread: ThreadKey, seq: u64, result: Result<Completion, Errno>) {
         let now = self.now();
         let mut st = self.lock();
-        st.kernel.handle_forward_result(now, thread, result);
+        st.kernel.handle_forward_result(now, thread, seq, result);
         self.finish(&mut st, None);
     }
 
     /// Remote `thread` (with `cred`, as its node vouches) makes `call`, its node's call
-    /// `seq`, here. Returns its response if it completed at once; otherwise it arrives on
-    /// `outbox`, once. An unblock for `seq` that came first is applied now.
+    /// `seq`, here ([`Kernel::handle_remote_call`]). Returns its response if it completed at
+    /// once; otherwise it arrives on `outbox`, once.
     pub fn remote_call(
         &self,
         thread: ThreadKey,
@@ -364,34 +366,20 @@ impl Driver {
     ) -> Option<local::Response> {
         let now = self.now();
         let mut st = self.lock();
-        if st.threads.remove(&thread).is_some() {
-            // A new call from a thread still blocked here: its node gave up on the old one
-            // (its stream died), so the old one is gone.
-            st.kernel.handle_thread_exit(now, thread);
-        }
-        let remote = st.remote.entry(thread).or_default();
-        remote.seq = seq;
-        // An unblock kept for this call applies now; one for an earlier call is stale.
-        let early = remote.early_unblock == Some(seq);
-        if remote.early_unblock.is_some_and(|s| s <= seq) {
-            remote.early_unblock = None;
-        }
-        st.kernel.handle_process_start(thread.process(), cred);
-        st.kernel.handle_call(now, thread, call);
-        let mut response = self.finish(&mut st, Some(thread));
-        if response.is_none() && early {
-            st.kernel.handle_unblock(now, thread);
-            response = self.finish(&mut st, Some(thread));
-        }
-        if response.is_none() {
+        // The route of an older call of the thread goes: the kernel settles that call.
+        st.threads.remove(&thread);
+        st.kernel.handle_remote_call(now, thread, seq, cred, call);
+        let result = self.finish(&mut st, Some(thread));
+        if result.is_none() {
             st.threads.insert(thread, outbox.clone());
         }
-        response
+        drop(st);
+        result.map(local::Response::from)
     }
 
-    /// The stream of remote `thread`'s blocked call ended before its answer: the thread is
-    /// gone. Nothing happens if the call was answered (the route is gone or is another's).
-    pub fn remote_call_abandoned(&self, thread: ThreadKey, outbox: &Outbox) {
+    /// The stream of remote `thread`'s call `seq` (routed to `outbox` while blocked) ended
+    /// before its answer ([`Kernel::handle_remote_call_abandoned`]).
+    pub fn remote_call_abandoned(&self, thread: ThreadKey, seq: u64, outbox: &Outbox) {
         let now = self.now();
         let mut st = self.lock();
         if st
@@ -400,57 +388,24 @@ impl Driver {
             .is_some_and(|o| o.same_channel(outbox))
         {
             st.threads.remove(&thread);
-            st.kernel.handle_thread_exit(now, thread);
-            self.finish(&mut st, None);
         }
+        st.kernel.handle_remote_call_abandoned(now, thread, seq);
+        self.finish(&mut st, None);
     }
 
-    /// Remote `thread`'s node cancels its call `seq`. Cancels travel apart from calls, so
-    /// the call may be in progress (unblock it), not arrived yet (keep the unblock for it) or
-    /// already answered (nothing to do). A thread has one call at a time and its node's seqs
-    /// only grow, so one kept unblock per thread is enough.
+    /// Remote `thread`'s node cancels its call `seq` ([`Kernel::handle_remote_unblock`]).
     pub fn remote_unblock(&self, thread: ThreadKey, seq: u64) {
         let now = self.now();
         let mut st = self.lock();
-        let in_progress = st.threads.contains_key(&thread);
-        let remote = st.remote.entry(thread).or_default();
-        if seq > remote.seq {
-            remote.early_unblock = Some(seq);
-        } else if seq == remote.seq && in_progress {
-            st.kernel.handle_unblock(now, thread);
-            self.finish(&mut st, None);
-        }
+        st.kernel.handle_remote_unblock(now, thread, seq);
+        self.finish(&mut st, None);
     }
 
-    /// A notice from node `nd`.
+    /// A notice from node `nd` ([`Kernel::handle_notice`]).
     pub fn notice(&self, nd: Nd, notice: Notice) {
         let now = self.now();
         let mut st = self.lock();
-        match notice {
-            Notice::ThreadExit { pid, tid } => {
-                let thread = ThreadKey { nd, pid, tid };
-                st.threads.remove(&thread);
-                st.remote.remove(&thread);
-                st.kernel.handle_thread_exit(now, thread);
-            }
-            Notice::ProcessExit { pid } => {
-                st.threads.retain(|t, _| !(t.nd == nd && t.pid == pid));
-                st.remote.retain(|t, _| !(t.nd == nd && t.pid == pid));
-                st.kernel.handle_process_exit(now, ProcessKey { nd, pid });
-            }
-            Notice::ConnectionDead { pid, coid } => {
-                st.kernel.handle_remote_connection_dead(now, nd, pid, coid);
-            }
-            Notice::DeliverEvent {
-                client_pid,
-                event,
-                value,
-                server_pid,
-            } => {
-                st.kernel
-                    .handle_remote_event(now, nd, client_pid, event, value, server_pid);
-            }
-        }
+        st.kernel.handle_notice(now, nd, notice);
         self.finish(&mut st, None);
     }
 
@@ -462,15 +417,20 @@ impl Driver {
         self.finish(&mut st, None);
     }
 
-    /// Drain the kernel's outputs (returning the one for `own`, routing the rest) and re-arm
-    /// the timer.
-    fn finish(&self, st: &mut State, own: Option<ThreadKey>) -> Option<local::Response> {
+    /// Drain the kernel's outputs (returning the one for `own`, to be converted after the
+    /// lock is released; routing the rest) and re-arm the timer.
+    fn finish(&self, st: &mut State, own: Option<ThreadKey>) -> Option<Result<Completion, Errno>> {
         let mut mine = None;
         crate::sched::apply_all(&mut st.kernel);
         while let Some(out) = st.kernel.poll_output() {
             match out {
-                Output::Complete { thread, result } => {
-                    let response = local::Response::from(result);
+                Output::Complete {
+                    thread,
+                    result: response,
+                } => {
+                    if let (Err(errno), 0) = (&response, thread.nd) {
+                        self.calls.count_error(*errno);
+                    }
                     if Some(thread) == own {
                         mine = Some(response);
                     } else if thread.nd != 0 {
@@ -490,25 +450,30 @@ impl Driver {
                         tracing::debug!(%thread, "completion for a thread without a session");
                     }
                 }
-                Output::Forward { nd, thread, call } => match self.peers.get() {
-                    Some(peers) => {
+                Output::Forward {
+                    nd,
+                    thread,
+                    seq,
+                    call,
+                } => match self.network.get() {
+                    Some(network) => {
                         let cred = st.processes.get(&thread.pid).map(|p| p.1);
-                        peers.forward(nd, thread, call, cred.unwrap_or_default());
+                        network.forward(nd, thread, seq, call, cred.unwrap_or_default());
                     }
                     None => {
                         let now = self.now();
                         st.kernel
-                            .handle_forward_result(now, thread, Err(Errno::EHOSTUNREACH));
+                            .handle_forward_result(now, thread, seq, Err(Errno::EHOSTUNREACH));
                     }
                 },
-                Output::ForwardUnblock { nd: _, thread } => {
-                    if let Some(peers) = self.peers.get() {
-                        peers.forward_unblock(thread);
+                Output::ForwardUnblock { nd, thread, seq } => {
+                    if let Some(network) = self.network.get() {
+                        network.forward_unblock(nd, thread, seq);
                     }
                 }
                 Output::Notify { nd, notice } => {
-                    if let Some(peers) = self.peers.get() {
-                        peers.notify(nd, &notice);
+                    if let Some(network) = self.network.get() {
+                        network.notify(nd, notice);
                     }
                 }
             }
@@ -580,23 +545,22 @@ impl State {
         let sparse = |len: usize, cap: usize| cap > SMALL && len < cap / 4;
         if !(held >= TRIM_AFTER
             || sparse(self.threads.len(), self.threads.capacity())
-            || sparse(self.processes.len(), self.processes.capacity())
-            || sparse(self.remote.len(), self.remote.capacity()))
+            || sparse(self.processes.len(), self.processes.capacity()))
         {
             return;
         }
         self.threads.shrink_to_fit();
         self.processes.shrink_to_fit();
-        self.remote.shrink_to_fit();
         self.kernel.shrink_to_fit();
         crate::heap::trim();
     }
 
-    /// Node `nd` is gone: its threads' routes go with it.
-    fn node_down(&mut self, now: Time, nd: Nd) {
-        self.threads.retain(|t, _| t.nd != nd);
-        self.remote.retain(|t, _| t.nd != nd);
-        self.kernel.handle_node_down(now, nd);
+    /// After node `nd` went down or restarted: the routes of its threads the kernel let go
+    /// (their streams' tasks would drop them too, when they see their link close).
+    fn drop_stale_routes(&mut self, nd: Nd) {
+        let kernel = &self.kernel;
+        self.threads
+            .retain(|t, _| t.nd != nd || kernel.is_blocked(*t));
     }
 
     fn process_session_closed(&mut self, now: Time, pid: Pid) {
@@ -730,7 +694,8 @@ mod tests {
             timeout: None,
         };
         assert!(d.call(client, send).is_none(), "the sender blocks");
-        let got = rx.try_recv().expect("the receiver's completion was routed");
+        let got =
+            local::Response::from(rx.try_recv().expect("the receiver's completion was routed"));
         assert!(
             matches!(got.result, Some(local::response::Result::Message(_))),
             "{got:?}"
@@ -782,7 +747,7 @@ mod tests {
         assert!(rx.try_recv().is_err(), "call 2 stays SEND-blocked");
         // The unblock of call 2 while it is in progress unblocks it.
         d.remote_unblock(remote, 2);
-        assert_eq!(errno_of(rx.try_recv().ok()), eintr);
+        assert_eq!(errno_of(rx.try_recv().ok().map(Into::into)), eintr);
         // Call 3 arrives after its unblock: applied on arrival.
         assert_eq!(errno_of(d.remote_call(remote, 3, cred, send(), &tx)), eintr);
         // A late unblock of a finished call changes nothing: call 4 stays blocked.
@@ -834,14 +799,14 @@ mod tests {
             d.reply_receive(server, reply(rcvid), receive.clone())
                 .is_none()
         );
-        let got = crx.try_recv().expect("the client's reply was routed");
+        let got = local::Response::from(crx.try_recv().expect("the client's reply was routed"));
         assert!(
             matches!(got.result, Some(local::response::Result::Reply(_))),
             "{got:?}"
         );
         // The blocked receive takes the next message (routed to the server's outbox).
         assert!(d.call(client, send()).is_none());
-        let rcvid2 = match srx.try_recv() {
+        let rcvid2 = match srx.try_recv().map(local::Response::from) {
             Ok(local::Response {
                 result: Some(local::response::Result::Message(m)),
             }) => m.rcvid,

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use qnet_daemon::config::Args;
+use qnet_daemon::config::{Args, LogFormat};
 use qnet_daemon::{Config, Server};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -38,11 +38,13 @@ fn run(args: Args) -> Result<(), String> {
         println!("qnetd: {}", qnet_daemon::check::check(&config)?);
         return Ok(());
     }
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
     raise_fd_limit();
     // Before the runtime's threads start: they inherit the policy.
     let sched = qnet_daemon::sched::init(config.rt_priority);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use qnet_core::Call;
+use qnet_core::{Call, Errno};
 use qnet_proto::local::ThreadState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -52,22 +52,74 @@ pub const CALL_KINDS: [&str; 24] = [
     "MsgDeliverPulse",
 ];
 
-/// Calls made by local clients, per kind.
-#[derive(Debug, Default)]
-pub struct CallCounters([AtomicU64; CALL_KINDS.len()]);
+/// Calls made by local clients and the payload bytes they carried, per kind; errors their
+/// threads got, per errno. Relaxed atomic adds: one or two per call.
+#[derive(Debug)]
+pub struct CallCounters {
+    calls: [AtomicU64; CALL_KINDS.len()],
+    bytes: [AtomicU64; CALL_KINDS.len()],
+    errors: [AtomicU64; ERRNO_SLOTS],
+}
+
+impl Default for CallCounters {
+    fn default() -> Self {
+        Self {
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            bytes: std::array::from_fn(|_| AtomicU64::new(0)),
+            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// Errno values counted one by one (QNX's are below 128; larger ones share the last slot).
+const ERRNO_SLOTS: usize = 128;
 
 impl CallCounters {
     /// Count one `call`.
     pub fn count(&self, call: &Call) {
-        self.0[kind_index(call)].fetch_add(1, Ordering::Relaxed);
+        let kind = kind_index(call);
+        self.calls[kind].fetch_add(1, Ordering::Relaxed);
+        let bytes = match call {
+            Call::MsgSend { data, .. }
+            | Call::MsgReply { data, .. }
+            | Call::MsgWrite { data, .. } => data.len(),
+            _ => 0,
+        };
+        if bytes != 0 {
+            self.bytes[kind].fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Count a call of a local thread that ended with `errno`.
+    pub fn count_error(&self, errno: Errno) {
+        let slot = usize::try_from(errno.0).map_or(ERRNO_SLOTS - 1, |e| e.min(ERRNO_SLOTS - 1));
+        self.errors[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The count of each kind, in [`CALL_KINDS`] order.
     pub fn values(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         CALL_KINDS
             .iter()
-            .zip(&self.0)
+            .zip(&self.calls)
             .map(|(k, v)| (*k, v.load(Ordering::Relaxed)))
+    }
+
+    /// Payload bytes of the kinds that carry them (`MsgSend`, `MsgReply`, `MsgWrite`).
+    pub fn bytes(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        CALL_KINDS
+            .iter()
+            .zip(&self.bytes)
+            .filter(|(k, _)| matches!(**k, "MsgSend" | "MsgReply" | "MsgWrite"))
+            .map(|(k, v)| (*k, v.load(Ordering::Relaxed)))
+    }
+
+    /// Errors by errno (only those seen), e.g. `("ESRCH", 2)`.
+    pub fn errors(&self) -> impl Iterator<Item = (String, u64)> + '_ {
+        self.errors.iter().enumerate().filter_map(|(i, v)| {
+            let n = v.load(Ordering::Relaxed);
+            let errno = Errno(i32::try_from(i).unwrap_or(i32::MAX));
+            (n != 0).then(|| (errno.name().map_or_else(|| i.to_string(), str::to_owned), n))
+        })
     }
 }
 
@@ -162,8 +214,25 @@ pub fn render(driver: &Driver) -> String {
         "# HELP qnet_calls_total Kernel calls made by local clients, by kind.\n\
          # TYPE qnet_calls_total counter"
     );
-    for (kind, n) in driver.call_counters().values() {
+    let counters = driver.call_counters();
+    for (kind, n) in counters.values() {
         let _ = writeln!(out, "qnet_calls_total{{kind=\"{kind}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP qnet_call_bytes_total Payload bytes local clients' calls carried, by kind.\n\
+         # TYPE qnet_call_bytes_total counter"
+    );
+    for (kind, n) in counters.bytes() {
+        let _ = writeln!(out, "qnet_call_bytes_total{{kind=\"{kind}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP qnet_call_errors_total Calls of local threads that failed, by errno.\n\
+         # TYPE qnet_call_errors_total counter"
+    );
+    for (errno, n) in counters.errors() {
+        let _ = writeln!(out, "qnet_call_errors_total{{errno=\"{errno}\"}} {n}");
     }
     let view = crate::admin::kernel_view(driver);
     let local: Vec<_> = view.processes.iter().filter(|p| p.nd == 0).collect();
@@ -207,6 +276,56 @@ pub fn render(driver: &Driver) -> String {
         "Connections of local processes.",
         local.iter().map(|p| p.connections.len()).sum(),
     );
+    let _ = writeln!(
+        out,
+        "# HELP qnet_channel_messages_total Messages delivered to a local channel since it was \
+         created.\n# TYPE qnet_channel_messages_total counter\n\
+         # HELP qnet_channel_pulses_total Pulses delivered to a local channel since it was \
+         created.\n# TYPE qnet_channel_pulses_total counter"
+    );
+    for p in &local {
+        for c in &p.channels {
+            let labels = format!("pid=\"{}\",chid=\"{}\"", p.pid, c.chid);
+            let _ = writeln!(
+                out,
+                "qnet_channel_messages_total{{{labels}}} {}\nqnet_channel_pulses_total{{{labels}}} {}",
+                c.messages_total, c.pulses_total
+            );
+        }
+    }
+    let (_, peers) = crate::admin::peer_views(driver);
+    let _ = writeln!(
+        out,
+        "# HELP qnet_peer_up Whether the peer node is up (1) or down (0).\n\
+         # TYPE qnet_peer_up gauge\n\
+         # HELP qnet_peer_links Live QUIC connections to the peer node.\n\
+         # TYPE qnet_peer_links gauge\n\
+         # HELP qnet_peer_rtt_seconds QUIC's smoothed RTT of the newest link.\n\
+         # TYPE qnet_peer_rtt_seconds gauge\n\
+         # HELP qnet_peer_stream_window Streams the peer may have open at once.\n\
+         # TYPE qnet_peer_stream_window gauge\n\
+         # HELP qnet_peer_bytes_total UDP bytes on the live links to the peer node.\n\
+         # TYPE qnet_peer_bytes_total counter"
+    );
+    for v in &peers {
+        let peer = format!("peer=\"{}\"", v.name);
+        let _ = writeln!(
+            out,
+            "qnet_peer_up{{{peer}}} {}\nqnet_peer_links{{{peer}}} {}",
+            u8::from(v.up),
+            v.links
+        );
+        if let Some(rtt) = v.rtt_us {
+            let _ = writeln!(out, "qnet_peer_rtt_seconds{{{peer}}} {}", rtt as f64 / 1e6);
+        }
+        let _ = writeln!(
+            out,
+            "qnet_peer_stream_window{{{peer}}} {}\n\
+             qnet_peer_bytes_total{{{peer},direction=\"sent\"}} {}\n\
+             qnet_peer_bytes_total{{{peer},direction=\"received\"}} {}",
+            v.stream_window, v.bytes_sent, v.bytes_received
+        );
+    }
     let (up, down) = driver.inspect(|kernel, _| {
         kernel.nodes().fold(
             (0, 0),

@@ -254,7 +254,7 @@ async fn thread_session(
     stream: &mut UnixStream,
     ctx: &SessionContext,
     thread: ThreadKey,
-    mut outbox: mpsc::UnboundedReceiver<local::Response>,
+    mut outbox: mpsc::UnboundedReceiver<crate::driver::Answer>,
     mut out: Writer,
 ) -> Result<(), SessionError> {
     set_send_buffer(stream, qnet_proto::SESSION_SEND_BUFFER);
@@ -297,8 +297,9 @@ async fn thread_session(
             }
         }
         tokio::select! {
-            Some(response) = outbox.recv() => {
+            Some(answer) = outbox.recv() => {
                 blocked = false;
+                let response = local::Response::from(answer);
                 out.send(stream, daemon_frame::Frame::Response(response)).await?;
             }
             n = stream.read_buf(&mut buf) => {

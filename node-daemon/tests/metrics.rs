@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::{Client, Daemon};
-use qnet_proto::local::{self, request, response};
+use qnet_proto::local::{self, client_frame, request, response};
 
 fn get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -88,4 +88,86 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
 
     let other = get(&addr, "/");
     assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+
+    // A message and a pulse through one channel, a reply, and a failed call: bytes per kind,
+    // the channel's totals and errors per errno move by exactly what was done.
+    // ChannelDestroy of a chid the process does not have (ESRCH on qnet today).
+    let errors_before = optional(&after, "qnet_call_errors_total{errno=\"ESRCH\"}");
+    let sent_before = sample(&after, "qnet_call_bytes_total{kind=\"MsgSend\"}");
+    let replied_before = sample(&after, "qnet_call_bytes_total{kind=\"MsgReply\"}");
+    let chid = chids[1];
+    let mut client = d.thread(2);
+    let coid = match client.call(request::Call::ConnectAttach(local::ConnectAttach {
+        nd: 0,
+        pid: std::process::id(),
+        chid,
+    })) {
+        response::Result::Coid(coid) => coid,
+        other => panic!("ConnectAttach: {other:?}"),
+    };
+    client.send(client_frame::Frame::Request(local::Request {
+        call: Some(request::Call::MsgSend(local::MsgSend {
+            coid,
+            data: vec![7; 100].into(),
+            reply_cap: 64,
+            priority: 10,
+            timeout: None,
+        })),
+    }));
+    let rcvid = match c.call(request::Call::MsgReceive(local::MsgReceive {
+        chid,
+        cap: 1024,
+        timeout: None,
+    })) {
+        response::Result::Message(m) => m.rcvid,
+        other => panic!("MsgReceive: {other:?}"),
+    };
+    let replied = c.call(request::Call::MsgReply(local::MsgReply {
+        rcvid,
+        status: 0,
+        data: vec![1; 7].into(),
+    }));
+    assert!(matches!(replied, response::Result::Done(_)), "{replied:?}");
+    assert!(matches!(client.response(), response::Result::Reply(_)));
+    let pulsed = client.call(request::Call::MsgSendPulse(local::MsgSendPulse {
+        coid,
+        priority: 10,
+        code: 1,
+        value: 0,
+    }));
+    assert!(matches!(pulsed, response::Result::Done(_)), "{pulsed:?}");
+    let bad = c.call(request::Call::ChannelDestroy(local::ChannelDestroy {
+        chid: 999,
+    }));
+    assert_eq!(common::errno(&bad), Some(3), "ESRCH");
+
+    let last = get(&addr, "/metrics");
+    assert_eq!(
+        sample(&last, "qnet_call_bytes_total{kind=\"MsgSend\"}"),
+        sent_before + 100
+    );
+    assert_eq!(
+        sample(&last, "qnet_call_bytes_total{kind=\"MsgReply\"}"),
+        replied_before + 7
+    );
+    assert_eq!(
+        sample(&last, "qnet_call_errors_total{errno=\"ESRCH\"}"),
+        errors_before + 1
+    );
+    let labels = format!("{{pid=\"{}\",chid=\"{chid}\"}}", std::process::id());
+    assert_eq!(
+        sample(&last, &format!("qnet_channel_messages_total{labels}")),
+        1
+    );
+    assert_eq!(
+        sample(&last, &format!("qnet_channel_pulses_total{labels}")),
+        1
+    );
+}
+
+/// Like [`sample`], 0 for a series not (yet) exposed.
+fn optional(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |v| v.parse().unwrap())
 }

@@ -2,18 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod admin_client;
 mod bench;
-mod cert;
-mod pidin;
-mod soak;
+mod cmd;
 
 /// qnet: QNX Neutrino message passing for Linux, across hosts over QUIC.
 #[derive(Debug, Parser)]
 #[command(name = "qnet", version, about)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -22,38 +20,48 @@ struct Cli {
 enum Command {
     /// Cluster certificates: the CA and node certificates.
     #[command(subcommand)]
-    Cert(cert::CertCommand),
+    Cert(cmd::cert::CertCommand),
     /// Benchmark qnet against raw Unix sockets and raw quinn, side by side.
     Bench(Box<bench::BenchArgs>),
     /// Threads of every process, with what they are blocked on (like QNX's pidin).
-    Pidin(pidin::NodeArgs),
+    Pidin(cmd::NodeArgs),
     /// Channels: flags, queued messages and pulses, waiting receivers.
-    Channels(pidin::NodeArgs),
+    Channels(cmd::NodeArgs),
     /// Connections: owner, target node/pid/chid, scoid, alive or dead.
-    Connections(pidin::NodeArgs),
+    Connections(cmd::NodeArgs),
     /// Attached names.
-    Names(pidin::NodeArgs),
+    Names(cmd::NodeArgs),
     /// Peer nodes (like `ls /net`): link state, round-trip time, certificate.
-    Nodes(pidin::NodesArgs),
+    Nodes(cmd::nodes::NodesArgs),
     /// Round trips to a node's daemon over the peer link.
-    Ping(pidin::PingArgs),
+    Ping(cmd::ping::PingArgs),
     /// A bounded soak: mixed local and remote traffic with process churn, daemon RSS sampled
     /// and its growth printed per interval.
-    Soak(soak::SoakArgs),
+    Soak(cmd::soak::SoakArgs),
+    /// Live message and pulse rates per channel and byte rates per peer (like top).
+    Top(cmd::top::TopArgs),
+    /// Print a shell completion script for qnet (or qnetd), e.g.
+    /// `qnet completions bash > /etc/bash_completion.d/qnet`.
+    Completions(cmd::docs::CompletionArgs),
+    /// Write man pages for qnet, its subcommands and qnetd into a directory.
+    Man(cmd::docs::ManArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Cert(cmd) => cert::run(cmd),
+        Command::Cert(c) => cmd::cert::run(c),
         Command::Bench(args) => bench::run(*args),
-        Command::Pidin(args) => pidin::pidin(args),
-        Command::Channels(args) => pidin::channels(args),
-        Command::Connections(args) => pidin::connections(args),
-        Command::Names(args) => pidin::names(args),
-        Command::Nodes(args) => pidin::nodes(args),
-        Command::Ping(args) => pidin::ping(args),
-        Command::Soak(args) => soak::run(args),
+        Command::Pidin(args) => cmd::pidin::pidin(args),
+        Command::Channels(args) => cmd::channels::channels(args),
+        Command::Connections(args) => cmd::connections::connections(args),
+        Command::Names(args) => cmd::names::names(args),
+        Command::Nodes(args) => cmd::nodes::nodes(args),
+        Command::Ping(args) => cmd::ping::ping(args),
+        Command::Soak(args) => cmd::soak::run(args),
+        Command::Top(args) => cmd::top::top(args),
+        Command::Completions(args) => cmd::docs::completions(args, Cli::command()),
+        Command::Man(args) => cmd::docs::man(args, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -149,6 +149,8 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
     assert_eq!(up["cert_node"], "n2");
     assert!(up["cert_not_after"].as_i64().unwrap() > 0, "{up}");
     assert!(up["links"].as_u64().unwrap() >= 1);
+    assert!(up["bytes_sent"].as_u64().unwrap() > 0, "{up}");
+    assert!(up["bytes_received"].as_u64().unwrap() > 0, "{up}");
 
     let pid = std::process::id();
     let (server_tid, client_tid) = (1001, 2001);
@@ -188,6 +190,26 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         other => panic!("{other:?}"),
     };
     server.send(receive(chid));
+    // `qnet top` on n1 sees n2's channel with the one message delivered to it, and the link.
+    let top: Value = n1.qnet_json(&[
+        "top",
+        "-n",
+        "all",
+        "--count",
+        "1",
+        "--interval",
+        "0",
+        "--json",
+    ]);
+    let channel = top["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["node"] == "n2" && c["chid"] == chid)
+        .unwrap_or_else(|| panic!("n2's channel not in {top}"));
+    assert_eq!(channel["messages_total"], 1, "{channel}");
+    assert_eq!(channel["pulses_total"], 0, "{channel}");
+    assert_eq!(top["peers"][0]["node"], "n2", "{top}");
     // A READY thread: a session on n1 that is not blocked.
     let _idle = Session::open(&n1, 3001);
 
@@ -309,6 +331,21 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         );
     }
     assert!(out.contains("2 sent, 2 received"), "{out}");
+    let ping: Value = serde_json::from_slice(
+        &n1.qnet(&["ping", "n2", "-c", "2", "-i", "0", "--json"])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        (ping["node"].as_str(), ping["sent"].as_u64()),
+        (Some("n2"), Some(2))
+    );
+    assert_eq!(ping["received"], 2, "{ping}");
+    assert_eq!(ping["replies"][1]["seq"], 2, "{ping}");
+    assert!(
+        ping["rtt_avg_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{ping}"
+    );
 
     // Stop n2: the client's call fails, n1 shows n2 down, and ping fails.
     cluster.kill("n2");
@@ -318,6 +355,18 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
     }
     let down = n1.wait_peer("n2", "down");
     assert!(down["rtt_us"].is_null(), "{down}");
+    // What an operator needs about a down peer: where it is dialled, when it was last seen,
+    // why it is down.
+    assert!(
+        down["configured_addr"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{down}"
+    );
+    assert!(down["last_seen"].as_i64().is_some_and(|t| t > 0), "{down}");
+    assert!(down["last_error"].is_string(), "{down}");
+    let table = String::from_utf8(n1.qnet(&["nodes"]).stdout).unwrap();
+    assert!(table.contains("n2: down, last seen 20"), "{table}");
     let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
         .args(["ping", "n2", "-c", "1"])
         .env("QNET_SOCKET", &n1.socket)
@@ -325,6 +374,19 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("no reply from n2"));
+    let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
+        .args(["ping", "n2", "-c", "1", "--json"])
+        .env("QNET_SOCKET", &n1.socket)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "no answer is still a failure with --json"
+    );
+    let ping: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ping["received"], 0, "{ping}");
+    assert!(ping["rtt_avg_ms"].is_null(), "{ping}");
+    assert_eq!(ping["errors"][0]["seq"], 1, "{ping}");
 }
 
 #[test]
@@ -337,9 +399,7 @@ fn every_command_has_help() {
         assert!(out.status.success(), "{cmd} --help");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("--socket"), "{cmd}: {text}");
-        if cmd != "ping" {
-            assert!(text.contains("--json"), "{cmd}: {text}");
-        }
+        assert!(text.contains("--json"), "{cmd}: {text}");
     }
 }
 

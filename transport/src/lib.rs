@@ -13,6 +13,7 @@
 
 pub mod certs;
 pub mod endpoint;
+pub mod explain;
 pub mod framing;
 pub mod lograte;
 pub mod reconnect;

@@ -5,16 +5,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::endpoint::{PeerConnection, Transport};
+use crate::explain::DialLog;
 
 /// Exponential backoff: `initial`, doubling up to `max`, each delay drawn uniformly from
 /// `[d/2, d]` so that nodes restarted together do not dial in lockstep. The jitter comes from
-/// a seeded generator (splitmix64): the same seed gives the same delays.
+/// a seeded [`fastrand::Rng`]: the same seed gives the same delays.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,
     max: Duration,
     next: Duration,
-    rng: u64,
+    rng: fastrand::Rng,
 }
 
 impl Backoff {
@@ -24,7 +25,7 @@ impl Backoff {
             initial,
             max: max.max(initial),
             next: initial,
-            rng: seed,
+            rng: fastrand::Rng::with_seed(seed),
         }
     }
 
@@ -38,38 +39,26 @@ impl Backoff {
         let d = self.next;
         self.next = (self.next * 2).min(self.max);
         let half = d / 2;
-        let nanos = half.as_nanos() as u64;
-        let jitter = if nanos == 0 {
-            0
-        } else {
-            self.random() % (nanos + 1)
-        };
-        half + Duration::from_nanos(jitter)
+        let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(self.rng.u64(0..=nanos))
     }
 
     /// Back to the initial delay (after a connection succeeded).
     pub fn reset(&mut self) {
         self.next = self.initial;
     }
-
-    fn random(&mut self) -> u64 {
-        // splitmix64
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 impl Transport {
     /// Dial `node` at `addr` until it succeeds or `cancel` resolves (then `None`). Each failure
-    /// is logged and followed by `backoff.next_delay()`; on success the backoff is reset.
+    /// goes to `log` in plain words (see [`DialLog`]) and is followed by
+    /// `backoff.next_delay()`; on success the backoff is reset.
     pub async fn connect_with_backoff(
         &self,
         node: &str,
         addr: SocketAddr,
         backoff: &mut Backoff,
+        log: &mut DialLog,
         cancel: impl Future<Output = ()>,
     ) -> Option<PeerConnection> {
         let attempts = async {
@@ -81,7 +70,7 @@ impl Transport {
                     }
                     Err(e) => {
                         let delay = backoff.next_delay();
-                        tracing::info!("dial failed, retrying in {delay:?}: {e}");
+                        log.failed(node, &crate::explain::connect_error(&e), delay);
                         tokio::time::sleep(delay).await;
                     }
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{Certs, Relay, bind, bind_with, guard, init_logs};
 use qnet_transport::{
     AcceptError, Backoff, ConnectError, ConnectionError, FrameReadError, NodeIdentity,
-    PeerConnection, TransportConfig, Validity, issue_node_cert, read_frame, write_frame,
+    PeerConnection, TransportConfig, Validity, explain, issue_node_cert, read_frame, write_frame,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -121,15 +121,34 @@ async fn client_failure(r: Result<PeerConnection, ConnectError>) -> String {
     }
 }
 
+/// The dialler's failure in plain words (`qnet_transport::explain`): what a daemon logs.
+async fn plain_failure(r: Result<PeerConnection, ConnectError>) -> explain::Explained {
+    match r {
+        Err(e) => explain::connect_error(&e),
+        Ok(conn) => {
+            let e = guard(conn.closed()).await;
+            explain::connection_error(conn.peer_node(), "ADDR", &e)
+        }
+    }
+}
+
 #[tokio::test]
 async fn server_from_another_ca_is_refused() {
     init_logs();
     let ours = Certs::new("ours");
     let theirs = Certs::new("theirs");
     let (c, s) = dial(ours.node("n1"), theirs.node("n2"), "n2").await;
-    let err = c.unwrap_err().to_string();
+    let err = c.as_ref().unwrap_err().to_string();
     assert!(err.contains("UnknownIssuer"), "{err}");
     assert!(s.is_err());
+    let plain = plain_failure(c).await;
+    assert!(plain.permanent, "{plain:?}");
+    assert!(
+        plain
+            .text
+            .contains("presented a certificate not signed by this node's CA"),
+        "{plain:?}"
+    );
 }
 
 #[tokio::test]
@@ -147,6 +166,19 @@ async fn client_from_another_ca_is_refused() {
     // The refusal's reason travels to the refused side.
     let client_err = client_failure(c).await;
     assert!(client_err.contains("UnknownIssuer"), "{client_err}");
+    // In plain words, on the refused side (a fresh dial: the first one is consumed).
+    let (c, _) = dial(
+        NodeIdentity::from_pem(&ours.ca, &forged).unwrap(),
+        ours.node("n2"),
+        "n2",
+    )
+    .await;
+    let plain = plain_failure(c).await;
+    assert!(plain.permanent, "{plain:?}");
+    assert!(
+        plain.text.contains("refused this node's certificate"),
+        "{plain:?}"
+    );
 }
 
 #[tokio::test]
@@ -165,6 +197,10 @@ async fn server_naming_another_node_is_refused() {
         server_err.contains("but node \"n2\" was dialled"),
         "{server_err}"
     );
+    let (c, _) = dial(certs.node("n1"), certs.node("n3"), "n2").await;
+    let plain = plain_failure(c).await;
+    assert!(plain.permanent, "{plain:?}");
+    assert!(plain.text.contains("is not node n2's"), "{plain:?}");
 }
 
 fn expired() -> Validity {
@@ -180,9 +216,15 @@ async fn expired_server_certificate_is_refused() {
     init_logs();
     let certs = Certs::new("test");
     let (c, s) = dial(certs.node("n1"), certs.node_valid("n2", expired()), "n2").await;
-    let err = c.unwrap_err().to_string();
+    let err = c.as_ref().unwrap_err().to_string();
     assert!(err.to_lowercase().contains("expired"), "{err}");
     assert!(s.is_err());
+    let plain = plain_failure(c).await;
+    assert!(plain.permanent, "{plain:?}");
+    assert!(
+        plain.text.contains("has expired or is not valid yet"),
+        "{plain:?}"
+    );
 }
 
 #[tokio::test]
@@ -197,6 +239,15 @@ async fn expired_client_certificate_is_refused() {
     );
     let client_err = client_failure(c).await;
     assert!(client_err.contains("certificate expired"), "{client_err}");
+    let (c, _) = dial(certs.node_valid("n1", expired()), certs.node("n2"), "n2").await;
+    let plain = plain_failure(c).await;
+    assert!(plain.permanent, "{plain:?}");
+    assert!(
+        plain
+            .text
+            .contains("refused this node's certificate as expired"),
+        "{plain:?}"
+    );
 }
 
 #[tokio::test]
@@ -281,7 +332,9 @@ async fn backoff_dials_until_the_peer_is_reachable_or_cancelled() {
 
     // Cancelled while unreachable: gives up.
     let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_millis(50), 1);
-    let gave_up = guard(n1.connect_with_backoff("n2", relay.addr, &mut backoff, async {})).await;
+    let mut log = explain::DialLog::default();
+    let gave_up =
+        guard(n1.connect_with_backoff("n2", relay.addr, &mut backoff, &mut log, async {})).await;
     assert!(gave_up.is_none());
 
     // Reachable again: the retry loop gets through.
@@ -290,10 +343,15 @@ async fn backoff_dials_until_the_peer_is_reachable_or_cancelled() {
         async move { n2.accept().await.map(|c| c.peer_node().to_owned()) }
     });
     relay.blackhole(false);
-    let conn =
-        guard(n1.connect_with_backoff("n2", relay.addr, &mut backoff, std::future::pending()))
-            .await
-            .unwrap();
+    let conn = guard(n1.connect_with_backoff(
+        "n2",
+        relay.addr,
+        &mut backoff,
+        &mut log,
+        std::future::pending(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(conn.peer_node(), "n2");
     assert_eq!(guard(acceptor).await.unwrap().unwrap(), "n1");
 }

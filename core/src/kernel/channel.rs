@@ -44,6 +44,10 @@ pub(super) struct Channel {
     pub(super) connections: BTreeSet<(ProcessKey, Coid)>,
     /// Scoids of the clients that connected to it (their disconnect pulses come here).
     pub(super) clients: BTreeSet<Scoid>,
+    /// Messages delivered to it since it was created (received at once or queued).
+    pub(super) messages_total: u64,
+    /// Pulses delivered to it since it was created.
+    pub(super) pulses_total: u64,
 }
 
 impl Channel {
@@ -56,6 +60,8 @@ impl Channel {
             messages: BTreeSet::new(),
             connections: BTreeSet::new(),
             clients: BTreeSet::new(),
+            messages_total: 0,
+            pulses_total: 0,
         }
     }
 
@@ -205,6 +211,13 @@ impl Kernel {
         item: Queued,
     ) -> bool {
         let seq = self.next_seq;
+        let Some(channel) = self.channel_mut(server, chid) else {
+            return false;
+        };
+        match item {
+            Queued::Message(_) => channel.messages_total += 1,
+            Queued::Pulse(_) => channel.pulses_total += 1,
+        }
         loop {
             let Some(channel) = self.channel_mut(server, chid) else {
                 return false;

@@ -73,6 +73,11 @@ pub struct ChannelSnapshot {
     pub queued_pulses: usize,
     /// Threads RECEIVE-blocked on it.
     pub receivers: usize,
+    /// Messages delivered to it since it was created (the counter `qnet top` turns into
+    /// rates).
+    pub messages_total: u64,
+    /// Pulses delivered to it since it was created.
+    pub pulses_total: u64,
 }
 
 /// Where a connection leads.
@@ -254,6 +259,8 @@ impl Kernel {
                             queued_messages: c.queue.len() - queued_pulses,
                             queued_pulses,
                             receivers: c.receivers.len(),
+                            messages_total: c.messages_total,
+                            pulses_total: c.pulses_total,
                         }
                     })
                     .collect();
@@ -584,6 +591,11 @@ mod tests {
             .find(|p| p.process == server.process())
             .unwrap();
         assert_eq!(srv.channels[0].receivers, 1);
+        assert_eq!(
+            (srv.channels[0].messages_total, srv.channels[0].pulses_total),
+            (1, 0),
+            "received messages stay counted"
+        );
         assert_eq!(srv.threads.len(), 1);
         assert_eq!(
             snap.names,
@@ -653,6 +665,7 @@ mod tests {
         let snap = k.snapshot();
         let ch = snap.processes[0].channels[0];
         assert_eq!((ch.queued_messages, ch.queued_pulses), (0, 2));
+        assert_eq!((ch.messages_total, ch.pulses_total), (0, 2));
         assert_eq!(ch.flags, ChannelFlags::DISCONNECT);
 
         call(&mut k, server, Call::ChannelDestroy { chid });
@@ -669,7 +682,7 @@ mod tests {
     fn forwarded_calls_are_net_blocked_and_remote_connections_listed() {
         let mut k = kernel();
         k.add_node(2, "n2").unwrap();
-        k.handle_node_up(NOW, 2, 1);
+        k.handle_node_up(NOW, 2, 1, 1);
         let client = ThreadKey::local(300, 4);
         // ConnectAttach to another node is forwarded: NET-blocked on node 2.
         k.handle_call(
@@ -686,7 +699,7 @@ mod tests {
             ThreadState::Net { nd: 2 }
         );
         while k.poll_output().is_some() {}
-        k.handle_forward_result(NOW, client, Ok(Completion::Coid(5)));
+        k.handle_forward_result(NOW, client, 1, Ok(Completion::Coid(5)));
         while k.poll_output().is_some() {}
         assert_eq!(k.thread_state(client), None);
         let snap = k.snapshot();

@@ -30,6 +30,7 @@ mod priority;
 mod process;
 mod pulses;
 mod remote;
+mod served;
 mod timers;
 mod unblock;
 
@@ -47,6 +48,7 @@ use self::message::Message;
 use self::nodes::Node;
 use self::process::{Blocked, Process};
 use self::remote::RemoteEvent;
+use self::served::Served;
 
 pub use self::introspect::{
     ChannelSnapshot, ConnectionSnapshot, ConnectionTarget, NameSnapshot, ProcessSnapshot,
@@ -94,17 +96,23 @@ pub enum Output {
         nd: Nd,
         /// The calling (local) thread, blocked until the result.
         thread: ThreadKey,
+        /// This node's number for the call (it only grows): the server node orders a cancel
+        /// with its call by it ([`Kernel::handle_remote_call`]), and its result comes back
+        /// with it.
+        seq: u64,
         /// The call as the server node must run it.
         call: Call,
     },
-    /// Cancel the call `thread` forwarded to node `nd` (that node applies
-    /// [`Kernel::handle_unblock`]); the result still comes through
-    /// [`Kernel::handle_forward_result`].
+    /// Cancel the call `seq` that `thread` forwarded to node `nd` (that node hands it to
+    /// [`Kernel::handle_remote_unblock`], in whatever order it arrives with the call); the
+    /// result still comes through [`Kernel::handle_forward_result`].
     ForwardUnblock {
         /// Node the call went to.
         nd: Nd,
         /// The local thread whose forwarded call is cancelled.
         thread: ThreadKey,
+        /// The call's seq (as its [`Output::Forward`] said).
+        seq: u64,
     },
     /// Tell node `nd` about something outside any call.
     Notify {
@@ -126,13 +134,19 @@ pub enum Output {
 ///    [`Kernel::poll_timeout`] and call [`Kernel::handle_timeout`] when it fires; drain
 ///    [`Kernel::poll_limit_hit`] too (limits refused for the first time, to log).
 ///
-/// Across nodes, the driver also:
-/// - configures peers with [`Kernel::add_node`] and reports links with
-///   [`Kernel::handle_node_up`] / [`Kernel::handle_node_down`];
-/// - carries [`Output::Forward`] / [`Output::ForwardUnblock`] to the peer (which runs them as
-///   [`Kernel::handle_call`] / [`Kernel::handle_unblock`] of a thread with our nd) and the
-///   peer's [`Output::Complete`] for that thread back into [`Kernel::handle_forward_result`];
-/// - carries [`Output::Notify`] to the peer, which maps each [`Notice`] to an input.
+/// Across nodes, the driver only carries things; the kernel decides what they mean:
+/// - configures peers with [`Kernel::add_node`] and reports each link with
+///   [`Kernel::handle_node_up`] (with the peer's incarnation: a new one while the node is up
+///   means it restarted) and the loss of a node's last link with [`Kernel::handle_node_down`];
+/// - carries [`Output::Forward`] / [`Output::ForwardUnblock`] to the peer, which hands them
+///   to [`Kernel::handle_remote_call`] / [`Kernel::handle_remote_unblock`] as a thread with
+///   our nd, in whatever order they arrive; the peer's [`Output::Complete`] for that thread
+///   comes back, with the call's seq, into [`Kernel::handle_forward_result`]; a call whose
+///   stream ended before its answer is [`Kernel::handle_remote_call_abandoned`] there and
+///   `Err(ESRCH)` here;
+/// - carries [`Output::Notify`] to the peer, which hands it to [`Kernel::handle_notice`].
+///
+/// `net` (feature `net`) links several kernels this way in memory, for tests.
 ///
 /// Every call produces exactly one [`Output::Complete`] for its thread: at once for
 /// non-blocking calls, later for `MsgSend`, `MsgReceive` and forwarded calls. A call from a thread that is
@@ -172,6 +186,11 @@ pub struct Kernel {
     nodes: BTreeMap<Nd, Node>,
     /// This node's name (for `node/name` lookups).
     local_name: String,
+    /// Next seq of a forwarded call ([`Output::Forward`]).
+    next_forward_seq: u64,
+    /// Remote threads whose calls are served here: their current call's seq, an early
+    /// unblock (see `served.rs`).
+    served: BTreeMap<ThreadKey, Served>,
     /// Events local processes registered with servers on other nodes.
     remote_events: BTreeMap<(ProcessKey, EventId), RemoteEvent>,
     /// Remote event deliveries refused.
@@ -204,6 +223,8 @@ impl Kernel {
             next_event: 1,
             nodes: BTreeMap::new(),
             local_name: nodes::DEFAULT_LOCAL_NAME.to_owned(),
+            next_forward_seq: 1,
+            served: BTreeMap::new(),
             remote_events: BTreeMap::new(),
             rejected_remote_events: 0,
             deadlines: BTreeSet::new(),

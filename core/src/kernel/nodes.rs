@@ -1,6 +1,7 @@
-//! The node table: the peers this node knows (`nd` → name), whether each is up, and the `nd`
-//! each peer uses for us (`_msg_info.srcnd` of its messages). `netmgr_strtond` /
-//! `netmgr_ndtostr` are lookups here; node up and down are inputs.
+//! The node table: the peers this node knows (`nd` → name), whether each is up, the `nd`
+//! each peer uses for us (`_msg_info.srcnd` of its messages) and the incarnation of the peer
+//! daemon it is up with. `netmgr_strtond` / `netmgr_ndtostr` are lookups here; node up (per
+//! link: a link from a new incarnation is a restart) and node down are inputs.
 
 use crate::errno::Errno;
 use crate::ids::{Nd, ProcessKey, ThreadKey};
@@ -20,6 +21,8 @@ pub(super) struct Node {
     pub(super) srcnd: Nd,
     /// Counts `handle_node_up`s, so that connections from an earlier link stay dead.
     pub(super) epoch: u64,
+    /// The peer daemon's incarnation it is up with (valid while up).
+    pub(super) incarnation: u64,
 }
 
 impl Kernel {
@@ -47,6 +50,7 @@ impl Kernel {
                 up: false,
                 srcnd: 0,
                 epoch: 0,
+                incarnation: 0,
             },
         );
         Ok(())
@@ -84,15 +88,28 @@ impl Kernel {
             .map(|(nd, n)| (*nd, n.name.as_str(), n.up))
     }
 
-    /// The link to peer `nd` is up; the peer numbers this node `srcnd`. An nd never added
-    /// with [`Kernel::add_node`] is ignored. Connections made before an earlier down stay dead.
-    pub fn handle_node_up(&mut self, now: Time, nd: Nd, srcnd: Nd) {
-        if let Some(node) = self.nodes.get_mut(&nd) {
-            if !node.up {
-                node.epoch += 1;
+    /// A link to peer `nd` is up: the peer daemon, in its `incarnation` (a value each start
+    /// of it picks anew), numbers this node `srcnd`. Restart policy: while the node is up,
+    /// another link of the same incarnation changes nothing; a link of another incarnation
+    /// means the node restarted, so it goes down first (as [`Kernel::handle_node_down`]:
+    /// everything the old one held is gone) and comes up again. An nd never added with
+    /// [`Kernel::add_node`] is ignored. Connections made before a down stay dead.
+    pub fn handle_node_up(&mut self, now: Time, nd: Nd, srcnd: Nd, incarnation: u64) {
+        let restarted = match self.nodes.get(&nd) {
+            None => return self.handle_timeout(now),
+            Some(node) if node.up && node.incarnation == incarnation => {
+                return self.handle_timeout(now);
             }
+            Some(node) => node.up,
+        };
+        if restarted {
+            self.handle_node_down(now, nd);
+        }
+        if let Some(node) = self.nodes.get_mut(&nd) {
+            node.epoch += 1;
             node.up = true;
             node.srcnd = srcnd;
+            node.incarnation = incarnation;
         }
         self.handle_timeout(now);
     }
@@ -115,8 +132,9 @@ impl Kernel {
             .map(|(t, _)| *t)
             .collect();
         for thread in threads {
-            self.settle_blocked_forward(thread, Err(Errno::ESRCH));
+            self.settle_blocked_forward(thread, None, Err(Errno::ESRCH));
         }
+        self.forget_served(|t| t.nd == nd);
         self.kill_remote_connections(|c| c.nd == nd);
         self.remote_events.retain(|_, e| e.nd != nd);
         let processes: Vec<ProcessKey> = self

@@ -111,6 +111,8 @@ pub(super) enum Wait {
     Forward {
         /// The node the call went to.
         nd: Nd,
+        /// The call's seq ([`super::Output::Forward`]): only its result settles it.
+        seq: u64,
         /// What the result does locally.
         what: Forwarded,
     },
@@ -267,7 +269,7 @@ impl Kernel {
                     channel.receivers.retain(|t| *t != thread);
                 }
             }
-            Wait::Forward { nd, what } => {
+            Wait::Forward { nd, what, .. } => {
                 let _ = self.settle_forward(thread.process(), nd, what, Err(Errno::ESRCH));
                 return Some(nd);
             }

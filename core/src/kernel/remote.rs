@@ -4,9 +4,9 @@
 //! event delivered). The server side needs little: remote threads are ordinary threads there.
 //!
 //! A forwarded call blocks its thread (state "net", [`Wait::Forward`]) until
-//! [`Kernel::handle_forward_result`], or until the node goes down (`ESRCH`). A result for a
-//! thread that is no longer waiting on a forwarded call is ignored: a call completes at most
-//! once.
+//! [`Kernel::handle_forward_result`] with its seq, or until the node goes down (`ESRCH`). A
+//! result for a thread that is no longer waiting on that call is ignored: a call completes at
+//! most once. The server side of these calls is `served.rs`.
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
@@ -85,20 +85,18 @@ impl Kernel {
         self.rejected_remote_events
     }
 
-    /// The result of the call `thread` forwarded (an [`Output::Forward`]) arrived. Ignored
-    /// unless `thread` is still waiting for a forwarded call (so a result arriving after the
-    /// node went down completes nothing).
-    ///
-    /// The kernel cannot tell two forwarded calls of one thread apart: the driver must pass
-    /// only the result of the thread's current call (one stream per call; after
-    /// [`Kernel::handle_node_down`] the old streams' results are dropped).
+    /// The result of the call `thread` forwarded as `seq` (an [`Output::Forward`]) arrived.
+    /// Ignored unless that call is the one `thread` still waits for: a result arriving after
+    /// the node went down (or restarted), or one of an earlier call whose thread has
+    /// forwarded a newer one since, completes nothing. A call completes at most once.
     pub fn handle_forward_result(
         &mut self,
         now: Time,
         thread: ThreadKey,
+        seq: u64,
         result: Result<Completion, Errno>,
     ) {
-        self.settle_blocked_forward(thread, result);
+        self.settle_blocked_forward(thread, Some(seq), result);
         self.handle_timeout(now);
     }
 
@@ -424,30 +422,47 @@ impl Kernel {
             self.complete(thread, Err(e));
             return;
         }
-        self.outputs.push_back(Output::Forward { nd, thread, call });
+        let seq = self.next_forward_seq;
+        self.next_forward_seq += 1;
+        self.outputs.push_back(Output::Forward {
+            nd,
+            thread,
+            seq,
+            call,
+        });
         self.block(
             thread,
             Blocked {
-                wait: Wait::Forward { nd, what },
+                wait: Wait::Forward { nd, seq, what },
                 timeout: None,
                 since: now,
             },
         );
     }
 
-    /// Finish `thread`'s forwarded call with `result` if it is waiting for one.
+    /// Finish `thread`'s forwarded call with `result` if it is waiting for one (the one
+    /// numbered `seq`, if given).
     pub(super) fn settle_blocked_forward(
         &mut self,
         thread: ThreadKey,
+        seq: Option<u64>,
         result: Result<Completion, Errno>,
     ) {
         let Some(Blocked {
-            wait: Wait::Forward { nd, what },
+            wait:
+                Wait::Forward {
+                    nd,
+                    seq: current,
+                    what,
+                },
             ..
         }) = self.blocked.get(&thread).copied()
         else {
             return;
         };
+        if seq.is_some_and(|s| s != current) {
+            return;
+        }
         self.forget_blocked(thread);
         let result = self.settle_forward(thread.process(), nd, what, result);
         self.complete(thread, result);

@@ -25,9 +25,9 @@ impl Kernel {
             return;
         };
         match blocked.wait {
-            Wait::Forward { nd, .. } => {
+            Wait::Forward { nd, seq, .. } => {
                 self.outputs
-                    .push_back(Output::ForwardUnblock { nd, thread });
+                    .push_back(Output::ForwardUnblock { nd, thread, seq });
             }
             Wait::Receive { chid, .. } => {
                 if let Some(channel) = self.channel_mut(thread.process(), chid) {

@@ -42,6 +42,11 @@ pub struct LinkInfo {
     pub cert_not_after: Option<i64>,
     /// Streams the peer may have open at once on the newest link (its window, `window`).
     pub stream_window: u32,
+    /// UDP payload bytes sent on the live links (QUIC's own count, headers and
+    /// retransmissions included; a link's bytes leave the sum when it closes).
+    pub bytes_sent: u64,
+    /// UDP payload bytes received on the live links.
+    pub bytes_received: u64,
 }
 
 /// Why an admin exchange with a peer failed.
@@ -88,13 +93,24 @@ impl Peers {
 
     /// What the table knows about the links to `nd`; `None` without a live link.
     pub fn link_info(&self, nd: Nd) -> Option<LinkInfo> {
-        let (conn, links, stream_window) = {
+        let (conn, links, stream_window, (bytes_sent, bytes_received)) = {
             let t = self.lock();
             let links = t.links.get(&nd)?;
             let newest = links.last()?;
-            (newest.conn.clone(), links.len(), newest.window.current())
+            let bytes = links.iter().fold((0u64, 0u64), |(tx, rx), l| {
+                let stats = l.conn.quinn().stats();
+                (tx + stats.udp_tx.bytes, rx + stats.udp_rx.bytes)
+            });
+            (
+                newest.conn.clone(),
+                links.len(),
+                newest.window.current(),
+                bytes,
+            )
         };
         Some(LinkInfo {
+            bytes_sent,
+            bytes_received,
             links: u32::try_from(links).unwrap_or(u32::MAX),
             rtt: conn.rtt(),
             addr: conn.remote_address().to_string(),

@@ -3,9 +3,11 @@
 //! The task writes `PeerStreamFrame { call }` and finishes its side in the same write (the
 //! FIN rides in the call's packet: nothing more is ever written on a call stream), then waits
 //! for the one `local::Response` the callee writes. A cancel does not travel here: it goes
-//! on the control stream naming the call's seq (`Peers::forward_unblock`). Whatever ends the
-//! stream first (answer, reset, lost connection, malformed answer, our thread's exit) the
-//! driver gets exactly one result; without an answer it is `ESRCH`. Our thread's exit stops
+//! on the control stream naming the call's seq (`Network::forward_unblock` of `Peers`). Whatever
+//! ends the stream first (answer, reset, lost connection, malformed answer, our thread's exit)
+//! the driver gets exactly one result, with the call's seq; without an answer it is `ESRCH`.
+//! Whether it still counts (the thread may have been released and forwarded a newer call) is
+//! the kernel's decision. Our thread's exit stops
 //! and resets the stream, which the callee takes as that remote thread's exit. A call is never
 //! sent twice.
 
@@ -17,6 +19,7 @@ use qnet_proto::peer::{PeerCall, PeerStreamFrame, RemoteThread, peer_stream_fram
 use qnet_transport::{PeerConnection, RecvStream};
 use tokio::sync::oneshot;
 
+use super::Peers;
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
 
@@ -29,8 +32,8 @@ pub struct Forwarded {
     pub cred: Credentials,
     /// The call, as the callee runs it.
     pub call: Call,
-    /// Id of this call in the peer table, and its seq on the wire.
-    pub id: u64,
+    /// The kernel's seq of this call (its key in the peer table and on the wire).
+    pub seq: u64,
     /// Largest frame.
     pub max_frame_len: usize,
     /// The callee's largest send or reply buffer, as its hello said (`None`: not told).
@@ -77,11 +80,12 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Run `job` on `conn` and hand its result to the driver.
 pub async fn run(
     driver: Arc<Driver>,
+    peers: Arc<Peers>,
     conn: Option<PeerConnection>,
     job: Forwarded,
     abandon: oneshot::Receiver<()>,
 ) {
-    let (thread, id) = (job.thread, job.id);
+    let (thread, seq) = (job.thread, job.seq);
     let peer = conn
         .as_ref()
         .map(|c| c.peer_node().to_owned())
@@ -107,17 +111,10 @@ pub async fn run(
         }
         Err(Errno::ESRCH)
     });
-    // Only the thread's current call may settle it. A stale result (the kernel released this
-    // call already, e.g. on a peer restart, and the thread has forwarded a newer call since)
-    // must not answer the newer one.
-    let current = driver
-        .peers()
-        .is_none_or(|peers| peers.call_done(thread, id));
-    if current {
-        driver.forward_result(thread, result);
-    } else {
-        tracing::debug!(peer = %peer, %thread, id, "result of a superseded forwarded call dropped");
-    }
+    // The result goes with its seq: the kernel drops a stale one (it released this call
+    // already, e.g. on a peer restart, and the thread may have forwarded a newer one since).
+    peers.finished(thread, seq);
+    driver.forward_result(thread, seq, result);
     // Read the stream to its end (the callee's FIN came with the answer), so that dropping it
     // does not send a needless STOP_SENDING.
     if let Some((mut recv, mut reader)) = rest {
@@ -141,7 +138,7 @@ async fn exchange(
                 gid: job.cred.gid,
             }),
             request: Some(local::Request::from(&job.call)),
-            seq: job.id,
+            seq: job.seq,
         })),
     };
     drop(job.call);
@@ -187,7 +184,7 @@ mod tests {
                 priority: 10,
                 timeout: None,
             },
-            id: 1,
+            seq: 1,
             max_frame_len: 1 << 20,
             peer_max_message,
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use qnet_core::{Nd, Notice, ThreadKey};
 use qnet_proto::PEER_PROTOCOL_VERSION;
 use qnet_proto::peer::{
-    self, PeerControl, PeerHello, PeerNotice, PeerRefused, peer_control, peer_notice,
+    self, PeerControl, PeerHello, PeerNotice, PeerRefused, PeerUnblock, peer_control, peer_notice,
 };
 use qnet_transport::{PeerConnection, RecvStream, SendStream};
 use tokio::sync::mpsc;
@@ -57,6 +57,34 @@ pub enum ControlError {
     /// The peer finished its control stream.
     #[error("control stream finished by the peer")]
     Finished,
+}
+
+/// What this node writes on a control stream after the hello, as the kernel said it (turned
+/// into wire frames by the stream's task, not under the kernel's lock).
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A notice for the peer.
+    Notice(Notice),
+    /// Cancel the call `seq` that local `thread` forwarded on this connection.
+    Unblock {
+        /// The calling thread.
+        thread: ThreadKey,
+        /// Its call's seq.
+        seq: u64,
+    },
+}
+
+impl Outgoing {
+    fn to_wire(&self) -> peer_control::Frame {
+        match self {
+            Outgoing::Notice(n) => peer_control::Frame::Notice(notice_to_wire(n)),
+            Outgoing::Unblock { thread, seq } => peer_control::Frame::Unblock(PeerUnblock {
+                pid: thread.pid,
+                tid: thread.tid,
+                seq: *seq,
+            }),
+        }
+    }
 }
 
 /// The open control stream after a successful hello.
@@ -190,7 +218,7 @@ pub async fn run(
     driver: &Driver,
     nd: Nd,
     mut control: Control,
-    mut outgoing: mpsc::UnboundedReceiver<peer_control::Frame>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
 ) -> ControlError {
     loop {
         tokio::select! {
@@ -214,8 +242,8 @@ pub async fn run(
                     Err(what) => return ControlError::Unexpected(what),
                 }
             }
-            Some(frame) = outgoing.recv() => {
-                let frame = PeerControl { frame: Some(frame) };
+            Some(out) = outgoing.recv() => {
+                let frame = PeerControl { frame: Some(out.to_wire()) };
                 if let Err(e) = frames::write(&mut control.send, &frame).await {
                     return e.into();
                 }

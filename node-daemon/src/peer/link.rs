@@ -11,20 +11,21 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use qnet_core::Nd;
 use qnet_transport::{
     Backoff, BindError, CertError, IncomingPeer, NodeIdentity, PeerConnection, Transport,
-    TransportConfig,
+    TransportConfig, explain, explain::DialLog,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::control::{self, Control, ControlError};
 use super::window::StreamWindow;
-use super::{PeerLimits, PeerNode, Peers, budget, serve};
+use super::{LinkChange, PeerLimits, PeerNode, Peers, budget, serve};
 use crate::config::{Config, PeerSpec};
-use crate::driver::{Driver, LinkChange};
+use crate::driver::Driver;
 
 /// Why the peer endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,11 +107,7 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
         ..TransportConfig::for_link_timeout(config.link_timeout)
     };
     let transport = Transport::bind(listen, identity, transport_config)?;
-    let peers = Arc::new(Peers::new(
-        driver,
-        config.max_message_size,
-        PeerLimits::of(config),
-    ));
+    let peers = Peers::new(driver, config.max_message_size, PeerLimits::of(config));
     let mut numbered = Vec::new();
     for spec in &config.peers {
         let (nd, _) = peers.nd_for(&spec.name);
@@ -122,7 +119,7 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
     let incarnation = random_u64();
     // Event handles travel between nodes: each start numbers them from a random base
     // (48 bits, so the counter never wraps).
-    driver.attach_peers(&config.node, random_u64() >> 16, peers.clone());
+    driver.attach_network(&config.node, random_u64() >> 16, peers.clone());
     Ok(Some(PeerEndpoint {
         ctx: Arc::new(Ctx {
             driver: driver.clone(),
@@ -153,21 +150,40 @@ impl PeerEndpoint {
 
 async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationToken) {
     let mut backoff = Backoff::lan(ctx.incarnation ^ u64::from(nd));
+    let node = ctx.peers.node(nd);
+    node.update_status(|s| s.configured_addr = Some(spec.addr.clone()));
+    let mut log = DialLog::observed(move |e| {
+        node.update_status(|s| s.last_error = Some(e.text.clone()));
+    });
     loop {
         let Some(addr) = resolve(&spec, &mut backoff, &cancel).await else {
             return;
         };
         let dialled = ctx
             .transport
-            .connect_with_backoff(&spec.name, addr, &mut backoff, cancel.cancelled())
+            .connect_with_backoff(&spec.name, addr, &mut backoff, &mut log, cancel.cancelled())
             .await;
         let Some(conn) = dialled else { return };
         match control::dial(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
-            Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
+            Ok(control) => {
+                log.reset();
+                run_link(&ctx, nd, conn, control, &cancel).await;
+            }
             Err(e) => {
-                tracing::warn!(peer = %spec.name, reason = %e, "closing peer connection");
+                // With TLS 1.3 a peer that refuses this node's certificate does so after the
+                // dial returned: its close reason says why.
+                let why = match conn.close_reason() {
+                    Some(closed) => {
+                        explain::connection_error(&spec.name, &addr.to_string(), &closed)
+                    }
+                    None => explain::Explained::permanent(format!(
+                        "peer handshake with node {} at {addr} failed: {e}",
+                        spec.name
+                    )),
+                };
                 conn.close(&e.to_string());
                 let delay = backoff.next_delay();
+                log.failed(&spec.name, &why, delay);
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(delay) => {}
@@ -267,24 +283,33 @@ async fn run_link(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let window = Arc::new(StreamWindow::new(ctx.max_streams));
     let mut link = (0, LinkChange::Additional);
-    ctx.driver.link_up(nd, control.srcnd, || {
-        link = ctx.peers.add_link(
-            nd,
-            conn.clone(),
-            control.incarnation,
-            control.max_message,
-            tx,
-            window.clone(),
-        );
-        link.1
-    });
+    ctx.driver
+        .link_up(nd, control.srcnd, control.incarnation, || {
+            link = ctx.peers.add_link(
+                nd,
+                conn.clone(),
+                control.incarnation,
+                control.max_message,
+                tx,
+                window.clone(),
+            );
+        });
     let (id, change) = link;
     let addr = conn.remote_address();
     match change {
         LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
-        _ => tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up"),
+        LinkChange::First | LinkChange::Restarted => {
+            if change == LinkChange::Restarted {
+                tracing::info!(peer = %name, nd, "node restarted");
+            }
+            tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up")
+        }
     }
     let node = ctx.peers.node(nd);
+    node.update_status(|s| {
+        s.last_error = None;
+        s.last_seen = Some(SystemTime::now());
+    });
     let reason = tokio::select! {
         e = control::run(&ctx.driver, nd, control, rx) => {
             match &e {
@@ -306,6 +331,10 @@ async fn run_link(
         _ = cancel.cancelled() => "shutdown".to_owned(),
     };
     conn.close(&reason);
+    node.update_status(|s| {
+        s.last_seen = Some(SystemTime::now());
+        s.last_error = Some(format!("link from {addr} closed: {reason}"));
+    });
     let mut last = false;
     ctx.driver.link_down(nd, || {
         last = ctx.peers.remove_link(nd, id);

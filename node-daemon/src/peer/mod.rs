@@ -16,8 +16,10 @@
 //!
 //! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
 //! carries new calls and notices) and the forwarded calls in flight (so that a cancel reaches
-//! its stream). Its methods are called by the driver with the kernel locked, so they never
-//! wait and never call back into the driver.
+//! its stream). It is the driver's [`Network`]: its methods are called with the kernel locked,
+//! so they never wait and never call back into the driver. The protocol's decisions (seqs,
+//! early unblocks, superseded calls, restarts) are the kernel's; this layer moves bytes and
+//! converts at the edges. It depends on the driver, never the reverse.
 
 mod admin;
 mod budget;
@@ -28,15 +30,16 @@ mod link;
 mod serve;
 mod window;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use qnet_core::{Call, Credentials, Nd, Notice, ThreadKey};
-use qnet_proto::peer::{PeerUnblock, peer_control};
 use qnet_transport::PeerConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::driver::{Driver, LinkChange};
+use crate::driver::{Driver, Network};
+use control::Outgoing;
 
 pub use admin::{ADMIN_TIMEOUT, AdminError, LinkInfo, cert_not_after};
 pub use budget::{
@@ -44,6 +47,18 @@ pub use budget::{
     DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
 };
 pub use link::{PeerEndpoint, PeerError, start};
+
+/// How a new link changes a node, as the peer table sees it (for its log lines and to close
+/// the links a restart left behind; the kernel decides the same from the incarnation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    /// The node's first live link: the node is up.
+    First,
+    /// Another link to a node that is already up.
+    Additional,
+    /// A link from a new incarnation of the node (it restarted): the old links are gone.
+    Restarted,
+}
 
 /// One live, hello-completed connection to a node.
 #[derive(Debug)]
@@ -54,8 +69,8 @@ struct Link {
     incarnation: u64,
     /// The peer's largest send or reply buffer (from its hello; `None`: not told).
     max_message: Option<u64>,
-    /// Frames (notices, unblocks) to write on this connection's control stream.
-    control: mpsc::UnboundedSender<peer_control::Frame>,
+    /// Notices and unblocks to write on this connection's control stream.
+    control: mpsc::UnboundedSender<Outgoing>,
     /// The streams the peer may open on it.
     window: Arc<window::StreamWindow>,
 }
@@ -75,9 +90,35 @@ pub struct PeerNode {
     total: Arc<budget::Budget>,
     /// How long one of its frames may stop arriving.
     frame_timeout: std::time::Duration,
+    /// What `qnet nodes` shows about it when it is down.
+    status: Mutex<PeerStatus>,
+}
+
+/// The history of a peer node's links, for operators (`qnet nodes`).
+#[derive(Debug, Clone, Default)]
+pub struct PeerStatus {
+    /// The address this daemon dials it at (`--peer NAME=ADDR`), if configured.
+    pub configured_addr: Option<String>,
+    /// Why the last dial or link failed, in plain words (cleared when a link comes up).
+    pub last_error: Option<String>,
+    /// When a link to it was last up (now, while one is).
+    pub last_seen: Option<std::time::SystemTime>,
 }
 
 impl PeerNode {
+    /// Its link history.
+    pub fn status(&self) -> PeerStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Change its link history.
+    pub fn update_status(&self, f: impl FnOnce(&mut PeerStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
     fn new(nd: Nd, name: &str, limits: &PeerLimits, total: &Arc<budget::Budget>) -> Self {
         Self {
             nd,
@@ -86,6 +127,7 @@ impl PeerNode {
             budget: Arc::new(budget::Budget::new(limits.per_node)),
             total: total.clone(),
             frame_timeout: limits.frame_timeout,
+            status: Mutex::default(),
         }
     }
 
@@ -133,10 +175,10 @@ impl PeerLimits {
 /// A forwarded call in flight.
 #[derive(Debug)]
 struct InFlight {
-    /// Its id in this table, also its `PeerCall.seq` on the wire.
-    id: u64,
+    /// Its seq (the kernel's number, also `PeerCall.seq` on the wire).
+    seq: u64,
     /// The control stream of the link carrying it (for an unblock), if there is a link.
-    control: Option<mpsc::UnboundedSender<peer_control::Frame>>,
+    control: Option<mpsc::UnboundedSender<Outgoing>>,
     /// Tells its task that the calling thread is gone.
     abandon: oneshot::Sender<()>,
 }
@@ -147,6 +189,7 @@ struct Table {
     names: HashMap<Nd, String>,
     links: HashMap<Nd, Vec<Link>>,
     next_nd: Nd,
+    /// Next link id.
     next_id: u64,
     /// Forwarded calls in flight, by calling thread.
     calls: HashMap<ThreadKey, InFlight>,
@@ -158,6 +201,8 @@ struct Table {
 #[derive(Debug)]
 pub struct Peers {
     driver: Weak<Driver>,
+    /// Itself, for the tasks of forwarded calls.
+    me: Weak<Peers>,
     table: Mutex<Table>,
     /// Largest frame read from or written to a peer.
     max_frame_len: usize,
@@ -169,9 +214,10 @@ pub struct Peers {
 }
 
 impl Peers {
-    fn new(driver: &Arc<Driver>, max_message: u64, limits: PeerLimits) -> Self {
-        Self {
+    fn new(driver: &Arc<Driver>, max_message: u64, limits: PeerLimits) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             driver: Arc::downgrade(driver),
+            me: me.clone(),
             table: Mutex::new(Table {
                 next_nd: 1,
                 ..Table::default()
@@ -182,7 +228,12 @@ impl Peers {
             max_message,
             limits,
             total: Arc::new(budget::Budget::new(limits.total)),
-        }
+        })
+    }
+
+    /// The peer layer `driver` hands its outputs to, if the daemon has one.
+    pub fn of(driver: &Driver) -> Option<Arc<Peers>> {
+        driver.network()?.clone().as_any().downcast().ok()
     }
 
     /// The counters of the daemon's budget of all peers' frames.
@@ -226,7 +277,7 @@ impl Peers {
         conn: PeerConnection,
         incarnation: u64,
         max_message: Option<u64>,
-        control: mpsc::UnboundedSender<peer_control::Frame>,
+        control: mpsc::UnboundedSender<Outgoing>,
         window: Arc<window::StreamWindow>,
     ) -> (u64, LinkChange) {
         let mut t = self.lock();
@@ -266,17 +317,26 @@ impl Peers {
         before != links.len() && links.is_empty()
     }
 
-    /// Send local `thread`'s `call` to node `nd` (a new stream on its newest link). Its
+    /// The forwarded call `seq` of `thread` finished: its entry goes if it is still the
+    /// thread's current call (the kernel decides whether its result still counts).
+    fn finished(&self, thread: ThreadKey, seq: u64) {
+        let mut t = self.lock();
+        if t.calls.get(&thread).is_some_and(|c| c.seq == seq) {
+            t.calls.remove(&thread);
+        }
+    }
+}
+
+impl Network for Peers {
+    /// Send local `thread`'s call `seq` to node `nd` (a new stream on its newest link). Its
     /// result reaches the driver once, whatever happens to the link.
-    pub fn forward(&self, nd: Nd, thread: ThreadKey, call: Call, cred: Credentials) {
-        let Some(driver) = self.driver.upgrade() else {
+    fn forward(&self, nd: Nd, thread: ThreadKey, seq: u64, call: Call, cred: Credentials) {
+        let (Some(driver), Some(peers)) = (self.driver.upgrade(), self.me.upgrade()) else {
             return;
         };
         let (tx, rx) = oneshot::channel();
-        let (conn, id, peer_max) = {
+        let (conn, peer_max) = {
             let mut t = self.lock();
-            let id = t.next_id;
-            t.next_id += 1;
             let link = t.links.get(&nd).and_then(|l| l.last());
             let conn = link.map(|l| l.conn.clone());
             let control = link.map(|l| l.control.clone());
@@ -284,69 +344,56 @@ impl Peers {
             t.calls.insert(
                 thread,
                 InFlight {
-                    id,
+                    seq,
                     control,
                     abandon: tx,
                 },
             );
-            (conn, id, peer_max)
+            (conn, peer_max)
         };
         let job = calls::Forwarded {
             thread,
             cred,
             call,
-            id,
+            seq,
             max_frame_len: self.max_frame_len,
             peer_max_message: peer_max,
         };
-        tokio::spawn(calls::run(driver, conn, job, rx));
+        tokio::spawn(calls::run(driver, peers, conn, job, rx));
     }
 
-    /// Cancel the call local `thread` forwarded: an unblock naming the call's seq on the
-    /// control stream of the link that carries it (the callee orders it with the call).
-    pub fn forward_unblock(&self, thread: ThreadKey) {
+    /// Cancel the call `seq` local `thread` forwarded: an unblock naming it on the control
+    /// stream of the link that carries it (the callee orders it with the call).
+    fn forward_unblock(&self, _nd: Nd, thread: ThreadKey, seq: u64) {
         if let Some(call) = self.lock().calls.get(&thread)
+            && call.seq == seq
             && let Some(control) = &call.control
         {
-            let _ = control.send(peer_control::Frame::Unblock(PeerUnblock {
-                pid: thread.pid,
-                tid: thread.tid,
-                seq: call.id,
-            }));
-        }
-    }
-
-    /// Local `thread` exited: abandon its forwarded call, if any (the callee sees the stream
-    /// stopped and treats the remote thread as gone).
-    pub fn abandon(&self, thread: ThreadKey) {
-        if let Some(call) = self.lock().calls.remove(&thread) {
-            let _ = call.abandon.send(());
-        }
-    }
-
-    /// The forwarded call `id` of `thread` finished. `true`: it is still the thread's current
-    /// call (its entry is removed and its result goes to the driver); `false`: the thread has
-    /// forwarded a newer call since or is gone, and this result must be dropped.
-    fn call_done(&self, thread: ThreadKey, id: u64) -> bool {
-        let mut t = self.lock();
-        if t.calls.get(&thread).is_some_and(|c| c.id == id) {
-            t.calls.remove(&thread);
-            true
-        } else {
-            false
+            let _ = control.send(Outgoing::Unblock { thread, seq });
         }
     }
 
     /// Tell node `nd` about `notice` on its newest link's control stream (dropped if the node
     /// has no link: its down already settled what the notice was about).
-    pub fn notify(&self, nd: Nd, notice: &Notice) {
-        let frame = control::notice_to_wire(notice);
+    fn notify(&self, nd: Nd, notice: Notice) {
         match self.lock().links.get(&nd).and_then(|l| l.last()) {
             Some(link) => {
-                let _ = link.control.send(peer_control::Frame::Notice(frame));
+                let _ = link.control.send(Outgoing::Notice(notice));
             }
             None => tracing::debug!(nd, ?notice, "notice for a node without a link dropped"),
         }
+    }
+
+    /// Local `thread` exited: abandon its forwarded call, if any (the callee sees the stream
+    /// stopped and treats the remote thread as gone).
+    fn abandon(&self, thread: ThreadKey) {
+        if let Some(call) = self.lock().calls.remove(&thread) {
+            let _ = call.abandon.send(());
+        }
+    }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 
@@ -354,22 +401,24 @@ impl Peers {
 mod tests {
     use super::*;
 
-    fn in_flight(peers: &Peers, thread: ThreadKey, id: u64) {
+    fn in_flight(peers: &Peers, thread: ThreadKey, seq: u64) {
         let (abandon, _) = oneshot::channel();
         peers.lock().calls.insert(
             thread,
             InFlight {
-                id,
+                seq,
                 control: None,
                 abandon,
             },
         );
     }
 
-    /// A forwarded call's result settles its thread only while it is the thread's current
-    /// call: after a newer forward replaced it, the old task's result is refused.
+    /// A forwarded call's end removes its thread's entry only while it is the thread's
+    /// current call: after a newer forward replaced it, the old task leaves the new entry
+    /// (so a cancel of the new call still finds its stream). Whether the old result still
+    /// counts is the kernel's decision (`handle_forward_result`, by seq).
     #[test]
-    fn only_the_current_call_of_a_thread_is_done() {
+    fn only_the_current_call_of_a_thread_leaves_the_table() {
         let driver = Driver::new(qnet_core::Config::default());
         let limits = PeerLimits {
             per_node: 1 << 20,
@@ -378,14 +427,29 @@ mod tests {
         };
         let peers = Peers::new(&driver, 1024, limits);
         let thread = ThreadKey::local(7, 1);
+        let current = |peers: &Peers| peers.lock().calls.get(&thread).map(|c| c.seq);
         in_flight(&peers, thread, 1);
         in_flight(&peers, thread, 2); // the thread was released and forwarded again
-        assert!(!peers.call_done(thread, 1), "superseded call");
-        assert!(peers.call_done(thread, 2), "current call");
-        assert!(!peers.call_done(thread, 2), "already done");
-        assert!(
-            !peers.call_done(ThreadKey::local(7, 2), 2),
-            "another thread"
-        );
+        peers.finished(thread, 1);
+        assert_eq!(current(&peers), Some(2), "superseded call");
+        peers.finished(ThreadKey::local(7, 2), 2);
+        assert_eq!(current(&peers), Some(2), "another thread");
+        peers.finished(thread, 2);
+        assert_eq!(current(&peers), None, "current call");
+    }
+
+    /// The driver's peer layer is found again through the driver (admin views use it).
+    #[test]
+    fn the_attached_network_is_these_peers() {
+        let driver = Driver::new(qnet_core::Config::default());
+        assert!(Peers::of(&driver).is_none());
+        let limits = PeerLimits {
+            per_node: 1,
+            total: 1,
+            frame_timeout: std::time::Duration::from_secs(1),
+        };
+        let peers = Peers::new(&driver, 1024, limits);
+        driver.attach_network("n1", 1, peers.clone());
+        assert!(Peers::of(&driver).is_some_and(|p| Arc::ptr_eq(&p, &peers)));
     }
 }

@@ -165,7 +165,7 @@ async fn serve_call(
         None => {
             let waited = wait(&mut rx, send, recv, reader).await;
             if !matches!(waited, Ok(Some(_))) {
-                driver.remote_call_abandoned(thread, &tx);
+                driver.remote_call_abandoned(thread, seq, &tx);
             }
             match waited? {
                 Some(r) => r,
@@ -228,7 +228,7 @@ async fn refuse(
 /// Wait for the blocked call's answer. `Ok(None)`: the route was dropped. The caller stopping
 /// or resetting the stream is an error (its thread is gone).
 async fn wait(
-    rx: &mut mpsc::UnboundedReceiver<local::Response>,
+    rx: &mut mpsc::UnboundedReceiver<crate::driver::Answer>,
     send: &SendStream,
     recv: &mut RecvStream,
     reader: &mut FrameReader,
@@ -238,7 +238,7 @@ async fn wait(
     let mut reading = true;
     loop {
         tokio::select! {
-            answer = rx.recv() => return Ok(answer),
+            answer = rx.recv() => return Ok(answer.map(local::Response::from)),
             _ = &mut stopped => return Err(ServeError::Stopped),
             // Nothing is read into a buffer here: a blocked call holds no frame memory.
             end = reader.read_end(recv), if reading => match end {

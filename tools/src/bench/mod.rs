@@ -214,7 +214,7 @@ fn serve(role: Role) -> Result<()> {
         Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
         Role::Memory(spec) => memory::serve(&spec),
         Role::Scale { mode, socket, n } => scale::serve(&mode, &socket, n),
-        Role::SoakChurn { socket, targets } => crate::soak::churn_peer(&socket, &targets),
+        Role::SoakChurn { socket, targets } => crate::cmd::soak::churn_peer(&socket, &targets),
     }
 }
 

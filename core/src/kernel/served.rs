@@ -1,0 +1,127 @@
+//! Calls across nodes, server side: the forwarded-call protocol's decisions about remote
+//! threads whose calls run here, and the notices peers send.
+//!
+//! A peer forwards each call of one of its threads with a seq that only grows, on its own
+//! stream, and a cancel of it apart (on the control stream), so they may arrive in any order.
+//! Per remote thread the kernel keeps the seq of its latest call and at most one early
+//! unblock:
+//! - **early unblock**: a cancel naming a seq beyond the latest call's is kept, and applied
+//!   when that call arrives (a cancel for an earlier seq is stale and dropped); a cancel of
+//!   the call in progress unblocks it; one of an answered call changes nothing;
+//! - **superseded call**: a new call from a thread still blocked here in an older one means
+//!   its node gave up on the old one (its stream died before the answer): the old call goes
+//!   as the thread's exit would take it, then the new one runs;
+//! - **abandoned call**: the stream of the thread's current call ended before its answer:
+//!   the thread is gone ([`Kernel::handle_thread_exit`]);
+//! - **notices** ([`Notice`]) become the matching input, as the sending node's thread or
+//!   process; a thread or process exit forgets what is kept for its threads.
+//!
+//! Node down (and a restart, see `nodes.rs`) forgets everything kept for that node's threads.
+
+use crate::call::Call;
+use crate::ids::{Nd, ProcessKey, ThreadKey};
+use crate::info::Credentials;
+use crate::notice::Notice;
+
+use super::{Kernel, Time};
+
+/// The latest call of a remote thread served here, by its node's seq.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Served {
+    /// seq of its latest call that arrived (0: none yet).
+    seq: u64,
+    /// An unblock for a later call that has not arrived yet.
+    early_unblock: Option<u64>,
+}
+
+impl Kernel {
+    /// Remote `thread` (with `cred`, as its node vouches) makes `call`, its node's call
+    /// `seq`. As [`Kernel::handle_call`], after the protocol's rules above: an older call of
+    /// the thread still blocked here is superseded (gone, no completion), and an unblock for
+    /// `seq` that came first is applied once the call blocks. Its completion is an
+    /// [`super::Output::Complete`] for `thread`, at once or later, exactly once unless the
+    /// thread goes first.
+    pub fn handle_remote_call(
+        &mut self,
+        now: Time,
+        thread: ThreadKey,
+        seq: u64,
+        cred: Credentials,
+        call: Call,
+    ) {
+        if self.blocked.contains_key(&thread) {
+            self.handle_thread_exit(now, thread);
+        }
+        let served = self.served.entry(thread).or_default();
+        served.seq = seq;
+        // An unblock kept for this call applies now; one for an earlier call is stale.
+        let early = served.early_unblock == Some(seq);
+        if served.early_unblock.is_some_and(|s| s <= seq) {
+            served.early_unblock = None;
+        }
+        self.handle_process_start(thread.process(), cred);
+        self.handle_call(now, thread, call);
+        if early && self.blocked.contains_key(&thread) {
+            self.handle_unblock(now, thread);
+        }
+    }
+
+    /// Remote `thread`'s node cancels its call `seq` ([`super::Output::ForwardUnblock`]
+    /// there): the call may be in progress (unblocked as [`Kernel::handle_unblock`]), not
+    /// arrived yet (the unblock is kept for it) or answered already (nothing happens). A
+    /// thread has one call at a time and its node's seqs only grow, so one kept unblock per
+    /// thread is enough.
+    pub fn handle_remote_unblock(&mut self, now: Time, thread: ThreadKey, seq: u64) {
+        let in_progress = self.blocked.contains_key(&thread);
+        let served = self.served.entry(thread).or_default();
+        if seq > served.seq {
+            served.early_unblock = Some(seq);
+        } else if seq == served.seq && in_progress {
+            self.handle_unblock(now, thread);
+        }
+    }
+
+    /// The stream of remote `thread`'s call `seq` ended before its answer: if that is the
+    /// call the thread is blocked in, the thread is gone. Nothing happens if the call was
+    /// answered or a newer one superseded it.
+    pub fn handle_remote_call_abandoned(&mut self, now: Time, thread: ThreadKey, seq: u64) {
+        let current = self.served.get(&thread).is_some_and(|s| s.seq == seq);
+        if current && self.blocked.contains_key(&thread) {
+            self.handle_thread_exit(now, thread);
+        }
+    }
+
+    /// A notice from peer `nd` (its [`super::Output::Notify`]), as the input it stands for.
+    pub fn handle_notice(&mut self, now: Time, nd: Nd, notice: Notice) {
+        match notice {
+            Notice::ThreadExit { pid, tid } => {
+                let thread = ThreadKey { nd, pid, tid };
+                self.served.remove(&thread);
+                self.handle_thread_exit(now, thread);
+            }
+            Notice::ProcessExit { pid } => {
+                self.forget_served(|t| t.nd == nd && t.pid == pid);
+                self.handle_process_exit(now, ProcessKey { nd, pid });
+            }
+            Notice::ConnectionDead { pid, coid } => {
+                self.handle_remote_connection_dead(now, nd, pid, coid);
+            }
+            Notice::DeliverEvent {
+                client_pid,
+                event,
+                value,
+                server_pid,
+            } => self.handle_remote_event(now, nd, client_pid, event, value, server_pid),
+        }
+    }
+
+    /// The seq of remote `thread`'s latest call served here (`None`: none kept).
+    pub fn served_seq(&self, thread: ThreadKey) -> Option<u64> {
+        self.served.get(&thread).map(|s| s.seq).filter(|&s| s != 0)
+    }
+
+    /// Forget what is kept for the remote threads `which` selects.
+    pub(super) fn forget_served(&mut self, which: impl Fn(&ThreadKey) -> bool) {
+        self.served.retain(|t, _| !which(t));
+    }
+}
