@@ -221,8 +221,9 @@ pub extern "C" fn delay(msec: c_uint) -> c_uint {
     0
 }
 
-/// `int getprio(pid_t pid)` (QNX `<sched.h>`): the calling thread's qnet priority (the one
-/// carried with its messages and pulses; pid 0 or our own pid only, else `ESRCH`).
+/// `int getprio(pid_t pid)` (QNX `<sched.h>`): the calling thread's priority: its own, or the
+/// one it inherited from the message or pulse it last received (carried with its messages and
+/// pulses; pid 0 or our own pid only, else `ESRCH`).
 #[unsafe(no_mangle)]
 pub extern "C" fn getprio(pid: pid_t) -> c_int {
     if pid != 0 && pid != std::process::id() as pid_t {
@@ -232,8 +233,10 @@ pub extern "C" fn getprio(pid: pid_t) -> c_int {
     c_int::from(qnet::neutrino::priority())
 }
 
-/// `int setprio(pid_t pid, int prio)` (QNX `<sched.h>`): set the calling thread's qnet
-/// priority (1..=255); returns the previous one. The OS scheduling priority is unchanged.
+/// `int setprio(pid_t pid, int prio)` (QNX `<sched.h>`): set the calling thread's priority
+/// (1..=255); returns the previous one. The thread's OS scheduling follows it
+/// (`qnet::sched`: SCHED_RR at the table's priority, or report-only): -1 with `EPERM` if the
+/// OS refuses (the number is carried with messages anyway).
 #[unsafe(no_mangle)]
 pub extern "C" fn setprio(pid: pid_t, prio: c_int) -> c_int {
     if pid != 0 && pid != std::process::id() as pid_t {
@@ -245,7 +248,10 @@ pub extern "C" fn setprio(pid: pid_t, prio: c_int) -> c_int {
         return -1;
     };
     let old = qnet::neutrino::priority();
-    qnet::neutrino::set_priority(p);
+    if let Err(e) = qnet::neutrino::set_scheduler(None, p) {
+        crate::set_errno(e.errno().0);
+        return -1;
+    }
     c_int::from(old)
 }
 

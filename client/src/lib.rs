@@ -19,8 +19,10 @@
 //! `node/pid/chid` ([`parse_target`], [`Connection::attach_target`]), or by `node/name`
 //! ([`neutrino::name_open`]). Shared memory stays on its node (`ENOREMOTE`).
 //!
-//! Priority ([`neutrino::set_priority`], default 10) is carried with every send and pulse and
-//! reported to servers; the library does not change the OS scheduling priority of threads.
+//! Priority ([`neutrino::set_priority`], default 10) is carried with every send and pulse,
+//! orders receive queues and is reported to servers; it also schedules: a thread's OS priority
+//! follows its own priority and, on channels without `_NTO_CHF_FIXED_PRIORITY`, the priority
+//! of what it receives ([`sched`] has the table and the modes).
 
 mod channel;
 mod connection;
@@ -28,6 +30,7 @@ mod error;
 mod message;
 mod name;
 pub mod neutrino;
+pub mod sched;
 mod session;
 pub mod shm;
 

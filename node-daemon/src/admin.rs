@@ -264,6 +264,9 @@ pub(crate) fn node_view(driver: &Driver) -> NodeView {
     // Outside the kernel lock: a few small /proc reads per process.
     for p in view.processes.iter_mut().filter(|p| p.nd == 0) {
         p.name = process_name(p.pid);
+        for t in &mut p.threads {
+            t.sched = crate::sched::thread_sched_text(p.pid, t.tid);
+        }
     }
     view
 }
@@ -309,6 +312,14 @@ fn build_view(kernel: &Kernel, sessions: &mut dyn Iterator<Item = ThreadKey>) ->
     }
     for p in processes.values_mut() {
         p.threads.sort_by_key(|t| t.tid);
+        for t in p.threads.iter_mut().filter(|_| p.nd == 0) {
+            let key = ThreadKey {
+                nd: 0,
+                pid: p.pid,
+                tid: t.tid,
+            };
+            t.inherited = kernel.inherited_priority(key).is_some();
+        }
     }
     NodeView {
         node: name(0),

@@ -102,6 +102,11 @@ pub struct Args {
     /// The older spelling of --busy-poll-idle, in microseconds.
     #[arg(long, conflicts_with = "busy_poll_idle", hide = true)]
     pub busy_poll_idle_us: Option<u64>,
+    /// The daemon's own SCHED_FIFO priority, above every client's (default 90; 0: stay
+    /// SCHED_OTHER). Needs CAP_SYS_NICE; without it the daemon says so and stays SCHED_OTHER.
+    /// With one CPU in its affinity set, busy polling is turned off at a real-time priority.
+    #[arg(long)]
+    pub rt_priority: Option<u8>,
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. `127.0.0.1:9100`
     /// (off by default; anyone who can connect may read them).
     #[arg(long)]
@@ -155,6 +160,9 @@ pub struct PeerSpec {
 }
 
 /// The keys of a `--config` file.
+/// The daemon's default SCHED_FIFO priority (`qnet_core::sched::DAEMON_RT`).
+pub const DEFAULT_RT_PRIORITY: u8 = qnet_core::sched::DAEMON_RT as u8;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -183,6 +191,7 @@ struct FileConfig {
     busy_poll_idle: Option<Duration>,
     /// The older spelling of `busy_poll_idle`, in microseconds, still read.
     busy_poll_idle_us: Option<u64>,
+    rt_priority: Option<u8>,
     metrics: Option<String>,
     log_format: Option<LogFormat>,
     limit_channels: Option<usize>,
@@ -257,6 +266,8 @@ pub struct Config {
     /// Busy-polling window after the last kernel call when no recent call waits (capped at
     /// `busy_poll` when polling starts).
     pub busy_poll_idle: Duration,
+    /// Own SCHED_FIFO priority (0: none); see `sched`.
+    pub rt_priority: u8,
     /// What one process and one channel may hold.
     pub limits: qnet_core::Limits,
 }
@@ -281,6 +292,7 @@ impl Config {
             peer_frame_timeout: DEFAULT_PEER_FRAME_TIMEOUT,
             busy_poll: crate::poll::DEFAULT_BUSY_POLL,
             busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
+            rt_priority: DEFAULT_RT_PRIORITY,
             limits: qnet_core::Limits::default(),
         }
     }
@@ -357,6 +369,10 @@ impl Config {
                 .or(file.busy_poll_idle)
                 .or(file.busy_poll_idle_us.map(Duration::from_micros))
                 .unwrap_or(crate::poll::DEFAULT_BUSY_POLL_IDLE),
+            rt_priority: args
+                .rt_priority
+                .or(file.rt_priority)
+                .unwrap_or(DEFAULT_RT_PRIORITY),
             limits: {
                 let d = qnet_core::Limits::default();
                 qnet_core::Limits {
@@ -440,6 +456,13 @@ impl Config {
                 "busy_poll_idle {} is above {}; it is capped at busy_poll anyway",
                 humantime::format_duration(self.busy_poll_idle),
                 humantime::format_duration(crate::poll::MAX_BUSY_POLL)
+            ));
+        }
+        if self.rt_priority > 99 {
+            return invalid(format!(
+                "rt_priority {} is above 99 (Linux's highest SCHED_FIFO priority); \
+                 the default {DEFAULT_RT_PRIORITY} is above every client, 0 turns it off",
+                self.rt_priority
             ));
         }
         for limit in qnet_core::Limit::ALL {

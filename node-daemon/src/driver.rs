@@ -421,6 +421,7 @@ impl Driver {
     /// lock is released; routing the rest) and re-arm the timer.
     fn finish(&self, st: &mut State, own: Option<ThreadKey>) -> Option<Result<Completion, Errno>> {
         let mut mine = None;
+        crate::sched::apply_all(&mut st.kernel);
         while let Some(out) = st.kernel.poll_output() {
             match out {
                 Output::Complete {

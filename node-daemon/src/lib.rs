@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod peer;
 pub mod poll;
+pub mod sched;
 pub mod server;
 mod session;
 pub mod shm;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
 /// Start, serve until SIGTERM or SIGINT, stop. `Err` is the line to print.
 fn run(args: Args) -> Result<(), String> {
     let check = args.check;
-    let config = Config::from_args(args).map_err(|e| one_line(&e))?;
+    let mut config = Config::from_args(args).map_err(|e| one_line(&e))?;
     let filter = EnvFilter::try_new(&config.log).map_err(|e| {
         format!(
             "bad log filter {:?} (--log or RUST_LOG): {}: e.g. info, or warn,qnet_daemon=debug",
@@ -46,6 +46,20 @@ fn run(args: Args) -> Result<(), String> {
         LogFormat::Json => logs.json().init(),
     }
     raise_fd_limit();
+    // Before the runtime's threads start: they inherit the policy.
+    let sched = qnet_daemon::sched::init(config.rt_priority);
+    if sched.own_rt.is_some() && sched.one_cpu && !config.busy_poll.is_zero() {
+        // Spinning at a real-time priority on the only CPU delays the very thread it waits for.
+        config.busy_poll = std::time::Duration::ZERO;
+        config.busy_poll_idle = std::time::Duration::ZERO;
+        tracing::info!("one CPU and a real-time priority: busy polling off");
+    }
+    if config.rt_priority > 0 && sched.own_rt.is_none() {
+        tracing::warn!(
+            rt_priority = config.rt_priority,
+            "cannot take SCHED_FIFO (no CAP_SYS_NICE or RLIMIT_RTPRIO): a real-time CPU hog can starve the daemon"
+        );
+    }
     // Before any large message, and before the runtime's threads start allocating.
     let heap = qnet_daemon::heap::tune(config.max_message_size);
     // One thread: the kernel is one lock anyway, and a same-thread task wake-up is the
@@ -84,6 +98,7 @@ fn run(args: Args) -> Result<(), String> {
             busy_poll = %humantime::format_duration(config.busy_poll),
             busy_poll_idle = %humantime::format_duration(config.busy_poll_idle.min(config.busy_poll)),
             heap = %heap,
+            scheduling = %sched,
             "qnetd listening"
         );
         // Both the socket and the peer endpoint are bound: clients and peers can come.

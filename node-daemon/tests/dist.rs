@@ -37,6 +37,7 @@ fn sample_config_loads_with_every_key_set() {
     assert_eq!(config.max_message_size, 16 * 1024 * 1024);
     assert_eq!(config.busy_poll, Duration::from_micros(200));
     assert_eq!(config.busy_poll_idle, Duration::from_micros(50));
+    assert_eq!(config.rt_priority, 90);
     assert_eq!(
         config.limits,
         qnet_core::Limits::default(),
@@ -73,6 +74,7 @@ fn sample_config_loads_with_every_key_set() {
             "peer_memory_per_node",
             "peer_memory_total",
             "peers",
+            "rt_priority",
             "socket"
         ]
     );

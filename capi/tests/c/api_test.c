@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,15 @@ int main(int argc, char *argv[])
 	/* --- QNX extras: getprio/setprio, delay, pthread_create with a NULL id --- */
 	CHECK("getprio is 10 by default", getprio(0) == 10, "prio %d", getprio(0));
 	CHECK("setprio returns the old priority", setprio(0, 20) == 10, "setprio");
+	{
+		/* The OS scheduling follows (real-time where permitted: root in CI). */
+		struct sched_param sp = { 0 };
+		int pol = sched_getscheduler(0);
+		sched_getparam(0, &sp);
+		CHECK("setprio schedules the thread (root: SCHED_RR 20)",
+		      geteuid() != 0 || (pol == SCHED_RR && sp.sched_priority == 20), "policy %d prio %d", pol,
+		      sp.sched_priority);
+	}
 	m.type = 5;
 	CHECK("messages carry setprio's priority", MsgSend(coid, &m, sizeof(m), NULL, 0) == 20, "prio");
 	setprio(0, 10);

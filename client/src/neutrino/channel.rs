@@ -11,7 +11,10 @@ pub fn channel_create(flags: ChannelFlags) -> Result<Chid> {
     match call(Call::ChannelCreate(qnet_proto::local::ChannelCreate {
         flags: flags.0,
     }))? {
-        R::Chid(c) => Ok(c),
+        R::Chid(c) => {
+            super::priority::channel_created(c, flags);
+            Ok(c)
+        }
         other => Err(unexpected("ChannelCreate", &other)),
     }
 }

@@ -8,6 +8,7 @@ mod channel;
 mod event;
 mod name;
 mod netmgr;
+mod priority;
 mod pulse;
 mod receive;
 mod reply;
@@ -24,13 +25,14 @@ pub use event::{
 };
 pub use name::{name_attach, name_close, name_detach, name_open};
 pub use netmgr::{TargetParts, netmgr_ndtostr, netmgr_strtond, parse_target, split_target};
+pub use priority::{priority, priority_inherited, set_priority, set_scheduler};
 pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};
 pub use receive::{msg_receive, msg_receivev, msg_reply_receive};
 pub use reply::{
     msg_error, msg_info, msg_read, msg_readv, msg_reply, msg_replyv, msg_write, msg_writev,
 };
 pub use send::{msg_send, msg_sendsv, msg_sendv, msg_sendvs};
-pub use timer::{priority, set_priority, timer_timeout, unblock};
+pub use timer::{timer_timeout, unblock};
 
 pub use crate::session::gettid;
 pub(crate) use name::local_part as name_local_part;

@@ -15,7 +15,10 @@ pub fn name_attach(name: &str, flags: ChannelFlags) -> Result<Chid> {
         name: name.into(),
         flags: flags.0,
     }))? {
-        R::Chid(c) => Ok(c),
+        R::Chid(c) => {
+            super::priority::channel_created(c, flags);
+            Ok(c)
+        }
         other => Err(unexpected("name_attach", &other)),
     }
 }

@@ -4,7 +4,7 @@ use qnet_core::{Coid, PULSE_SIZE, Pulse};
 use qnet_proto::local::request::Call;
 
 use super::channel::done;
-use super::timer::resolve_priority;
+use super::priority::resolve_priority;
 use crate::error::Result;
 use crate::session::call;
 

@@ -87,14 +87,16 @@ fn deliver(got: Received, riov: &mut [IoSliceMut<'_>], info: Option<&mut MsgInfo
 /// The receive call, with the armed timeout (if any), returning what arrived.
 pub(crate) fn receive(chid: Chid, cap: u64) -> Result<Received> {
     let timeout = take_timeout();
-    received(
+    let got = received(
         "MsgReceive",
         call(Call::MsgReceive(qnet_proto::local::MsgReceive {
             chid,
             cap,
             timeout,
         }))?,
-    )
+    )?;
+    super::priority::on_receive(chid, &got);
+    Ok(got)
 }
 
 /// The reply-then-receive request (qnet extension; see [`msg_reply_receive`]), with the
@@ -107,7 +109,7 @@ pub(crate) fn reply_receive(
     cap: u64,
 ) -> Result<Received> {
     let timeout = take_timeout();
-    received(
+    let got = received(
         "MsgReplyReceive",
         call(Call::MsgReplyReceive(qnet_proto::local::MsgReplyReceive {
             rcvid,
@@ -117,7 +119,9 @@ pub(crate) fn reply_receive(
             cap,
             timeout,
         }))?,
-    )
+    )?;
+    super::priority::on_receive(chid, &got);
+    Ok(got)
 }
 
 fn received(what: &str, r: R) -> Result<Received> {

@@ -7,8 +7,9 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 use qnet_core::{Coid, Errno};
 use qnet_proto::local::{Timeout, response::Result as R};
 
+use super::priority::priority;
 use super::scatter_at;
-use super::timer::{priority, take_timeout};
+use super::timer::take_timeout;
 use crate::error::{Error, Result};
 use crate::session::{Session, unexpected, with_session};
 

@@ -138,6 +138,7 @@ impl Kernel {
             }
         }
         self.kill_connections_to(channel.connections);
+        self.forget_channel_priorities(process, chid);
         Ok(())
     }
 
@@ -161,6 +162,7 @@ impl Kernel {
         }
         while let Some(item) = self.channel_mut(process, chid).and_then(Channel::pop) {
             if let Some(received) = self.take_delivery(item, cap) {
+                self.on_received(thread, chid, priority_of(&received));
                 self.complete(thread, Ok(Completion::Received(received)));
                 return;
             }
@@ -233,6 +235,7 @@ impl Kernel {
                 _ => continue,
             };
             if let Some(received) = self.take_delivery(item, cap) {
+                self.on_received(receiver, chid, priority_of(&received));
                 self.release(receiver, Ok(Completion::Received(received)));
                 return true;
             }
@@ -255,6 +258,15 @@ impl Kernel {
                 message.stage = Stage::Queued((Reverse(priority), seq));
             }
         }
+        self.on_queued(server, chid, priority);
         true
+    }
+}
+
+/// The priority a message or pulse was sent at.
+fn priority_of(received: &Received) -> Priority {
+    match received {
+        Received::Message { info, .. } => info.priority,
+        Received::Pulse(p) => p.priority,
     }
 }

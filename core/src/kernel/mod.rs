@@ -11,6 +11,7 @@
 //! - `events.rs`: registered pulse events;
 //! - `timers.rs`: the deadline set behind `poll_timeout` / `handle_timeout`;
 //! - `numbering.rs`: lowest-free chids, coids and scoids; rcvids below 2^31;
+//! - `priority.rs`: priority inheritance on receive and server boost (`poll_priority`);
 //! - `limits.rs`: per-process and per-channel bounds, and which were hit;
 //! - `nodes.rs`: the node table (peers, names, up/down), node down;
 //! - `remote.rs`: calls across nodes: remote connections, forwarded calls, notices;
@@ -25,6 +26,7 @@ mod message;
 mod names;
 mod nodes;
 mod numbering;
+mod priority;
 mod process;
 mod pulses;
 mod remote;
@@ -53,6 +55,7 @@ pub use self::introspect::{
     ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
 };
 pub use self::limits::{Limit, LimitHit, Limits};
+pub use self::priority::{PriorityCause, PriorityChange};
 
 /// Time as the driver measures it: elapsed since an epoch the driver picks. The kernel never
 /// reads a clock.
@@ -198,6 +201,8 @@ pub struct Kernel {
     outputs: VecDeque<Output>,
     /// Limits hit for the first time by a process, not yet drained.
     limit_hits: VecDeque<LimitHit>,
+    /// Priority inheritance and boosts (`priority.rs`).
+    inheritance: priority::Inheritance,
 }
 
 impl Kernel {
@@ -225,6 +230,7 @@ impl Kernel {
             deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
             limit_hits: VecDeque::new(),
+            inheritance: priority::Inheritance::default(),
         }
     }
 

@@ -159,6 +159,7 @@ impl Kernel {
         if let Some(chid) = death {
             self.send_system_pulse(process, chid, PulseCode::THREADDEATH, tid, 0);
         }
+        self.forget_priority(thread);
         self.handle_timeout(now);
     }
 
@@ -243,6 +244,7 @@ impl Kernel {
                 self.events.remove(&id);
             }
         }
+        self.forget_process_priorities(process);
         self.handle_timeout(now);
     }
 

@@ -38,6 +38,11 @@ pub struct ThreadRow {
     pub via: Option<String>,
     /// Priority, where known (that of the message the thread sent).
     pub priority: Option<u32>,
+    /// Its real OS priority and policy, QNX style (`10r`, `10f`, `10o`); empty if its node
+    /// could not read it.
+    pub sched: String,
+    /// Whether it runs at a priority inherited from what it received (or boosted).
+    pub inherited: bool,
     /// The blocked-on column, as text.
     pub blocked_on: String,
 }
@@ -67,6 +72,8 @@ fn thread_row(node: &str, pid: u32, name: &str, t: &ThreadView) -> ThreadRow {
         chid: None,
         via: None,
         priority: t.priority,
+        sched: t.sched.clone(),
+        inherited: t.inherited,
         blocked_on: String::new(),
     };
     match ThreadState::try_from(t.state) {
@@ -144,9 +151,18 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
         return print_json(&rows);
     }
     let mut table = vec![
-        ["NODE", "PID", "NAME", "TID", "STATE", "BLOCKED-ON", "PRIO"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "NODE",
+            "PID",
+            "NAME",
+            "TID",
+            "PRIO",
+            "STATE",
+            "BLOCKED-ON",
+            "MSG-PRIO",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for r in &rows {
         table.push(vec![
@@ -158,6 +174,11 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
                 r.name.clone()
             },
             r.tid.to_string(),
+            match (r.sched.is_empty(), r.inherited) {
+                (true, _) => "-".into(),
+                (false, false) => r.sched.clone(),
+                (false, true) => format!("{} inherited", r.sched),
+            },
             r.state.to_owned(),
             if r.blocked_on.is_empty() {
                 "-".into()
