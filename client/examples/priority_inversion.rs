@@ -18,8 +18,9 @@
 //! high client's send boosts the server to 30: the high client's reply comes before the hog
 //! finishes. With `--fixed` (`_NTO_CHF_FIXED_PRIORITY`) the server stays at 10 and nothing
 //! boosts it: the hog finishes first. The last line says which: `order: high-first` or
-//! `order: medium-first`. Run `qnetd` on the same CPU (`taskset -c 0 qnetd`): it runs
-//! SCHED_FIFO above every client.
+//! `order: medium-first`. Run `qnetd` on the same CPU, real-time above every client
+//! (`taskset -c 0 qnetd --rt-priority 90`): a SCHED_OTHER daemon would be starved by the hog
+//! too, and nothing would flow until it finished.
 
 mod common;
 

@@ -125,7 +125,7 @@ fn inversion(fixed: bool) -> String {
         .arg(common::qnetd_path())
         .arg("--socket")
         .arg(&socket)
-        .args(["--node", "prio", "--log", "warn"]);
+        .args(["--node", "prio", "--log", "warn", "--rt-priority", "90"]);
     let _daemon = Proc::spawn("qnetd on cpu 0", daemon);
     let start = std::time::Instant::now();
     while std::os::unix::net::UnixStream::connect(&socket).is_err() {

@@ -102,9 +102,11 @@ pub struct Args {
     /// The older spelling of --busy-poll-idle, in microseconds.
     #[arg(long, conflicts_with = "busy_poll_idle", hide = true)]
     pub busy_poll_idle_us: Option<u64>,
-    /// The daemon's own SCHED_FIFO priority, above every client's (default 90; 0: stay
-    /// SCHED_OTHER). Needs CAP_SYS_NICE; without it the daemon says so and stays SCHED_OTHER.
-    /// With one CPU in its affinity set, busy polling is turned off at a real-time priority.
+    /// The daemon's own SCHED_FIFO priority (default 0: stay SCHED_OTHER; 90, above every
+    /// client, is what the shipped config sets so that a real-time CPU hog cannot starve
+    /// message passing). Needs CAP_SYS_NICE; without it the daemon says so and stays
+    /// SCHED_OTHER. With one CPU in its affinity set, busy polling is turned off at a
+    /// real-time priority.
     #[arg(long)]
     pub rt_priority: Option<u8>,
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. `127.0.0.1:9100`
@@ -160,8 +162,16 @@ pub struct PeerSpec {
 }
 
 /// The keys of a `--config` file.
-/// The daemon's default SCHED_FIFO priority (`qnet_core::sched::DAEMON_RT`).
-pub const DEFAULT_RT_PRIORITY: u8 = qnet_core::sched::DAEMON_RT as u8;
+/// The daemon's SCHED_FIFO priority when none is given: 0, stay SCHED_OTHER. A real-time
+/// daemon that busy-polls takes a whole CPU from every SCHED_OTHER thread while it polls,
+/// which costs several times the round trip where two daemons share a host (measured: remote
+/// 64 B p50 7.45x raw quinn vs 1.74x, see BENCHMARKS.md), so it is the deployment's choice:
+/// the shipped config and unit set [`RECOMMENDED_RT_PRIORITY`].
+pub const DEFAULT_RT_PRIORITY: u8 = 0;
+
+/// The SCHED_FIFO priority the shipped config gives the daemon, above every client
+/// (`qnet_core::sched::DAEMON_RT`).
+pub const RECOMMENDED_RT_PRIORITY: u8 = qnet_core::sched::DAEMON_RT as u8;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -461,7 +471,7 @@ impl Config {
         if self.rt_priority > 99 {
             return invalid(format!(
                 "rt_priority {} is above 99 (Linux's highest SCHED_FIFO priority); \
-                 the default {DEFAULT_RT_PRIORITY} is above every client, 0 turns it off",
+                 {RECOMMENDED_RT_PRIORITY} is above every client, 0 turns it off",
                 self.rt_priority
             ));
         }
