@@ -14,9 +14,10 @@ use bytes::{Buf, Bytes, BytesMut};
 use prost::Message as _;
 use qnet_core::Errno;
 use qnet_proto::frame::{FRAME_OVERHEAD, SPLIT_MIN_BODY, encode_frame_split};
+use qnet_proto::hello::{self, HelloError};
 use qnet_proto::local::{
-    ClientFrame, DaemonFrame, Hello, HelloAck, Request, Response, SessionKind, client_frame,
-    daemon_frame, request, response,
+    ClientFrame, DaemonFrame, HelloAck, Request, Response, SessionKind, client_frame, daemon_frame,
+    request, response,
 };
 
 use crate::error::{Error, Result};
@@ -126,37 +127,16 @@ fn connect_first(candidates: Vec<PathBuf>) -> Result<(UnixStream, PathBuf)> {
 /// Connect to the daemon and exchange hellos.
 pub(crate) fn open(kind: SessionKind, tid: u32) -> Result<(UnixStream, PathBuf, HelloAck)> {
     let (mut stream, path) = connect_daemon()?;
-    let hello = ClientFrame {
-        frame: Some(client_frame::Frame::Hello(Hello {
-            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-            tid,
-            kind: kind as i32,
-        })),
-    };
-    qnet_proto::frame::blocking::write_frame(&mut stream, &hello)
-        .map_err(|e| daemon_err(&path, "sending hello", e))?;
-    let reply: Option<DaemonFrame> =
-        qnet_proto::frame::blocking::read_frame(&mut stream, FRAME_OVERHEAD)
-            .map_err(|e| daemon_err(&path, "reading hello ack", e))?;
-    match reply.and_then(|f| f.frame) {
-        Some(daemon_frame::Frame::HelloAck(ack)) => Ok((stream, path, ack)),
-        Some(daemon_frame::Frame::Refused(r)) => Err(Error::Protocol {
-            detail: format!(
-                "qnetd at {} refused the session: {} (daemon protocol version {}, ours {})",
-                path.display(),
-                r.reason,
-                r.daemon_version,
-                qnet_proto::LOCAL_PROTOCOL_VERSION
-            ),
+    match hello::open(&mut stream, kind, tid) {
+        Ok(ack) => Ok((stream, path, ack)),
+        Err(HelloError::Send(e)) => Err(daemon_err(&path, "sending hello", e)),
+        Err(HelloError::Receive(e)) => Err(daemon_err(&path, "reading hello ack", e)),
+        Err(e @ HelloError::Refused { .. }) => Err(Error::Protocol {
+            detail: format!("qnetd at {} {e}", path.display()),
         }),
-        Some(daemon_frame::Frame::Response(_)) => Err(Error::Protocol {
-            detail: "qnetd answered the hello with a response".into(),
+        Err(e @ HelloError::Unexpected(_)) => Err(Error::Protocol {
+            detail: e.to_string(),
         }),
-        None => Err(daemon_err(
-            &path,
-            "reading hello ack",
-            io::Error::new(io::ErrorKind::UnexpectedEof, "daemon closed the session"),
-        )),
     }
 }
 

@@ -21,14 +21,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use qnet_core::{Call, Credentials, Errno, Pid, ProcessKey, ThreadKey};
-use qnet_proto::LOCAL_PROTOCOL_VERSION;
 use qnet_proto::convert::{ConvertError, ReplyReceive, ShmRequest};
 use qnet_proto::frame::{
-    FrameError, HEADER_LEN, check_eof, decode_frame, encode_frame, encode_frame_split,
+    FrameError, check_eof, decode_frame, encode_frame, encode_frame_split, missing,
 };
-use qnet_proto::local::{
-    self, ClientFrame, DaemonFrame, HelloAck, Refused, SessionKind, client_frame, daemon_frame,
-};
+use qnet_proto::hello::{self, BadHello, MAX_HELLO_LEN};
+use qnet_proto::local::{self, ClientFrame, DaemonFrame, SessionKind, client_frame, daemon_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
@@ -38,8 +36,6 @@ use crate::driver::Driver;
 use crate::fdpass;
 use crate::shm::ShmRegistry;
 
-/// Largest hello frame; a hello is a few bytes.
-const MAX_HELLO_LEN: usize = 1024;
 /// Largest frame on an SHM session; its requests are a few bytes.
 const MAX_SHM_FRAME_LEN: usize = 1024;
 /// A connection that sends no hello within this time is closed.
@@ -130,42 +126,25 @@ async fn session(
     ctx: &SessionContext,
     peer: Peer,
 ) -> Result<(), SessionError> {
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
         Err(_) => return Err(SessionError::HelloTimeout(HELLO_TIMEOUT)),
         Ok(Ok(None)) => return Ok(()),
         Ok(Ok(Some(frame))) => frame,
         Ok(Err(e)) => return Err(e),
     };
-    let hello = match hello.frame {
-        Some(client_frame::Frame::Hello(h)) => h,
-        Some(client_frame::Frame::Request(_)) => {
-            return Err(SessionError::Unexpected("request before hello"));
-        }
-        None => return Err(SessionError::Unexpected("empty frame instead of hello")),
-    };
     let mut out = Writer::default();
-    if hello.version != LOCAL_PROTOCOL_VERSION {
-        let reason = format!(
-            "protocol version mismatch: client speaks version {}, daemon speaks version {}",
-            hello.version, LOCAL_PROTOCOL_VERSION
-        );
-        tracing::info!(pid = peer.pid, %reason, "refusing session");
-        return out.refuse(stream, reason).await;
-    }
-    let Ok(kind) = SessionKind::try_from(hello.kind) else {
-        let reason = format!("unknown session kind {}", hello.kind);
-        tracing::info!(pid = peer.pid, %reason, "refusing session");
-        return out.refuse(stream, reason).await;
+    let (kind, tid) = match hello::check(first) {
+        Ok(k) => k,
+        Err(BadHello::NotAHello(what)) => return Err(SessionError::Unexpected(what)),
+        Err(BadHello::Refuse(reason)) => {
+            tracing::info!(pid = peer.pid, %reason, "refusing session");
+            return out.refuse(stream, reason).await;
+        }
     };
-    let ack = HelloAck {
-        version: LOCAL_PROTOCOL_VERSION,
-        pid: peer.pid,
-        node: ctx.node.clone(),
-        max_message_size: ctx.max_message_size,
-    };
+    let ack = hello::ack(peer.pid, ctx.node.clone(), ctx.max_message_size);
     match kind {
         SessionKind::Thread => {
-            let thread = ThreadKey::local(peer.pid, hello.tid);
+            let thread = ThreadKey::local(peer.pid, tid);
             let (tx, rx) = mpsc::unbounded_channel();
             if let Err(busy) = ctx.driver.register_thread(thread, peer.cred, tx) {
                 let reason = busy.to_string();
@@ -176,7 +155,7 @@ async fn session(
                 driver: &ctx.driver,
                 thread,
             };
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             thread_session(stream, ctx, thread, rx, out).await
         }
         SessionKind::Process => {
@@ -185,7 +164,7 @@ async fn session(
                 driver: &ctx.driver,
                 pid: peer.pid,
             };
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             let mut byte = [0u8; 1];
             match stream.read(&mut byte).await? {
                 0 => Ok(()),
@@ -195,11 +174,11 @@ async fn session(
             }
         }
         SessionKind::Shm => {
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             shm_session(stream, ctx, peer, out).await
         }
         SessionKind::Admin => {
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             crate::admin::session(stream, ctx).await
         }
     }
@@ -208,46 +187,17 @@ async fn session(
 /// Read exactly one frame, byte-exact (nothing past it), bounded by [`MAX_HELLO_LEN`].
 /// `Ok(None)`: the stream ended before its first byte.
 async fn read_hello(stream: &mut UnixStream) -> Result<Option<ClientFrame>, SessionError> {
-    let mut header = [0u8; HEADER_LEN];
-    let mut got = 0;
-    while got < HEADER_LEN {
-        match stream.read(&mut header[got..]).await? {
-            0 if got == 0 => return Ok(None),
-            0 => {
-                return Err(FrameError::Truncated {
-                    have: got,
-                    want: HEADER_LEN,
-                }
-                .into());
-            }
-            n => got += n,
+    let mut buf = BytesMut::new();
+    loop {
+        if let Some(frame) = decode_frame(&mut buf, MAX_HELLO_LEN)? {
+            return Ok(Some(frame));
+        }
+        let want = missing(&buf) as u64;
+        if (&mut *stream).take(want).read_buf(&mut buf).await? == 0 {
+            check_eof(&buf)?;
+            return Ok(None);
         }
     }
-    let len = u32::from_le_bytes(header) as usize;
-    if len > MAX_HELLO_LEN {
-        return Err(FrameError::TooLarge {
-            len,
-            max: MAX_HELLO_LEN,
-        }
-        .into());
-    }
-    let mut payload = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        match stream.read(&mut payload[got..]).await? {
-            0 => {
-                return Err(FrameError::Truncated {
-                    have: HEADER_LEN + got,
-                    want: HEADER_LEN + len,
-                }
-                .into());
-            }
-            n => got += n,
-        }
-    }
-    Ok(Some(
-        prost::Message::decode(payload.as_slice()).map_err(FrameError::from)?,
-    ))
 }
 
 async fn thread_session(
@@ -473,12 +423,7 @@ impl Writer {
         stream: &mut UnixStream,
         reason: String,
     ) -> Result<(), SessionError> {
-        let refused = Refused {
-            reason,
-            daemon_version: LOCAL_PROTOCOL_VERSION,
-        };
-        self.send(stream, daemon_frame::Frame::Refused(refused))
-            .await?;
+        self.send(stream, hello::refused(reason)).await?;
         stream.shutdown().await?;
         Ok(())
     }

@@ -234,6 +234,19 @@ pub fn decode_frame<M: Message + Default>(
     Ok(Some(M::decode(payload)?))
 }
 
+/// Bytes still missing before `src` holds its first frame whole (0: it does). A reader that
+/// reads at most this many each time consumes nothing past that frame (a session's hello,
+/// before an SHM session's fd-carrying frame that must be read with `recvmsg`).
+pub fn missing(src: &[u8]) -> usize {
+    match src.get(..HEADER_LEN) {
+        None => HEADER_LEN - src.len(),
+        Some(h) => {
+            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            (HEADER_LEN + len).saturating_sub(src.len())
+        }
+    }
+}
+
 /// At end of stream: `Ok` if nothing is left over, else the truncation.
 pub fn check_eof(src: &BytesMut) -> Result<(), FrameError> {
     if src.is_empty() {
@@ -336,6 +349,9 @@ mod tests {
         let mut buf = BytesMut::from(&[5, 0, 0, 0, 1, 2][..]);
         let r: Option<ClientFrame> = decode_frame(&mut buf, 1024).unwrap();
         assert!(r.is_none());
+        assert_eq!(missing(&buf), 3);
+        assert_eq!(missing(&buf[..2]), 2);
+        assert_eq!(missing(&[]), HEADER_LEN);
         assert_eq!(
             check_eof(&buf),
             Err(FrameError::Truncated { have: 6, want: 9 })

@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod frame;
 pub mod fuzzing;
+pub mod hello;
 
 use std::path::PathBuf;
 
