@@ -4,9 +4,10 @@
 //! exact-length reads (so nothing past it is consumed before an SHM session's fd-carrying
 //! frame, which must be read with `recvmsg`). Then, by kind:
 //!
-//! - THREAD: request/response frames, each request converted into a [`Call`] for the
-//!   [`Driver`] (a `MsgReplyReceive`, a qnet extension, into two, run in order with one
-//!   response); completions of blocked calls arrive on the session's outbox;
+//! - THREAD: request/response frames, each request decoded into a [`LocalRequest`]: a kernel
+//!   call for the [`Driver`], a netmgr lookup, or a `MsgReplyReceive` (a qnet extension, two
+//!   calls run in order with one response); completions of blocked calls arrive on the
+//!   session's outbox;
 //! - PROCESS: no frames at all, only its end matters (process liveness);
 //! - SHM: shared-memory handle requests, served by the [`ShmRegistry`] with fd passing;
 //! - ADMIN: read-only introspection requests, served by `admin` (no kernel presence).
@@ -20,8 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use qnet_core::{Call, Credentials, Errno, Pid, ProcessKey, ThreadKey};
-use qnet_proto::convert::{ConvertError, ReplyReceive, ShmRequest};
+use qnet_core::{Completion, Credentials, Errno, Pid, ProcessKey, ThreadKey};
+use qnet_proto::codec::{CallFailure, LocalAnswer, LocalRequest, ShmRequest};
+use qnet_proto::convert::ConvertError;
 use qnet_proto::frame::{
     FrameError, check_eof, decode_frame, encode_frame, encode_frame_split, missing,
 };
@@ -225,20 +227,20 @@ async fn thread_session(
                     "request while the previous call is blocked",
                 ));
             }
-            let response = match Call::try_from(request) {
-                Ok(call) => ctx.driver.call(thread, call),
-                Err(ConvertError::MissingCall) => {
-                    return Err(SessionError::Unexpected("request carries no call"));
-                }
-                Err(ConvertError::Netmgr(request)) => Some(ctx.driver.netmgr(request)),
-                Err(ConvertError::ReplyReceive(rr)) => {
-                    let ReplyReceive { reply, receive } = *rr;
+            let response = match LocalRequest::try_from(request) {
+                Ok(LocalRequest::Kernel(call)) => ctx.driver.call(thread, call),
+                Ok(LocalRequest::Netmgr(request)) => Some(ctx.driver.netmgr(request)),
+                Ok(LocalRequest::ReplyReceive(rr)) => {
+                    let (reply, receive) = rr.into_calls();
                     ctx.driver.reply_receive(thread, reply, receive)
                 }
-                Err(ConvertError::Shm(_)) => Some(error_response(
+                Ok(LocalRequest::Shm(_)) => Some(error_response(
                     Errno::EPROTO,
                     "shared-memory handle requests belong on an SHM session",
                 )),
+                Err(ConvertError::MissingCall) => {
+                    return Err(SessionError::Unexpected("request carries no call"));
+                }
                 Err(e) => Some(error_response(Errno::EINVAL, &e.to_string())),
             };
             match response {
@@ -299,8 +301,8 @@ async fn shm_session(
             }
             None => return Err(SessionError::Unexpected("empty frame")),
         };
-        match Call::try_from(request) {
-            Err(ConvertError::Shm(ShmRequest::Create { nd, pid, perms })) => {
+        match LocalRequest::try_from(request) {
+            Ok(LocalRequest::Shm(ShmRequest::Create { nd, pid, perms })) => {
                 let creator = ProcessKey {
                     nd: 0,
                     pid: peer.pid,
@@ -308,9 +310,7 @@ async fn shm_session(
                 let allowed = ProcessKey { nd, pid };
                 let r = ctx.shm.create(creator, frame_fds.next(), allowed, perms);
                 let response = match r {
-                    Ok(handle) => local::Response {
-                        result: Some(local::response::Result::ShmHandle(handle)),
-                    },
+                    Ok(handle) => LocalAnswer::ShmHandle(handle).into(),
                     Err(Errno::ENOREMOTE) => error_response(
                         Errno::ENOREMOTE,
                         &format!(
@@ -323,16 +323,14 @@ async fn shm_session(
                 out.send(stream, daemon_frame::Frame::Response(response))
                     .await?;
             }
-            Err(ConvertError::Shm(ShmRequest::Open { handle, perms })) => {
+            Ok(LocalRequest::Shm(ShmRequest::Open { handle, perms })) => {
                 let caller = ProcessKey {
                     nd: 0,
                     pid: peer.pid,
                 };
                 match ctx.shm.open(caller, handle, perms) {
                     Ok(fd) => {
-                        let response = local::Response {
-                            result: Some(local::response::Result::Done(local::Done {})),
-                        };
+                        let response = LocalAnswer::from(Completion::Done).into();
                         let bytes = out.encode(daemon_frame::Frame::Response(response));
                         fdpass::send_with_fd(stream, bytes, &fd).await?;
                     }
@@ -351,7 +349,9 @@ async fn shm_session(
             Err(ConvertError::MissingCall) => {
                 return Err(SessionError::Unexpected("request carries no call"));
             }
-            _ => return Err(SessionError::Unexpected("kernel call on an SHM session")),
+            Ok(_) | Err(_) => {
+                return Err(SessionError::Unexpected("kernel call on an SHM session"));
+            }
         }
     }
 }
@@ -378,12 +378,11 @@ fn foreign_handle(ctx: &SessionContext, handle: u64) -> String {
 }
 
 fn error_response(errno: Errno, detail: &str) -> local::Response {
-    local::Response {
-        result: Some(local::response::Result::Error(local::Error {
-            errno: errno.0,
-            detail: format!("{errno}: {detail}"),
-        })),
+    CallFailure {
+        errno,
+        detail: format!("{errno}: {detail}"),
     }
+    .into()
 }
 
 /// Encodes daemon frames into one reused buffer; a large payload is not copied into it but
