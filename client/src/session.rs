@@ -12,12 +12,12 @@ use std::io::IoSlice;
 
 use bytes::{Buf, Bytes, BytesMut};
 use prost::Message as _;
-use qnet_core::Errno;
+use qnet_core::{Call, Completion};
+use qnet_proto::codec::{CallFailure, LocalAnswer, LocalRequest};
 use qnet_proto::frame::{FRAME_OVERHEAD, SPLIT_MIN_BODY, encode_frame_split};
 use qnet_proto::hello::{self, HelloError};
 use qnet_proto::local::{
-    ClientFrame, DaemonFrame, HelloAck, Request, Response, SessionKind, client_frame, daemon_frame,
-    request, response,
+    ClientFrame, DaemonFrame, HelloAck, SessionKind, client_frame, daemon_frame,
 };
 
 use crate::error::{Error, Result};
@@ -221,11 +221,11 @@ impl Session {
         }
     }
 
-    /// Encode `call` as one frame: into the write buffer, except a large payload, which is
+    /// Encode `request` as one frame: into the write buffer, except a large payload, which is
     /// kept aside and written after it.
-    fn encode(&mut self, call: request::Call) {
+    fn encode(&mut self, request: LocalRequest) {
         let mut frame = ClientFrame {
-            frame: Some(client_frame::Frame::Request(Request { call: Some(call) })),
+            frame: Some(client_frame::Frame::Request(request.into())),
         };
         self.wbuf.clear();
         self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
@@ -239,7 +239,7 @@ impl Session {
 
     /// Send the frame in the write buffer (and its payload kept aside, if any) and read the
     /// response.
-    pub(crate) fn round_trip(&mut self) -> Result<response::Result> {
+    pub(crate) fn round_trip(&mut self) -> Result<LocalAnswer> {
         let body = std::mem::take(&mut self.wbody);
         if let Err(e) = write_all_vectored(&mut self.stream, &self.wbuf, &body) {
             return Err(daemon_err(&self.path, "sending a request", e));
@@ -249,18 +249,7 @@ impl Session {
         let frame = DaemonFrame::decode(payload).map_err(|e| Error::Protocol {
             detail: format!("malformed response: {e}"),
         })?;
-        match frame.frame {
-            Some(daemon_frame::Frame::Response(Response { result: Some(r) })) => match r {
-                response::Result::Error(e) => Err(Error::Call {
-                    errno: Errno(e.errno),
-                    detail: e.detail,
-                }),
-                other => Ok(other),
-            },
-            _ => Err(Error::Protocol {
-                detail: "expected a response frame".into(),
-            }),
-        }
+        answer_of(frame)
     }
 
     /// Wait for the response and return its body. One `poll` for POLLIN, then, for a response
@@ -332,9 +321,26 @@ impl Session {
     }
 
     /// One request, one response.
-    pub(crate) fn call(&mut self, call: request::Call) -> Result<response::Result> {
-        self.encode(call);
+    pub(crate) fn call(&mut self, request: LocalRequest) -> Result<LocalAnswer> {
+        self.encode(request);
         self.round_trip()
+    }
+}
+
+/// The answer a daemon frame carries: a failed call's errno and detail as [`Error::Call`];
+/// anything but a well-formed response as [`Error::Protocol`].
+pub(crate) fn answer_of(frame: DaemonFrame) -> Result<LocalAnswer> {
+    let Some(daemon_frame::Frame::Response(response)) = frame.frame else {
+        return Err(Error::Protocol {
+            detail: "expected a response frame".into(),
+        });
+    };
+    match std::result::Result::<LocalAnswer, CallFailure>::try_from(response) {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(CallFailure { errno, detail })) => Err(Error::Call { errno, detail }),
+        Err(e) => Err(Error::Protocol {
+            detail: format!("malformed response: {e}"),
+        }),
     }
 }
 
@@ -402,8 +408,17 @@ pub(crate) fn with_session<R>(f: impl FnOnce(&mut Session) -> Result<R>) -> Resu
 }
 
 /// One request on this thread's session.
-pub(crate) fn call(c: request::Call) -> Result<response::Result> {
-    with_session(|s| s.call(c))
+pub(crate) fn call(request: LocalRequest) -> Result<LocalAnswer> {
+    with_session(|s| s.call(request))
+}
+
+/// One kernel call on this thread's session; `what` names it if the answer is not a
+/// completion.
+pub(crate) fn kernel(what: &str, call: Call) -> Result<Completion> {
+    match self::call(LocalRequest::Kernel(call))? {
+        LocalAnswer::Completion(c) => Ok(c),
+        other => Err(unexpected(what, &other)),
+    }
 }
 
 /// The local node's name (opens the process session if needed).
@@ -412,7 +427,7 @@ pub fn local_node() -> Result<String> {
 }
 
 /// An unexpected response kind.
-pub(crate) fn unexpected(what: &str, got: &response::Result) -> Error {
+pub(crate) fn unexpected(what: &str, got: &impl std::fmt::Debug) -> Error {
     Error::Protocol {
         detail: format!("{what}: unexpected response {got:?}"),
     }
@@ -422,7 +437,8 @@ pub(crate) fn unexpected(what: &str, got: &response::Result) -> Error {
 mod tests {
     use std::thread;
 
-    use qnet_proto::local::{Done, Reply, Response};
+    use qnet_core::{Errno, Extents};
+    use qnet_proto::local::{Done, Reply, Response, response};
 
     use super::*;
 
@@ -452,7 +468,7 @@ mod tests {
     }
 
     /// A session whose daemon end is `daemon`, answering one request as `answer` says.
-    fn exchange(answer: impl FnOnce(&mut UnixStream) + Send + 'static) -> Result<response::Result> {
+    fn exchange(answer: impl FnOnce(&mut UnixStream) + Send + 'static) -> Result<LocalAnswer> {
         let (ours, mut daemon) = UnixStream::pair().unwrap();
         let info = DaemonInfo {
             node: "n".into(),
@@ -465,7 +481,9 @@ mod tests {
             answer(&mut daemon);
         });
         let mut s = Session::for_test(ours, info);
-        let r = s.call(request::Call::ChannelCreate(Default::default()));
+        let r = s.call(LocalRequest::Kernel(Call::ChannelCreate {
+            flags: Default::default(),
+        }));
         fake.join().unwrap();
         r
     }
@@ -519,8 +537,15 @@ mod tests {
             (big, vec![100, 10_000]),
         ];
         for (len, cuts) in cases {
-            let want = reply_of(len);
-            let bytes = response_frame(want.clone());
+            let wire = reply_of(len);
+            let response::Result::Reply(r) = wire.clone() else {
+                unreachable!()
+            };
+            let want = LocalAnswer::Completion(Completion::Reply {
+                status: r.status,
+                data: Extents::at_zero(r.data),
+            });
+            let bytes = response_frame(wire);
             let got = exchange(move |d| write_in_pieces(d, &bytes, &cuts))
                 .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
             assert_eq!(got, want, "{len}-byte reply");

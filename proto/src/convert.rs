@@ -233,7 +233,9 @@ impl TryFrom<local::Request> for LocalRequest {
                 }));
             }
             WireCall::NetmgrStrToNd(c) => {
-                return Ok(LocalRequest::Netmgr(NetmgrRequest::StrToNd { name: c.name }));
+                return Ok(LocalRequest::Netmgr(NetmgrRequest::StrToNd {
+                    name: c.name,
+                }));
             }
             WireCall::NetmgrNdToStr(c) => {
                 return Ok(LocalRequest::Netmgr(NetmgrRequest::NdToStr { nd: c.nd }));

@@ -4,8 +4,9 @@
 use std::io::{IoSlice, IoSliceMut};
 
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
-use qnet_core::{Coid, Errno};
-use qnet_proto::local::{Timeout, response::Result as R};
+use qnet_core::{Coid, Completion, Errno};
+use qnet_proto::codec::LocalAnswer;
+use qnet_proto::local::Timeout;
 
 use super::scatter_at;
 use super::timer::{priority, take_timeout};
@@ -65,14 +66,13 @@ pub(crate) fn send(coid: Coid, parts: &[&[u8]], reply: &mut [IoSliceMut<'_>]) ->
             timeout.as_ref(),
         );
         match s.round_trip()? {
-            R::Reply(r) => {
+            LocalAnswer::Completion(Completion::Reply { status, data }) => {
                 // Only what the server wrote, at its offsets: every other byte of the
                 // caller's reply buffers keeps its value, as in QNX.
-                scatter_at(&r.data, r.data_offset, reply);
-                for p in &r.pieces {
+                for p in data.pieces() {
                     scatter_at(&p.data, p.offset, reply);
                 }
-                Ok(r.status)
+                Ok(status)
             }
             other => Err(unexpected("MsgSend", &other)),
         }
