@@ -231,12 +231,6 @@ impl Session {
         self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
     }
 
-    /// Fill in the length prefix of the frame in the write buffer.
-    pub(crate) fn finish_frame(&mut self) {
-        let len = (self.wbuf.len() - 4) as u32;
-        self.wbuf[..4].copy_from_slice(&len.to_le_bytes());
-    }
-
     /// Send the frame in the write buffer (and its payload kept aside, if any) and read the
     /// response.
     pub(crate) fn round_trip(&mut self) -> Result<LocalAnswer> {
