@@ -3,18 +3,19 @@
 //! socket, so a blocking call blocks exactly that thread and nothing else).
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use prost::Message as _;
 use qnet_core::{Call, Completion};
 use qnet_proto::codec::{CallFailure, LocalAnswer, LocalRequest};
-use qnet_proto::frame::{FRAME_OVERHEAD, SPLIT_MIN_BODY, encode_frame_split};
+use qnet_proto::frame::blocking::FrameReader;
+use qnet_proto::frame::{FRAME_OVERHEAD, encode_frame_split};
 use qnet_proto::hello::{self, HelloError};
 use qnet_proto::local::{
     ClientFrame, DaemonFrame, HelloAck, SessionKind, client_frame, daemon_frame,
@@ -74,8 +75,9 @@ pub(crate) struct Session {
     /// The outgoing frame's large payload, written after `wbuf` without being copied into it
     /// (see `encode_frame_split`); empty when `wbuf` holds the whole frame.
     wbody: Bytes,
-    /// Incoming frame, reused (reclaimed once the previous response is dropped).
-    rbuf: BytesMut,
+    /// Reads responses into one reused buffer (reclaimed once the previous response is
+    /// dropped).
+    reader: FrameReader,
     /// Hello-time facts.
     pub(crate) info: DaemonInfo,
 }
@@ -138,6 +140,15 @@ pub(crate) fn open(kind: SessionKind, tid: u32) -> Result<(UnixStream, PathBuf, 
             detail: e.to_string(),
         }),
     }
+}
+
+/// The reader of a THREAD session's responses: frames up to the daemon's message-size limit
+/// plus the frame's other fields.
+fn response_reader(max_message_size: u64) -> FrameReader {
+    let max = usize::try_from(max_message_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(FRAME_OVERHEAD);
+    FrameReader::greedy(max)
 }
 
 fn info_of(ack: &HelloAck) -> DaemonInfo {
@@ -203,7 +214,7 @@ impl Session {
             path,
             wbuf: Vec::with_capacity(256),
             wbody: Bytes::new(),
-            rbuf: BytesMut::with_capacity(256),
+            reader: response_reader(ack.max_message_size),
             info: info_of(&ack),
         })
     }
@@ -216,7 +227,7 @@ impl Session {
             path: PathBuf::from("test"),
             wbuf: Vec::new(),
             wbody: Bytes::new(),
-            rbuf: BytesMut::new(),
+            reader: response_reader(info.max_message_size),
             info,
         }
     }
@@ -256,62 +267,29 @@ impl Session {
     /// then costs a spurious wake-up and context switch, and the daemon an extra wake-up. A
     /// `poll` waiter is woken only for readability. (BENCHMARKS.md, "Spurious wake-ups".)
     fn read_response(&mut self) -> Result<Bytes> {
-        let waiting =
-            |path: &std::path::Path, e| daemon_err(path, "waiting for the response", eof_named(e));
-        wait_readable(&self.stream).map_err(|e| waiting(&self.path, e))?;
-        self.rbuf.clear();
-        self.rbuf.resize(SMALL_READ, 0);
-        let mut have = 0;
-        while have < 4 {
-            match self.stream.read(&mut self.rbuf[have..]) {
-                Ok(0) => return Err(waiting(&self.path, io::ErrorKind::UnexpectedEof.into())),
-                Ok(n) => have += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(waiting(&self.path, e)),
-            }
-        }
-        let len =
-            u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]) as usize;
-        let max = (self.info.max_message_size as usize).saturating_add(FRAME_OVERHEAD);
-        if len > max {
+        let failed = |path: &std::path::Path, e: io::Error| match e.kind() {
+            io::ErrorKind::InvalidData => Error::Protocol {
+                detail: format!("response: {e}"),
+            },
+            _ => daemon_err(path, "reading the response", eof_named(e)),
+        };
+        wait_readable(&self.stream).map_err(|e| failed(&self.path, e))?;
+        let payload = match self.reader.read_payload(&mut self.stream) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(failed(&self.path, io::ErrorKind::UnexpectedEof.into())),
+            Err(e) => return Err(failed(&self.path, e)),
+        };
+        // Strict request/response: nothing may follow the response.
+        if self.reader.buffered() > 0 {
             return Err(Error::Protocol {
-                detail: format!("response of {len} bytes exceeds {max}"),
+                detail: format!(
+                    "{} bytes after a {}-byte response",
+                    self.reader.buffered(),
+                    payload.len()
+                ),
             });
         }
-        let end = 4 + len;
-        if have > end {
-            return Err(Error::Protocol {
-                detail: format!("{} bytes after a {len}-byte response", have - end),
-            });
-        }
-        let reading =
-            |path: &std::path::Path, e| daemon_err(path, "reading the response", eof_named(e));
-        if end > SMALL_READ && len >= SPLIT_MIN_BODY {
-            // Large: a fresh buffer that is never zero-filled (the reused one would be:
-            // `read_exact` needs initialized bytes).
-            let mut payload = Vec::new();
-            payload
-                .try_reserve_exact(len)
-                .map_err(|e| reading(&self.path, io::Error::other(e)))?;
-            payload.extend_from_slice(&self.rbuf[4..have]);
-            (&mut self.stream)
-                .take((end - have) as u64)
-                .read_to_end(&mut payload)
-                .map_err(|e| reading(&self.path, e))?;
-            if payload.len() < len {
-                return Err(reading(&self.path, io::ErrorKind::UnexpectedEof.into()));
-            }
-            return Ok(Bytes::from(payload));
-        }
-        if end > have {
-            self.rbuf.resize(end, 0);
-            self.stream
-                .read_exact(&mut self.rbuf[have..end])
-                .map_err(|e| reading(&self.path, e))?;
-        }
-        let mut frame = self.rbuf.split_to(end);
-        frame.advance(4);
-        Ok(frame.freeze())
+        Ok(payload)
     }
 
     /// One request, one response.
@@ -337,9 +315,6 @@ pub(crate) fn answer_of(frame: DaemonFrame) -> Result<LocalAnswer> {
         }),
     }
 }
-
-/// The read buffer a response is first read into: most responses fit it whole.
-const SMALL_READ: usize = 2048;
 
 /// Write `head` then `body` completely, in as few (vectored) writes as the socket allows.
 fn write_all_vectored(stream: &mut UnixStream, head: &[u8], body: &[u8]) -> io::Result<()> {
@@ -431,7 +406,10 @@ pub(crate) fn unexpected(what: &str, got: &impl std::fmt::Debug) -> Error {
 mod tests {
     use std::thread;
 
+    use bytes::BytesMut;
     use qnet_core::{Errno, Extents};
+    use qnet_proto::frame::SPLIT_MIN_BODY;
+    use qnet_proto::frame::blocking::SMALL_READ;
     use qnet_proto::local::{Done, Reply, Response, response};
 
     use super::*;

@@ -3,19 +3,19 @@
 //!
 //! A name or request that points at another node fails with `ENOREMOTE` and changes nothing.
 
-use std::io::{IoSlice, IoSliceMut, Read};
+use std::io::{IoSlice, IoSliceMut};
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
-use bytes::BytesMut;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap, shm_open, shm_unlink};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use nix::sys::stat::{Mode, fstat};
 use qnet_core::{Completion, Errno, Pid};
 use qnet_proto::codec::{LocalAnswer, LocalRequest, ShmRequest};
-use qnet_proto::frame::{FRAME_OVERHEAD, decode_frame};
+use qnet_proto::frame::FRAME_OVERHEAD;
+use qnet_proto::frame::blocking::FrameReader;
 use qnet_proto::local::{ClientFrame, DaemonFrame, SessionKind, client_frame};
 
 use crate::error::{Error, Result};
@@ -190,35 +190,24 @@ fn io_err(what: &'static str, e: impl Into<std::io::Error>) -> Error {
     }
 }
 
-/// The answer on an SHM session: the frame whose first bytes are in `have`, completed from
-/// the stream.
-fn read_answer(
-    stream: &mut std::os::unix::net::UnixStream,
-    mut have: BytesMut,
-) -> Result<LocalAnswer> {
-    loop {
-        let decoded = decode_frame::<DaemonFrame>(&mut have, FRAME_OVERHEAD).map_err(|e| {
-            Error::Protocol {
-                detail: format!("shm response: {e}"),
-            }
-        })?;
-        if let Some(frame) = decoded {
-            return answer_of(frame);
-        }
-        let mut chunk = [0u8; 512];
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| io_err("reading the shm response", e))?;
-        if n == 0 {
-            return Err(io_err(
-                "reading the shm response",
-                std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "daemon closed the session",
-                ),
-            ));
-        }
-        have.extend_from_slice(&chunk[..n]);
+/// The answer on an SHM session: a frame whose first bytes (if any) came with the
+/// descriptors, completed from the stream.
+fn read_answer(stream: &mut std::os::unix::net::UnixStream, first: &[u8]) -> Result<LocalAnswer> {
+    let mut reader = FrameReader::exact(FRAME_OVERHEAD);
+    reader.feed(first);
+    match reader.read::<DaemonFrame, _>(stream) {
+        Ok(Some(frame)) => answer_of(frame),
+        Ok(None) => Err(io_err(
+            "reading the shm response",
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "daemon closed the session",
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::Protocol {
+            detail: format!("shm response: {e}"),
+        }),
+        Err(e) => Err(io_err("reading the shm response", e)),
     }
 }
 
@@ -257,7 +246,7 @@ pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -
             .map_err(|e| io_err("sending the shm request", e))?;
         sent = bytes.len();
     }
-    match read_answer(&mut stream, BytesMut::new())? {
+    match read_answer(&mut stream, &[])? {
         LocalAnswer::ShmHandle(h) => Ok(h),
         other => Err(crate::session::unexpected("shm_create_handle", &other)),
     }
@@ -313,7 +302,7 @@ pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
             ),
         ));
     }
-    match read_answer(&mut stream, BytesMut::from(&buf[..n]))? {
+    match read_answer(&mut stream, &buf[..n])? {
         LocalAnswer::Completion(Completion::Done) => {
             got.into_iter().next().ok_or_else(|| Error::Protocol {
                 detail: "shm_open_handle succeeded but no fd came with it".into(),
