@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{Client, Daemon, errno};
+use futures_util::{SinkExt, StreamExt};
 use qnet_proto::local::{self, request, response};
 use qnet_proto::peer::{
     PeerCall, PeerControl, PeerHello, PeerStreamFrame, RemoteThread, peer_control,
@@ -18,8 +19,9 @@ use qnet_proto::peer::{
 };
 use qnet_transport::{
     CertAuthority, NodeIdentity, PeerConnection, RecvStream, SendStream, Transport,
-    TransportConfig, Validity, issue_node_cert, read_frame, write_frame,
+    TransportConfig, Validity, frame_codec, issue_node_cert,
 };
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 const EPERM: i32 = 1;
 const ENOENT: i32 = 2;
@@ -138,14 +140,16 @@ impl RawPeer {
                 max_message_size: 0,
             })),
         };
-        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+        FramedWrite::new(&mut cs, frame_codec(1024))
+            .send(bytes::Bytes::from(prost::Message::encode_to_vec(&hello)))
             .await
             .unwrap();
-        let answer = tokio::time::timeout(GUARD, read_frame(&mut cr, 1024))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let answer =
+            tokio::time::timeout(GUARD, FramedRead::new(&mut cr, frame_codec(1024)).next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
         assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
         RawPeer {
@@ -205,13 +209,16 @@ impl RawPeer {
         let (mut s, mut r) = self.conn.open_bi().await.unwrap();
         let bytes = prost::Message::encode_to_vec(&frame);
         // The callee may stop reading (an oversized call): its answer still comes.
-        let _ = write_frame(&mut s, &bytes, usize::MAX).await;
+        let _ = FramedWrite::new(&mut s, frame_codec(usize::MAX))
+            .send(Bytes::from(bytes))
+            .await;
         let _ = s.finish();
-        let answer = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 20))
-            .await
-            .expect("an answer in time")
-            .expect("a readable answer")
-            .expect("an answer before the end of the stream");
+        let answer =
+            tokio::time::timeout(GUARD, FramedRead::new(&mut r, frame_codec(1 << 20)).next())
+                .await
+                .expect("an answer in time")
+                .expect("an answer before the end of the stream")
+                .expect("a readable answer");
         let answer: local::Response = prost::Message::decode(&answer[..]).unwrap();
         answer.result.expect("a result")
     }
@@ -455,7 +462,8 @@ fn a_peer_holding_stalled_streams_is_bounded_by_its_budget() {
                 let mut head = ((MAX_MESSAGE as u32).to_le_bytes()).to_vec();
                 head.extend(std::iter::repeat_n(0x0a, 900 << 10));
                 let _ = s.write_all(&head).await;
-                if let Ok(Some(answer)) = read_frame(&mut r, 1 << 16).await {
+                if let Some(Ok(answer)) = FramedRead::new(&mut r, frame_codec(1 << 16)).next().await
+                {
                     let answer: local::Response = prost::Message::decode(&answer[..]).unwrap();
                     if matches!(answer.result, Some(response::Result::Error(e)) if e.errno == 11) {
                         refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -650,8 +658,9 @@ async fn random_stream(raw: &mut RawPeer, rng: &mut Rng) -> bool {
     } else {
         let _ = s.finish();
     }
-    let answer = tokio::time::timeout(Duration::from_millis(100), read_frame(&mut r, 1 << 16));
-    matches!(answer.await, Ok(Ok(Some(_))))
+    let mut answers = FramedRead::new(&mut r, frame_codec(1 << 16));
+    let answer = tokio::time::timeout(Duration::from_millis(100), answers.next());
+    matches!(answer.await, Ok(Some(Ok(_))))
 }
 
 /// A peer with a valid certificate sends random frame sequences (seeded: the seed is printed,
@@ -819,10 +828,14 @@ fn blocked_calls_hold_no_frame_memory_and_trailing_bytes_reset_the_call() {
         }
         // A call followed by bytes the protocol does not allow.
         let (_s, mut r) = raw.start(99, send(10), b"more").await;
-        let read = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 16))
-            .await
-            .expect("the stream ends in time");
-        assert!(read.is_err(), "the stream was not reset: {read:?}");
+        let read =
+            tokio::time::timeout(GUARD, FramedRead::new(&mut r, frame_codec(1 << 16)).next())
+                .await
+                .expect("the stream ends in time");
+        assert!(
+            matches!(read, Some(Err(_))),
+            "the stream was not reset: {read:?}"
+        );
         (raw, streams)
     });
     // Each blocked call holds its stream's base cost (4 KiB), not its 100 KB frame.

@@ -433,8 +433,10 @@ fn a_foreign_ca_is_refused_and_others_keep_working() {
 
 #[test]
 fn garbage_on_a_call_stream_closes_only_that_stream() {
+    use futures_util::{SinkExt, StreamExt};
     use qnet_proto::peer::{PeerControl, PeerHello, peer_control};
-    use qnet_transport::{NodeIdentity, Transport, TransportConfig, read_frame, write_frame};
+    use qnet_transport::{NodeIdentity, Transport, TransportConfig, frame_codec};
+    use tokio_util::codec::{FramedRead, FramedWrite};
 
     let certs = Certs::new("c", &["n1", "n2", "raw"]);
     let (n1, n2) = pair(&certs);
@@ -461,25 +463,31 @@ fn garbage_on_a_call_stream_closes_only_that_stream() {
                 ..PeerHello::default()
             })),
         };
-        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+        FramedWrite::new(&mut cs, frame_codec(1024))
+            .send(bytes::Bytes::from(prost::Message::encode_to_vec(&hello)))
             .await
             .unwrap();
-        let answer = tokio::time::timeout(guard, read_frame(&mut cr, 1024))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let answer =
+            tokio::time::timeout(guard, FramedRead::new(&mut cr, frame_codec(1024)).next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
         assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
         // Garbage on a call stream: that stream is reset.
         let (mut s, mut r) = conn.open_bi().await.unwrap();
-        write_frame(&mut s, &[0xff, 0xff, 0xff], 1024)
+        FramedWrite::new(&mut s, frame_codec(1024))
+            .send(bytes::Bytes::from_static(&[0xff, 0xff, 0xff]))
             .await
             .unwrap();
-        let read = tokio::time::timeout(guard, read_frame(&mut r, 1024))
+        let read = tokio::time::timeout(guard, FramedRead::new(&mut r, frame_codec(1024)).next())
             .await
             .unwrap();
-        assert!(read.is_err(), "the stream was not reset: {read:?}");
+        assert!(
+            matches!(read, Some(Err(_))),
+            "the stream was not reset: {read:?}"
+        );
         // The connection itself lives on.
         assert!(conn.close_reason().is_none());
         let (_s2, _r2) = conn.open_bi().await.unwrap();
@@ -509,8 +517,10 @@ fn garbage_on_a_call_stream_closes_only_that_stream() {
 
 #[test]
 fn a_peer_with_another_protocol_version_is_refused_naming_both() {
+    use futures_util::{SinkExt, StreamExt};
     use qnet_proto::peer::{PeerControl, PeerHello, peer_control};
-    use qnet_transport::{NodeIdentity, Transport, TransportConfig, read_frame, write_frame};
+    use qnet_transport::{NodeIdentity, Transport, TransportConfig, frame_codec};
+    use tokio_util::codec::{FramedRead, FramedWrite};
 
     let certs = Certs::new("c", &["n2", "raw"]);
     let n2 = Node::start(certs.path(), "n2", 0, &[]);
@@ -537,14 +547,16 @@ fn a_peer_with_another_protocol_version_is_refused_naming_both() {
                 ..PeerHello::default()
             })),
         };
-        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+        FramedWrite::new(&mut cs, frame_codec(1024))
+            .send(bytes::Bytes::from(prost::Message::encode_to_vec(&hello)))
             .await
             .unwrap();
-        let answer = tokio::time::timeout(guard, read_frame(&mut cr, 1024))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let answer =
+            tokio::time::timeout(guard, FramedRead::new(&mut cr, frame_codec(1024)).next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         let answer: PeerControl = prost::Message::decode(&answer[..]).unwrap();
         match answer.frame {
             Some(peer_control::Frame::Refused(r)) => {
