@@ -372,20 +372,11 @@ fn an_oversized_call_from_a_peer_is_answered_emsgsize() {
 fn budgets(n2: &Node) -> (local::FrameBudget, local::FrameBudget) {
     use qnet_proto::frame::blocking::{read_frame, write_frame};
     use qnet_proto::local::{
-        AdminNodes, AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, SessionKind,
-        admin_request, admin_response, client_frame,
+        AdminNodes, AdminRequest, AdminResponse, SessionKind, admin_request, admin_response,
     };
     let mut s = std::os::unix::net::UnixStream::connect(&n2.daemon.socket).unwrap();
     s.set_read_timeout(Some(GUARD)).unwrap();
-    let hello = ClientFrame {
-        frame: Some(client_frame::Frame::Hello(Hello {
-            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-            tid: 0,
-            kind: SessionKind::Admin as i32,
-        })),
-    };
-    write_frame(&mut s, &hello).unwrap();
-    let _ack: Option<DaemonFrame> = read_frame(&mut s, 1 << 16).unwrap();
+    qnet_proto::hello::open(&mut s, SessionKind::Admin, 0).unwrap();
     let query = AdminRequest {
         query: Some(admin_request::Query::Nodes(AdminNodes {})),
     };
