@@ -189,16 +189,84 @@ async fn session(
 /// Read exactly one frame, byte-exact (nothing past it), bounded by [`MAX_HELLO_LEN`].
 /// `Ok(None)`: the stream ended before its first byte.
 async fn read_hello(stream: &mut UnixStream) -> Result<Option<ClientFrame>, SessionError> {
-    let mut buf = BytesMut::new();
-    loop {
-        if let Some(frame) = decode_frame(&mut buf, MAX_HELLO_LEN)? {
-            return Ok(Some(frame));
+    FrameReader::new(MAX_HELLO_LEN).read_exact(stream).await
+}
+
+/// The daemon's one reader of frames on a Unix-socket session: bounded by `max`, cancel-safe
+/// (bytes live in the reader, not in a future, so a session may `select!` between its
+/// socket and its outbox), byte-exact on request (the hello).
+pub(crate) struct FrameReader {
+    buf: BytesMut,
+    max: usize,
+}
+
+impl FrameReader {
+    /// A reader of frames of at most `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            buf: BytesMut::with_capacity(max.min(8 * 1024)),
+            max,
         }
-        let want = missing(&buf) as u64;
-        if (&mut *stream).take(want).read_buf(&mut buf).await? == 0 {
-            check_eof(&buf)?;
-            return Ok(None);
+    }
+
+    /// A whole frame already read, if there is one; reads nothing.
+    pub(crate) fn next_buffered<M: prost::Message + Default>(
+        &mut self,
+    ) -> Result<Option<M>, FrameError> {
+        decode_frame(&mut self.buf, self.max)
+    }
+
+    /// Read more from `stream`: `Ok(false)` at the end of the stream between frames, an error
+    /// inside one. Cancel-safe.
+    pub(crate) async fn fill(&mut self, stream: &mut UnixStream) -> Result<bool, SessionError> {
+        if stream.read_buf(&mut self.buf).await? == 0 {
+            self.finish()?;
+            return Ok(false);
         }
+        Ok(true)
+    }
+
+    /// The next frame, reading as needed; `Ok(None)` at the end of the stream between frames.
+    pub(crate) async fn read<M: prost::Message + Default>(
+        &mut self,
+        stream: &mut UnixStream,
+    ) -> Result<Option<M>, SessionError> {
+        loop {
+            if let Some(frame) = self.next_buffered()? {
+                return Ok(Some(frame));
+            }
+            if !self.fill(stream).await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The next frame, reading nothing past it (so that what follows, e.g. an SHM session's
+    /// fd-carrying frame, is left for `recvmsg`); `Ok(None)` at the end of the stream.
+    pub(crate) async fn read_exact<M: prost::Message + Default>(
+        &mut self,
+        stream: &mut UnixStream,
+    ) -> Result<Option<M>, SessionError> {
+        loop {
+            if let Some(frame) = self.next_buffered()? {
+                return Ok(Some(frame));
+            }
+            let want = missing(&self.buf) as u64;
+            if (&mut *stream).take(want).read_buf(&mut self.buf).await? == 0 {
+                self.finish()?;
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Take bytes read from the stream by other means (`recvmsg`, with descriptors).
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// At the end of the stream: `Ok` if no frame was cut short.
+    pub(crate) fn finish(&self) -> Result<(), FrameError> {
+        check_eof(&self.buf)
     }
 }
 
@@ -210,11 +278,11 @@ async fn thread_session(
     mut out: Writer,
 ) -> Result<(), SessionError> {
     set_send_buffer(stream, qnet_proto::SESSION_SEND_BUFFER);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut incoming = FrameReader::new(ctx.max_frame_len);
     // A call is outstanding: the thread is blocked and may send nothing until it is answered.
     let mut blocked = false;
     loop {
-        while let Some(frame) = decode_frame::<ClientFrame>(&mut buf, ctx.max_frame_len)? {
+        while let Some(frame) = incoming.next_buffered::<ClientFrame>()? {
             let request = match frame.frame {
                 Some(client_frame::Frame::Request(r)) => r,
                 Some(client_frame::Frame::Hello(_)) => {
@@ -253,9 +321,8 @@ async fn thread_session(
                 blocked = false;
                 out.send(stream, daemon_frame::Frame::Response(response)).await?;
             }
-            n = stream.read_buf(&mut buf) => {
-                if n? == 0 {
-                    check_eof(&buf)?;
+            more = incoming.fill(stream) => {
+                if !more? {
                     return Ok(());
                 }
             }
@@ -277,20 +344,20 @@ async fn shm_session(
     peer: Peer,
     mut out: Writer,
 ) -> Result<(), SessionError> {
-    let mut buf = BytesMut::with_capacity(MAX_SHM_FRAME_LEN);
+    let mut incoming = FrameReader::new(MAX_SHM_FRAME_LEN);
     let mut chunk = [0u8; MAX_SHM_FRAME_LEN];
     let mut fds: Vec<OwnedFd> = Vec::new();
     loop {
         let frame = loop {
-            if let Some(f) = decode_frame::<ClientFrame>(&mut buf, MAX_SHM_FRAME_LEN)? {
+            if let Some(f) = incoming.next_buffered::<ClientFrame>()? {
                 break f;
             }
             let n = fdpass::recv_with_fds(stream, &mut chunk, &mut fds).await?;
             if n == 0 {
-                check_eof(&buf)?;
+                incoming.finish()?;
                 return Ok(());
             }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            incoming.feed(chunk.get(..n).unwrap_or_default());
         };
         // Descriptors belong to the frame they arrived with; take them all (extras are closed).
         let mut frame_fds = std::mem::take(&mut fds).into_iter();
@@ -455,5 +522,64 @@ impl Drop for ProcessRegistration<'_> {
         if !std::thread::panicking() {
             self.driver.unregister_process(self.pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use qnet_proto::frame::frame_to_vec;
+    use qnet_proto::hello::hello;
+
+    use super::*;
+
+    /// The hello is read without consuming what follows it (an SHM session's next frame
+    /// must be read with `recvmsg`, for its descriptors); later frames are read whole however
+    /// they arrive; an end inside a frame is an error, an end between frames is not.
+    #[tokio::test]
+    async fn frames_are_read_whole_and_the_hello_byte_exact() {
+        let (mut client, mut daemon) = UnixStream::pair().unwrap();
+        let first = hello(SessionKind::Shm, 7);
+        let second = hello(SessionKind::Thread, 8);
+        let mut bytes = frame_to_vec(&first);
+        bytes.extend(frame_to_vec(&second));
+        client.write_all(&bytes).await.unwrap();
+        client.shutdown().await.unwrap();
+
+        let got: Option<ClientFrame> = FrameReader::new(MAX_HELLO_LEN)
+            .read_exact(&mut daemon)
+            .await
+            .unwrap();
+        assert_eq!(got, Some(first));
+        // The second frame is still in the socket, whole.
+        let mut rest = Vec::new();
+        daemon.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, frame_to_vec(&second));
+
+        // Frames cut anywhere arrive whole; the end between frames is a clean end.
+        let (mut client, mut daemon) = UnixStream::pair().unwrap();
+        let mut reader = FrameReader::new(MAX_HELLO_LEN);
+        for piece in bytes.chunks(3) {
+            client.write_all(piece).await.unwrap();
+        }
+        client.shutdown().await.unwrap();
+        let a: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        let b: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        let end: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        assert_eq!(
+            (a, b, end),
+            (Some(hello(SessionKind::Shm, 7)), Some(second), None)
+        );
+
+        // An end inside a frame is an error.
+        let (mut client, mut daemon) = UnixStream::pair().unwrap();
+        client.write_all(&bytes[..bytes.len() - 1]).await.unwrap();
+        drop(client);
+        let mut reader = FrameReader::new(MAX_HELLO_LEN);
+        let _: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        let cut = reader.read::<ClientFrame>(&mut daemon).await;
+        assert!(
+            matches!(cut, Err(SessionError::Frame(FrameError::Truncated { .. }))),
+            "{cut:?}"
+        );
     }
 }
