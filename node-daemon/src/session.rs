@@ -219,7 +219,13 @@ impl FrameReader {
     /// Read more from `stream`: `Ok(false)` at the end of the stream between frames, an error
     /// inside one. Cancel-safe.
     pub(crate) async fn fill(&mut self, stream: &mut UnixStream) -> Result<bool, SessionError> {
-        if stream.read_buf(&mut self.buf).await? == 0 {
+        let n = stream.read_buf(&mut self.buf).await?;
+        self.filled(n)
+    }
+
+    /// After a read of `n` bytes: whether the stream goes on.
+    fn filled(&self, n: usize) -> Result<bool, SessionError> {
+        if n == 0 {
             self.finish()?;
             return Ok(false);
         }
@@ -231,14 +237,7 @@ impl FrameReader {
         &mut self,
         stream: &mut UnixStream,
     ) -> Result<Option<M>, SessionError> {
-        loop {
-            if let Some(frame) = self.next_buffered()? {
-                return Ok(Some(frame));
-            }
-            if !self.fill(stream).await? {
-                return Ok(None);
-            }
-        }
+        self.read_frame(stream, false).await
     }
 
     /// The next frame, reading nothing past it (so that what follows, e.g. an SHM session's
@@ -247,13 +246,27 @@ impl FrameReader {
         &mut self,
         stream: &mut UnixStream,
     ) -> Result<Option<M>, SessionError> {
+        self.read_frame(stream, true).await
+    }
+
+    async fn read_frame<M: prost::Message + Default>(
+        &mut self,
+        stream: &mut UnixStream,
+        exact: bool,
+    ) -> Result<Option<M>, SessionError> {
         loop {
             if let Some(frame) = self.next_buffered()? {
                 return Ok(Some(frame));
             }
-            let want = missing(&self.buf) as u64;
-            if (&mut *stream).take(want).read_buf(&mut self.buf).await? == 0 {
-                self.finish()?;
+            let more = match exact {
+                false => self.fill(stream).await?,
+                true => {
+                    let want = missing(&self.buf) as u64;
+                    let n = (&mut *stream).take(want).read_buf(&mut self.buf).await?;
+                    self.filled(n)?
+                }
+            };
+            if !more {
                 return Ok(None);
             }
         }
