@@ -3,20 +3,22 @@
 //! socket, so a blocking call blocks exactly that thread and nothing else).
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use std::io::IoSlice;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use prost::Message as _;
-use qnet_core::Errno;
-use qnet_proto::frame::{FRAME_OVERHEAD, SPLIT_MIN_BODY, encode_frame_split};
+use qnet_core::{Call, Completion};
+use qnet_proto::codec::{CallFailure, LocalAnswer, LocalRequest};
+use qnet_proto::frame::blocking::FrameReader;
+use qnet_proto::frame::{FRAME_OVERHEAD, encode_frame_split};
+use qnet_proto::hello::{self, HelloError};
 use qnet_proto::local::{
-    ClientFrame, DaemonFrame, Hello, HelloAck, Request, Response, SessionKind, client_frame,
-    daemon_frame, request, response,
+    ClientFrame, DaemonFrame, HelloAck, SessionKind, client_frame, daemon_frame,
 };
 
 use crate::error::{Error, Result};
@@ -73,8 +75,9 @@ pub(crate) struct Session {
     /// The outgoing frame's large payload, written after `wbuf` without being copied into it
     /// (see `encode_frame_split`); empty when `wbuf` holds the whole frame.
     wbody: Bytes,
-    /// Incoming frame, reused (reclaimed once the previous response is dropped).
-    rbuf: BytesMut,
+    /// Reads responses into one reused buffer (reclaimed once the previous response is
+    /// dropped).
+    reader: FrameReader,
     /// Hello-time facts.
     pub(crate) info: DaemonInfo,
 }
@@ -126,38 +129,26 @@ fn connect_first(candidates: Vec<PathBuf>) -> Result<(UnixStream, PathBuf)> {
 /// Connect to the daemon and exchange hellos.
 pub(crate) fn open(kind: SessionKind, tid: u32) -> Result<(UnixStream, PathBuf, HelloAck)> {
     let (mut stream, path) = connect_daemon()?;
-    let hello = ClientFrame {
-        frame: Some(client_frame::Frame::Hello(Hello {
-            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-            tid,
-            kind: kind as i32,
-        })),
-    };
-    qnet_proto::frame::blocking::write_frame(&mut stream, &hello)
-        .map_err(|e| daemon_err(&path, "sending hello", e))?;
-    let reply: Option<DaemonFrame> =
-        qnet_proto::frame::blocking::read_frame(&mut stream, FRAME_OVERHEAD)
-            .map_err(|e| daemon_err(&path, "reading hello ack", e))?;
-    match reply.and_then(|f| f.frame) {
-        Some(daemon_frame::Frame::HelloAck(ack)) => Ok((stream, path, ack)),
-        Some(daemon_frame::Frame::Refused(r)) => Err(Error::Protocol {
-            detail: format!(
-                "qnetd at {} refused the session: {} (daemon protocol version {}, ours {})",
-                path.display(),
-                r.reason,
-                r.daemon_version,
-                qnet_proto::LOCAL_PROTOCOL_VERSION
-            ),
+    match hello::open(&mut stream, kind, tid) {
+        Ok(ack) => Ok((stream, path, ack)),
+        Err(HelloError::Send(e)) => Err(daemon_err(&path, "sending hello", e)),
+        Err(HelloError::Receive(e)) => Err(daemon_err(&path, "reading hello ack", e)),
+        Err(e @ HelloError::Refused { .. }) => Err(Error::Protocol {
+            detail: format!("qnetd at {} {e}", path.display()),
         }),
-        Some(daemon_frame::Frame::Response(_)) => Err(Error::Protocol {
-            detail: "qnetd answered the hello with a response".into(),
+        Err(e @ HelloError::Unexpected(_)) => Err(Error::Protocol {
+            detail: e.to_string(),
         }),
-        None => Err(daemon_err(
-            &path,
-            "reading hello ack",
-            io::Error::new(io::ErrorKind::UnexpectedEof, "daemon closed the session"),
-        )),
     }
+}
+
+/// The reader of a THREAD session's responses: frames up to the daemon's message-size limit
+/// plus the frame's other fields.
+fn response_reader(max_message_size: u64) -> FrameReader {
+    let max = usize::try_from(max_message_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(FRAME_OVERHEAD);
+    FrameReader::greedy(max)
 }
 
 fn info_of(ack: &HelloAck) -> DaemonInfo {
@@ -223,7 +214,7 @@ impl Session {
             path,
             wbuf: Vec::with_capacity(256),
             wbody: Bytes::new(),
-            rbuf: BytesMut::with_capacity(256),
+            reader: response_reader(ack.max_message_size),
             info: info_of(&ack),
         })
     }
@@ -236,30 +227,24 @@ impl Session {
             path: PathBuf::from("test"),
             wbuf: Vec::new(),
             wbody: Bytes::new(),
-            rbuf: BytesMut::new(),
+            reader: response_reader(info.max_message_size),
             info,
         }
     }
 
-    /// Encode `call` as one frame: into the write buffer, except a large payload, which is
+    /// Encode `request` as one frame: into the write buffer, except a large payload, which is
     /// kept aside and written after it.
-    fn encode(&mut self, call: request::Call) {
+    fn encode(&mut self, request: LocalRequest) {
         let mut frame = ClientFrame {
-            frame: Some(client_frame::Frame::Request(Request { call: Some(call) })),
+            frame: Some(client_frame::Frame::Request(request.into())),
         };
         self.wbuf.clear();
         self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
     }
 
-    /// Fill in the length prefix of the frame in the write buffer.
-    pub(crate) fn finish_frame(&mut self) {
-        let len = (self.wbuf.len() - 4) as u32;
-        self.wbuf[..4].copy_from_slice(&len.to_le_bytes());
-    }
-
     /// Send the frame in the write buffer (and its payload kept aside, if any) and read the
     /// response.
-    pub(crate) fn round_trip(&mut self) -> Result<response::Result> {
+    pub(crate) fn round_trip(&mut self) -> Result<LocalAnswer> {
         let body = std::mem::take(&mut self.wbody);
         if let Err(e) = write_all_vectored(&mut self.stream, &self.wbuf, &body) {
             return Err(daemon_err(&self.path, "sending a request", e));
@@ -269,18 +254,7 @@ impl Session {
         let frame = DaemonFrame::decode(payload).map_err(|e| Error::Protocol {
             detail: format!("malformed response: {e}"),
         })?;
-        match frame.frame {
-            Some(daemon_frame::Frame::Response(Response { result: Some(r) })) => match r {
-                response::Result::Error(e) => Err(Error::Call {
-                    errno: Errno(e.errno),
-                    detail: e.detail,
-                }),
-                other => Ok(other),
-            },
-            _ => Err(Error::Protocol {
-                detail: "expected a response frame".into(),
-            }),
-        }
+        answer_of(frame)
     }
 
     /// Wait for the response and return its body. One `poll` for POLLIN, then, for a response
@@ -293,73 +267,54 @@ impl Session {
     /// then costs a spurious wake-up and context switch, and the daemon an extra wake-up. A
     /// `poll` waiter is woken only for readability. (BENCHMARKS.md, "Spurious wake-ups".)
     fn read_response(&mut self) -> Result<Bytes> {
-        let waiting =
-            |path: &std::path::Path, e| daemon_err(path, "waiting for the response", eof_named(e));
-        wait_readable(&self.stream).map_err(|e| waiting(&self.path, e))?;
-        self.rbuf.clear();
-        self.rbuf.resize(SMALL_READ, 0);
-        let mut have = 0;
-        while have < 4 {
-            match self.stream.read(&mut self.rbuf[have..]) {
-                Ok(0) => return Err(waiting(&self.path, io::ErrorKind::UnexpectedEof.into())),
-                Ok(n) => have += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(waiting(&self.path, e)),
-            }
-        }
-        let len =
-            u32::from_le_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]) as usize;
-        let max = (self.info.max_message_size as usize).saturating_add(FRAME_OVERHEAD);
-        if len > max {
+        let failed = |path: &std::path::Path, e: io::Error| match e.kind() {
+            io::ErrorKind::InvalidData => Error::Protocol {
+                detail: format!("response: {e}"),
+            },
+            _ => daemon_err(path, "reading the response", eof_named(e)),
+        };
+        wait_readable(&self.stream).map_err(|e| failed(&self.path, e))?;
+        let payload = match self.reader.read_payload(&mut self.stream) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(failed(&self.path, io::ErrorKind::UnexpectedEof.into())),
+            Err(e) => return Err(failed(&self.path, e)),
+        };
+        // Strict request/response: nothing may follow the response.
+        if self.reader.buffered() > 0 {
             return Err(Error::Protocol {
-                detail: format!("response of {len} bytes exceeds {max}"),
+                detail: format!(
+                    "{} bytes after a {}-byte response",
+                    self.reader.buffered(),
+                    payload.len()
+                ),
             });
         }
-        let end = 4 + len;
-        if have > end {
-            return Err(Error::Protocol {
-                detail: format!("{} bytes after a {len}-byte response", have - end),
-            });
-        }
-        let reading =
-            |path: &std::path::Path, e| daemon_err(path, "reading the response", eof_named(e));
-        if end > SMALL_READ && len >= SPLIT_MIN_BODY {
-            // Large: a fresh buffer that is never zero-filled (the reused one would be:
-            // `read_exact` needs initialized bytes).
-            let mut payload = Vec::new();
-            payload
-                .try_reserve_exact(len)
-                .map_err(|e| reading(&self.path, io::Error::other(e)))?;
-            payload.extend_from_slice(&self.rbuf[4..have]);
-            (&mut self.stream)
-                .take((end - have) as u64)
-                .read_to_end(&mut payload)
-                .map_err(|e| reading(&self.path, e))?;
-            if payload.len() < len {
-                return Err(reading(&self.path, io::ErrorKind::UnexpectedEof.into()));
-            }
-            return Ok(Bytes::from(payload));
-        }
-        if end > have {
-            self.rbuf.resize(end, 0);
-            self.stream
-                .read_exact(&mut self.rbuf[have..end])
-                .map_err(|e| reading(&self.path, e))?;
-        }
-        let mut frame = self.rbuf.split_to(end);
-        frame.advance(4);
-        Ok(frame.freeze())
+        Ok(payload)
     }
 
     /// One request, one response.
-    pub(crate) fn call(&mut self, call: request::Call) -> Result<response::Result> {
-        self.encode(call);
+    pub(crate) fn call(&mut self, request: LocalRequest) -> Result<LocalAnswer> {
+        self.encode(request);
         self.round_trip()
     }
 }
 
-/// The read buffer a response is first read into: most responses fit it whole.
-const SMALL_READ: usize = 2048;
+/// The answer a daemon frame carries: a failed call's errno and detail as [`Error::Call`];
+/// anything but a well-formed response as [`Error::Protocol`].
+pub(crate) fn answer_of(frame: DaemonFrame) -> Result<LocalAnswer> {
+    let Some(daemon_frame::Frame::Response(response)) = frame.frame else {
+        return Err(Error::Protocol {
+            detail: "expected a response frame".into(),
+        });
+    };
+    match std::result::Result::<LocalAnswer, CallFailure>::try_from(response) {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(CallFailure { errno, detail })) => Err(Error::Call { errno, detail }),
+        Err(e) => Err(Error::Protocol {
+            detail: format!("malformed response: {e}"),
+        }),
+    }
+}
 
 /// Write `head` then `body` completely, in as few (vectored) writes as the socket allows.
 fn write_all_vectored(stream: &mut UnixStream, head: &[u8], body: &[u8]) -> io::Result<()> {
@@ -422,8 +377,17 @@ pub(crate) fn with_session<R>(f: impl FnOnce(&mut Session) -> Result<R>) -> Resu
 }
 
 /// One request on this thread's session.
-pub(crate) fn call(c: request::Call) -> Result<response::Result> {
-    with_session(|s| s.call(c))
+pub(crate) fn call(request: LocalRequest) -> Result<LocalAnswer> {
+    with_session(|s| s.call(request))
+}
+
+/// One kernel call on this thread's session; `what` names it if the answer is not a
+/// completion.
+pub(crate) fn kernel(what: &str, call: Call) -> Result<Completion> {
+    match self::call(LocalRequest::Kernel(call))? {
+        LocalAnswer::Completion(c) => Ok(c),
+        other => Err(unexpected(what, &other)),
+    }
 }
 
 /// The local node's name (opens the process session if needed).
@@ -432,7 +396,7 @@ pub fn local_node() -> Result<String> {
 }
 
 /// An unexpected response kind.
-pub(crate) fn unexpected(what: &str, got: &response::Result) -> Error {
+pub(crate) fn unexpected(what: &str, got: &impl std::fmt::Debug) -> Error {
     Error::Protocol {
         detail: format!("{what}: unexpected response {got:?}"),
     }
@@ -442,7 +406,11 @@ pub(crate) fn unexpected(what: &str, got: &response::Result) -> Error {
 mod tests {
     use std::thread;
 
-    use qnet_proto::local::{Done, Reply, Response};
+    use bytes::BytesMut;
+    use qnet_core::{Errno, Extents};
+    use qnet_proto::frame::SPLIT_MIN_BODY;
+    use qnet_proto::frame::blocking::SMALL_READ;
+    use qnet_proto::local::{Done, Reply, Response, response};
 
     use super::*;
 
@@ -472,7 +440,7 @@ mod tests {
     }
 
     /// A session whose daemon end is `daemon`, answering one request as `answer` says.
-    fn exchange(answer: impl FnOnce(&mut UnixStream) + Send + 'static) -> Result<response::Result> {
+    fn exchange(answer: impl FnOnce(&mut UnixStream) + Send + 'static) -> Result<LocalAnswer> {
         let (ours, mut daemon) = UnixStream::pair().unwrap();
         let info = DaemonInfo {
             node: "n".into(),
@@ -485,7 +453,9 @@ mod tests {
             answer(&mut daemon);
         });
         let mut s = Session::for_test(ours, info);
-        let r = s.call(request::Call::ChannelCreate(Default::default()));
+        let r = s.call(LocalRequest::Kernel(Call::ChannelCreate {
+            flags: Default::default(),
+        }));
         fake.join().unwrap();
         r
     }
@@ -539,8 +509,15 @@ mod tests {
             (big, vec![100, 10_000]),
         ];
         for (len, cuts) in cases {
-            let want = reply_of(len);
-            let bytes = response_frame(want.clone());
+            let wire = reply_of(len);
+            let response::Result::Reply(r) = wire.clone() else {
+                unreachable!()
+            };
+            let want = LocalAnswer::Completion(Completion::Reply {
+                status: r.status,
+                data: Extents::at_zero(r.data),
+            });
+            let bytes = response_frame(wire);
             let got = exchange(move |d| write_in_pieces(d, &bytes, &cuts))
                 .unwrap_or_else(|e| panic!("{len} bytes: {e}"));
             assert_eq!(got, want, "{len}-byte reply");

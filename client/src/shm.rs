@@ -3,26 +3,24 @@
 //!
 //! A name or request that points at another node fails with `ENOREMOTE` and changes nothing.
 
-use std::io::{IoSlice, IoSliceMut, Read};
+use std::io::{IoSlice, IoSliceMut};
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
-use bytes::BytesMut;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap, shm_open, shm_unlink};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use nix::sys::stat::{Mode, fstat};
-use prost::Message as _;
-use qnet_core::{Errno, Pid};
-use qnet_proto::local::{
-    ClientFrame, DaemonFrame, Request, Response, SessionKind, client_frame, daemon_frame, request,
-    response,
-};
+use qnet_core::{Completion, Errno, Pid};
+use qnet_proto::codec::{LocalAnswer, LocalRequest, ShmRequest};
+use qnet_proto::frame::FRAME_OVERHEAD;
+use qnet_proto::frame::blocking::FrameReader;
+use qnet_proto::local::{ClientFrame, DaemonFrame, SessionKind, client_frame};
 
 use crate::error::{Error, Result};
 use crate::neutrino::name_local_part;
-use crate::session::{gettid, open};
+use crate::session::{answer_of, gettid, open};
 
 /// A mapped shared-memory object; unmapped on drop (the object lives on until unlinked and
 /// unmapped everywhere).
@@ -175,9 +173,11 @@ impl Drop for SharedMemory {
     }
 }
 
-fn frame(call: request::Call) -> Vec<u8> {
+fn frame(request: ShmRequest) -> Vec<u8> {
     let f = ClientFrame {
-        frame: Some(client_frame::Frame::Request(Request { call: Some(call) })),
+        frame: Some(client_frame::Frame::Request(
+            LocalRequest::Shm(request).into(),
+        )),
     };
     qnet_proto::frame::frame_to_vec(&f)
 }
@@ -190,55 +190,24 @@ fn io_err(what: &'static str, e: impl Into<std::io::Error>) -> Error {
     }
 }
 
-fn parse_response(bytes: &[u8]) -> Result<response::Result> {
-    let body = bytes.get(4..).ok_or_else(|| Error::Protocol {
-        detail: "short shm response".into(),
-    })?;
-    let f = DaemonFrame::decode(body).map_err(|e| Error::Protocol {
-        detail: format!("malformed shm response: {e}"),
-    })?;
-    match f.frame {
-        Some(daemon_frame::Frame::Response(Response {
-            result: Some(response::Result::Error(e)),
-        })) => Err(Error::Call {
-            errno: Errno(e.errno),
-            detail: e.detail,
+/// The answer on an SHM session: a frame whose first bytes (if any) came with the
+/// descriptors, completed from the stream.
+fn read_answer(stream: &mut std::os::unix::net::UnixStream, first: &[u8]) -> Result<LocalAnswer> {
+    let mut reader = FrameReader::exact(FRAME_OVERHEAD);
+    reader.feed(first);
+    match reader.read::<DaemonFrame, _>(stream) {
+        Ok(Some(frame)) => answer_of(frame),
+        Ok(None) => Err(io_err(
+            "reading the shm response",
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "daemon closed the session",
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::Protocol {
+            detail: format!("shm response: {e}"),
         }),
-        Some(daemon_frame::Frame::Response(Response { result: Some(r) })) => Ok(r),
-        _ => Err(Error::Protocol {
-            detail: "expected a response on the shm session".into(),
-        }),
-    }
-}
-
-/// Read one whole frame: the bytes already in `have`, then more from the stream.
-fn complete_frame(stream: &mut std::os::unix::net::UnixStream, have: &mut BytesMut) -> Result<()> {
-    loop {
-        if have.len() >= 4 {
-            let len = u32::from_le_bytes([have[0], have[1], have[2], have[3]]) as usize;
-            if len > qnet_proto::frame::FRAME_OVERHEAD {
-                return Err(Error::Protocol {
-                    detail: format!("shm response of {len} bytes"),
-                });
-            }
-            if have.len() >= 4 + len {
-                return Ok(());
-            }
-        }
-        let mut chunk = [0u8; 512];
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| io_err("reading the shm response", e))?;
-        if n == 0 {
-            return Err(io_err(
-                "reading the shm response",
-                std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "daemon closed the session",
-                ),
-            ));
-        }
-        have.extend_from_slice(&chunk[..n]);
+        Err(e) => Err(io_err("reading the shm response", e)),
     }
 }
 
@@ -255,13 +224,11 @@ pub fn shm_create_handle(fd: BorrowedFd<'_>, pid: Pid, perms: i32) -> Result<u64
 /// A handle made here and carried to another node fails there with `ENOREMOTE` too.
 pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -> Result<u64> {
     let (mut stream, _, _) = open(SessionKind::Shm, gettid())?;
-    let bytes = frame(request::Call::ShmCreateHandle(
-        qnet_proto::local::ShmCreateHandle {
-            pid,
-            perms: perms as u32,
-            nd,
-        },
-    ));
+    let bytes = frame(ShmRequest::Create {
+        nd,
+        pid,
+        perms: perms as u32,
+    });
     let fds: [RawFd; 1] = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let mut sent = sendmsg::<()>(
@@ -279,10 +246,8 @@ pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -
             .map_err(|e| io_err("sending the shm request", e))?;
         sent = bytes.len();
     }
-    let mut have = BytesMut::new();
-    complete_frame(&mut stream, &mut have)?;
-    match parse_response(&have)? {
-        response::Result::ShmHandle(h) => Ok(h),
+    match read_answer(&mut stream, &[])? {
+        LocalAnswer::ShmHandle(h) => Ok(h),
         other => Err(crate::session::unexpected("shm_create_handle", &other)),
     }
 }
@@ -293,12 +258,10 @@ pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -
 #[allow(unsafe_code)]
 pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
     let (mut stream, _, _) = open(SessionKind::Shm, gettid())?;
-    let bytes = frame(request::Call::ShmOpenHandle(
-        qnet_proto::local::ShmOpenHandle {
-            handle,
-            perms: perms as u32,
-        },
-    ));
+    let bytes = frame(ShmRequest::Open {
+        handle,
+        perms: perms as u32,
+    });
     {
         use std::io::Write;
         stream
@@ -339,12 +302,12 @@ pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
             ),
         ));
     }
-    let mut have = BytesMut::from(&buf[..n]);
-    complete_frame(&mut stream, &mut have)?;
-    match parse_response(&have)? {
-        response::Result::Done(_) => got.into_iter().next().ok_or_else(|| Error::Protocol {
-            detail: "shm_open_handle succeeded but no fd came with it".into(),
-        }),
+    match read_answer(&mut stream, &buf[..n])? {
+        LocalAnswer::Completion(Completion::Done) => {
+            got.into_iter().next().ok_or_else(|| Error::Protocol {
+                detail: "shm_open_handle succeeded but no fd came with it".into(),
+            })
+        }
         other => Err(crate::session::unexpected("shm_open_handle", &other)),
     }
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use qnet_proto::frame::blocking::{read_frame, write_frame};
 use qnet_proto::local::{
-    self, ClientFrame, DaemonFrame, Hello, Request, SessionKind, client_frame, daemon_frame,
-    request, response,
+    self, ClientFrame, DaemonFrame, Request, SessionKind, client_frame, daemon_frame, request,
+    response,
 };
 
 const ROUNDS: usize = 20_000;
@@ -19,19 +19,7 @@ const PAYLOAD: usize = 64;
 
 fn session(path: &PathBuf, tid: u32) -> UnixStream {
     let mut s = UnixStream::connect(path).expect("connect");
-    let hello = Hello {
-        version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-        tid,
-        kind: SessionKind::Thread as i32,
-    };
-    write_frame(
-        &mut s,
-        &ClientFrame {
-            frame: Some(client_frame::Frame::Hello(hello)),
-        },
-    )
-    .unwrap();
-    let _ack: DaemonFrame = read_frame(&mut s, 1 << 20).unwrap().unwrap();
+    qnet_proto::hello::open(&mut s, SessionKind::Thread, tid).expect("hello");
     s
 }
 

@@ -17,16 +17,16 @@ use qnet_core::{
     ConnectionTarget, Errno, Kernel, Nd, ProcessKey, ProcessSnapshot, ThreadKey, ThreadSnapshot,
     ThreadState,
 };
-use qnet_proto::frame::{check_eof, decode_frame, encode_frame};
+use qnet_proto::frame::encode_frame;
 use qnet_proto::local::{
     self, AdminRequest, AdminResponse, NodeView, admin_request, admin_response,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
 use crate::driver::Driver;
 use crate::peer::{Peers, cert_not_after};
-use crate::session::{SessionContext, SessionError};
+use crate::session::{FrameReader, SessionContext, SessionError};
 
 /// Largest admin request; requests are a few bytes.
 const MAX_REQUEST_LEN: usize = 4096;
@@ -39,20 +39,15 @@ pub(crate) async fn session(
     stream: &mut UnixStream,
     ctx: &SessionContext,
 ) -> Result<(), SessionError> {
-    let mut buf = BytesMut::with_capacity(MAX_REQUEST_LEN);
+    let mut incoming = FrameReader::new(MAX_REQUEST_LEN);
     let mut out = BytesMut::new();
-    loop {
-        while let Some(request) = decode_frame::<AdminRequest>(&mut buf, MAX_REQUEST_LEN)? {
-            let response = handle(ctx, request).await;
-            out.clear();
-            encode_frame(&response, &mut out);
-            stream.write_all(&out).await?;
-        }
-        if stream.read_buf(&mut buf).await? == 0 {
-            check_eof(&buf)?;
-            return Ok(());
-        }
+    while let Some(request) = incoming.read::<AdminRequest>(stream).await? {
+        let response = handle(ctx, request).await;
+        out.clear();
+        encode_frame(&response, &mut out);
+        stream.write_all(&out).await?;
     }
+    Ok(())
 }
 
 fn error(errno: Errno, detail: String) -> AdminResponse {

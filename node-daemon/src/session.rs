@@ -4,9 +4,10 @@
 //! exact-length reads (so nothing past it is consumed before an SHM session's fd-carrying
 //! frame, which must be read with `recvmsg`). Then, by kind:
 //!
-//! - THREAD: request/response frames, each request converted into a [`Call`] for the
-//!   [`Driver`] (a `MsgReplyReceive`, a qnet extension, into two, run in order with one
-//!   response); completions of blocked calls arrive on the session's outbox;
+//! - THREAD: request/response frames, each request decoded into a [`LocalRequest`]: a kernel
+//!   call for the [`Driver`], a netmgr lookup, or a `MsgReplyReceive` (a qnet extension, two
+//!   calls run in order with one response); completions of blocked calls arrive on the
+//!   session's outbox;
 //! - PROCESS: no frames at all, only its end matters (process liveness);
 //! - SHM: shared-memory handle requests, served by the [`ShmRegistry`] with fd passing;
 //! - ADMIN: read-only introspection requests, served by `admin` (no kernel presence).
@@ -20,15 +21,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use qnet_core::{Call, Credentials, Errno, Pid, ProcessKey, ThreadKey};
-use qnet_proto::LOCAL_PROTOCOL_VERSION;
-use qnet_proto::convert::{ConvertError, ReplyReceive, ShmRequest};
+use qnet_core::{Completion, Credentials, Errno, Pid, ProcessKey, ThreadKey};
+use qnet_proto::codec::{CallFailure, LocalAnswer, LocalRequest, ShmRequest};
+use qnet_proto::convert::ConvertError;
 use qnet_proto::frame::{
-    FrameError, HEADER_LEN, check_eof, decode_frame, encode_frame, encode_frame_split,
+    FrameError, check_eof, decode_frame, encode_frame, encode_frame_split, missing,
 };
-use qnet_proto::local::{
-    self, ClientFrame, DaemonFrame, HelloAck, Refused, SessionKind, client_frame, daemon_frame,
-};
+use qnet_proto::hello::{self, BadHello, MAX_HELLO_LEN};
+use qnet_proto::local::{self, ClientFrame, DaemonFrame, SessionKind, client_frame, daemon_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
@@ -38,8 +38,6 @@ use crate::driver::Driver;
 use crate::fdpass;
 use crate::shm::ShmRegistry;
 
-/// Largest hello frame; a hello is a few bytes.
-const MAX_HELLO_LEN: usize = 1024;
 /// Largest frame on an SHM session; its requests are a few bytes.
 const MAX_SHM_FRAME_LEN: usize = 1024;
 /// A connection that sends no hello within this time is closed.
@@ -130,42 +128,25 @@ async fn session(
     ctx: &SessionContext,
     peer: Peer,
 ) -> Result<(), SessionError> {
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
         Err(_) => return Err(SessionError::HelloTimeout(HELLO_TIMEOUT)),
         Ok(Ok(None)) => return Ok(()),
         Ok(Ok(Some(frame))) => frame,
         Ok(Err(e)) => return Err(e),
     };
-    let hello = match hello.frame {
-        Some(client_frame::Frame::Hello(h)) => h,
-        Some(client_frame::Frame::Request(_)) => {
-            return Err(SessionError::Unexpected("request before hello"));
-        }
-        None => return Err(SessionError::Unexpected("empty frame instead of hello")),
-    };
     let mut out = Writer::default();
-    if hello.version != LOCAL_PROTOCOL_VERSION {
-        let reason = format!(
-            "protocol version mismatch: client speaks version {}, daemon speaks version {}",
-            hello.version, LOCAL_PROTOCOL_VERSION
-        );
-        tracing::info!(pid = peer.pid, %reason, "refusing session");
-        return out.refuse(stream, reason).await;
-    }
-    let Ok(kind) = SessionKind::try_from(hello.kind) else {
-        let reason = format!("unknown session kind {}", hello.kind);
-        tracing::info!(pid = peer.pid, %reason, "refusing session");
-        return out.refuse(stream, reason).await;
+    let (kind, tid) = match hello::check(first) {
+        Ok(k) => k,
+        Err(BadHello::NotAHello(what)) => return Err(SessionError::Unexpected(what)),
+        Err(BadHello::Refuse(reason)) => {
+            tracing::info!(pid = peer.pid, %reason, "refusing session");
+            return out.refuse(stream, reason).await;
+        }
     };
-    let ack = HelloAck {
-        version: LOCAL_PROTOCOL_VERSION,
-        pid: peer.pid,
-        node: ctx.node.clone(),
-        max_message_size: ctx.max_message_size,
-    };
+    let ack = hello::ack(peer.pid, ctx.node.clone(), ctx.max_message_size);
     match kind {
         SessionKind::Thread => {
-            let thread = ThreadKey::local(peer.pid, hello.tid);
+            let thread = ThreadKey::local(peer.pid, tid);
             let (tx, rx) = mpsc::unbounded_channel();
             if let Err(busy) = ctx.driver.register_thread(thread, peer.cred, tx) {
                 let reason = busy.to_string();
@@ -176,7 +157,7 @@ async fn session(
                 driver: &ctx.driver,
                 thread,
             };
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             thread_session(stream, ctx, thread, rx, out).await
         }
         SessionKind::Process => {
@@ -185,7 +166,7 @@ async fn session(
                 driver: &ctx.driver,
                 pid: peer.pid,
             };
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             let mut byte = [0u8; 1];
             match stream.read(&mut byte).await? {
                 0 => Ok(()),
@@ -195,11 +176,11 @@ async fn session(
             }
         }
         SessionKind::Shm => {
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             shm_session(stream, ctx, peer, out).await
         }
         SessionKind::Admin => {
-            out.send(stream, daemon_frame::Frame::HelloAck(ack)).await?;
+            out.send(stream, ack).await?;
             crate::admin::session(stream, ctx).await
         }
     }
@@ -208,46 +189,98 @@ async fn session(
 /// Read exactly one frame, byte-exact (nothing past it), bounded by [`MAX_HELLO_LEN`].
 /// `Ok(None)`: the stream ended before its first byte.
 async fn read_hello(stream: &mut UnixStream) -> Result<Option<ClientFrame>, SessionError> {
-    let mut header = [0u8; HEADER_LEN];
-    let mut got = 0;
-    while got < HEADER_LEN {
-        match stream.read(&mut header[got..]).await? {
-            0 if got == 0 => return Ok(None),
-            0 => {
-                return Err(FrameError::Truncated {
-                    have: got,
-                    want: HEADER_LEN,
-                }
-                .into());
+    FrameReader::new(MAX_HELLO_LEN).read_exact(stream).await
+}
+
+/// The daemon's one reader of frames on a Unix-socket session: bounded by `max`, cancel-safe
+/// (bytes live in the reader, not in a future, so a session may `select!` between its
+/// socket and its outbox), byte-exact on request (the hello).
+pub(crate) struct FrameReader {
+    buf: BytesMut,
+    max: usize,
+}
+
+impl FrameReader {
+    /// A reader of frames of at most `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            buf: BytesMut::with_capacity(max.min(8 * 1024)),
+            max,
+        }
+    }
+
+    /// A whole frame already read, if there is one; reads nothing.
+    pub(crate) fn next_buffered<M: prost::Message + Default>(
+        &mut self,
+    ) -> Result<Option<M>, FrameError> {
+        decode_frame(&mut self.buf, self.max)
+    }
+
+    /// Read more from `stream`: `Ok(false)` at the end of the stream between frames, an error
+    /// inside one. Cancel-safe.
+    pub(crate) async fn fill(&mut self, stream: &mut UnixStream) -> Result<bool, SessionError> {
+        let n = stream.read_buf(&mut self.buf).await?;
+        self.filled(n)
+    }
+
+    /// After a read of `n` bytes: whether the stream goes on.
+    fn filled(&self, n: usize) -> Result<bool, SessionError> {
+        if n == 0 {
+            self.finish()?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The next frame, reading as needed; `Ok(None)` at the end of the stream between frames.
+    pub(crate) async fn read<M: prost::Message + Default>(
+        &mut self,
+        stream: &mut UnixStream,
+    ) -> Result<Option<M>, SessionError> {
+        self.read_frame(stream, false).await
+    }
+
+    /// The next frame, reading nothing past it (so that what follows, e.g. an SHM session's
+    /// fd-carrying frame, is left for `recvmsg`); `Ok(None)` at the end of the stream.
+    pub(crate) async fn read_exact<M: prost::Message + Default>(
+        &mut self,
+        stream: &mut UnixStream,
+    ) -> Result<Option<M>, SessionError> {
+        self.read_frame(stream, true).await
+    }
+
+    async fn read_frame<M: prost::Message + Default>(
+        &mut self,
+        stream: &mut UnixStream,
+        exact: bool,
+    ) -> Result<Option<M>, SessionError> {
+        loop {
+            if let Some(frame) = self.next_buffered()? {
+                return Ok(Some(frame));
             }
-            n => got += n,
-        }
-    }
-    let len = u32::from_le_bytes(header) as usize;
-    if len > MAX_HELLO_LEN {
-        return Err(FrameError::TooLarge {
-            len,
-            max: MAX_HELLO_LEN,
-        }
-        .into());
-    }
-    let mut payload = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        match stream.read(&mut payload[got..]).await? {
-            0 => {
-                return Err(FrameError::Truncated {
-                    have: HEADER_LEN + got,
-                    want: HEADER_LEN + len,
+            let more = match exact {
+                false => self.fill(stream).await?,
+                true => {
+                    let want = missing(&self.buf) as u64;
+                    let n = (&mut *stream).take(want).read_buf(&mut self.buf).await?;
+                    self.filled(n)?
                 }
-                .into());
+            };
+            if !more {
+                return Ok(None);
             }
-            n => got += n,
         }
     }
-    Ok(Some(
-        prost::Message::decode(payload.as_slice()).map_err(FrameError::from)?,
-    ))
+
+    /// Take bytes read from the stream by other means (`recvmsg`, with descriptors).
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// At the end of the stream: `Ok` if no frame was cut short.
+    pub(crate) fn finish(&self) -> Result<(), FrameError> {
+        check_eof(&self.buf)
+    }
 }
 
 async fn thread_session(
@@ -258,11 +291,11 @@ async fn thread_session(
     mut out: Writer,
 ) -> Result<(), SessionError> {
     set_send_buffer(stream, qnet_proto::SESSION_SEND_BUFFER);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut incoming = FrameReader::new(ctx.max_frame_len);
     // A call is outstanding: the thread is blocked and may send nothing until it is answered.
     let mut blocked = false;
     loop {
-        while let Some(frame) = decode_frame::<ClientFrame>(&mut buf, ctx.max_frame_len)? {
+        while let Some(frame) = incoming.next_buffered::<ClientFrame>()? {
             let request = match frame.frame {
                 Some(client_frame::Frame::Request(r)) => r,
                 Some(client_frame::Frame::Hello(_)) => {
@@ -275,20 +308,20 @@ async fn thread_session(
                     "request while the previous call is blocked",
                 ));
             }
-            let response = match Call::try_from(request) {
-                Ok(call) => ctx.driver.call(thread, call),
-                Err(ConvertError::MissingCall) => {
-                    return Err(SessionError::Unexpected("request carries no call"));
-                }
-                Err(ConvertError::Netmgr(request)) => Some(ctx.driver.netmgr(request)),
-                Err(ConvertError::ReplyReceive(rr)) => {
-                    let ReplyReceive { reply, receive } = *rr;
+            let response = match LocalRequest::try_from(request) {
+                Ok(LocalRequest::Kernel(call)) => ctx.driver.call(thread, call),
+                Ok(LocalRequest::Netmgr(request)) => Some(ctx.driver.netmgr(request)),
+                Ok(LocalRequest::ReplyReceive(rr)) => {
+                    let (reply, receive) = rr.into_calls();
                     ctx.driver.reply_receive(thread, reply, receive)
                 }
-                Err(ConvertError::Shm(_)) => Some(error_response(
+                Ok(LocalRequest::Shm(_)) => Some(error_response(
                     Errno::EPROTO,
                     "shared-memory handle requests belong on an SHM session",
                 )),
+                Err(ConvertError::MissingCall) => {
+                    return Err(SessionError::Unexpected("request carries no call"));
+                }
                 Err(e) => Some(error_response(Errno::EINVAL, &e.to_string())),
             };
             match response {
@@ -302,9 +335,8 @@ async fn thread_session(
                 let response = local::Response::from(answer);
                 out.send(stream, daemon_frame::Frame::Response(response)).await?;
             }
-            n = stream.read_buf(&mut buf) => {
-                if n? == 0 {
-                    check_eof(&buf)?;
+            more = incoming.fill(stream) => {
+                if !more? {
                     return Ok(());
                 }
             }
@@ -326,20 +358,20 @@ async fn shm_session(
     peer: Peer,
     mut out: Writer,
 ) -> Result<(), SessionError> {
-    let mut buf = BytesMut::with_capacity(MAX_SHM_FRAME_LEN);
+    let mut incoming = FrameReader::new(MAX_SHM_FRAME_LEN);
     let mut chunk = [0u8; MAX_SHM_FRAME_LEN];
     let mut fds: Vec<OwnedFd> = Vec::new();
     loop {
         let frame = loop {
-            if let Some(f) = decode_frame::<ClientFrame>(&mut buf, MAX_SHM_FRAME_LEN)? {
+            if let Some(f) = incoming.next_buffered::<ClientFrame>()? {
                 break f;
             }
             let n = fdpass::recv_with_fds(stream, &mut chunk, &mut fds).await?;
             if n == 0 {
-                check_eof(&buf)?;
+                incoming.finish()?;
                 return Ok(());
             }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            incoming.feed(chunk.get(..n).unwrap_or_default());
         };
         // Descriptors belong to the frame they arrived with; take them all (extras are closed).
         let mut frame_fds = std::mem::take(&mut fds).into_iter();
@@ -350,8 +382,8 @@ async fn shm_session(
             }
             None => return Err(SessionError::Unexpected("empty frame")),
         };
-        match Call::try_from(request) {
-            Err(ConvertError::Shm(ShmRequest::Create { nd, pid, perms })) => {
+        match LocalRequest::try_from(request) {
+            Ok(LocalRequest::Shm(ShmRequest::Create { nd, pid, perms })) => {
                 let creator = ProcessKey {
                     nd: 0,
                     pid: peer.pid,
@@ -359,9 +391,7 @@ async fn shm_session(
                 let allowed = ProcessKey { nd, pid };
                 let r = ctx.shm.create(creator, frame_fds.next(), allowed, perms);
                 let response = match r {
-                    Ok(handle) => local::Response {
-                        result: Some(local::response::Result::ShmHandle(handle)),
-                    },
+                    Ok(handle) => LocalAnswer::ShmHandle(handle).into(),
                     Err(Errno::ENOREMOTE) => error_response(
                         Errno::ENOREMOTE,
                         &format!(
@@ -374,16 +404,14 @@ async fn shm_session(
                 out.send(stream, daemon_frame::Frame::Response(response))
                     .await?;
             }
-            Err(ConvertError::Shm(ShmRequest::Open { handle, perms })) => {
+            Ok(LocalRequest::Shm(ShmRequest::Open { handle, perms })) => {
                 let caller = ProcessKey {
                     nd: 0,
                     pid: peer.pid,
                 };
                 match ctx.shm.open(caller, handle, perms) {
                     Ok(fd) => {
-                        let response = local::Response {
-                            result: Some(local::response::Result::Done(local::Done {})),
-                        };
+                        let response = LocalAnswer::from(Completion::Done).into();
                         let bytes = out.encode(daemon_frame::Frame::Response(response));
                         fdpass::send_with_fd(stream, bytes, &fd).await?;
                     }
@@ -402,7 +430,9 @@ async fn shm_session(
             Err(ConvertError::MissingCall) => {
                 return Err(SessionError::Unexpected("request carries no call"));
             }
-            _ => return Err(SessionError::Unexpected("kernel call on an SHM session")),
+            Ok(_) | Err(_) => {
+                return Err(SessionError::Unexpected("kernel call on an SHM session"));
+            }
         }
     }
 }
@@ -429,12 +459,11 @@ fn foreign_handle(ctx: &SessionContext, handle: u64) -> String {
 }
 
 fn error_response(errno: Errno, detail: &str) -> local::Response {
-    local::Response {
-        result: Some(local::response::Result::Error(local::Error {
-            errno: errno.0,
-            detail: format!("{errno}: {detail}"),
-        })),
+    CallFailure {
+        errno,
+        detail: format!("{errno}: {detail}"),
     }
+    .into()
 }
 
 /// Encodes daemon frames into one reused buffer; a large payload is not copied into it but
@@ -474,12 +503,7 @@ impl Writer {
         stream: &mut UnixStream,
         reason: String,
     ) -> Result<(), SessionError> {
-        let refused = Refused {
-            reason,
-            daemon_version: LOCAL_PROTOCOL_VERSION,
-        };
-        self.send(stream, daemon_frame::Frame::Refused(refused))
-            .await?;
+        self.send(stream, hello::refused(reason)).await?;
         stream.shutdown().await?;
         Ok(())
     }
@@ -512,5 +536,64 @@ impl Drop for ProcessRegistration<'_> {
         if !std::thread::panicking() {
             self.driver.unregister_process(self.pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use qnet_proto::frame::frame_to_vec;
+    use qnet_proto::hello::hello;
+
+    use super::*;
+
+    /// The hello is read without consuming what follows it (an SHM session's next frame
+    /// must be read with `recvmsg`, for its descriptors); later frames are read whole however
+    /// they arrive; an end inside a frame is an error, an end between frames is not.
+    #[tokio::test]
+    async fn frames_are_read_whole_and_the_hello_byte_exact() {
+        let (mut client, mut daemon) = UnixStream::pair().unwrap();
+        let first = hello(SessionKind::Shm, 7);
+        let second = hello(SessionKind::Thread, 8);
+        let mut bytes = frame_to_vec(&first);
+        bytes.extend(frame_to_vec(&second));
+        client.write_all(&bytes).await.unwrap();
+        client.shutdown().await.unwrap();
+
+        let got: Option<ClientFrame> = FrameReader::new(MAX_HELLO_LEN)
+            .read_exact(&mut daemon)
+            .await
+            .unwrap();
+        assert_eq!(got, Some(first));
+        // The second frame is still in the socket, whole.
+        let mut rest = Vec::new();
+        daemon.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, frame_to_vec(&second));
+
+        // Frames cut anywhere arrive whole; the end between frames is a clean end.
+        let (mut client, mut daemon) = UnixStream::pair().unwrap();
+        let mut reader = FrameReader::new(MAX_HELLO_LEN);
+        for piece in bytes.chunks(3) {
+            client.write_all(piece).await.unwrap();
+        }
+        client.shutdown().await.unwrap();
+        let a: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        let b: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        let end: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        assert_eq!(
+            (a, b, end),
+            (Some(hello(SessionKind::Shm, 7)), Some(second), None)
+        );
+
+        // An end inside a frame is an error.
+        let (mut client, mut daemon) = UnixStream::pair().unwrap();
+        client.write_all(&bytes[..bytes.len() - 1]).await.unwrap();
+        drop(client);
+        let mut reader = FrameReader::new(MAX_HELLO_LEN);
+        let _: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
+        let cut = reader.read::<ClientFrame>(&mut daemon).await;
+        assert!(
+            matches!(cut, Err(SessionError::Frame(FrameError::Truncated { .. }))),
+            "{cut:?}"
+        );
     }
 }

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{Client, errno};
+use futures_util::StreamExt;
 use qnet_proto::local::{self, request, response};
 use qnet_testkit::{Certs, GUARD, PeerNode as Node, RawPeer};
-use qnet_transport::read_frame;
+use qnet_transport::frame_codec;
+use tokio_util::codec::FramedRead;
 
 const EPERM: i32 = 1;
 const ENOENT: i32 = 2;
@@ -255,7 +257,8 @@ fn a_peer_holding_stalled_streams_is_bounded_by_its_budget() {
                 let mut head = ((MAX_MESSAGE as u32).to_le_bytes()).to_vec();
                 head.extend(std::iter::repeat_n(0x0a, 900 << 10));
                 let _ = s.write_all(&head).await;
-                if let Ok(Some(answer)) = read_frame(&mut r, 1 << 16).await {
+                if let Some(Ok(answer)) = FramedRead::new(&mut r, frame_codec(1 << 16)).next().await
+                {
                     let answer: local::Response = prost::Message::decode(&answer[..]).unwrap();
                     if matches!(answer.result, Some(response::Result::Error(e)) if e.errno == 11) {
                         refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -439,8 +442,9 @@ async fn random_stream(raw: &mut RawPeer, rng: &mut Rng) -> bool {
     } else {
         let _ = s.finish();
     }
-    let answer = tokio::time::timeout(Duration::from_millis(100), read_frame(&mut r, 1 << 16));
-    matches!(answer.await, Ok(Ok(Some(_))))
+    let mut answers = FramedRead::new(&mut r, frame_codec(1 << 16));
+    let answer = tokio::time::timeout(Duration::from_millis(100), answers.next());
+    matches!(answer.await, Ok(Some(Ok(_))))
 }
 
 /// A peer with a valid certificate sends random frame sequences (seeded: the seed is printed,
@@ -608,10 +612,14 @@ fn blocked_calls_hold_no_frame_memory_and_trailing_bytes_reset_the_call() {
         }
         // A call followed by bytes the protocol does not allow.
         let (_s, mut r) = raw.start(99, send(10), b"more").await;
-        let read = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 16))
-            .await
-            .expect("the stream ends in time");
-        assert!(read.is_err(), "the stream was not reset: {read:?}");
+        let read =
+            tokio::time::timeout(GUARD, FramedRead::new(&mut r, frame_codec(1 << 16)).next())
+                .await
+                .expect("the stream ends in time");
+        assert!(
+            matches!(read, Some(Err(_))),
+            "the stream was not reset: {read:?}"
+        );
         (raw, streams)
     });
     // Each blocked call holds its stream's base cost (4 KiB), not its 100 KB frame.

@@ -234,6 +234,19 @@ pub fn decode_frame<M: Message + Default>(
     Ok(Some(M::decode(payload)?))
 }
 
+/// Bytes still missing before `src` holds its first frame whole (0: it does). A reader that
+/// reads at most this many each time consumes nothing past that frame (a session's hello,
+/// before an SHM session's fd-carrying frame that must be read with `recvmsg`).
+pub fn missing(src: &[u8]) -> usize {
+    match src.get(..HEADER_LEN) {
+        None => HEADER_LEN - src.len(),
+        Some(h) => {
+            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            (HEADER_LEN + len).saturating_sub(src.len())
+        }
+    }
+}
+
 /// At end of stream: `Ok` if nothing is left over, else the truncation.
 pub fn check_eof(src: &BytesMut) -> Result<(), FrameError> {
     if src.is_empty() {
@@ -250,14 +263,15 @@ pub fn check_eof(src: &BytesMut) -> Result<(), FrameError> {
     })
 }
 
-/// Blocking helpers for `std::io` streams (the library's side).
+/// Blocking helpers for `std::io` streams (the library's side): the one reader of frames
+/// on a blocking Unix socket, [`blocking::FrameReader`].
 pub mod blocking {
     use std::io::{self, Read, Write};
 
-    use bytes::BytesMut;
+    use bytes::{Buf, Bytes, BytesMut};
     use prost::Message;
 
-    use super::{FrameError, HEADER_LEN};
+    use super::{FrameError, HEADER_LEN, SPLIT_MIN_BODY, missing};
 
     /// Write `msg` as one frame.
     pub fn write_frame<M: Message, W: Write>(w: &mut W, msg: &M) -> io::Result<()> {
@@ -266,34 +280,133 @@ pub mod blocking {
         w.write_all(&buf)
     }
 
-    /// Read one frame; `Ok(None)` on a clean end of stream before any byte.
+    /// Read one frame, consuming nothing past it; `Ok(None)` on a clean end of stream
+    /// before any byte. A bad frame is an [`io::ErrorKind::InvalidData`] error carrying the
+    /// [`FrameError`].
     pub fn read_frame<M: Message + Default, R: Read>(
         r: &mut R,
         max: usize,
     ) -> io::Result<Option<M>> {
-        let mut header = [0u8; HEADER_LEN];
-        let mut got = 0;
-        while got < HEADER_LEN {
-            match r.read(&mut header[got..]) {
-                Ok(0) if got == 0 => return Ok(None),
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        FrameReader::exact(max).read(r)
+    }
+
+    /// What a greedy reader reads at once while a frame's length is unknown: most frames
+    /// (the library's responses) fit it whole, header and body in one `read`.
+    pub const SMALL_READ: usize = 2048;
+
+    fn invalid(e: FrameError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
+    /// Reads frames of at most `max` payload bytes from a blocking stream into one reused
+    /// buffer. A payload of [`SPLIT_MIN_BODY`] bytes or more that does not fit the first read
+    /// is read into a fresh buffer that is never zero-filled.
+    #[derive(Debug)]
+    pub struct FrameReader {
+        buf: BytesMut,
+        max: usize,
+        greedy: bool,
+    }
+
+    impl FrameReader {
+        /// A reader that reads at most what the current frame still misses, so nothing past
+        /// a frame is consumed (a hello, after which the stream may carry descriptors).
+        pub fn exact(max: usize) -> Self {
+            Self {
+                buf: BytesMut::new(),
+                max,
+                greedy: false,
             }
         }
-        let len = u32::from_le_bytes(header) as usize;
-        if len > max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                FrameError::TooLarge { len, max },
-            ));
+
+        /// A reader that reads up to [`SMALL_READ`] bytes while a frame's length is unknown
+        /// (one `read` for a small frame); bytes past a frame stay [`buffered`](Self::buffered)
+        /// for the next one.
+        pub fn greedy(max: usize) -> Self {
+            Self {
+                buf: BytesMut::with_capacity(SMALL_READ),
+                max,
+                greedy: true,
+            }
         }
-        let mut payload = vec![0u8; len];
-        r.read_exact(&mut payload)?;
-        M::decode(payload.as_slice())
-            .map(Some)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, FrameError::Malformed(e)))
+
+        /// Take bytes the caller read from the stream itself (with `recvmsg`, for the
+        /// descriptors that came with them) as the next bytes of the stream.
+        pub fn feed(&mut self, bytes: &[u8]) {
+            self.buf.extend_from_slice(bytes);
+        }
+
+        /// Bytes read past the last frame returned.
+        pub fn buffered(&self) -> usize {
+            self.buf.len()
+        }
+
+        /// The next frame, decoded; `Ok(None)` on a clean end of stream between frames.
+        pub fn read<M: Message + Default, R: Read>(&mut self, r: &mut R) -> io::Result<Option<M>> {
+            match self.read_payload(r)? {
+                None => Ok(None),
+                Some(payload) => M::decode(payload)
+                    .map(Some)
+                    .map_err(|e| invalid(FrameError::Malformed(e))),
+            }
+        }
+
+        /// The next frame's payload; `Ok(None)` on a clean end of stream between frames.
+        pub fn read_payload<R: Read>(&mut self, r: &mut R) -> io::Result<Option<Bytes>> {
+            loop {
+                if let Some(h) = self.buf.get(..HEADER_LEN) {
+                    let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+                    if len > self.max {
+                        return Err(invalid(FrameError::TooLarge { len, max: self.max }));
+                    }
+                    if self.buf.len() >= HEADER_LEN + len {
+                        self.buf.advance(HEADER_LEN);
+                        return Ok(Some(self.buf.split_to(len).freeze()));
+                    }
+                    if len >= SPLIT_MIN_BODY && HEADER_LEN + len > SMALL_READ {
+                        return self.read_large(r, len).map(Some);
+                    }
+                }
+                let want = match self.greedy && self.buf.len() < HEADER_LEN {
+                    true => SMALL_READ - self.buf.len(),
+                    false => missing(&self.buf),
+                };
+                let start = self.buf.len();
+                self.buf.resize(start + want, 0);
+                let n = loop {
+                    match r.read(&mut self.buf[start..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            self.buf.truncate(start);
+                            return Err(e);
+                        }
+                    }
+                };
+                self.buf.truncate(start + n);
+                if n == 0 {
+                    return match start {
+                        0 => Ok(None),
+                        _ => Err(io::ErrorKind::UnexpectedEof.into()),
+                    };
+                }
+            }
+        }
+
+        /// The rest of a large frame of `len` payload bytes, read straight into its own
+        /// buffer (`read_to_end` does not zero-fill it first).
+        fn read_large<R: Read>(&mut self, r: &mut R, len: usize) -> io::Result<Bytes> {
+            let mut payload = Vec::new();
+            payload.try_reserve_exact(len).map_err(io::Error::other)?;
+            payload.extend_from_slice(&self.buf[HEADER_LEN..]);
+            self.buf.clear();
+            r.take((len - payload.len()) as u64)
+                .read_to_end(&mut payload)?;
+            if payload.len() < len {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            Ok(Bytes::from(payload))
+        }
     }
 }
 
@@ -336,6 +449,9 @@ mod tests {
         let mut buf = BytesMut::from(&[5, 0, 0, 0, 1, 2][..]);
         let r: Option<ClientFrame> = decode_frame(&mut buf, 1024).unwrap();
         assert!(r.is_none());
+        assert_eq!(missing(&buf), 3);
+        assert_eq!(missing(&buf[..2]), 2);
+        assert_eq!(missing(&[]), HEADER_LEN);
         assert_eq!(
             check_eof(&buf),
             Err(FrameError::Truncated { have: 6, want: 9 })
@@ -510,6 +626,82 @@ mod tests {
             },
             false,
         );
+    }
+
+    /// A stream that hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn blocking_readers_return_whole_frames_and_the_exact_one_reads_nothing_past_them() {
+        use blocking::{FrameReader, SMALL_READ};
+        let sizes = [
+            0,
+            5,
+            SMALL_READ - 4,
+            SMALL_READ + 10,
+            SPLIT_MIN_BODY + SMALL_READ,
+        ];
+        let frames: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&n| {
+                let mut f = (n as u32).to_le_bytes().to_vec();
+                f.extend((0..n).map(|i| i as u8));
+                f
+            })
+            .collect();
+        let stream = frames.concat();
+        for step in [1, 3, 700, usize::MAX] {
+            for mut reader in [FrameReader::exact(1 << 20), FrameReader::greedy(1 << 20)] {
+                let mut src = Trickle {
+                    data: &stream,
+                    step,
+                };
+                for f in &frames {
+                    let got = reader.read_payload(&mut src).unwrap().unwrap();
+                    assert_eq!(&got[..], &f[HEADER_LEN..], "step {step}");
+                }
+                assert!(reader.read_payload(&mut src).unwrap().is_none());
+            }
+            // The exact reader leaves what follows a frame in the stream.
+            let mut src = Trickle {
+                data: &stream,
+                step,
+            };
+            let mut exact = FrameReader::exact(1 << 20);
+            exact.read_payload(&mut src).unwrap().unwrap();
+            assert_eq!(exact.buffered(), 0);
+            assert_eq!(src.data, &stream[frames[0].len()..]);
+        }
+        // Limits, truncation.
+        let mut src = Trickle {
+            data: &stream[frames[0].len()..],
+            step: usize::MAX,
+        };
+        let e = FrameReader::greedy(4).read_payload(&mut src).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("exceeds the limit"), "{e}");
+        for cut in [2, 7, frames[4].len() - 1] {
+            let mut src = Trickle {
+                data: &frames[4][..cut],
+                step: usize::MAX,
+            };
+            let e = FrameReader::greedy(1 << 20)
+                .read_payload(&mut src)
+                .unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
     }
 
     proptest! {

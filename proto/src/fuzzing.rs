@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use prost::Message;
 use qnet_core::{Call, Completion, Errno};
 
+use crate::codec::{CallFailure, LocalAnswer, LocalRequest};
 use crate::frame::decode_frame;
 use crate::{local, peer};
 
@@ -42,16 +43,29 @@ fn frames<M: Message + Default>(data: &[u8], mut each: impl FnMut(M)) {
 }
 
 /// A request as the daemon converts it; a request that converts must convert back to the
-/// same call.
+/// same request, and one that is a kernel call to the same call by the forwarded-call path.
 fn request(r: local::Request) {
-    if let Ok(call) = Call::try_from(r) {
-        let again = Call::try_from(local::Request::from(&call));
-        assert_eq!(again.as_ref(), Ok(&call), "request round trip");
+    if let Ok(req) = LocalRequest::try_from(r) {
+        let again = LocalRequest::try_from(local::Request::from(req.clone()));
+        assert_eq!(again.as_ref(), Ok(&req), "request round trip");
+        if let LocalRequest::Kernel(call) = req {
+            let again = Call::try_from(local::Request::from(&call));
+            assert_eq!(again.as_ref(), Ok(&call), "call round trip");
+        }
     }
 }
 
-/// A response as the calling daemon converts it; one that converts converts back the same.
+/// A response as the library and the calling daemon convert it; one that converts converts
+/// back the same.
 fn response(r: local::Response) {
+    if let Ok(answer) = Result::<LocalAnswer, CallFailure>::try_from(r.clone()) {
+        let wire = match answer.clone() {
+            Ok(a) => local::Response::from(a),
+            Err(f) => local::Response::from(f),
+        };
+        let again = Result::<LocalAnswer, CallFailure>::try_from(wire);
+        assert_eq!(again.as_ref(), Ok(&answer), "answer round trip");
+    }
     if let Ok(result) = Result::<Completion, Errno>::try_from(r) {
         let again = Result::<Completion, Errno>::try_from(local::Response::from(result.clone()));
         assert_eq!(again.as_ref(), Ok(&result), "response round trip");

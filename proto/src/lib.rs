@@ -2,9 +2,11 @@
 //! `qnet-core` types. Everything decoded here is untrusted input: conversions reject
 //! what is malformed instead of passing it on.
 
+pub mod codec;
 pub mod convert;
 pub mod frame;
 pub mod fuzzing;
+pub mod hello;
 
 use std::path::PathBuf;
 

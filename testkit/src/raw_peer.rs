@@ -4,15 +4,16 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use futures_util::{SinkExt, StreamExt};
 use qnet_proto::local::{self, request, response};
 use qnet_proto::peer::{
     PeerCall, PeerControl, PeerHello, PeerStreamFrame, RemoteThread, peer_control,
     peer_stream_frame,
 };
 use qnet_transport::{
-    NodeIdentity, PeerConnection, RecvStream, SendStream, Transport, TransportConfig, read_frame,
-    write_frame,
+    NodeIdentity, PeerConnection, RecvStream, SendStream, Transport, TransportConfig, frame_codec,
 };
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::GUARD;
 
@@ -60,14 +61,16 @@ impl RawPeer {
         let hello = PeerControl {
             frame: Some(peer_control::Frame::Hello(hello)),
         };
-        write_frame(&mut cs, &prost::Message::encode_to_vec(&hello), 1024)
+        FramedWrite::new(&mut cs, frame_codec(1024))
+            .send(bytes::Bytes::from(prost::Message::encode_to_vec(&hello)))
             .await
             .expect("sending the hello");
-        let answer = tokio::time::timeout(GUARD, read_frame(&mut cr, 1024))
-            .await
-            .expect("hang guard")
-            .expect("a readable answer")
-            .expect("an answer before the end of the stream");
+        let answer =
+            tokio::time::timeout(GUARD, FramedRead::new(&mut cr, frame_codec(1024)).next())
+                .await
+                .expect("hang guard")
+                .expect("an answer before the end of the stream")
+                .expect("a readable answer");
         let answer: PeerControl = prost::Message::decode(&answer[..]).expect("a control frame");
         let peer = RawPeer {
             _transport: t,
@@ -134,13 +137,16 @@ impl RawPeer {
         let (mut s, mut r) = self.conn.open_bi().await.expect("a call stream");
         let bytes = prost::Message::encode_to_vec(&frame);
         // The callee may stop reading (an oversized call): its answer still comes.
-        let _ = write_frame(&mut s, &bytes, usize::MAX).await;
+        let _ = FramedWrite::new(&mut s, frame_codec(usize::MAX))
+            .send(bytes::Bytes::from(bytes))
+            .await;
         let _ = s.finish();
-        let answer = tokio::time::timeout(GUARD, read_frame(&mut r, 1 << 20))
-            .await
-            .expect("an answer in time")
-            .expect("a readable answer")
-            .expect("an answer before the end of the stream");
+        let answer =
+            tokio::time::timeout(GUARD, FramedRead::new(&mut r, frame_codec(1 << 20)).next())
+                .await
+                .expect("an answer in time")
+                .expect("an answer before the end of the stream")
+                .expect("a readable answer");
         let answer: local::Response = prost::Message::decode(&answer[..]).expect("a response");
         answer.result.expect("a result")
     }

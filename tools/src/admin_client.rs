@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use qnet_proto::frame::blocking::{read_frame, write_frame};
-use qnet_proto::local::{
-    AdminRequest, AdminResponse, ClientFrame, DaemonFrame, Hello, SessionKind, admin_request,
-    admin_response, client_frame, daemon_frame,
-};
+use qnet_proto::hello::{self, HelloError};
+use qnet_proto::local::{AdminRequest, AdminResponse, SessionKind, admin_request, admin_response};
 
 /// Largest answer accepted (a node view of a busy cluster).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
@@ -50,24 +48,16 @@ impl AdminClient {
 
     fn open(mut stream: UnixStream, path: &Path) -> anyhow::Result<Self> {
         stream.set_read_timeout(Some(QUERY_TIMEOUT))?;
-        let hello = ClientFrame {
-            frame: Some(client_frame::Frame::Hello(Hello {
-                version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-                tid: 0,
-                kind: SessionKind::Admin as i32,
-            })),
-        };
-        write_frame(&mut stream, &hello).context("sending hello")?;
-        let ack: Option<DaemonFrame> =
-            read_frame(&mut stream, 64 * 1024).context("reading hello ack")?;
-        match ack.and_then(|f| f.frame) {
-            Some(daemon_frame::Frame::HelloAck(_)) => Ok(Self { stream }),
-            Some(daemon_frame::Frame::Refused(r)) => bail!(
-                "qnetd at {} refused the admin session: {} (does it support introspection?)",
+        match hello::open(&mut stream, SessionKind::Admin, 0) {
+            Ok(_) => Ok(Self { stream }),
+            Err(HelloError::Refused { reason, .. }) => bail!(
+                "qnetd at {} refused the admin session: {reason} (does it support introspection?)",
                 path.display(),
-                r.reason
             ),
-            _ => bail!("qnetd at {} closed the admin session", path.display()),
+            Err(e @ (HelloError::Send(_) | HelloError::Receive(_))) => {
+                Err(anyhow::Error::new(e).context(format!("qnetd at {}", path.display())))
+            }
+            Err(_) => bail!("qnetd at {} closed the admin session", path.display()),
         }
     }
 

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use qnet_proto::frame::blocking::{read_frame, write_frame};
 use qnet_proto::local::{
-    self, ClientFrame, DaemonFrame, Hello, Request, Response, SessionKind, client_frame,
-    daemon_frame, request, response,
+    self, ClientFrame, DaemonFrame, Request, Response, SessionKind, client_frame, daemon_frame,
+    request, response,
 };
 use qnet_testkit::Cluster;
 use serde_json::Value;
@@ -88,15 +88,8 @@ impl Session {
     fn open(node: &Node, tid: u32) -> Self {
         let mut stream = UnixStream::connect(&node.socket).unwrap();
         stream.set_read_timeout(Some(GUARD)).unwrap();
-        let hello = client_frame::Frame::Hello(Hello {
-            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-            tid,
-            kind: SessionKind::Thread as i32,
-        });
-        write_frame(&mut stream, &ClientFrame { frame: Some(hello) }).unwrap();
-        let mut s = Self { stream };
-        assert!(matches!(s.recv(), daemon_frame::Frame::HelloAck(_)));
-        s
+        qnet_proto::hello::open(&mut stream, SessionKind::Thread, tid).unwrap();
+        Self { stream }
     }
 
     fn recv(&mut self) -> daemon_frame::Frame {

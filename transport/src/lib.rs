@@ -5,7 +5,7 @@
 //! - [`endpoint`]: [`Transport`] (one endpoint per node, accepts and dials) and
 //!   [`PeerConnection`] (an authenticated connection to one peer node).
 //! - [`reconnect`]: [`Backoff`] and [`Transport::connect_with_backoff`].
-//! - [`framing`]: length-prefixed messages on streams, bounded.
+//! - [`framing`]: the `LengthDelimitedCodec` of qnet frames on streams, bounded (tools, tests).
 //! - [`lograte`]: [`LogRate`], the rate limit of repeated log lines about a peer.
 //!
 //! Typical use: `Transport::bind(addr, NodeIdentity::load(dir, "n1")?, TransportConfig::default())`,
@@ -26,7 +26,7 @@ pub use certs::{
 pub use endpoint::{
     AcceptError, BindError, ConnectError, IncomingPeer, PeerConnection, Transport, TransportConfig,
 };
-pub use framing::{FrameReadError, FrameWriteError, read_frame, write_frame};
+pub use framing::codec as frame_codec;
 pub use lograte::LogRate;
 pub use quinn::{ConnectionError, RecvStream, SendStream};
 pub use reconnect::Backoff;

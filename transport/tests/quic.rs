@@ -5,13 +5,16 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::{Certs, Relay, bind, bind_with, guard, init_logs};
+use futures_util::{SinkExt, StreamExt};
 use qnet_transport::{
-    AcceptError, Backoff, ConnectError, ConnectionError, FrameReadError, NodeIdentity,
-    PeerConnection, TransportConfig, Validity, explain, issue_node_cert, read_frame, write_frame,
+    AcceptError, Backoff, ConnectError, ConnectionError, NodeIdentity, PeerConnection,
+    TransportConfig, Validity, explain, frame_codec, issue_node_cert,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 const MAX: usize = 64 * 1024;
 
@@ -21,20 +24,22 @@ async fn serve_all_at_once(conn: PeerConnection, n: usize) {
     let barrier = Arc::new(Barrier::new(n));
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        let (send, recv) = conn.accept_bi().await.unwrap();
         let barrier = barrier.clone();
         let me = conn.peer_node().to_owned();
         tasks.push(tokio::spawn(async move {
-            let req = read_frame(&mut recv, MAX).await.unwrap().unwrap();
+            let mut recv = FramedRead::new(recv, frame_codec(MAX));
+            let mut send = FramedWrite::new(send, frame_codec(MAX));
+            let req = recv.next().await.unwrap().unwrap();
             barrier.wait().await;
             let reply = format!(
                 "reply to {} from peer of {me}",
-                String::from_utf8(req).unwrap()
+                String::from_utf8(req.to_vec()).unwrap()
             );
-            write_frame(&mut send, reply.as_bytes(), MAX).await.unwrap();
-            send.finish().unwrap();
+            send.send(Bytes::from(reply)).await.unwrap();
+            send.get_mut().finish().unwrap();
             // The request side ends cleanly after its one frame.
-            assert!(read_frame(&mut recv, MAX).await.unwrap().is_none());
+            assert!(recv.next().await.is_none());
         }));
     }
     for t in tasks {
@@ -47,13 +52,13 @@ async fn send_burst(conn: PeerConnection, n: usize, tag: &'static str) {
     for i in 0..n {
         let conn = conn.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut send, mut recv) = conn.open_bi().await.unwrap();
-            write_frame(&mut send, format!("{tag}-{i}").as_bytes(), MAX)
-                .await
-                .unwrap();
-            send.finish().unwrap();
-            let reply = read_frame(&mut recv, MAX).await.unwrap().unwrap();
-            let reply = String::from_utf8(reply).unwrap();
+            let (send, recv) = conn.open_bi().await.unwrap();
+            let mut send = FramedWrite::new(send, frame_codec(MAX));
+            send.send(Bytes::from(format!("{tag}-{i}"))).await.unwrap();
+            send.get_mut().finish().unwrap();
+            let mut recv = FramedRead::new(recv, frame_codec(MAX));
+            let reply = recv.next().await.unwrap().unwrap();
+            let reply = String::from_utf8(reply.to_vec()).unwrap();
             assert!(
                 reply.starts_with(&format!("reply to {tag}-{i} ")),
                 "{reply}"
@@ -302,22 +307,17 @@ async fn oversized_frame_is_refused() {
     let certs = Certs::temp("test", &[]);
     let (c, s) = dial(certs.node("n1"), certs.node("n2"), "n2").await;
     let (c, s) = (c.unwrap(), s.unwrap());
-    let (mut send, _recv) = c.open_bi().await.unwrap();
-    assert!(
-        write_frame(&mut send, &vec![0u8; MAX + 1], MAX)
-            .await
-            .is_err()
-    );
+    let (send, _recv) = c.open_bi().await.unwrap();
+    let mut limited = FramedWrite::new(send, frame_codec(MAX));
+    assert!(limited.send(Bytes::from(vec![0u8; MAX + 1])).await.is_err());
     // A sender with a higher limit gets past its own check; the receiver refuses.
-    write_frame(&mut send, &vec![7u8; MAX + 1], usize::MAX)
-        .await
-        .unwrap();
-    let (_send2, mut recv2) = guard(s.accept_bi()).await.unwrap();
-    match guard(read_frame(&mut recv2, MAX)).await {
-        Err(FrameReadError::TooLarge { len, max }) => {
-            assert_eq!((len, max), (MAX + 1, MAX));
-        }
-        other => panic!("expected TooLarge, got {other:?}"),
+    let mut send = FramedWrite::new(limited.into_inner(), frame_codec(usize::MAX));
+    send.send(Bytes::from(vec![7u8; MAX + 1])).await.unwrap();
+    let (_send2, recv2) = guard(s.accept_bi()).await.unwrap();
+    let mut recv2 = FramedRead::new(recv2, frame_codec(MAX));
+    match guard(recv2.next()).await {
+        Some(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}"),
+        other => panic!("expected a refusal of the frame, got {other:?}"),
     }
 }
 

@@ -1,17 +1,14 @@
 //! Channels and connections: `ChannelCreate`, `ConnectAttach`, `ConnectClientInfo`, …
 
-use qnet_core::{ChannelFlags, Chid, ClientInfo, Coid, Credentials, Nd, Pid, Scoid};
-use qnet_proto::local::{request::Call, response::Result as R};
+use qnet_core::{Call, ChannelFlags, Chid, ClientInfo, Coid, Completion as C, Nd, Pid, Scoid};
 
 use crate::error::Result;
-use crate::session::{call, unexpected};
+use crate::session::{kernel, unexpected};
 
 /// `ChannelCreate(flags)`: a new channel of this process; returns its chid.
 pub fn channel_create(flags: ChannelFlags) -> Result<Chid> {
-    match call(Call::ChannelCreate(qnet_proto::local::ChannelCreate {
-        flags: flags.0,
-    }))? {
-        R::Chid(c) => {
+    match kernel("ChannelCreate", Call::ChannelCreate { flags })? {
+        C::Chid(c) => {
             super::priority::channel_created(c, flags);
             Ok(c)
         }
@@ -23,21 +20,15 @@ pub fn channel_create(flags: ChannelFlags) -> Result<Chid> {
 pub fn channel_destroy(chid: Chid) -> Result<()> {
     done(
         "ChannelDestroy",
-        call(Call::ChannelDestroy(qnet_proto::local::ChannelDestroy {
-            chid,
-        }))?,
+        kernel("ChannelDestroy", Call::ChannelDestroy { chid })?,
     )
 }
 
 /// `ConnectAttach(nd, pid, chid, _NTO_SIDE_CHANNEL, 0)`: a connection to a channel; `pid` 0
 /// means this process.
 pub fn connect_attach(nd: Nd, pid: Pid, chid: Chid) -> Result<Coid> {
-    match call(Call::ConnectAttach(qnet_proto::local::ConnectAttach {
-        nd,
-        pid,
-        chid,
-    }))? {
-        R::Coid(c) => Ok(c),
+    match kernel("ConnectAttach", Call::ConnectAttach { nd, pid, chid })? {
+        C::Coid(c) => Ok(c),
         other => Err(unexpected("ConnectAttach", &other)),
     }
 }
@@ -46,9 +37,7 @@ pub fn connect_attach(nd: Nd, pid: Pid, chid: Chid) -> Result<Coid> {
 pub fn connect_detach(coid: Coid) -> Result<()> {
     done(
         "ConnectDetach",
-        call(Call::ConnectDetach(qnet_proto::local::ConnectDetach {
-            coid,
-        }))?,
+        kernel("ConnectDetach", Call::ConnectDetach { coid })?,
     )
 }
 
@@ -56,24 +45,15 @@ pub fn connect_detach(coid: Coid) -> Result<()> {
 pub fn scoid_detach(scoid: Scoid) -> Result<()> {
     done(
         "ScoidDetach",
-        call(Call::ScoidDetach(qnet_proto::local::ScoidDetach { scoid }))?,
+        kernel("ScoidDetach", Call::ScoidDetach { scoid })?,
     )
 }
 
 /// `ConnectClientInfo(scoid)`: the client's node, pid and credentials (from the OS, never from
 /// the client's say-so).
 pub fn connect_client_info(scoid: Scoid) -> Result<ClientInfo> {
-    match call(Call::ConnectClientInfo(
-        qnet_proto::local::ConnectClientInfo { scoid },
-    ))? {
-        R::ClientInfo(c) => Ok(ClientInfo {
-            nd: c.nd,
-            pid: c.pid,
-            cred: Credentials {
-                uid: c.uid,
-                gid: c.gid,
-            },
-        }),
+    match kernel("ConnectClientInfo", Call::ConnectClientInfo { scoid })? {
+        C::ClientInfo(c) => Ok(c),
         other => Err(unexpected("ConnectClientInfo", &other)),
     }
 }
@@ -82,20 +62,16 @@ pub fn connect_client_info(scoid: Scoid) -> Result<ClientInfo> {
 /// `_NTO_COF_REG_EVENTS` (0x2000: servers may deliver only registered events to us) is kept.
 /// Returns the old flags. `EBADF` for a coid we do not have (or one to another node).
 pub fn connect_flags(coid: Coid, mask: u32, bits: u32) -> Result<u32> {
-    match call(Call::ConnectFlags(qnet_proto::local::ConnectFlags {
-        coid,
-        mask,
-        bits,
-    }))? {
-        R::Count(old) => Ok(u32::try_from(old).unwrap_or(0)),
+    match kernel("ConnectFlags", Call::ConnectFlags { coid, mask, bits })? {
+        C::Count(old) => Ok(u32::try_from(old).unwrap_or(0)),
         other => Err(unexpected("ConnectFlags", &other)),
     }
 }
 
 /// Expect `Done`.
-pub(crate) fn done(what: &str, r: R) -> Result<()> {
-    match r {
-        R::Done(_) => Ok(()),
+pub(crate) fn done(what: &str, c: C) -> Result<()> {
+    match c {
+        C::Done => Ok(()),
         other => Err(unexpected(what, &other)),
     }
 }

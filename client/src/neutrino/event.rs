@@ -1,21 +1,20 @@
 //! Events: `MsgRegisterEvent`, `MsgUnregisterEvent`, `MsgVerifyEvent`, `MsgDeliverEvent`.
 
-use qnet_core::{Coid, EventId, PulseEvent, Rcvid, Scoid};
-use qnet_proto::local::{request::Call, response::Result as R};
+use qnet_core::{Call, Coid, Completion as C, EventId, PulseEvent, Rcvid, Scoid};
 
 use super::channel::done;
 use crate::error::Result;
-use crate::session::{call, unexpected};
+use crate::session::{kernel, unexpected};
 
 /// `MsgRegisterEvent(event, server_coid)`: register a pulse event that only the server behind
 /// `server_coid` may deliver. Returns the handle to give that server (usually in a message).
 pub fn msg_register_event(event: &PulseEvent, server_coid: Coid) -> Result<EventId> {
-    let req = qnet_proto::local::MsgRegisterEvent {
-        event: Some(qnet_proto::local::PulseEvent::from(event)),
+    let call = Call::MsgRegisterEvent {
+        event: *event,
         server_coid,
     };
-    match call(Call::MsgRegisterEvent(req))? {
-        R::Event(e) => Ok(e),
+    match kernel("MsgRegisterEvent", call)? {
+        C::Event(e) => Ok(e),
         other => Err(unexpected("MsgRegisterEvent", &other)),
     }
 }
@@ -24,9 +23,7 @@ pub fn msg_register_event(event: &PulseEvent, server_coid: Coid) -> Result<Event
 pub fn msg_unregister_event(event: EventId) -> Result<()> {
     done(
         "MsgUnregisterEvent",
-        call(Call::MsgUnregisterEvent(
-            qnet_proto::local::MsgUnregisterEvent { event },
-        ))?,
+        kernel("MsgUnregisterEvent", Call::MsgUnregisterEvent { event })?,
     )
 }
 
@@ -35,10 +32,7 @@ pub fn msg_unregister_event(event: EventId) -> Result<()> {
 pub fn msg_verify_event(rcvid: Rcvid, event: EventId) -> Result<()> {
     done(
         "MsgVerifyEvent",
-        call(Call::MsgVerifyEvent(qnet_proto::local::MsgVerifyEvent {
-            rcvid,
-            event,
-        }))?,
+        kernel("MsgVerifyEvent", Call::MsgVerifyEvent { rcvid, event })?,
     )
 }
 
@@ -47,11 +41,14 @@ pub fn msg_verify_event(rcvid: Rcvid, event: EventId) -> Result<()> {
 pub fn msg_deliver_event(rcvid: Rcvid, event: EventId, value: Option<i32>) -> Result<()> {
     done(
         "MsgDeliverEvent",
-        call(Call::MsgDeliverEvent(qnet_proto::local::MsgDeliverEvent {
-            rcvid,
-            event,
-            value,
-        }))?,
+        kernel(
+            "MsgDeliverEvent",
+            Call::MsgDeliverEvent {
+                rcvid,
+                event,
+                value,
+            },
+        )?,
     )
 }
 
@@ -64,10 +61,13 @@ pub fn msg_deliver_event(rcvid: Rcvid, event: EventId, value: Option<i32>) -> Re
 pub fn msg_deliver_pulse(scoid: Scoid, client_coid: Coid, event: &PulseEvent) -> Result<()> {
     done(
         "MsgDeliverPulse",
-        call(Call::MsgDeliverPulse(qnet_proto::local::MsgDeliverPulse {
-            scoid,
-            client_coid,
-            event: Some(qnet_proto::local::PulseEvent::from(event)),
-        }))?,
+        kernel(
+            "MsgDeliverPulse",
+            Call::MsgDeliverPulse {
+                scoid,
+                client_coid,
+                event: *event,
+            },
+        )?,
     )
 }

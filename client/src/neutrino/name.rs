@@ -1,21 +1,21 @@
 //! Names: `name_attach`, `name_detach`, `name_open`, `name_close`.
 
-use qnet_core::{ChannelFlags, Chid, Coid, Errno};
-use qnet_proto::local::{request::Call, response::Result as R};
+use qnet_core::{Call, ChannelFlags, Chid, Coid, Completion as C, Errno};
 
 use super::channel::{connect_detach, done};
 use crate::error::{Error, Result};
-use crate::session::{call, process_info, unexpected};
+use crate::session::{kernel, process_info, unexpected};
 
 /// `name_attach(NULL, name, flags)`: creates a channel with
 /// `_NTO_CHF_UNBLOCK | _NTO_CHF_DISCONNECT | _NTO_CHF_COID_DISCONNECT | flags` and attaches
 /// `name` to it (unique on this node, else `EEXIST`). Returns the channel id.
 pub fn name_attach(name: &str, flags: ChannelFlags) -> Result<Chid> {
-    match call(Call::NameAttach(qnet_proto::local::NameAttach {
+    let call = Call::NameAttach {
         name: name.into(),
-        flags: flags.0,
-    }))? {
-        R::Chid(c) => {
+        flags,
+    };
+    match kernel("name_attach", call)? {
+        C::Chid(c) => {
             super::priority::channel_created(c, flags);
             Ok(c)
         }
@@ -27,7 +27,7 @@ pub fn name_attach(name: &str, flags: ChannelFlags) -> Result<Chid> {
 pub fn name_detach(chid: Chid) -> Result<()> {
     done(
         "name_detach",
-        call(Call::NameDetach(qnet_proto::local::NameDetach { chid }))?,
+        kernel("name_detach", Call::NameDetach { chid })?,
     )
 }
 
@@ -44,11 +44,9 @@ pub fn name_open(name: &str) -> Result<Coid> {
         Some((node, rest)) if node == &*process_info()?.node => rest,
         _ => name,
     };
-    let result = call(Call::NameOpen(qnet_proto::local::NameOpen {
-        name: name.into(),
-    }));
+    let result = kernel("name_open", Call::NameOpen { name: name.into() });
     match result {
-        Ok(R::Coid(c)) => Ok(c),
+        Ok(C::Coid(c)) => Ok(c),
         Ok(other) => Err(unexpected("name_open", &other)),
         // The daemon's answer says what is wrong, not with which node: name it.
         Err(e) => Err(match (e.errno(), name.split_once('/')) {

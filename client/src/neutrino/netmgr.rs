@@ -2,7 +2,7 @@
 //! `node/pid/chid` of a channel ([`parse_target`]).
 
 use qnet_core::{Chid, Errno, Nd, Pid};
-use qnet_proto::local::{request::Call, response::Result as R};
+use qnet_proto::codec::{LocalAnswer, LocalRequest, NetmgrRequest};
 
 use crate::error::{Error, Result};
 use crate::session::{call, unexpected};
@@ -10,10 +10,10 @@ use crate::session::{call, unexpected};
 /// `netmgr_strtond(name)`: the node descriptor this node uses for node `name` (this node's
 /// own name gives 0, `ND_LOCAL_NODE`). `ENOENT` if the daemon knows no node by that name.
 pub fn netmgr_strtond(name: &str) -> Result<Nd> {
-    match call(Call::NetmgrStrToNd(qnet_proto::local::NetmgrStrToNd {
+    match call(LocalRequest::Netmgr(NetmgrRequest::StrToNd {
         name: name.into(),
     }))? {
-        R::Nd(nd) => Ok(nd),
+        LocalAnswer::Nd(nd) => Ok(nd),
         other => Err(unexpected("netmgr_strtond", &other)),
     }
 }
@@ -21,8 +21,8 @@ pub fn netmgr_strtond(name: &str) -> Result<Nd> {
 /// `netmgr_ndtostr(nd)`: the name of node `nd` (0 gives this node's name). `ENOENT` if no
 /// node has that descriptor.
 pub fn netmgr_ndtostr(nd: Nd) -> Result<String> {
-    match call(Call::NetmgrNdToStr(qnet_proto::local::NetmgrNdToStr { nd }))? {
-        R::NodeName(name) => Ok(name),
+    match call(LocalRequest::Netmgr(NetmgrRequest::NdToStr { nd }))? {
+        LocalAnswer::NodeName(name) => Ok(name),
         other => Err(unexpected("netmgr_ndtostr", &other)),
     }
 }

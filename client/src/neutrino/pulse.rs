@@ -1,27 +1,30 @@
 //! Pulses: `MsgSendPulse` and QNX's 16-byte `struct _pulse` layout.
 
-use qnet_core::{Coid, PULSE_SIZE, Pulse};
-use qnet_proto::local::request::Call;
+use qnet_core::{Call, Coid, Errno, PULSE_SIZE, Pulse};
 
 use super::channel::done;
 use super::priority::resolve_priority;
-use crate::error::Result;
-use crate::session::call;
+use crate::error::{Error, Result};
+use crate::session::kernel;
 
 /// `MsgSendPulse(coid, priority, code, value)`: a non-blocking notification. `priority` -1 is
 /// this thread's priority ([`super::set_priority`], default 10). User codes are 0..=127
 /// (`EINVAL` otherwise).
 pub fn msg_send_pulse(coid: Coid, priority: i32, code: i32, value: i32) -> Result<()> {
-    let priority = u32::from(resolve_priority(priority)?);
-    done(
-        "MsgSendPulse",
-        call(Call::MsgSendPulse(qnet_proto::local::MsgSendPulse {
-            coid,
-            priority,
-            code,
-            value,
-        }))?,
-    )
+    let priority = resolve_priority(priority)?;
+    let code = i8::try_from(code).map_err(|_| {
+        Error::new(
+            Errno::EINVAL,
+            format!("pulse code {code} outside -128..=127"),
+        )
+    })?;
+    let call = Call::MsgSendPulse {
+        coid,
+        priority,
+        code,
+        value,
+    };
+    done("MsgSendPulse", kernel("MsgSendPulse", call)?)
 }
 
 /// QNX's `struct _pulse` (little-endian): `u16 type = 0, u16 subtype = 0, i8 code,
@@ -44,16 +47,6 @@ pub fn pulse_from_bytes(buf: &[u8]) -> Option<Pulse> {
         scoid: i32::from_le_bytes([b[12], b[13], b[14], b[15]]),
         priority: 0,
     })
-}
-
-/// Convert a wire pulse.
-pub(crate) fn pulse_of(p: &qnet_proto::local::Pulse) -> Pulse {
-    Pulse {
-        code: p.code as i8,
-        value: p.value,
-        scoid: p.scoid,
-        priority: u8::try_from(p.priority).unwrap_or(u8::MAX),
-    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 use std::io::IoSliceMut;
 
 use bytes::Bytes;
-use qnet_core::{Chid, MsgInfo, Rcvid, Received};
-use qnet_proto::local::{request::Call, response::Result as R};
+use qnet_core::{Call, Chid, Completion, MsgInfo, Rcvid, Received};
+use qnet_proto::codec::{LocalAnswer, LocalRequest, ReplyReceive};
 
-use super::pulse::{pulse_of, pulse_to_bytes};
+use super::pulse::pulse_to_bytes;
 use super::scatter;
 use super::timer::take_timeout;
 use crate::error::Result;
@@ -86,10 +86,10 @@ fn deliver(got: Received, riov: &mut [IoSliceMut<'_>], info: Option<&mut MsgInfo
 
 /// The receive call, with the armed timeout (if any), returning what arrived.
 pub(crate) fn receive(chid: Chid, cap: u64) -> Result<Received> {
-    let timeout = take_timeout();
+    let timeout = take_timeout().map(Into::into);
     let got = received(
         "MsgReceive",
-        call(Call::MsgReceive(qnet_proto::local::MsgReceive {
+        call(LocalRequest::Kernel(Call::MsgReceive {
             chid,
             cap,
             timeout,
@@ -108,48 +108,25 @@ pub(crate) fn reply_receive(
     chid: Chid,
     cap: u64,
 ) -> Result<Received> {
-    let timeout = take_timeout();
+    let timeout = take_timeout().map(Into::into);
     let got = received(
         "MsgReplyReceive",
-        call(Call::MsgReplyReceive(qnet_proto::local::MsgReplyReceive {
+        call(LocalRequest::ReplyReceive(Box::new(ReplyReceive {
             rcvid,
             status,
             data,
             chid,
             cap,
             timeout,
-        }))?,
+        })))?,
     )?;
     super::priority::on_receive(chid, &got);
     Ok(got)
 }
 
-fn received(what: &str, r: R) -> Result<Received> {
-    match r {
-        R::Message(m) => Ok(Received::Message {
-            rcvid: m.rcvid,
-            info: m.info.as_ref().map(info_of).unwrap_or_default(),
-            data: m.data,
-        }),
-        R::Pulse(p) => Ok(Received::Pulse(pulse_of(&p))),
+fn received(what: &str, answer: LocalAnswer) -> Result<Received> {
+    match answer {
+        LocalAnswer::Completion(Completion::Received(r)) => Ok(r),
         other => Err(unexpected(what, &other)),
-    }
-}
-
-/// Convert a wire `_msg_info`.
-pub(crate) fn info_of(i: &qnet_proto::local::MsgInfo) -> MsgInfo {
-    MsgInfo {
-        nd: i.nd,
-        srcnd: i.srcnd,
-        pid: i.pid,
-        tid: i.tid,
-        chid: i.chid,
-        scoid: i.scoid,
-        coid: i.coid,
-        priority: u8::try_from(i.priority).unwrap_or(u8::MAX),
-        msglen: i.msglen,
-        srcmsglen: i.srcmsglen,
-        dstmsglen: i.dstmsglen,
-        flags: i.flags,
     }
 }

@@ -4,14 +4,12 @@
 use std::io::{IoSlice, IoSliceMut};
 
 use bytes::Bytes;
-use qnet_core::{Errno, MsgInfo, Rcvid};
-use qnet_proto::local::{request::Call, response::Result as R};
+use qnet_core::{Call, Completion as C, Errno, MsgInfo, Rcvid};
 
 use super::channel::done;
-use super::receive::info_of;
 use super::{gather, scatter};
 use crate::error::Result;
-use crate::session::{call, unexpected};
+use crate::session::{kernel, unexpected};
 
 /// `MsgReply(rcvid, status, msg)`: unblock the client; its `MsgSend` returns `status` and the
 /// reply buffer gets `msg` at offset 0 (truncated to its size). A second answer → `ESRCH`.
@@ -27,11 +25,14 @@ pub fn msg_replyv(rcvid: Rcvid, status: i64, iov: &[IoSlice<'_>]) -> Result<()> 
 fn reply(rcvid: Rcvid, status: i64, data: Bytes) -> Result<()> {
     done(
         "MsgReply",
-        call(Call::MsgReply(qnet_proto::local::MsgReply {
-            rcvid,
-            status,
-            data,
-        }))?,
+        kernel(
+            "MsgReply",
+            Call::MsgReply {
+                rcvid,
+                status,
+                data,
+            },
+        )?,
     )
 }
 
@@ -40,10 +41,13 @@ fn reply(rcvid: Rcvid, status: i64, data: Bytes) -> Result<()> {
 pub fn msg_error(rcvid: Rcvid, errno: Errno) -> Result<()> {
     done(
         "MsgError",
-        call(Call::MsgError(qnet_proto::local::MsgError {
-            rcvid,
-            errno: errno.0,
-        }))?,
+        kernel(
+            "MsgError",
+            Call::MsgError {
+                rcvid,
+                errno: errno.0,
+            },
+        )?,
     )
 }
 
@@ -57,13 +61,13 @@ pub fn msg_read(rcvid: Rcvid, buf: &mut [u8], offset: usize) -> Result<usize> {
 /// `MsgReadv(rcvid, iov, offset)`: as [`msg_read`], scattering into `iov`.
 pub fn msg_readv(rcvid: Rcvid, iov: &mut [IoSliceMut<'_>], offset: usize) -> Result<usize> {
     let len: usize = iov.iter().map(|p| p.len()).sum();
-    let req = qnet_proto::local::MsgRead {
+    let call = Call::MsgRead {
         rcvid,
         offset: offset as u64,
         len: len as u64,
     };
-    match call(Call::MsgRead(req))? {
-        R::Data(d) => Ok(scatter(&d, iov)),
+    match kernel("MsgRead", call)? {
+        C::Data(d) => Ok(scatter(&d, iov)),
         other => Err(unexpected("MsgRead", &other)),
     }
 }
@@ -80,13 +84,13 @@ pub fn msg_writev(rcvid: Rcvid, iov: &[IoSlice<'_>], offset: usize) -> Result<us
 }
 
 fn write(rcvid: Rcvid, data: Bytes, offset: usize) -> Result<usize> {
-    let req = qnet_proto::local::MsgWrite {
+    let call = Call::MsgWrite {
         rcvid,
         offset: offset as u64,
         data,
     };
-    match call(Call::MsgWrite(req))? {
-        R::Count(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+    match kernel("MsgWrite", call)? {
+        C::Count(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
         other => Err(unexpected("MsgWrite", &other)),
     }
 }
@@ -94,8 +98,8 @@ fn write(rcvid: Rcvid, data: Bytes, offset: usize) -> Result<usize> {
 /// `MsgInfo(rcvid)`: the `_msg_info` of a received, unanswered message (flags show
 /// `_NTO_MI_UNBLOCK_REQ` once the client asked to unblock).
 pub fn msg_info(rcvid: Rcvid) -> Result<MsgInfo> {
-    match call(Call::MsgInfo(qnet_proto::local::MsgInfoReq { rcvid }))? {
-        R::Info(i) => Ok(info_of(&i)),
+    match kernel("MsgInfo", Call::MsgInfo { rcvid })? {
+        C::Info(i) => Ok(i),
         other => Err(unexpected("MsgInfo", &other)),
     }
 }

@@ -3,12 +3,12 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use qnet_core::{Tid, TimeoutStates};
-use qnet_proto::local::{Timeout, request::Call};
+use qnet_core::{Call, Tid, TimeoutStates};
+use qnet_proto::local::Timeout;
 
 use super::channel::done;
 use crate::error::Result;
-use crate::session::call;
+use crate::session::kernel;
 
 thread_local! {
     static ARMED: Cell<Option<Timeout>> = const { Cell::new(None) };
@@ -37,8 +37,5 @@ pub(crate) fn take_timeout() -> Option<Timeout> {
 /// it returns `EINTR`, or, if REPLY-blocked on an `_NTO_CHF_UNBLOCK` channel, the server gets
 /// an unblock pulse and the thread stays blocked until the server answers.
 pub fn unblock(tid: Tid) -> Result<()> {
-    done(
-        "Unblock",
-        call(Call::Unblock(qnet_proto::local::Unblock { tid }))?,
-    )
+    done("Unblock", kernel("Unblock", Call::Unblock { tid })?)
 }

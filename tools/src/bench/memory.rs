@@ -14,8 +14,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use qnet::neutrino::{connect_attach, connect_detach};
 use qnet::{Chid, Nd, Pid};
-use qnet_proto::frame::blocking::{read_frame, write_frame};
-use qnet_proto::local::{ClientFrame, DaemonFrame, Hello, SessionKind, client_frame, daemon_frame};
+use qnet_proto::local::SessionKind;
 use serde::Serialize;
 
 use super::ipc;
@@ -170,19 +169,9 @@ fn per_connection(before: &[u64], after: &[u64], n: usize) -> Vec<f64> {
 
 pub(super) fn open_session(socket: &Path, tid: u32) -> Result<UnixStream> {
     let mut s = UnixStream::connect(socket)?;
-    let hello = ClientFrame {
-        frame: Some(client_frame::Frame::Hello(Hello {
-            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
-            tid,
-            kind: SessionKind::Thread as i32,
-        })),
-    };
-    write_frame(&mut s, &hello)?;
-    let ack: Option<DaemonFrame> = read_frame(&mut s, 1 << 16)?;
-    match ack.and_then(|f| f.frame) {
-        Some(daemon_frame::Frame::HelloAck(_)) => Ok(s),
-        other => bail!("session hello not acknowledged: {other:?}"),
-    }
+    qnet_proto::hello::open(&mut s, SessionKind::Thread, tid)
+        .map_err(|e| anyhow::anyhow!("session hello not acknowledged: {e}"))?;
+    Ok(s)
 }
 
 /// Allow at least `want` descriptors (up to the hard limit).
