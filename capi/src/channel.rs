@@ -17,13 +17,8 @@ fn channel_create(flags: c_uint) -> CResult {
 }
 
 fn channel_destroy(chid: c_int) -> CResult {
-    // QNX documents EINVAL for a chid that names no channel of this process.
-    n::channel_destroy(chid)
-        .map(|()| 0)
-        .map_err(|e| match e.errno() {
-            Errno::ESRCH => Errno::EINVAL,
-            other => other,
-        })
+    // EINVAL for a chid that names no channel of this process (the kernel's answer, as QNX).
+    n::channel_destroy(chid).map(|()| 0).map_err(errno_of)
 }
 
 /// `ConnectAttach`: `nd` 0 is this node unless `QNET_NODE` names another (a connection to

@@ -73,8 +73,8 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
 
     // A message and a pulse through one channel, a reply, and a failed call: bytes per kind,
     // the channel's totals and errors per errno move by exactly what was done.
-    // ChannelDestroy of a chid the process does not have (ESRCH on qnet today).
-    let errors_before = optional(&after, "qnet_call_errors_total{errno=\"ESRCH\"}");
+    // ChannelDestroy of a chid the process does not have: EINVAL.
+    let errors_before = optional(&after, "qnet_call_errors_total{errno=\"EINVAL\"}");
     let sent_before = sample(&after, "qnet_call_bytes_total{kind=\"MsgSend\"}");
     let replied_before = sample(&after, "qnet_call_bytes_total{kind=\"MsgReply\"}");
     let chid = chids[1];
@@ -121,7 +121,7 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
     let bad = c.call(request::Call::ChannelDestroy(local::ChannelDestroy {
         chid: 999,
     }));
-    assert_eq!(common::errno(&bad), Some(3), "ESRCH");
+    assert_eq!(common::errno(&bad), Some(22), "EINVAL");
 
     let last = get(&addr, "/metrics");
     assert_eq!(
@@ -133,7 +133,7 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
         replied_before + 7
     );
     assert_eq!(
-        sample(&last, "qnet_call_errors_total{errno=\"ESRCH\"}"),
+        sample(&last, "qnet_call_errors_total{errno=\"EINVAL\"}"),
         errors_before + 1
     );
     let labels = format!("{{pid=\"{}\",chid=\"{chid}\"}}", std::process::id());

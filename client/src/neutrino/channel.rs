@@ -16,7 +16,8 @@ pub fn channel_create(flags: ChannelFlags) -> Result<Chid> {
     }
 }
 
-/// `ChannelDestroy(chid)`: blocked clients get `ESRCH`, their connections go dead.
+/// `ChannelDestroy(chid)`: blocked clients get `ESRCH`, their connections go dead; a chid that
+/// names no channel of this process is `EINVAL` (as QNX).
 pub fn channel_destroy(chid: Chid) -> Result<()> {
     done(
         "ChannelDestroy",

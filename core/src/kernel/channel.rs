@@ -113,10 +113,12 @@ impl Kernel {
     }
 
     /// `ChannelDestroy(chid)`: blocked senders and receivers get `ESRCH`, connections to the
-    /// channel die (coid-death pulses to their owners), a name on it is removed.
+    /// channel die (coid-death pulses to their owners), a name on it is removed. A chid that
+    /// names no channel of `process` is `EINVAL`, as QNX documents ("The channel specified by
+    /// chid doesn't exist").
     pub(super) fn channel_destroy(&mut self, process: ProcessKey, chid: Chid) -> Result<(), Errno> {
-        let p = self.processes.get_mut(&process).ok_or(Errno::ESRCH)?;
-        let mut channel = p.channels.remove(&chid).ok_or(Errno::ESRCH)?;
+        let p = self.processes.get_mut(&process).ok_or(Errno::EINVAL)?;
+        let mut channel = p.channels.remove(&chid).ok_or(Errno::EINVAL)?;
         p.chids.free(chid);
         p.coid_death.remove(&chid);
         p.thread_death.remove(&chid);
