@@ -47,6 +47,19 @@ impl ProcessKey {
     pub fn local(pid: Pid) -> Self {
         Self { nd: 0, pid }
     }
+
+    /// Every thread key of this process, for a range over a map keyed by [`ThreadKey`].
+    pub fn threads(self) -> std::ops::RangeInclusive<ThreadKey> {
+        let first = ThreadKey {
+            nd: self.nd,
+            pid: self.pid,
+            tid: 0,
+        };
+        first..=ThreadKey {
+            tid: Tid::MAX,
+            ..first
+        }
+    }
 }
 
 impl ThreadKey {

@@ -228,19 +228,10 @@ impl Kernel {
 
     /// `process` is gone: forget its threads.
     pub(super) fn forget_process_priorities(&mut self, process: ProcessKey) {
-        let first = ThreadKey {
-            nd: process.nd,
-            pid: process.pid,
-            tid: 0,
-        };
-        let last = ThreadKey {
-            tid: u32::MAX,
-            ..first
-        };
         let threads: Vec<ThreadKey> = self
             .inheritance
             .threads
-            .range(first..=last)
+            .range(process.threads())
             .map(|(t, _)| *t)
             .collect();
         for t in threads {

@@ -184,18 +184,9 @@ impl Kernel {
         // Receivers go first: abandoning a REPLY-blocked sender of this process can queue an
         // unblock pulse on one of its own channels, which must not reach a receiver of the
         // exiting process (an exited thread gets no completion).
-        let first = ThreadKey {
-            nd: process.nd,
-            pid: process.pid,
-            tid: 0,
-        };
-        let last = ThreadKey {
-            tid: u32::MAX,
-            ..first
-        };
         let mut threads: Vec<(bool, ThreadKey)> = self
             .blocked
-            .range(first..=last)
+            .range(process.threads())
             .map(|(t, b)| (!matches!(b.wait, Wait::Receive { .. }), *t))
             .collect();
         threads.sort();
