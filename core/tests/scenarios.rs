@@ -39,6 +39,8 @@
 //!                                     # seq 1 died: ESRCH for that call (as its daemon does)
 //! stream-stopped 1/200.1 seq=1        # the caller stopped the stream of call seq 1 of remote
 //!                                     # thread 1/200.1 served by the selected kernel
+//! priorities on                       # print poll_priority's changes (`100.1 runs at 20
+//!                                     # (Received)`) before the outputs; off by default
 //! ```
 //!
 //! Forwarded calls are numbered by their kernel from 1 (the seq, not printed): the routing
@@ -76,6 +78,9 @@ struct Runner {
     current: usize,
     /// Whether the script uses `kernel node=…` (prefixes on output lines).
     multi: bool,
+    /// Whether the kernel's priority changes are printed (`priorities on`); otherwise they
+    /// are drained unseen, so scripts about other things do not list them.
+    priorities: bool,
 }
 
 impl Runner {
@@ -87,6 +92,7 @@ impl Runner {
             keys: vec![String::new()],
             current: 0,
             multi: false,
+            priorities: false,
         }
     }
 
@@ -290,6 +296,11 @@ impl Runner {
                 self.net.kernel_mut(i).handle_notice(now, nd, notice);
             }
             "rejected" => return Ok(self.cur().rejected_remote_events().to_string()),
+            "priorities" => match rest {
+                [on] if on == "on" => self.priorities = true,
+                [off] if off == "off" => self.priorities = false,
+                _ => return Err("priorities on|off".into()),
+            },
             "rcvid-counter" => {
                 let n = rest.first().ok_or("rcvid-counter N")?;
                 self.cur().set_next_rcvid(num(n)?);
@@ -334,6 +345,16 @@ impl Runner {
                 hit.limit.name(),
                 hit.max
             );
+        }
+        while let Some(change) = self.net.kernel_mut(i).poll_priority() {
+            if self.priorities {
+                let t = change.thread;
+                let _ = writeln!(
+                    out,
+                    "{prefix}{}.{} runs at {} ({:?})",
+                    t.pid, t.tid, change.priority, change.cause
+                );
+            }
         }
         self.net.drain(i, |output| {
             let _ = writeln!(out, "{prefix}{}", fmt_output(output));
