@@ -54,6 +54,11 @@ pub struct NodeArgs {
 
 pub(crate) fn views(args: &NodeArgs) -> anyhow::Result<NodeViews> {
     let mut client = AdminClient::connect(&socket(args.common.socket.clone()))?;
+    views_over(&mut client, args)
+}
+
+/// [`views`] over an admin session already open (`qnet top` asks every refresh).
+pub(crate) fn views_over(client: &mut AdminClient, args: &NodeArgs) -> anyhow::Result<NodeViews> {
     let query = admin_request::Query::Snapshot(AdminSnapshot {
         node: args.node.clone().unwrap_or_default(),
     });

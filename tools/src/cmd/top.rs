@@ -171,7 +171,7 @@ pub fn top(args: TopArgs) -> anyhow::Result<()> {
     let mut last: Option<Instant> = None;
     let mut shown = 0;
     loop {
-        let views = views(&args.nodes)?;
+        let views = views_over(&mut client, &args.nodes)?;
         let list = match client.query(admin_request::Query::Nodes(AdminNodes {}))? {
             admin_response::Result::Peers(p) => p,
             other => bail!("unexpected answer {other:?}"),
