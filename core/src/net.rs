@@ -12,7 +12,12 @@
 //! - [`Output::ForwardUnblock`] → [`Kernel::handle_remote_unblock`];
 //! - [`Output::Complete`] of a remote thread (the answer of a forwarded call, carrying the
 //!   seq of the call it answers) → [`Kernel::handle_forward_result`];
-//! - [`Output::Notify`] → [`Kernel::handle_notice`].
+//! - [`Output::Notify`] → [`Kernel::handle_notice`];
+//! - [`Output::ForwardPulse`] → [`Kernel::handle_remote_pulse`] (one way: its sender's
+//!   call completed already). A pulse taken off the wire ([`Net::take`], [`Net::clear_wire`],
+//!   or lost in a restart) has left its node: that node hears [`Kernel::handle_pulses_sent`].
+//!   The wire is one queue, so delivering in order keeps a pulse before the calls its
+//!   thread makes after it, as the daemons' links do; a test may still reorder.
 //!
 //! Virtual time is one clock for every node ([`Net::advance`]). A node restart
 //! ([`Net::restart`]) is a fresh kernel with a new incarnation, linked again to its peers
@@ -167,11 +172,16 @@ impl Net {
         node.kernel = kernel;
         node.creds.clear();
         node.incarnation = self.incarnations;
-        let before = self.wire.len();
         let nodes = &self.nodes;
-        self.wire
-            .retain(|p| p.from != i && nodes[p.from].links.get(&p.nd).map(|l| l.0) != Some(i));
-        let lost = before - self.wire.len();
+        let (lost, kept): (VecDeque<Packet>, VecDeque<Packet>) = self
+            .wire
+            .drain(..)
+            .partition(|p| p.from == i || nodes[p.from].links.get(&p.nd).map(|l| l.0) == Some(i));
+        self.wire = kept;
+        for p in lost.iter().filter(|p| p.from != i) {
+            self.left_wire(p);
+        }
+        let lost = lost.len();
         for (&nd, &(peer, back)) in &links {
             self.up(peer, back);
             self.up(i, nd);
@@ -192,6 +202,7 @@ impl Net {
                 ),
                 Output::Forward { nd, .. }
                 | Output::ForwardUnblock { nd, .. }
+                | Output::ForwardPulse { nd, .. }
                 | Output::Notify { nd, .. } => (*nd, 0),
             };
             self.wire.push_back(Packet {
@@ -210,14 +221,25 @@ impl Net {
 
     /// Take the `n`th packet (0: the oldest) off the wire.
     pub fn take(&mut self, n: usize) -> Option<Packet> {
-        self.wire.remove(n)
+        let packet = self.wire.remove(n)?;
+        self.left_wire(&packet);
+        Some(packet)
     }
 
     /// Lose every packet on the wire; how many.
     pub fn clear_wire(&mut self) -> usize {
-        let n = self.wire.len();
-        self.wire.clear();
-        n
+        let lost: Vec<Packet> = self.wire.drain(..).collect();
+        for p in &lost {
+            self.left_wire(p);
+        }
+        lost.len()
+    }
+
+    /// A one-way pulse leaving the wire has left its node's queue.
+    fn left_wire(&mut self, packet: &Packet) {
+        if let Output::ForwardPulse { nd, .. } = packet.item {
+            self.nodes[packet.from].kernel.handle_pulses_sent(nd, 1);
+        }
     }
 
     /// The node `packet` goes to, if its sender has a link with that nd.
@@ -265,6 +287,17 @@ impl Net {
             }
             Output::Notify { notice, .. } => {
                 self.nodes[to].kernel.handle_notice(now, back, notice);
+            }
+            Output::ForwardPulse { thread, pulse, .. } => {
+                let cred = self.nodes[from]
+                    .creds
+                    .get(&thread.pid)
+                    .copied()
+                    .unwrap_or_default();
+                // Best effort: a refusal is counted there, never reported back.
+                let _ = self.nodes[to]
+                    .kernel
+                    .handle_remote_pulse(now, remote(thread), cred, pulse);
             }
         }
         Some(to)

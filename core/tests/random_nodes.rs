@@ -183,6 +183,8 @@ fn op() -> impl Strategy<Value = Op> {
 fn new_kernel(i: usize) -> Kernel {
     let mut k = Kernel::new(Config {
         max_message_size: 32,
+        // Within reach, so that one-way pulses are refused (EAGAIN) too.
+        max_unsent_pulses: 2,
         ..Config::default()
     });
     k.set_local_node_name(["n1", "n2"][i]);
@@ -270,7 +272,9 @@ impl Cluster {
                     let last = self.forwarded[i].insert(thread, seq);
                     prop_assert!(last < Some(seq), "node {i}: seq {seq} after {last:?}");
                 }
-                Output::ForwardUnblock { nd, .. } | Output::Notify { nd, .. } => {
+                Output::ForwardUnblock { nd, .. }
+                | Output::ForwardPulse { nd, .. }
+                | Output::Notify { nd, .. } => {
                     prop_assert_eq!(nd, PEER_ND[i], "output for an unknown node");
                 }
             }
@@ -470,5 +474,11 @@ proptest! {
         // Quiesce: deliver everything left; the checks still hold.
         c.deliver_all()?;
         c.check_blocked()?;
+        // Every one-way pulse that left the wire was counted off: a node whose link is idle
+        // has room for pulses again (no leak behind the EAGAIN bound).
+        for (i, nd) in PEER_ND.into_iter().enumerate() {
+            let unsent = c.net.kernel(i).unsent_pulses(nd);
+            prop_assert_eq!(unsent, 0, "node {}: unsent pulses after the wire drained", i);
+        }
     }
 }

@@ -192,6 +192,7 @@ proptest! {
                 message_bytes: 64,
                 queued_pulses: 3,
             },
+            ..Config::default()
         });
         for pid in [100, 200, 300] {
             kernel.handle_process_start(ProcessKey::local(pid), Credentials { uid: pid, gid: pid });

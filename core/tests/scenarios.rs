@@ -28,6 +28,9 @@
 //! drop                                # lose everything in flight
 //! drop nth=2                          # lose only the 2nd oldest item in flight
 //! rejected                            # rejected_remote_events() of the selected kernel
+//! rejected-pulses                     # rejected_remote_pulses() of the selected kernel
+//! unsent-pulses 3                     # one-way pulses for nd 3 not yet off the wire
+//! kernel node=a max_unsent_pulses=2   # Config::max_unsent_pulses
 //! rcvid-counter 2147483647            # the next rcvid the selected kernel tries
 //! nodes                               # node table of the selected kernel
 //! notice a:2 DeliverEvent client_pid=200 event=7 value=1 server_pid=100
@@ -48,7 +51,7 @@
 //!
 //! Outputs bound for another node are put "in flight" when drained and printed as
 //! `a: 100.1 => 2 MsgSend …` (Forward), `a: 100.1 => 2 Unblock` (ForwardUnblock),
-//! `a: => 2 ThreadExit …` (Notify), `b: 1/100.1 <- Reply …` (the result of a forwarded call,
+//! `a: => 2 ThreadExit …` (Notify), `a: 100.1 -> 2 Pulse … (one way)` (ForwardPulse), `b: 1/100.1 <- Reply …` (the result of a forwarded call,
 //! a completion for a remote thread). `deliver` routes each as the daemon would: a Forward
 //! becomes `handle_remote_call` of thread `nd/pid.tid` on the peer (with the credentials the
 //! script gave the client's process), a ForwardUnblock
@@ -296,6 +299,11 @@ impl Runner {
                 self.net.kernel_mut(i).handle_notice(now, nd, notice);
             }
             "rejected" => return Ok(self.cur().rejected_remote_events().to_string()),
+            "rejected-pulses" => return Ok(self.cur().rejected_remote_pulses().to_string()),
+            "unsent-pulses" => {
+                let nd = rest.first().ok_or("unsent-pulses ND")?;
+                return Ok(self.cur().unsent_pulses(num(nd)?).to_string());
+            }
             "priorities" => match rest {
                 [on] if on == "on" => self.priorities = true,
                 [off] if off == "off" => self.priorities = false,
@@ -381,6 +389,9 @@ fn parse_config(args: &Args) -> Result<Config, String> {
     if let Some(v) = args.get("max_message_size") {
         config.max_message_size = num(v)?;
     }
+    if let Some(v) = args.get("max_unsent_pulses") {
+        config.max_unsent_pulses = num(v)?;
+    }
     let l = &mut config.limits;
     for (key, field) in [
         ("limit_channels", &mut l.channels),
@@ -431,6 +442,10 @@ fn fmt_output(output: &Output) -> String {
             format!("{}.{} => {nd} Unblock", thread.pid, thread.tid)
         }
         Output::Notify { nd, notice } => format!("=> {nd} {}", fmt_notice(notice)),
+        Output::ForwardPulse { nd, thread, pulse } => format!(
+            "{}.{} -> {nd} Pulse coid={} prio={} code={} value={} (one way)",
+            thread.pid, thread.tid, pulse.coid, pulse.priority, pulse.code, pulse.value
+        ),
     }
 }
 

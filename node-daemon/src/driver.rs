@@ -56,8 +56,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use qnet_core::{
-    Call, Completion, Credentials, Errno, Kernel, Nd, Notice, Output, Pid, ProcessKey, ThreadKey,
-    Time,
+    Call, Completion, Credentials, Errno, Kernel, Nd, Notice, Output, Pid, ProcessKey, RemotePulse,
+    ThreadKey, Time,
 };
 use qnet_proto::convert::NetmgrRequest;
 use qnet_proto::local;
@@ -81,6 +81,17 @@ pub trait Network: std::fmt::Debug + Send + Sync {
     /// call `seq`. Its result comes back through [`Driver::forward_result`], once, whatever
     /// happens to the link (`ESRCH` without an answer).
     fn forward(&self, nd: Nd, thread: ThreadKey, seq: u64, call: Call, cred: Credentials);
+    /// Send a one-way pulse of local `thread` (`cred`: its process's credentials) to node
+    /// `nd`, before any call the driver forwards there after it. `false`: no link took it
+    /// (it is lost; the driver reports it sent). A pulse it took is reported once, sent or
+    /// lost, through [`Driver::pulses_sent`].
+    fn forward_pulse(
+        &self,
+        nd: Nd,
+        thread: ThreadKey,
+        pulse: RemotePulse,
+        cred: Credentials,
+    ) -> bool;
     /// Cancel the call `seq` local `thread` forwarded to node `nd`.
     fn forward_unblock(&self, nd: Nd, thread: ThreadKey, seq: u64);
     /// Tell node `nd` about `notice`.
@@ -393,6 +404,35 @@ impl Driver {
         self.finish(&mut st, None);
     }
 
+    /// `n` one-way pulses for node `nd` left its link (written, or lost with it):
+    /// [`Kernel::handle_pulses_sent`].
+    pub fn pulses_sent(&self, nd: Nd, n: u64) {
+        if n > 0 {
+            self.lock().kernel.handle_pulses_sent(nd, n);
+        }
+    }
+
+    /// One-way pulses from node `nd`, in the order they were sent, each from a thread of
+    /// that node with its credentials ([`Kernel::handle_remote_pulse`]), under one hold of
+    /// the lock. Best effort: a refusal is counted by the kernel and logged here (debug).
+    /// Returns how many were refused.
+    pub fn remote_pulses(
+        &self,
+        pulses: impl IntoIterator<Item = (ThreadKey, Credentials, RemotePulse)>,
+    ) -> u64 {
+        let now = self.now();
+        let mut st = self.lock();
+        let mut refused = 0;
+        for (thread, cred, pulse) in pulses {
+            if let Err(errno) = st.kernel.handle_remote_pulse(now, thread, cred, pulse) {
+                refused += 1;
+                tracing::debug!(%thread, ?pulse, %errno, "one-way pulse from a peer refused");
+            }
+        }
+        self.finish(&mut st, None);
+        refused
+    }
+
     /// Remote `thread`'s node cancels its call `seq` ([`Kernel::handle_remote_unblock`]).
     pub fn remote_unblock(&self, thread: ThreadKey, seq: u64) {
         let now = self.now();
@@ -466,6 +506,15 @@ impl Driver {
                             .handle_forward_result(now, thread, seq, Err(Errno::EHOSTUNREACH));
                     }
                 },
+                Output::ForwardPulse { nd, thread, pulse } => {
+                    let cred = st.processes.get(&thread.pid).map(|p| p.1);
+                    let taken = self.network.get().is_some_and(|network| {
+                        network.forward_pulse(nd, thread, pulse, cred.unwrap_or_default())
+                    });
+                    if !taken {
+                        st.kernel.handle_pulses_sent(nd, 1);
+                    }
+                }
                 Output::ForwardUnblock { nd, thread, seq } => {
                     if let Some(network) = self.network.get() {
                         network.forward_unblock(nd, thread, seq);

@@ -134,6 +134,7 @@ impl Server {
         let driver = Driver::new(qnet_core::Config {
             max_message_size: config.max_message_size,
             limits: config.limits,
+            ..qnet_core::Config::default()
         });
         driver.set_local_node_name(&config.node);
         let peer = crate::peer::start(config, &driver)?;

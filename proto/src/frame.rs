@@ -547,6 +547,7 @@ mod tests {
                         }),
                         request: Some(req),
                         seq: 12345,
+                        after_pulses: 7,
                     })),
                 },
                 true,

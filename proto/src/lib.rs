@@ -36,7 +36,9 @@ pub use generated::qnet::peer::v1 as peer;
 ///
 /// 3: the hello carries the node's message-size limit, and a forwarded call's answer carries
 /// reply pieces (`Reply.pieces`, `data_offset`), which a version-2 peer would drop.
-pub const PEER_PROTOCOL_VERSION: u32 = 3;
+/// 4: one-way pulses on a unidirectional pulse stream, calls ordered after them by
+/// `PeerCall.after_pulses` (a version-3 peer would never read the pulses).
+pub const PEER_PROTOCOL_VERSION: u32 = 4;
 
 /// Version of the local protocol; a hello with another version is refused.
 ///

@@ -49,6 +49,7 @@ fn seeds() -> Vec<Vec<u8>> {
                 }),
                 request: Some(request),
                 seq: 9,
+                after_pulses: 0,
             })),
         }));
     }

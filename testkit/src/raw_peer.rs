@@ -108,6 +108,7 @@ impl RawPeer {
                 }),
                 request: Some(request),
                 seq: self.seq,
+                after_pulses: 0,
             })),
         }
     }

@@ -26,6 +26,10 @@
 //!   ranges still holding B, and for TEXT `pieces:<N>` `pieces-check ok|mismatch` (the
 //!   server's pieces in place).
 //! - `pulse TARGET CODE VALUE [--prio P]`: prints `pulsed`.
+//! - `pulses TARGET N [--then-send]`: N pulses of code 5 with values 0..N, each retried
+//!   while it fails `EAGAIN` (the link's queue is full); prints `sending` first, then
+//!   `pulsed n=<N> eagain=<retries>`, and with `--then-send` sends `after` on the same coid
+//!   (`result=…` as `send`).
 //! - `attach-hold TARGET`: attaches, prints `attached coid=<c>`, then waits to be killed.
 //! - `connect-many TARGET N`: connects N times, printing `connected <i>` after each; the
 //!   first refusal ends it with that error (limits).
@@ -105,6 +109,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             out("pulsed".into());
             Ok(())
         }
+        "pulses" => pulses(rest),
         "attach-hold" => {
             let [target] = rest else {
                 bail!("usage: attach-hold TARGET")
@@ -171,6 +176,37 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         other => bail!("unknown mode {other:?}"),
     }
+}
+
+/// `pulses TARGET N [--then-send]` (see the module doc).
+fn pulses(args: &[String]) -> anyhow::Result<()> {
+    let [target, n, ..] = args else {
+        bail!("usage: pulses TARGET N [--then-send]")
+    };
+    let n: i32 = n.parse()?;
+    let coid = connect(target)?;
+    out("sending".into());
+    let mut eagain = 0u64;
+    for i in 0..n {
+        loop {
+            match msg_send_pulse(coid, -1, 5, i) {
+                Ok(()) => break,
+                Err(e) if e.errno() == Errno::EAGAIN => {
+                    eagain += 1;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(e) => return Err(e).with_context(|| format!("pulse {i}")),
+            }
+        }
+    }
+    out(format!("pulsed n={n} eagain={eagain}"));
+    if args.iter().any(|a| a == "--then-send") {
+        let mut reply = vec![0u8; 256];
+        let r = msg_send(coid, b"after", &mut reply);
+        let len = reply.iter().position(|&b| b == 0).unwrap_or(reply.len());
+        send_result("", r, &reply[..len]);
+    }
+    Ok(())
 }
 
 /// `name:[node/]name` through `name_open`, else `[node/]pid/chid` through `ConnectAttach`.

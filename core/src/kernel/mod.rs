@@ -56,6 +56,7 @@ pub use self::introspect::{
 };
 pub use self::limits::{Limit, LimitHit, Limits};
 pub use self::priority::{PriorityCause, PriorityChange};
+pub use self::served::RemotePulse;
 
 /// Time as the driver measures it: elapsed since an epoch the driver picks. The kernel never
 /// reads a clock.
@@ -68,6 +69,11 @@ pub struct Config {
     pub max_message_size: u64,
     /// What one process (local or remote) and one channel may hold.
     pub limits: Limits,
+    /// One-way pulses to one peer node handed to its link and not yet sent
+    /// ([`Output::ForwardPulse`] not yet reported by [`Kernel::handle_pulses_sent`]): past
+    /// it a remote `MsgSendPulse` fails `EAGAIN`, so a sender faster than the link waits
+    /// instead of growing a queue.
+    pub max_unsent_pulses: u64,
 }
 
 impl Default for Config {
@@ -75,9 +81,13 @@ impl Default for Config {
         Self {
             max_message_size: 16 * 1024 * 1024,
             limits: Limits::default(),
+            max_unsent_pulses: DEFAULT_MAX_UNSENT_PULSES,
         }
     }
 }
+
+/// Default of [`Config::max_unsent_pulses`].
+pub const DEFAULT_MAX_UNSENT_PULSES: u64 = 4096;
 
 /// What the kernel asks its driver to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +124,21 @@ pub enum Output {
         /// The call's seq (as its [`Output::Forward`] said).
         seq: u64,
     },
+    /// A pulse of local `thread` for node `nd`, one way: the thread's `MsgSendPulse` has
+    /// completed already (remote pulses are best effort in QNX: "across the native Neutrino
+    /// network, you can't be guaranteed even that the receiver is still alive"). The node
+    /// hands it to [`Kernel::handle_remote_pulse`]; its failure there is counted, never
+    /// reported back. The link carries it before any call the thread forwards to `nd` after
+    /// it (the daemon's pulse stream and call tags keep that order). Once it has left (sent,
+    /// or lost with its link) the driver reports it with [`Kernel::handle_pulses_sent`].
+    ForwardPulse {
+        /// Node to send the pulse to.
+        nd: Nd,
+        /// The sending (local) thread; its process's credentials go with the pulse.
+        thread: ThreadKey,
+        /// The pulse (its coid as the server node numbers the connection).
+        pulse: RemotePulse,
+    },
     /// Tell node `nd` about something outside any call.
     Notify {
         /// Node to tell.
@@ -144,7 +169,10 @@ pub enum Output {
 ///   comes back, with the call's seq, into [`Kernel::handle_forward_result`]; a call whose
 ///   stream ended before its answer is [`Kernel::handle_remote_call_abandoned`] there and
 ///   `Err(ESRCH)` here;
-/// - carries [`Output::Notify`] to the peer, which hands it to [`Kernel::handle_notice`].
+/// - carries [`Output::Notify`] to the peer, which hands it to [`Kernel::handle_notice`];
+/// - carries [`Output::ForwardPulse`] to the peer one way, before any later call of the
+///   same thread to that peer, where it becomes [`Kernel::handle_remote_pulse`]; reports
+///   each with [`Kernel::handle_pulses_sent`] once it left (or was lost).
 ///
 /// `net` (feature `net`) links several kernels this way in memory, for tests.
 ///
@@ -195,6 +223,8 @@ pub struct Kernel {
     remote_events: BTreeMap<(ProcessKey, EventId), RemoteEvent>,
     /// Remote event deliveries refused.
     rejected_remote_events: u64,
+    /// One-way pulses from peers refused here ([`Kernel::handle_remote_pulse`]).
+    rejected_remote_pulses: u64,
     /// Armed deadlines of blocked threads.
     deadlines: BTreeSet<(Time, ThreadKey)>,
     /// Outputs not yet drained.
@@ -227,6 +257,7 @@ impl Kernel {
             served: BTreeMap::new(),
             remote_events: BTreeMap::new(),
             rejected_remote_events: 0,
+            rejected_remote_pulses: 0,
             deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
             limit_hits: VecDeque::new(),

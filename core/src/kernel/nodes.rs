@@ -23,6 +23,9 @@ pub(super) struct Node {
     pub(super) epoch: u64,
     /// The peer daemon's incarnation it is up with (valid while up).
     pub(super) incarnation: u64,
+    /// One-way pulses handed to its link and not yet reported sent or lost
+    /// ([`Kernel::handle_pulses_sent`]); bounded by `Config::max_unsent_pulses`.
+    pub(super) unsent_pulses: u64,
 }
 
 impl Kernel {
@@ -51,6 +54,7 @@ impl Kernel {
                 srcnd: 0,
                 epoch: 0,
                 incarnation: 0,
+                unsent_pulses: 0,
             },
         );
         Ok(())
@@ -124,6 +128,8 @@ impl Kernel {
         }
         if let Some(node) = self.nodes.get_mut(&nd) {
             node.up = false;
+            // Its links' queues are lost with them; a late report of them changes nothing.
+            node.unsent_pulses = 0;
         }
         let threads: Vec<ThreadKey> = self
             .blocked

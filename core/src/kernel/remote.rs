@@ -1,5 +1,6 @@
 //! Calls across nodes, client side: connections to channels on other nodes, forwarding calls
-//! on them (`Output::Forward`), cancelling forwarded calls (`Output::ForwardUnblock`), telling
+//! on them (`Output::Forward`), one-way pulses on them (`Output::ForwardPulse`: the sender
+//! does not wait for the server node), cancelling forwarded calls (`Output::ForwardUnblock`), telling
 //! peers about exits (`Output::Notify`), and the notices peers send back (connection dead,
 //! event delivered). The server side needs little: remote threads are ordinary threads there.
 //!
@@ -10,14 +11,14 @@
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
-use crate::ids::{Chid, Coid, EventId, Nd, Pid, ProcessKey, ThreadKey};
+use crate::ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, ThreadKey};
 use crate::notice::Notice;
 use crate::pulse::{Pulse, PulseCode, PulseEvent};
 
 use super::channel::Queued;
 use super::limits::Limit;
 use super::process::{Blocked, Wait};
-use super::{Kernel, Output, Time};
+use super::{Kernel, Output, RemotePulse, Time};
 
 /// A connection of a local process to a channel on another node.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +60,7 @@ pub(super) enum Forwarded {
         /// The channel, when the caller named it.
         chid: Option<Chid>,
     },
-    /// `MsgSend` / `MsgSendPulse`: the result passes through.
+    /// `MsgSend`: the result passes through.
     Pass,
     /// `ConnectDetach` of local coid `coid`: freed whatever the result.
     Detach { coid: Coid },
@@ -318,18 +319,13 @@ impl Kernel {
                 let Some(rc) = self.remote_coid(process, coid) else {
                     return Some(call);
                 };
-                match rc {
-                    Err(e) => self.complete(thread, Err(e)),
-                    Ok(rc) => {
-                        let call = Call::MsgSendPulse {
-                            coid: rc.rc,
-                            priority,
-                            code,
-                            value,
-                        };
-                        self.forward(now, thread, rc.nd, Forwarded::Pass, call);
-                    }
-                }
+                // The code first, as a local MsgSendPulse checks it.
+                let r = if (PulseCode::MINAVAIL..=PulseCode::MAXAVAIL).contains(&code) {
+                    rc.and_then(|rc| self.pulse_one_way(thread, rc, priority, code, value))
+                } else {
+                    Err(Errno::EINVAL)
+                };
+                self.complete(thread, r.map(|()| Completion::Done));
                 None
             }
             Call::ConnectDetach { coid } => {
@@ -411,6 +407,52 @@ impl Kernel {
             }
             other => Some(other),
         }
+    }
+
+    /// One-way pulse of `thread` on remote connection `rc` (see [`Output::ForwardPulse`]):
+    /// checked here as far as this node can (the caller checked the code and that the
+    /// connection and its node are live; here the node's queue of unsent pulses has room, else `EAGAIN`), then handed to the
+    /// link. The server node's own checks (its channel's queue, the connection there) are
+    /// best effort: a failure there is counted there, not reported.
+    fn pulse_one_way(
+        &mut self,
+        thread: ThreadKey,
+        rc: RemoteConnection,
+        priority: Priority,
+        code: i8,
+        value: i32,
+    ) -> Result<(), Errno> {
+        self.node_reachable(rc.nd)?;
+        let max = self.config.max_unsent_pulses;
+        let node = self.nodes.get_mut(&rc.nd).ok_or(Errno::EHOSTUNREACH)?;
+        if node.unsent_pulses >= max {
+            return Err(Errno::EAGAIN);
+        }
+        node.unsent_pulses += 1;
+        self.outputs.push_back(Output::ForwardPulse {
+            nd: rc.nd,
+            thread,
+            pulse: RemotePulse {
+                coid: rc.rc,
+                priority,
+                code,
+                value,
+            },
+        });
+        Ok(())
+    }
+
+    /// `n` one-way pulses for node `nd` ([`Output::ForwardPulse`]) have left this node: sent
+    /// on its link, or lost with it. Room for as many more.
+    pub fn handle_pulses_sent(&mut self, nd: Nd, n: u64) {
+        if let Some(node) = self.nodes.get_mut(&nd) {
+            node.unsent_pulses = node.unsent_pulses.saturating_sub(n);
+        }
+    }
+
+    /// One-way pulses for node `nd` handed to its link and not yet reported sent.
+    pub fn unsent_pulses(&self, nd: Nd) -> u64 {
+        self.nodes.get(&nd).map_or(0, |n| n.unsent_pulses)
     }
 
     /// Send `call` of `thread` to node `nd` and block the thread until its result.

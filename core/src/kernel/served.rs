@@ -13,17 +13,34 @@
 //!   as the thread's exit would take it, then the new one runs;
 //! - **abandoned call**: the stream of the thread's current call ended before its answer:
 //!   the thread is gone ([`Kernel::handle_thread_exit`]);
+//! - **one-way pulses** ([`Kernel::handle_remote_pulse`]) run as the sending thread's
+//!   `MsgSendPulse` without a completion and without touching its call state;
 //! - **notices** ([`Notice`]) become the matching input, as the sending node's thread or
 //!   process; a thread or process exit forgets what is kept for its threads.
 //!
 //! Node down (and a restart, see `nodes.rs`) forgets everything kept for that node's threads.
 
 use crate::call::Call;
-use crate::ids::{Nd, ProcessKey, ThreadKey};
+use crate::errno::Errno;
+use crate::ids::{Coid, Nd, Priority, ProcessKey, ThreadKey};
 use crate::info::Credentials;
 use crate::notice::Notice;
 
 use super::{Kernel, Time};
+
+/// A one-way pulse from a peer ([`super::Output::ForwardPulse`] on its node), as
+/// [`Kernel::handle_remote_pulse`] takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemotePulse {
+    /// The sender's connection, as this node numbers it.
+    pub coid: Coid,
+    /// Pulse priority.
+    pub priority: Priority,
+    /// Code.
+    pub code: i8,
+    /// Value.
+    pub value: i32,
+}
 
 /// The latest call of a remote thread served here, by its node's seq.
 #[derive(Clone, Copy, Debug, Default)]
@@ -64,6 +81,39 @@ impl Kernel {
         if early && self.blocked.contains_key(&thread) {
             self.handle_unblock(now, thread);
         }
+    }
+
+    /// A one-way pulse from remote `thread` (with `cred`, as its node vouches) on its
+    /// connection `coid` ([`super::Output::ForwardPulse`] there): delivered as that thread's
+    /// `MsgSendPulse`, with no completion (its sender finished long ago). A refusal (dead
+    /// connection, bad code, a channel whose pulse queue is full) is counted in
+    /// [`Kernel::rejected_remote_pulses`] and returned for the daemon's log. A thread still
+    /// blocked here in a call is not disturbed: a pulse belongs to its process.
+    pub fn handle_remote_pulse(
+        &mut self,
+        now: Time,
+        thread: ThreadKey,
+        cred: Credentials,
+        pulse: RemotePulse,
+    ) -> Result<(), Errno> {
+        self.handle_process_start(thread.process(), cred);
+        let r = self.msg_send_pulse(
+            thread.process(),
+            pulse.coid,
+            pulse.priority,
+            pulse.code,
+            pulse.value,
+        );
+        if r.is_err() {
+            self.rejected_remote_pulses += 1;
+        }
+        self.handle_timeout(now);
+        r
+    }
+
+    /// How many one-way pulses from peers were refused here ([`Kernel::handle_remote_pulse`]).
+    pub fn rejected_remote_pulses(&self) -> u64 {
+        self.rejected_remote_pulses
     }
 
     /// Remote `thread`'s node cancels its call `seq` ([`super::Output::ForwardUnblock`]

@@ -34,6 +34,8 @@ pub struct Forwarded {
     pub call: Call,
     /// The kernel's seq of this call (its key in the peer table and on the wire).
     pub seq: u64,
+    /// One-way pulses queued on the link before this call (`PeerCall.after_pulses`).
+    pub after_pulses: u64,
     /// Largest frame.
     pub max_frame_len: usize,
     /// The callee's largest send or reply buffer, as its hello said (`None`: not told).
@@ -139,6 +141,7 @@ async fn exchange(
             }),
             request: Some(local::Request::from(&job.call)),
             seq: job.seq,
+            after_pulses: job.after_pulses,
         })),
     };
     drop(job.call);
@@ -185,6 +188,7 @@ mod tests {
                 timeout: None,
             },
             seq: 1,
+            after_pulses: 0,
             max_frame_len: 1 << 20,
             peer_max_message,
         }

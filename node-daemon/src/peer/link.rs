@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use super::control::{self, Control, ControlError};
 use super::window::StreamWindow;
-use super::{LinkChange, PeerLimits, PeerNode, Peers, budget, serve};
+use super::{Link, LinkChange, PeerLimits, PeerNode, Peers, budget, pulses, serve};
 use crate::config::{Config, PeerSpec};
 use crate::driver::Driver;
 
@@ -102,6 +102,8 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
     let max_streams = budget::max_streams(config.peer_memory_per_node);
     let transport_config = TransportConfig {
         max_concurrent_bidi_streams: StreamWindow::initial(max_streams),
+        // One pulse stream per connection (`pulses`); nothing else is unidirectional.
+        max_concurrent_uni_streams: 1,
         // What quinn buffers of a connection before we read it is bounded the same way.
         receive_window: Some(config.peer_memory_per_node),
         ..TransportConfig::for_link_timeout(config.link_timeout)
@@ -282,17 +284,20 @@ async fn run_link(
     let name: Arc<str> = conn.peer_node().into();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let window = Arc::new(StreamWindow::new(ctx.max_streams));
+    let pulse_queue = Arc::new(pulses::PulseQueue::default());
     let mut link = (0, LinkChange::Additional);
     ctx.driver
         .link_up(nd, control.srcnd, control.incarnation, || {
-            link = ctx.peers.add_link(
-                nd,
-                conn.clone(),
-                control.incarnation,
-                control.max_message,
-                tx,
-                window.clone(),
-            );
+            let new = Link {
+                id: 0,
+                conn: conn.clone(),
+                incarnation: control.incarnation,
+                max_message: control.max_message,
+                control: tx,
+                window: window.clone(),
+                pulses: pulse_queue.clone(),
+            };
+            link = ctx.peers.add_link(nd, new);
         });
     let (id, change) = link;
     let addr = conn.remote_address();
@@ -310,6 +315,14 @@ async fn run_link(
         s.last_error = None;
         s.last_seen = Some(SystemTime::now());
     });
+    let writer = tokio::spawn(pulses::write(
+        ctx.driver.clone(),
+        nd,
+        conn.clone(),
+        pulse_queue.clone(),
+    ));
+    // Pulses handled from the peer's pulse stream: its calls wait for their count.
+    let (handled, handled_rx) = tokio::sync::watch::channel(0u64);
     let reason = tokio::select! {
         e = control::run(&ctx.driver, nd, control, rx) => {
             match &e {
@@ -324,8 +337,21 @@ async fn run_link(
             }
             e.to_string()
         }
-        e = accept_calls(ctx, &node, &conn, &window) => {
+        e = accept_calls(ctx, &node, &conn, &window, &handled_rx) => {
             tracing::info!(peer = %name, nd, reason = %e, "peer link closed");
+            e.to_string()
+        }
+        e = pulses::read(&ctx.driver, &node, &conn, &handled, ctx.peers.max_frame_len) => {
+            match &e {
+                pulses::PulseError::Connection(_) => {
+                    tracing::info!(peer = %name, nd, reason = %e, "peer link closed");
+                }
+                _ => {
+                    if let Some(suppressed) = node.warn_allowed() {
+                        tracing::warn!(peer = %name, nd, reason = %e, suppressed, "closing peer connection");
+                    }
+                }
+            }
             e.to_string()
         }
         _ = cancel.cancelled() => "shutdown".to_owned(),
@@ -343,6 +369,11 @@ async fn run_link(
     if last {
         tracing::info!(peer = %name, nd, "node down");
     }
+    // Pulses still queued on this link are lost with it (best effort): room for more.
+    ctx.driver.pulses_sent(nd, pulse_queue.close());
+    let _ = writer.await;
+    // Calls still waiting for pulses of this link will not run.
+    drop(handled);
 }
 
 async fn accept_calls(
@@ -350,6 +381,7 @@ async fn accept_calls(
     node: &Arc<PeerNode>,
     conn: &PeerConnection,
     window: &Arc<StreamWindow>,
+    handled: &tokio::sync::watch::Receiver<u64>,
 ) -> quinn::ConnectionError {
     loop {
         match conn.accept_bi().await {
@@ -361,6 +393,7 @@ async fn accept_calls(
                     send,
                     recv,
                     ctx.peers.max_frame_len,
+                    handled.clone(),
                 );
                 tokio::spawn(async move {
                     serving.await;

@@ -8,6 +8,8 @@
 //! - `calls`: calls of local threads forwarded to another node, one bidirectional stream each
 //!   (finished with the call; a cancel travels on the control stream, see `forward_unblock`);
 //! - `serve`: calls of remote threads arriving on streams, run on the local kernel;
+//! - `pulses`: one-way pulses, one unidirectional stream per connection, many per frame,
+//!   and the count that keeps a call after the pulses its thread sent before it;
 //! - `frames`: cancel-safe framing on QUIC streams;
 //! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
 //! - `admin`: introspection streams (a peer's view, ping) and what is known of each link;
@@ -27,6 +29,7 @@ mod calls;
 mod control;
 mod frames;
 mod link;
+mod pulses;
 mod serve;
 mod window;
 
@@ -34,7 +37,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use qnet_core::{Call, Credentials, Nd, Notice, ThreadKey};
+use qnet_core::{Call, Credentials, Nd, Notice, RemotePulse, ThreadKey};
 use qnet_transport::PeerConnection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -73,6 +76,8 @@ struct Link {
     control: mpsc::UnboundedSender<Outgoing>,
     /// The streams the peer may open on it.
     window: Arc<window::StreamWindow>,
+    /// One-way pulses for the peer, not yet written.
+    pulses: Arc<pulses::PulseQueue>,
 }
 
 /// What this node keeps about one peer node across its connections (a peer may open many:
@@ -270,23 +275,17 @@ impl Peers {
             .clone()
     }
 
-    /// Add a live link to `nd` (called under the driver's lock).
-    fn add_link(
-        &self,
-        nd: Nd,
-        conn: PeerConnection,
-        incarnation: u64,
-        max_message: Option<u64>,
-        control: mpsc::UnboundedSender<Outgoing>,
-        window: Arc<window::StreamWindow>,
-    ) -> (u64, LinkChange) {
+    /// Add live link `link` to `nd` (called under the driver's lock); its id is assigned
+    /// here.
+    fn add_link(&self, nd: Nd, mut link: Link) -> (u64, LinkChange) {
         let mut t = self.lock();
         let id = t.next_id;
         t.next_id += 1;
+        link.id = id;
         let links = t.links.entry(nd).or_default();
         let change = if links.is_empty() {
             LinkChange::First
-        } else if links.iter().all(|l| l.incarnation == incarnation) {
+        } else if links.iter().all(|l| l.incarnation == link.incarnation) {
             LinkChange::Additional
         } else {
             // Links of an earlier incarnation are dead even if QUIC has not noticed yet.
@@ -295,14 +294,7 @@ impl Peers {
             }
             LinkChange::Restarted
         };
-        links.push(Link {
-            id,
-            conn,
-            incarnation,
-            max_message,
-            control,
-            window,
-        });
+        links.push(link);
         (id, change)
     }
 
@@ -335,12 +327,14 @@ impl Network for Peers {
             return;
         };
         let (tx, rx) = oneshot::channel();
-        let (conn, peer_max) = {
+        let (conn, peer_max, after_pulses) = {
             let mut t = self.lock();
             let link = t.links.get(&nd).and_then(|l| l.last());
             let conn = link.map(|l| l.conn.clone());
             let control = link.map(|l| l.control.clone());
             let peer_max = link.and_then(|l| l.max_message);
+            // The callee runs the call after the pulses queued on this link before it.
+            let after_pulses = link.map_or(0, |l| l.pulses.pushed());
             t.calls.insert(
                 thread,
                 InFlight {
@@ -349,17 +343,33 @@ impl Network for Peers {
                     abandon: tx,
                 },
             );
-            (conn, peer_max)
+            (conn, peer_max, after_pulses)
         };
         let job = calls::Forwarded {
             thread,
             cred,
             call,
             seq,
+            after_pulses,
             max_frame_len: self.max_frame_len,
             peer_max_message: peer_max,
         };
         tokio::spawn(calls::run(driver, peers, conn, job, rx));
+    }
+
+    /// Queue a one-way pulse of local `thread` on the newest link to `nd` (the link calls
+    /// forwarded after it use, so they are ordered after it there).
+    fn forward_pulse(
+        &self,
+        nd: Nd,
+        thread: ThreadKey,
+        pulse: RemotePulse,
+        cred: Credentials,
+    ) -> bool {
+        match self.lock().links.get(&nd).and_then(|l| l.last()) {
+            Some(link) => link.pulses.push(thread, cred, pulse),
+            None => false,
+        }
     }
 
     /// Cancel the call `seq` local `thread` forwarded: an unblock naming it on the control

@@ -1,7 +1,8 @@
 //! Calls of remote threads: each bidirectional stream a peer opens (after the control
 //! stream) carries one call.
 //!
-//! The task reads `PeerStreamFrame { call }`, runs it on the kernel as the remote thread
+//! The task reads `PeerStreamFrame { call }`, waits until the pulses its node queued on this
+//! connection before it were handled (`PeerCall.after_pulses`, see `pulses`), runs it on the kernel as the remote thread
 //! `ThreadKey { nd: the peer's nd, pid, tid }` (its process started with the credentials the
 //! peer vouches for), writes the one `local::Response` when it comes and finishes the stream
 //! (the FIN rides with the answer). The caller finished its side with the call; its cancels
@@ -23,7 +24,7 @@ use qnet_proto::frame::FrameError;
 use qnet_proto::local;
 use qnet_proto::peer::{PeerStreamFrame, peer_stream_frame};
 use qnet_transport::{RecvStream, SendStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::PeerNode;
 use super::frames::{self, FrameReader, StreamError};
@@ -55,10 +56,11 @@ pub async fn serve(
     mut send: SendStream,
     mut recv: RecvStream,
     max_frame_len: usize,
+    pulses: watch::Receiver<u64>,
 ) {
     let peer = &node.name;
     let mut reader = node.reader(max_frame_len);
-    match serve_call(&driver, &node, &mut send, &mut recv, &mut reader).await {
+    match serve_call(&driver, &node, &mut send, &mut recv, &mut reader, pulses).await {
         Ok(()) => {}
         Err(ServeError::Stream(StreamError::Io(e))) => {
             tracing::debug!(%peer, error = %e, "call stream ended");
@@ -99,6 +101,7 @@ async fn serve_call(
     send: &mut SendStream,
     recv: &mut RecvStream,
     reader: &mut FrameReader,
+    mut pulses: watch::Receiver<u64>,
 ) -> Result<(), ServeError> {
     let first = match reader.read::<PeerStreamFrame>(recv).await {
         // A call above our message limit (a peer that did not learn it from our hello):
@@ -144,6 +147,7 @@ async fn serve_call(
         gid: who.gid,
     };
     let seq = call.seq;
+    let after_pulses = call.after_pulses;
     let call = Call::try_from(request)?;
     if !forwardable(&call) {
         if let Some(suppressed) = node.warn_allowed() {
@@ -158,6 +162,20 @@ async fn serve_call(
         frames::write(send, &local::Response::from(Errno::EPERM)).await?;
         let _ = send.finish();
         return Ok(());
+    }
+    // The pulses the caller's thread (or any of its node's) sent before this call on this
+    // connection run first (`pulses`).
+    if after_pulses > *pulses.borrow() {
+        tokio::select! {
+            running = super::pulses::wait_for(&mut pulses, after_pulses) => {
+                if !running {
+                    // The link is closing: the call never runs, as if it never arrived.
+                    let _ = send.reset(0u32.into());
+                    return Ok(());
+                }
+            }
+            _ = send.stopped() => return Err(ServeError::Stopped),
+        }
     }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let response = match driver.remote_call(thread, seq, cred, call, &tx) {
