@@ -205,7 +205,14 @@ impl Server {
 
     fn pulse_round(&self, count: u64) -> Result<()> {
         for i in 0..count {
-            msg_send_pulse(self.pulse_coid, -1, PULSE_CODE, i as i32)?;
+            // A remote pulse is refused (EAGAIN) while its link's queue is full: wait a
+            // moment and send it again, as a QNX program would.
+            loop {
+                match msg_send_pulse(self.pulse_coid, -1, PULSE_CODE, i as i32) {
+                    Err(e) if e.errno() == qnet::Errno::EAGAIN => std::thread::yield_now(),
+                    r => break r?,
+                }
+            }
         }
         let mut back = [0u8; 8];
         msg_send(self.pulse_coid, &count.to_le_bytes(), &mut back)?;

@@ -91,6 +91,10 @@ pub struct BenchArgs {
     /// --quick), twice, with the daemon's RSS before, loaded and after.
     #[arg(long)]
     drain_clients: Option<usize>,
+    /// Only the pulse phase (one sender, 20,000 pulses, local and remote as `--only` says):
+    /// no message cells, paced phase, memory or scale phase.
+    #[arg(long)]
+    pulses_only: bool,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
 }
@@ -237,8 +241,12 @@ fn compare(args: &BenchArgs) -> Result<()> {
         args,
         "daemon memory per idle connection (a daemon pair of its own)",
     );
-    let mem = memory::measure(&qnetd, &certs, extra, plan.idle_connections)?;
-    let scale = match plan.scale {
+    let mem = if args.pulses_only {
+        memory::MemoryFigures::default()
+    } else {
+        memory::measure(&qnetd, &certs, extra, plan.idle_connections)?
+    };
+    let scale = match plan.scale.filter(|_| !args.pulses_only) {
         Some((big, clients)) => {
             progress(
                 args,
@@ -305,7 +313,7 @@ fn compare(args: &BenchArgs) -> Result<()> {
     let mut pulses_remote = Vec::new();
     for round in 0..plan.rounds {
         progress(args, &format!("round {}/{}", round + 1, plan.rounds));
-        for &size in &plan.sizes {
+        for &size in plan.sizes.iter().filter(|_| !args.pulses_only) {
             for &clients in &plan.clients {
                 for v in variants(args, round) {
                     let figures = measure(v, size, clients, plan.budget)
@@ -314,7 +322,7 @@ fn compare(args: &BenchArgs) -> Result<()> {
                 }
             }
         }
-        if let Some(pace) = plan.pace {
+        if let Some(pace) = plan.pace.filter(|_| !args.pulses_only) {
             let budget = Budget {
                 pace: Some(pace),
                 ..plan.budget
