@@ -33,6 +33,7 @@ pub mod neutrino;
 pub mod sched;
 mod session;
 pub mod shm;
+mod spin;
 
 pub use channel::{Channel, Received};
 pub use connection::{Connection, SendTimeout};

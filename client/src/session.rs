@@ -80,6 +80,8 @@ pub(crate) struct Session {
     reader: FrameReader,
     /// Hello-time facts.
     pub(crate) info: DaemonInfo,
+    /// The request in flight never blocks: spin briefly for its answer (`spin.rs`).
+    spin: bool,
 }
 
 fn daemon_err(path: &std::path::Path, what: &'static str, source: io::Error) -> Error {
@@ -216,6 +218,7 @@ impl Session {
             wbody: Bytes::new(),
             reader: response_reader(ack.max_message_size),
             info: info_of(&ack),
+            spin: false,
         })
     }
 
@@ -229,6 +232,7 @@ impl Session {
             wbody: Bytes::new(),
             reader: response_reader(info.max_message_size),
             info,
+            spin: false,
         }
     }
 
@@ -273,7 +277,9 @@ impl Session {
             },
             _ => daemon_err(path, "reading the response", eof_named(e)),
         };
-        wait_readable(&self.stream).map_err(|e| failed(&self.path, e))?;
+        if !(std::mem::take(&mut self.spin) && crate::spin::readable_soon(&self.stream)) {
+            wait_readable(&self.stream).map_err(|e| failed(&self.path, e))?;
+        }
         let payload = match self.reader.read_payload(&mut self.stream) {
             Ok(Some(p)) => p,
             Ok(None) => return Err(failed(&self.path, io::ErrorKind::UnexpectedEof.into())),
@@ -294,6 +300,7 @@ impl Session {
 
     /// One request, one response.
     pub(crate) fn call(&mut self, request: LocalRequest) -> Result<LocalAnswer> {
+        self.spin = crate::spin::never_blocks(&request);
         self.encode(request);
         self.round_trip()
     }

@@ -81,7 +81,25 @@ fn pulse_loop(chid: Chid) -> Result<()> {
     let mut count = 0u64;
     let mut waiting: Option<(Rcvid, u64)> = None;
     loop {
-        let rcvid = msg_receive(chid, &mut buf, None)?;
+        if waiting.is_some() {
+            // Remote pulses are best effort: one refused on this node (its channel full) never
+            // comes. A sender waiting for a count that stalls gets the count, not a hang.
+            let receive = qnet::TimeoutStates {
+                receive: true,
+                ..Default::default()
+            };
+            qnet::neutrino::timer_timeout(receive, Duration::from_secs(2));
+        }
+        let rcvid = match msg_receive(chid, &mut buf, None) {
+            Err(e) if e.errno() == qnet::Errno::ETIMEDOUT => {
+                if let Some((rcvid, _)) = waiting.take() {
+                    msg_reply(rcvid, 0, &count.to_le_bytes())?;
+                    count = 0;
+                }
+                continue;
+            }
+            r => r?,
+        };
         if rcvid == 0 {
             count += 1;
         } else {
