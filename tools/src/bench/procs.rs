@@ -245,7 +245,12 @@ impl Daemon {
         cmd.envs(env.iter().copied());
         cmd.arg("--socket")
             .arg(&socket)
-            .args(["--node", name, "--log", "info"]);
+            .args(["--node", name, "--log", "info"])
+            // The pulse phase queues up to its 20,000 pulses on one channel when the receiver
+            // falls behind; past the default 16,384 a local sender gets EAGAIN (retried) but a
+            // remote pulse is dropped on the serving node (best effort), and the count the
+            // sender waits for would never come. The phase measures throughput, not overload.
+            .args(["--limit-queued-pulses", "65536"]);
         if let Some(certs) = certs {
             cmd.args(["--listen", "127.0.0.1:0", "--certs"]).arg(certs);
         }
