@@ -13,7 +13,8 @@ fn probe() -> &'static Path {
 }
 
 /// Many pulses, then a send, from one thread on n1 to one server on n2: the server
-/// receives every pulse once, in the order sent, and the message after the last one.
+/// receives every pulse once, in the order sent, and the message after the last one. Then
+/// pulses and the sender's exit: every pulse before the disconnect pulse.
 #[test]
 fn many_pulses_then_a_send_arrive_in_order_and_counted_exactly() {
     const N: usize = 5000;
@@ -60,6 +61,33 @@ fn many_pulses_then_a_send_arrive_in_order_and_counted_exactly() {
     assert!(
         last_pulse_at < msg_at,
         "the send overtook pulses: message at line {msg_at}, last pulse at line {last_pulse_at}"
+    );
+
+    // A sender that exits right after its pulses: its node's exit notice (on the control
+    // stream) is applied after them, so every pulse arrives, then the disconnect pulse.
+    const M: usize = 2000;
+    let server = c.node("n2").spawn(probe(), &["serve"]);
+    let (pid, chid) = server.pid_chid();
+    let target = format!("n2/{pid}/{chid}");
+    let mut sender = c
+        .node("n1")
+        .spawn(probe(), &["pulses", &target, &M.to_string()]);
+    ok_output(&mut sender);
+    server.line("the disconnect pulse", |l| l.starts_with("pulse code=-33"));
+    let lines = server.stdout.all();
+    let disconnect_at = lines
+        .iter()
+        .position(|l| l.starts_with("pulse code=-33"))
+        .expect("disconnect line");
+    let before: Vec<i64> = lines[..disconnect_at]
+        .iter()
+        .filter(|l| l.starts_with("pulse code=5 "))
+        .map(|l| field(l, "value").parse().expect("pulse value"))
+        .collect();
+    assert_eq!(
+        before,
+        (0..M as i64).collect::<Vec<_>>(),
+        "pulses before the sender's exit were lost or came after its disconnect pulse"
     );
 }
 

@@ -289,15 +289,10 @@ impl Net {
                 self.nodes[to].kernel.handle_notice(now, back, notice);
             }
             Output::ForwardPulse { thread, pulse, .. } => {
-                let cred = self.nodes[from]
-                    .creds
-                    .get(&thread.pid)
-                    .copied()
-                    .unwrap_or_default();
                 // Best effort: a refusal is counted there, never reported back.
                 let _ = self.nodes[to]
                     .kernel
-                    .handle_remote_pulse(now, remote(thread), cred, pulse);
+                    .handle_remote_pulse(now, remote(thread), pulse);
             }
         }
         Some(to)

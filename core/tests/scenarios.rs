@@ -29,6 +29,7 @@
 //! drop nth=2                          # lose only the 2nd oldest item in flight
 //! rejected                            # rejected_remote_events() of the selected kernel
 //! rejected-pulses                     # rejected_remote_pulses() of the selected kernel
+//! processes                           # the processes the selected kernel knows
 //! unsent-pulses 3                     # one-way pulses for nd 3 not yet off the wire
 //! kernel node=a max_unsent_pulses=2   # Config::max_unsent_pulses
 //! rcvid-counter 2147483647            # the next rcvid the selected kernel tries
@@ -300,6 +301,15 @@ impl Runner {
             }
             "rejected" => return Ok(self.cur().rejected_remote_events().to_string()),
             "rejected-pulses" => return Ok(self.cur().rejected_remote_pulses().to_string()),
+            "processes" => {
+                let snap = self.cur().snapshot();
+                let keys: Vec<String> = snap
+                    .processes
+                    .iter()
+                    .map(|p| p.process.to_string())
+                    .collect();
+                return Ok(keys.join(" "));
+            }
             "unsent-pulses" => {
                 let nd = rest.first().ok_or("unsent-pulses ND")?;
                 return Ok(self.cur().unsent_pulses(num(nd)?).to_string());

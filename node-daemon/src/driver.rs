@@ -81,17 +81,11 @@ pub trait Network: std::fmt::Debug + Send + Sync {
     /// call `seq`. Its result comes back through [`Driver::forward_result`], once, whatever
     /// happens to the link (`ESRCH` without an answer).
     fn forward(&self, nd: Nd, thread: ThreadKey, seq: u64, call: Call, cred: Credentials);
-    /// Send a one-way pulse of local `thread` (`cred`: its process's credentials) to node
-    /// `nd`, before any call the driver forwards there after it. `false`: no link took it
+    /// Send a one-way pulse of local `thread` to node `nd`, before any call the driver
+    /// forwards there after it. `false`: no link took it
     /// (it is lost; the driver reports it sent). A pulse it took is reported once, sent or
     /// lost, through [`Driver::pulses_sent`].
-    fn forward_pulse(
-        &self,
-        nd: Nd,
-        thread: ThreadKey,
-        pulse: RemotePulse,
-        cred: Credentials,
-    ) -> bool;
+    fn forward_pulse(&self, nd: Nd, thread: ThreadKey, pulse: RemotePulse) -> bool;
     /// Cancel the call `seq` local `thread` forwarded to node `nd`.
     fn forward_unblock(&self, nd: Nd, thread: ThreadKey, seq: u64);
     /// Tell node `nd` about `notice`.
@@ -412,19 +406,15 @@ impl Driver {
         }
     }
 
-    /// One-way pulses from node `nd`, in the order they were sent, each from a thread of
-    /// that node with its credentials ([`Kernel::handle_remote_pulse`]), under one hold of
-    /// the lock. Best effort: a refusal is counted by the kernel and logged here (debug).
+    /// One-way pulses from another node, in the order they were sent, each from a thread of
+    /// that node ([`Kernel::handle_remote_pulse`]), under one hold of the lock. Best effort: a refusal is counted by the kernel and logged here (debug).
     /// Returns how many were refused.
-    pub fn remote_pulses(
-        &self,
-        pulses: impl IntoIterator<Item = (ThreadKey, Credentials, RemotePulse)>,
-    ) -> u64 {
+    pub fn remote_pulses(&self, pulses: impl IntoIterator<Item = (ThreadKey, RemotePulse)>) -> u64 {
         let now = self.now();
         let mut st = self.lock();
         let mut refused = 0;
-        for (thread, cred, pulse) in pulses {
-            if let Err(errno) = st.kernel.handle_remote_pulse(now, thread, cred, pulse) {
+        for (thread, pulse) in pulses {
+            if let Err(errno) = st.kernel.handle_remote_pulse(now, thread, pulse) {
                 refused += 1;
                 tracing::debug!(%thread, ?pulse, %errno, "one-way pulse from a peer refused");
             }
@@ -507,10 +497,10 @@ impl Driver {
                     }
                 },
                 Output::ForwardPulse { nd, thread, pulse } => {
-                    let cred = st.processes.get(&thread.pid).map(|p| p.1);
-                    let taken = self.network.get().is_some_and(|network| {
-                        network.forward_pulse(nd, thread, pulse, cred.unwrap_or_default())
-                    });
+                    let taken = self
+                        .network
+                        .get()
+                        .is_some_and(|network| network.forward_pulse(nd, thread, pulse));
                     if !taken {
                         st.kernel.handle_pulses_sent(nd, 1);
                     }

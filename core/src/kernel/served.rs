@@ -83,20 +83,26 @@ impl Kernel {
         }
     }
 
-    /// A one-way pulse from remote `thread` (with `cred`, as its node vouches) on its
-    /// connection `coid` ([`super::Output::ForwardPulse`] there): delivered as that thread's
-    /// `MsgSendPulse`, with no completion (its sender finished long ago). A refusal (dead
-    /// connection, bad code, a channel whose pulse queue is full) is counted in
+    /// A one-way pulse from remote `thread` on its connection `pulse.coid`
+    /// ([`super::Output::ForwardPulse`] there): delivered as that thread's `MsgSendPulse`,
+    /// with no completion (its sender finished long ago). A refusal (a process not known here,
+    /// dead connection, bad code, a channel whose pulse queue is full) is counted in
     /// [`Kernel::rejected_remote_pulses`] and returned for the daemon's log. A thread still
     /// blocked here in a call is not disturbed: a pulse belongs to its process.
     pub fn handle_remote_pulse(
         &mut self,
         now: Time,
         thread: ThreadKey,
-        cred: Credentials,
         pulse: RemotePulse,
     ) -> Result<(), Errno> {
-        self.handle_process_start(thread.process(), cred);
+        // Its connection was made by a call, which started the process here: a process not
+        // known here holds no connection (it exited, or its node restarted), and a pulse
+        // must not bring it back as an empty entry nobody would remove.
+        if !self.processes.contains_key(&thread.process()) {
+            self.rejected_remote_pulses += 1;
+            self.handle_timeout(now);
+            return Err(Errno::EBADF);
+        }
         let r = self.msg_send_pulse(
             thread.process(),
             pulse.coid,

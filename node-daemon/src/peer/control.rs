@@ -15,7 +15,7 @@ use qnet_proto::peer::{
     self, PeerControl, PeerHello, PeerNotice, PeerRefused, PeerUnblock, peer_control, peer_notice,
 };
 use qnet_transport::{PeerConnection, RecvStream, SendStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
@@ -63,8 +63,13 @@ pub enum ControlError {
 /// into wire frames by the stream's task, not under the kernel's lock).
 #[derive(Debug)]
 pub enum Outgoing {
-    /// A notice for the peer.
-    Notice(Notice),
+    /// A notice for the peer, applied there after the pulses queued on the link before it.
+    Notice {
+        /// The notice.
+        notice: Notice,
+        /// Pulses queued on this link before it (`PeerNotice.after_pulses`).
+        after_pulses: u64,
+    },
     /// Cancel the call `seq` that local `thread` forwarded on this connection.
     Unblock {
         /// The calling thread.
@@ -77,7 +82,13 @@ pub enum Outgoing {
 impl Outgoing {
     fn to_wire(&self) -> peer_control::Frame {
         match self {
-            Outgoing::Notice(n) => peer_control::Frame::Notice(notice_to_wire(n)),
+            Outgoing::Notice {
+                notice,
+                after_pulses,
+            } => peer_control::Frame::Notice(PeerNotice {
+                after_pulses: *after_pulses,
+                ..notice_to_wire(notice)
+            }),
             Outgoing::Unblock { thread, seq } => peer_control::Frame::Unblock(PeerUnblock {
                 pid: thread.pid,
                 tid: thread.tid,
@@ -213,18 +224,25 @@ pub async fn accept(
 }
 
 /// Carry notices and unblocks both ways on `control` until it fails: the peer's to the
-/// driver (as node `nd`), ours from `outgoing`.
+/// driver (as node `nd`), each notice after the pulses the peer queued before it (`pulses`,
+/// the count handled from this connection's pulse stream), ours from `outgoing`.
 pub async fn run(
     driver: &Driver,
     nd: Nd,
     mut control: Control,
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    mut pulses: watch::Receiver<u64>,
 ) -> ControlError {
     loop {
         tokio::select! {
             frame = read_control(&mut control.reader, &mut control.recv) => {
                 let notice = match frame {
-                    Ok(peer_control::Frame::Notice(n)) => n,
+                    Ok(peer_control::Frame::Notice(n)) => {
+                        if !super::pulses::wait_for(&mut pulses, n.after_pulses).await {
+                            return ControlError::Unexpected("pulse stream gone before a notice");
+                        }
+                        n
+                    }
                     Ok(peer_control::Frame::Unblock(u)) => {
                         let thread = ThreadKey { nd, pid: u.pid, tid: u.tid };
                         tracing::debug!(%thread, seq = u.seq, "unblock from peer");
@@ -277,7 +295,10 @@ pub fn notice_to_wire(notice: &Notice) -> PeerNotice {
             server_pid,
         }),
     };
-    PeerNotice { notice: Some(n) }
+    PeerNotice {
+        notice: Some(n),
+        after_pulses: 0,
+    }
 }
 
 /// A wire notice as a kernel notice; an empty one is malformed.
@@ -321,6 +342,12 @@ mod tests {
         for n in all {
             assert_eq!(notice_from_wire(notice_to_wire(&n)), Ok(n));
         }
-        assert!(notice_from_wire(PeerNotice { notice: None }).is_err());
+        assert!(
+            notice_from_wire(PeerNotice {
+                notice: None,
+                after_pulses: 0
+            })
+            .is_err()
+        );
     }
 }

@@ -324,7 +324,7 @@ async fn run_link(
     // Pulses handled from the peer's pulse stream: its calls wait for their count.
     let (handled, handled_rx) = tokio::sync::watch::channel(0u64);
     let reason = tokio::select! {
-        e = control::run(&ctx.driver, nd, control, rx) => {
+        e = control::run(&ctx.driver, nd, control, rx, handled_rx.clone()) => {
             match &e {
                 ControlError::Stream(super::frames::StreamError::Io(_))
                 | ControlError::Stream(super::frames::StreamError::Write(_))
@@ -341,7 +341,7 @@ async fn run_link(
             tracing::info!(peer = %name, nd, reason = %e, "peer link closed");
             e.to_string()
         }
-        e = pulses::read(&ctx.driver, &node, &conn, &handled, ctx.peers.max_frame_len) => {
+        e = pulses::read(&ctx.driver, &node, &conn, &handled) => {
             match &e {
                 pulses::PulseError::Connection(_) => {
                     tracing::info!(peer = %name, nd, reason = %e, "peer link closed");

@@ -359,15 +359,9 @@ impl Network for Peers {
 
     /// Queue a one-way pulse of local `thread` on the newest link to `nd` (the link calls
     /// forwarded after it use, so they are ordered after it there).
-    fn forward_pulse(
-        &self,
-        nd: Nd,
-        thread: ThreadKey,
-        pulse: RemotePulse,
-        cred: Credentials,
-    ) -> bool {
+    fn forward_pulse(&self, nd: Nd, thread: ThreadKey, pulse: RemotePulse) -> bool {
         match self.lock().links.get(&nd).and_then(|l| l.last()) {
-            Some(link) => link.pulses.push(thread, cred, pulse),
+            Some(link) => link.pulses.push(thread, pulse),
             None => false,
         }
     }
@@ -388,7 +382,11 @@ impl Network for Peers {
     fn notify(&self, nd: Nd, notice: Notice) {
         match self.lock().links.get(&nd).and_then(|l| l.last()) {
             Some(link) => {
-                let _ = link.control.send(Outgoing::Notice(notice));
+                let after_pulses = link.pulses.pushed();
+                let _ = link.control.send(Outgoing::Notice {
+                    notice,
+                    after_pulses,
+                });
             }
             None => tracing::debug!(nd, ?notice, "notice for a node without a link dropped"),
         }

@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::BytesMut;
-use qnet_core::{Credentials, Nd, RemotePulse, ThreadKey};
+use qnet_core::{Nd, RemotePulse, ThreadKey};
 use qnet_proto::frame::encode_frame;
 use qnet_proto::peer::{PeerPulse, PeerPulses};
 use qnet_transport::PeerConnection;
@@ -29,8 +29,12 @@ use super::PeerNode;
 use super::frames::StreamError;
 use crate::driver::Driver;
 
-/// Most pulses written as one frame.
+/// Most pulses written as one frame (and accepted in one: a larger frame breaks the
+/// protocol, so that one frame never holds the kernel's lock for long).
 const MAX_BATCH: usize = 4096;
+
+/// Largest pulse frame read: [`MAX_BATCH`] pulses of at most 40 bytes each, with room.
+const MAX_PULSE_FRAME: usize = 256 * 1024;
 
 /// The pulses of one link not yet written, and how many were ever queued on it.
 #[derive(Debug, Default)]
@@ -54,7 +58,7 @@ impl PulseQueue {
     }
 
     /// Queue a pulse of `thread`; `false` if the link is gone.
-    pub fn push(&self, thread: ThreadKey, cred: Credentials, pulse: RemotePulse) -> bool {
+    pub fn push(&self, thread: ThreadKey, pulse: RemotePulse) -> bool {
         let mut q = self.lock();
         if q.closed {
             return false;
@@ -62,8 +66,6 @@ impl PulseQueue {
         q.pulses.push(PeerPulse {
             pid: thread.pid,
             tid: thread.tid,
-            uid: cred.uid,
-            gid: cred.gid,
             coid: pulse.coid,
             priority: u32::from(pulse.priority),
             code: i32::from(pulse.code),
@@ -175,14 +177,13 @@ pub async fn read(
     node: &PeerNode,
     conn: &PeerConnection,
     handled: &watch::Sender<u64>,
-    max_frame_len: usize,
 ) -> PulseError {
     loop {
         let mut recv = match conn.quinn().accept_uni().await {
             Ok(r) => r,
             Err(e) => return e.into(),
         };
-        let mut reader = node.reader(max_frame_len);
+        let mut reader = node.reader(MAX_PULSE_FRAME);
         loop {
             let frame = match reader.read::<PeerPulses>(&mut recv).await {
                 Ok(Some(f)) => f,
@@ -190,6 +191,9 @@ pub async fn read(
                 Ok(None) => break,
                 Err(e) => return e.into(),
             };
+            if frame.pulses.len() > MAX_BATCH {
+                return PulseError::Malformed("more pulses in one frame than a sender writes");
+            }
             let mut pulses = Vec::with_capacity(frame.pulses.len());
             for p in &frame.pulses {
                 match pulse_from_wire(node.nd, p) {
@@ -208,10 +212,7 @@ pub async fn read(
 }
 
 /// A wire pulse from node `nd` as the kernel's input; a field out of its range is malformed.
-fn pulse_from_wire(
-    nd: Nd,
-    p: &PeerPulse,
-) -> Result<(ThreadKey, Credentials, RemotePulse), &'static str> {
+fn pulse_from_wire(nd: Nd, p: &PeerPulse) -> Result<(ThreadKey, RemotePulse), &'static str> {
     let pulse = RemotePulse {
         coid: p.coid,
         priority: u8::try_from(p.priority).map_err(|_| "priority")?,
@@ -223,16 +224,15 @@ fn pulse_from_wire(
         pid: p.pid,
         tid: p.tid,
     };
-    let cred = Credentials {
-        uid: p.uid,
-        gid: p.gid,
-    };
-    Ok((thread, cred, pulse))
+    Ok((thread, pulse))
 }
 
 /// Wait until `handled` reaches `after` pulses. `false`: the pulse stream's reader is gone
 /// (the link is closing), so the call will not run.
 pub async fn wait_for(handled: &mut watch::Receiver<u64>, after: u64) -> bool {
+    if *handled.borrow() >= after {
+        return true;
+    }
     handled.wait_for(|&h| h >= after).await.is_ok()
 }
 
@@ -256,9 +256,8 @@ mod tests {
     fn the_queue_keeps_order_counts_and_closes() {
         let q = PulseQueue::default();
         let t = ThreadKey::local(1, 1);
-        let cred = Credentials::default();
         for v in 0..(MAX_BATCH as i32 + 10) {
-            assert!(q.push(t, cred, pulse(v)));
+            assert!(q.push(t, pulse(v)));
         }
         assert_eq!(q.pushed(), MAX_BATCH as u64 + 10);
         let first = q.take().unwrap();
@@ -269,9 +268,9 @@ mod tests {
         assert_eq!(second.len(), 10);
         assert_eq!(second[0].value, MAX_BATCH as i32);
         assert_eq!(q.take(), Some(Vec::new()));
-        assert!(q.push(t, cred, pulse(-1)));
+        assert!(q.push(t, pulse(-1)));
         assert_eq!(q.close(), 1);
-        assert!(!q.push(t, cred, pulse(-2)), "closed");
+        assert!(!q.push(t, pulse(-2)), "closed");
         assert_eq!(q.take(), None);
         assert_eq!(q.pushed(), MAX_BATCH as u64 + 11);
     }
@@ -283,16 +282,13 @@ mod tests {
         let ok = PeerPulse {
             pid: 7,
             tid: 2,
-            uid: 3,
-            gid: 4,
             coid: 5,
             priority: 10,
             code: 1,
             value: -9,
         };
-        let (thread, cred, p) = pulse_from_wire(3, &ok).unwrap();
+        let (thread, p) = pulse_from_wire(3, &ok).unwrap();
         assert_eq!((thread.nd, thread.pid, thread.tid), (3, 7, 2));
-        assert_eq!((cred.uid, cred.gid), (3, 4));
         assert_eq!((p.coid, p.priority, p.code, p.value), (5, 10, 1, -9));
         let bad_priority = PeerPulse {
             priority: 256,
