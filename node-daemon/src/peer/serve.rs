@@ -2,14 +2,15 @@
 //! stream) carries one call.
 //!
 //! The task reads `PeerStreamFrame { call }`, waits until the pulses its node queued on this
-//! connection before it were handled (`PeerCall.after_pulses`, see `pulses`), runs it on the kernel as the remote thread
-//! `ThreadKey { nd: the peer's nd, pid, tid }` (its process started with the credentials the
-//! peer vouches for), writes the one `local::Response` when it comes and finishes the stream
-//! (the FIN rides with the answer). The caller finished its side with the call; its cancels
-//! come on the control stream by seq (`control`, [`Driver::remote_unblock`]). A stream that
-//! the caller stops or resets before the answer means the calling thread is gone
-//! ([`Driver::remote_call_abandoned`]). A malformed frame resets that one stream with a
-//! warning naming the peer; the connection and every other stream carry on.
+//! connection before it were handled (`PeerCall.after_pulses`, see `pulses`), runs it on the
+//! kernel as the remote thread `ThreadKey { nd: the peer's nd, pid, tid }` (its process
+//! started with the credentials the peer vouches for), writes the one `local::Response` when
+//! it comes and finishes the stream (the FIN rides with the answer). The caller finished its
+//! side with the call; its cancels come on the control stream by seq (`control`,
+//! [`Driver::remote_unblock`]). A stream that the caller stops or resets before the answer
+//! means the calling thread is gone ([`Driver::remote_call_abandoned`]). A malformed frame
+//! resets that one stream with a warning naming the peer; the connection and every other
+//! stream carry on.
 //!
 //! The peer is authenticated, not trusted: only the calls a forwarding daemon sends run
 //! ([`forwardable`]; others are answered `EPERM`), a call above our message limit is
