@@ -80,6 +80,38 @@ pub(crate) struct Session {
     reader: FrameReader,
     /// Hello-time facts.
     pub(crate) info: DaemonInfo,
+    /// The daemon copies large payloads straight from / into this process's memory
+    /// (`qnet_proto::one_copy`): buffers may be named by address.
+    pub(crate) one_copy: bool,
+}
+
+/// What the daemon reads at the hello's probe address to turn one copy on. A static, so its
+/// address stays valid for the process's lifetime.
+static ONE_COPY_MAGIC: [u8; 16] = qnet_proto::one_copy::ONE_COPY_MAGIC;
+
+/// Environment variable that turns one copy off for this process when `0` (tests use it to
+/// keep the inline path covered).
+pub const ONE_COPY_ENV: &str = "QNET_ONE_COPY";
+
+/// The probe address a THREAD session's hello carries: [`ONE_COPY_MAGIC`]'s, or 0 when
+/// `QNET_ONE_COPY=0` turns one copy off.
+fn one_copy_probe() -> u64 {
+    match std::env::var_os(ONE_COPY_ENV) {
+        Some(v) if v == "0" || v == "off" => 0,
+        _ => std::hint::black_box(&ONE_COPY_MAGIC).as_ptr() as u64,
+    }
+}
+
+/// The spans naming `parts` (in order, empty ones left out) for a one-copy request, if
+/// there are not too many.
+pub(crate) fn spans_of<'a>(
+    parts: impl Iterator<Item = &'a [u8]>,
+) -> Option<Vec<qnet_proto::local::Span>> {
+    let spans: Vec<_> = parts
+        .filter(|p| !p.is_empty())
+        .map(|p| qnet_proto::one_copy::span(p.as_ptr() as u64, p.len() as u64))
+        .collect();
+    (spans.len() <= qnet_proto::one_copy::MAX_SPANS).then_some(spans)
 }
 
 fn daemon_err(path: &std::path::Path, what: &'static str, source: io::Error) -> Error {
@@ -126,10 +158,14 @@ fn connect_first(candidates: Vec<PathBuf>) -> Result<(UnixStream, PathBuf)> {
     }
 }
 
-/// Connect to the daemon and exchange hellos.
-pub(crate) fn open(kind: SessionKind, tid: u32) -> Result<(UnixStream, PathBuf, HelloAck)> {
+/// Connect to the daemon and exchange hellos (`probe`: see [`one_copy_probe`]).
+pub(crate) fn open(
+    kind: SessionKind,
+    tid: u32,
+    probe: u64,
+) -> Result<(UnixStream, PathBuf, HelloAck)> {
     let (mut stream, path) = connect_daemon()?;
-    match hello::open(&mut stream, kind, tid) {
+    match hello::open_with_probe(&mut stream, kind, tid, probe) {
         Ok(ack) => Ok((stream, path, ack)),
         Err(HelloError::Send(e)) => Err(daemon_err(&path, "sending hello", e)),
         Err(HelloError::Receive(e)) => Err(daemon_err(&path, "reading hello ack", e)),
@@ -164,7 +200,7 @@ pub(crate) fn process_info() -> Result<DaemonInfo> {
     if let Some(p) = guard.as_ref() {
         return Ok(p.info.clone());
     }
-    let (stream, _, ack) = open(SessionKind::Process, 0)?;
+    let (stream, _, ack) = open(SessionKind::Process, 0, 0)?;
     let info = info_of(&ack);
     *guard = Some(ProcessSession {
         _stream: stream,
@@ -202,7 +238,7 @@ pub fn gettid() -> u32 {
 impl Session {
     fn connect() -> Result<Session> {
         process_info()?;
-        let (stream, path, ack) = open(SessionKind::Thread, gettid())?;
+        let (stream, path, ack) = open(SessionKind::Thread, gettid(), one_copy_probe())?;
         // Best effort: the default works, only slower.
         let _ = nix::sys::socket::setsockopt(
             &stream,
@@ -216,6 +252,7 @@ impl Session {
             wbody: Bytes::new(),
             reader: response_reader(ack.max_message_size),
             info: info_of(&ack),
+            one_copy: ack.one_copy,
         })
     }
 
@@ -229,6 +266,7 @@ impl Session {
             wbody: Bytes::new(),
             reader: response_reader(info.max_message_size),
             info,
+            one_copy: false,
         }
     }
 
@@ -237,6 +275,16 @@ impl Session {
     fn encode(&mut self, request: LocalRequest) {
         let mut frame = ClientFrame {
             frame: Some(client_frame::Frame::Request(request.into())),
+        };
+        self.wbuf.clear();
+        self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
+    }
+
+    /// Encode a wire request (one copy: it names buffers, so it is small) into the write
+    /// buffer.
+    pub(crate) fn encode_wire(&mut self, request: qnet_proto::local::Request) {
+        let mut frame = ClientFrame {
+            frame: Some(client_frame::Frame::Request(request)),
         };
         self.wbuf.clear();
         self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
@@ -379,6 +427,18 @@ pub(crate) fn with_session<R>(f: impl FnOnce(&mut Session) -> Result<R>) -> Resu
 /// One request on this thread's session.
 pub(crate) fn call(request: LocalRequest) -> Result<LocalAnswer> {
     with_session(|s| s.call(request))
+}
+
+/// One request on this thread's session, given the wire request as `make` builds it knowing
+/// whether the session has one copy (so it may name buffers by address).
+pub(crate) fn call_wire(
+    make: impl FnOnce(bool) -> qnet_proto::local::Request,
+) -> Result<LocalAnswer> {
+    with_session(|s| {
+        let request = make(s.one_copy);
+        s.encode_wire(request);
+        s.round_trip()
+    })
 }
 
 /// One kernel call on this thread's session; `what` names it if the answer is not a

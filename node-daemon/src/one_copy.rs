@@ -1,0 +1,318 @@
+//! One copy (see `qnet_proto::one_copy`): on a THREAD session whose hello probe the daemon
+//! could read, payloads move straight between the client's memory and the daemon with
+//! `process_vm_readv` / `process_vm_writev`, one copy instead of a Unix socket's two.
+//!
+//! What the session does with it ([`Pending`]):
+//! - before a call: [`resolve`] takes the spans out of the request frame, reads the send
+//!   payload (`MsgSend.data_at`, `MsgReply.data_at`) into the bytes the kernel gets (a short
+//!   or failed read: the call fails `EFAULT` and nothing else happens), and keeps the reply or
+//!   receive buffer's spans for the pending call;
+//! - before its answer: [`Pending::place`] writes a large reply's pieces (at their offsets,
+//!   nothing else) or a large received message into those spans, and strips the bytes from
+//!   the response. A write that fails or copies short leaves the response as it was: the
+//!   bytes travel inline, as without one copy, and the library copies them again (the same
+//!   bytes at the same offsets). Error answers write nothing.
+//!
+//! The daemon writes only inside the spans the client declared for the call it is answering,
+//! only while that call is pending (the client is blocked reading the answer), and only into
+//! the session's own peer process (SO_PEERCRED pid). Spans come from untrusted frames: their
+//! count and total are bounded ([`checked_total`]) before anything is read or written.
+
+use bytes::{Bytes, BytesMut};
+use qnet_core::{Errno, Pid};
+use qnet_proto::local::{self, Span, request::Call as WireCall, response::Result as WireResult};
+use qnet_proto::one_copy::{ONE_COPY_MAGIC, ONE_COPY_MIN, SpanError, checked_total, place};
+
+/// Whether the daemon offers one copy at all (`--one-copy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OneCopy {
+    /// Offered to every client whose memory the daemon may read.
+    #[default]
+    On,
+    /// Never: payloads always travel in the frames.
+    Off,
+}
+
+/// Whether one copy works with process `pid`: the daemon reads [`ONE_COPY_MAGIC`] at
+/// `probe` in its memory. `EPERM` (the daemon may not ptrace it: another user without
+/// `CAP_SYS_PTRACE`, Yama), `ESRCH` or a mismatch turn it off for that session.
+pub fn probe(pid: Pid, probe: u64) -> Result<(), String> {
+    if probe == 0 {
+        return Err("not asked".into());
+    }
+    let mut got = BytesMut::new();
+    match read_into(pid, &[qnet_proto::one_copy::span(probe, 16)], 16, &mut got) {
+        Ok(()) if got[..] == ONE_COPY_MAGIC => Ok(()),
+        Ok(()) => Err("the probe address does not hold the magic".into()),
+        Err(e) => Err(format!("cannot read the client's memory: {e}")),
+    }
+}
+
+/// Reply or receive spans of a session's pending call.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Where the pending `MsgSend`'s reply buffer is.
+    reply: Vec<Span>,
+    /// Where the pending receive's buffer is.
+    receive: Vec<Span>,
+    /// Scratch list of remote ranges, reused.
+    ranges: Vec<(u64, u64)>,
+}
+
+/// Why a request's spans are refused before its call.
+#[derive(Debug)]
+pub struct Refused {
+    /// The call's error.
+    pub errno: Errno,
+    /// Why, for the client.
+    pub detail: String,
+}
+
+fn refused(errno: Errno, detail: String) -> Refused {
+    Refused { errno, detail }
+}
+
+fn bad_spans(field: &str, e: SpanError) -> Refused {
+    match e {
+        SpanError::TooLong(_) => refused(Errno::EMSGSIZE, format!("{field}: {e}")),
+        _ => refused(Errno::EINVAL, format!("{field}: {e}")),
+    }
+}
+
+/// Take the spans out of `request` (so the codec sees plain bytes). On a session without one
+/// copy any span is refused (`EINVAL`). Otherwise the send payload is read from process
+/// `pid` into the request's bytes, and the reply / receive spans are kept in `pending` for
+/// the answer. `max` bounds every list's total (`max_message_size`).
+pub fn resolve(
+    request: &mut local::Request,
+    on: bool,
+    pid: Pid,
+    max: u64,
+    pending: &mut Pending,
+) -> Result<(), Refused> {
+    pending.reply.clear();
+    pending.receive.clear();
+    let (send, data, reply, receive): (_, Option<&mut Bytes>, _, _) = match &mut request.call {
+        Some(WireCall::MsgSend(c)) => (
+            std::mem::take(&mut c.data_at),
+            Some(&mut c.data),
+            Some((std::mem::take(&mut c.reply_at), c.reply_cap)),
+            None,
+        ),
+        Some(WireCall::MsgReply(c)) => (
+            std::mem::take(&mut c.data_at),
+            Some(&mut c.data),
+            None,
+            None,
+        ),
+        Some(WireCall::MsgReceive(c)) => (
+            Vec::new(),
+            None,
+            None,
+            Some((std::mem::take(&mut c.buf_at), c.cap)),
+        ),
+        Some(WireCall::MsgReplyReceive(c)) => (
+            std::mem::take(&mut c.data_at),
+            Some(&mut c.data),
+            None,
+            Some((std::mem::take(&mut c.buf_at), c.cap)),
+        ),
+        _ => return Ok(()),
+    };
+    let any = !send.is_empty()
+        || reply.as_ref().is_some_and(|r| !r.0.is_empty())
+        || receive.as_ref().is_some_and(|r| !r.0.is_empty());
+    if !any {
+        return Ok(());
+    }
+    if !on {
+        return Err(refused(
+            Errno::EINVAL,
+            "buffers named by address on a session without one copy".into(),
+        ));
+    }
+    for (field, kept, spans) in [
+        ("reply_at", &mut pending.reply, reply),
+        ("buf_at", &mut pending.receive, receive),
+    ] {
+        let Some((spans, cap)) = spans else { continue };
+        if spans.is_empty() {
+            continue;
+        }
+        let total = checked_total(&spans, max).map_err(|e| bad_spans(field, e))?;
+        if total != cap {
+            return Err(refused(
+                Errno::EINVAL,
+                format!("{field}: spans of {total} bytes for a buffer of {cap}"),
+            ));
+        }
+        *kept = spans;
+    }
+    if !send.is_empty() {
+        let total = checked_total(&send, max).map_err(|e| bad_spans("data_at", e))?;
+        let Some(data) = data else {
+            unreachable!("only calls with a payload have send spans")
+        };
+        if !data.is_empty() {
+            pending.reply.clear();
+            pending.receive.clear();
+            return Err(refused(
+                Errno::EINVAL,
+                "a payload both inline and by address".into(),
+            ));
+        }
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
+        let mut buf = BytesMut::new();
+        if let Err(e) = read_into(pid, &send, total, &mut buf) {
+            pending.reply.clear();
+            pending.receive.clear();
+            return Err(refused(
+                Errno::EFAULT,
+                format!("the send buffer cannot be read: {e}"),
+            ));
+        }
+        *data = buf.freeze();
+    }
+    Ok(())
+}
+
+impl Pending {
+    /// Before `response` answers the pending call: write its bytes into the client's reply
+    /// or receive buffer if it is large and the call named one, stripping them from the
+    /// response; on any failure leave it whole (the bytes go inline). Forgets the spans.
+    pub fn place(&mut self, response: &mut local::Response, pid: Pid) {
+        let reply = std::mem::take(&mut self.reply);
+        let receive = std::mem::take(&mut self.receive);
+        match &mut response.result {
+            Some(WireResult::Reply(r)) if !reply.is_empty() => {
+                let total = r.data.len() + r.pieces.iter().map(|p| p.data.len()).sum::<usize>();
+                if total < ONE_COPY_MIN {
+                    return;
+                }
+                self.ranges.clear();
+                let mut local = Vec::with_capacity(1 + r.pieces.len());
+                for (offset, data) in std::iter::once((r.data_offset, &r.data))
+                    .chain(r.pieces.iter().map(|p| (p.offset, &p.data)))
+                {
+                    let before = self.ranges.len();
+                    place(&reply, offset, data.len() as u64, &mut self.ranges);
+                    let placed: u64 = self.ranges[before..].iter().map(|r| r.1).sum();
+                    // The kernel cuts pieces at the reply buffer; what lies past it is dropped.
+                    let placed = usize::try_from(placed)
+                        .unwrap_or(usize::MAX)
+                        .min(data.len());
+                    local.push(data.slice(..placed));
+                }
+                if write_from(pid, &local, &self.ranges).is_ok() {
+                    r.data = Bytes::new();
+                    r.data_offset = 0;
+                    r.pieces.clear();
+                }
+            }
+            Some(WireResult::Message(m)) if !receive.is_empty() => {
+                if m.data.len() < ONE_COPY_MIN {
+                    return;
+                }
+                self.ranges.clear();
+                place(&receive, 0, m.data.len() as u64, &mut self.ranges);
+                let placed: u64 = self.ranges.iter().map(|r| r.1).sum();
+                let placed = usize::try_from(placed)
+                    .unwrap_or(usize::MAX)
+                    .min(m.data.len());
+                if write_from(pid, &[m.data.slice(..placed)], &self.ranges).is_ok() {
+                    m.data = Bytes::new();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Forget the pending call's spans (it was answered).
+    pub fn clear(&mut self) {
+        self.reply.clear();
+        self.receive.clear();
+    }
+}
+
+/// Why a copy to or from a client failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The syscall failed (`EFAULT`: a bad address; `ESRCH`: the process is gone; `EPERM`).
+    #[error("{0}")]
+    Sys(#[from] nix::errno::Errno),
+    /// Part of the range was not mapped.
+    #[error("copied {done} of {want} bytes")]
+    Short {
+        /// Bytes copied.
+        done: usize,
+        /// Bytes asked for.
+        want: usize,
+    },
+}
+
+fn iovecs(ranges: impl Iterator<Item = (u64, u64)>) -> Vec<nix::sys::uio::RemoteIoVec> {
+    ranges
+        .map(|(addr, len)| nix::sys::uio::RemoteIoVec {
+            base: addr as usize,
+            len: len as usize,
+        })
+        .collect()
+}
+
+/// Read `total` bytes (the spans' sum, already checked) of process `pid` at `spans` into
+/// `buf` (appended), without zero-filling `buf` first.
+fn read_into(pid: Pid, spans: &[Span], total: usize, buf: &mut BytesMut) -> Result<(), CopyError> {
+    let remote = iovecs(spans.iter().map(|s| (s.addr, s.len)));
+    buf.reserve(total);
+    let spare = buf.spare_capacity_mut();
+    let local = libc::iovec {
+        iov_base: spare.as_mut_ptr().cast(),
+        iov_len: total.min(spare.len()),
+    };
+    // SAFETY: `local` points into `buf`'s spare capacity, at least `total` bytes, which the
+    // kernel only writes; `remote` is a valid array of `remote.len()` iovecs (addresses in
+    // another process, checked by the kernel). On success exactly `n` bytes were written, so
+    // extending the length by `n` exposes only initialized bytes.
+    #[allow(unsafe_code)]
+    let n = unsafe {
+        let n = libc::process_vm_readv(
+            pid as libc::pid_t,
+            &local,
+            1,
+            remote.as_ptr().cast(),
+            remote.len() as libc::c_ulong,
+            0,
+        );
+        if n >= 0 {
+            buf.set_len(buf.len() + n as usize);
+        }
+        n
+    };
+    if n < 0 {
+        return Err(CopyError::Sys(nix::errno::Errno::last()));
+    }
+    let done = n as usize;
+    if done != total {
+        return Err(CopyError::Short { done, want: total });
+    }
+    Ok(())
+}
+
+/// Write `local` (in order) into process `pid` at `ranges` (their lengths add up to the
+/// local bytes').
+fn write_from(pid: Pid, local: &[Bytes], ranges: &[(u64, u64)]) -> Result<(), CopyError> {
+    let want: usize = local.iter().map(|b| b.len()).sum();
+    if want == 0 {
+        return Ok(());
+    }
+    let slices: Vec<std::io::IoSlice<'_>> =
+        local.iter().map(|b| std::io::IoSlice::new(b)).collect();
+    let remote = iovecs(ranges.iter().copied());
+    let done =
+        nix::sys::uio::process_vm_writev(nix::unistd::Pid::from_raw(pid as i32), &slices, &remote)?;
+    if done != want {
+        return Err(CopyError::Short { done, want });
+    }
+    Ok(())
+}
