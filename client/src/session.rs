@@ -102,6 +102,19 @@ fn one_copy_probe() -> u64 {
     }
 }
 
+/// The spans naming buffers the daemon will write (a reply or receive buffer), taken from
+/// mutable borrows: see [`spans_of`].
+pub(crate) fn spans_of_mut(
+    parts: &mut [std::io::IoSliceMut<'_>],
+) -> Option<Vec<qnet_proto::local::Span>> {
+    let spans: Vec<_> = parts
+        .iter_mut()
+        .filter(|p| !p.is_empty())
+        .map(|p| qnet_proto::one_copy::span(p.as_mut_ptr() as u64, p.len() as u64))
+        .collect();
+    (spans.len() <= qnet_proto::one_copy::MAX_SPANS).then_some(spans)
+}
+
 /// The spans naming `parts` (in order, empty ones left out) for a one-copy request, if
 /// there are not too many.
 pub(crate) fn spans_of<'a>(
@@ -448,6 +461,14 @@ pub(crate) fn kernel(what: &str, call: Call) -> Result<Completion> {
         LocalAnswer::Completion(c) => Ok(c),
         other => Err(unexpected(what, &other)),
     }
+}
+
+/// Whether this thread's session has one copy (the daemon copies large payloads straight
+/// from and into this process's memory; see `qnet_proto::one_copy`), opening the session if
+/// needed. Off when `QNET_ONE_COPY=0`, with `qnetd --one-copy off`, or when the daemon may not
+/// read this process's memory.
+pub fn one_copy() -> Result<bool> {
+    with_session(|s| Ok(s.one_copy))
 }
 
 /// The local node's name (opens the process session if needed).

@@ -12,7 +12,7 @@ use super::pulse::pulse_to_bytes;
 use super::scatter;
 use super::timer::take_timeout;
 use crate::error::Result;
-use crate::session::{call, call_wire, spans_of, unexpected};
+use crate::session::{call, call_wire, spans_of, spans_of_mut, unexpected};
 
 /// `MsgReceive(chid, buf, info)`: wait for a message or a pulse on `chid`.
 ///
@@ -57,7 +57,7 @@ pub fn msg_reply_receive(
 ) -> Result<Rcvid> {
     let mut parts = [IoSliceMut::new(buf)];
     let cap = parts[0].len() as u64;
-    let buf_at = buffer_spans(&parts);
+    let buf_at = buffer_spans(&mut parts);
     let timeout = take_timeout().map(Into::into);
     let answer = call_wire(|one_copy| {
         // One copy: a large reply is read by the daemon from `reply` itself.
@@ -116,12 +116,12 @@ pub(crate) fn receive(chid: Chid, cap: u64) -> Result<Received> {
 }
 
 /// The spans naming a receive buffer for one copy: only for a large one.
-fn buffer_spans(riov: &[IoSliceMut<'_>]) -> Option<Vec<local::Span>> {
+fn buffer_spans(riov: &mut [IoSliceMut<'_>]) -> Option<Vec<local::Span>> {
     let cap: usize = riov.iter().map(|p| p.len()).sum();
     if cap < ONE_COPY_MIN {
         return None;
     }
-    spans_of(riov.iter().map(|p| &**p))
+    spans_of_mut(riov)
 }
 
 /// [`receive`], naming the receive buffer by `at` (its spans) on a one-copy session: the

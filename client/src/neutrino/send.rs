@@ -13,7 +13,7 @@ use super::priority::priority;
 use super::scatter_at;
 use super::timer::take_timeout;
 use crate::error::{Error, Result};
-use crate::session::{spans_of, unexpected, with_session};
+use crate::session::{spans_of, spans_of_mut, unexpected, with_session};
 
 /// `MsgSend(coid, smsg, rmsg)`: send `smsg`, block until the server replies. What the server
 /// wrote (`MsgReply`'s data at offset 0, each `MsgWrite` at its offset, cut at `rmsg`'s length)
@@ -66,7 +66,7 @@ pub(crate) fn send(coid: Coid, parts: &[&[u8]], reply: &mut [IoSliceMut<'_>]) ->
             None
         };
         let reply_at = if big(reply_cap) {
-            spans_of(reply.iter().map(|p| &**p))
+            spans_of_mut(reply)
         } else {
             None
         };
