@@ -163,7 +163,7 @@ fn send_receive_and_reply_move_by_address_with_exact_truncation_and_offsets() {
         at_mut(&mut reply_buf),
     );
     let m = message(server.response());
-    let info = m.info.clone().unwrap();
+    let info = m.info.unwrap();
     assert_eq!(info.msglen, 70_000);
     assert!(m.data.is_empty(), "the message was written in place");
     assert!(rbuf[..70_000] == sent[..], "the message, byte for byte");
@@ -204,7 +204,7 @@ fn send_receive_and_reply_move_by_address_with_exact_truncation_and_offsets() {
         at_mut(&mut reply_buf[..30_000]),
     );
     let m = message(server.response());
-    let info = m.info.clone().unwrap();
+    let info = m.info.unwrap();
     assert_eq!(info.msglen, 20_000, "cut at the receive buffer");
     assert!(m.data.is_empty());
     assert!(rbuf[..20_000] == sent[..20_000]);
