@@ -18,6 +18,8 @@
 //! the session's own peer process (SO_PEERCRED pid). Spans come from untrusted frames: their
 //! count and total are bounded ([`checked_total`]) before anything is read or written.
 
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
 use bytes::{Bytes, BytesMut};
 use qnet_core::{Errno, Pid};
 use qnet_proto::local::{self, Span, request::Call as WireCall, response::Result as WireResult};
@@ -34,15 +36,59 @@ pub enum OneCopy {
     Off,
 }
 
-/// Whether one copy works with process `pid`: the daemon reads [`ONE_COPY_MAGIC`] at
-/// `probe` in its memory. `EPERM` (the daemon may not ptrace it: another user without
+/// The client process of a session, as one copy reaches it: its pid, and a pidfd opened when
+/// it connected, which says whether that very process still lives. Every copy checks it
+/// first, so a pid recycled after the client's exit (while another process holds the session
+/// socket it handed over) is never read or written.
+#[derive(Debug)]
+pub struct ClientProcess {
+    pid: Pid,
+    pidfd: OwnedFd,
+}
+
+impl ClientProcess {
+    /// A handle on process `pid` (just connected); `None` if no pidfd can be had (the
+    /// process is gone, or the kernel is older than 5.3): then one copy stays off.
+    pub fn open(pid: Pid) -> Option<ClientProcess> {
+        pidfd_open(pid).map(|pidfd| ClientProcess { pid, pidfd })
+    }
+
+    /// Whether the process still lives: its pidfd is not readable yet.
+    fn alive(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
+    }
+}
+
+/// `pidfd_open(pid, 0)`.
+#[allow(unsafe_code)]
+fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1; nothing is
+    // passed by pointer.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = std::os::fd::RawFd::try_from(fd)
+        .ok()
+        .filter(|fd| *fd >= 0)?;
+    // SAFETY: `fd` was just returned by the kernel for us and is owned by nobody else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether one copy works with `client`: the daemon reads [`ONE_COPY_MAGIC`] at `probe` in
+/// its memory. `EPERM` (the daemon may not ptrace it: another user without
 /// `CAP_SYS_PTRACE`, Yama), `ESRCH` or a mismatch turn it off for that session.
-pub fn probe(pid: Pid, probe: u64) -> Result<(), String> {
+pub fn probe(client: &ClientProcess, probe: u64) -> Result<(), String> {
     if probe == 0 {
         return Err("not asked".into());
     }
     let mut got = BytesMut::new();
-    match read_into(pid, &[qnet_proto::one_copy::span(probe, 16)], 16, &mut got) {
+    match read_into(
+        client,
+        &[qnet_proto::one_copy::span(probe, 16)],
+        16,
+        &mut got,
+    ) {
         Ok(()) if got[..] == ONE_COPY_MAGIC => Ok(()),
         Ok(()) => Err("the probe address does not hold the magic".into()),
         Err(e) => Err(format!("cannot read the client's memory: {e}")),
@@ -86,8 +132,7 @@ fn bad_spans(field: &str, e: SpanError) -> Refused {
 /// the answer. `max` bounds every list's total (`max_message_size`).
 pub fn resolve(
     request: &mut local::Request,
-    on: bool,
-    pid: Pid,
+    client: Option<&ClientProcess>,
     max: u64,
     pending: &mut Pending,
 ) -> Result<(), Refused> {
@@ -126,12 +171,12 @@ pub fn resolve(
     if !any {
         return Ok(());
     }
-    if !on {
+    let Some(client) = client else {
         return Err(refused(
             Errno::EINVAL,
             "buffers named by address on a session without one copy".into(),
         ));
-    }
+    };
     for (field, kept, spans) in [
         ("reply_at", &mut pending.reply, reply),
         ("buf_at", &mut pending.receive, receive),
@@ -164,7 +209,7 @@ pub fn resolve(
         }
         let total = usize::try_from(total).unwrap_or(usize::MAX);
         let mut buf = BytesMut::new();
-        if let Err(e) = read_into(pid, &send, total, &mut buf) {
+        if let Err(e) = read_into(client, &send, total, &mut buf) {
             pending.reply.clear();
             pending.receive.clear();
             return Err(refused(
@@ -181,7 +226,7 @@ impl Pending {
     /// Before `response` answers the pending call: write its bytes into the client's reply
     /// or receive buffer if it is large and the call named one, stripping them from the
     /// response; on any failure leave it whole (the bytes go inline). Forgets the spans.
-    pub fn place(&mut self, response: &mut local::Response, pid: Pid) {
+    pub fn place(&mut self, response: &mut local::Response, client: &ClientProcess) {
         let reply = std::mem::take(&mut self.reply);
         let receive = std::mem::take(&mut self.receive);
         match &mut response.result {
@@ -204,7 +249,7 @@ impl Pending {
                         .min(data.len());
                     local.push(data.slice(..placed));
                 }
-                if write_from(pid, &local, &self.ranges).is_ok() {
+                if write_from(client, &local, &self.ranges).is_ok() {
                     r.data = Bytes::new();
                     r.data_offset = 0;
                     r.pieces.clear();
@@ -220,7 +265,7 @@ impl Pending {
                 let placed = usize::try_from(placed)
                     .unwrap_or(usize::MAX)
                     .min(m.data.len());
-                if write_from(pid, &[m.data.slice(..placed)], &self.ranges).is_ok() {
+                if write_from(client, &[m.data.slice(..placed)], &self.ranges).is_ok() {
                     m.data = Bytes::new();
                 }
             }
@@ -241,6 +286,9 @@ pub enum CopyError {
     /// The syscall failed (`EFAULT`: a bad address; `ESRCH`: the process is gone; `EPERM`).
     #[error("{0}")]
     Sys(#[from] nix::errno::Errno),
+    /// The client process has exited (its pid may already name another process).
+    #[error("the client process has exited")]
+    Gone,
     /// Part of the range was not mapped.
     #[error("copied {done} of {want} bytes")]
     Short {
@@ -262,7 +310,15 @@ fn iovecs(ranges: impl Iterator<Item = (u64, u64)>) -> Vec<nix::sys::uio::Remote
 
 /// Read `total` bytes (the spans' sum, already checked) of process `pid` at `spans` into
 /// `buf` (appended), without zero-filling `buf` first.
-fn read_into(pid: Pid, spans: &[Span], total: usize, buf: &mut BytesMut) -> Result<(), CopyError> {
+fn read_into(
+    client: &ClientProcess,
+    spans: &[Span],
+    total: usize,
+    buf: &mut BytesMut,
+) -> Result<(), CopyError> {
+    if !client.alive() {
+        return Err(CopyError::Gone);
+    }
     let remote = iovecs(spans.iter().map(|s| (s.addr, s.len)));
     buf.reserve(total);
     let spare = buf.spare_capacity_mut();
@@ -277,7 +333,7 @@ fn read_into(pid: Pid, spans: &[Span], total: usize, buf: &mut BytesMut) -> Resu
     #[allow(unsafe_code)]
     let n = unsafe {
         let n = libc::process_vm_readv(
-            pid as libc::pid_t,
+            client.pid as libc::pid_t,
             &local,
             1,
             remote.as_ptr().cast(),
@@ -301,16 +357,26 @@ fn read_into(pid: Pid, spans: &[Span], total: usize, buf: &mut BytesMut) -> Resu
 
 /// Write `local` (in order) into process `pid` at `ranges` (their lengths add up to the
 /// local bytes').
-fn write_from(pid: Pid, local: &[Bytes], ranges: &[(u64, u64)]) -> Result<(), CopyError> {
+fn write_from(
+    client: &ClientProcess,
+    local: &[Bytes],
+    ranges: &[(u64, u64)],
+) -> Result<(), CopyError> {
     let want: usize = local.iter().map(|b| b.len()).sum();
     if want == 0 {
         return Ok(());
     }
+    if !client.alive() {
+        return Err(CopyError::Gone);
+    }
     let slices: Vec<std::io::IoSlice<'_>> =
         local.iter().map(|b| std::io::IoSlice::new(b)).collect();
     let remote = iovecs(ranges.iter().copied());
-    let done =
-        nix::sys::uio::process_vm_writev(nix::unistd::Pid::from_raw(pid as i32), &slices, &remote)?;
+    let done = nix::sys::uio::process_vm_writev(
+        nix::unistd::Pid::from_raw(client.pid as i32),
+        &slices,
+        &remote,
+    )?;
     if done != want {
         return Err(CopyError::Short { done, want });
     }

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::fdpass;
-use crate::one_copy::Pending;
+use crate::one_copy::{ClientProcess, Pending};
 use crate::shm::ShmRegistry;
 
 /// Largest frame on an SHM session; its requests are a few bytes.
@@ -99,11 +99,17 @@ pub async fn serve(mut stream: UnixStream, ctx: Arc<SessionContext>, cancel: Can
             return;
         }
     };
+    // Taken at once, so that it names the process that connected (see `ClientProcess`);
+    // kept only by a THREAD session with one copy.
+    let process = match ctx.one_copy {
+        true => ClientProcess::open(peer.pid),
+        false => None,
+    };
     let result = tokio::select! {
         // Cancellation first: once the daemon stops, a session writes nothing more.
         biased;
         _ = cancel.cancelled() => Ok(()),
-        r = session(&mut stream, &ctx, peer) => r,
+        r = session(&mut stream, &ctx, peer, process) => r,
     };
     match result {
         Ok(()) => tracing::debug!(pid = peer.pid, "session ended"),
@@ -130,6 +136,7 @@ async fn session(
     stream: &mut UnixStream,
     ctx: &SessionContext,
     peer: Peer,
+    process: Option<ClientProcess>,
 ) -> Result<(), SessionError> {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
         Err(_) => return Err(SessionError::HelloTimeout(HELLO_TIMEOUT)),
@@ -147,15 +154,19 @@ async fn session(
         }
     };
     // One copy is for THREAD sessions only (the others carry no payloads).
-    let one_copy = kind == SessionKind::Thread && probe != 0 && ctx.one_copy && {
-        match crate::one_copy::probe(peer.pid, probe) {
-            Ok(()) => true,
-            Err(reason) => {
-                tracing::debug!(pid = peer.pid, %reason, "one copy off for this session");
-                false
+    let client = match (kind, probe, ctx.one_copy, process) {
+        (SessionKind::Thread, 1.., true, Some(client)) => {
+            match crate::one_copy::probe(&client, probe) {
+                Ok(()) => Some(client),
+                Err(reason) => {
+                    tracing::debug!(pid = peer.pid, %reason, "one copy off for this session");
+                    None
+                }
             }
         }
+        _ => None,
     };
+    let one_copy = client.is_some();
     let ack = hello::ack_one_copy(peer.pid, ctx.node.clone(), ctx.max_message_size, one_copy);
     match kind {
         SessionKind::Thread => {
@@ -172,8 +183,7 @@ async fn session(
             };
             out.send(stream, ack).await?;
             let copy = CopyState {
-                on: one_copy,
-                pid: peer.pid,
+                client,
                 pending: Default::default(),
             };
             thread_session(stream, ctx, thread, rx, out, copy).await
@@ -304,8 +314,7 @@ impl FrameReader {
 /// A THREAD session's one-copy state: whether it is on, the client's pid, the buffers of its
 /// pending call.
 struct CopyState {
-    on: bool,
-    pid: Pid,
+    client: Option<ClientProcess>,
     pending: Pending,
 }
 
@@ -313,8 +322,8 @@ impl CopyState {
     /// The answer to the pending call, its large bytes written into the client first where
     /// the call named a buffer (`Pending::place`).
     fn answer(&mut self, mut response: local::Response) -> daemon_frame::Frame {
-        if self.on {
-            self.pending.place(&mut response, self.pid);
+        if let Some(client) = &self.client {
+            self.pending.place(&mut response, client);
         }
         daemon_frame::Frame::Response(response)
     }
@@ -348,8 +357,7 @@ async fn thread_session(
             }
             if let Err(r) = crate::one_copy::resolve(
                 &mut request,
-                copy.on,
-                copy.pid,
+                copy.client.as_ref(),
                 ctx.max_message_size,
                 &mut copy.pending,
             ) {
