@@ -311,8 +311,8 @@ impl FrameReader {
     }
 }
 
-/// A THREAD session's one-copy state: whether it is on, the client's pid, the buffers of its
-/// pending call.
+/// A THREAD session's one-copy state: the client process (`None`: one copy off) and the
+/// buffers of its pending call.
 struct CopyState {
     client: Option<ClientProcess>,
     pending: Pending,
