@@ -95,15 +95,14 @@ pub fn probe(client: &ClientProcess, probe: u64) -> Result<(), String> {
     }
 }
 
-/// Reply or receive spans of a session's pending call.
+/// The reply or receive buffer of a session's pending call (a call has at most one: a
+/// `MsgSend` its reply buffer, a receive its receive buffer). Empty: none named.
 #[derive(Debug, Default)]
 pub struct Pending {
-    /// Where the pending `MsgSend`'s reply buffer is.
-    reply: Vec<Span>,
-    /// Where the pending receive's buffer is.
-    receive: Vec<Span>,
-    /// Scratch list of remote ranges, reused.
-    ranges: Vec<(u64, u64)>,
+    /// Where the buffer is.
+    spans: Vec<Span>,
+    /// A receive buffer (else a reply buffer).
+    receive: bool,
 }
 
 /// Why a request's spans are refused before its call.
@@ -136,8 +135,7 @@ pub fn resolve(
     max: u64,
     pending: &mut Pending,
 ) -> Result<(), Refused> {
-    pending.reply.clear();
-    pending.receive.clear();
+    pending.clear();
     let (send, data, reply, receive): (_, Option<&mut Bytes>, _, _) = match &mut request.call {
         Some(WireCall::MsgSend(c)) => (
             std::mem::take(&mut c.data_at),
@@ -177,10 +175,7 @@ pub fn resolve(
             "buffers named by address on a session without one copy".into(),
         ));
     };
-    for (field, kept, spans) in [
-        ("reply_at", &mut pending.reply, reply),
-        ("buf_at", &mut pending.receive, receive),
-    ] {
+    for (field, is_receive, spans) in [("reply_at", false, reply), ("buf_at", true, receive)] {
         let Some((spans, cap)) = spans else { continue };
         if spans.is_empty() {
             continue;
@@ -192,7 +187,8 @@ pub fn resolve(
                 format!("{field}: spans of {total} bytes for a buffer of {cap}"),
             ));
         }
-        *kept = spans;
+        pending.spans = spans;
+        pending.receive = is_receive;
     }
     if !send.is_empty() {
         let total = checked_total(&send, max).map_err(|e| bad_spans("data_at", e))?;
@@ -200,8 +196,7 @@ pub fn resolve(
             unreachable!("only calls with a payload have send spans")
         };
         if !data.is_empty() {
-            pending.reply.clear();
-            pending.receive.clear();
+            pending.clear();
             return Err(refused(
                 Errno::EINVAL,
                 "a payload both inline and by address".into(),
@@ -210,8 +205,7 @@ pub fn resolve(
         let total = usize::try_from(total).unwrap_or(usize::MAX);
         let mut buf = BytesMut::new();
         if let Err(e) = read_into(client, &send, total, &mut buf) {
-            pending.reply.clear();
-            pending.receive.clear();
+            pending.clear();
             return Err(refused(
                 Errno::EFAULT,
                 format!("the send buffer cannot be read: {e}"),
@@ -227,45 +221,46 @@ impl Pending {
     /// or receive buffer if it is large and the call named one, stripping them from the
     /// response; on any failure leave it whole (the bytes go inline). Forgets the spans.
     pub fn place(&mut self, response: &mut local::Response, client: &ClientProcess) {
-        let reply = std::mem::take(&mut self.reply);
-        let receive = std::mem::take(&mut self.receive);
+        let spans = std::mem::take(&mut self.spans);
+        if spans.is_empty() {
+            return;
+        }
+        let mut ranges = Vec::new();
         match &mut response.result {
-            Some(WireResult::Reply(r)) if !reply.is_empty() => {
+            Some(WireResult::Reply(r)) if !self.receive => {
                 let total = r.data.len() + r.pieces.iter().map(|p| p.data.len()).sum::<usize>();
                 if total < ONE_COPY_MIN {
                     return;
                 }
-                self.ranges.clear();
                 let mut local = Vec::with_capacity(1 + r.pieces.len());
                 for (offset, data) in std::iter::once((r.data_offset, &r.data))
                     .chain(r.pieces.iter().map(|p| (p.offset, &p.data)))
                 {
-                    let before = self.ranges.len();
-                    place(&reply, offset, data.len() as u64, &mut self.ranges);
-                    let placed: u64 = self.ranges[before..].iter().map(|r| r.1).sum();
+                    let before = ranges.len();
+                    place(&spans, offset, data.len() as u64, &mut ranges);
+                    let placed: u64 = ranges[before..].iter().map(|r| r.1).sum();
                     // The kernel cuts pieces at the reply buffer; what lies past it is dropped.
                     let placed = usize::try_from(placed)
                         .unwrap_or(usize::MAX)
                         .min(data.len());
                     local.push(data.slice(..placed));
                 }
-                if write_from(client, &local, &self.ranges).is_ok() {
+                if write_from(client, &local, &ranges).is_ok() {
                     r.data = Bytes::new();
                     r.data_offset = 0;
                     r.pieces.clear();
                 }
             }
-            Some(WireResult::Message(m)) if !receive.is_empty() => {
+            Some(WireResult::Message(m)) if self.receive => {
                 if m.data.len() < ONE_COPY_MIN {
                     return;
                 }
-                self.ranges.clear();
-                place(&receive, 0, m.data.len() as u64, &mut self.ranges);
-                let placed: u64 = self.ranges.iter().map(|r| r.1).sum();
+                place(&spans, 0, m.data.len() as u64, &mut ranges);
+                let placed: u64 = ranges.iter().map(|r| r.1).sum();
                 let placed = usize::try_from(placed)
                     .unwrap_or(usize::MAX)
                     .min(m.data.len());
-                if write_from(client, &[m.data.slice(..placed)], &self.ranges).is_ok() {
+                if write_from(client, &[m.data.slice(..placed)], &ranges).is_ok() {
                     m.data = Bytes::new();
                 }
             }
@@ -275,8 +270,8 @@ impl Pending {
 
     /// Forget the pending call's spans (it was answered).
     pub fn clear(&mut self) {
-        self.reply.clear();
-        self.receive.clear();
+        self.spans.clear();
+        self.receive = false;
     }
 }
 
