@@ -45,4 +45,7 @@ pub use qnet_core::{
     ChannelFlags, Chid, ClientInfo, Coid, Errno, EventId, MsgInfo, MsgInfoFlags, Nd, PULSE_SIZE,
     Pid, Priority, Pulse, PulseCode, PulseEvent, Rcvid, Scoid, Tid, TimeoutStates,
 };
-pub use session::{forget_inherited_sessions, gettid, local_node, set_socket_path, socket_path};
+pub use session::{
+    ONE_COPY_ENV, forget_inherited_sessions, gettid, local_node, one_copy, set_socket_path,
+    socket_path,
+};

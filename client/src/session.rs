@@ -82,6 +82,51 @@ pub(crate) struct Session {
     pub(crate) info: DaemonInfo,
     /// The request in flight never blocks: spin briefly for its answer (`spin.rs`).
     spin: bool,
+    /// The daemon copies large payloads straight from / into this process's memory
+    /// (`qnet_proto::one_copy`): buffers may be named by address.
+    pub(crate) one_copy: bool,
+}
+
+/// What the daemon reads at the hello's probe address to turn one copy on. A static, so its
+/// address stays valid for the process's lifetime.
+static ONE_COPY_MAGIC: [u8; 16] = qnet_proto::one_copy::ONE_COPY_MAGIC;
+
+/// Environment variable that turns one copy off for this process when `0` (tests use it to
+/// keep the inline path covered).
+pub const ONE_COPY_ENV: &str = "QNET_ONE_COPY";
+
+/// The probe address a THREAD session's hello carries: [`ONE_COPY_MAGIC`]'s, or 0 when
+/// `QNET_ONE_COPY=0` turns one copy off.
+fn one_copy_probe() -> u64 {
+    match std::env::var_os(ONE_COPY_ENV) {
+        Some(v) if v == "0" || v == "off" => 0,
+        _ => std::hint::black_box(&ONE_COPY_MAGIC).as_ptr() as u64,
+    }
+}
+
+/// The spans naming buffers the daemon will write (a reply or receive buffer), taken from
+/// mutable borrows: see [`spans_of`].
+pub(crate) fn spans_of_mut(
+    parts: &mut [std::io::IoSliceMut<'_>],
+) -> Option<Vec<qnet_proto::local::Span>> {
+    let spans: Vec<_> = parts
+        .iter_mut()
+        .filter(|p| !p.is_empty())
+        .map(|p| qnet_proto::one_copy::span(p.as_mut_ptr() as u64, p.len() as u64))
+        .collect();
+    (spans.len() <= qnet_proto::one_copy::MAX_SPANS).then_some(spans)
+}
+
+/// The spans naming `parts` (in order, empty ones left out) for a one-copy request, if
+/// there are not too many.
+pub(crate) fn spans_of<'a>(
+    parts: impl Iterator<Item = &'a [u8]>,
+) -> Option<Vec<qnet_proto::local::Span>> {
+    let spans: Vec<_> = parts
+        .filter(|p| !p.is_empty())
+        .map(|p| qnet_proto::one_copy::span(p.as_ptr() as u64, p.len() as u64))
+        .collect();
+    (spans.len() <= qnet_proto::one_copy::MAX_SPANS).then_some(spans)
 }
 
 fn daemon_err(path: &std::path::Path, what: &'static str, source: io::Error) -> Error {
@@ -128,10 +173,14 @@ fn connect_first(candidates: Vec<PathBuf>) -> Result<(UnixStream, PathBuf)> {
     }
 }
 
-/// Connect to the daemon and exchange hellos.
-pub(crate) fn open(kind: SessionKind, tid: u32) -> Result<(UnixStream, PathBuf, HelloAck)> {
+/// Connect to the daemon and exchange hellos (`probe`: see [`one_copy_probe`]).
+pub(crate) fn open(
+    kind: SessionKind,
+    tid: u32,
+    probe: u64,
+) -> Result<(UnixStream, PathBuf, HelloAck)> {
     let (mut stream, path) = connect_daemon()?;
-    match hello::open(&mut stream, kind, tid) {
+    match hello::open_with_probe(&mut stream, kind, tid, probe) {
         Ok(ack) => Ok((stream, path, ack)),
         Err(HelloError::Send(e)) => Err(daemon_err(&path, "sending hello", e)),
         Err(HelloError::Receive(e)) => Err(daemon_err(&path, "reading hello ack", e)),
@@ -166,7 +215,7 @@ pub(crate) fn process_info() -> Result<DaemonInfo> {
     if let Some(p) = guard.as_ref() {
         return Ok(p.info.clone());
     }
-    let (stream, _, ack) = open(SessionKind::Process, 0)?;
+    let (stream, _, ack) = open(SessionKind::Process, 0, 0)?;
     let info = info_of(&ack);
     *guard = Some(ProcessSession {
         _stream: stream,
@@ -204,7 +253,7 @@ pub fn gettid() -> u32 {
 impl Session {
     fn connect() -> Result<Session> {
         process_info()?;
-        let (stream, path, ack) = open(SessionKind::Thread, gettid())?;
+        let (stream, path, ack) = open(SessionKind::Thread, gettid(), one_copy_probe())?;
         // Best effort: the default works, only slower.
         let _ = nix::sys::socket::setsockopt(
             &stream,
@@ -219,6 +268,7 @@ impl Session {
             reader: response_reader(ack.max_message_size),
             info: info_of(&ack),
             spin: false,
+            one_copy: ack.one_copy,
         })
     }
 
@@ -233,6 +283,7 @@ impl Session {
             reader: response_reader(info.max_message_size),
             info,
             spin: false,
+            one_copy: false,
         }
     }
 
@@ -241,6 +292,16 @@ impl Session {
     fn encode(&mut self, request: LocalRequest) {
         let mut frame = ClientFrame {
             frame: Some(client_frame::Frame::Request(request.into())),
+        };
+        self.wbuf.clear();
+        self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
+    }
+
+    /// Encode a wire request (one copy: it names buffers, so it is small) into the write
+    /// buffer.
+    pub(crate) fn encode_wire(&mut self, request: qnet_proto::local::Request) {
+        let mut frame = ClientFrame {
+            frame: Some(client_frame::Frame::Request(request)),
         };
         self.wbuf.clear();
         self.wbody = encode_frame_split(&mut frame, &mut self.wbuf).unwrap_or_default();
@@ -388,6 +449,18 @@ pub(crate) fn call(request: LocalRequest) -> Result<LocalAnswer> {
     with_session(|s| s.call(request))
 }
 
+/// One request on this thread's session, given the wire request as `make` builds it knowing
+/// whether the session has one copy (so it may name buffers by address).
+pub(crate) fn call_wire(
+    make: impl FnOnce(bool) -> qnet_proto::local::Request,
+) -> Result<LocalAnswer> {
+    with_session(|s| {
+        let request = make(s.one_copy);
+        s.encode_wire(request);
+        s.round_trip()
+    })
+}
+
 /// One kernel call on this thread's session; `what` names it if the answer is not a
 /// completion.
 pub(crate) fn kernel(what: &str, call: Call) -> Result<Completion> {
@@ -395,6 +468,14 @@ pub(crate) fn kernel(what: &str, call: Call) -> Result<Completion> {
         LocalAnswer::Completion(c) => Ok(c),
         other => Err(unexpected(what, &other)),
     }
+}
+
+/// Whether this thread's session has one copy (the daemon copies large payloads straight
+/// from and into this process's memory; see `qnet_proto::one_copy`), opening the session if
+/// needed. Off when `QNET_ONE_COPY=0`, with `qnetd --one-copy off`, or when the daemon may not
+/// read this process's memory.
+pub fn one_copy() -> Result<bool> {
+    with_session(|s| Ok(s.one_copy))
 }
 
 /// The local node's name (opens the process session if needed).

@@ -223,7 +223,7 @@ pub fn shm_create_handle(fd: BorrowedFd<'_>, pid: Pid, perms: i32) -> Result<u64
 /// Shared memory does not cross nodes: `nd != 0` fails with `ENOREMOTE` and creates nothing.
 /// A handle made here and carried to another node fails there with `ENOREMOTE` too.
 pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -> Result<u64> {
-    let (mut stream, _, _) = open(SessionKind::Shm, gettid())?;
+    let (mut stream, _, _) = open(SessionKind::Shm, gettid(), 0)?;
     let bytes = frame(ShmRequest::Create {
         nd,
         pid,
@@ -257,7 +257,7 @@ pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -
 /// `ENOREMOTE` (the message names that node).
 #[allow(unsafe_code)]
 pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
-    let (mut stream, _, _) = open(SessionKind::Shm, gettid())?;
+    let (mut stream, _, _) = open(SessionKind::Shm, gettid(), 0)?;
     let bytes = frame(ShmRequest::Open {
         handle,
         perms: perms as u32,

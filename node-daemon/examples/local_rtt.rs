@@ -102,6 +102,7 @@ fn qnet(path: &PathBuf) -> Vec<Duration> {
                 chid,
                 cap: 1024,
                 timeout: None,
+                ..Default::default()
             })
         };
         send(&mut server, receive());
@@ -113,6 +114,7 @@ fn qnet(path: &PathBuf) -> Vec<Duration> {
                 rcvid: m.rcvid,
                 status: 0,
                 data: m.data,
+                ..Default::default()
             });
             let _done = call(&mut server, reply);
             send(&mut server, receive());
@@ -130,6 +132,7 @@ fn qnet(path: &PathBuf) -> Vec<Duration> {
                 reply_cap: 1024,
                 priority: 10,
                 timeout: None,
+                ..Default::default()
             }),
         );
         times.push(t.elapsed());

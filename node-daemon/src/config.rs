@@ -42,7 +42,7 @@ pub struct Args {
     pub check: bool,
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
     /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
-    /// max_message_size, busy_poll ("200us"), busy_poll_idle, metrics, log_format, limit_*);
+    /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, metrics, log_format, limit_*);
     /// flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -109,6 +109,12 @@ pub struct Args {
     /// real-time priority.
     #[arg(long)]
     pub rt_priority: Option<u8>,
+    /// One copy for large payloads (`on`, the default, or `off`): the daemon copies them
+    /// straight out of / into a client's memory (`process_vm_readv`/`writev`) instead of
+    /// through the session socket, for clients whose memory it may read (the same user, or
+    /// a daemon with CAP_SYS_PTRACE, e.g. root; see ARCHITECTURE.md).
+    #[arg(long, value_enum)]
+    pub one_copy: Option<crate::one_copy::OneCopy>,
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. `127.0.0.1:9100`
     /// (off by default; anyone who can connect may read them).
     #[arg(long)]
@@ -202,6 +208,7 @@ struct FileConfig {
     /// The older spelling of `busy_poll_idle`, in microseconds, still read.
     busy_poll_idle_us: Option<u64>,
     rt_priority: Option<u8>,
+    one_copy: Option<crate::one_copy::OneCopy>,
     metrics: Option<String>,
     log_format: Option<LogFormat>,
     limit_channels: Option<usize>,
@@ -278,6 +285,8 @@ pub struct Config {
     pub busy_poll_idle: Duration,
     /// Own SCHED_FIFO priority (0: none); see `sched`.
     pub rt_priority: u8,
+    /// Whether one copy is offered to clients (`--one-copy`).
+    pub one_copy: crate::one_copy::OneCopy,
     /// What one process and one channel may hold.
     pub limits: qnet_core::Limits,
 }
@@ -303,6 +312,7 @@ impl Config {
             busy_poll: crate::poll::DEFAULT_BUSY_POLL,
             busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
             rt_priority: DEFAULT_RT_PRIORITY,
+            one_copy: crate::one_copy::OneCopy::On,
             limits: qnet_core::Limits::default(),
         }
     }
@@ -383,6 +393,7 @@ impl Config {
                 .rt_priority
                 .or(file.rt_priority)
                 .unwrap_or(DEFAULT_RT_PRIORITY),
+            one_copy: args.one_copy.or(file.one_copy).unwrap_or_default(),
             limits: {
                 let d = qnet_core::Limits::default();
                 qnet_core::Limits {

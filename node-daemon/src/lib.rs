@@ -16,6 +16,7 @@ mod fdpass;
 pub mod heap;
 pub mod metrics;
 pub mod notify;
+pub mod one_copy;
 pub mod peer;
 pub mod poll;
 pub mod sched;

@@ -153,6 +153,7 @@ impl Server {
             node: config.node.clone(),
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),
+            one_copy: config.one_copy == crate::one_copy::OneCopy::On,
             cert_not_after: config
                 .certs
                 .as_deref()

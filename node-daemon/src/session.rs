@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::fdpass;
+use crate::one_copy::{ClientProcess, Pending};
 use crate::shm::ShmRegistry;
 
 /// Largest frame on an SHM session; its requests are a few bytes.
@@ -56,6 +57,8 @@ pub struct SessionContext {
     pub max_message_size: u64,
     /// Largest frame a THREAD session accepts.
     pub max_frame_len: usize,
+    /// One copy is offered (`--one-copy on`): see `one_copy`.
+    pub one_copy: bool,
     /// Expiry of this node's certificate (unix seconds), for `qnet nodes`.
     pub cert_not_after: Option<i64>,
 }
@@ -96,11 +99,17 @@ pub async fn serve(mut stream: UnixStream, ctx: Arc<SessionContext>, cancel: Can
             return;
         }
     };
+    // Taken at once, so that it names the process that connected (see `ClientProcess`);
+    // kept only by a THREAD session with one copy.
+    let process = match ctx.one_copy {
+        true => ClientProcess::open(peer.pid),
+        false => None,
+    };
     let result = tokio::select! {
         // Cancellation first: once the daemon stops, a session writes nothing more.
         biased;
         _ = cancel.cancelled() => Ok(()),
-        r = session(&mut stream, &ctx, peer) => r,
+        r = session(&mut stream, &ctx, peer, process) => r,
     };
     match result {
         Ok(()) => tracing::debug!(pid = peer.pid, "session ended"),
@@ -127,6 +136,7 @@ async fn session(
     stream: &mut UnixStream,
     ctx: &SessionContext,
     peer: Peer,
+    process: Option<ClientProcess>,
 ) -> Result<(), SessionError> {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
         Err(_) => return Err(SessionError::HelloTimeout(HELLO_TIMEOUT)),
@@ -135,15 +145,29 @@ async fn session(
         Ok(Err(e)) => return Err(e),
     };
     let mut out = Writer::default();
-    let (kind, tid) = match hello::check(first) {
-        Ok(k) => k,
+    let (kind, tid, probe) = match hello::check_hello(first) {
+        Ok(h) => (h.kind, h.tid, h.one_copy_probe),
         Err(BadHello::NotAHello(what)) => return Err(SessionError::Unexpected(what)),
         Err(BadHello::Refuse(reason)) => {
             tracing::info!(pid = peer.pid, %reason, "refusing session");
             return out.refuse(stream, reason).await;
         }
     };
-    let ack = hello::ack(peer.pid, ctx.node.clone(), ctx.max_message_size);
+    // One copy is for THREAD sessions only (the others carry no payloads).
+    let client = match (kind, probe, ctx.one_copy, process) {
+        (SessionKind::Thread, 1.., true, Some(client)) => {
+            match crate::one_copy::probe(&client, probe) {
+                Ok(()) => Some(client),
+                Err(reason) => {
+                    tracing::debug!(pid = peer.pid, %reason, "one copy off for this session");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let one_copy = client.is_some();
+    let ack = hello::ack_one_copy(peer.pid, ctx.node.clone(), ctx.max_message_size, one_copy);
     match kind {
         SessionKind::Thread => {
             let thread = ThreadKey::local(peer.pid, tid);
@@ -158,7 +182,11 @@ async fn session(
                 thread,
             };
             out.send(stream, ack).await?;
-            thread_session(stream, ctx, thread, rx, out).await
+            let copy = CopyState {
+                client,
+                pending: Default::default(),
+            };
+            thread_session(stream, ctx, thread, rx, out, copy).await
         }
         SessionKind::Process => {
             ctx.driver.register_process(peer.pid, peer.cred);
@@ -283,12 +311,31 @@ impl FrameReader {
     }
 }
 
+/// A THREAD session's one-copy state: the client process (`None`: one copy off) and the
+/// buffers of its pending call.
+struct CopyState {
+    client: Option<ClientProcess>,
+    pending: Pending,
+}
+
+impl CopyState {
+    /// The answer to the pending call, its large bytes written into the client first where
+    /// the call named a buffer (`Pending::place`).
+    fn answer(&mut self, mut response: local::Response) -> daemon_frame::Frame {
+        if let Some(client) = &self.client {
+            self.pending.place(&mut response, client);
+        }
+        daemon_frame::Frame::Response(response)
+    }
+}
+
 async fn thread_session(
     stream: &mut UnixStream,
     ctx: &SessionContext,
     thread: ThreadKey,
     mut outbox: mpsc::UnboundedReceiver<crate::driver::Answer>,
     mut out: Writer,
+    mut copy: CopyState,
 ) -> Result<(), SessionError> {
     set_send_buffer(stream, qnet_proto::SESSION_SEND_BUFFER);
     let mut incoming = FrameReader::new(ctx.max_frame_len);
@@ -296,7 +343,7 @@ async fn thread_session(
     let mut blocked = false;
     loop {
         while let Some(frame) = incoming.next_buffered::<ClientFrame>()? {
-            let request = match frame.frame {
+            let mut request = match frame.frame {
                 Some(client_frame::Frame::Request(r)) => r,
                 Some(client_frame::Frame::Hello(_)) => {
                     return Err(SessionError::Unexpected("second hello"));
@@ -307,6 +354,17 @@ async fn thread_session(
                 return Err(SessionError::Unexpected(
                     "request while the previous call is blocked",
                 ));
+            }
+            if let Err(r) = crate::one_copy::resolve(
+                &mut request,
+                copy.client.as_ref(),
+                ctx.max_message_size,
+                &mut copy.pending,
+            ) {
+                let response = error_response(r.errno, &r.detail);
+                out.send(stream, daemon_frame::Frame::Response(response))
+                    .await?;
+                continue;
             }
             let response = match LocalRequest::try_from(request) {
                 Ok(LocalRequest::Kernel(call)) => ctx.driver.call(thread, call),
@@ -325,15 +383,18 @@ async fn thread_session(
                 Err(e) => Some(error_response(Errno::EINVAL, &e.to_string())),
             };
             match response {
-                Some(r) => out.send(stream, daemon_frame::Frame::Response(r)).await?,
+                Some(r) => {
+                    let frame = copy.answer(r);
+                    out.send(stream, frame).await?
+                }
                 None => blocked = true,
             }
         }
         tokio::select! {
             Some(answer) = outbox.recv() => {
                 blocked = false;
-                let response = local::Response::from(answer);
-                out.send(stream, daemon_frame::Frame::Response(response)).await?;
+                let frame = copy.answer(local::Response::from(answer));
+                out.send(stream, frame).await?;
             }
             more = incoming.fill(stream) => {
                 if !more? {

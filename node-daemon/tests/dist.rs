@@ -38,6 +38,7 @@ fn sample_config_loads_with_every_key_set() {
     assert_eq!(config.busy_poll, Duration::from_micros(200));
     assert_eq!(config.busy_poll_idle, Duration::from_micros(50));
     assert_eq!(config.rt_priority, 90);
+    assert_eq!(config.one_copy, qnet_daemon::one_copy::OneCopy::On);
     assert_eq!(
         config.limits,
         qnet_core::Limits::default(),
@@ -70,6 +71,7 @@ fn sample_config_loads_with_every_key_set() {
             "log_format",
             "max_message_size",
             "node",
+            "one_copy",
             "peer_frame_timeout",
             "peer_memory_per_node",
             "peer_memory_total",

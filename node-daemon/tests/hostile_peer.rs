@@ -66,6 +66,7 @@ fn legit_call(n1: &Node, n2: &Node, name: &str) {
             chid,
             cap: 64,
             timeout: None,
+            ..Default::default()
         })),
     }));
     client.send(local::client_frame::Frame::Request(local::Request {
@@ -75,6 +76,7 @@ fn legit_call(n1: &Node, n2: &Node, name: &str) {
             reply_cap: 64,
             priority: 10,
             timeout: None,
+            ..Default::default()
         })),
     }));
     let rcvid = match server.response() {
@@ -85,6 +87,7 @@ fn legit_call(n1: &Node, n2: &Node, name: &str) {
         rcvid,
         status: 7,
         data: Bytes::from_static(b"ok"),
+        ..Default::default()
     }));
     assert!(matches!(r, response::Result::Done(_)), "{r:?}");
     match client.response() {
@@ -114,11 +117,13 @@ fn a_peer_may_not_create_channels_attach_names_or_receive() {
                 chid: 1,
                 cap: 64,
                 timeout: None,
+                ..Default::default()
             }),
             request::Call::MsgReply(local::MsgReply {
                 rcvid: 1,
                 status: 0,
                 data: Bytes::new(),
+                ..Default::default()
             }),
         ];
         let mut refused = 0;
@@ -180,6 +185,7 @@ fn an_oversized_call_from_a_peer_is_answered_emsgsize() {
                 reply_cap: 64,
                 priority: 10,
                 timeout: None,
+                ..Default::default()
             }))
             .await;
         assert_eq!(errno(&r), Some(EMSGSIZE), "{r:?}");
@@ -603,6 +609,7 @@ fn blocked_calls_hold_no_frame_memory_and_trailing_bytes_reset_the_call() {
                 reply_cap: 64,
                 priority: 10,
                 timeout: None,
+                ..Default::default()
             })
         };
         let mut streams = Vec::new();

@@ -70,6 +70,7 @@ fn sigterm_closes_sessions_removes_socket_and_exits_zero() {
             chid,
             cap: 64,
             timeout: None,
+            ..Default::default()
         })),
     }));
     // The daemon logs (at debug) when a call blocks: wait for that instead of sleeping.

@@ -51,6 +51,7 @@ fn receive_now(c: &mut Client, chid: i32) -> Result<i32, i32> {
             receive: true,
             after_ns: 0,
         }),
+        ..Default::default()
     }));
     match r {
         response::Result::Pulse(p) => Ok(p.code),
@@ -109,6 +110,7 @@ fn a_daemon_with_small_limits_refuses_past_each_with_eagain_and_logs_once() {
         reply_cap: 0,
         priority: 10,
         timeout: None,
+        ..Default::default()
     }));
     assert_eq!(errno(&r), Some(EAGAIN), "{r:?}");
 

@@ -94,12 +94,14 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
             reply_cap: 64,
             priority: 10,
             timeout: None,
+            ..Default::default()
         })),
     }));
     let rcvid = match c.call(request::Call::MsgReceive(local::MsgReceive {
         chid,
         cap: 1024,
         timeout: None,
+        ..Default::default()
     })) {
         response::Result::Message(m) => m.rcvid,
         other => panic!("MsgReceive: {other:?}"),
@@ -108,6 +110,7 @@ fn a_scrape_counts_the_calls_made_and_the_channels_held() {
         rcvid,
         status: 0,
         data: vec![1; 7].into(),
+        ..Default::default()
     }));
     assert!(matches!(replied, response::Result::Done(_)), "{replied:?}");
     assert!(matches!(client.response(), response::Result::Reply(_)));

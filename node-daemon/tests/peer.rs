@@ -59,6 +59,7 @@ fn start_receive(c: &mut Client, chid: i32) {
             chid,
             cap: 64,
             timeout: None,
+            ..Default::default()
         },
     )));
 }
@@ -74,6 +75,7 @@ fn start_send(c: &mut Client, coid: i32, data: Bytes, timeout: Option<local::Tim
         reply_cap: 64,
         priority: 10,
         timeout,
+        ..Default::default()
     })));
 }
 
@@ -96,6 +98,7 @@ fn reply(c: &mut Client, rcvid: i64, status: i64, data: &'static [u8]) {
         rcvid,
         status,
         data: Bytes::from_static(data),
+        ..Default::default()
     }));
     assert!(matches!(r, response::Result::Done(_)), "{r:?}");
 }
@@ -263,6 +266,7 @@ fn node_loss_releases_clients_and_the_node_comes_back() {
             reply_cap: 8,
             priority: 10,
             timeout: None,
+            ..Default::default()
         }));
         assert_eq!(errno(&r), Some(EBADF));
         // While down: EHOSTDOWN.

@@ -34,6 +34,7 @@ fn version_mismatch_is_refused_naming_both_versions() {
         version: 999,
         tid: 1,
         kind: 0,
+        ..Default::default()
     }));
     match c.recv() {
         Some(daemon_frame::Frame::Refused(r)) => {
@@ -60,6 +61,7 @@ fn a_second_session_for_the_same_thread_is_refused() {
         version: qnet_proto::LOCAL_PROTOCOL_VERSION,
         tid: 7,
         kind: SessionKind::Thread as i32,
+        ..Default::default()
     }));
     assert!(matches!(b.recv(), Some(daemon_frame::Frame::Refused(_))));
     assert!(b.is_closed_by_daemon());
@@ -128,6 +130,7 @@ fn bad_frames_close_only_their_session() {
                     version: 1,
                     tid: 99,
                     kind: 0,
+                    ..Default::default()
                 })),
             }),
             false,
@@ -199,6 +202,7 @@ fn send_receive_reply_across_sessions() {
             chid,
             cap: 64,
             timeout: None,
+            ..Default::default()
         })),
     }));
     let coid = match client.call(request::Call::ConnectAttach(local::ConnectAttach {
@@ -216,6 +220,7 @@ fn send_receive_reply_across_sessions() {
             reply_cap: 64,
             priority: 10,
             timeout: None,
+            ..Default::default()
         })),
     }));
     let rcvid = match server.response() {
@@ -232,6 +237,7 @@ fn send_receive_reply_across_sessions() {
         rcvid,
         status: 5,
         data: Bytes::from_static(b"pong"),
+        ..Default::default()
     }));
     assert!(matches!(r, response::Result::Done(_)), "{r:?}");
     match client.response() {
@@ -259,6 +265,7 @@ fn receive_timeout_fires() {
             receive: true,
             after_ns: 20_000_000,
         }),
+        ..Default::default()
     }));
     assert_eq!(errno(&r), Some(110), "{r:?}");
 }
@@ -284,6 +291,7 @@ fn oversized_send_gets_emsgsize() {
         reply_cap: 16,
         priority: 10,
         timeout: None,
+        ..Default::default()
     }));
     assert_eq!(errno(&r), Some(90), "{r:?}");
     channel_create(&mut c);
@@ -312,12 +320,14 @@ fn closing_a_blocked_thread_session_is_a_thread_exit() {
             reply_cap: 8,
             priority: 10,
             timeout: None,
+            ..Default::default()
         })),
     }));
     let rcvid = match server.call(request::Call::MsgReceive(local::MsgReceive {
         chid,
         cap: 64,
         timeout: None,
+        ..Default::default()
     })) {
         response::Result::Message(m) => m.rcvid,
         other => panic!("MsgReceive: {other:?}"),
@@ -335,6 +345,7 @@ fn closing_a_blocked_thread_session_is_a_thread_exit() {
         rcvid,
         status: 0,
         data: Bytes::new(),
+        ..Default::default()
     }));
     assert_eq!(errno(&r), Some(3), "{r:?}");
 }

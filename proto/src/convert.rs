@@ -60,6 +60,19 @@ pub enum ConvertError {
     /// A reply whose pieces overlap or are out of order.
     #[error("malformed reply: {0}")]
     Extents(ExtentsError),
+    /// Buffers named by address (one copy) where only bytes may come: the daemon resolves a
+    /// one-copy session's spans before converting, so any left here (a session without one
+    /// copy, a peer) are refused.
+    #[error("{0} names client memory where bytes are expected")]
+    Spans(&'static str),
+}
+
+/// Refuse spans that nobody resolved (see [`ConvertError::Spans`]).
+fn no_spans(field: &'static str, spans: &[local::Span]) -> Result<(), ConvertError> {
+    match spans.is_empty() {
+        true => Ok(()),
+        false => Err(ConvertError::Spans(field)),
+    }
 }
 
 fn priority(field: &'static str, v: u32) -> Result<u8, ConvertError> {
@@ -150,19 +163,29 @@ impl TryFrom<local::Request> for LocalRequest {
             WireCall::ConnectDetach(c) => Call::ConnectDetach { coid: c.coid },
             WireCall::ScoidDetach(c) => Call::ScoidDetach { scoid: c.scoid },
             WireCall::MsgSend(c) => Call::MsgSend {
-                coid: c.coid,
+                coid: {
+                    no_spans("MsgSend.data_at", &c.data_at)?;
+                    no_spans("MsgSend.reply_at", &c.reply_at)?;
+                    c.coid
+                },
                 data: c.data,
                 reply_cap: c.reply_cap,
                 priority: priority("MsgSend.priority", c.priority)?,
                 timeout: timeout(c.timeout),
             },
             WireCall::MsgReceive(c) => Call::MsgReceive {
-                chid: c.chid,
+                chid: {
+                    no_spans("MsgReceive.buf_at", &c.buf_at)?;
+                    c.chid
+                },
                 cap: c.cap,
                 timeout: timeout(c.timeout),
             },
             WireCall::MsgReply(c) => Call::MsgReply {
-                rcvid: c.rcvid,
+                rcvid: {
+                    no_spans("MsgReply.data_at", &c.data_at)?;
+                    c.rcvid
+                },
                 status: c.status,
                 data: c.data,
             },
@@ -241,6 +264,8 @@ impl TryFrom<local::Request> for LocalRequest {
                 return Ok(LocalRequest::Netmgr(NetmgrRequest::NdToStr { nd: c.nd }));
             }
             WireCall::MsgReplyReceive(c) => {
+                no_spans("MsgReplyReceive.data_at", &c.data_at)?;
+                no_spans("MsgReplyReceive.buf_at", &c.buf_at)?;
                 return Ok(LocalRequest::ReplyReceive(Box::new(ReplyReceive {
                     rcvid: c.rcvid,
                     status: c.status,
@@ -293,6 +318,7 @@ impl From<LocalRequest> for local::Request {
                 chid: rr.chid,
                 cap: rr.cap,
                 timeout: wire_timeout(rr.timeout),
+                ..Default::default()
             }),
             LocalRequest::Shm(ShmRequest::Create { nd, pid, perms }) => {
                 WireCall::ShmCreateHandle(local::ShmCreateHandle { pid, perms, nd })
@@ -338,11 +364,13 @@ fn wire_call(call: Call) -> WireCall {
                 reply_cap,
                 priority: u32::from(priority),
                 timeout: wire_timeout(timeout),
+                ..Default::default()
             }),
             Call::MsgReceive { chid, cap, timeout } => WireCall::MsgReceive(local::MsgReceive {
                 chid,
                 cap,
                 timeout: wire_timeout(timeout),
+                ..Default::default()
             }),
             Call::MsgReply {
                 rcvid,
@@ -352,6 +380,7 @@ fn wire_call(call: Call) -> WireCall {
                 rcvid,
                 status,
                 data,
+                ..Default::default()
             }),
             Call::MsgError { rcvid, errno } => WireCall::MsgError(local::MsgError { rcvid, errno }),
             Call::MsgRead { rcvid, offset, len } => {
@@ -725,6 +754,7 @@ mod tests {
                 receive: false,
                 after_ns: 1_500,
             }),
+            ..Default::default()
         }));
         assert_eq!(
             Call::try_from(r),
@@ -1254,6 +1284,54 @@ mod tests {
     }
 
     #[test]
+    fn spans_nobody_resolved_are_refused() {
+        let span = || vec![crate::one_copy::span(4096, 16)];
+        let cases = [
+            (
+                WireCall::MsgSend(local::MsgSend {
+                    data_at: span(),
+                    ..Default::default()
+                }),
+                "MsgSend.data_at",
+            ),
+            (
+                WireCall::MsgSend(local::MsgSend {
+                    reply_at: span(),
+                    ..Default::default()
+                }),
+                "MsgSend.reply_at",
+            ),
+            (
+                WireCall::MsgReceive(local::MsgReceive {
+                    buf_at: span(),
+                    ..Default::default()
+                }),
+                "MsgReceive.buf_at",
+            ),
+            (
+                WireCall::MsgReply(local::MsgReply {
+                    data_at: span(),
+                    ..Default::default()
+                }),
+                "MsgReply.data_at",
+            ),
+            (
+                WireCall::MsgReplyReceive(local::MsgReplyReceive {
+                    buf_at: span(),
+                    ..Default::default()
+                }),
+                "MsgReplyReceive.buf_at",
+            ),
+        ];
+        for (call, field) in cases {
+            assert_eq!(
+                LocalRequest::try_from(req(call)),
+                Err(ConvertError::Spans(field))
+            );
+        }
+    }
+
+    #[test]
     fn netmgr_requests_are_not_kernel_calls() {
         let r = req(WireCall::NetmgrStrToNd(local::NetmgrStrToNd {
             name: "n2".into(),
@@ -1284,6 +1362,7 @@ mod tests {
                 receive: true,
                 after_ns: 5_000,
             }),
+            ..Default::default()
         }));
         let timeout = Some(Timeout {
             states: TimeoutStates {

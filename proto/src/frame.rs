@@ -424,6 +424,7 @@ mod tests {
                 version: 1,
                 tid: 7,
                 kind: 0,
+                ..Default::default()
             })),
         };
         let mut buf = BytesMut::new();
@@ -508,11 +509,13 @@ mod tests {
                     receive: false,
                     after_ns: 5,
                 }),
+                ..Default::default()
             }),
             request::Call::MsgReply(local::MsgReply {
                 rcvid: 9,
                 status: -2,
                 data: big(),
+                ..Default::default()
             }),
             request::Call::MsgWrite(MsgWrite {
                 rcvid: 9,
@@ -526,6 +529,7 @@ mod tests {
                 chid: 4,
                 cap: 100,
                 timeout: None,
+                ..Default::default()
             }),
         ];
         for call in requests {
@@ -623,6 +627,7 @@ mod tests {
                     version: 1,
                     tid: 2,
                     kind: 3,
+                    ..Default::default()
                 })),
             },
             false,

@@ -20,11 +20,20 @@ pub const MAX_HELLO_LEN: usize = 1024;
 /// The first frame of a session of `kind`; `tid` is the owning thread's `gettid()` for a
 /// THREAD session, 0 otherwise.
 pub fn hello(kind: SessionKind, tid: u32) -> ClientFrame {
+    hello_with_probe(kind, tid, 0)
+}
+
+/// As [`hello`], asking for one copy: `probe` is the address of [`ONE_COPY_MAGIC`] in the
+/// caller's memory (0: not asked). See `one_copy`.
+///
+/// [`ONE_COPY_MAGIC`]: crate::one_copy::ONE_COPY_MAGIC
+pub fn hello_with_probe(kind: SessionKind, tid: u32, probe: u64) -> ClientFrame {
     ClientFrame {
         frame: Some(client_frame::Frame::Hello(Hello {
             version: LOCAL_PROTOCOL_VERSION,
             tid,
             kind: kind as i32,
+            one_copy_probe: probe,
         })),
     }
 }
@@ -76,7 +85,18 @@ pub fn open<S: Read + Write>(
     kind: SessionKind,
     tid: u32,
 ) -> Result<HelloAck, HelloError> {
-    blocking::write_frame(stream, &hello(kind, tid)).map_err(HelloError::Send)?;
+    open_with_probe(stream, kind, tid, 0)
+}
+
+/// As [`open`], asking for one copy with `probe` (see [`hello_with_probe`]); the ack's
+/// `one_copy` says whether the daemon turned it on.
+pub fn open_with_probe<S: Read + Write>(
+    stream: &mut S,
+    kind: SessionKind,
+    tid: u32,
+    probe: u64,
+) -> Result<HelloAck, HelloError> {
+    blocking::write_frame(stream, &hello_with_probe(kind, tid, probe)).map_err(HelloError::Send)?;
     let answer = blocking::read_frame(stream, FRAME_OVERHEAD).map_err(HelloError::Receive)?;
     ack_of(answer)
 }
@@ -94,6 +114,22 @@ pub enum BadHello {
 
 /// The session a client's first frame asks for: its kind and tid.
 pub fn check(first: ClientFrame) -> Result<(SessionKind, u32), BadHello> {
+    check_hello(first).map(|h| (h.kind, h.tid))
+}
+
+/// What a valid hello asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// The session's kind.
+    pub kind: SessionKind,
+    /// The owning thread's tid (THREAD sessions).
+    pub tid: u32,
+    /// Where the client keeps its one-copy magic (0: one copy not asked).
+    pub one_copy_probe: u64,
+}
+
+/// As [`check`], with the one-copy probe.
+pub fn check_hello(first: ClientFrame) -> Result<Checked, BadHello> {
     let hello = match first.frame {
         Some(client_frame::Frame::Hello(h)) => h,
         Some(client_frame::Frame::Request(_)) => {
@@ -109,16 +145,31 @@ pub fn check(first: ClientFrame) -> Result<(SessionKind, u32), BadHello> {
     }
     let kind = SessionKind::try_from(hello.kind)
         .map_err(|_| BadHello::Refuse(format!("unknown session kind {}", hello.kind)))?;
-    Ok((kind, hello.tid))
+    Ok(Checked {
+        kind,
+        tid: hello.tid,
+        one_copy_probe: hello.one_copy_probe,
+    })
 }
 
 /// The daemon's ack: the pid it sees, its node name and message-size limit.
 pub fn ack(pid: u32, node: String, max_message_size: u64) -> daemon_frame::Frame {
+    ack_one_copy(pid, node, max_message_size, false)
+}
+
+/// As [`ack`], saying whether one copy is on for the session.
+pub fn ack_one_copy(
+    pid: u32,
+    node: String,
+    max_message_size: u64,
+    one_copy: bool,
+) -> daemon_frame::Frame {
     daemon_frame::Frame::HelloAck(HelloAck {
         version: LOCAL_PROTOCOL_VERSION,
         pid,
         node,
         max_message_size,
+        one_copy,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod frame;
 pub mod fuzzing;
 pub mod hello;
+pub mod one_copy;
 
 use std::path::PathBuf;
 

@@ -17,6 +17,9 @@ use qnet_proto::local::{
 
 use crate::GUARD;
 
+/// This process's copy of the one-copy magic, for [`RawSession::hello_one_copy`].
+static ONE_COPY_MAGIC: [u8; 16] = qnet_proto::one_copy::ONE_COPY_MAGIC;
+
 /// A raw client session speaking frames.
 pub struct RawSession {
     /// The connection.
@@ -65,6 +68,28 @@ impl RawSession {
             version: qnet_proto::LOCAL_PROTOCOL_VERSION,
             tid,
             kind: kind as i32,
+            ..Default::default()
+        }));
+        match self.recv()? {
+            daemon_frame::Frame::HelloAck(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// A THREAD hello asking for one copy, with the probe address of this process's copy of
+    /// the magic (the raw session's peer is this test process): the ack (its `one_copy` says
+    /// whether the daemon turned it on), or `None` if refused or closed.
+    pub fn hello_one_copy(&mut self, tid: u32) -> Option<HelloAck> {
+        self.hello_with_probe(tid, ONE_COPY_MAGIC.as_ptr() as u64)
+    }
+
+    /// A THREAD hello with any probe address (0: not asked).
+    pub fn hello_with_probe(&mut self, tid: u32, probe: u64) -> Option<HelloAck> {
+        self.send(client_frame::Frame::Hello(Hello {
+            version: qnet_proto::LOCAL_PROTOCOL_VERSION,
+            tid,
+            kind: SessionKind::Thread as i32,
+            one_copy_probe: probe,
         }));
         match self.recv()? {
             daemon_frame::Frame::HelloAck(a) => Some(a),

@@ -120,6 +120,7 @@ fn receive(chid: i32) -> request::Call {
         chid,
         cap: 64,
         timeout: None,
+        ..Default::default()
     })
 }
 
@@ -176,6 +177,7 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
         reply_cap: 16,
         priority: 12,
         timeout: None,
+        ..Default::default()
     }));
     // The server receives the message (the client is now REPLY-blocked), and waits again.
     let rcvid = match server.call(receive(chid)) {

@@ -106,6 +106,7 @@ mod raw {
                 version: qnet_proto::LOCAL_PROTOCOL_VERSION,
                 tid,
                 kind: SessionKind::Thread as i32,
+                ..Default::default()
             });
             write_frame(&mut stream, &ClientFrame { frame: Some(hello) }).unwrap();
             let mut s = Self(stream);
@@ -157,6 +158,7 @@ mod raw {
             chid,
             cap: 64,
             timeout: None,
+            ..Default::default()
         }));
         assert!(matches!(got, response::Result::Pulse(_)), "{got:?}");
     }

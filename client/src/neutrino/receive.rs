@@ -5,12 +5,14 @@ use std::io::IoSliceMut;
 use bytes::Bytes;
 use qnet_core::{Call, Chid, Completion, MsgInfo, Rcvid, Received};
 use qnet_proto::codec::{LocalAnswer, LocalRequest, ReplyReceive};
+use qnet_proto::local;
+use qnet_proto::one_copy::ONE_COPY_MIN;
 
 use super::pulse::pulse_to_bytes;
 use super::scatter;
 use super::timer::take_timeout;
 use crate::error::Result;
-use crate::session::{call, unexpected};
+use crate::session::{call, call_wire, spans_of, spans_of_mut, unexpected};
 
 /// `MsgReceive(chid, buf, info)`: wait for a message or a pulse on `chid`.
 ///
@@ -31,7 +33,8 @@ pub fn msg_receivev(
     info: Option<&mut MsgInfo>,
 ) -> Result<Rcvid> {
     let cap: usize = riov.iter().map(|p| p.len()).sum();
-    let got = receive(chid, cap as u64)?;
+    let at = buffer_spans(riov);
+    let got = receive_into(chid, cap as u64, at)?;
     Ok(deliver(got, riov, info))
 }
 
@@ -52,14 +55,37 @@ pub fn msg_reply_receive(
     buf: &mut [u8],
     info: Option<&mut MsgInfo>,
 ) -> Result<Rcvid> {
-    let got = reply_receive(
-        rcvid,
-        status,
-        Bytes::copy_from_slice(reply),
-        chid,
-        buf.len() as u64,
-    )?;
     let mut parts = [IoSliceMut::new(buf)];
+    let cap = parts[0].len() as u64;
+    let buf_at = buffer_spans(&mut parts);
+    let timeout = take_timeout().map(Into::into);
+    let answer = call_wire(|one_copy| {
+        // One copy: a large reply is read by the daemon from `reply` itself.
+        let (data, data_at) = match one_copy && reply.len() >= ONE_COPY_MIN {
+            true => (
+                Bytes::new(),
+                spans_of(std::iter::once(reply)).unwrap_or_default(),
+            ),
+            false => (Bytes::copy_from_slice(reply), Vec::new()),
+        };
+        let mut r = local::Request::from(LocalRequest::ReplyReceive(Box::new(ReplyReceive {
+            rcvid,
+            status,
+            data,
+            chid,
+            cap,
+            timeout,
+        })));
+        if let Some(local::request::Call::MsgReplyReceive(c)) = &mut r.call {
+            c.data_at = data_at;
+            if one_copy {
+                c.buf_at = buf_at.unwrap_or_default();
+            }
+        }
+        r
+    })?;
+    let got = received("MsgReplyReceive", answer)?;
+    super::priority::on_receive(chid, &got);
     Ok(deliver(got, &mut parts, info))
 }
 
@@ -86,15 +112,34 @@ fn deliver(got: Received, riov: &mut [IoSliceMut<'_>], info: Option<&mut MsgInfo
 
 /// The receive call, with the armed timeout (if any), returning what arrived.
 pub(crate) fn receive(chid: Chid, cap: u64) -> Result<Received> {
+    receive_into(chid, cap, None)
+}
+
+/// The spans naming a receive buffer for one copy: only for a large one.
+fn buffer_spans(riov: &mut [IoSliceMut<'_>]) -> Option<Vec<local::Span>> {
+    let cap: usize = riov.iter().map(|p| p.len()).sum();
+    if cap < ONE_COPY_MIN {
+        return None;
+    }
+    spans_of_mut(riov)
+}
+
+/// [`receive`], naming the receive buffer by `at` (its spans) on a one-copy session: the
+/// daemon may then write a large message there itself, and the answer carries no bytes.
+fn receive_into(chid: Chid, cap: u64, at: Option<Vec<local::Span>>) -> Result<Received> {
     let timeout = take_timeout().map(Into::into);
-    let got = received(
-        "MsgReceive",
-        call(LocalRequest::Kernel(Call::MsgReceive {
-            chid,
-            cap,
-            timeout,
-        }))?,
-    )?;
+    let request = LocalRequest::Kernel(Call::MsgReceive { chid, cap, timeout });
+    let answer = match at {
+        None => call(request)?,
+        Some(at) => call_wire(|one_copy| {
+            let mut r = local::Request::from(request);
+            if let (true, Some(local::request::Call::MsgReceive(c))) = (one_copy, &mut r.call) {
+                c.buf_at = at;
+            }
+            r
+        })?,
+    };
+    let got = received("MsgReceive", answer)?;
     super::priority::on_receive(chid, &got);
     Ok(got)
 }

@@ -8,18 +8,48 @@ use qnet_core::{Call, Completion as C, Errno, MsgInfo, Rcvid};
 
 use super::channel::done;
 use super::{gather, scatter};
+use qnet_proto::codec::LocalAnswer;
+use qnet_proto::local;
+use qnet_proto::one_copy::ONE_COPY_MIN;
+
 use crate::error::Result;
-use crate::session::{kernel, unexpected};
+use crate::session::{call_wire, kernel, spans_of, unexpected};
 
 /// `MsgReply(rcvid, status, msg)`: unblock the client; its `MsgSend` returns `status` and the
 /// reply buffer gets `msg` at offset 0 (truncated to its size). A second answer → `ESRCH`.
 pub fn msg_reply(rcvid: Rcvid, status: i64, msg: &[u8]) -> Result<()> {
-    reply(rcvid, status, Bytes::copy_from_slice(msg))
+    msg_replyv(rcvid, status, &[IoSlice::new(msg)])
 }
 
 /// `MsgReplyv(rcvid, status, iov)`: as [`msg_reply`], the parts gathered.
 pub fn msg_replyv(rcvid: Rcvid, status: i64, iov: &[IoSlice<'_>]) -> Result<()> {
-    reply(rcvid, status, gather(iov))
+    let len: usize = iov.iter().map(|p| p.len()).sum();
+    if len < ONE_COPY_MIN {
+        return reply(rcvid, status, gather(iov));
+    }
+    // Large: on a one-copy session the daemon reads the parts from this process itself.
+    let answer = call_wire(|one_copy| {
+        let spans = match one_copy {
+            true => spans_of(iov.iter().map(|p| &**p)),
+            false => None,
+        };
+        let (data, data_at) = match spans {
+            Some(at) => (Bytes::new(), at),
+            None => (gather(iov), Vec::new()),
+        };
+        local::Request {
+            call: Some(local::request::Call::MsgReply(local::MsgReply {
+                rcvid,
+                status,
+                data,
+                data_at,
+            })),
+        }
+    })?;
+    match answer {
+        LocalAnswer::Completion(c) => done("MsgReply", c),
+        other => Err(unexpected("MsgReply", &other)),
+    }
 }
 
 fn reply(rcvid: Rcvid, status: i64, data: Bytes) -> Result<()> {

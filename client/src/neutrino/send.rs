@@ -3,14 +3,17 @@
 
 use std::io::{IoSlice, IoSliceMut};
 
+use bytes::Bytes;
 use qnet_core::{Coid, Completion, Errno};
 use qnet_proto::codec::{LocalAnswer, encode_msg_send};
+use qnet_proto::local;
+use qnet_proto::one_copy::ONE_COPY_MIN;
 
 use super::priority::priority;
 use super::scatter_at;
 use super::timer::take_timeout;
 use crate::error::{Error, Result};
-use crate::session::{unexpected, with_session};
+use crate::session::{spans_of, spans_of_mut, unexpected, with_session};
 
 /// `MsgSend(coid, smsg, rmsg)`: send `smsg`, block until the server replies. What the server
 /// wrote (`MsgReply`'s data at offset 0, each `MsgWrite` at its offset, cut at `rmsg`'s length)
@@ -56,8 +59,39 @@ pub(crate) fn send(coid: Coid, parts: &[&[u8]], reply: &mut [IoSliceMut<'_>]) ->
                 ),
             ));
         }
-        s.wbuf.clear();
-        encode_msg_send(&mut s.wbuf, coid, parts, reply_cap as u64, prio, timeout);
+        let big = |n: usize| s.one_copy && n >= ONE_COPY_MIN;
+        let data_at = if big(len) {
+            spans_of(parts.iter().copied())
+        } else {
+            None
+        };
+        let reply_at = if big(reply_cap) {
+            spans_of_mut(reply)
+        } else {
+            None
+        };
+        if data_at.is_none() && reply_at.is_none() {
+            s.wbuf.clear();
+            encode_msg_send(&mut s.wbuf, coid, parts, reply_cap as u64, prio, timeout);
+        } else {
+            // One copy: the daemon reads the send buffer and writes the reply buffer in
+            // this process's memory; the frame names them.
+            let data = match data_at {
+                Some(_) => Bytes::new(),
+                None => Bytes::from(parts.concat()),
+            };
+            s.encode_wire(local::Request {
+                call: Some(local::request::Call::MsgSend(local::MsgSend {
+                    coid,
+                    data,
+                    reply_cap: reply_cap as u64,
+                    priority: u32::from(prio),
+                    timeout: timeout.map(local::Timeout::from),
+                    data_at: data_at.unwrap_or_default(),
+                    reply_at: reply_at.unwrap_or_default(),
+                })),
+            });
+        }
         match s.round_trip()? {
             LocalAnswer::Completion(Completion::Reply { status, data }) => {
                 // Only what the server wrote, at its offsets: every other byte of the

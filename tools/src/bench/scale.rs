@@ -252,6 +252,7 @@ pub fn serve(mode: &str, socket: &Path, n: usize) -> Result<()> {
                         reply_cap: 64,
                         priority: 10,
                         timeout: None,
+                        ..Default::default()
                     }),
                 )?;
                 sessions.push(s);
