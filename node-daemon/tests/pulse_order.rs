@@ -32,6 +32,7 @@ fn receive(server: &mut Client, chid: i32, timeout_ms: Option<u64>) -> response:
             receive: true,
             after_ns: ms * 1_000_000,
         }),
+        ..Default::default()
     }))
 }
 
@@ -70,6 +71,7 @@ fn calls_and_notices_wait_for_the_pulses_queued_before_them() {
                 reply_cap: 16,
                 priority: 10,
                 timeout: None,
+                ..Default::default()
             })),
         },
     );
@@ -126,6 +128,7 @@ fn calls_and_notices_wait_for_the_pulses_queued_before_them() {
         rcvid,
         status: 0,
         data: Bytes::new(),
+        ..Default::default()
     }));
     assert!(matches!(r, response::Result::Done(_)), "{r:?}");
 
