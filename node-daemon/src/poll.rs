@@ -25,8 +25,19 @@
 //! back-to-back latency; below 50 µs of idle window back-to-back round trips slow down (the
 //! next request arrives after the daemon went to sleep).
 //!
+//! Learnt windows ([`Spin`], issue 17): both windows are maxima. The daemon learns from
+//! its traffic how long after a waiting call its answer comes, and how long after the last
+//! activity the next request comes, and polls only as long as that has recently caught
+//! something (one [`Window`] each, grown and shrunk like Linux KVM's halt polling). A
+//! control loop calling once per millisecond thus makes the daemon sleep right after each
+//! reply (the next call is 1 ms away, beyond the idle window), and the client's daemon of
+//! a remote call sleep while its call is out (the answer comes ≈300 µs after the call when
+//! the peer side wakes from idle, beyond the 200 µs window), while a ping-pong, whose
+//! answers and next requests come within tens of µs, keeps both windows open.
+//! `--busy-poll-fixed` polls the full windows always (the behaviour before).
+//!
 //! Cost: CPU. A daemon with continuous traffic polls all the time (one core busy); sporadic
-//! traffic costs at most one window of polling per message. `--busy-poll-us 0` turns it off
+//! traffic costs at most one window of polling per message. `--busy-poll 0s` turns it off
 //! (then the daemon only ever sleeps in `epoll_wait`). Same idea as Linux's `SO_BUSY_POLL`,
 //! done in user space because the hops are Unix sockets.
 //!
@@ -39,12 +50,14 @@
 //! Mechanism: [`spin`] runs as one task that `yield_now`s while the window is open. On a
 //! `current_thread` runtime a yielded task makes the scheduler poll the I/O driver with a zero
 //! timeout before running it again, so the loop is "epoll_wait(0), run what became ready".
-//! [`Activity::note`] is called on every kernel lock (one clock read and one atomic store);
-//! it wakes the task through a [`Notify`] only when the task has gone to sleep.
+//! [`Activity::note`] is called on every kernel lock (one clock read, a few atomics, an
+//! uncontended lock of the learner); it wakes the task through a [`Notify`] only when the
+//! task has gone to sleep.
 //!
 //! [`Kernel::callers_waiting`]: qnet_core::Kernel::callers_waiting
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -71,6 +84,12 @@ pub struct Activity {
     /// The poller is sleeping (waiting on `wake`).
     idle: AtomicBool,
     wake: Notify,
+    /// The windows as learnt so far, in nanoseconds ([`Spin::current`]): published by
+    /// [`Activity::note`], read by the poller.
+    waiting_ns: AtomicU64,
+    idle_ns: AtomicU64,
+    /// What learns them; off (both windows zero) until [`spin`] starts with its windows.
+    learner: Mutex<Spin>,
 }
 
 /// [`Activity::newest_caller`] when no caller waits.
@@ -91,19 +110,52 @@ impl Activity {
             newest_caller: AtomicU64::new(NO_CALLER),
             idle: AtomicBool::new(false),
             wake: Notify::new(),
+            waiting_ns: AtomicU64::new(0),
+            idle_ns: AtomicU64::new(0),
+            learner: Mutex::new(Spin::new(Windows::new(Duration::ZERO, Duration::ZERO))),
         }
+    }
+
+    /// Start learning with `windows` (their maxima; adaptive or fixed).
+    fn configure(&self, windows: Windows) {
+        let spin = Spin::new(windows);
+        self.publish(&spin);
+        *self.learner.lock().unwrap_or_else(PoisonError::into_inner) = spin;
+    }
+
+    fn publish(&self, spin: &Spin) {
+        let (waiting, idle) = spin.current();
+        self.waiting_ns.store(waiting, Ordering::Relaxed);
+        self.idle_ns.store(idle, Ordering::Relaxed);
     }
 
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Something happened: (re)open the polling window.
+    /// Something happened: (re)open the polling window, and tell the learner how long after
+    /// the previous activity (or after the waiting call) it came.
     pub fn note(&self) {
-        self.last.store(self.now(), Ordering::Relaxed);
+        let now = self.now();
+        let last = self.last.swap(now, Ordering::Relaxed);
         // A plain load first: the read-modify-write only when the poller sleeps.
-        if self.idle.load(Ordering::Acquire) && self.idle.swap(false, Ordering::AcqRel) {
+        let slept = self.idle.load(Ordering::Acquire);
+        if slept && self.idle.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
+        }
+        // Another thread noting at the same moment (a multi-threaded runtime) skips its
+        // sample rather than wait: one sample more or less does not move the windows.
+        if let Ok(mut spin) = self.learner.try_lock() {
+            let newest = self.newest_caller.load(Ordering::Relaxed);
+            let event = Event {
+                now,
+                last,
+                newest: (newest != NO_CALLER).then_some(newest),
+                slept,
+            };
+            if spin.observe(event) {
+                self.publish(&spin);
+            }
         }
     }
 
@@ -119,7 +171,7 @@ impl Activity {
     }
 }
 
-/// How long the poller keeps polling.
+/// How long the poller keeps polling at most, and whether it learns shorter windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Windows {
     /// After a call that still waits for its answer was made (the answer is on its way).
@@ -127,30 +179,180 @@ pub struct Windows {
     /// After the last kernel call (catches the next request of a ping-pong); at most
     /// `waiting`.
     pub idle: Duration,
+    /// Learn each window from what the traffic does ([`Spin`]); `false`: always the full
+    /// windows (`--busy-poll-fixed`).
+    pub adaptive: bool,
 }
 
 impl Windows {
-    /// `waiting` and `idle` as configured; `idle` is capped at `waiting`.
+    /// `waiting` and `idle` as configured, adaptive; `idle` is capped at `waiting`.
     pub fn new(waiting: Duration, idle: Duration) -> Self {
         Self {
             waiting,
             idle: idle.min(waiting),
+            adaptive: true,
         }
+    }
+
+    /// The same windows, learnt (`true`) or fixed.
+    pub fn adaptive(self, adaptive: bool) -> Self {
+        Self { adaptive, ..self }
     }
 
     /// Polling is off.
     pub fn is_off(&self) -> bool {
         self.waiting.is_zero()
     }
+}
 
-    /// Whether to keep polling now: a call made within the waiting window still waits for
-    /// its answer, or the last kernel call is within the idle window.
-    fn open(&self, activity: &Activity) -> bool {
-        let now = activity.now();
-        let newest = activity.newest_caller.load(Ordering::Relaxed);
-        let last = activity.last.load(Ordering::Relaxed);
-        (newest != NO_CALLER && now.saturating_sub(newest) < nanos(self.waiting))
-            || now.saturating_sub(last) < nanos(self.idle)
+/// Whether to keep polling now: a call made within the waiting window still waits for its
+/// answer, or the last kernel call is within the idle window (both as learnt so far).
+fn open(activity: &Activity) -> bool {
+    let now = activity.now();
+    let newest = activity.newest_caller.load(Ordering::Relaxed);
+    let last = activity.last.load(Ordering::Relaxed);
+    let waiting = activity.waiting_ns.load(Ordering::Relaxed);
+    let idle = activity.idle_ns.load(Ordering::Relaxed);
+    (newest != NO_CALLER && now.saturating_sub(newest) < waiting) || now.saturating_sub(last) < idle
+}
+
+/// Kernel activity as the learner sees it: all times in nanoseconds from the kernel's epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// When it happened.
+    pub now: u64,
+    /// When the activity before it happened.
+    pub last: u64,
+    /// When the newest call still waiting for its answer after that activity was made
+    /// (`None`: no caller waited).
+    pub newest: Option<u64>,
+    /// The poller was asleep when it came (the daemon was woken from `epoll_wait` for it).
+    pub slept: bool,
+}
+
+/// The adaptive windows: one [`Window`] for "a call waits for its answer", one for "nobody
+/// waits" (idle), each learnt from when activity actually comes (see [`Window::observe`]).
+/// Pure: time comes in with each [`Event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spin {
+    waiting: Window,
+    idle: Window,
+    /// The call being waited for came after a quiet spell ([`COLD_GAP`]s): no polling for
+    /// its answer.
+    cold: bool,
+    adaptive: bool,
+}
+
+/// A call that comes after the daemon was quiet for this many waiting windows is "cold":
+/// the processes its answer depends on (the server, the other node's daemon) have gone idle
+/// too, and their wake-ups, not the daemon's, make the answer late. Polling for it then
+/// costs the whole wait in CPU and buys nothing: on a 2-vCPU VM it even made a control
+/// loop's calls slower (BENCHMARKS.md, "adaptive polling": the polling daemon holds the CPU
+/// the server wakes on). A ping-pong's calls come tens of µs apart, a remote one's ≈100 µs
+/// (the other side's turn): hot.
+pub const COLD_GAP: u64 = 2;
+
+impl Spin {
+    /// Both windows start at their maxima (what a fixed poller does), and shrink when the
+    /// traffic shows that polling does not catch anything.
+    pub fn new(windows: Windows) -> Self {
+        Self {
+            waiting: Window::new(nanos(windows.waiting)),
+            idle: Window::new(nanos(windows.idle)),
+            cold: false,
+            adaptive: windows.adaptive,
+        }
+    }
+
+    /// The current windows (waiting, idle), in nanoseconds: the waiting one is zero while
+    /// the call waited for is cold.
+    pub fn current(&self) -> (u64, u64) {
+        let waiting = if self.cold { 0 } else { self.waiting.current };
+        (waiting, self.idle.current)
+    }
+
+    /// Learn from `event`; `true` when a window changed.
+    ///
+    /// Which window it teaches: the waiting one when a call made within the waiting
+    /// window's maximum still waited at the previous activity (the sample is the time since
+    /// that call: the window runs from the call); the idle one otherwise (the sample is the
+    /// time since the previous activity, which also says whether what comes now is cold).
+    /// A cold call's answer teaches nothing: it is late for reasons polling cannot change.
+    pub fn observe(&mut self, e: Event) -> bool {
+        if !self.adaptive {
+            return false;
+        }
+        let before = self.current();
+        match e.newest {
+            Some(call) if e.last.saturating_sub(call) < self.waiting.max => {
+                if !self.cold {
+                    self.waiting.observe(e.now.saturating_sub(call), e.slept);
+                }
+            }
+            _ => {
+                let gap = e.now.saturating_sub(e.last);
+                self.idle.observe(gap, e.slept);
+                self.cold = gap > self.waiting.max.saturating_mul(COLD_GAP);
+            }
+        }
+        self.current() != before
+    }
+}
+
+/// One adaptive polling window, after Linux KVM's halt polling (`halt_poll_ns`): polling
+/// that catches the event is kept; an event that came after the window but within its
+/// maximum grows the window (polling longer would have caught it: to twice the window, and
+/// at least twice that event's delay); an event beyond the maximum halves it (polling up to
+/// the maximum would not have caught it, so it was CPU for nothing), down to zero. A call every millisecond thus stops the daemon polling after
+/// it within a few calls, and a ping-pong grows the window back within a few round trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The configured window, nanoseconds.
+    pub max: u64,
+    /// The window polled now, `0..=max`.
+    pub current: u64,
+}
+
+/// Where a window grows from when it was zero, nanoseconds (KVM's `halt_poll_ns_grow_start`
+/// is 10 µs too); it doubles from there.
+pub const GROW_START: u64 = 10_000;
+
+/// What an event that came while the poller slept is credited for the daemon's own
+/// wake-up, nanoseconds: the activity is seen only once the woken daemon runs, up to this
+/// much after it arrived (30–50 µs on the 2-vCPU VMs of BENCHMARKS.md). Without it a
+/// window at zero could never grow back: every event it sleeps through is seen a wake-up
+/// late, beyond the short idle window.
+pub const WAKE_ALLOWANCE: u64 = 50_000;
+
+impl Window {
+    /// A window of `max` nanoseconds, starting full.
+    pub fn new(max: u64) -> Self {
+        Self { max, current: max }
+    }
+
+    /// The event came `after` nanoseconds into the window; `slept`: the poller was asleep
+    /// then, so the window had not caught it (and the event arrived up to
+    /// [`WAKE_ALLOWANCE`] before `after`).
+    pub fn observe(&mut self, after: u64, slept: bool) {
+        if !slept && after <= self.current {
+            // Caught by polling: keep polling as long.
+        } else if let Some(arrived) =
+            Some(after.saturating_sub(if slept { WAKE_ALLOWANCE } else { 0 }))
+                .filter(|&a| a <= self.max)
+        {
+            // Missed (the poller slept through it, or stopped polling just before), but
+            // polling up to the maximum would have caught it: poll twice as long, and at
+            // least twice as long as this event took (a margin for jitter).
+            self.current = (self.current * 2)
+                .max(arrived * 2)
+                .max(GROW_START)
+                .min(self.max);
+        } else {
+            self.current /= 2;
+            if self.current < GROW_START {
+                self.current = 0;
+            }
+        }
     }
 }
 
@@ -164,9 +366,10 @@ pub async fn spin(activity: std::sync::Arc<Activity>, windows: Windows, cancel: 
     if windows.is_off() {
         return;
     }
+    activity.configure(windows);
     let run = async {
         loop {
-            while windows.open(&activity) {
+            while open(&activity) {
                 // Give the CPU to any other runnable thread first (on a busy host the process
                 // we are waiting for may be queued behind us), then poll the sockets.
                 std::thread::yield_now();
@@ -176,7 +379,7 @@ pub async fn spin(activity: std::sync::Arc<Activity>, windows: Windows, cancel: 
             // (Notify keeps one permit for a notify_one with no waiter).
             let woken = activity.wake.notified();
             activity.idle.store(true, Ordering::Release);
-            if windows.open(&activity) {
+            if open(&activity) {
                 // Activity raced the flag: keep polling (the permit, if any, is harmless).
                 activity.idle.store(false, Ordering::Release);
                 continue;
@@ -275,6 +478,320 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         stop(cancel, task).await;
+    }
+
+    const US: u64 = 1_000;
+
+    /// One window's decisions, row by row: (window before, event after µs, poller slept,
+    /// window after), max 200 µs.
+    #[test]
+    fn a_window_keeps_grows_and_shrinks_as_the_events_say() {
+        let rows: &[(u64, u64, bool, u64, &str)] = &[
+            (200, 150, false, 200, "caught: kept"),
+            (40, 40, false, 40, "caught at the edge: kept"),
+            (40, 60, false, 120, "just missed: twice the delay"),
+            (40, 45, false, 90, "just missed: at least doubled"),
+            (160, 190, false, 200, "growth is capped at the maximum"),
+            (0, 3, false, 10, "grows from zero to at least GROW_START"),
+            (200, 201, false, 100, "beyond the maximum: halved"),
+            (
+                200,
+                300,
+                false,
+                100,
+                "a call every ms answered after 300 µs: halved",
+            ),
+            (12, 300, false, 0, "below GROW_START after halving: zero"),
+            (0, 900, false, 0, "zero stays zero"),
+            (
+                0,
+                80,
+                true,
+                60,
+                "slept through it, 80 µs - the wake-up: would have caught",
+            ),
+            (0, 20, true, 10, "slept through an event at once: grows"),
+            (
+                200,
+                240,
+                true,
+                200,
+                "slept, 190 µs after allowance: within the maximum",
+            ),
+            (
+                200,
+                260,
+                true,
+                100,
+                "slept, 210 µs after allowance: beyond it",
+            ),
+            (
+                100,
+                90,
+                true,
+                200,
+                "slept while it should have polled: grows",
+            ),
+            (
+                50,
+                140,
+                true,
+                180,
+                "slept: twice the delay less the wake-up",
+            ),
+        ];
+        for &(before, after, slept, want, why) in rows {
+            let mut w = Window {
+                max: 200 * US,
+                current: before * US,
+            };
+            w.observe(after * US, slept);
+            assert_eq!(w.current, want * US, "{why}");
+        }
+    }
+
+    /// The traffic the daemon sees, as one event per kernel activity: `Gap` µs after the
+    /// previous activity, with a call waiting (made at the previous activity) or not.
+    #[derive(Clone, Copy)]
+    enum Step {
+        /// A call is made `.0` µs after the last activity (nobody waited); the poller
+        /// slept (`.1`).
+        Call(u64, bool),
+        /// The call made at the last activity is answered `.0` µs later; the poller slept.
+        Answer(u64, bool),
+    }
+
+    /// Run `steps` from a fresh `Spin` (200 / 50 µs windows) and return its windows in µs.
+    fn run(steps: &[Step], times: usize) -> (u64, u64) {
+        let mut spin = Spin::new(Windows::new(DEFAULT_BUSY_POLL, DEFAULT_BUSY_POLL_IDLE));
+        let mut now = 1_000_000 * US;
+        let mut waiting_since = None;
+        for _ in 0..times {
+            for &step in steps {
+                let last = now;
+                let (gap, slept, newest) = match step {
+                    Step::Call(gap, slept) => (gap, slept, None),
+                    Step::Answer(gap, slept) => (gap, slept, waiting_since),
+                };
+                now += gap * US;
+                spin.observe(Event {
+                    now,
+                    last,
+                    newest,
+                    slept,
+                });
+                waiting_since = match step {
+                    Step::Call(..) => Some(now),
+                    Step::Answer(..) => None,
+                };
+            }
+        }
+        let (waiting, idle) = spin.current();
+        (waiting / US, idle / US)
+    }
+
+    /// What the daemon learns from each kind of traffic (the cases of issue 17).
+    #[test]
+    fn the_windows_follow_the_traffic() {
+        use Step::*;
+        let rows: &[(&str, &[Step], (u64, u64))] = &[
+            (
+                "local control loop, 1 call/ms: each call comes after 960 µs of quiet (cold): \
+                 poll neither for its answer nor after it",
+                &[Call(960, true), Answer(40, false)],
+                (0, 0),
+            ),
+            (
+                "client's node of a remote call at 1 call/ms: cold, and the answer comes \
+                 300 µs after the call: poll neither",
+                &[Call(700, true), Answer(300, true)],
+                (0, 0),
+            ),
+            (
+                "a call every 300 µs (within two waiting windows: hot): poll for the answer \
+                 (caught), not for the next call",
+                &[Call(260, true), Answer(40, false)],
+                (200, 0),
+            ),
+            (
+                "back-to-back local ping-pong: answer after 30 µs, next call 20 µs later: \
+                 both windows stay open",
+                &[Call(20, false), Answer(30, false)],
+                (200, 50),
+            ),
+            (
+                "back-to-back remote on the client's node: answer after 120 µs",
+                &[Call(20, false), Answer(120, false)],
+                (200, 50),
+            ),
+            (
+                "back-to-back remote on the server's node: the next call comes 110 µs after \
+                 the reply (the other side's turn), beyond the idle window but hot",
+                &[Call(110, true), Answer(30, false)],
+                (200, 0),
+            ),
+        ];
+        for &(why, steps, want) in rows {
+            assert_eq!(run(steps, 20), want, "{why}");
+        }
+    }
+
+    /// After a quiet phase has shut both windows, a ping-pong opens them again within a few
+    /// round trips, although the poller sleeps through its first events: a simulated
+    /// poller sees an event that arrives within the current window at once, otherwise one
+    /// wake-up (50 µs) late.
+    #[test]
+    fn a_ping_pong_after_a_control_loop_opens_the_windows_again() {
+        let mut spin = Spin::new(Windows::new(DEFAULT_BUSY_POLL, DEFAULT_BUSY_POLL_IDLE));
+        let mut now = 0;
+        // An event `arrives` µs after the last; an answer to the call made then, or not.
+        // Returns whether the poller slept through it, and the windows after it.
+        let mut event = |arrives: u64, answer: bool| {
+            let (waiting, idle) = spin.current();
+            let window = if answer { waiting } else { idle };
+            let slept = window < arrives * US;
+            let last = now;
+            now += arrives * US + if slept { 50 * US } else { 0 };
+            spin.observe(Event {
+                now,
+                last,
+                newest: answer.then_some(last),
+                slept,
+            });
+            (slept, spin.current())
+        };
+        // A control loop, remote (answers after 300 µs): both windows shut.
+        let mut windows = (1, 1);
+        for _ in 0..10 {
+            event(700, false);
+            windows = event(300, true).1;
+        }
+        assert_eq!(windows, (0, 0), "control loop: both shut");
+        // Ping-pong: answers after 60 µs, the next call 20 µs after each answer. Within a
+        // few round trips every event is caught while polling, and stays caught.
+        let mut round_trips = 0;
+        loop {
+            round_trips += 1;
+            let (call_slept, _) = event(20, false);
+            let (answer_slept, now) = event(60, true);
+            windows = now;
+            if !call_slept && !answer_slept {
+                break;
+            }
+            assert!(round_trips < 4, "still {windows:?} ns");
+        }
+        for _ in 0..100 {
+            assert_eq!((event(20, false).0, event(60, true).0), (false, false));
+        }
+        let (waiting, idle) = windows;
+        assert!(
+            waiting >= 120 * US && idle >= 40 * US,
+            "{waiting}, {idle} ns"
+        );
+    }
+
+    /// A cold call (after a quiet spell) is not polled for, and its late answer does not
+    /// teach the waiting window: the next hot call is polled for as before.
+    #[test]
+    fn a_cold_call_is_not_polled_for_and_teaches_nothing() {
+        use Step::*;
+        // Hot ping-pong, then one cold call answered after 300 µs, then hot again.
+        let mut spin = Spin::new(Windows::new(DEFAULT_BUSY_POLL, DEFAULT_BUSY_POLL_IDLE));
+        let mut now = 0;
+        let mut step = |s: Step| {
+            let last = now;
+            let (gap, slept, newest) = match s {
+                Call(gap, slept) => (gap, slept, None),
+                Answer(gap, slept) => (gap, slept, Some(last)),
+            };
+            now += gap * US;
+            spin.observe(Event {
+                now,
+                last,
+                newest,
+                slept,
+            });
+            spin.current().0 / US
+        };
+        assert_eq!(step(Call(20, false)), 200);
+        assert_eq!(step(Answer(30, false)), 200);
+        assert_eq!(
+            step(Call(2_000, true)),
+            0,
+            "cold: no polling for the answer"
+        );
+        assert_eq!(step(Answer(300, true)), 0);
+        assert_eq!(step(Call(20, false)), 200, "hot again: the window it had");
+        // The boundary: two waiting windows of quiet.
+        assert_eq!(step(Answer(30, false)), 200);
+        assert_eq!(step(Call(400, true)), 200, "400 µs: still hot");
+        assert_eq!(step(Answer(30, false)), 200);
+        assert_eq!(step(Call(401, true)), 0, "401 µs: cold");
+    }
+
+    /// A caller parked longer than the waiting window (a client waiting on a resource
+    /// manager for an event) does not count as waiting: the activity teaches the idle window.
+    #[test]
+    fn a_parked_caller_teaches_the_idle_window() {
+        let mut spin = Spin::new(Windows::new(DEFAULT_BUSY_POLL, DEFAULT_BUSY_POLL_IDLE));
+        let parked_at = 0;
+        let mut now = 10_000_000 * US;
+        for _ in 0..10 {
+            let last = now;
+            now += 300 * US;
+            spin.observe(Event {
+                now,
+                last,
+                newest: Some(parked_at),
+                slept: true,
+            });
+        }
+        assert_eq!(spin.current(), (nanos(DEFAULT_BUSY_POLL), 0));
+    }
+
+    /// `--busy-poll-fixed`: the windows never move.
+    #[test]
+    fn fixed_windows_do_not_learn() {
+        let windows = Windows::new(DEFAULT_BUSY_POLL, DEFAULT_BUSY_POLL_IDLE).adaptive(false);
+        let mut spin = Spin::new(windows);
+        for i in 0..10 {
+            let changed = spin.observe(Event {
+                now: (i + 1) * 1_000 * US,
+                last: i * 1_000 * US,
+                newest: None,
+                slept: true,
+            });
+            assert!(!changed);
+        }
+        assert_eq!(
+            spin.current(),
+            (nanos(DEFAULT_BUSY_POLL), nanos(DEFAULT_BUSY_POLL_IDLE))
+        );
+    }
+
+    /// `Activity::note` feeds the learner and publishes its windows to the poller: a note
+    /// 30 s after the last activity halves the idle window the poller reads.
+    #[tokio::test(flavor = "current_thread")]
+    async fn notes_teach_the_poller() {
+        let epoch = Instant::now()
+            .checked_sub(Duration::from_secs(30))
+            .expect("monotonic clock older than 30 s");
+        let activity = Arc::new(Activity::new(epoch));
+        let windows = Windows::new(Duration::from_micros(200), Duration::from_micros(40));
+        activity.configure(windows);
+        assert_eq!(activity.idle_ns.load(Ordering::Relaxed), 40 * US);
+        activity.note();
+        assert_eq!(activity.idle_ns.load(Ordering::Relaxed), 20 * US);
+        assert_eq!(
+            activity.waiting_ns.load(Ordering::Relaxed),
+            0,
+            "a call after 30 s of quiet is cold"
+        );
+        let fixed = windows.adaptive(false);
+        activity.configure(fixed);
+        activity.last.store(0, Ordering::Relaxed);
+        activity.note();
+        assert_eq!(activity.idle_ns.load(Ordering::Relaxed), 40 * US, "fixed");
     }
 
     #[test]
