@@ -303,8 +303,9 @@ impl Spin {
 /// that catches the event is kept; an event that came after the window but within its
 /// maximum grows the window (polling longer would have caught it: to twice the window, and
 /// at least twice that event's delay); an event beyond the maximum halves it (polling up to
-/// the maximum would not have caught it, so it was CPU for nothing), down to zero. A call every millisecond thus stops the daemon polling after
-/// it within a few calls, and a ping-pong grows the window back within a few round trips.
+/// the maximum would not have caught it, so it was CPU for nothing), down to zero. A call
+/// every millisecond thus stops the daemon polling after it within a few calls, and a
+/// ping-pong grows the window back within a few round trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     /// The configured window, nanoseconds.

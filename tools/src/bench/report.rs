@@ -500,7 +500,9 @@ impl Report {
         }
         println!();
         println!(
-            "targets (issue 17; rows whose phase did not run are left out): qnet against the raw-transport floor, daemon CPU, pulses, daemon memory per idle connection"
+            "targets (issue 17 and earlier; rows whose phase did not run are left out): qnet \
+             against the raw-transport floor, daemon CPU, pulses, daemon memory per idle \
+             connection"
         );
         for t in &self.targets {
             let rel = if t.at_most { "<=" } else { ">=" };
