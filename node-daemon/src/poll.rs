@@ -302,9 +302,12 @@ impl Spin {
 /// One adaptive polling window, after Linux KVM's halt polling (`halt_poll_ns`): polling
 /// that catches the event is kept; an event that came after the window but within its
 /// maximum grows the window (polling longer would have caught it: to twice the window, and
-/// at least twice that event's delay); an event beyond the maximum halves it (polling up to
-/// the maximum would not have caught it, so it was CPU for nothing), down to zero. A call
-/// every millisecond thus stops the daemon polling after it within a few calls, and a
+/// at least twice that event's delay); events beyond the maximum halve it (polling up to the
+/// maximum would not have caught them, so it was CPU for nothing), down to zero, once
+/// [`SHRINK_AFTER`] of them came in a row: one window often sees two kinds of gap (on the
+/// server's node of a remote ping-pong the idle window sees the server's reply, tens of µs,
+/// and the next call, ≈100 µs), and halving at every long one would lose the short ones. A
+/// call every millisecond thus stops the daemon polling after it within a few calls, and a
 /// ping-pong grows the window back within a few round trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -312,7 +315,12 @@ pub struct Window {
     pub max: u64,
     /// The window polled now, `0..=max`.
     pub current: u64,
+    /// Events beyond the maximum in a row.
+    pub misses: u32,
 }
+
+/// Events beyond the maximum in a row before a window starts halving.
+pub const SHRINK_AFTER: u32 = 3;
 
 /// Where a window grows from when it was zero, nanoseconds (KVM's `halt_poll_ns_grow_start`
 /// is 10 µs too); it doubles from there.
@@ -328,7 +336,11 @@ pub const WAKE_ALLOWANCE: u64 = 50_000;
 impl Window {
     /// A window of `max` nanoseconds, starting full.
     pub fn new(max: u64) -> Self {
-        Self { max, current: max }
+        Self {
+            max,
+            current: max,
+            misses: 0,
+        }
     }
 
     /// The event came `after` nanoseconds into the window; `slept`: the poller was asleep
@@ -337,6 +349,7 @@ impl Window {
     pub fn observe(&mut self, after: u64, slept: bool) {
         if !slept && after <= self.current {
             // Caught by polling: keep polling as long.
+            self.misses = 0;
         } else if let Some(arrived) =
             Some(after.saturating_sub(if slept { WAKE_ALLOWANCE } else { 0 }))
                 .filter(|&a| a <= self.max)
@@ -344,14 +357,18 @@ impl Window {
             // Missed (the poller slept through it, or stopped polling just before), but
             // polling up to the maximum would have caught it: poll twice as long, and at
             // least twice as long as this event took (a margin for jitter).
+            self.misses = 0;
             self.current = (self.current * 2)
                 .max(arrived * 2)
                 .max(GROW_START)
                 .min(self.max);
         } else {
-            self.current /= 2;
-            if self.current < GROW_START {
-                self.current = 0;
+            self.misses = self.misses.saturating_add(1);
+            if self.misses >= SHRINK_AFTER {
+                self.current /= 2;
+                if self.current < GROW_START {
+                    self.current = 0;
+                }
             }
         }
     }
@@ -483,71 +500,144 @@ mod tests {
 
     const US: u64 = 1_000;
 
-    /// One window's decisions, row by row: (window before, event after µs, poller slept,
-    /// window after), max 200 µs.
+    /// One window's decisions, row by row: (window before, misses in a row before, event
+    /// after µs, poller slept, window after, misses after), max 200 µs.
     #[test]
     fn a_window_keeps_grows_and_shrinks_as_the_events_say() {
-        let rows: &[(u64, u64, bool, u64, &str)] = &[
-            (200, 150, false, 200, "caught: kept"),
-            (40, 40, false, 40, "caught at the edge: kept"),
-            (40, 60, false, 120, "just missed: twice the delay"),
-            (40, 45, false, 90, "just missed: at least doubled"),
-            (160, 190, false, 200, "growth is capped at the maximum"),
-            (0, 3, false, 10, "grows from zero to at least GROW_START"),
-            (200, 201, false, 100, "beyond the maximum: halved"),
+        let last = SHRINK_AFTER - 1;
+        let rows: &[(u64, u32, u64, bool, u64, u32, &str)] = &[
+            (200, 0, 150, false, 200, 0, "caught: kept"),
+            (40, 0, 40, false, 40, 0, "caught at the edge: kept"),
+            (40, 0, 60, false, 120, 0, "just missed: twice the delay"),
+            (40, 0, 45, false, 90, 0, "just missed: at least doubled"),
+            (
+                160,
+                0,
+                190,
+                false,
+                200,
+                0,
+                "growth is capped at the maximum",
+            ),
+            (
+                0,
+                0,
+                3,
+                false,
+                10,
+                0,
+                "grows from zero to at least GROW_START",
+            ),
             (
                 200,
-                300,
+                0,
+                201,
+                false,
+                200,
+                1,
+                "one event beyond the maximum: counted",
+            ),
+            (
+                200,
+                1,
+                150,
+                false,
+                200,
+                0,
+                "a caught event clears the count",
+            ),
+            (100, 1, 150, false, 200, 0, "so does one within the maximum"),
+            (
+                200,
+                last,
+                201,
                 false,
                 100,
-                "a call every ms answered after 300 µs: halved",
+                SHRINK_AFTER,
+                "the last of a row: halved",
             ),
-            (12, 300, false, 0, "below GROW_START after halving: zero"),
-            (0, 900, false, 0, "zero stays zero"),
             (
+                100,
+                SHRINK_AFTER,
+                300,
+                false,
+                50,
+                SHRINK_AFTER + 1,
+                "and halved again",
+            ),
+            (
+                12,
+                last,
+                300,
+                false,
+                0,
+                SHRINK_AFTER,
+                "below GROW_START after halving: zero",
+            ),
+            (0, last, 900, false, 0, SHRINK_AFTER, "zero stays zero"),
+            (
+                0,
                 0,
                 80,
                 true,
                 60,
-                "slept through it, 80 µs - the wake-up: would have caught",
+                0,
+                "slept, 80 µs - the wake-up: would have caught",
             ),
-            (0, 20, true, 10, "slept through an event at once: grows"),
+            (
+                0,
+                0,
+                20,
+                true,
+                10,
+                0,
+                "slept through an event at once: grows",
+            ),
             (
                 200,
+                0,
                 240,
                 true,
                 200,
+                0,
                 "slept, 190 µs after allowance: within the maximum",
             ),
             (
                 200,
+                last,
                 260,
                 true,
                 100,
-                "slept, 210 µs after allowance: beyond it",
+                SHRINK_AFTER,
+                "slept, 210 µs after allowance",
             ),
             (
                 100,
+                0,
                 90,
                 true,
                 200,
+                0,
                 "slept while it should have polled: grows",
             ),
             (
                 50,
+                0,
                 140,
                 true,
                 180,
+                0,
                 "slept: twice the delay less the wake-up",
             ),
         ];
-        for &(before, after, slept, want, why) in rows {
+        for &(before, misses, after, slept, want, want_misses, why) in rows {
             let mut w = Window {
                 max: 200 * US,
                 current: before * US,
+                misses,
             };
             w.observe(after * US, slept);
-            assert_eq!(w.current, want * US, "{why}");
+            assert_eq!((w.current, w.misses), (want * US, want_misses), "{why}");
         }
     }
 
@@ -560,6 +650,9 @@ mod tests {
         Call(u64, bool),
         /// The call made at the last activity is answered `.0` µs later; the poller slept.
         Answer(u64, bool),
+        /// Other activity `.0` µs after the last, nobody waiting before or after it (as the
+        /// server's node of a remote call sees the forwarded call and its reply); slept.
+        Other(u64, bool),
     }
 
     /// Run `steps` from a fresh `Spin` (200 / 50 µs windows) and return its windows in µs.
@@ -571,7 +664,7 @@ mod tests {
             for &step in steps {
                 let last = now;
                 let (gap, slept, newest) = match step {
-                    Step::Call(gap, slept) => (gap, slept, None),
+                    Step::Call(gap, slept) | Step::Other(gap, slept) => (gap, slept, None),
                     Step::Answer(gap, slept) => (gap, slept, waiting_since),
                 };
                 now += gap * US;
@@ -583,7 +676,7 @@ mod tests {
                 });
                 waiting_since = match step {
                     Step::Call(..) => Some(now),
-                    Step::Answer(..) => None,
+                    Step::Answer(..) | Step::Other(..) => None,
                 };
             }
         }
@@ -629,6 +722,19 @@ mod tests {
                 "back-to-back remote on the server's node: the next call comes 110 µs after \
                  the reply (the other side's turn), beyond the idle window but hot",
                 &[Call(110, true), Answer(30, false)],
+                (200, 0),
+            ),
+            (
+                "the server's node of a remote ping-pong, when the forwarded call's caller does \
+                 not count as waiting: the idle window sees the next call 110 µs after the \
+                 reply (beyond it) and the server's reply 35 µs after the call (caught): kept",
+                &[Other(110, true), Other(35, false)],
+                (200, 50),
+            ),
+            (
+                "the same at 1 call/ms: the forwarded call after 900 µs, the reply after \
+                 120 µs (the server wakes from idle): both beyond, shut",
+                &[Other(900, true), Other(120, true)],
                 (200, 0),
             ),
         ];
@@ -702,7 +808,7 @@ mod tests {
         let mut step = |s: Step| {
             let last = now;
             let (gap, slept, newest) = match s {
-                Call(gap, slept) => (gap, slept, None),
+                Call(gap, slept) | Other(gap, slept) => (gap, slept, None),
                 Answer(gap, slept) => (gap, slept, Some(last)),
             };
             now += gap * US;
@@ -770,8 +876,8 @@ mod tests {
         );
     }
 
-    /// `Activity::note` feeds the learner and publishes its windows to the poller: a note
-    /// 30 s after the last activity halves the idle window the poller reads.
+    /// `Activity::note` feeds the learner and publishes its windows to the poller: notes
+    /// 30 s after the last activity halve the idle window the poller reads.
     #[tokio::test(flavor = "current_thread")]
     async fn notes_teach_the_poller() {
         let epoch = Instant::now()
@@ -781,7 +887,11 @@ mod tests {
         let windows = Windows::new(Duration::from_micros(200), Duration::from_micros(40));
         activity.configure(windows);
         assert_eq!(activity.idle_ns.load(Ordering::Relaxed), 40 * US);
-        activity.note();
+        // SHRINK_AFTER notes, each 30 s after the (reset) last activity.
+        for _ in 0..SHRINK_AFTER {
+            activity.last.store(0, Ordering::Relaxed);
+            activity.note();
+        }
         assert_eq!(activity.idle_ns.load(Ordering::Relaxed), 20 * US);
         assert_eq!(
             activity.waiting_ns.load(Ordering::Relaxed),
