@@ -102,9 +102,10 @@ pub struct Args {
     /// The older spelling of --busy-poll-idle, in microseconds.
     #[arg(long, conflicts_with = "busy_poll_idle", hide = true)]
     pub busy_poll_idle_us: Option<u64>,
-    /// Always poll the full --busy-poll / --busy-poll-idle windows. By default the daemon
-    /// learns from the traffic when polling catches the answer or the next request, and
-    /// stops polling when it does not (a call every millisecond: it sleeps between calls).
+    /// Always poll the full --busy-poll / --busy-poll-idle windows. By default, once calls
+    /// come more than 400 µs apart, the daemon learns from the traffic when polling catches
+    /// the answer or the next request, and stops polling when it does not (a call every
+    /// millisecond: it sleeps between calls).
     #[arg(long)]
     pub busy_poll_fixed: bool,
     /// The daemon's own SCHED_FIFO priority (default 0: stay SCHED_OTHER; 90, above every

@@ -25,16 +25,18 @@
 //! back-to-back latency; below 50 µs of idle window back-to-back round trips slow down (the
 //! next request arrives after the daemon went to sleep).
 //!
-//! Learnt windows ([`Spin`], issue 17): both windows are maxima. The daemon learns from
-//! its traffic how long after a waiting call its answer comes, and how long after the last
-//! activity the next request comes, and polls only as long as that has recently caught
-//! something (one [`Window`] each, grown and shrunk like Linux KVM's halt polling). A
-//! control loop calling once per millisecond thus makes the daemon sleep right after each
-//! reply (the next call is 1 ms away, beyond the idle window), and the client's daemon of
-//! a remote call sleep while its call is out (the answer comes ≈300 µs after the call when
-//! the peer side wakes from idle, beyond the 200 µs window), while a ping-pong, whose
-//! answers and next requests come within tens of µs, keeps both windows open.
-//! `--busy-poll-fixed` polls the full windows always (the behaviour before).
+//! Sparse traffic ([`Spin`], issue 17): both windows are maxima. A call that comes after
+//! more than two waiting windows (400 µs) of quiet is *cold*: the processes its answer
+//! depends on have gone idle too. Then the idle window is learnt (one [`Window`], grown and
+//! shrunk like Linux KVM's halt polling) from the gaps no window could span, and the cold
+//! call's answer is polled for by a window of its own, learnt the same way and at most the
+//! idle window's maximum. A control loop calling once per millisecond thus makes the daemon
+//! sleep right after each reply (the next call is 1 ms away), still catch a local server's
+//! reply (30–90 µs), and not poll for a remote answer (170–300 µs after the call when the
+//! other node wakes from idle). Dense traffic (calls less than 400 µs apart: a ping-pong, a
+//! busy server) polls the full windows as a fixed poller does: learning them there lost
+//! answers now and then (BENCHMARKS.md, "adaptive busy polling"). `--busy-poll-fixed`
+//! polls the full windows always.
 //!
 //! Cost: CPU. A daemon with continuous traffic polls all the time (one core busy); sporadic
 //! traffic costs at most one window of polling per message. `--busy-poll 0s` turns it off
@@ -230,26 +232,32 @@ pub struct Event {
     pub slept: bool,
 }
 
-/// The adaptive windows: one [`Window`] for "a call waits for its answer", one for "nobody
-/// waits" (idle), each learnt from when activity actually comes (see [`Window::observe`]).
-/// Pure: time comes in with each [`Event`].
+/// The windows the poller uses, by traffic: for dense traffic the configured ones; for
+/// sparse traffic (a cold call, see [`COLD_GAP`]) an idle [`Window`] and a cold calls'
+/// waiting [`Window`], each learnt from when activity actually comes (see
+/// [`Window::observe`]). Pure: time comes in with each [`Event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spin {
+    /// For hot calls: always the configured window.
     waiting: Window,
     idle: Window,
-    /// The call being waited for came after a quiet spell ([`COLD_GAP`]s): no polling for
-    /// its answer.
+    /// The waiting window of cold calls: learnt apart, at most the idle window's maximum.
+    waiting_cold: Window,
+    /// The call being waited for came after a quiet spell ([`COLD_GAP`]s): its answer is
+    /// polled for by `waiting_cold`.
     cold: bool,
     adaptive: bool,
 }
 
 /// A call that comes after the daemon was quiet for this many waiting windows is "cold":
 /// the processes its answer depends on (the server, the other node's daemon) have gone idle
-/// too, and their wake-ups, not the daemon's, make the answer late. Polling for it then
-/// costs the whole wait in CPU and buys nothing: on a 2-vCPU VM it even made a control
-/// loop's calls slower (BENCHMARKS.md, "adaptive polling": the polling daemon holds the CPU
-/// the server wakes on). A ping-pong's calls come tens of µs apart, a remote one's ≈100 µs
-/// (the other side's turn): hot.
+/// too, and their wake-ups, not the daemon's, make the answer late: 170–300 µs on the
+/// client's node of a remote call, 30–90 µs for a local server. Polling the full waiting
+/// window for it costs the whole wait in CPU. So cold calls have a window of their own,
+/// learnt the same way but at most the idle window's maximum (50 µs): a local server's
+/// reply is still caught, a remote answer is not polled for (BENCHMARKS.md, "adaptive busy
+/// polling"). A ping-pong's calls come tens of µs apart, a remote one's ≈100 µs (the other
+/// side's turn): hot.
 pub const COLD_GAP: u64 = 2;
 
 impl Spin {
@@ -259,25 +267,31 @@ impl Spin {
         Self {
             waiting: Window::new(nanos(windows.waiting)),
             idle: Window::new(nanos(windows.idle)),
+            waiting_cold: Window::new(nanos(windows.idle)),
             cold: false,
             adaptive: windows.adaptive,
         }
     }
 
-    /// The current windows (waiting, idle), in nanoseconds: the waiting one is zero while
-    /// the call waited for is cold.
+    /// The current windows (waiting, idle), in nanoseconds: the waiting one is the cold
+    /// calls' while the call waited for is cold.
     pub fn current(&self) -> (u64, u64) {
-        let waiting = if self.cold { 0 } else { self.waiting.current };
+        let waiting = if self.cold {
+            self.waiting_cold.current
+        } else {
+            self.waiting.current
+        };
         (waiting, self.idle.current)
     }
 
     /// Learn from `event`; `true` when a window changed.
     ///
-    /// Which window it teaches: the waiting one when a call made within the waiting
-    /// window's maximum still waited at the previous activity (the sample is the time since
-    /// that call: the window runs from the call); the idle one otherwise (the sample is the
-    /// time since the previous activity, which also says whether what comes now is cold).
-    /// A cold call's answer teaches nothing: it is late for reasons polling cannot change.
+    /// An answer (a call made within the waiting window's maximum still waited at the
+    /// previous activity; the sample is the time since that call, as the window runs from
+    /// the call) teaches the cold calls' window if the call was cold, nothing otherwise.
+    /// Other activity (the sample is the time since the previous activity) says whether
+    /// what comes now is cold; a cold gap teaches the idle window, a dense one restores it
+    /// to its maximum.
     pub fn observe(&mut self, e: Event) -> bool {
         if !self.adaptive {
             return false;
@@ -285,14 +299,28 @@ impl Spin {
         let before = self.current();
         match e.newest {
             Some(call) if e.last.saturating_sub(call) < self.waiting.max => {
-                if !self.cold {
-                    self.waiting.observe(e.now.saturating_sub(call), e.slept);
+                // A hot call's answer is polled for the full window: a ping-pong's answers
+                // come well within it, and learning it lost them now and then (remote
+                // back-to-back p50 1.5x of raw quinn in some runs instead of 0.85x).
+                if self.cold {
+                    self.waiting_cold
+                        .observe(e.now.saturating_sub(call), e.slept);
                 }
             }
             _ => {
                 let gap = e.now.saturating_sub(e.last);
-                self.idle.observe(gap, e.slept);
                 self.cold = gap > self.waiting.max.saturating_mul(COLD_GAP);
+                if self.cold {
+                    // Sparse traffic: a gap no window could span teaches the idle window.
+                    self.idle.observe(gap, e.slept);
+                } else {
+                    // Dense traffic polls the full idle window, as a fixed poller does:
+                    // learning it from gaps of 50–400 µs (the server's node of a remote
+                    // ping-pong sees the next call ≈100 µs after its reply) lost the short
+                    // ones now and then (remote back-to-back p50 1.2–1.7x of raw quinn in
+                    // some runs instead of 0.85x).
+                    self.idle = Window::new(self.idle.max);
+                }
             }
         }
         self.current() != before
@@ -691,21 +719,21 @@ mod tests {
         let rows: &[(&str, &[Step], (u64, u64))] = &[
             (
                 "local control loop, 1 call/ms: each call comes after 960 µs of quiet (cold): \
-                 poll neither for its answer nor after it",
+                 poll up to the cold window (50 µs) for its answer, caught, not after it",
                 &[Call(960, true), Answer(40, false)],
-                (0, 0),
+                (50, 0),
             ),
             (
                 "client's node of a remote call at 1 call/ms: cold, and the answer comes \
-                 300 µs after the call: poll neither",
+                 300 µs after the call, beyond the cold window: poll neither",
                 &[Call(700, true), Answer(300, true)],
                 (0, 0),
             ),
             (
-                "a call every 300 µs (within two waiting windows: hot): poll for the answer \
-                 (caught), not for the next call",
+                "a call every 300 µs (within two waiting windows: dense): poll for the answer \
+                 (caught) and the full idle window after it, as a fixed poller",
                 &[Call(260, true), Answer(40, false)],
-                (200, 0),
+                (200, 50),
             ),
             (
                 "back-to-back local ping-pong: answer after 30 µs, next call 20 µs later: \
@@ -720,9 +748,9 @@ mod tests {
             ),
             (
                 "back-to-back remote on the server's node: the next call comes 110 µs after \
-                 the reply (the other side's turn), beyond the idle window but hot",
+                 the reply (the other side's turn), beyond the idle window but dense: full",
                 &[Call(110, true), Answer(30, false)],
-                (200, 0),
+                (200, 50),
             ),
             (
                 "the server's node of a remote ping-pong, when the forwarded call's caller does \
@@ -732,10 +760,11 @@ mod tests {
                 (200, 50),
             ),
             (
-                "the same at 1 call/ms: the forwarded call after 900 µs, the reply after \
-                 120 µs (the server wakes from idle): both beyond, shut",
-                &[Other(900, true), Other(120, true)],
-                (200, 0),
+                "the server's node at 1 call/ms: the forwarded call after 900 µs (cold), the \
+                 reply 120 µs later (the server wakes from idle), beyond the cold window: \
+                 poll neither",
+                &[Call(900, true), Answer(120, true)],
+                (0, 0),
             ),
         ];
         for &(why, steps, want) in rows {
@@ -797,10 +826,11 @@ mod tests {
         );
     }
 
-    /// A cold call (after a quiet spell) is not polled for, and its late answer does not
-    /// teach the waiting window: the next hot call is polled for as before.
+    /// A cold call (after a quiet spell) is polled for by a window of its own, at most the
+    /// idle window's maximum, which its late answers shut; they do not teach the waiting
+    /// window: the next hot call is polled for as before.
     #[test]
-    fn a_cold_call_is_not_polled_for_and_teaches_nothing() {
+    fn a_cold_call_has_a_short_window_of_its_own() {
         use Step::*;
         // Hot ping-pong, then one cold call answered after 300 µs, then hot again.
         let mut spin = Spin::new(Windows::new(DEFAULT_BUSY_POLL, DEFAULT_BUSY_POLL_IDLE));
@@ -822,22 +852,25 @@ mod tests {
         };
         assert_eq!(step(Call(20, false)), 200);
         assert_eq!(step(Answer(30, false)), 200);
-        assert_eq!(
-            step(Call(2_000, true)),
-            0,
-            "cold: no polling for the answer"
-        );
-        assert_eq!(step(Answer(300, true)), 0);
+        assert_eq!(step(Call(2_000, true)), 50, "cold: the cold window");
+        assert_eq!(step(Answer(40, false)), 50, "a local reply, caught");
+        for _ in 0..SHRINK_AFTER {
+            step(Call(2_000, true));
+            step(Answer(300, true));
+        }
+        assert_eq!(step(Call(2_000, true)), 25, "remote answers: shrinking");
+        assert_eq!(step(Answer(300, true)), 12);
         assert_eq!(step(Call(20, false)), 200, "hot again: the window it had");
         // The boundary: two waiting windows of quiet.
         assert_eq!(step(Answer(30, false)), 200);
         assert_eq!(step(Call(400, true)), 200, "400 µs: still hot");
         assert_eq!(step(Answer(30, false)), 200);
-        assert_eq!(step(Call(401, true)), 0, "401 µs: cold");
+        assert_eq!(step(Call(401, true)), 12, "401 µs: cold");
     }
 
     /// A caller parked longer than the waiting window (a client waiting on a resource
-    /// manager for an event) does not count as waiting: the activity teaches the idle window.
+    /// manager for an event) does not count as waiting: sparse activity teaches the idle
+    /// window (and the calls are cold).
     #[test]
     fn a_parked_caller_teaches_the_idle_window() {
         let mut spin = Spin::new(Windows::new(DEFAULT_BUSY_POLL, DEFAULT_BUSY_POLL_IDLE));
@@ -845,7 +878,7 @@ mod tests {
         let mut now = 10_000_000 * US;
         for _ in 0..10 {
             let last = now;
-            now += 300 * US;
+            now += 1_000 * US;
             spin.observe(Event {
                 now,
                 last,
@@ -853,7 +886,7 @@ mod tests {
                 slept: true,
             });
         }
-        assert_eq!(spin.current(), (nanos(DEFAULT_BUSY_POLL), 0));
+        assert_eq!(spin.current(), (nanos(DEFAULT_BUSY_POLL_IDLE), 0));
     }
 
     /// `--busy-poll-fixed`: the windows never move.
@@ -895,8 +928,8 @@ mod tests {
         assert_eq!(activity.idle_ns.load(Ordering::Relaxed), 20 * US);
         assert_eq!(
             activity.waiting_ns.load(Ordering::Relaxed),
-            0,
-            "a call after 30 s of quiet is cold"
+            40 * US,
+            "a call after 30 s of quiet is cold: the cold window, at most the idle maximum"
         );
         let fixed = windows.adaptive(false);
         activity.configure(fixed);
