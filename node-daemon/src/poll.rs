@@ -332,11 +332,11 @@ impl Spin {
 /// maximum grows the window (polling longer would have caught it: to twice the window, and
 /// at least twice that event's delay); events beyond the maximum halve it (polling up to the
 /// maximum would not have caught them, so it was CPU for nothing), down to zero, once
-/// [`SHRINK_AFTER`] of them came in a row: one window often sees two kinds of gap (on the
-/// server's node of a remote ping-pong the idle window sees the server's reply, tens of µs,
-/// and the next call, ≈100 µs), and halving at every long one would lose the short ones. A
-/// call every millisecond thus stops the daemon polling after it within a few calls, and a
-/// ping-pong grows the window back within a few round trips.
+/// [`SHRINK_AFTER`] of them came in a row: one window often sees two kinds of gap (a
+/// server's reply, tens of µs, and the next call, much later), and halving at every long
+/// one would lose the short ones. A call every millisecond thus stops the daemon polling
+/// after it within a few calls, and a window grows back within a few events that polling
+/// longer would have caught.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     /// The configured window, nanoseconds.
