@@ -102,6 +102,12 @@ pub struct Args {
     /// The older spelling of --busy-poll-idle, in microseconds.
     #[arg(long, conflicts_with = "busy_poll_idle", hide = true)]
     pub busy_poll_idle_us: Option<u64>,
+    /// Always poll the full --busy-poll / --busy-poll-idle windows. By default, once calls
+    /// come more than 400 µs apart, the daemon learns from the traffic when polling catches
+    /// the answer or the next request, and stops polling when it does not (a call every
+    /// millisecond: it sleeps between calls).
+    #[arg(long)]
+    pub busy_poll_fixed: bool,
     /// The daemon's own SCHED_FIFO priority (default 0: stay SCHED_OTHER; 90, above every
     /// client, is what the shipped config sets so that a real-time CPU hog cannot starve
     /// message passing). Needs CAP_SYS_NICE; without it the daemon says so and stays
@@ -207,6 +213,7 @@ struct FileConfig {
     busy_poll_idle: Option<Duration>,
     /// The older spelling of `busy_poll_idle`, in microseconds, still read.
     busy_poll_idle_us: Option<u64>,
+    busy_poll_fixed: Option<bool>,
     rt_priority: Option<u8>,
     one_copy: Option<crate::one_copy::OneCopy>,
     metrics: Option<String>,
@@ -283,6 +290,8 @@ pub struct Config {
     /// Busy-polling window after the last kernel call when no recent call waits (capped at
     /// `busy_poll` when polling starts).
     pub busy_poll_idle: Duration,
+    /// Poll the full windows always instead of learning them (see `poll::Spin`).
+    pub busy_poll_fixed: bool,
     /// Own SCHED_FIFO priority (0: none); see `sched`.
     pub rt_priority: u8,
     /// Whether one copy is offered to clients (`--one-copy`).
@@ -311,6 +320,7 @@ impl Config {
             peer_frame_timeout: DEFAULT_PEER_FRAME_TIMEOUT,
             busy_poll: crate::poll::DEFAULT_BUSY_POLL,
             busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
+            busy_poll_fixed: false,
             rt_priority: DEFAULT_RT_PRIORITY,
             one_copy: crate::one_copy::OneCopy::On,
             limits: qnet_core::Limits::default(),
@@ -389,6 +399,7 @@ impl Config {
                 .or(file.busy_poll_idle)
                 .or(file.busy_poll_idle_us.map(Duration::from_micros))
                 .unwrap_or(crate::poll::DEFAULT_BUSY_POLL_IDLE),
+            busy_poll_fixed: args.busy_poll_fixed || file.busy_poll_fixed.unwrap_or(false),
             rt_priority: args
                 .rt_priority
                 .or(file.rt_priority)
@@ -722,6 +733,8 @@ mod tests {
         let c = config(&["--busy-poll", "300us", "--busy-poll-idle", "0s"]).unwrap();
         assert_eq!(c.busy_poll, Duration::from_micros(300));
         assert_eq!(c.busy_poll_idle, Duration::ZERO);
+        assert!(!c.busy_poll_fixed, "adaptive by default");
+        assert!(config(&["--busy-poll-fixed"]).unwrap().busy_poll_fixed);
         let c = config(&[]).unwrap();
         assert_eq!(
             (c.busy_poll, c.busy_poll_idle),
@@ -824,6 +837,7 @@ link_timeout_ms = 1000
 max_message_size = 2048
 busy_poll_us = 7
 busy_poll_idle = "3us"
+busy_poll_fixed = true
 metrics = "127.0.0.1:9100"
 log_format = "json"
 peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.0.1:7002" }]
@@ -839,6 +853,7 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
         assert_eq!(c.max_message_size, 2048);
         assert_eq!(c.busy_poll, Duration::from_micros(7));
         assert_eq!(c.busy_poll_idle, Duration::from_micros(3));
+        assert!(c.busy_poll_fixed, "the file's busy_poll_fixed");
         assert_eq!(c.metrics, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(

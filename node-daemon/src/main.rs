@@ -97,6 +97,7 @@ fn run(args: Args) -> Result<(), String> {
             link_timeout = %humantime::format_duration(config.link_timeout),
             busy_poll = %humantime::format_duration(config.busy_poll),
             busy_poll_idle = %humantime::format_duration(config.busy_poll_idle.min(config.busy_poll)),
+            busy_poll_windows = if config.busy_poll_fixed { "fixed" } else { "adaptive" },
             heap = %heap,
             scheduling = %sched,
             "qnetd listening"

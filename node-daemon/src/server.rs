@@ -166,7 +166,8 @@ impl Server {
             ctx,
             peer,
             metrics,
-            busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle),
+            busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle)
+                .adaptive(!config.busy_poll_fixed),
         })
     }
 

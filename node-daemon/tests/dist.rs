@@ -37,6 +37,10 @@ fn sample_config_loads_with_every_key_set() {
     assert_eq!(config.max_message_size, 16 * 1024 * 1024);
     assert_eq!(config.busy_poll, Duration::from_micros(200));
     assert_eq!(config.busy_poll_idle, Duration::from_micros(50));
+    assert!(
+        !config.busy_poll_fixed,
+        "the sample states the default: learnt windows"
+    );
     assert_eq!(config.rt_priority, 90);
     assert_eq!(config.one_copy, qnet_daemon::one_copy::OneCopy::On);
     assert_eq!(
@@ -58,6 +62,7 @@ fn sample_config_loads_with_every_key_set() {
         keys,
         [
             "busy_poll",
+            "busy_poll_fixed",
             "busy_poll_idle",
             "certs",
             "limit_channels",

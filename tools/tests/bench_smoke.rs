@@ -103,9 +103,23 @@ fn quick_bench_runs_and_prints_the_table() {
         .skip(1)
         .filter(|l| l.ends_with("PASS") || l.ends_with("MISS"))
         .collect();
+    // --quick runs 64 B and 1 MiB: every target row but the two 64 KiB ones (issue 17's
+    // table, the earlier 64 B p50 rows, memory).
     assert_eq!(
         targets.len(),
-        7,
-        "seven target rows with a verdict:\n{stdout}"
+        15,
+        "fifteen target rows with a verdict:\n{stdout}"
     );
+    for row in [
+        "local MsgSend p50, 1 MiB",
+        "paced 1 call/ms p50, remote",
+        "daemon CPU at 1 call/ms, local",
+        "daemon CPU per local round trip",
+        "pulses/s, remote",
+    ] {
+        assert!(
+            targets.iter().any(|t| t.trim_start().starts_with(row)),
+            "no {row:?} target:\n{stdout}"
+        );
+    }
 }

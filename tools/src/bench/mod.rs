@@ -348,8 +348,8 @@ fn compare(args: &BenchArgs) -> Result<()> {
         &plan.clients,
         plan.rounds,
         &rounds,
-        stats::median(pulses_local),
-        stats::median(pulses_remote),
+        (!pulses_local.is_empty()).then(|| stats::median(pulses_local)),
+        (!pulses_remote.is_empty()).then(|| stats::median(pulses_remote)),
         mem,
         plan.pace.map(|pace| (pace, &paced)),
     );

@@ -70,13 +70,15 @@ pub struct Paced {
     pub daemon_core_percent: f64,
 }
 
-/// A performance target: a ratio of qnet to the raw-transport floor, or daemon bytes per idle
-/// connection, with its goal.
+/// A performance target (issue 17's table, the earlier issues' back-to-back p50 rows, issue 5's
+/// memory rows): a ratio of qnet to the raw-transport floor, daemon CPU, pulses per second or
+/// daemon bytes per idle connection, with its goal.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
     /// What it is about.
     pub name: &'static str,
-    /// The measured value (a ratio, or bytes per connection).
+    /// The measured value (a ratio, % of a core, µs, pulses per second, or bytes per
+    /// connection).
     pub measured: f64,
     /// The goal.
     pub goal: f64,
@@ -84,8 +86,20 @@ pub struct Target {
     pub at_most: bool,
     /// Whether the goal is met.
     pub pass: bool,
-    /// Unit for printing.
+    /// Unit for printing: "x" (ratio), "%" (of one core), "µs", "/s", "B".
     pub unit: &'static str,
+}
+
+impl Target {
+    /// `value` in this target's unit, for the table.
+    fn show(&self, value: f64) -> String {
+        match self.unit {
+            "x" => format!("{value:.2}x"),
+            "%" => format!("{value:.1} %"),
+            "µs" => format!("{value:.1} µs"),
+            unit => format!("{value:.0} {unit}"),
+        }
+    }
 }
 
 /// The machine a run was on, and how busy it was.
@@ -170,8 +184,8 @@ impl Report {
         clients: &[usize],
         rounds_run: usize,
         rounds: &Rounds,
-        pulses_per_s_local: f64,
-        pulses_per_s_remote: f64,
+        pulses_per_s_local: Option<f64>,
+        pulses_per_s_remote: Option<f64>,
         memory: MemoryFigures,
         paced: Option<(
             std::time::Duration,
@@ -213,54 +227,50 @@ impl Report {
                 });
             }
         };
+        // Issue 17's table, in its order, then the memory rows (issue 5). The two 64 B
+        // 1-client p50 rows are earlier issues' targets (issue 5), kept so a regression of
+        // the back-to-back latency still shows.
         add(
-            "local MsgSend p50, 64 B, 1 client (x raw UDS p50)",
+            "local MsgSend p50, 64 B, 1 client (x raw UDS; issue 5)",
             find(&local, 64, 1).map(|c| c.p50_ratio),
             2.0,
             true,
             "x",
         );
         add(
-            "remote MsgSend p50, 64 B, 1 client (x raw quinn p50)",
+            "remote MsgSend p50, 64 B, 1 client (x raw quinn; issue 5)",
             find(&remote, 64, 1).map(|c| c.p50_ratio),
             1.6,
             true,
             "x",
         );
         add(
-            "local msgs/s, 64 B, 8 clients (of raw UDS, 8 conns)",
-            find(&local, 64, 8).map(|c| c.throughput_ratio),
-            0.5,
-            false,
+            "local MsgSend p50, 64 KiB, 1 client (x raw UDS)",
+            find(&local, 64 << 10, 1).map(|c| c.p50_ratio),
+            1.5,
+            true,
             "x",
         );
         add(
-            "remote msgs/s, 64 B, 8 clients (of raw quinn, 8 streams)",
-            find(&remote, 64, 8).map(|c| c.throughput_ratio),
-            0.6,
-            false,
+            "local MsgSend p50, 1 MiB, 1 client (x raw UDS)",
+            find(&local, 1 << 20, 1).map(|c| c.p50_ratio),
+            1.0,
+            true,
             "x",
         );
         add(
             "remote MiB/s, 1 MiB, 1 client (of raw quinn, 1 stream)",
             find(&remote, 1 << 20, 1).map(|c| c.throughput_ratio),
-            0.8,
+            0.9,
             false,
             "x",
         );
         add(
-            "daemon bytes per idle local connection",
-            Some(memory.local_connect_attach.max(memory.local_thread_session)),
-            16.0 * 1024.0,
-            true,
-            "B",
-        );
-        add(
-            "daemon bytes per idle remote connection (both daemons)",
-            Some(memory.remote_total()),
-            64.0 * 1024.0,
-            true,
-            "B",
+            "remote MiB/s, 64 KiB, 1 client (of raw quinn, 1 stream)",
+            find(&remote, 64 << 10, 1).map(|c| c.throughput_ratio),
+            0.85,
+            false,
+            "x",
         );
         let paced = paced.map_or_else(Vec::new, |(pace, runs)| {
             [
@@ -286,13 +296,98 @@ impl Report {
             })
             .collect()
         });
+        // The paced targets are stated at one call per millisecond: another `--pace-us`
+        // measures something else, so they are left out then.
+        let paced_at = |path: &str| {
+            paced
+                .iter()
+                .find(|p| p.path == path && p.pace_us == PACED_TARGET_US)
+                .filter(|p| p.floor.msgs_per_s > 0.0 && p.qnet.msgs_per_s > 0.0)
+        };
+        add(
+            "paced 1 call/ms p50, local (x its floor)",
+            paced_at("local").map(|p| p.p50_ratio),
+            2.0,
+            true,
+            "x",
+        );
+        add(
+            "paced 1 call/ms p50, remote (x its floor)",
+            paced_at("remote").map(|p| p.p50_ratio),
+            2.0,
+            true,
+            "x",
+        );
+        add(
+            "daemon CPU at 1 call/ms, local (share of a core)",
+            paced_at("local").map(|p| p.daemon_core_percent),
+            5.0,
+            true,
+            "%",
+        );
+        add(
+            "daemon CPU at 1 call/ms, remote (both daemons, of a core)",
+            paced_at("remote").map(|p| p.daemon_core_percent),
+            15.0,
+            true,
+            "%",
+        );
+        add(
+            "local msgs/s, 64 B, 8 clients (of raw UDS, 8 conns)",
+            find(&local, 64, 8).map(|c| c.throughput_ratio),
+            0.6,
+            false,
+            "x",
+        );
+        add(
+            "remote msgs/s, 64 B, 8 clients (of raw quinn, 8 streams)",
+            find(&remote, 64, 8).map(|c| c.throughput_ratio),
+            0.45,
+            false,
+            "x",
+        );
+        add(
+            "daemon CPU per local round trip, 64 B, 8 clients",
+            find(&local, 64, 8).map(|c| c.qnet.daemon_cpu_us),
+            6.0,
+            true,
+            "µs",
+        );
+        add(
+            "pulses/s, local (one sender)",
+            pulses_per_s_local,
+            150_000.0,
+            false,
+            "/s",
+        );
+        add(
+            "pulses/s, remote (one sender)",
+            pulses_per_s_remote,
+            60_000.0,
+            false,
+            "/s",
+        );
+        add(
+            "daemon bytes per idle local connection",
+            Some(memory.local_connect_attach.max(memory.local_thread_session)),
+            16.0 * 1024.0,
+            true,
+            "B",
+        );
+        add(
+            "daemon bytes per idle remote connection (both daemons)",
+            Some(memory.remote_total()),
+            64.0 * 1024.0,
+            true,
+            "B",
+        );
         Self {
             machine,
             rounds: rounds_run,
             local,
             remote,
-            pulses_per_s_local,
-            pulses_per_s_remote,
+            pulses_per_s_local: pulses_per_s_local.unwrap_or(0.0),
+            pulses_per_s_remote: pulses_per_s_remote.unwrap_or(0.0),
             memory,
             paced,
             targets,
@@ -405,17 +500,15 @@ impl Report {
         }
         println!();
         println!(
-            "targets: qnet against the raw-transport floor, daemon memory per idle connection"
+            "targets (issue 17 and earlier; rows whose phase did not run are left out): qnet \
+             against the raw-transport floor, daemon CPU, pulses, daemon memory per idle \
+             connection"
         );
         for t in &self.targets {
             let rel = if t.at_most { "<=" } else { ">=" };
-            let (m, g) = if t.unit == "B" {
-                (format!("{:.0} B", t.measured), format!("{:.0} B", t.goal))
-            } else {
-                (format!("{:.2}x", t.measured), format!("{:.2}x", t.goal))
-            };
+            let (m, g) = (t.show(t.measured), t.show(t.goal));
             println!(
-                "  {:<58} {:>10} {rel} {:>9}  {}",
+                "  {:<60} {:>10} {rel} {:>9}  {}",
                 t.name,
                 m,
                 g,
@@ -424,6 +517,9 @@ impl Report {
         }
     }
 }
+
+/// The pace (µs between calls) the paced targets are stated at: one call per millisecond.
+const PACED_TARGET_US: f64 = 1000.0;
 
 fn size_name(size: usize) -> String {
     match size {
@@ -435,6 +531,9 @@ fn size_name(size: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
     use super::*;
 
     fn fig(p50: f64, msgs: f64) -> Figures {
@@ -460,34 +559,363 @@ mod tests {
         assert_eq!(c.floor.p50_us, 10.0);
     }
 
-    #[test]
-    fn targets_skip_paths_that_did_not_run() {
-        let mut rounds = Rounds::new();
-        for (v, f) in [
-            (Variant::RawUds, fig(10.0, 100.0)),
-            (Variant::QnetLocal, fig(15.0, 40.0)),
-        ] {
-            rounds.insert((v, 64, 1), vec![f]);
-            rounds.insert((v, 64, 8), vec![f]);
-        }
-        let machine = Machine {
+    fn machine() -> Machine {
+        Machine {
             cpus: 2,
             cpu_model: String::new(),
             kernel: String::new(),
             load_before: 0.0,
             load_after: 0.0,
-        };
-        let memory = MemoryFigures::default();
-        let r = Report::build(machine, &[64], &[1, 8], 1, &rounds, 0.0, 0.0, memory, None);
-        let names: Vec<_> = r.targets.iter().map(|t| t.name).collect();
-        assert!(names.iter().any(|n| n.starts_with("local MsgSend p50")));
-        assert!(names.iter().any(|n| n.starts_with("local msgs/s")));
-        assert!(
-            !names.iter().any(|n| n.starts_with("remote")),
-            "remote did not run, yet: {names:?}"
+        }
+    }
+
+    fn with_cpu(mut f: Figures, cpu: f64) -> Figures {
+        f.daemon_cpu_us = cpu;
+        f
+    }
+
+    const SIZES: [usize; 3] = [64, 64 << 10, 1 << 20];
+
+    /// Every cell of every variant: floor p50 10 µs and 1000 msgs/s; qnet's p50 ratio is
+    /// `p50_x(size, clients)` (local) or twice it (remote), its throughput ratio is
+    /// `msgs_x(...)` (local) or 1.25 times it (remote), its daemon CPU `cpu(...)` µs per
+    /// round trip (remote: twice it).
+    fn all_cells(
+        p50_x: impl Fn(usize, usize) -> f64,
+        msgs_x: impl Fn(usize, usize) -> f64,
+        cpu: impl Fn(usize, usize) -> f64,
+    ) -> Rounds {
+        let mut rounds = Rounds::new();
+        for size in SIZES {
+            for c in [1, 8] {
+                let (p, m, u) = (p50_x(size, c), msgs_x(size, c), cpu(size, c));
+                for (v, f) in [
+                    (Variant::RawUds, fig(10.0, 1000.0)),
+                    (Variant::QnetLocal, with_cpu(fig(10.0 * p, 1000.0 * m), u)),
+                    (Variant::RawQuic, fig(10.0, 1000.0)),
+                    (
+                        Variant::QnetRemote,
+                        with_cpu(fig(20.0 * p, 1250.0 * m), 2.0 * u),
+                    ),
+                ] {
+                    rounds.insert((v, size, c), vec![f]);
+                }
+            }
+        }
+        rounds
+    }
+
+    /// The paced phase: floor p50 10 µs; qnet p50 `ratio`× it locally and `2 ratio`×
+    /// remotely, at 1000 calls/s with `cpu_us` (local) and `3 cpu_us` (remote) of daemon CPU
+    /// per call.
+    fn paced_runs(ratio: f64, cpu_us: f64) -> BTreeMap<Variant, Vec<Figures>> {
+        [
+            (Variant::RawUds, fig(10.0, 1000.0)),
+            (
+                Variant::QnetLocal,
+                with_cpu(fig(10.0 * ratio, 1000.0), cpu_us),
+            ),
+            (Variant::RawQuic, fig(10.0, 1000.0)),
+            (
+                Variant::QnetRemote,
+                with_cpu(fig(20.0 * ratio, 1000.0), 3.0 * cpu_us),
+            ),
+        ]
+        .into_iter()
+        .map(|(v, f)| (v, vec![f]))
+        .collect()
+    }
+
+    fn memory(bytes: f64) -> MemoryFigures {
+        MemoryFigures {
+            connections: 1,
+            local_connect_attach: bytes,
+            local_thread_session: bytes / 2.0,
+            remote_connect_attach_client_daemon: bytes,
+            remote_connect_attach_server_daemon: bytes,
+        }
+    }
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn build(
+        rounds: &Rounds,
+        pulses: (Option<f64>, Option<f64>),
+        memory: MemoryFigures,
+        paced: Option<(Duration, &BTreeMap<Variant, Vec<Figures>>)>,
+    ) -> Report {
+        Report::build(
+            machine(),
+            &SIZES,
+            &[1, 8],
+            1,
+            rounds,
+            pulses.0,
+            pulses.1,
+            memory,
+            paced,
+        )
+    }
+
+    /// Issue 17's table (and the earlier rows) in order, each from the figure it names: the
+    /// cells carry distinct ratios so a row reading the wrong cell shows.
+    #[test]
+    fn every_target_row_reads_its_own_figure() {
+        // p50 ratio: 1 + size in KiB / 1000 + clients / 100; throughput ratio: its inverse.
+        let p50_x = |size: usize, c: usize| 1.0 + (size >> 10) as f64 / 1000.0 + c as f64 / 100.0;
+        let rounds = all_cells(p50_x, |s, c| 1.0 / p50_x(s, c), |s, c| (s + c) as f64);
+        let paced = paced_runs(1.5, 20.0);
+        let r = build(
+            &rounds,
+            (Some(160_000.0), Some(50_000.0)),
+            memory(1000.0),
+            Some((MS, &paced)),
         );
-        let p50 = &r.targets[0];
-        assert_eq!((p50.measured, p50.pass), (1.5, true));
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let expected: [(&str, f64, f64, bool); 17] = [
+            ("local MsgSend p50, 64 B, 1 client", p50_x(64, 1), 2.0, true),
+            (
+                "remote MsgSend p50, 64 B, 1 client",
+                2.0 * p50_x(64, 1),
+                1.6,
+                false,
+            ),
+            (
+                "local MsgSend p50, 64 KiB, 1 client",
+                p50_x(64 << 10, 1),
+                1.5,
+                true,
+            ),
+            (
+                "local MsgSend p50, 1 MiB, 1 client",
+                p50_x(1 << 20, 1),
+                1.0,
+                false,
+            ),
+            (
+                "remote MiB/s, 1 MiB, 1 client",
+                1.25 / p50_x(1 << 20, 1),
+                0.9,
+                false,
+            ),
+            (
+                "remote MiB/s, 64 KiB, 1 client",
+                1.25 / p50_x(64 << 10, 1),
+                0.85,
+                true,
+            ),
+            ("paced 1 call/ms p50, local", 1.5, 2.0, true),
+            ("paced 1 call/ms p50, remote", 3.0, 2.0, false),
+            // 20 µs per call at 1000 calls/s: 2 % of a core; remote 60 µs: 6 %.
+            ("daemon CPU at 1 call/ms, local", 2.0, 5.0, true),
+            ("daemon CPU at 1 call/ms, remote", 6.0, 15.0, true),
+            (
+                "local msgs/s, 64 B, 8 clients",
+                1.0 / p50_x(64, 8),
+                0.6,
+                true,
+            ),
+            (
+                "remote msgs/s, 64 B, 8 clients",
+                1.25 / p50_x(64, 8),
+                0.45,
+                true,
+            ),
+            (
+                "daemon CPU per local round trip, 64 B, 8 clients",
+                72.0,
+                6.0,
+                false,
+            ),
+            ("pulses/s, local", 160_000.0, 150_000.0, true),
+            ("pulses/s, remote", 50_000.0, 60_000.0, false),
+            (
+                "daemon bytes per idle local connection",
+                1000.0,
+                16384.0,
+                true,
+            ),
+            (
+                "daemon bytes per idle remote connection",
+                2000.0,
+                65536.0,
+                true,
+            ),
+        ];
+        assert_eq!(
+            r.targets.len(),
+            expected.len(),
+            "{:?}",
+            r.targets.iter().map(|t| t.name).collect::<Vec<_>>()
+        );
+        for (t, (name, measured, goal, pass)) in r.targets.iter().zip(expected) {
+            assert!(t.name.starts_with(name), "{} is not {name}", t.name);
+            assert!(
+                close(t.measured, measured),
+                "{}: {} not {measured}",
+                t.name,
+                t.measured
+            );
+            assert!(
+                close(t.goal, goal),
+                "{}: goal {} not {goal}",
+                t.name,
+                t.goal
+            );
+            assert_eq!(t.pass, pass, "{}", t.name);
+        }
+        // The JSON form carries every row.
+        let json = serde_json::to_value(&r).expect("serialises");
+        assert_eq!(
+            json["targets"].as_array().map(Vec::len),
+            Some(r.targets.len())
+        );
+    }
+
+    /// A row whose phase did not run is left out, not reported as 0 (which would read as a
+    /// PASS for an "at most" goal).
+    #[test]
+    fn rows_of_phases_that_did_not_run_are_omitted() {
+        let names = |r: &Report| r.targets.iter().map(|t| t.name).collect::<Vec<_>>();
+        let memory_rows = [
+            "daemon bytes per idle local",
+            "daemon bytes per idle remote",
+        ];
+        // Nothing but the memory phase.
+        let r = build(&Rounds::new(), (None, None), memory(1.0), None);
+        let got = names(&r);
+        assert_eq!(got.len(), 2, "{got:?}");
+        for (n, want) in got.iter().zip(memory_rows) {
+            assert!(n.starts_with(want), "{got:?}");
+        }
+        // Only the local variants (`--only raw-uds,qnet-local`), no remote pulses, and a
+        // paced phase at another pace than the targets' 1 ms.
+        let mut rounds = all_cells(|_, _| 1.0, |_, _| 1.0, |_, _| 1.0);
+        rounds.retain(|(v, _, _), _| matches!(v, Variant::RawUds | Variant::QnetLocal));
+        let mut paced = paced_runs(1.0, 1.0);
+        let r = build(
+            &rounds,
+            (Some(1.0), None),
+            memory(1.0),
+            Some((Duration::from_micros(500), &paced)),
+        );
+        let got = names(&r);
+        assert!(!got.iter().any(|n| n.contains("remote MsgSend")), "{got:?}");
+        assert!(!got.iter().any(|n| n.contains("remote MiB/s")), "{got:?}");
+        assert!(!got.iter().any(|n| n.contains("remote msgs/s")), "{got:?}");
+        assert!(
+            !got.iter().any(|n| n.starts_with("pulses/s, remote")),
+            "{got:?}"
+        );
+        assert!(!got.iter().any(|n| n.starts_with("paced")), "{got:?}");
+        assert!(!got.iter().any(|n| n.contains("1 call/ms")), "{got:?}");
+        for kept in [
+            "local MsgSend p50, 64 B",
+            "local MsgSend p50, 64 KiB",
+            "local MsgSend p50, 1 MiB",
+            "local msgs/s",
+            "daemon CPU per local round trip",
+            "pulses/s, local",
+        ] {
+            assert!(got.iter().any(|n| n.starts_with(kept)), "{kept}: {got:?}");
+        }
+        // At 1 ms, the paced rows of the path whose variants ran.
+        paced.retain(|v, _| matches!(v, Variant::RawUds | Variant::QnetLocal));
+        let r = build(&rounds, (None, None), memory(1.0), Some((MS, &paced)));
+        let got = names(&r);
+        assert!(
+            got.iter()
+                .any(|n| n.starts_with("paced 1 call/ms p50, local")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|n| n.starts_with("daemon CPU at 1 call/ms, local")),
+            "{got:?}"
+        );
+        assert!(
+            !got.iter()
+                .any(|n| n.contains("1 call/ms") && n.contains("remote")),
+            "{got:?}"
+        );
+        assert!(!got.iter().any(|n| n.starts_with("pulses/s")), "{got:?}");
+        // Sizes that were not run (`--sizes 64`): no 64 KiB / 1 MiB rows.
+        let mut rounds = all_cells(|_, _| 1.0, |_, _| 1.0, |_, _| 1.0);
+        rounds.retain(|(_, size, _), _| *size == 64);
+        let got = names(&build(&rounds, (None, None), memory(1.0), None));
+        assert!(
+            !got.iter().any(|n| n.contains("KiB") || n.contains("MiB")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|n| n.starts_with("remote msgs/s")),
+            "{got:?}"
+        );
+    }
+
+    /// PASS and MISS follow each goal's direction: figures all on the good side pass every
+    /// row, all on the bad side miss every row, and a figure equal to its goal passes.
+    #[test]
+    fn pass_and_miss_follow_the_goal_direction() {
+        // name, p50 ratio, msgs ratio, cpu µs, pulses, bytes per connection, verdict
+        type Case = (&'static str, f64, f64, f64, (f64, f64), f64, bool);
+        let cases: [Case; 3] = [
+            // name, p50 ratio, msgs ratio, cpu µs (paced and per round trip), pulses,
+            // bytes per connection, expected verdict of every row
+            ("good", 0.5, 1.0, 1.0, (200_000.0, 100_000.0), 10.0, true),
+            ("bad", 3.0, 0.1, 200.0, (1_000.0, 1_000.0), 1e6, false),
+            (
+                "pulses at the goal",
+                0.5,
+                1.0,
+                1.0,
+                (150_000.0, 60_000.0),
+                10.0,
+                true,
+            ),
+        ];
+        for (case, p50, msgs, cpu, pulses, bytes, pass) in cases {
+            let rounds = all_cells(|_, _| p50, |_, _| msgs, |_, _| cpu);
+            let paced = paced_runs(p50, cpu);
+            let r = build(
+                &rounds,
+                (Some(pulses.0), Some(pulses.1)),
+                memory(bytes),
+                Some((MS, &paced)),
+            );
+            assert_eq!(r.targets.len(), 17, "{case}");
+            for t in &r.targets {
+                assert_eq!(
+                    t.pass, pass,
+                    "{case}: {} {} vs {}",
+                    t.name, t.measured, t.goal
+                );
+            }
+        }
+        // At the goal exactly: "at most" and "at least" both pass.
+        let rounds = all_cells(|_, _| 1.0, |_, _| 1.0, |_, _| 6.0);
+        let r = build(&rounds, (None, None), memory(1.0), None);
+        let at = |prefix: &str| {
+            r.targets
+                .iter()
+                .find(|t| t.name.starts_with(prefix))
+                .unwrap_or_else(|| panic!("{prefix}"))
+                .clone()
+        };
+        let mib = at("local MsgSend p50, 1 MiB");
+        assert_eq!(
+            (mib.measured, mib.goal, mib.at_most, mib.pass),
+            (1.0, 1.0, true, true)
+        );
+        let cpu = at("daemon CPU per local round trip");
+        assert_eq!((cpu.measured, cpu.at_most, cpu.pass), (6.0, true, true));
+        let tput = at("local msgs/s, 64 B, 8 clients");
+        assert_eq!((tput.at_most, tput.pass), (false, true));
+        let remote = at("remote MiB/s, 1 MiB");
+        assert_eq!(
+            (remote.measured, remote.at_most, remote.pass),
+            (1.25, false, true)
+        );
     }
 
     #[test]
