@@ -20,7 +20,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use prost::Message;
 use qnet_proto::frame::{FrameError, HEADER_LEN, SplitBody, encode_frame, encode_frame_split};
 use qnet_transport::{RecvStream, SendStream};
-use tokio::time::Instant;
 
 use super::budget::{Charge, Exhausted};
 
@@ -64,12 +63,6 @@ const SMALL_CHUNK: usize = 512;
 /// Most chunks taken from quinn at once.
 const CHUNKS_PER_READ: usize = 32;
 
-/// A frame that stops arriving for this long is compacted ([`Chunks::compact`]): a chunk
-/// keeps the whole datagram quinn received it in alive (one allocation per receive, up to
-/// 64 KiB with GRO, shared by all its packets), so chunks held for long could keep more
-/// memory than their bytes. A frame that keeps arriving is not copied twice.
-const COMPACT_AFTER: Duration = Duration::from_millis(5);
-
 /// The bytes of a stream received and not yet taken as frames, as the chunks they arrived
 /// in (quinn's own buffers, not copied). A frame is copied once, when it is whole, into a
 /// buffer of exactly its size; until then it holds what arrived and nothing more, however
@@ -79,8 +72,6 @@ struct Chunks {
     chunks: VecDeque<Bytes>,
     /// Bytes in `chunks`.
     len: usize,
-    /// Whether some chunk is still quinn's buffer (not a copy of ours).
-    kept: bool,
 }
 
 impl Chunks {
@@ -104,7 +95,6 @@ impl Chunks {
             self.chunks.push_back(Bytes::copy_from_slice(&chunk));
         } else {
             self.chunks.push_back(chunk);
-            self.kept = true;
         }
     }
 
@@ -160,15 +150,13 @@ impl Chunks {
         while n > 0 {
             let front = self.chunks.front_mut().expect("n <= len");
             if front.len() > n {
-                out.extend_from_slice(&front[..n]);
-                front.advance(n);
+                out.extend_from_slice(&front.split_to(n));
                 break;
             }
             n -= front.len();
             out.extend_from_slice(front);
             self.chunks.pop_front();
         }
-        self.kept &= !self.chunks.is_empty();
         out.freeze()
     }
 
@@ -184,17 +172,6 @@ impl Chunks {
         let payload = self.take(frame_len - HEADER_LEN);
         // `bytes` fields are slices of `payload` (prost decodes them without copying).
         Ok(Some(M::decode(payload)?))
-    }
-
-    /// Copy what is held into one buffer of exactly its size, releasing quinn's buffers the
-    /// chunks kept alive (for a frame that stopped arriving, see [`COMPACT_AFTER`]).
-    fn compact(&mut self) {
-        if self.kept {
-            let all = self.take(self.len);
-            self.len = all.len();
-            self.chunks.push_back(all);
-            self.kept = false;
-        }
     }
 
     /// At the end of the stream: `Ok` if nothing is left over, else the truncation.
@@ -271,31 +248,17 @@ impl FrameReader {
             let timed = self
                 .stall
                 .filter(|_| self.first_pending || !self.held.is_empty());
-            let stall_at = timed.map(|stall| (stall, Instant::now() + stall));
             let mut got: [Bytes; CHUNKS_PER_READ] = Default::default();
-            let mut n = None;
-            if self.held.kept {
-                // Wait a little as we are, then compact and wait the rest.
-                let soon = Instant::now() + COMPACT_AFTER;
-                let first = stall_at.map_or(soon, |(_, at)| at.min(soon));
-                match tokio::time::timeout_at(first, recv.read_chunks(&mut got)).await {
-                    Ok(r) => n = Some(r),
-                    Err(_) => self.held.compact(),
-                }
-            }
-            let n = match n {
-                Some(r) => r,
-                None => match stall_at {
-                    None => recv.read_chunks(&mut got).await,
-                    Some((stall, at)) => tokio::time::timeout_at(at, recv.read_chunks(&mut got))
-                        .await
-                        .map_err(|_| {
-                            if let Some(c) = &self.charge {
-                                c.node().count_timeout();
-                            }
-                            StreamError::Stalled(stall)
-                        })?,
-                },
+            let n = match timed {
+                None => recv.read_chunks(&mut got).await,
+                Some(stall) => tokio::time::timeout(stall, recv.read_chunks(&mut got))
+                    .await
+                    .map_err(|_| {
+                        if let Some(c) = &self.charge {
+                            c.node().count_timeout();
+                        }
+                        StreamError::Stalled(stall)
+                    })?,
             }
             .map_err(std::io::Error::from)?;
             let Some(n) = n else {
@@ -487,16 +450,6 @@ mod tests {
             held.check_eof().is_err(),
             "the stream ending here truncates the frame"
         );
-        // Compacted: one buffer of exactly what arrived, the frame unchanged.
-        let cost = held.cost();
-        assert!(held.kept);
-        held.compact();
-        assert!(!held.kept);
-        assert_eq!(held.chunks.len(), 1);
-        assert_eq!(held.len, HEADER_LEN + 3 * 4096);
-        assert_eq!(held.cost(), cost - 3 * CHUNK_COST);
-        assert_ne!(held.chunks[0].as_ptr(), long.as_ptr(), "copied");
-        assert_eq!(held.frame_len(32 << 20), Ok(Some(HEADER_LEN + (16 << 20))));
         // Over the reader's limit: refused from the header alone.
         assert!(matches!(
             held.next_frame::<PeerStreamFrame>(1 << 20),
