@@ -330,13 +330,14 @@ mod tests {
 
     use super::*;
 
-    /// Two frames: a small one, then a call with a 200 KB payload.
+    /// Two frames, one with a 200 KiB payload, then a small one.
     fn two_frames() -> (Vec<u8>, Vec<PeerStreamFrame>) {
         let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
-        let small = PeerStreamFrame {
+        let big = PeerStreamFrame {
             frame: Some(peer_stream_frame::Frame::Ping(Default::default())),
+            ..Default::default()
         };
-        let mut msgs = vec![small];
+        let mut msgs = vec![big];
         // A message whose encoding is mostly one bytes field: a call's request.
         let call = qnet_proto::local::Request {
             call: Some(qnet_proto::local::request::Call::MsgSend(
@@ -346,12 +347,14 @@ mod tests {
                     ..Default::default()
                 },
             )),
+            ..Default::default()
         };
         msgs.push(PeerStreamFrame {
             frame: Some(peer_stream_frame::Frame::Call(qnet_proto::peer::PeerCall {
                 request: Some(call),
                 ..Default::default()
             })),
+            ..Default::default()
         });
         let mut wire = Vec::new();
         for m in &msgs {
