@@ -36,6 +36,75 @@ pub enum OneCopy {
     Off,
 }
 
+/// Which clients one copy can reach, for the start-up log line: the kernel lets
+/// `process_vm_readv` read a process only with ptrace-attach rights, so it depends on
+/// `CAP_SYS_PTRACE` and Yama's `ptrace_scope` (a client without it uses the socket path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// `--one-copy off`.
+    Off,
+    /// Every client (the daemon has `CAP_SYS_PTRACE`, Yama allows it).
+    All,
+    /// Clients of the daemon's own uid (no `CAP_SYS_PTRACE`, `ptrace_scope` 0).
+    SameUid,
+    /// None: Yama's `ptrace_scope` (the value) forbids it to this daemon.
+    None(u8),
+}
+
+impl Reach {
+    /// The reach given the mode, whether `CAP_SYS_PTRACE` is effective, and Yama's
+    /// `ptrace_scope` (0 without Yama): scope 1 allows only descendants (clients never are),
+    /// 2 only `CAP_SYS_PTRACE`, 3 nobody.
+    pub fn of(mode: OneCopy, cap_sys_ptrace: bool, ptrace_scope: u8) -> Reach {
+        match (mode, ptrace_scope, cap_sys_ptrace) {
+            (OneCopy::Off, _, _) => Reach::Off,
+            (_, 3.., _) => Reach::None(ptrace_scope),
+            (_, _, true) => Reach::All,
+            (_, 0, false) => Reach::SameUid,
+            (_, scope, false) => Reach::None(scope),
+        }
+    }
+
+    /// The reach of this daemon, from `/proc/self/status` (`CapEff`) and
+    /// `/proc/sys/kernel/yama/ptrace_scope`.
+    pub fn of_this_process(mode: OneCopy) -> Reach {
+        const CAP_SYS_PTRACE: u32 = 19;
+        let cap = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+                u64::from_str_radix(hex.trim(), 16).ok()
+            })
+            .is_some_and(|caps| caps & (1 << CAP_SYS_PTRACE) != 0);
+        let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        Reach::of(mode, cap, scope)
+    }
+}
+
+impl std::fmt::Display for Reach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reach::Off => f.write_str("off"),
+            Reach::All => f.write_str("on for every client"),
+            Reach::SameUid => {
+                f.write_str("on for clients of this daemon's uid (no CAP_SYS_PTRACE)")
+            }
+            Reach::None(scope) => write!(
+                f,
+                "on but no client can be read (yama ptrace_scope {scope}{}): socket path",
+                if *scope >= 3 {
+                    ""
+                } else {
+                    " without CAP_SYS_PTRACE"
+                }
+            ),
+        }
+    }
+}
+
 /// The client process of a session, as one copy reaches it: its pid, and a pidfd opened when
 /// it connected, which says whether that very process still lives. Every copy checks it
 /// first, so a pid recycled after the client's exit (while another process holds the session
@@ -376,4 +445,35 @@ fn write_from(
         return Err(CopyError::Short { done, want });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod reach_tests {
+    use super::{OneCopy, Reach};
+
+    #[test]
+    fn reach_follows_the_capability_and_yama_scope() {
+        // (mode, CAP_SYS_PTRACE, ptrace_scope) -> reach
+        let rows = [
+            (OneCopy::Off, true, 0, Reach::Off),
+            (OneCopy::On, true, 0, Reach::All),
+            (OneCopy::On, true, 1, Reach::All),
+            (OneCopy::On, true, 2, Reach::All),
+            (OneCopy::On, true, 3, Reach::None(3)),
+            (OneCopy::On, false, 0, Reach::SameUid),
+            (OneCopy::On, false, 1, Reach::None(1)),
+            (OneCopy::On, false, 2, Reach::None(2)),
+        ];
+        for (mode, cap, scope, want) in rows {
+            assert_eq!(
+                Reach::of(mode, cap, scope),
+                want,
+                "{mode:?} cap {cap} scope {scope}"
+            );
+        }
+        assert_eq!(
+            Reach::None(1).to_string(),
+            "on but no client can be read (yama ptrace_scope 1 without CAP_SYS_PTRACE): socket path"
+        );
+    }
 }
