@@ -3,7 +3,7 @@
 use std::io::IoSliceMut;
 
 use bytes::Bytes;
-use qnet_core::{Call, Chid, Completion, MsgInfo, Rcvid, Received};
+use qnet_core::{Call, Chid, Completion, MsgInfo, Rcvid, Received, Timeout};
 use qnet_proto::codec::{LocalAnswer, LocalRequest, ReplyReceive};
 use qnet_proto::local;
 use qnet_proto::one_copy::ONE_COPY_MIN;
@@ -68,14 +68,9 @@ pub fn msg_reply_receive(
             ),
             false => (Bytes::copy_from_slice(reply), Vec::new()),
         };
-        let mut r = local::Request::from(LocalRequest::ReplyReceive(Box::new(ReplyReceive {
-            rcvid,
-            status,
-            data,
-            chid,
-            cap,
-            timeout,
-        })));
+        let mut r = local::Request::from(reply_receive_request(
+            rcvid, status, data, chid, cap, timeout,
+        ));
         if let Some(local::request::Call::MsgReplyReceive(c)) = &mut r.call {
             c.data_at = data_at;
             if one_copy {
@@ -156,17 +151,31 @@ pub(crate) fn reply_receive(
     let timeout = take_timeout().map(Into::into);
     let got = received(
         "MsgReplyReceive",
-        call(LocalRequest::ReplyReceive(Box::new(ReplyReceive {
-            rcvid,
-            status,
-            data,
-            chid,
-            cap,
-            timeout,
-        })))?,
+        call(reply_receive_request(
+            rcvid, status, data, chid, cap, timeout,
+        ))?,
     )?;
     super::priority::on_receive(chid, &got);
     Ok(got)
+}
+
+/// The `MsgReplyReceive` request both forms send (with `data` inline).
+fn reply_receive_request(
+    rcvid: Rcvid,
+    status: i64,
+    data: Bytes,
+    chid: Chid,
+    cap: u64,
+    timeout: Option<Timeout>,
+) -> LocalRequest {
+    LocalRequest::ReplyReceive(Box::new(ReplyReceive {
+        rcvid,
+        status,
+        data,
+        chid,
+        cap,
+        timeout,
+    }))
 }
 
 fn received(what: &str, answer: LocalAnswer) -> Result<Received> {
