@@ -151,7 +151,8 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
     views
 }
 
-/// This node's name and its peers with their links.
+/// This node's name and its peers with their links: every node the kernel numbers, then
+/// the names only announced (by a member directory or mDNS), which have no nd.
 pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
     let (node, nodes): (String, Vec<(Nd, String, bool)>) = driver.inspect(|kernel, _| {
         (
@@ -163,7 +164,31 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
         )
     });
     let peers = Peers::of(driver);
-    let views = nodes
+    let mut members: BTreeMap<String, crate::peer::members::MemberView> = peers
+        .as_ref()
+        .map(|p| {
+            p.discovery
+                .members()
+                .views()
+                .into_iter()
+                .map(|v| (v.name.to_string(), v))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unix = |t: std::time::SystemTime| {
+        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        i64::try_from(secs.as_secs()).unwrap_or(i64::MAX)
+    };
+    let member_fields = |view: &mut local::PeerView, m: crate::peer::members::MemberView| {
+        view.configured_addr = m.configured.unwrap_or_default();
+        view.last_error = m.last_error;
+        view.last_seen = m.last_seen.map(unix);
+        view.learnt = m.learnt.iter().map(|l| (*l).to_owned()).collect();
+        view.candidates = m.addrs.iter().map(ToString::to_string).collect();
+        view.incarnation = m.incarnation;
+        view.unverified = !m.verified;
+    };
+    let mut views: Vec<local::PeerView> = nodes
         .into_iter()
         .map(|(nd, name, up)| {
             let mut view = local::PeerView {
@@ -174,13 +199,9 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
             };
             if let Some(node) = peers.as_ref().map(|p| p.node(nd)) {
                 view.frame_budget = Some(frame_budget(node.budget_stats()));
-                let status = node.status();
-                view.configured_addr = status.configured_addr.unwrap_or_default();
-                view.last_error = status.last_error;
-                view.last_seen = status.last_seen.map(|t| {
-                    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                    i64::try_from(secs.as_secs()).unwrap_or(i64::MAX)
-                });
+            }
+            if let Some(m) = members.remove(&view.name) {
+                member_fields(&mut view, m);
             }
             if let Some(info) = peers.as_ref().and_then(|p| p.link_info(nd)) {
                 view.links = info.links;
@@ -195,17 +216,42 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
             view
         })
         .collect();
+    for (name, m) in members {
+        let mut view = local::PeerView {
+            name,
+            ..Default::default()
+        };
+        member_fields(&mut view, m);
+        views.push(view);
+    }
     (node, views)
 }
 
-/// This node's peers with their links.
+/// This node's peers with their links, and its seeds.
 fn peer_list(ctx: &SessionContext) -> local::PeerList {
     let (node, peers) = peer_views(&ctx.driver);
+    let discovery = Peers::of(&ctx.driver).map(|p| p.discovery.clone());
+    let (seeds, members_refused) = discovery.map_or_else(Default::default, |d| {
+        let m = d.members();
+        let seeds = m
+            .seed_views()
+            .into_iter()
+            .map(|(seed, status, nodes)| local::SeedView {
+                seed,
+                addrs: status.addrs.iter().map(ToString::to_string).collect(),
+                nodes: nodes.iter().map(ToString::to_string).collect(),
+                last_error: status.last_error,
+            })
+            .collect();
+        (seeds, m.refused())
+    });
     local::PeerList {
         node,
         cert_not_after: ctx.cert_not_after,
         peers,
         frame_budget: Peers::of(&ctx.driver).map(|p| frame_budget(p.total_budget_stats())),
+        seeds,
+        members_refused,
     }
 }
 

@@ -60,7 +60,16 @@ pub fn check(config: &Config) -> Result<String, String> {
         config.socket.display(),
         match config.listen {
             None => "single-node (no --listen)".to_owned(),
-            Some(l) => format!("listen {l}, {} peer(s)", config.peers.len()),
+            Some(l) => format!(
+                "listen {l}, {} peer(s), {} seed(s){}",
+                config.peers.len(),
+                config.seeds.len(),
+                if config.discover == crate::config::Discover::Mdns {
+                    ", mDNS"
+                } else {
+                    ""
+                }
+            ),
         }
     ))
 }

@@ -41,6 +41,7 @@ pub struct Args {
     #[arg(long)]
     pub check: bool,
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
+    /// seeds = ["HOST:PORT"], discover ("mdns"), mdns_interfaces,
     /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
     /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, metrics, log_format, limit_*);
     /// flags given here override it.
@@ -63,6 +64,21 @@ pub struct Args {
     /// A peer node to dial, `NAME=ADDR` (repeatable; nds 1, 2, … in this order).
     #[arg(long = "peer", value_parser = parse_peer)]
     pub peers: Vec<PeerSpec>,
+    /// A node to join the cluster through, `HOST:PORT` (repeatable). Whoever answers there
+    /// with a certificate of the cluster CA is linked, and the member directory it sends
+    /// brings in the rest. The name is resolved again each round, so a DNS name that returns
+    /// every member works. May be mixed with --peer.
+    #[arg(long = "seed")]
+    pub seeds: Vec<String>,
+    /// Discover nodes on the local network too: `mdns` (DNS-SD, service `_qnet._udp`; off by
+    /// default: on an untrusted network list peers or seeds instead). `none` turns off what
+    /// the config file asked for.
+    #[arg(long, value_enum)]
+    pub discover: Option<Discover>,
+    /// Network interface mDNS announces and browses on (repeatable; default: every interface
+    /// with a routable address).
+    #[arg(long = "mdns-interface")]
+    pub mdns_interfaces: Vec<String>,
     /// How long a silent peer link lasts before the node counts as gone (`3s`, `500ms`).
     #[arg(long, value_parser = parse_duration)]
     pub link_timeout: Option<Duration>,
@@ -164,6 +180,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// How nodes are discovered besides `--peer` and `--seed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Discover {
+    /// Only configured peers and seeds.
+    #[default]
+    None,
+    /// mDNS / DNS-SD on the local network as well.
+    Mdns,
+}
+
 /// One peer node: its name (as its certificate says) and where to dial it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PeerSpec {
@@ -194,6 +221,11 @@ struct FileConfig {
     certs: Option<PathBuf>,
     #[serde(default)]
     peers: Vec<PeerSpec>,
+    #[serde(default)]
+    seeds: Vec<String>,
+    discover: Option<Discover>,
+    #[serde(default)]
+    mdns_interfaces: Vec<String>,
     #[serde(default, deserialize_with = "de_duration")]
     link_timeout: Option<Duration>,
     /// The older spelling of `link_timeout`, still read.
@@ -276,6 +308,12 @@ pub struct Config {
     pub certs: Option<PathBuf>,
     /// Peers to dial, in nd order (1, 2, …).
     pub peers: Vec<PeerSpec>,
+    /// Seeds to join through (`HOST:PORT`, resolved at each round).
+    pub seeds: Vec<String>,
+    /// Local-network discovery.
+    pub discover: Discover,
+    /// Interfaces mDNS runs on (empty: every interface with a routable address).
+    pub mdns_interfaces: Vec<String>,
     /// QUIC idle timeout of peer links (keep-alive every sixth of it).
     pub link_timeout: Duration,
     /// Budget of frames being received from one peer node.
@@ -314,6 +352,9 @@ impl Config {
             log_format: LogFormat::Text,
             certs: None,
             peers: Vec::new(),
+            seeds: Vec::new(),
+            discover: Discover::None,
+            mdns_interfaces: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
             peer_memory_per_node: default_peer_memory(DEFAULT_MAX_MESSAGE_SIZE),
             peer_memory_total: crate::peer::DEFAULT_PEER_MEMORY_TOTAL,
@@ -377,6 +418,17 @@ impl Config {
                 file.peers
             } else {
                 args.peers
+            },
+            seeds: if args.seeds.is_empty() {
+                file.seeds
+            } else {
+                args.seeds
+            },
+            discover: args.discover.or(file.discover).unwrap_or_default(),
+            mdns_interfaces: if args.mdns_interfaces.is_empty() {
+                file.mdns_interfaces
+            } else {
+                args.mdns_interfaces
             },
             link_timeout,
             peer_memory_per_node,
@@ -443,6 +495,17 @@ impl Config {
         }
         if !self.peers.is_empty() && self.listen.is_none() {
             return invalid("--peer needs --listen (peers are reached from that endpoint)".into());
+        }
+        if !self.seeds.is_empty() && self.listen.is_none() {
+            return invalid("--seed needs --listen (seeds are reached from that endpoint)".into());
+        }
+        if self.discover == Discover::Mdns && self.listen.is_none() {
+            return invalid(
+                "--discover mdns needs --listen (it announces that endpoint's port)".into(),
+            );
+        }
+        if !self.mdns_interfaces.is_empty() && self.discover != Discover::Mdns {
+            return invalid("--mdns-interface needs --discover mdns".into());
         }
         if self.listen.is_some() {
             qnet_transport::validate_node_name(&self.node).map_err(|e| {
@@ -519,6 +582,19 @@ impl Config {
                         p.name, p.addr
                     ))
                 })?;
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for seed in &self.seeds {
+            if let Some(listen) = self.listen {
+                check_peer_addr(seed, listen).map_err(|why| {
+                    ConfigError::Invalid(format!(
+                        "seed {seed:?}: {why}: give it as HOST:PORT"
+                    ))
+                })?;
+            }
+            if !seen.insert(seed.as_str()) {
+                return invalid(format!("seed {seed:?} given twice"));
             }
         }
         Ok(())

@@ -293,7 +293,10 @@ pub fn render(driver: &Driver) -> String {
             );
         }
     }
-    let (_, peers) = crate::admin::peer_views(driver);
+    let (_, mut peers) = crate::admin::peer_views(driver);
+    // Names only announced are no peers (yet): no series for them (a flood of fake directory
+    // entries must not multiply the series).
+    peers.retain(|v| !v.unverified);
     let _ = writeln!(
         out,
         "# HELP qnet_peer_up Whether the peer node is up (1) or down (0).\n\
@@ -338,6 +341,7 @@ pub fn render(driver: &Driver) -> String {
          # TYPE qnet_peer_nodes gauge\nqnet_peer_nodes{{state=\"up\"}} {up}\n\
          qnet_peer_nodes{{state=\"down\"}} {down}"
     );
+    render_discovery(&mut out, driver);
     if let Some((cpu, rss)) = own_usage() {
         let _ = writeln!(
             out,
@@ -348,6 +352,41 @@ pub fn render(driver: &Driver) -> String {
         );
     }
     out
+}
+
+/// Discovery's counters: nodes joining and leaving, failed dials by kind, announced nodes
+/// the member table dropped, and the unverified names it holds (issue 25's block).
+fn render_discovery(out: &mut String, driver: &Driver) {
+    let Some(peers) = crate::peer::Peers::of(driver) else {
+        return;
+    };
+    let d = &peers.discovery;
+    let c = &d.counters;
+    let (refused, unverified) = {
+        let m = d.members();
+        (m.refused(), m.unproven())
+    };
+    let _ = writeln!(
+        out,
+        "# HELP qnet_node_joins_total Peer nodes that came up (a first link, or a link from a \
+         new incarnation).\n# TYPE qnet_node_joins_total counter\nqnet_node_joins_total {}\n\
+         # HELP qnet_node_leaves_total Peer nodes that went down (their last link closed).\n\
+         # TYPE qnet_node_leaves_total counter\nqnet_node_leaves_total {}\n\
+         # HELP qnet_dial_failures_total Dials of peer nodes that failed, by how the node was \
+         found.\n# TYPE qnet_dial_failures_total counter",
+        c.joins.load(Ordering::Relaxed),
+        c.leaves.load(Ordering::Relaxed),
+    );
+    for (kind, n) in c.failed_by_kind() {
+        let _ = writeln!(out, "qnet_dial_failures_total{{via=\"{kind}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP qnet_members_refused_total Announced nodes dropped by the member table's caps.\n\
+         # TYPE qnet_members_refused_total counter\nqnet_members_refused_total {refused}\n\
+         # HELP qnet_members_unverified Names known only from announcements (no certificate yet).\n\
+         # TYPE qnet_members_unverified gauge\nqnet_members_unverified {unverified}"
+    );
 }
 
 /// The daemon's CPU seconds (user + system) and resident bytes, from `/proc/self/stat`.

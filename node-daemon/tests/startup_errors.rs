@@ -204,7 +204,7 @@ fn check_validates_certificates_and_addresses_without_starting() {
     assert_eq!(
         out,
         format!(
-            "qnetd: configuration OK: node n1, socket {}, listen 127.0.0.1:0, 1 peer(s)\n",
+            "qnetd: configuration OK: node n1, socket {}, listen 127.0.0.1:0, 1 peer(s), 0 seed(s)\n",
             socket.display()
         )
     );

@@ -39,7 +39,10 @@ pub use generated::qnet::peer::v1 as peer;
 /// reply pieces (`Reply.pieces`, `data_offset`), which a version-2 peer would drop.
 /// 4: one-way pulses on a unidirectional pulse stream, calls ordered after them by
 /// `PeerCall.after_pulses` (a version-3 peer would never read the pulses).
-pub const PEER_PROTOCOL_VERSION: u32 = 4;
+/// 5: member directories on the control stream (`PeerDirectory`, which a version-4 peer
+/// would take for an empty frame and close the link on) and the dial tie-break
+/// (`PeerHello.dial`, `PeerRefused.duplicate`).
+pub const PEER_PROTOCOL_VERSION: u32 = 5;
 
 /// Version of the local protocol; a hello with another version is refused.
 ///

@@ -36,6 +36,7 @@ impl RawPeer {
             your_nd: 1,
             incarnation: 5,
             max_message_size: 0,
+            dial: 0,
         }
     }
 

@@ -101,6 +101,15 @@ pub enum CertError {
     },
 }
 
+/// [`NodeIdentity::ca_fingerprint`] of a CA certificate.
+pub fn ca_fingerprint(ca: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, ca);
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Check a node name against `[A-Za-z0-9_-]{1,63}`.
 pub fn validate_node_name(name: &str) -> Result<(), CertError> {
     let reason = if name.is_empty() {
@@ -442,6 +451,13 @@ impl NodeIdentity {
     /// The cluster CA certificate (DER).
     pub fn ca_cert(&self) -> &CertificateDer<'static> {
         &self.ca
+    }
+
+    /// A short fingerprint of the cluster CA certificate: the first 16 bytes of its SHA-256,
+    /// in hex. Nodes of one cluster share it; mDNS announcements carry it so that nodes of
+    /// other clusters are ignored without a dial.
+    pub fn ca_fingerprint(&self) -> String {
+        ca_fingerprint(self.ca_cert())
     }
 
     /// This node's certificate (DER).

@@ -272,7 +272,28 @@ impl Transport {
         addr: SocketAddr,
     ) -> Result<PeerConnection, ConnectError> {
         validate_node_name(node).map_err(ConnectError::InvalidNodeName)?;
-        let rustls = self.tls.client_config(node)?;
+        self.dial(Some(node), node, addr).await
+    }
+
+    /// Dial whichever node answers at `addr` (a seed address), labelled `seed` in errors:
+    /// the server must prove with a certificate from the cluster CA that it is some node,
+    /// and the connection's [`PeerConnection::peer_node`] says which. An address never names
+    /// a node: only the certificate does.
+    pub async fn connect_any(
+        &self,
+        seed: &str,
+        addr: SocketAddr,
+    ) -> Result<PeerConnection, ConnectError> {
+        self.dial(None, seed, addr).await
+    }
+
+    async fn dial(
+        &self,
+        expected: Option<&str>,
+        label: &str,
+        addr: SocketAddr,
+    ) -> Result<PeerConnection, ConnectError> {
+        let rustls = self.tls.client_config(expected)?;
         let quic = QuicClientConfig::try_from(rustls).map_err(|e| TlsError::Quic(e.to_string()))?;
         let mut client = quinn::ClientConfig::new(Arc::new(quic));
         client.transport_config(self.transport.clone());
@@ -280,12 +301,12 @@ impl Transport {
             .endpoint
             .connect_with(client, addr, SERVER_NAME)
             .map_err(|source| ConnectError::Start {
-                node: node.to_owned(),
+                node: label.to_owned(),
                 addr,
                 source,
             })?;
         let conn = connecting.await.map_err(|source| ConnectError::Handshake {
-            node: node.to_owned(),
+            node: label.to_owned(),
             addr,
             source,
         })?;

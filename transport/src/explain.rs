@@ -53,6 +53,7 @@ pub fn connect_error(e: &ConnectError) -> Explained {
 
 /// Explain why the connection with `node` at `addr` failed or closed.
 pub fn connection_error(node: &str, addr: &str, e: &ConnectionError) -> Explained {
+    let who = who(node);
     let ca = "both nodes need certificates issued by the same cluster CA (`qnet cert init` \
               once, then `qnet cert issue --node NAME` for each node, each with that ca.pem)";
     match e {
@@ -63,11 +64,11 @@ pub fn connection_error(node: &str, addr: &str, e: &ConnectionError) -> Explaine
                 Explained::permanent(text)
             } else if let Some(alert) = alert(u64::from(t.code)) {
                 Explained::permanent(format!(
-                    "TLS handshake with node {node} at {addr} failed here ({}): {reason}",
+                    "TLS handshake with {who} at {addr} failed here ({}): {reason}",
                     alert_name(alert)
                 ))
             } else {
-                Explained::transient(format!("connection to node {node} at {addr} failed: {e}"))
+                Explained::transient(format!("connection to {who} at {addr} failed: {e}"))
             }
         }
         // The peer refused this side.
@@ -76,18 +77,28 @@ pub fn connection_error(node: &str, addr: &str, e: &ConnectionError) -> Explaine
             match alert(u64::from(c.error_code)) {
                 Some(a) => Explained::permanent(refused_there(node, addr, a, &reason, ca)),
                 None => Explained::transient(format!(
-                    "node {node} at {addr} closed the connection: {e}"
+                    "{who} at {addr} closed the connection: {e}"
                 )),
             }
         }
         ConnectionError::TimedOut => Explained::transient(format!(
-            "no answer from node {node} at {addr}: is qnetd running there with --listen on \
+            "no answer from {who} at {addr}: is qnetd running there with --listen on \
              that address, and does UDP reach it?"
         )),
         ConnectionError::VersionMismatch => Explained::permanent(format!(
-            "node {node} at {addr} speaks another QUIC version: run the same qnet release"
+            "{who} at {addr} speaks another QUIC version: run the same qnet release"
         )),
-        other => Explained::transient(format!("connection to node {node} at {addr}: {other}")),
+        other => Explained::transient(format!("connection to {who} at {addr}: {other}")),
+    }
+}
+
+/// How a failure names what was dialled: `node n2`, or a seed as its label says
+/// (`seed n1:4433`, [`Transport::connect_any`](crate::Transport::connect_any)).
+fn who(node: &str) -> String {
+    if node.starts_with("seed ") {
+        node.to_owned()
+    } else {
+        format!("node {node}")
     }
 }
 
@@ -115,25 +126,27 @@ fn alert_name(alert: u8) -> String {
 
 /// This side's verifier refused the certificate `node` presented.
 fn refused_here(node: &str, addr: &str, reason: &str, ca: &str) -> Option<String> {
+    let who = who(node);
     let has = |s: &str| reason.contains(s);
     Some(if has("UnknownIssuer") || has("BadSignature") {
         format!(
-            "node {node} at {addr} presented a certificate not signed by this node's CA \
+            "{who} at {addr} presented a certificate not signed by this node's CA \
              (certs/ca.pem): {ca}"
         )
     } else if has("Expired") || has("expired") || has("NotValidYet") {
         format!(
-            "node {node} at {addr} presented a certificate that has expired or is not valid \
+            "{who} at {addr} presented a certificate that has expired or is not valid \
              yet: reissue it (`qnet cert issue --node {node}`) and check both hosts' clocks"
         )
     } else if has("was dialled") || has("NotValidForName") {
         format!(
-            "the certificate at {addr} is not node {node}'s ({reason}): fix the name in \
-             --peer {node}=ADDR or the address"
+            "the certificate at {addr} is not {who}'s ({reason}): fix the name in \
+             --peer {node}=ADDR or the address (or the member directory or mDNS record that \
+             named it there is stale or false)"
         )
     } else if has("no application protocol") || has("ALPN") {
         format!(
-            "node {node} at {addr} does not speak this qnet peer protocol: run the same qnet \
+            "{who} at {addr} does not speak this qnet peer protocol: run the same qnet \
              release on both"
         )
     } else {
@@ -143,21 +156,22 @@ fn refused_here(node: &str, addr: &str, reason: &str, ca: &str) -> Option<String
 
 /// The peer refused this side with TLS alert `alert`.
 fn refused_there(node: &str, addr: &str, alert: u8, reason: &str, ca: &str) -> String {
+    let who = who(node);
     match alert {
         45 => format!(
-            "node {node} at {addr} refused this node's certificate as expired: reissue it \
+            "{who} at {addr} refused this node's certificate as expired: reissue it \
              (`qnet cert issue`) and check both hosts' clocks"
         ),
         42 | 46 | 48 | 51 | 116 => format!(
-            "node {node} at {addr} refused this node's certificate ({}): {ca}",
+            "{who} at {addr} refused this node's certificate ({}): {ca}",
             alert_name(alert)
         ),
         120 => format!(
-            "node {node} at {addr} does not speak this qnet peer protocol: run the same qnet \
+            "{who} at {addr} does not speak this qnet peer protocol: run the same qnet \
              release on both"
         ),
         a => format!(
-            "node {node} at {addr} refused the TLS handshake ({}): {reason}",
+            "{who} at {addr} refused the TLS handshake ({}): {reason}",
             alert_name(a)
         ),
     }

@@ -2,17 +2,20 @@
 //! follow in both directions.
 //!
 //! The dialler opens one bidirectional stream and sends `PeerHello { version, your_nd,
-//! incarnation, max_message_size }`; the acceptor answers with its own hello, or with `PeerRefused` naming both
-//! versions and closes the connection. Afterwards each side writes `PeerNotice` frames and
-//! `PeerUnblock` frames (cancels of its forwarded calls, by seq) on its direction. Anything else on the control stream is a protocol violation: the connection is
-//! closed with a logged reason.
+//! incarnation, max_message_size, dial }`; the acceptor answers with its own hello, or with
+//! `PeerRefused` naming both versions and closes the connection, or — a discovery dial the
+//! tie-break turns down — with `PeerRefused { duplicate }`. Afterwards each side writes
+//! `PeerNotice` frames, `PeerUnblock` frames (cancels of its forwarded calls, by seq) and
+//! `PeerDirectory` frames (the members it knows) on its direction. Anything else on the
+//! control stream is a protocol violation: the connection is closed with a logged reason.
 
 use std::time::Duration;
 
 use qnet_core::{Nd, Notice, ThreadKey};
 use qnet_proto::PEER_PROTOCOL_VERSION;
 use qnet_proto::peer::{
-    self, PeerControl, PeerHello, PeerNotice, PeerRefused, PeerUnblock, peer_control, peer_notice,
+    self, DialKind, PeerControl, PeerDirectory, PeerHello, PeerNotice, PeerRefused, PeerUnblock,
+    peer_control, peer_notice,
 };
 use qnet_transport::{PeerConnection, RecvStream, SendStream};
 use tokio::sync::{mpsc, watch};
@@ -51,6 +54,9 @@ pub enum ControlError {
     /// The peer refused us.
     #[error("refused by the peer: {0}")]
     Refused(String),
+    /// The pair keeps another link (the tie-break of discovery dials): not a failure.
+    #[error("duplicate link: {0}")]
+    Duplicate(String),
     /// A well-formed frame the protocol does not allow here.
     #[error("unexpected control frame: {0}")]
     Unexpected(&'static str),
@@ -77,6 +83,8 @@ pub enum Outgoing {
         /// Its call's seq.
         seq: u64,
     },
+    /// Members this node knows (one frame of its directory).
+    Directory(PeerDirectory),
 }
 
 impl Outgoing {
@@ -94,6 +102,7 @@ impl Outgoing {
                 tid: thread.tid,
                 seq: *seq,
             }),
+            Outgoing::Directory(d) => peer_control::Frame::Directory(d.clone()),
         }
     }
 }
@@ -113,15 +122,18 @@ pub struct Control {
     pub incarnation: u64,
     /// The peer's largest send or reply buffer (`None`: it did not say).
     pub max_message: Option<u64>,
+    /// How the dialler found the acceptor.
+    pub dial: DialKind,
 }
 
-fn hello(your_nd: Nd, incarnation: u64, max_message_size: u64) -> PeerControl {
+fn hello(your_nd: Nd, incarnation: u64, max_message_size: u64, dial: DialKind) -> PeerControl {
     PeerControl {
         frame: Some(peer_control::Frame::Hello(PeerHello {
             version: PEER_PROTOCOL_VERSION,
             your_nd,
             incarnation,
             max_message_size,
+            dial: dial.into(),
         })),
     }
 }
@@ -137,16 +149,18 @@ async fn read_control(
     }
 }
 
-/// Dialler's side: open the control stream, say hello as the node that calls the peer `nd`.
+/// Dialler's side: open the control stream, say hello as the node that calls the peer `nd`
+/// and found it by `kind`.
 pub async fn dial(
     conn: &PeerConnection,
     nd: Nd,
     incarnation: u64,
     max_message: u64,
+    kind: DialKind,
 ) -> Result<Control, ControlError> {
     let exchange = async {
         let (mut send, mut recv) = conn.open_bi().await?;
-        frames::write(&mut send, &hello(nd, incarnation, max_message)).await?;
+        frames::write(&mut send, &hello(nd, incarnation, max_message, kind)).await?;
         let mut reader = FrameReader::new(MAX_CONTROL_FRAME);
         match read_control(&mut reader, &mut recv).await? {
             peer_control::Frame::Hello(h) if h.version == PEER_PROTOCOL_VERSION => Ok(Control {
@@ -156,13 +170,17 @@ pub async fn dial(
                 srcnd: h.your_nd,
                 incarnation: h.incarnation,
                 max_message: (h.max_message_size != 0).then_some(h.max_message_size),
+                dial: kind,
             }),
             peer_control::Frame::Hello(h) => Err(ControlError::Version {
                 theirs: h.version,
                 ours: PEER_PROTOCOL_VERSION,
             }),
+            peer_control::Frame::Refused(r) if r.duplicate => Err(ControlError::Duplicate(r.reason)),
             peer_control::Frame::Refused(r) => Err(ControlError::Refused(r.reason)),
-            peer_control::Frame::Notice(_) | peer_control::Frame::Unblock(_) => {
+            peer_control::Frame::Notice(_)
+            | peer_control::Frame::Unblock(_)
+            | peer_control::Frame::Directory(_) => {
                 Err(ControlError::Unexpected("notice before hello"))
             }
         }
@@ -173,12 +191,14 @@ pub async fn dial(
 }
 
 /// Acceptor's side: take the dialler's control stream and hello, answer as the node that
-/// calls the peer `nd`. A version mismatch is answered with a refusal naming both versions.
+/// calls the peer `nd`. A version mismatch is answered with a refusal naming both versions;
+/// a hello `duplicate` finds a reason to turn down (the tie-break), with a duplicate refusal.
 pub async fn accept(
     conn: &PeerConnection,
     nd: Nd,
     incarnation: u64,
     max_message: u64,
+    duplicate: impl FnOnce(&PeerHello) -> Option<String>,
 ) -> Result<Control, ControlError> {
     let exchange = async {
         let (mut send, mut recv) = conn.accept_bi().await?;
@@ -191,15 +211,24 @@ pub async fn accept(
                 ));
             }
         };
-        if h.version != PEER_PROTOCOL_VERSION {
-            let err = ControlError::Version {
+        let refusal = if h.version != PEER_PROTOCOL_VERSION {
+            Some(ControlError::Version {
                 theirs: h.version,
                 ours: PEER_PROTOCOL_VERSION,
+            })
+        } else {
+            duplicate(&h).map(ControlError::Duplicate)
+        };
+        if let Some(err) = refusal {
+            let (reason, duplicate) = match &err {
+                ControlError::Duplicate(r) => (r.clone(), true),
+                e => (e.to_string(), false),
             };
             let refused = PeerControl {
                 frame: Some(peer_control::Frame::Refused(PeerRefused {
-                    reason: err.to_string(),
+                    reason,
                     version: PEER_PROTOCOL_VERSION,
+                    duplicate,
                 })),
             };
             frames::write(&mut send, &refused).await?;
@@ -208,7 +237,8 @@ pub async fn accept(
             let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
             return Err(err);
         }
-        frames::write(&mut send, &hello(nd, incarnation, max_message)).await?;
+        let kind = h.dial();
+        frames::write(&mut send, &hello(nd, incarnation, max_message, kind)).await?;
         Ok(Control {
             send,
             recv,
@@ -216,6 +246,7 @@ pub async fn accept(
             srcnd: h.your_nd,
             incarnation: h.incarnation,
             max_message: (h.max_message_size != 0).then_some(h.max_message_size),
+            dial: kind,
         })
     };
     tokio::time::timeout(HELLO_TIMEOUT, exchange)
@@ -225,13 +256,15 @@ pub async fn accept(
 
 /// Carry notices and unblocks both ways on `control` until it fails: the peer's to the
 /// driver (as node `nd`), each notice after the pulses the peer queued before it (`pulses`,
-/// the count handled from this connection's pulse stream), ours from `outgoing`.
+/// the count handled from this connection's pulse stream), ours from `outgoing`; the peer's
+/// member directory frames to `directory`.
 pub async fn run(
     driver: &Driver,
     nd: Nd,
     mut control: Control,
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     mut pulses: watch::Receiver<u64>,
+    mut directory: impl FnMut(PeerDirectory),
 ) -> ControlError {
     loop {
         tokio::select! {
@@ -247,6 +280,10 @@ pub async fn run(
                         let thread = ThreadKey { nd, pid: u.pid, tid: u.tid };
                         tracing::debug!(%thread, seq = u.seq, "unblock from peer");
                         driver.remote_unblock(thread, u.seq);
+                        continue;
+                    }
+                    Ok(peer_control::Frame::Directory(d)) => {
+                        directory(d);
                         continue;
                     }
                     Ok(_) => return ControlError::Unexpected("hello or refusal after the hello"),

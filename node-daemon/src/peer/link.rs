@@ -5,15 +5,22 @@
 //! while at least one is and down when the last one closes (the QUIC idle timeout, the
 //! `--link-timeout`, bounds how late a silent peer is noticed). A configured peer is dialled
 //! forever: after a loss, again with backoff. A node that dials in with a valid cluster
-//! certificate without being configured is numbered with the next free nd.
+//! certificate without being configured is numbered with the next free nd, and so is a node
+//! found by discovery once its certificate proved it (`discovery`).
+//!
+//! Every link, once up, carries this node's member directory to the peer, and takes in the
+//! peer's; a node that comes up on a link not made from a directory is news for the other
+//! links (its entry goes to each).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use qnet_core::Nd;
+use qnet_proto::peer::DialKind;
 use qnet_transport::{
     Backoff, BindError, CertError, IncomingPeer, NodeIdentity, PeerConnection, Transport,
     TransportConfig, explain, explain::DialLog,
@@ -22,9 +29,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::control::{self, Control, ControlError};
+use super::discovery::{self, Discovery};
+use super::members::Via;
 use super::window::StreamWindow;
-use super::{Link, LinkChange, PeerLimits, PeerNode, Peers, budget, pulses, serve};
-use crate::config::{Config, PeerSpec};
+use super::{Link, LinkChange, PeerLimits, PeerNode, Peers, budget, mdns, pulses, serve};
+use crate::config::{Config, Discover, PeerSpec};
 use crate::driver::Driver;
 
 /// Why the peer endpoint could not start.
@@ -53,15 +62,31 @@ pub enum PeerError {
 
 /// What every link task shares.
 #[derive(Debug)]
-struct Ctx {
-    driver: Arc<Driver>,
-    peers: Arc<Peers>,
-    transport: Transport,
+pub(super) struct Ctx {
+    pub(super) driver: Arc<Driver>,
+    pub(super) peers: Arc<Peers>,
+    pub(super) transport: Transport,
     /// Random per start, told to peers in the hello.
-    incarnation: u64,
-    node: String,
+    pub(super) incarnation: u64,
+    pub(super) node: String,
     /// The most streams a peer may open on one connection (its window grows to it).
     max_streams: u32,
+}
+
+impl Ctx {
+    /// The nd of node `name` (proven by its certificate), numbering it and adding it to the
+    /// kernel if it is new; `None` if the kernel refuses it.
+    pub(super) fn nd_of(&self, name: &str) -> Option<Nd> {
+        let (nd, new) = self.peers.nd_for(name);
+        if new {
+            if let Err(e) = self.driver.add_node(nd, name) {
+                tracing::warn!(peer = %name, error = %e, "cannot add node");
+                return None;
+            }
+            tracing::info!(peer = %name, nd, "new peer node");
+        }
+        Some(nd)
+    }
 }
 
 /// The bound peer endpoint, not yet dialling or accepting.
@@ -69,6 +94,8 @@ struct Ctx {
 pub struct PeerEndpoint {
     ctx: Arc<Ctx>,
     peers: Vec<(Nd, PeerSpec)>,
+    seeds: Vec<String>,
+    mdns: Option<mdns::Settings>,
 }
 
 /// A random 64-bit value (std's per-process hasher keys, the clock and the pid).
@@ -108,17 +135,36 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
         receive_window: Some(config.peer_memory_per_node),
         ..TransportConfig::for_link_timeout(config.link_timeout)
     };
+    let ca_fingerprint = identity.ca_fingerprint();
     let transport = Transport::bind(listen, identity, transport_config)?;
-    let peers = Peers::new(driver, config.max_message_size, PeerLimits::of(config));
+    let incarnation = random_u64();
+    // The bound address (port 0 picks one): what peers dial and what is advertised.
+    let bound = transport.local_addr().unwrap_or(listen);
+    let (advertised, own) = discovery::endpoint_addrs(bound, &config.mdns_interfaces);
+    let discovery = Discovery::new(&config.node, incarnation, bound, &advertised, &own);
+    let peers = Peers::new(
+        driver,
+        config.max_message_size,
+        PeerLimits::of(config),
+        discovery.clone(),
+    );
     let mut numbered = Vec::new();
     for spec in &config.peers {
         let (nd, _) = peers.nd_for(&spec.name);
         driver
             .add_node(nd, &spec.name)
             .map_err(|e| PeerError::Node(spec.name.clone(), e))?;
+        discovery
+            .members()
+            .learn_static(&spec.name, &spec.addr, Instant::now());
         numbered.push((nd, spec.clone()));
     }
-    let incarnation = random_u64();
+    let mdns = (config.discover == Discover::Mdns).then(|| mdns::Settings {
+        listen: bound,
+        advertised,
+        interfaces: config.mdns_interfaces.clone(),
+        ca_fingerprint,
+    });
     // Event handles travel between nodes: each start numbers them from a random base
     // (48 bits, so the counter never wraps).
     driver.attach_network(&config.node, random_u64() >> 16, peers.clone());
@@ -132,6 +178,8 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
             max_streams,
         }),
         peers: numbered,
+        seeds: config.seeds.clone(),
+        mdns,
     }))
 }
 
@@ -141,10 +189,24 @@ impl PeerEndpoint {
         self.ctx.transport.local_addr().ok()
     }
 
-    /// Dial every configured peer and accept others, until `cancel`; then close the endpoint.
+    /// Dial every configured peer, join through the seeds, discover (mDNS if asked) and
+    /// accept others, until `cancel`; then close the endpoint.
     pub fn spawn(self, tracker: &TaskTracker, cancel: CancellationToken) {
         for (nd, spec) in self.peers {
             tracker.spawn(dial_loop(self.ctx.clone(), nd, spec, cancel.clone()));
+        }
+        for seed in self.seeds {
+            tracker.spawn(discovery::seed_loop(self.ctx.clone(), seed, cancel.clone()));
+        }
+        tracker.spawn(discovery::finder(self.ctx.clone(), cancel.clone()));
+        if let Some(settings) = self.mdns {
+            match mdns::start(&self.ctx, &settings, cancel.clone()) {
+                Ok(task) => {
+                    tracker.spawn(task);
+                }
+                // Discovery on the network is a help, not a condition: say why it is off.
+                Err(e) => tracing::warn!("mDNS discovery off: {e}"),
+            }
         }
         tracker.spawn(accept_loop(self.ctx, cancel));
     }
@@ -152,13 +214,14 @@ impl PeerEndpoint {
 
 async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationToken) {
     let mut backoff = Backoff::lan(ctx.incarnation ^ u64::from(nd));
-    let node = ctx.peers.node(nd);
-    node.update_status(|s| s.configured_addr = Some(spec.addr.clone()));
+    let disc = ctx.peers.discovery.clone();
+    let name = spec.name.clone();
     let mut log = DialLog::observed(move |e| {
-        node.update_status(|s| s.last_error = Some(e.text.clone()));
+        disc.counters.failed(Via::Static);
+        disc.members().set_error(&name, &e.text);
     });
     loop {
-        let Some(addr) = resolve(&spec, &mut backoff, &cancel).await else {
+        let Some(addr) = resolve(&spec, &mut backoff, &mut log, &cancel).await else {
             return;
         };
         let dialled = ctx
@@ -166,10 +229,18 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
             .connect_with_backoff(&spec.name, addr, &mut backoff, &mut log, cancel.cancelled())
             .await;
         let Some(conn) = dialled else { return };
-        match control::dial(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
+        match control::dial(
+            &conn,
+            nd,
+            ctx.incarnation,
+            ctx.peers.max_message,
+            DialKind::Static,
+        )
+        .await
+        {
             Ok(control) => {
                 log.reset();
-                run_link(&ctx, nd, conn, control, &cancel).await;
+                run_link(&ctx, nd, conn, control, Via::Static, &cancel).await;
             }
             Err(e) => {
                 // With TLS 1.3 a peer that refuses this node's certificate does so after the
@@ -198,25 +269,20 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
     }
 }
 
-/// `spec.addr` as a socket address, retrying (a host name may not resolve yet).
+/// `spec.addr` as a socket address, retrying (a host name may not resolve yet); a failure is
+/// logged and recorded like a failed dial (`qnet nodes` shows it).
 async fn resolve(
     spec: &PeerSpec,
     backoff: &mut Backoff,
+    log: &mut DialLog,
     cancel: &CancellationToken,
 ) -> Option<SocketAddr> {
     loop {
-        if let Ok(addr) = spec.addr.parse() {
-            return Some(addr);
-        }
-        let target = spec.addr.clone();
-        let found =
-            tokio::task::spawn_blocking(move || target.to_socket_addrs().map(|mut a| a.next()))
-                .await;
-        match found {
-            Ok(Ok(Some(addr))) => return Some(addr),
-            other => {
+        match discovery::resolve_one(&spec.addr).await {
+            Ok(addr) => return Some(addr),
+            Err(text) => {
                 let delay = backoff.next_delay();
-                tracing::info!(peer = %spec.name, addr = %spec.addr, ?other, "cannot resolve peer address, retrying in {delay:?}");
+                log.failed(&spec.name, &explain::Explained::transient(text), delay);
                 tokio::select! {
                     _ = cancel.cancelled() => return None,
                     _ = tokio::time::sleep(delay) => {}
@@ -252,17 +318,33 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
         conn.close("same node name");
         return;
     }
-    let (nd, new) = ctx.peers.nd_for(&name);
-    if new {
-        if let Err(e) = ctx.driver.add_node(nd, &name) {
-            tracing::warn!(peer = %name, error = %e, "cannot add node");
-            conn.close("cannot add node");
-            return;
+    let Some(nd) = ctx.nd_of(&name) else {
+        conn.close("cannot add node");
+        return;
+    };
+    let disc = ctx.peers.discovery.clone();
+    // The tie-break: a discovery dial that would make a second link is turned down.
+    let duplicate = |h: &qnet_proto::peer::PeerHello| match h.dial() {
+        DialKind::Static => None,
+        _ => disc
+            .members()
+            .refuse_duplicate(&name, h.incarnation)
+            .map(str::to_owned),
+    };
+    match control::accept(
+        &conn,
+        nd,
+        ctx.incarnation,
+        ctx.peers.max_message,
+        duplicate,
+    )
+    .await
+    {
+        Ok(control) => run_link(&ctx, nd, conn, control, Via::Incoming, &cancel).await,
+        Err(ControlError::Duplicate(reason)) => {
+            tracing::debug!(peer = %name, %reason, "refused a duplicate discovery dial");
+            conn.close("duplicate link");
         }
-        tracing::info!(peer = %name, nd, "new peer node");
-    }
-    match control::accept(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
-        Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
         Err(e) => {
             if let Some(suppressed) = ctx.peers.node(nd).warn_allowed() {
                 tracing::warn!(peer = %name, reason = %e, suppressed, "closing peer connection");
@@ -272,20 +354,28 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
     }
 }
 
-/// One hello-completed connection: register it, carry notices and serve calls until it
-/// closes, unregister it.
-async fn run_link(
+/// One hello-completed connection (made `made`: by this node's dial of that kind, or
+/// `Incoming`): register it, send it this node's directory, carry notices, directories and
+/// calls until it closes, unregister it.
+pub(super) async fn run_link(
     ctx: &Ctx,
     nd: Nd,
     conn: PeerConnection,
     control: Control,
+    made: Via,
     cancel: &CancellationToken,
 ) {
     let name: Arc<str> = conn.peer_node().into();
+    let disc = ctx.peers.discovery.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let window = Arc::new(StreamWindow::new(ctx.max_streams));
     let pulse_queue = Arc::new(pulses::PulseQueue::default());
     let mut link = (0, LinkChange::Additional);
+    let addr = conn.remote_address();
+    // This node's directory goes first on the new link.
+    for frame in disc.directory() {
+        let _ = tx.send(control::Outgoing::Directory(frame));
+    }
     ctx.driver
         .link_up(nd, control.srcnd, control.incarnation, || {
             let new = Link {
@@ -298,23 +388,28 @@ async fn run_link(
                 pulses: pulse_queue.clone(),
             };
             link = ctx.peers.add_link(nd, new);
+            // In the same lock as the peer table: the tie-break sees the link at once.
+            disc.members()
+                .link_up(&name, control.incarnation, addr, made, Instant::now());
         });
     let (id, change) = link;
-    let addr = conn.remote_address();
     match change {
         LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
         LinkChange::First | LinkChange::Restarted => {
             if change == LinkChange::Restarted {
                 tracing::info!(peer = %name, nd, "node restarted");
             }
-            tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up")
+            tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up");
+            disc.counters.joins.fetch_add(1, Ordering::Relaxed);
+            // A node found some other way than a directory may be unknown to the others.
+            if control.dial != DialKind::Directory
+                && let Some(entry) = disc.entry(&name)
+            {
+                ctx.peers.broadcast(nd, &entry);
+            }
         }
     }
     let node = ctx.peers.node(nd);
-    node.update_status(|s| {
-        s.last_error = None;
-        s.last_seen = Some(SystemTime::now());
-    });
     let writer = tokio::spawn(pulses::write(
         ctx.driver.clone(),
         nd,
@@ -323,8 +418,16 @@ async fn run_link(
     ));
     // Pulses handled from the peer's pulse stream: its calls wait for their count.
     let (handled, handled_rx) = tokio::sync::watch::channel(0u64);
+    let directory = |d: qnet_proto::peer::PeerDirectory| {
+        let refused = disc.apply(&name, &d);
+        if refused > 0
+            && let Some(suppressed) = node.warn_allowed()
+        {
+            tracing::warn!(peer = %name, refused, suppressed, "member directory entries dropped: the member table holds as many unverified nodes as it may");
+        }
+    };
     let reason = tokio::select! {
-        e = control::run(&ctx.driver, nd, control, rx, handled_rx.clone()) => {
+        e = control::run(&ctx.driver, nd, control, rx, handled_rx.clone(), directory) => {
             match &e {
                 ControlError::Stream(super::frames::StreamError::Io(_))
                 | ControlError::Stream(super::frames::StreamError::Write(_))
@@ -357,17 +460,21 @@ async fn run_link(
         _ = cancel.cancelled() => "shutdown".to_owned(),
     };
     conn.close(&reason);
-    node.update_status(|s| {
-        s.last_seen = Some(SystemTime::now());
-        s.last_error = Some(format!("link from {addr} closed: {reason}"));
-    });
     let mut last = false;
     ctx.driver.link_down(nd, || {
         last = ctx.peers.remove_link(nd, id);
+        disc.members().link_down(
+            &name,
+            format!("link from {addr} closed: {reason}"),
+            Instant::now(),
+        );
         last
     });
     if last {
         tracing::info!(peer = %name, nd, "node down");
+        disc.counters.leaves.fetch_add(1, Ordering::Relaxed);
+        // Its addresses may still answer (or another may): dial it again.
+        disc.wake();
     }
     // Pulses still queued on this link are lost with it (best effort): room for more.
     ctx.driver.pulses_sent(nd, pulse_queue.close());

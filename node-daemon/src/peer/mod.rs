@@ -14,7 +14,11 @@
 //! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
 //! - `admin`: introspection streams (a peer's view, ping) and what is known of each link;
 //! - `window`: the window of concurrent streams a peer may open on a connection (grows with
-//!   use, up to the budget's limit: quinn keeps state for every stream it allows).
+//!   use, up to the budget's limit: quinn keeps state for every stream it allows);
+//! - `members`: the member table (every node known by name: addresses, how learnt, last
+//!   seen, last error, incarnation; the seeds), pure;
+//! - `discovery`: seeds, the member directory, dial jobs, the tie-break;
+//! - `mdns`: opt-in DNS-SD on the local network.
 //!
 //! [`Peers`] is the table the kernel's outputs consult: live connections per node (the newest
 //! carries new calls and notices) and the forwarded calls in flight (so that a cancel reaches
@@ -27,8 +31,11 @@ mod admin;
 mod budget;
 mod calls;
 mod control;
+mod discovery;
 mod frames;
 mod link;
+mod mdns;
+pub mod members;
 mod pulses;
 mod serve;
 mod window;
@@ -49,6 +56,7 @@ pub use budget::{
     BudgetStats, DEFAULT_PER_NODE as DEFAULT_PEER_MEMORY_PER_NODE,
     DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
 };
+pub use discovery::{Counters as DiscoveryCounters, Discovery};
 pub use link::{PeerEndpoint, PeerError, start};
 
 /// How a new link changes a node, as the peer table sees it (for its log lines and to close
@@ -95,35 +103,9 @@ pub struct PeerNode {
     total: Arc<budget::Budget>,
     /// How long one of its frames may stop arriving.
     frame_timeout: std::time::Duration,
-    /// What `qnet nodes` shows about it when it is down.
-    status: Mutex<PeerStatus>,
-}
-
-/// The history of a peer node's links, for operators (`qnet nodes`).
-#[derive(Debug, Clone, Default)]
-pub struct PeerStatus {
-    /// The address this daemon dials it at (`--peer NAME=ADDR`), if configured.
-    pub configured_addr: Option<String>,
-    /// Why the last dial or link failed, in plain words (cleared when a link comes up).
-    pub last_error: Option<String>,
-    /// When a link to it was last up (now, while one is).
-    pub last_seen: Option<std::time::SystemTime>,
 }
 
 impl PeerNode {
-    /// Its link history.
-    pub fn status(&self) -> PeerStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Change its link history.
-    pub fn update_status(&self, f: impl FnOnce(&mut PeerStatus)) {
-        f(&mut self.status.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-
     fn new(nd: Nd, name: &str, limits: &PeerLimits, total: &Arc<budget::Budget>) -> Self {
         Self {
             nd,
@@ -132,7 +114,6 @@ impl PeerNode {
             budget: Arc::new(budget::Budget::new(limits.per_node)),
             total: total.clone(),
             frame_timeout: limits.frame_timeout,
-            status: Mutex::default(),
         }
     }
 
@@ -216,10 +197,17 @@ pub struct Peers {
     limits: PeerLimits,
     /// All peers' frames being received.
     total: Arc<budget::Budget>,
+    /// The member table and what discovery shares.
+    pub discovery: Arc<Discovery>,
 }
 
 impl Peers {
-    fn new(driver: &Arc<Driver>, max_message: u64, limits: PeerLimits) -> Arc<Self> {
+    fn new(
+        driver: &Arc<Driver>,
+        max_message: u64,
+        limits: PeerLimits,
+        discovery: Arc<Discovery>,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             driver: Arc::downgrade(driver),
             me: me.clone(),
@@ -233,7 +221,20 @@ impl Peers {
             max_message,
             limits,
             total: Arc::new(budget::Budget::new(limits.total)),
+            discovery,
         })
+    }
+
+    /// Send `dir` on the newest link of every node but `except`.
+    fn broadcast(&self, except: Nd, dir: &qnet_proto::peer::PeerDirectory) {
+        let t = self.lock();
+        for (nd, links) in &t.links {
+            if *nd != except
+                && let Some(link) = links.last()
+            {
+                let _ = link.control.send(Outgoing::Directory(dir.clone()));
+            }
+        }
     }
 
     /// The peer layer `driver` hands its outputs to, if the daemon has one.
@@ -409,6 +410,11 @@ impl Network for Peers {
 mod tests {
     use super::*;
 
+    fn test_discovery() -> Arc<Discovery> {
+        let listen = "127.0.0.1:7100".parse().unwrap();
+        Discovery::new("n1", 1, listen, &[listen], &[])
+    }
+
     fn in_flight(peers: &Peers, thread: ThreadKey, seq: u64) {
         let (abandon, _) = oneshot::channel();
         peers.lock().calls.insert(
@@ -433,7 +439,7 @@ mod tests {
             total: 1 << 20,
             frame_timeout: std::time::Duration::from_secs(1),
         };
-        let peers = Peers::new(&driver, 1024, limits);
+        let peers = Peers::new(&driver, 1024, limits, test_discovery());
         let thread = ThreadKey::local(7, 1);
         let current = |peers: &Peers| peers.lock().calls.get(&thread).map(|c| c.seq);
         in_flight(&peers, thread, 1);
@@ -456,7 +462,7 @@ mod tests {
             total: 1,
             frame_timeout: std::time::Duration::from_secs(1),
         };
-        let peers = Peers::new(&driver, 1024, limits);
+        let peers = Peers::new(&driver, 1024, limits, test_discovery());
         driver.attach_network("n1", 1, peers.clone());
         assert!(Peers::of(&driver).is_some_and(|p| Arc::ptr_eq(&p, &peers)));
     }

@@ -21,10 +21,17 @@ pub struct NodesArgs {
 pub struct NodeRow {
     /// Node name.
     pub name: String,
-    /// The nd this node uses for it.
+    /// The nd this node uses for it (0: unverified, not numbered).
     pub nd: u32,
-    /// `up` or `down`.
+    /// `up`, `down`, or `unverified` (only announced by a member directory or mDNS: no
+    /// certificate has proved the name yet).
     pub state: &'static str,
+    /// How this node learnt of it: `static`, `seed`, `directory`, `mdns`, `incoming`.
+    pub learnt: Vec<String>,
+    /// Addresses it may be dialled at.
+    pub candidates: Vec<String>,
+    /// Its daemon's incarnation, as its last link said.
+    pub incarnation: Option<u64>,
     /// Live QUIC connections.
     pub links: u32,
     /// QUIC's smoothed round-trip time, microseconds (up only).
@@ -78,6 +85,19 @@ impl From<qnet_proto::local::FrameBudget> for FrameBudgetDoc {
     }
 }
 
+/// A seed (`qnetd --seed HOST:PORT`) as its last round found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeedDoc {
+    /// The seed as configured.
+    pub seed: String,
+    /// What its name resolved to.
+    pub addrs: Vec<String>,
+    /// Nodes linked at those addresses.
+    pub nodes: Vec<String>,
+    /// Why its last round failed (e.g. the DNS error).
+    pub last_error: Option<String>,
+}
+
 /// `qnet nodes --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodesDoc {
@@ -89,6 +109,10 @@ pub struct NodesDoc {
     pub peers: Vec<NodeRow>,
     /// All peers' frames being received.
     pub frames: Option<FrameBudgetDoc>,
+    /// Its seeds.
+    pub seeds: Vec<SeedDoc>,
+    /// Announced nodes the member table's caps dropped.
+    pub members_refused: u64,
 }
 
 /// Bytes as MiB with one decimal.
@@ -111,11 +135,31 @@ pub(crate) fn nodes_doc(list: PeerList) -> NodesDoc {
         node: list.node,
         cert_not_after: list.cert_not_after,
         frames: list.frame_budget.map(FrameBudgetDoc::from),
+        members_refused: list.members_refused,
+        seeds: list
+            .seeds
+            .into_iter()
+            .map(|s| SeedDoc {
+                seed: s.seed,
+                addrs: s.addrs,
+                nodes: s.nodes,
+                last_error: s.last_error,
+            })
+            .collect(),
         peers: list
             .peers
             .into_iter()
             .map(|p| NodeRow {
-                state: if p.up { "up" } else { "down" },
+                state: if p.up {
+                    "up"
+                } else if p.unverified {
+                    "unverified"
+                } else {
+                    "down"
+                },
+                learnt: p.learnt,
+                candidates: p.candidates,
+                incarnation: p.incarnation,
                 links: p.links,
                 rtt_us: p.rtt_us.filter(|_| p.up),
                 addr: Some(p.addr).filter(|a| p.up && !a.is_empty()),
@@ -159,6 +203,7 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
             "LINKS",
             "RTT",
             "ADDRESS",
+            "LEARNT",
             "CERT",
             "CERT EXPIRES",
             "FRAMES PEAK/LIMIT",
@@ -178,7 +223,13 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
             r.addr
                 .clone()
                 .or_else(|| r.configured_addr.clone())
+                .or_else(|| r.candidates.first().cloned())
                 .unwrap_or_else(|| "-".into()),
+            if r.learnt.is_empty() {
+                "-".into()
+            } else {
+                r.learnt.join(",")
+            },
             r.cert_node.clone().unwrap_or_else(|| "-".into()),
             r.cert_expires.clone().unwrap_or_else(|| "-".into()),
             r.frames
@@ -188,14 +239,45 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
         ]);
     }
     print_table(&table);
-    for r in doc.peers.iter().filter(|r| r.state == "down") {
+    for r in doc.peers.iter().filter(|r| r.state != "up") {
         println!(
-            "{}: down, last seen {}{}",
+            "{}: {}, last seen {}{}{}",
             r.name,
+            r.state,
             r.last_seen.map_or("never".into(), utc),
+            if r.candidates.is_empty() {
+                String::new()
+            } else {
+                format!("; dialled at {}", r.candidates.join(" "))
+            },
             r.last_error
                 .as_ref()
                 .map_or(String::new(), |e| format!("; last error: {e}"))
+        );
+    }
+    for s in &doc.seeds {
+        println!(
+            "seed {}: {}{}{}",
+            s.seed,
+            if s.addrs.is_empty() {
+                "not resolved".to_owned()
+            } else {
+                format!("at {}", s.addrs.join(" "))
+            },
+            if s.nodes.is_empty() {
+                String::new()
+            } else {
+                format!(" (node {})", s.nodes.join(", "))
+            },
+            s.last_error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; last error: {e}"))
+        );
+    }
+    if doc.members_refused > 0 {
+        println!(
+            "announced nodes dropped (member table full): {}",
+            doc.members_refused
         );
     }
     if let Some(f) = doc.frames {
