@@ -9,6 +9,10 @@
 //! - [`Cluster::start_mutual`] starts nodes that all dial each other (so a node pair holds
 //!   two connections), optionally with one of them through a [`Relay`], and with a chosen
 //!   `--link-timeout`;
+//! - [`Cluster::start_seeded`] starts nodes that know only a seed (the first node): the
+//!   mesh forms by discovery (seeds, member directories);
+//! - [`Cluster::add_node`] starts one more node (of the cluster's CA or another one) with any
+//!   arguments, [`Cluster::relaunch_at`] restarts one on another address;
 //! - [`Node::spawn`] runs an example or any program against a node (`QNET_SOCKET` set),
 //!   capturing its output ([`Proc`]).
 
@@ -170,6 +174,14 @@ impl Node {
             d.stderr
                 .count(|l| l.contains("node up") && l.split_whitespace().any(|w| w == tag))
         })
+    }
+
+    /// Is `peer` up at this node (`qnet nodes`)?
+    pub fn sees_up(&self, peer: &str) -> bool {
+        crate::admin_nodes(&self.socket)
+            .peers
+            .iter()
+            .any(|p| p.name == peer && p.up)
     }
 
     /// The running daemon's process id (0 if it is not running).
@@ -353,6 +365,126 @@ impl Cluster {
             certs,
             dir,
         }
+    }
+
+    /// Nodes given only `--seed` (the first node's address) and `extra` arguments; the first
+    /// has neither peers nor seeds. Returns once every daemon has logged "node up" for every
+    /// other: the mesh was made by discovery.
+    pub fn start_seeded(names: &[&str], extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
+        let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        let mut nodes: Vec<Node> = Vec::new();
+        for name in names {
+            let mut args = extra.clone();
+            if let Some(first) = nodes.first() {
+                args.extend(["--seed".to_owned(), first.addr.to_string()]);
+            }
+            nodes.push(Node::start_with_args(
+                dir.path(),
+                certs.dir(),
+                name,
+                Vec::new(),
+                args,
+            ));
+        }
+        let c = Cluster {
+            nodes,
+            relay: None,
+            certs,
+            dir,
+        };
+        c.wait_mesh();
+        c
+    }
+
+    /// Nodes on UDP ports reserved before any starts, each with the arguments `args` gives
+    /// for its name and every node's address (e.g. `--seed` for each other node); returns
+    /// once every daemon has logged "node up" for every other.
+    pub fn start_reserved(
+        names: &[&str],
+        args: impl Fn(&str, &[(String, SocketAddr)]) -> Vec<String>,
+    ) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
+        let reserved: Vec<UdpSocket> = names
+            .iter()
+            .map(|_| UdpSocket::bind("127.0.0.1:0").expect("reserving a UDP port"))
+            .collect();
+        let addrs: Vec<(String, SocketAddr)> = names
+            .iter()
+            .zip(&reserved)
+            .map(|(n, s)| ((*n).to_owned(), s.local_addr().expect("local_addr")))
+            .collect();
+        drop(reserved);
+        let nodes = addrs
+            .iter()
+            .map(|(name, addr)| {
+                let mut node = Node {
+                    name: name.clone(),
+                    socket: dir.path().join(format!("{name}.sock")),
+                    addr: *addr,
+                    certs: certs.dir().to_path_buf(),
+                    peers: Vec::new(),
+                    link_timeout: LINK_TIMEOUT.into(),
+                    daemon: None,
+                    earlier_logs: Vec::new(),
+                    extra_args: args(name, &addrs),
+                };
+                node.run_daemon();
+                node
+            })
+            .collect();
+        let c = Cluster {
+            nodes,
+            relay: None,
+            certs,
+            dir,
+        };
+        c.wait_mesh();
+        c
+    }
+
+    /// Wait until every running node has logged "node up" for every other running node.
+    pub fn wait_mesh(&self) {
+        for a in self.nodes.iter().filter(|n| n.is_up()) {
+            for b in self.nodes.iter().filter(|n| n.is_up()) {
+                if a.name != b.name {
+                    a.wait_node_up(&b.name, 1);
+                }
+            }
+        }
+    }
+
+    /// Start one more node `name` on 127.0.0.1 (any port) with `extra` arguments and no
+    /// peers: with a certificate of the cluster's CA (issued now), or with the CA and
+    /// certificates in `certs` (another cluster's). Returns once it listens.
+    pub fn add_node(&mut self, name: &str, certs: Option<&Path>, extra: &[&str]) -> &Node {
+        let dir = match certs {
+            Some(d) => d.to_path_buf(),
+            None => {
+                self.certs.issue(name).expect("issuing a certificate");
+                self.certs.dir().to_path_buf()
+            }
+        };
+        let node = Node::start_with_args(
+            self.dir.path(),
+            &dir,
+            name,
+            Vec::new(),
+            extra.iter().map(|a| (*a).to_owned()).collect(),
+        );
+        self.nodes.push(node);
+        self.nodes.last().expect("just added")
+    }
+
+    /// Start `name`'s (killed) daemon again listening on `addr` (another IP or port than
+    /// before, same name, certificate and arguments); returns once it listens.
+    pub fn relaunch_at(&mut self, name: &str, addr: SocketAddr) {
+        let node = self.node_mut(name);
+        assert!(!node.is_up(), "{name} is running");
+        node.addr = addr;
+        node.run_daemon();
     }
 
     /// The node called `name`.

@@ -47,17 +47,29 @@ impl RawPeer {
         target: SocketAddr,
         hello: PeerHello,
     ) -> (RawPeer, PeerControl) {
-        let id = NodeIdentity::load(certs, "raw").expect("the raw peer's identity");
+        Self::open_as(certs, "raw", "n2", target, hello).await
+    }
+
+    /// Connect as node `me` (its certificate in `certs`) to node `node` at `target`, send
+    /// `hello` on the control stream and read the answer; the peer and the answer.
+    pub async fn open_as(
+        certs: &Path,
+        me: &str,
+        node: &str,
+        target: SocketAddr,
+        hello: PeerHello,
+    ) -> (RawPeer, PeerControl) {
+        let id = NodeIdentity::load(certs, me).expect("the raw peer's identity");
         let t = Transport::bind(
             "127.0.0.1:0".parse().expect("address"),
             id,
             TransportConfig::default(),
         )
         .expect("binding the raw peer");
-        let conn = tokio::time::timeout(GUARD, t.connect("n2", target))
+        let conn = tokio::time::timeout(GUARD, t.connect(node, target))
             .await
             .expect("hang guard")
-            .expect("connecting to n2");
+            .unwrap_or_else(|e| panic!("connecting to {node}: {e}"));
         let (mut cs, mut cr) = conn.open_bi().await.expect("the control stream");
         let hello = PeerControl {
             frame: Some(peer_control::Frame::Hello(hello)),
@@ -93,6 +105,19 @@ impl RawPeer {
         .await;
         assert!(matches!(answer.frame, Some(peer_control::Frame::Hello(_))));
         peer
+    }
+
+    /// Write `frame` on the control stream.
+    pub async fn send_control(&mut self, frame: PeerControl) {
+        FramedWrite::new(&mut self.control.0, frame_codec(1 << 20))
+            .send(bytes::Bytes::from(prost::Message::encode_to_vec(&frame)))
+            .await
+            .expect("writing on the control stream");
+    }
+
+    /// The local address of the raw peer's endpoint (what the daemon sees it dial from).
+    pub fn local_addr(&self) -> SocketAddr {
+        self._transport.local_addr().expect("local address")
     }
 
     /// A call frame for `request` from remote thread `pid`/`tid` (uid and gid 0), with the

@@ -350,16 +350,16 @@ async fn link_dialled(
         conn.close("this node");
         return;
     }
-    // A seed dial does not know whom it reaches: let the acceptor's tie-break decide.
-    if via != Via::Seed && disc.members().up_with(&name, restarted) {
-        conn.close("already linked");
-        return;
-    }
     let Some(nd) = ctx.nd_of(&name) else {
         conn.close("cannot add node");
         return;
     };
-    disc.members().dialling(&name, true, Instant::now());
+    // Up already (a seed reached a linked node, or its own dial was taken meanwhile): the
+    // pair has its link.
+    if !disc.members().try_dial(&name, restarted, Instant::now()) {
+        conn.close("already linked");
+        return;
+    }
     let hello = control::dial(
         &conn,
         nd,
@@ -368,7 +368,9 @@ async fn link_dialled(
         via.into(),
     )
     .await;
-    disc.members().dialling(&name, false, Instant::now());
+    if hello.is_err() {
+        disc.members().dial_ended(&name);
+    }
     match hello {
         Ok(control) => {
             let (ctx, cancel) = (ctx.clone(), cancel.clone());

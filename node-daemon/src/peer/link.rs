@@ -324,26 +324,37 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
     };
     let disc = ctx.peers.discovery.clone();
     // The tie-break: a discovery dial that would make a second link is turned down.
-    let duplicate = |h: &qnet_proto::peer::PeerHello| match h.dial() {
-        DialKind::Static => None,
-        _ => disc
+    let mut taken = false;
+    let duplicate = |h: &qnet_proto::peer::PeerHello| {
+        let discovery = h.dial() != DialKind::Static;
+        let r = disc
             .members()
-            .refuse_duplicate(&name, h.incarnation)
-            .map(str::to_owned),
+            .accept(&name, h.incarnation, discovery, Instant::now());
+        taken = r.is_ok();
+        r.err().map(str::to_owned)
     };
-    match control::accept(
+    let accepted = control::accept(
         &conn,
         nd,
         ctx.incarnation,
         ctx.peers.max_message,
         duplicate,
     )
-    .await
-    {
+    .await;
+    if accepted.is_err() && taken {
+        disc.members().accept_failed(&name);
+    }
+    match accepted {
         Ok(control) => run_link(&ctx, nd, conn, control, Via::Incoming, &cancel).await,
         Err(ControlError::Duplicate(reason)) => {
             tracing::debug!(peer = %name, %reason, "refused a duplicate discovery dial");
             conn.close("duplicate link");
+        }
+        // A discovery dial that found the pair linked once its handshake was done.
+        Err(ControlError::Connection(quinn::ConnectionError::ApplicationClosed(c)))
+            if c.reason.as_ref() == b"already linked" =>
+        {
+            tracing::debug!(peer = %name, "the peer dropped a dial: already linked");
         }
         Err(e) => {
             if let Some(suppressed) = ctx.peers.node(nd).warn_allowed() {

@@ -118,6 +118,8 @@ struct Member {
     announced_by: Option<Arc<str>>,
     /// Discovery dials of it past the TLS handshake, hello not answered yet (tie-break).
     dialling: u32,
+    /// Its dials this node accepted (hello answered), not registered as links yet.
+    pending: u32,
     /// A dial job for it is running.
     job: bool,
     log: DialLog,
@@ -139,6 +141,7 @@ impl Member {
             candidate: false,
             announced_by: None,
             dialling: 0,
+            pending: 0,
             job: false,
             log: DialLog::default(),
         }
@@ -482,12 +485,24 @@ impl Members {
         }
     }
 
-    /// A discovery dial of `name` passed (`true`) or ended (`false`) its TLS handshake.
-    pub fn dialling(&mut self, name: &str, started: bool, now: Instant) {
+    /// A discovery dial of `name` passed its TLS handshake: may it say hello? Not if the
+    /// node is up or a dial of its is being accepted (the pair has its link) — unless it is
+    /// up only in another incarnation than `restarted`, which an announcement gave. If yes,
+    /// the dial counts for the tie-break until [`Members::dial_ended`].
+    pub fn try_dial(&mut self, name: &str, restarted: Option<u64>, now: Instant) -> bool {
         let m = self.member(name, now);
-        if started {
-            m.dialling += 1;
-        } else {
+        let stale = restarted.is_some() && m.incarnation != restarted;
+        if (m.links > 0 && !stale) || m.pending > 0 {
+            return false;
+        }
+        m.dialling += 1;
+        true
+    }
+
+    /// A dial [`Members::try_dial`] let through failed (one that succeeded counts until its
+    /// [`Members::link_up`]).
+    pub fn dial_ended(&mut self, name: &str) {
+        if let Some(m) = self.table.get_mut(name) {
             m.dialling = m.dialling.saturating_sub(1);
         }
     }
@@ -506,18 +521,36 @@ impl Members {
             .is_some_and(|m| m.links > 0 && incarnation.is_none_or(|i| m.incarnation == Some(i)))
     }
 
-    /// The tie-break, on the accepting side, for a discovery dial from `name` in
-    /// `incarnation`: why it is refused as a duplicate, if it is. The pair keeps a live link
-    /// of the same incarnation; of two crossing dials, the one of the node whose name sorts
-    /// first.
-    pub fn refuse_duplicate(&self, name: &str, incarnation: u64) -> Option<&'static str> {
-        let m = self.table.get(name)?;
-        if m.links > 0 && m.incarnation == Some(incarnation) {
-            Some("already linked")
-        } else if m.dialling > 0 && *self.me < *name {
-            Some("crossing dials: the node whose name sorts first keeps its own")
-        } else {
-            None
+    /// The tie-break, on the accepting side, for a dial from `name` in `incarnation` made by
+    /// discovery (`discovery`; configured dials are always taken): why it is refused as a
+    /// duplicate, if it is. The pair keeps a live link of the same incarnation, or one being
+    /// accepted; of two crossing dials, the one of the node whose name sorts first. A dial
+    /// taken counts as pending until [`Members::link_up`] (or [`Members::accept_failed`]).
+    pub fn accept(
+        &mut self,
+        name: &str,
+        incarnation: u64,
+        discovery: bool,
+        now: Instant,
+    ) -> Result<(), &'static str> {
+        let me = self.me.clone();
+        let m = self.member(name, now);
+        if discovery {
+            if (m.links > 0 && m.incarnation == Some(incarnation)) || m.pending > 0 {
+                return Err("already linked");
+            }
+            if m.dialling > 0 && *me < *name {
+                return Err("crossing dials: the node whose name sorts first keeps its own");
+            }
+        }
+        m.pending += 1;
+        Ok(())
+    }
+
+    /// A dial [`Members::accept`] took failed before its link came up.
+    pub fn accept_failed(&mut self, name: &str) {
+        if let Some(m) = self.table.get_mut(name) {
+            m.pending = m.pending.saturating_sub(1);
         }
     }
 
@@ -545,6 +578,13 @@ impl Members {
         let m = self.member(name, now);
         m.learnt |= via.bit();
         m.links += 1;
+        // What made the link counted for the tie-break until now: the accepted dial, or this
+        // node's discovery dial (answered, registered only now).
+        match via {
+            Via::Incoming => m.pending = m.pending.saturating_sub(1),
+            Via::Seed | Via::Directory | Via::Mdns => m.dialling = m.dialling.saturating_sub(1),
+            Via::Static => {}
+        }
         m.ever_up = true;
         m.incarnation = Some(incarnation);
         if m.stale == Some(incarnation) {
@@ -607,7 +647,7 @@ impl Members {
         let mut gone = Vec::new();
         for (name, m) in &self.table {
             let idle = now.saturating_duration_since(m.heard);
-            if m.is_static() || m.links > 0 || m.job || m.dialling > 0 {
+            if m.is_static() || m.links > 0 || m.job || m.dialling > 0 || m.pending > 0 {
                 continue;
             }
             let unproven = !m.ever_up;
@@ -846,22 +886,30 @@ mod tests {
     fn the_tie_break_keeps_the_lower_names_dial() {
         let t0 = Instant::now();
         let (mut a1, mut b1) = (table("a"), table("b"));
-        // Both dialled each other; both handshakes passed.
-        a1.dialling("b", true, t0);
-        b1.dialling("a", true, t0);
-        assert!(a1.refuse_duplicate("b", 2).is_some(), "a keeps its own dial");
-        assert_eq!(b1.refuse_duplicate("a", 1), None, "b accepts a's");
-        a1.dialling("b", false, t0);
-        b1.dialling("a", false, t0);
+        // Both dialled each other; both handshakes passed, the hellos cross.
+        assert!(a1.try_dial("b", None, t0));
+        assert!(b1.try_dial("a", None, t0));
+        assert!(a1.accept("b", 2, true, t0).is_err(), "a keeps its own dial");
+        assert_eq!(b1.accept("a", 1, true, t0), Ok(()), "b takes a's");
+        // a's dial is answered; a registers it (b has not yet).
+        b1.dial_ended("a");
+        assert!(a1.accept("b", 2, true, t0).is_err(), "answered, not registered: still a's");
         a1.link_up("b", 2, a("10.0.0.2:7100"), Via::Directory, t0);
+        assert!(a1.accept("b", 2, true, t0).is_err(), "registered");
+        // Taken but not registered yet: another discovery dial of a is a duplicate, and b's
+        // own next dial of a does not say hello.
+        assert_eq!(b1.accept("a", 1, true, t0), Err("already linked"));
+        assert!(!b1.try_dial("a", None, t0));
         b1.link_up("a", 1, a("10.0.0.1:7100"), Via::Incoming, t0);
-        assert_eq!(
-            b1.refuse_duplicate("a", 1),
-            Some("already linked"),
-            "a late dial"
-        );
-        assert_eq!(b1.refuse_duplicate("a", 9), None, "a restarted");
-        assert_eq!(b1.refuse_duplicate("c", 1), None, "unknown");
+        assert_eq!(b1.accept("a", 1, true, t0), Err("already linked"), "late");
+        assert!(!b1.try_dial("a", None, t0), "up");
+        assert!(b1.try_dial("a", Some(9), t0), "announced in another incarnation");
+        b1.dial_ended("a");
+        assert_eq!(b1.accept("a", 9, true, t0), Ok(()), "a restarted");
+        b1.accept_failed("a");
+        assert_eq!(b1.accept("a", 1, false, t0), Ok(()), "configured dials are taken");
+        b1.accept_failed("a");
+        assert_eq!(b1.accept("c", 1, true, t0), Ok(()), "unknown");
     }
 
     /// A node announced with another incarnation than its live link's restarted elsewhere:
