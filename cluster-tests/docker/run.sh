@@ -6,8 +6,8 @@
 #   --no-build    use the static binaries already in target/docker (skip cargo)
 #   --keep-image  leave the image qnet-cluster:test behind (containers/networks always go)
 #   --keep-logs   keep the log directory even when every scenario passed
-#   SCENARIO      run only these (names as printed: local, links, remote, unblock,
-#                 node_loss, partition); default: all, in that order
+#   SCENARIO      run only these (names as printed: local, links, seeds, remote, unblock,
+#                 node_loss, partition, new_ip, wrong_ca, mdns); default: all, in that order
 #
 # Builds static binaries (target/docker), an image FROM scratch, certificates with
 # `qnet cert` in a temporary directory, starts the compose project `qnet-cluster`, runs every
@@ -28,6 +28,9 @@ TARGET_TRIPLE=x86_64-unknown-linux-gnu
 TARGET_DIR="${QNET_DOCKER_TARGET_DIR:-$ROOT/target/docker}"
 BIN_DIR="$TARGET_DIR/$TARGET_TRIPLE/release"
 NODES=(n1 n2 n3)
+# Started by scenarios (compose profile "extra"): m1 and m2 (mDNS only), evil (another CA),
+# hold (takes an address).
+EXTRA=(m1 m2 evil hold)
 # Link-loss bound given to every qnetd (--link-timeout, seconds) and the bound a released
 # client must meet: the link timeout plus generous slack for a loaded 2-core machine.
 LINK_TIMEOUT="${QNET_LINK_TIMEOUT:-3}"
@@ -93,11 +96,12 @@ cleanup() {
     trap - EXIT INT TERM
     for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
     if [ "$STARTED" = 1 ]; then
-        for n in "${NODES[@]}"; do
+        for n in "${NODES[@]}" "${EXTRA[@]}"; do
+            [ -n "$(cid "$n")" ] || continue
             docker logs "$(cid "$n")" >"$LOGS/qnetd-$n.log" 2>&1 || true
         done
-        log "teardown: ${COMPOSE[*]} -p $PROJECT down -v --remove-orphans"
-        compose down -v --remove-orphans -t 5 >"$LOGS/compose-down.log" 2>&1 ||
+        log "teardown: ${COMPOSE[*]} -p $PROJECT --profile extra down -v --remove-orphans"
+        compose --profile extra down -v --remove-orphans -t 5 >"$LOGS/compose-down.log" 2>&1 ||
             cat "$LOGS/compose-down.log"
         # `down` removes the project's network; make sure (a leftover would block the next up).
         if docker network inspect "$NET" >/dev/null 2>&1; then
@@ -175,11 +179,15 @@ echo "image: $(elapsed "$t" "$(now)") s, $(docker image inspect -f '{{.Size}}' "
 
 log "certificates (qnet cert, in $CERTS)"
 "$BIN_DIR/qnet" cert init --dir "$CERTS/ca" >/dev/null || exit 1
-for n in "${NODES[@]}"; do
-    "$BIN_DIR/qnet" cert issue --dir "$CERTS/ca" --node "$n" >/dev/null || exit 1
+# evil's: a CA of its own, the same node-certificate layout.
+"$BIN_DIR/qnet" cert init --dir "$CERTS/other" >/dev/null || exit 1
+for n in "${NODES[@]}" m1 m2 evil; do
+    ca="$CERTS/ca"
+    [ "$n" != evil ] || ca="$CERTS/other"
+    "$BIN_DIR/qnet" cert issue --dir "$ca" --node "$n" >/dev/null || exit 1
     # Each node gets the CA certificate and its own pair, never the CA key.
     mkdir -p "$CERTS/$n"
-    cp "$CERTS/ca/ca.pem" "$CERTS/ca/$n.pem" "$CERTS/ca/$n.key" "$CERTS/$n/"
+    cp "$ca/ca.pem" "$ca/$n.pem" "$ca/$n.key" "$CERTS/$n/"
 done
 
 # ---------------------------------------------------------------- cluster helpers
@@ -611,6 +619,142 @@ scenario_partition() {
     [ "$n" = 1 ] || problem "checksum_server on n3 logged $n requests, want exactly 1 (needs its 'msg nd=.. pid=..' line)"
 }
 
+# nodes_json NODE: `qnet nodes --json` inside NODE, on one line.
+nodes_json() { run_in "$1" qnet nodes --json | tr -d '\n '; }
+
+# up_peers NODE: the names of the peers NODE sees up, sorted, space-separated.
+up_peers() {
+    nodes_json "$1" | grep -oE '\{"name":"[^"]+","nd":[0-9]+,"state":"up"' |
+        sed -E 's/.*"name":"([^"]+)".*/\1/' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# wait_up NODE "PEERS" TIMEOUT: until NODE sees exactly PEERS (sorted, space-separated) up.
+wait_up() {
+    local deadline=$((SECONDS + $3))
+    until [ "$(up_peers "$1")" = "$2" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+# until_addr NODE PEER ADDR TIMEOUT: until NODE sees PEER up with its newest link at ADDR.
+until_addr() {
+    local deadline=$((SECONDS + $4)) o
+    while :; do
+        o="$(nodes_json "$1" | grep -oE "\{\"name\":\"$2\"[^{}]*")"
+        grep -q '"state":"up"' <<<"$o" && grep -q "\"addr\":\"$3\"" <<<"$o" && return 0
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.5
+    done
+}
+
+# ip_of NODE: the container's address on the compose network.
+ip_of() { docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$(cid "$1")"; }
+
+# Seeds: the compose file has no peer list, and every node sees the two others up, learnt
+# through a seed, a member directory or their dial, never configured.
+scenario_seeds() {
+    if grep -q -- '--peer' "$HERE/docker-compose.yml"; then
+        problem "docker-compose.yml still has --peer lines"
+    fi
+    local n want j
+    for n in "${NODES[@]}"; do
+        want="$(printf '%s\n' "${NODES[@]}" | grep -vx "$n" | sort | tr '\n' ' ' | sed 's/ $//')"
+        wait_up "$n" "$want" 30 || problem "$n sees up: '$(up_peers "$n")', want '$want'"
+        j="$(nodes_json "$n")"
+        grep -q '"learnt":\["static"' <<<"$j" && problem "$n has a configured peer: $j"
+        grep -q '"seeds":\[{"seed":"n1:4433"' <<<"$j" || problem "$n: no seed n1:4433 in qnet nodes: $j"
+    done
+}
+
+# A node restarted with a new IP address is found again: n3 is killed, an extra container
+# (hold) takes an address while n3 is off the network, n3 comes back on another address;
+# n1 and n2 link to it there, and calls work both ways.
+scenario_new_ip() {
+    local old new t0
+    old="$(ip_of n3)"
+    docker kill "$(cid n3)" >/dev/null || { problem "docker kill n3 failed"; return; }
+    docker network disconnect "$NET" "$(cid n3)" >/dev/null 2>&1
+    compose --profile extra up -d hold >"$LOGS/hold-up.log" 2>&1 || {
+        problem "starting hold: $(brief <"$LOGS/hold-up.log")"
+        return
+    }
+    docker network connect --alias n3 "$NET" "$(cid n3)" || { problem "reconnecting n3 failed"; return; }
+    t0=$(now)
+    docker start "$(cid n3)" >/dev/null || { problem "docker start n3 failed"; return; }
+    new="$(ip_of n3)"
+    echo "   (n3: $old -> $new)"
+    [ "$new" != "$old" ] || problem "n3 came back on its old address $old: nothing tested"
+    local n
+    for n in n1 n2; do
+        if wait_up "$n" "$(printf '%s\n' n1 n2 n3 | grep -vx "$n" | tr '\n' ' ' | sed 's/ $//')" 30 &&
+            until_addr "$n" n3 "$new:4433" 30; then
+            echo "   ($n sees n3 up at $new $(elapsed "$t0" "$(now)") s after its start; link timeout ${LINK_TIMEOUT} s)"
+        else
+            problem "$n does not see n3 up at $new:4433: $(nodes_json "$n" | cut -c1-400)"
+        fi
+    done
+    start_server n3 s6-sum checksum_server || { problem "checksum_server on n3: $(out s6-sum | brief)"; return; }
+    if until_ok 30 run_in n1 checksum_client "n3/$SRV_PID/$SRV_CHID" "new address"; then
+        grep -qx "checksum=$(checksum "new address")" <<<"$LAST_OUT" || problem "n1 -> n3: $(brief <<<"$LAST_OUT")"
+    else
+        problem "n1 -> n3 at its new address failed: $(brief <<<"$LAST_OUT")"
+    fi
+    start_server n2 s6-sum2 checksum_server || { problem "checksum_server on n2: $(out s6-sum2 | brief)"; return; }
+    if until_ok 30 run_in n3 checksum_client "n2/$SRV_PID/$SRV_CHID" "from the new address"; then
+        grep -qx "checksum=$(checksum "from the new address")" <<<"$LAST_OUT" || problem "n3 -> n2: $(brief <<<"$LAST_OUT")"
+    else
+        problem "n3 -> n2 failed: $(brief <<<"$LAST_OUT")"
+    fi
+}
+
+# A node with another CA's certificate never joins: evil (seeded with n1, announcing itself
+# by mDNS) is up nowhere, sees nobody up, and n1 writes a bounded number of lines about it.
+scenario_wrong_ca() {
+    compose --profile extra up -d evil >"$LOGS/evil-up.log" 2>&1 || {
+        problem "starting evil: $(brief <"$LOGS/evil-up.log")"
+        return
+    }
+    wait_starts evil 1 || { problem "qnetd on evil did not start"; return; }
+    local t0=$SECONDS
+    sleep 12
+    local n
+    for n in "${NODES[@]}"; do
+        nodes_json "$n" | grep -q '"name":"evil","nd":[0-9]*,"state":"up"' &&
+            problem "$n sees evil up"
+        docker logs "$(cid "$n")" 2>&1 | grep -q 'node up.*peer=evil' && problem "$n logged evil up"
+    done
+    [ -z "$(up_peers evil)" ] || problem "evil sees up: $(up_peers evil)"
+    local lines secs=$((SECONDS - t0 + 1))
+    lines=$(docker logs "$(cid n1)" 2>&1 | grep -c 'refus')
+    echo "   (n1 wrote $lines refusal lines in about $secs s; evil: $(docker logs "$(cid evil)" 2>&1 | grep -c 'cannot link to peer') 'cannot link' lines)"
+    [ "$lines" -le $((20 * (secs / 10 + 1))) ] || problem "n1 wrote $lines refusal lines in $secs s"
+}
+
+# mDNS: m1 and m2 have no seeds and no peers, only --discover mdns: they find each other
+# where the compose network passes multicast. evil's record (another CA) is ignored.
+scenario_mdns() {
+    compose --profile extra up -d m1 m2 >"$LOGS/mdns-up.log" 2>&1 || {
+        problem "starting m1 m2: $(brief <"$LOGS/mdns-up.log")"
+        return
+    }
+    wait_starts m1 1 && wait_starts m2 1 || { problem "qnetd on m1/m2 did not start"; return; }
+    if wait_up m1 m2 30 && wait_up m2 m1 10; then
+        echo "   (m1 and m2 linked by mDNS alone)"
+    elif ! docker logs "$(cid m1)" 2>&1 | grep -q 'mDNS record\|ignoring mDNS record'; then
+        MDNS_NOTE="SKIPPED mdns: no mDNS record reached m1 in 30 s: this compose network does not pass multicast"
+        echo "   ($MDNS_NOTE)"
+        return
+    else
+        problem "m1 saw mDNS records but did not link m2: $(docker logs "$(cid m1)" 2>&1 | grep -i mdns | tail -3 | brief)"
+    fi
+    if docker ps -q --no-trunc | grep -q "$(cid evil)" 2>/dev/null; then
+        docker logs "$(cid m1)" 2>&1 | grep -q 'ignoring mDNS record.*another cluster CA' ||
+            echo "   (m1 logged no record of evil: it announces with another CA)"
+        nodes_json m1 | grep -q '"name":"evil"' && problem "m1 lists evil: $(nodes_json m1 | cut -c1-300)"
+    fi
+}
+
 # ---------------------------------------------------------------- run
 
 log "docker-compose up (project $PROJECT)"
@@ -629,7 +773,8 @@ for n in "${NODES[@]}"; do
 done
 echo "cluster up: $(elapsed "$t" "$(now)") s ($(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' "$NET"))"
 
-ALL=(local links remote unblock node_loss partition)
+ALL=(local links seeds remote unblock node_loss partition new_ip wrong_ca mdns)
+MDNS_NOTE=
 [ "${#ONLY[@]}" -gt 0 ] || ONLY=("${ALL[@]}")
 PASSED=0
 FAILED=0
@@ -643,6 +788,10 @@ for name in "${ONLY[@]}"; do
     t=$(now)
     "scenario_$name"
     took=$(elapsed "$t" "$(now)")
+    if [ "$name" = mdns ] && [ -n "$MDNS_NOTE" ] && [ "${#PROBLEMS[@]}" = 0 ]; then
+        echo "SKIP mdns (${took} s): ${MDNS_NOTE#SKIPPED mdns: }"
+        continue
+    fi
     if [ "${#PROBLEMS[@]}" = 0 ]; then
         echo "PASS $name (${took} s)"
         PASSED=$((PASSED + 1))

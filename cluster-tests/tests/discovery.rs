@@ -67,7 +67,10 @@ fn five_nodes_from_one_seed_make_a_full_mesh_that_outlives_the_seed() {
         let list = nodes(c.node(n));
         for m in names.iter().filter(|m| *m != n) {
             let p = peer(&list, m).unwrap_or_else(|| panic!("{n} knows {m}: {list:#?}"));
-            assert!(p.up && !p.unverified && p.incarnation.is_some(), "{n}: {p:?}");
+            assert!(
+                p.up && !p.unverified && p.incarnation.is_some(),
+                "{n}: {p:?}"
+            );
             assert!(!p.learnt.is_empty(), "{n}: how it learnt {m}: {p:?}");
         }
         let seed = list.seeds.first().expect("the seed");
@@ -262,7 +265,9 @@ fn a_down_seed_delays_nothing_and_resolution_errors_show() {
         log.dump()
     );
     let list = nodes_until(n1, "every error recorded", |l| {
-        l.seeds.iter().all(|s| s.seed == n2 || s.last_error.is_some())
+        l.seeds
+            .iter()
+            .all(|s| s.seed == n2 || s.last_error.is_some())
             && peer(l, "n9").is_some_and(|p| p.last_error.is_some())
     });
     let seed = |s: &str| list.seeds.iter().find(|x| x.seed == s).unwrap();
@@ -274,7 +279,10 @@ fn a_down_seed_delays_nothing_and_resolution_errors_show() {
     let n9 = peer(&list, "n9").unwrap();
     assert!(!n9.up && n9.learnt == ["static"], "{n9:?}");
     let e = n9.last_error.as_deref().unwrap();
-    assert!(e.starts_with("cannot resolve no-such-host.invalid:7101"), "{e}");
+    assert!(
+        e.starts_with("cannot resolve no-such-host.invalid:7101"),
+        "{e}"
+    );
     assert!(!log.dump().contains("Custom {"), "no Debug text in the log");
     drop(dead);
 }

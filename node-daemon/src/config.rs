@@ -383,6 +383,7 @@ impl Config {
             .max_message_size
             .or(file.max_message_size)
             .unwrap_or(DEFAULT_MAX_MESSAGE_SIZE);
+        let discover = args.discover.or(file.discover).unwrap_or_default();
         let peer_memory_per_node = args
             .peer_memory_per_node
             .or(file.peer_memory_per_node)
@@ -424,11 +425,12 @@ impl Config {
             } else {
                 args.seeds
             },
-            discover: args.discover.or(file.discover).unwrap_or_default(),
-            mdns_interfaces: if args.mdns_interfaces.is_empty() {
-                file.mdns_interfaces
-            } else {
-                args.mdns_interfaces
+            discover,
+            // The file's interfaces matter only when discovery is on (a flag may turn it off).
+            mdns_interfaces: match (args.mdns_interfaces.is_empty(), discover) {
+                (false, _) => args.mdns_interfaces,
+                (true, Discover::Mdns) => file.mdns_interfaces,
+                (true, Discover::None) => Vec::new(),
             },
             link_timeout,
             peer_memory_per_node,
@@ -588,9 +590,7 @@ impl Config {
         for seed in &self.seeds {
             if let Some(listen) = self.listen {
                 check_peer_addr(seed, listen).map_err(|why| {
-                    ConfigError::Invalid(format!(
-                        "seed {seed:?}: {why}: give it as HOST:PORT"
-                    ))
+                    ConfigError::Invalid(format!("seed {seed:?}: {why}: give it as HOST:PORT"))
                 })?;
             }
             if !seen.insert(seed.as_str()) {
@@ -987,6 +987,62 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
             config(&["--config", p]),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn seeds_and_discovery_parse_and_are_checked() {
+        let base = ["--node", "n1", "--listen", "0.0.0.0:7100", "--certs", "/c"];
+        let with = |more: &[&str]| {
+            let mut a = base.to_vec();
+            a.extend_from_slice(more);
+            config(&a)
+        };
+        let c = with(&["--seed", "n2:7100", "--seed", "10.0.0.3:7100"]).unwrap();
+        assert_eq!(c.seeds, ["n2:7100", "10.0.0.3:7100"]);
+        assert_eq!(c.discover, Discover::None, "off by default");
+        let c = with(&["--discover", "mdns", "--mdns-interface", "eth0"]).unwrap();
+        assert_eq!(c.discover, Discover::Mdns);
+        assert_eq!(c.mdns_interfaces, ["eth0"]);
+        for (bad, says) in [
+            (
+                &["--seed", "n2:7100", "--seed", "n2:7100"][..],
+                "given twice",
+            ),
+            (&["--seed", "n2"], "no port"),
+            (&["--seed", "0.0.0.0:7100"], "not an address one can dial"),
+            (&["--mdns-interface", "eth0"], "needs --discover mdns"),
+        ] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        let e = config(&["--seed", "n2:7100"]).unwrap_err().to_string();
+        assert!(e.contains("--seed needs --listen"), "{e}");
+        let e = config(&["--discover", "mdns"]).unwrap_err().to_string();
+        assert!(e.contains("needs --listen"), "{e}");
+        // The file's keys, and flags over them.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qnetd.toml");
+        std::fs::write(
+            &path,
+            "node = \"n1\"\nlisten = \"0.0.0.0:7100\"\ncerts = \"/c\"\n\
+             seeds = [\"n2:7100\", \"n3:7100\"]\ndiscover = \"mdns\"\n\
+             mdns_interfaces = [\"eth1\"]\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = config(&["--config", p]).unwrap();
+        assert_eq!(c.seeds, ["n2:7100", "n3:7100"]);
+        assert_eq!(
+            (c.discover, c.mdns_interfaces.clone()),
+            (Discover::Mdns, vec!["eth1".to_owned()])
+        );
+        let c = config(&["--config", p, "--seed", "n4:7100", "--discover", "none"]).unwrap();
+        assert_eq!(
+            c.seeds,
+            ["n4:7100"],
+            "command-line seeds replace the file's"
+        );
+        assert_eq!(c.discover, Discover::None);
     }
 
     #[test]

@@ -73,7 +73,9 @@ fn directory_entries_are_hints_and_a_certificate_decides() {
     let ghost = start(other.dir(), "ghost", &[], &[]);
     let n1 = start(certs.dir(), "n1", &[("n2", n2.addr)], &[]);
     n1.wait_node_up("n2", 1);
-    let before = peer(&admin_nodes(&n1.daemon.socket), "n2").cloned().unwrap();
+    let before = peer(&admin_nodes(&n1.daemon.socket), "n2")
+        .cloned()
+        .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let raw = rt.block_on(async {
         let hello = RawPeer::hello(qnet_proto::PEER_PROTOCOL_VERSION);
@@ -98,19 +100,23 @@ fn directory_entries_are_hints_and_a_certificate_decides() {
     assert!(!n3.up && n3.unverified && n3.nd == 0, "{n3:?}");
     assert_eq!(n3.candidates, [n5.addr.to_string()]);
     let e = n3.last_error.as_deref().unwrap();
-    assert!(e.contains("is not node n3's"), "the certificate named n5: {e}");
+    assert!(
+        e.contains("is not node n3's"),
+        "the certificate named n5: {e}"
+    );
     let g = peer(&list, "ghost").unwrap();
     assert!(!g.up && g.unverified, "{g:?}");
     let e = g.last_error.as_deref().unwrap();
     assert!(e.contains("not signed by this node's CA"), "{e}");
     assert!(peer(&list, "n4").is_none(), "an address never makes a node");
-    assert!(peer(&list, "n5").is_none(), "n5 answered only as n3's address");
+    assert!(
+        peer(&list, "n5").is_none(),
+        "n5 answered only as n3's address"
+    );
     let n2_now = peer(&list, "n2").unwrap();
     assert!(n2_now.up && n2_now.cert_node == "n2", "{n2_now:?}");
     assert!(
-        !n2_now
-            .candidates
-            .contains(&raw.local_addr().to_string()),
+        !n2_now.candidates.contains(&raw.local_addr().to_string()),
         "n2 is not pointed at the sender: {n2_now:?}"
     );
     assert_eq!(n2_now.incarnation, before.incarnation, "{n2_now:?}");
@@ -185,7 +191,12 @@ fn a_flood_of_fake_members_stays_bounded() {
                 .map(|i| {
                     // Loopback addresses nobody listens on: dials go nowhere off this host.
                     let addrs: Vec<SocketAddr> = (0..8)
-                        .map(|k| SocketAddr::from(([127, 1 + k, (i / 256 % 256) as u8, (i % 256) as u8], 1)))
+                        .map(|k| {
+                            SocketAddr::from((
+                                [127, 1 + k, (i / 256 % 256) as u8, (i % 256) as u8],
+                                1,
+                            ))
+                        })
                         .collect();
                     entry(&format!("fake{i}"), *i as u64 + 1, &addrs)
                 })
@@ -204,15 +215,27 @@ fn a_flood_of_fake_members_stays_bounded() {
         .filter(|p| p.name.starts_with("fake"))
         .collect();
     assert_eq!(fakes.len(), MAX_PER_SOURCE, "kept");
-    assert!(fakes.iter().all(|p| p.unverified && !p.up && p.candidates.len() <= MAX_ADDRS));
+    assert!(
+        fakes
+            .iter()
+            .all(|p| p.unverified && !p.up && p.candidates.len() <= MAX_ADDRS)
+    );
     // Dials: at most MAX_JOBS names at once, each address for at most DIAL_TIMEOUT.
     let window = Duration::from_secs(5);
-    let failed = |n: &str| metric(&metrics, &format!("qnet_dial_failures_total{{via=\"{n}\"}}"));
+    let failed = |n: &str| {
+        metric(
+            &metrics,
+            &format!("qnet_dial_failures_total{{via=\"{n}\"}}"),
+        )
+    };
     let before = failed("directory");
     std::thread::sleep(window);
     let during = failed("directory") - before;
     let bound = MAX_JOBS * MAX_ADDRS as u64 * (window.as_secs() / DIAL_TIMEOUT.as_secs() + 1);
-    assert!(during <= bound, "{during} dials failed in {window:?}, bound {bound}");
+    assert!(
+        during <= bound,
+        "{during} dials failed in {window:?}, bound {bound}"
+    );
     assert!(during > 0, "the fakes are dialled (by name, in vain)");
     // The node keeps working, and says so in a bounded number of lines.
     assert!(n1.daemon.logs.dump().contains("node up"));

@@ -33,6 +33,8 @@ fn sample_config_loads_with_every_key_set() {
             .collect::<Vec<_>>(),
         ["n2", "n3"]
     );
+    assert_eq!(config.seeds, ["n2.example.net:7100"]);
+    assert_eq!(config.discover, qnet_daemon::config::Discover::None);
     assert_eq!(config.link_timeout, Duration::from_millis(3000));
     assert_eq!(config.max_message_size, 16 * 1024 * 1024);
     assert_eq!(config.busy_poll, Duration::from_micros(200));
@@ -65,6 +67,7 @@ fn sample_config_loads_with_every_key_set() {
             "busy_poll_fixed",
             "busy_poll_idle",
             "certs",
+            "discover",
             "limit_channels",
             "limit_connections",
             "limit_events",
@@ -75,6 +78,7 @@ fn sample_config_loads_with_every_key_set() {
             "listen",
             "log_format",
             "max_message_size",
+            "mdns_interfaces",
             "node",
             "one_copy",
             "peer_frame_timeout",
@@ -82,6 +86,7 @@ fn sample_config_loads_with_every_key_set() {
             "peer_memory_total",
             "peers",
             "rt_priority",
+            "seeds",
             "socket"
         ]
     );

@@ -76,9 +76,7 @@ pub fn connection_error(node: &str, addr: &str, e: &ConnectionError) -> Explaine
             let reason = String::from_utf8_lossy(&c.reason);
             match alert(u64::from(c.error_code)) {
                 Some(a) => Explained::permanent(refused_there(node, addr, a, &reason, ca)),
-                None => Explained::transient(format!(
-                    "{who} at {addr} closed the connection: {e}"
-                )),
+                None => Explained::transient(format!("{who} at {addr} closed the connection: {e}")),
             }
         }
         ConnectionError::TimedOut => Explained::transient(format!(

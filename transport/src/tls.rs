@@ -168,16 +168,18 @@ impl ServerCertVerifier for NodeServerVerifier {
                     self.algs.all,
                 )
             })
-            .and_then(|()| match (node_name_from_cert(end_entity), &self.expected_node) {
-                (Ok(_), None) => Ok(ServerCertVerified::assertion()),
-                (Ok(node), Some(expected)) if node == *expected => {
-                    Ok(ServerCertVerified::assertion())
-                }
-                (Ok(node), Some(expected)) => Err(other(format!(
-                    "certificate names node {node:?}, but node {expected:?} was dialled"
-                ))),
-                (Err(e), _) => Err(other(e.to_string())),
-            });
+            .and_then(
+                |()| match (node_name_from_cert(end_entity), &self.expected_node) {
+                    (Ok(_), None) => Ok(ServerCertVerified::assertion()),
+                    (Ok(node), Some(expected)) if node == *expected => {
+                        Ok(ServerCertVerified::assertion())
+                    }
+                    (Ok(node), Some(expected)) => Err(other(format!(
+                        "certificate names node {node:?}, but node {expected:?} was dialled"
+                    ))),
+                    (Err(e), _) => Err(other(e.to_string())),
+                },
+            );
         if let Err(e) = &result {
             // The dialler's own log of the failure (rate-limited per peer) says it; this is
             // the detail.

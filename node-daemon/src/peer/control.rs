@@ -176,7 +176,9 @@ pub async fn dial(
                 theirs: h.version,
                 ours: PEER_PROTOCOL_VERSION,
             }),
-            peer_control::Frame::Refused(r) if r.duplicate => Err(ControlError::Duplicate(r.reason)),
+            peer_control::Frame::Refused(r) if r.duplicate => {
+                Err(ControlError::Duplicate(r.reason))
+            }
             peer_control::Frame::Refused(r) => Err(ControlError::Refused(r.reason)),
             peer_control::Frame::Notice(_)
             | peer_control::Frame::Unblock(_)

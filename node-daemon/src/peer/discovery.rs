@@ -521,7 +521,10 @@ async fn seed_round(
 /// advertised; a wildcard advertises every routable address of the interfaces (`interfaces`,
 /// all if empty) in its family — never loopback, link-local or unspecified ones, which no
 /// other host can dial — and counts every local address as its own.
-pub fn endpoint_addrs(listen: SocketAddr, interfaces: &[String]) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+pub fn endpoint_addrs(
+    listen: SocketAddr,
+    interfaces: &[String],
+) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
     let port = listen.port();
     let ip = listen.ip();
     let locals: Vec<(String, std::net::IpAddr)> = if_addrs::get_if_addrs()

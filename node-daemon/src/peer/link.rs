@@ -333,14 +333,8 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
         taken = r.is_ok();
         r.err().map(str::to_owned)
     };
-    let accepted = control::accept(
-        &conn,
-        nd,
-        ctx.incarnation,
-        ctx.peers.max_message,
-        duplicate,
-    )
-    .await;
+    let accepted =
+        control::accept(&conn, nd, ctx.incarnation, ctx.peers.max_message, duplicate).await;
     if accepted.is_err() && taken {
         disc.members().accept_failed(&name);
     }

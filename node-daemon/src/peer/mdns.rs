@@ -137,7 +137,5 @@ fn found(
         .map(|a| SocketAddr::new(a.to_ip_addr(), r.port))
         .collect();
     tracing::debug!(peer = %name, ?addrs, "mDNS record");
-    ctx.peers
-        .discovery
-        .announce_mdns(name, incarnation, &addrs);
+    ctx.peers.discovery.announce_mdns(name, incarnation, &addrs);
 }

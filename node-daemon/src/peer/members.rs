@@ -292,7 +292,11 @@ impl Members {
         if ever_up {
             Backoff::lan(self.rng)
         } else {
-            Backoff::new(Duration::from_millis(500), Duration::from_secs(60), self.rng)
+            Backoff::new(
+                Duration::from_millis(500),
+                Duration::from_secs(60),
+                self.rng,
+            )
         }
     }
 
@@ -730,7 +734,12 @@ impl Members {
 }
 
 fn addrs_of(m: &Member) -> Vec<SocketAddr> {
-    let mut v: Vec<SocketAddr> = m.addrs.iter().filter(|c| c.proven).map(|c| c.addr).collect();
+    let mut v: Vec<SocketAddr> = m
+        .addrs
+        .iter()
+        .filter(|c| c.proven)
+        .map(|c| c.addr)
+        .collect();
     v.extend(m.addrs.iter().filter(|c| !c.proven).map(|c| c.addr));
     v
 }
@@ -860,7 +869,8 @@ mod tests {
             m.job_done(&j.name);
         }
         assert!(
-            m.due(t0 + Duration::from_millis(200), usize::MAX).is_empty(),
+            m.due(t0 + Duration::from_millis(200), usize::MAX)
+                .is_empty(),
             "each address waits its backoff"
         );
         m.expire(t0 + CANDIDATE_TTL);
@@ -893,7 +903,10 @@ mod tests {
         assert_eq!(b1.accept("a", 1, true, t0), Ok(()), "b takes a's");
         // a's dial is answered; a registers it (b has not yet).
         b1.dial_ended("a");
-        assert!(a1.accept("b", 2, true, t0).is_err(), "answered, not registered: still a's");
+        assert!(
+            a1.accept("b", 2, true, t0).is_err(),
+            "answered, not registered: still a's"
+        );
         a1.link_up("b", 2, a("10.0.0.2:7100"), Via::Directory, t0);
         assert!(a1.accept("b", 2, true, t0).is_err(), "registered");
         // Taken but not registered yet: another discovery dial of a is a duplicate, and b's
@@ -903,11 +916,18 @@ mod tests {
         b1.link_up("a", 1, a("10.0.0.1:7100"), Via::Incoming, t0);
         assert_eq!(b1.accept("a", 1, true, t0), Err("already linked"), "late");
         assert!(!b1.try_dial("a", None, t0), "up");
-        assert!(b1.try_dial("a", Some(9), t0), "announced in another incarnation");
+        assert!(
+            b1.try_dial("a", Some(9), t0),
+            "announced in another incarnation"
+        );
         b1.dial_ended("a");
         assert_eq!(b1.accept("a", 9, true, t0), Ok(()), "a restarted");
         b1.accept_failed("a");
-        assert_eq!(b1.accept("a", 1, false, t0), Ok(()), "configured dials are taken");
+        assert_eq!(
+            b1.accept("a", 1, false, t0),
+            Ok(()),
+            "configured dials are taken"
+        );
         b1.accept_failed("a");
         assert_eq!(b1.accept("c", 1, true, t0), Ok(()), "unknown");
     }
