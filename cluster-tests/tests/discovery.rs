@@ -286,3 +286,48 @@ fn a_down_seed_delays_nothing_and_resolution_errors_show() {
     assert!(!log.dump().contains("Custom {"), "no Debug text in the log");
     drop(dead);
 }
+
+/// `--discover mdns` alone, in a network namespace of the test's own (loopback with
+/// multicast; nothing leaves this host): m1 and m2 find each other and link; evil, of another
+/// CA, announces itself the same way and is ignored without a dial (m1 says so once).
+/// Needs root for the namespace: elsewhere the test says it did not run.
+#[test]
+fn mdns_finds_the_nodes_of_this_cluster_only() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("SKIPPED: a network namespace needs root");
+        return;
+    }
+    let other = Certs::temp("other-cluster", &["evil"]);
+    let c = Cluster::start_in_netns(
+        &["m1", "m2"],
+        &[("evil", other.dir())],
+        &[
+            "--discover",
+            "mdns",
+            "--log",
+            "info,qnet_daemon::peer::mdns=debug",
+        ],
+    )
+    .expect("a network namespace (root, ip netns)");
+    c.node("m1").wait_node_up("m2", 1);
+    c.node("m2").wait_node_up("m1", 1);
+    let m1 = c.node("m1");
+    let line = m1
+        .log()
+        .wait(|l| l.contains("ignoring mDNS record") && l.contains("peer=evil"))
+        .unwrap_or_else(|| panic!("m1 ignores evil's record\n{}", m1.log().dump()));
+    assert!(line.contains("another cluster CA"), "{line}");
+    for n in ["m1", "m2"] {
+        let list = nodes(c.node(n));
+        assert!(peer(&list, "evil").is_none(), "{n} lists evil: {list:#?}");
+        let other = if n == "m1" { "m2" } else { "m1" };
+        let p = peer(&list, other).unwrap();
+        assert!(
+            p.up && p.learnt.contains(&"mdns".to_owned())
+                || p.learnt.contains(&"incoming".to_owned()),
+            "{p:?}"
+        );
+    }
+    assert!(peer(&nodes(c.node("evil")), "m1").is_none_or(|p| !p.up));
+    round_trip(&c, "m1", "m2", "bymdns");
+}

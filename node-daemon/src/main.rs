@@ -95,7 +95,7 @@ fn run(args: Args) -> Result<(), String> {
             metrics = %server.metrics_addr().map_or("off".into(), |a| a.to_string()),
             peers = %if peers.is_empty() { "none".into() } else { peers.join(",") },
             seeds = %if config.seeds.is_empty() { "none".into() } else { config.seeds.join(",") },
-            discover = if config.discover == qnet_daemon::config::Discover::Mdns { "mdns" } else { "off" },
+            discover = %if config.discover == qnet_daemon::config::Discover::Mdns { "mdns" } else { "off" },
             link_timeout = %humantime::format_duration(config.link_timeout),
             busy_poll = %humantime::format_duration(config.busy_poll),
             busy_poll_idle = %humantime::format_duration(config.busy_poll_idle.min(config.busy_poll)),

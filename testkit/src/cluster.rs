@@ -49,6 +49,8 @@ pub struct Node {
     earlier_logs: Vec<String>,
     /// More `qnetd` arguments for its next start ([`Cluster::set_daemon_args`]).
     extra_args: Vec<String>,
+    /// A command its daemon runs under (`ip netns exec NS`), if any.
+    wrapper: Vec<String>,
 }
 
 impl Node {
@@ -70,6 +72,7 @@ impl Node {
             daemon: None,
             earlier_logs: Vec::new(),
             extra_args: Vec::new(),
+            wrapper: Vec::new(),
         };
         node.run_daemon();
         node
@@ -94,13 +97,21 @@ impl Node {
             daemon: None,
             earlier_logs: Vec::new(),
             extra_args: extra,
+            wrapper: Vec::new(),
         };
         node.run_daemon();
         node
     }
 
     fn run_daemon(&mut self) {
-        let mut cmd = Command::new(qnetd_path());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(qnetd_path());
+                c
+            }
+            None => Command::new(qnetd_path()),
+        };
         cmd.arg("--node")
             .arg(&self.name)
             .arg("--socket")
@@ -110,8 +121,11 @@ impl Node {
             .arg("--certs")
             .arg(&self.certs)
             .arg("--link-timeout")
-            .arg(&self.link_timeout)
-            .args(["--log", "info"]);
+            .arg(&self.link_timeout);
+        // `--log` among the extra arguments replaces `info`.
+        if !self.extra_args.iter().any(|a| a == "--log") {
+            cmd.args(["--log", "info"]);
+        }
         // `--max-message-size` among the extra arguments replaces the default [`MAX_MESSAGE`].
         if !self.extra_args.iter().any(|a| a == "--max-message-size") {
             cmd.arg("--max-message-size").arg(MAX_MESSAGE.to_string());
@@ -239,6 +253,60 @@ pub struct Cluster {
     pub relay: Option<Relay>,
     certs: Certs,
     dir: tempfile::TempDir,
+    /// The network namespace of [`Cluster::start_in_netns`] (deleted after the daemons).
+    _netns: Option<Netns>,
+}
+
+/// A network namespace of this test process, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    /// A new namespace with loopback up and multicast on it (so mDNS works there, on
+    /// loopback only: nothing leaves this host).
+    fn new() -> Result<Netns, String> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "qnet-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("ip")
+                .args(args)
+                .output()
+                .map_err(|e| format!("ip {args:?}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "ip {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        ip(&["netns", "add", &name])?;
+        let ns = Netns(name);
+        ip(&["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"])?;
+        ip(&[
+            "netns",
+            "exec",
+            &ns.0,
+            "ip",
+            "link",
+            "set",
+            "lo",
+            "multicast",
+            "on",
+        ])?;
+        Ok(ns)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
 }
 
 impl Cluster {
@@ -274,6 +342,7 @@ impl Cluster {
             relay: None,
             certs,
             dir,
+            _netns: None,
         };
         for a in &c.nodes {
             for b in &c.nodes {
@@ -307,6 +376,7 @@ impl Cluster {
             relay: Some(relay),
             certs,
             dir,
+            _netns: None,
         }
     }
 
@@ -364,6 +434,7 @@ impl Cluster {
             relay,
             certs,
             dir,
+            _netns: None,
         }
     }
 
@@ -393,6 +464,7 @@ impl Cluster {
             relay: None,
             certs,
             dir,
+            _netns: None,
         };
         c.wait_mesh();
         c
@@ -430,6 +502,7 @@ impl Cluster {
                     daemon: None,
                     earlier_logs: Vec::new(),
                     extra_args: args(name, &addrs),
+                    wrapper: Vec::new(),
                 };
                 node.run_daemon();
                 node
@@ -440,9 +513,55 @@ impl Cluster {
             relay: None,
             certs,
             dir,
+            _netns: None,
         };
         c.wait_mesh();
         c
+    }
+
+    /// Nodes in a network namespace of their own (`ip netns`, root only), on its loopback
+    /// with multicast on, each with `extra` arguments and no peers or seeds; with `others`
+    /// (`(name, CA directory)`), more nodes there of another CA. Returns once they listen, or
+    /// why no namespace could be made. Clients reach them through their Unix sockets as
+    /// usual.
+    pub fn start_in_netns(
+        names: &[&str],
+        others: &[(&str, &Path)],
+        extra: &[&str],
+    ) -> Result<Cluster, String> {
+        let netns = Netns::new()?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certs = Certs::new(&dir.path().join("certs"), names).expect("certificates");
+        let nodes = names
+            .iter()
+            .map(|n| (*n, certs.dir()))
+            .chain(others.iter().copied())
+            .map(|(name, ca)| {
+                let mut node = Node {
+                    name: name.into(),
+                    socket: dir.path().join(format!("{name}.sock")),
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    certs: ca.to_path_buf(),
+                    peers: Vec::new(),
+                    link_timeout: LINK_TIMEOUT.into(),
+                    daemon: None,
+                    earlier_logs: Vec::new(),
+                    extra_args: extra.iter().map(|a| (*a).to_owned()).collect(),
+                    wrapper: ["ip", "netns", "exec", &netns.0]
+                        .map(str::to_owned)
+                        .to_vec(),
+                };
+                node.run_daemon();
+                node
+            })
+            .collect();
+        Ok(Cluster {
+            nodes,
+            relay: None,
+            certs,
+            dir,
+            _netns: Some(netns),
+        })
     }
 
     /// Wait until every running node has logged "node up" for every other running node.
