@@ -6,7 +6,8 @@
 //!   again (so a DNS name that returns every member works), skips addresses that are this
 //!   node's or a live link's, and dials the rest in parallel, each for at most
 //!   [`DIAL_TIMEOUT`], accepting whichever node of the cluster CA answers (its certificate
-//!   names it). Rounds repeat with backoff while a seed fails, every [`SEED_IDLE`] otherwise.
+//!   names it). Rounds repeat with backoff while a seed fails (up to [`SEED_RETRY_MAX`]),
+//!   every [`SEED_IDLE`] otherwise.
 //!   A seed that is down delays nothing else.
 //! - **Directory**: on every link-up each side sends the members it holds a live link to
 //!   (itself first: name, incarnation, addresses); when a node first comes up on a link that
@@ -45,6 +46,10 @@ pub const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Dial jobs running at once (each dials up to `MAX_ADDRS` addresses in parallel): whatever
 /// peers announce, at most `MAX_JOBS * MAX_ADDRS` handshakes are in flight.
 pub const MAX_JOBS: usize = 16;
+
+/// The longest wait between two rounds of a seed that fails: a cluster whose seed comes up
+/// late meshes within about this long of it (the backoff starts at 100 ms and doubles).
+pub const SEED_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// How often a seed whose every address is a live link is looked at again.
 pub const SEED_IDLE: Duration = Duration::from_secs(30);
@@ -422,7 +427,11 @@ pub async fn resolve_one(addr: &str) -> Result<SocketAddr, String> {
 pub async fn seed_loop(ctx: Arc<Ctx>, seed: String, cancel: CancellationToken) {
     let disc = ctx.peers.discovery.clone();
     let label = format!("seed {seed}");
-    let mut backoff = Backoff::lan(ctx.incarnation ^ seed.len() as u64);
+    let mut backoff = Backoff::new(
+        Duration::from_millis(100),
+        SEED_RETRY_MAX,
+        ctx.incarnation ^ seed.len() as u64,
+    );
     let mut log = DialLog::default();
     loop {
         let round = match resolve(&seed).await {
