@@ -534,11 +534,20 @@ pub fn endpoint_addrs(
     listen: SocketAddr,
     interfaces: &[String],
 ) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
-    let port = listen.port();
-    let ip = listen.ip();
     let locals: Vec<(String, std::net::IpAddr)> = if_addrs::get_if_addrs()
         .map(|l| l.into_iter().map(|i| (i.name.clone(), i.ip())).collect())
         .unwrap_or_default();
+    advertise(listen, &locals, interfaces)
+}
+
+/// [`endpoint_addrs`] given the interfaces' addresses `locals`.
+fn advertise(
+    listen: SocketAddr,
+    locals: &[(String, std::net::IpAddr)],
+    interfaces: &[String],
+) -> (Vec<SocketAddr>, Vec<SocketAddr>) {
+    let port = listen.port();
+    let ip = listen.ip();
     if !ip.is_unspecified() {
         return (vec![listen], vec![listen]);
     }
@@ -561,4 +570,35 @@ pub fn endpoint_addrs(
         .take(MAX_ADDRS)
         .collect();
     (advertised, own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only routable addresses of the chosen interfaces are advertised; every local address
+    /// is this node's own (never dialled).
+    #[test]
+    fn only_routable_addresses_are_advertised() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let locals = [
+            ("lo".to_owned(), ip("127.0.0.1")),
+            ("lo".to_owned(), ip("::1")),
+            ("eth0".to_owned(), ip("10.0.0.5")),
+            ("eth0".to_owned(), ip("fe80::1")),
+            ("eth0".to_owned(), ip("2001:db8::5")),
+            ("eth1".to_owned(), ip("192.168.7.5")),
+            ("eth1".to_owned(), ip("169.254.3.3")),
+        ];
+        let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let (adv, own) = advertise(sa("0.0.0.0:7100"), &locals, &[]);
+        assert_eq!(adv, [sa("10.0.0.5:7100"), sa("192.168.7.5:7100")]);
+        assert!(own.contains(&sa("127.0.0.1:7100")) && own.contains(&sa("10.0.0.5:7100")));
+        let (adv, _) = advertise(sa("[::]:7100"), &locals, &["eth0".to_owned()]);
+        assert_eq!(adv, [sa("10.0.0.5:7100"), sa("[2001:db8::5]:7100")]);
+        let (adv, own) = advertise(sa("10.0.0.5:7100"), &locals, &[]);
+        assert_eq!((adv.clone(), own), (vec![sa("10.0.0.5:7100")], adv));
+        let (adv, _) = advertise(sa("127.0.0.1:7100"), &locals, &[]);
+        assert_eq!(adv, [sa("127.0.0.1:7100")], "a loopback endpoint: itself");
+    }
 }
