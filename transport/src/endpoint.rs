@@ -380,7 +380,7 @@ impl IncomingPeer {
     /// certificate, never from anything it says.
     pub async fn handshake(self) -> Result<PeerConnection, AcceptError> {
         let addr = self.incoming.remote_address();
-        let result = async {
+        let result: Result<PeerConnection, AcceptError> = async {
             let conn = self
                 .incoming
                 .accept()
@@ -395,11 +395,26 @@ impl IncomingPeer {
         match &result {
             Ok(c) => tracing::debug!(node = %c.peer_node(), %addr, "accepted"),
             Err(e) => {
-                // Anyone can try: a flood of attempts writes a bounded number of lines.
+                // Anyone can try: the same failure from one address is written once a minute
+                // (a node of another CA retries for ever), and a flood from many addresses
+                // writes a bounded number of lines.
                 static REFUSALS: std::sync::Mutex<LogRate> =
                     std::sync::Mutex::new(LogRate::new(lograte::BURST, lograte::INTERVAL));
-                if let Some(suppressed) = lograte::allow_shared(&REFUSALS) {
-                    tracing::warn!(suppressed, "refused incoming connection: {e}");
+                static SOURCES: std::sync::LazyLock<std::sync::Mutex<lograte::PerSource>> =
+                    std::sync::LazyLock::new(Default::default);
+                let reason = e.to_string();
+                let repeated = SOURCES
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .allow(std::time::Instant::now(), addr.ip(), &reason);
+                if let Some(repeated) = repeated
+                    && let Some(suppressed) = lograte::allow_shared(&REFUSALS)
+                {
+                    tracing::warn!(
+                        repeated,
+                        suppressed,
+                        "refused incoming connection: {reason}"
+                    );
                 }
             }
         }

@@ -7,6 +7,8 @@
 //! written after some were dropped carries how many (`suppressed`), so the count is never
 //! lost, only delayed until the next line that passes.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// Lines written per interval for one peer.
@@ -75,6 +77,59 @@ pub fn allow_shared(limiter: &std::sync::Mutex<LogRate>) -> Option<u64> {
         .allow(Instant::now())
 }
 
+/// Repeated lines about one source address (refused connection attempts): each new reason
+/// from a source is written at once, the same reason from the same source again at most once
+/// per `repeat`, with how many were dropped in between. A node with a certificate of another
+/// CA that dials every second thus writes one line a minute, not one per attempt. At most
+/// `cap` sources are remembered (all are forgotten when it is reached: a flood from many
+/// addresses is the [`LogRate`]'s to bound).
+#[derive(Debug)]
+pub struct PerSource {
+    repeat: Duration,
+    cap: usize,
+    seen: HashMap<IpAddr, (String, Instant, u64)>,
+}
+
+impl PerSource {
+    /// Sources remembered by [`PerSource::default`].
+    pub const CAP: usize = 1024;
+
+    /// Once per `repeat` per source and reason, `cap` sources at most.
+    pub fn new(repeat: Duration, cap: usize) -> Self {
+        Self {
+            repeat,
+            cap,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// May a line about `source` failing for `reason` be written at `now`? `Some(k)`: yes,
+    /// `k` such lines were dropped since the last one written; `None`: drop it (counted).
+    pub fn allow(&mut self, now: Instant, source: IpAddr, reason: &str) -> Option<u64> {
+        if let Some((last, at, dropped)) = self.seen.get_mut(&source)
+            && last == reason
+        {
+            if now.saturating_duration_since(*at) < self.repeat {
+                *dropped += 1;
+                return None;
+            }
+            *at = now;
+            return Some(std::mem::take(dropped));
+        }
+        if self.seen.len() >= self.cap {
+            self.seen.clear();
+        }
+        self.seen.insert(source, (reason.to_owned(), now, 0));
+        Some(0)
+    }
+}
+
+impl Default for PerSource {
+    fn default() -> Self {
+        Self::new(crate::explain::REPEAT, Self::CAP)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +162,35 @@ mod tests {
         assert_eq!(r.allow(t0), Some(0));
         assert_eq!(r.allow(t0), None);
         assert_eq!(r.allow(t0 + Duration::from_secs(1)), Some(1));
+    }
+
+    /// One source failing the same way every second writes one line a minute; another
+    /// reason or another source is news at once; the memory of sources is bounded.
+    #[test]
+    fn a_source_failing_the_same_way_writes_once_per_repeat() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut p = PerSource::new(60 * s, 2);
+        assert_eq!(p.allow(t0, a, "unknown CA"), Some(0));
+        for k in 1..60 {
+            assert_eq!(p.allow(t0 + k * s, a, "unknown CA"), None);
+        }
+        assert_eq!(p.allow(t0 + 60 * s, a, "unknown CA"), Some(59));
+        assert_eq!(
+            p.allow(t0 + 61 * s, a, "expired"),
+            Some(0),
+            "another reason"
+        );
+        assert_eq!(
+            p.allow(t0 + 61 * s, b, "expired"),
+            Some(0),
+            "another source"
+        );
+        let c: IpAddr = "10.0.0.3".parse().unwrap();
+        assert_eq!(p.allow(t0 + 61 * s, c, "x"), Some(0));
+        assert!(p.seen.len() <= 2, "bounded");
     }
 
     /// 100,000 lines in a burst (the refused-streams flood) write `burst` lines.

@@ -249,8 +249,10 @@ impl ClientCertVerifier for NodeClientVerifier {
             static REFUSALS: std::sync::Mutex<crate::LogRate> = std::sync::Mutex::new(
                 crate::LogRate::new(crate::lograte::BURST, crate::lograte::INTERVAL),
             );
+            // The failed handshake is logged too (once a minute per address): this is the
+            // detail.
             if let Some(suppressed) = crate::lograte::allow_shared(&REFUSALS) {
-                tracing::warn!(suppressed, "refusing client: {e}");
+                tracing::debug!(suppressed, "refusing client: {e}");
             }
         }
         result
