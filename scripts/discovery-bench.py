@@ -171,8 +171,8 @@ def mesh5(b, args):
 
 def scale(b, args):
     rows = []
-    for kind, count in [("static", 16), ("seed", 16), ("seed", 32)]:
-        names = [f"s{kind[0]}{count}-{i}" for i in range(1, count + 1)]
+    for k, (kind, count) in enumerate([("static", 16), ("seed", 16), ("seed", 32)]):
+        names = [f"s{k}n{i}" for i in range(1, count + 1)]
         for n in names:
             b.issue(n)
         addrs = {}
@@ -232,8 +232,8 @@ def restart(b, args):
 
 def idle(b, args):
     out = []
-    for kind in ["static", "seed", "seed+mdns"]:
-        names = [f"i{kind[:2]}{i}" for i in range(1, 6)]
+    for k, kind in enumerate(["static", "seed", "seed+mdns"]):
+        names = [f"i{k}n{i}" for i in range(1, 6)]
         for n in names:
             b.issue(n)
         addrs = {}
