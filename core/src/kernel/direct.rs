@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 
 use crate::errno::Errno;
 use crate::flags::ChannelFlags;
-use crate::ids::{Chid, Pid, Priority, ProcessKey, Rcvid, Scoid};
+use crate::ids::{Chid, Coid, Pid, Priority, ProcessKey, Rcvid, Scoid};
 use crate::pulse::{Pulse, PulseCode};
 
 use super::channel::Queued;
@@ -45,6 +45,24 @@ impl Kernel {
         let flags = channel.flags;
         self.direct_dirty.insert((process, chid));
         Ok(flags)
+    }
+
+    /// Where local `client`'s connection `coid` goes, if it is live and to a direct channel
+    /// of a local process: `(server, chid, scoid, flags)`.
+    pub fn direct_target(&self, client: Pid, coid: Coid) -> Option<(Pid, Chid, Scoid, ChannelFlags)> {
+        let conn = self.live_connection(ProcessKey::local(client), coid).ok()?;
+        if conn.server.nd != 0 {
+            return None;
+        }
+        let channel = self.channel(conn.server, conn.chid).filter(|c| c.direct)?;
+        Some((conn.server.pid, conn.chid, conn.scoid, channel.flags))
+    }
+
+    /// Whether local `client` still has a live connection to `chid` of local `server`.
+    pub fn is_connected(&self, client: Pid, server: Pid, chid: Chid) -> bool {
+        let client = ProcessKey::local(client);
+        self.channel(ProcessKey::local(server), chid)
+            .is_some_and(|c| c.connections.range((client, Coid::MIN)..=(client, Coid::MAX)).next().is_some())
     }
 
     /// Whether `chid` of local `server` is served on the direct path.
