@@ -76,6 +76,8 @@ pub fn abandon_slots(pair: &Pair) -> Vec<(i32, u32)> {
 pub struct Blocked {
     /// The client thread.
     pub tid: u32,
+    /// The coid it sent on.
+    pub coid: i32,
     /// Its priority.
     pub priority: u32,
     /// Received by the server (REPLY-blocked), else SEND-blocked.
@@ -91,6 +93,7 @@ pub fn blocked(pair: &Pair) -> Vec<Blocked> {
             let st = slot::state(s.word().load(Ordering::Acquire));
             (st == POSTED || st == RECEIVED).then(|| Blocked {
                 tid: s.field(sl::TID),
+                coid: s.field(sl::COID) as i32,
                 priority: s.field(sl::PRIORITY),
                 received: st == RECEIVED,
                 rcvid: s.field(sl::RCVID) as i32,

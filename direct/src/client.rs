@@ -5,7 +5,7 @@
 use std::io::IoSliceMut;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::futex::{self, Wake};
 use crate::layout::{self, PairState, REPLY_AREA, SEND_AREA, SLOT_UNBLOCK_REQ, SLOTS_MAX, sl};
@@ -59,6 +59,37 @@ pub struct Send<'a> {
     pub parts: &'a [&'a [u8]],
     /// Size of the reply buffer, at most [`REPLY_AREA`].
     pub reply_cap: usize,
+}
+
+/// A `TimerTimeout` for one call: when, and in which states it applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// When the call gives up.
+    pub at: Instant,
+    /// It applies while SEND-blocked (posted, not received).
+    pub send: bool,
+    /// It applies while REPLY-blocked (received, not answered).
+    pub reply: bool,
+}
+
+impl Deadline {
+    /// A deadline in both states.
+    pub fn both(at: Instant) -> Self {
+        Self {
+            at,
+            send: true,
+            reply: true,
+        }
+    }
+
+    fn passed_in(&self, state: u32) -> bool {
+        let applies = match state {
+            POSTED => self.send,
+            RECEIVED => self.reply,
+            _ => false,
+        };
+        applies && Instant::now() >= self.at
+    }
 }
 
 /// Why a pulse was not posted.
@@ -240,7 +271,7 @@ impl ClientPair {
         slot: u32,
         s: &Send<'_>,
         reply: &mut [IoSliceMut<'_>],
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
         check: &dyn Fn() -> Option<Interrupt>,
     ) -> Outcome {
         if !self.live() {
@@ -278,11 +309,12 @@ impl ClientPair {
         g: u32,
         priority: u32,
         reply: &mut [IoSliceMut<'_>],
-        mut deadline: Option<Instant>,
+        mut deadline: Option<Deadline>,
         check: &dyn Fn() -> Option<Interrupt>,
     ) -> Outcome {
         let word = sl.word();
         let mut asked_unblock = false;
+        let mut polls = 0u32;
         loop {
             let w = word.load(Ordering::Acquire);
             if slot::generation(w) != g {
@@ -308,7 +340,9 @@ impl ClientPair {
             let why = match check() {
                 Some(Interrupt::Gone) => return Outcome::Gone,
                 Some(Interrupt::Cancel) => Some(Outcome::Interrupted),
-                None if deadline.is_some_and(|d| Instant::now() >= d) => Some(Outcome::TimedOut),
+                None if deadline.is_some_and(|d| d.passed_in(slot::state(w))) => {
+                    Some(Outcome::TimedOut)
+                }
                 None => None,
             };
             if let Some(why) = why {
@@ -359,7 +393,19 @@ impl ClientPair {
             {
                 continue;
             }
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            // The deadline counts from the call's start for both states. Past it in a state
+            // it does not cover (a reply timeout while still SEND-blocked), the server's
+            // receive would not wake us: look again now and then (rare: a reply-only
+            // timeout shorter than the wait to be received).
+            let timeout = deadline.map(|d| {
+                let left = d.at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    polls += 1;
+                    Duration::from_millis(1 << polls.min(6))
+                } else {
+                    left
+                }
+            });
             if futex::wait(word, w | SLEEPING, timeout) == Wake::TimedOut {
                 continue;
             }

@@ -82,6 +82,8 @@ pub struct TakenMessage {
     pub send_len: u32,
     /// Its reply buffer's size.
     pub reply_cap: u32,
+    /// Bytes the receive delivered (the library sets it: [`Served::set_msglen`]).
+    pub msglen: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +186,21 @@ pub struct Served {
     /// When the last drain ended: a new entry's stamp is clamped to after it, so a client
     /// that forges early stamps cannot overtake what already waits at its priority.
     last_drain: u64,
+    /// Pairs attached since the last drain (a client may have posted before the server
+    /// mapped its pair, and its hint is gone by then).
+    fresh: Vec<u32>,
+}
+
+/// How [`Served::sleep`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slept {
+    /// It did not sleep: `ready` said there is work (drain every pair of the channel next:
+    /// the work may be in a ring whose hint another client cleared).
+    Ready,
+    /// It slept and was woken (or the bell had already moved).
+    Woken,
+    /// The timeout passed.
+    TimedOut,
 }
 
 impl Served {
@@ -198,6 +215,7 @@ impl Served {
             next_rcvid: RCVID_BASE,
             seq: 0,
             last_drain: 0,
+            fresh: Vec::new(),
         }
     }
 
@@ -312,6 +330,9 @@ impl Served {
         let now = crate::now_ns();
         let mut hinted = Vec::new();
         self.bells.take_hints(|i| hinted.push(i));
+        hinted.append(&mut self.fresh);
+        hinted.sort_unstable();
+        hinted.dedup();
         let mut unknown = Vec::new();
         let mut others = Vec::new();
         for index in hinted {
@@ -545,6 +566,7 @@ impl Served {
                         priority: item.priority,
                         send_len: s.field(sl::SEND_LEN).min(SEND_AREA as u32),
                         reply_cap: s.field(sl::REPLY_CAP).min(REPLY_AREA as u32),
+                        msglen: 0,
                     };
                     sp.held += 1;
                     let rcvid = self.next_rcvid();
@@ -575,6 +597,13 @@ impl Served {
     /// The message `rcvid`, if held here.
     pub fn message(&self, rcvid: i32) -> Option<(TakenMessage, bool)> {
         self.held.get(&rcvid).map(|h| (h.msg, h.unblock_requested))
+    }
+
+    /// Record how many bytes the receive of `rcvid` delivered (for `MsgInfo`).
+    pub fn set_msglen(&mut self, rcvid: i32, msglen: u32) {
+        if let Some(h) = self.held.get_mut(&rcvid) {
+            h.msg.msglen = msglen;
+        }
     }
 
     /// The channel message `rcvid` came on.
@@ -687,6 +716,20 @@ impl Served {
         }
     }
 
+    /// Items are left in `chid`'s queue after a take: wake the channel's other receivers, if
+    /// any sleeps (they slept when the queue was empty; nothing else would wake them for
+    /// what this drain moved in).
+    pub fn pass_on(&self, chid: i32) {
+        let left = self.queues.get(&chid).is_some_and(|q| !q.heap.is_empty());
+        let sleeping = self
+            .table
+            .channel(chid)
+            .is_some_and(|c| c.waiters().load(Ordering::SeqCst) > 0);
+        if left && sleeping {
+            self.ring(chid);
+        }
+    }
+
     /// Let go of pairs whose client is gone and that hold nothing any more; the daemon may
     /// then reuse their index.
     pub fn release_closed(&mut self) {
@@ -722,7 +765,11 @@ impl Served {
     pub fn remove_channel(&mut self, chid: i32) {
         if let Some(q) = self.queues.remove(&chid) {
             for index in q.pairs {
-                self.pairs.remove(&index);
+                if let Some(sp) = self.pairs.remove(&index) {
+                    if let Some(e) = self.table.pair(index) {
+                        e.released().store(sp.info.generation, Ordering::Release);
+                    }
+                }
             }
         }
         self.held.retain(|_, h| h.chid != chid);
@@ -738,9 +785,9 @@ impl Served {
         tid: u32,
         timeout: Option<Duration>,
         ready: impl FnOnce() -> bool,
-    ) -> Wake {
+    ) -> Slept {
         let (Some(ch), Some(bell)) = (table.channel(chid), bells.bell(chid)) else {
-            return Wake::Look;
+            return Slept::Ready;
         };
         ch.waiters().fetch_add(1, Ordering::SeqCst);
         let cell = (0..crate::views::RECEIVER_CELLS)
@@ -751,9 +798,12 @@ impl Served {
             });
         let seen = bell.load(Ordering::SeqCst);
         let wake = if ready() {
-            Wake::Look
+            Slept::Ready
         } else {
-            futex::wait(bell, seen, timeout)
+            match futex::wait(bell, seen, timeout) {
+                Wake::Look => Slept::Woken,
+                Wake::TimedOut => Slept::TimedOut,
+            }
         };
         if let Some(c) = cell {
             let _ = c.compare_exchange(tid, 0, Ordering::Relaxed, Ordering::Relaxed);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use qnet_direct::client::{ClientPair, Interrupt, Outcome, PulseRefused, Send};
+use qnet_direct::client::{ClientPair, Deadline, Interrupt, Outcome, PulseRefused, Send};
 use qnet_direct::layout::{self, Kind, PairState};
 use qnet_direct::segment;
 use qnet_direct::server::{Served, Taken};
@@ -145,7 +145,7 @@ fn call(cp: &ClientPair, tid: u32, prio: u32, msg: &[u8], reply: &mut [u8]) -> O
             reply_cap: r[0].len(),
         },
         &mut r,
-        Some(Instant::now() + GUARD),
+        Some(Deadline::both(Instant::now() + GUARD)),
         &no_interrupt,
     );
     cp.put_slot(slot);
@@ -285,7 +285,7 @@ fn a_timed_out_send_leaves_the_queue_and_a_late_reply_gets_esrch() {
         slot,
         &s,
         &mut r,
-        Some(Instant::now() + Duration::from_millis(20)),
+        Some(Deadline::both(Instant::now() + Duration::from_millis(20))),
         &no_interrupt,
     );
     assert_eq!(o, Outcome::TimedOut);
@@ -317,7 +317,7 @@ fn a_timed_out_send_leaves_the_queue_and_a_late_reply_gets_esrch() {
                 slot,
                 &s,
                 &mut r,
-                Some(Instant::now() + Duration::from_millis(200)),
+                Some(Deadline::both(Instant::now() + Duration::from_millis(200))),
                 &no_interrupt,
             )
         })
@@ -361,7 +361,7 @@ fn with_unblock_the_server_gets_a_pulse_and_the_client_waits_for_the_reply() {
                     slot,
                     &s,
                     &mut r,
-                    Some(Instant::now() + Duration::from_millis(50)),
+                    Some(Deadline::both(Instant::now() + Duration::from_millis(50))),
                     &no_interrupt,
                 )
             };

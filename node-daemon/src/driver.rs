@@ -341,7 +341,9 @@ impl Driver {
             .direct_target(client, coid)
             .ok_or((Errno::ENOTSUP, "not a live connection to a direct channel"))?;
         let cred = st.processes.get(&client).map(|p| p.1).unwrap_or_default();
-        let (grant, fds) = st.direct.map(client, cred, (server, chid, scoid, flags.0))?;
+        let (grant, fds) = st
+            .direct
+            .map(client, cred, (server, chid, scoid, flags.0))?;
         Ok((grant, fds.into()))
     }
 
@@ -386,6 +388,16 @@ impl Driver {
         let st = self.lock();
         let mut threads = st.threads.keys().copied().filter(|t| t.nd == 0);
         f(&st.kernel, &mut threads)
+    }
+
+    /// Calls in progress on the direct path and threads sleeping in a direct receive, for
+    /// `pidin` (see `local::direct`).
+    pub(crate) fn direct_states(&self) -> crate::local::direct::DirectStates {
+        let st = self.lock();
+        crate::local::direct::DirectStates {
+            blocked: st.direct.blocked(),
+            receiving: st.direct.receiving(),
+        }
     }
 
     /// The peer layer, if the daemon has one.
@@ -662,8 +674,9 @@ impl State {
             }
             Ends::Connection => {
                 let kernel = &self.kernel;
-                self.direct
-                    .connections_changed(pid, |server, chid| kernel.is_connected(pid, server, chid));
+                self.direct.connections_changed(pid, |server, chid| {
+                    kernel.is_connected(pid, server, chid)
+                });
             }
         }
     }
@@ -723,7 +736,14 @@ impl State {
             self.direct
                 .process_gone(pid, |server, chid, scoid, priority, rcvid| {
                     let priority = priority.min(255) as qnet_core::Priority;
-                    kernel.handle_direct_abandoned(now, server, chid, scoid, priority, rcvid.into());
+                    kernel.handle_direct_abandoned(
+                        now,
+                        server,
+                        chid,
+                        scoid,
+                        priority,
+                        rcvid.into(),
+                    );
                 });
             self.kernel.handle_process_exit(now, process);
         }

@@ -27,8 +27,8 @@ use qnet_core::{
 };
 
 pub use crate::codec::{
-    CallFailure, DirectGrant, DirectRequest, LocalAnswer, LocalRequest, NetmgrRequest, ReplyReceive,
-    ShmRequest,
+    CallFailure, DirectGrant, DirectRequest, LocalAnswer, LocalRequest, NetmgrRequest,
+    ReplyReceive, ShmRequest,
 };
 use crate::local;
 use crate::local::request::Call as WireCall;

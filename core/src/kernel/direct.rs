@@ -49,7 +49,11 @@ impl Kernel {
 
     /// Where local `client`'s connection `coid` goes, if it is live and to a direct channel
     /// of a local process: `(server, chid, scoid, flags)`.
-    pub fn direct_target(&self, client: Pid, coid: Coid) -> Option<(Pid, Chid, Scoid, ChannelFlags)> {
+    pub fn direct_target(
+        &self,
+        client: Pid,
+        coid: Coid,
+    ) -> Option<(Pid, Chid, Scoid, ChannelFlags)> {
         let conn = self.live_connection(ProcessKey::local(client), coid).ok()?;
         if conn.server.nd != 0 {
             return None;
@@ -62,7 +66,12 @@ impl Kernel {
     pub fn is_connected(&self, client: Pid, server: Pid, chid: Chid) -> bool {
         let client = ProcessKey::local(client);
         self.channel(ProcessKey::local(server), chid)
-            .is_some_and(|c| c.connections.range((client, Coid::MIN)..=(client, Coid::MAX)).next().is_some())
+            .is_some_and(|c| {
+                c.connections
+                    .range((client, Coid::MIN)..=(client, Coid::MAX))
+                    .next()
+                    .is_some()
+            })
     }
 
     /// Whether `chid` of local `server` is served on the direct path.

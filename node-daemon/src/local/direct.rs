@@ -23,7 +23,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
 use qnet_core::{Chid, Credentials, DirectHead, Errno, Pid, Scoid, Time};
-use qnet_direct::layout::{self, Kind, PairState, PAIRS_MAX, RING_CAP, SLOTS_MAX};
+use qnet_direct::layout::{self, Kind, PAIRS_MAX, PairState, RING_CAP, SLOTS_MAX};
 use qnet_direct::views::{Bells, KernelHead, Pair, PairInfo, Table};
 use qnet_direct::{authority, futex, segment};
 use qnet_proto::codec::DirectGrant;
@@ -79,6 +79,16 @@ pub struct DirectRegistry {
     epoch_ns: u64,
 }
 
+/// What `pidin` shows of the direct path: calls in progress `(client, server, chid, call)`
+/// and threads sleeping in a direct receive `(server, chid, tid)`.
+#[derive(Debug, Default)]
+pub struct DirectStates {
+    /// Calls in progress.
+    pub blocked: Vec<(Pid, Pid, Chid, authority::Blocked)>,
+    /// Receivers asleep.
+    pub receiving: Vec<(Pid, Chid, u32)>,
+}
+
 /// Why a direct request was refused: an errno for the library, which then keeps to the
 /// daemon's path.
 pub type Refusal = (Errno, &'static str);
@@ -122,7 +132,10 @@ impl DirectRegistry {
             })?;
             self.servers.insert(server, segs);
         }
-        let segs = self.servers.get_mut(&server).ok_or((Errno::ESRCH, "gone"))?;
+        let segs = self
+            .servers
+            .get_mut(&server)
+            .ok_or((Errno::ESRCH, "gone"))?;
         if let Some(ch) = segs.table.channel(chid) {
             ch.set_live(flags);
         }
@@ -151,11 +164,6 @@ impl DirectRegistry {
         if !self.enabled {
             return Err((Errno::ENOTSUP, "the direct path is off (--direct off)"));
         }
-        if client == server {
-            // A process calling itself stays on the daemon's path: its receive and its send
-            // would share one process's view of the pair.
-            return Err((Errno::ENOTSUP, "a process's calls to itself go through the daemon"));
-        }
         let pulse_limit = self.pulse_limit;
         let segs = self
             .servers
@@ -170,12 +178,13 @@ impl DirectRegistry {
         let index = match existing {
             Some(i) => i,
             None => {
-                let index = segs
-                    .allocate()
-                    .ok_or((Errno::EAGAIN, "the server has no room for another direct pair"))?;
+                let index = segs.allocate().ok_or((
+                    Errno::EAGAIN,
+                    "the server has no room for another direct pair",
+                ))?;
                 let generation = segs.next_generation(index);
-                let name = CString::new(format!("qnet-pair-{server}-{client}-{chid}"))
-                    .unwrap_or_default();
+                let name =
+                    CString::new(format!("qnet-pair-{server}-{client}-{chid}")).unwrap_or_default();
                 let (fd, control) = segment::create(
                     &name,
                     Kind::Pair,
@@ -309,7 +318,11 @@ impl DirectRegistry {
     /// one is abandoned: `abandoned(server, chid, scoid, priority, rcvid)` is called for each,
     /// so that the kernel sends the unblock pulse an `_NTO_CHF_UNBLOCK` channel wants), and
     /// its pairs close.
-    pub fn process_gone(&mut self, pid: Pid, mut abandoned: impl FnMut(Pid, Chid, Scoid, u32, i32)) {
+    pub fn process_gone(
+        &mut self,
+        pid: Pid,
+        mut abandoned: impl FnMut(Pid, Chid, Scoid, u32, i32),
+    ) {
         if let Some(segs) = self.servers.remove(&pid) {
             for (index, p) in &segs.pairs {
                 authority::kill_slots(&p.control, Errno::ESRCH.0);
@@ -386,9 +399,7 @@ impl DirectRegistry {
                     continue;
                 };
                 for i in 0..qnet_direct::views::RECEIVER_CELLS {
-                    let tid = ch
-                        .receiver_cell(i)
-                        .map_or(0, |c| c.load(Ordering::Relaxed));
+                    let tid = ch.receiver_cell(i).map_or(0, |c| c.load(Ordering::Relaxed));
                     if tid != 0 {
                         out.push((*server, chid, tid));
                     }
@@ -482,6 +493,10 @@ impl ServerSegments {
 }
 
 fn dup(fd: &OwnedFd) -> Result<OwnedFd, Refusal> {
-    fd.try_clone()
-        .map_err(|_| (Errno::EAGAIN, "qnetd is out of file descriptors: raise its LimitNOFILE"))
+    fd.try_clone().map_err(|_| {
+        (
+            Errno::EAGAIN,
+            "qnetd is out of file descriptors: raise its LimitNOFILE",
+        )
+    })
 }
