@@ -330,6 +330,22 @@ pub(crate) fn unblock(tid: u32) -> bool {
     })
 }
 
+thread_local! {
+    /// This thread has its session: the daemon sees its exit (thread-death pulses,
+    /// `pidin`) even when all its calls go through the direct path.
+    static HAS_SESSION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Open this thread's session if it has none yet.
+fn ensure_session() -> Result<()> {
+    if HAS_SESSION.with(|c| c.get()) {
+        return Ok(());
+    }
+    session::with_session(|_| Ok(()))?;
+    HAS_SESSION.with(|c| c.set(true));
+    Ok(())
+}
+
 // ---- calling side ------------------------------------------------------------------------
 
 /// The pair for `coid`, asking the daemon if it is not known (or not lately refused).
@@ -479,6 +495,10 @@ pub(crate) fn send(
     };
     let pair = pair_for(coid)?;
     let slot = thread_slot(&pair)?;
+    if let Err(e) = ensure_session() {
+        return Some(Err(e));
+    }
+    boost(&pair, coid, priority);
     let tid = gettid();
     let cancel = register(tid, WakeAt::Slot(Arc::downgrade(&pair), slot));
     let check = || {
@@ -659,6 +679,9 @@ pub(crate) fn receive(
         return None;
     }
     let (sp, flags) = served_chid(chid)?;
+    if let Err(e) = ensure_session() {
+        return Some(Err(e));
+    }
     let (deadline, now_only) = match timeout {
         Some(t) if t.receive => (
             Some(Instant::now() + Duration::from_nanos(t.after_ns)),
@@ -673,6 +696,12 @@ pub(crate) fn receive(
     let result = loop {
         if GONE.load(Ordering::Acquire) {
             break Err(gone_error("waiting in a direct receive"));
+        }
+        if !sp.table.channel(chid).is_some_and(|c| c.live()) {
+            break Err(Error::new(
+                Errno::ESRCH,
+                format!("MsgReceive: channel {chid} was destroyed"),
+            ));
         }
         let step = {
             let mut s = lock(&sp.served);
@@ -764,7 +793,8 @@ pub(crate) fn receive(
                     false => left,
                 };
                 kernel_misses = 0;
-                let slept = Served::sleep(&sp.table, &sp.bells, chid, tid, left, || {
+                let inherited = crate::neutrino::priority_inherited();
+                let slept = Served::sleep(&sp.table, &sp.bells, chid, tid, inherited, left, || {
                     GONE.load(Ordering::Acquire)
                         || cancel.load(Ordering::Acquire)
                         || lock(&sp.served).has_work(chid)
@@ -781,7 +811,30 @@ pub(crate) fn receive(
         }
     };
     unregister(tid);
+    if result.is_ok() {
+        // The thread that will serve this, at the priority it now runs at: a send that finds
+        // no receiver waiting boosts it (QNX's server boost), see `boost`.
+        if let Some(c) = sp.table.channel(chid) {
+            c.set_runner(tid, u32::from(crate::neutrino::priority()));
+        }
+    }
     Some(result)
+}
+
+/// QNX's server boost on the direct path: before a send to a channel where no receiver
+/// waits, if its thread that last received runs below `priority`, the daemon raises it (it
+/// has the right to; the client may not). One round trip to the daemon, only then.
+fn boost(pair: &ClientPair, coid: Coid, priority: Priority) {
+    let Some((waiters, (tid, running))) = pair.channel_state() else {
+        return;
+    };
+    if waiters > 0 || tid == 0 || u32::from(priority) <= running {
+        return;
+    }
+    let _ = session::call(LocalRequest::Direct(DirectRequest::Boost {
+        coid,
+        priority,
+    }));
 }
 
 /// What the kernel holds for a direct channel, taken without waiting.

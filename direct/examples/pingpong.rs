@@ -69,9 +69,15 @@ fn main() {
                     served.reply(m.rcvid, 0, &[&buf]).unwrap();
                     break;
                 }
-                Served::sleep(&t, &b, 1, 1, Some(Duration::from_millis(100)), || {
-                    served.has_work(1)
-                });
+                Served::sleep(
+                    &t,
+                    &b,
+                    1,
+                    1,
+                    false,
+                    Some(Duration::from_millis(100)),
+                    || served.has_work(1),
+                );
             }
         }
     });

@@ -168,6 +168,13 @@ impl ClientPair {
         entry.state() == (self.generation, PairState::Live)
     }
 
+    /// Threads sleeping in a receive on the channel, and its runner (the thread that last
+    /// received and the priority it runs at).
+    pub fn channel_state(&self) -> Option<(u32, (u32, u32))> {
+        let c = self.table.channel(self.chid)?;
+        Some((c.waiters().load(Ordering::SeqCst), c.runner()))
+    }
+
     /// The channel's flags, as the daemon published them.
     pub fn channel_flags(&self) -> u32 {
         self.table.channel(self.chid).map_or(0, |c| c.flags())

@@ -74,6 +74,11 @@ pub mod ch {
     /// Bumped each time a pair of this channel is made: the server looks for new pairs in
     /// the table when it changes (a hint alone could be cleared by another client).
     pub const PAIRS_SEQ: usize = 32;
+    /// Server-written: the thread that last received on the channel (the one a send boosts
+    /// while no receiver waits: QNX's server boost).
+    pub const LAST_TID: usize = 40;
+    /// Server-written (the daemon raises it when it boosts): the priority that thread runs at.
+    pub const RUN_PRIO: usize = 44;
     /// Server-written: threads sleeping in a receive on this channel (clients wake only
     /// when nonzero), then up to 15 of their tids (for `pidin`).
     pub const WAITERS: usize = 64;

@@ -778,11 +778,13 @@ impl Served {
     /// Sleep until `chid`'s bell rings or `timeout` passes, unless `ready()` (checked after
     /// announcing the sleep, so a post racing with it is never missed) says there is work.
     /// Called without the lock around the [`Served`]; `ready` takes it itself.
+    #[allow(clippy::too_many_arguments)]
     pub fn sleep(
         table: &Table,
         bells: &Bells,
         chid: i32,
         tid: u32,
+        inherited: bool,
         timeout: Option<Duration>,
         ready: impl FnOnce() -> bool,
     ) -> Slept {
@@ -790,10 +792,14 @@ impl Served {
             return Slept::Ready;
         };
         ch.waiters().fetch_add(1, Ordering::SeqCst);
+        let shown = match inherited {
+            true => tid | crate::views::CELL_INHERITED,
+            false => tid,
+        };
         let cell = (0..crate::views::RECEIVER_CELLS)
             .filter_map(|i| ch.receiver_cell(i))
             .find(|c| {
-                c.compare_exchange(0, tid, Ordering::Relaxed, Ordering::Relaxed)
+                c.compare_exchange(0, shown, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             });
         let seen = bell.load(Ordering::SeqCst);
@@ -806,7 +812,7 @@ impl Served {
             }
         };
         if let Some(c) = cell {
-            let _ = c.compare_exchange(tid, 0, Ordering::Relaxed, Ordering::Relaxed);
+            let _ = c.compare_exchange(shown, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
         ch.waiters().fetch_sub(1, Ordering::SeqCst);
         wake

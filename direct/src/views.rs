@@ -61,6 +61,8 @@ pub struct KernelHead {
 
 /// Receiver tids shown per channel (for `pidin`).
 pub const RECEIVER_CELLS: usize = 15;
+/// In a receiver cell: the thread runs at an inherited priority.
+pub const CELL_INHERITED: u32 = 1 << 31;
 
 /// One channel entry of a [`Table`].
 #[derive(Clone, Copy, Debug)]
@@ -94,6 +96,25 @@ impl<'a> Channel<'a> {
     pub fn clear(&self) {
         self.u32(ch::LIVE).store(0, Ordering::Release);
         self.publish_kernel_head(KernelHead::default());
+    }
+
+    /// The thread that last received here and the priority it runs at (server boost).
+    pub fn runner(&self) -> (u32, u32) {
+        (
+            self.u32(ch::LAST_TID).load(Ordering::Relaxed),
+            self.u32(ch::RUN_PRIO).load(Ordering::Relaxed),
+        )
+    }
+
+    /// Set the thread that last received here and the priority it runs at.
+    pub fn set_runner(&self, tid: u32, priority: u32) {
+        self.u32(ch::LAST_TID).store(tid, Ordering::Relaxed);
+        self.u32(ch::RUN_PRIO).store(priority, Ordering::Relaxed);
+    }
+
+    /// Daemon: the runner was boosted to `priority`.
+    pub fn set_run_priority(&self, priority: u32) {
+        self.u32(ch::RUN_PRIO).store(priority, Ordering::Relaxed);
     }
 
     /// Daemon-written count of pairs made for this channel.

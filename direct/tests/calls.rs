@@ -122,6 +122,7 @@ fn receive(
             &bells,
             CHID,
             1,
+            false,
             Some(Duration::from_millis(50)),
             || served.lock().unwrap().has_work(CHID),
         );

@@ -338,11 +338,13 @@ fn merge_direct(view: &mut NodeView, direct: crate::local::direct::DirectStates)
             }
         }
     }
-    for (server, chid, tid) in direct.receiving {
+    for (server, chid, cell) in direct.receiving {
+        let inherited = cell & qnet_direct::views::CELL_INHERITED != 0;
         let t = local::ThreadView {
-            tid,
+            tid: cell & !qnet_direct::views::CELL_INHERITED,
             state: local::ThreadState::Receive as i32,
             chid,
+            inherited,
             ..Default::default()
         };
         set(view, server, t);

@@ -347,6 +347,27 @@ impl Driver {
         Ok((grant, fds.into()))
     }
 
+    /// QNX's server boost for a direct send by local `client` on `coid` at `priority`: the
+    /// channel's runner (the thread that last received on it, as its server published)
+    /// rises to `priority` if it runs below it. Applied like the kernel's own boosts (only
+    /// with `CAP_SYS_NICE`, only to a thread of the server process).
+    pub fn direct_boost(&self, client: Pid, coid: qnet_core::Coid, priority: qnet_core::Priority) {
+        let st = self.lock();
+        let Some((server, chid, _, flags)) = st.kernel.direct_target(client, coid) else {
+            return;
+        };
+        if flags.contains(qnet_core::ChannelFlags::FIXED_PRIORITY) {
+            return;
+        }
+        if let Some(tid) = st.direct.boost(server, chid, priority) {
+            crate::sched::apply_one(qnet_core::PriorityChange {
+                thread: ThreadKey::local(server, tid),
+                priority,
+                cause: qnet_core::PriorityCause::Boost,
+            });
+        }
+    }
+
     /// `DirectPair`: pair `index` of local `server`'s direct channels.
     pub fn direct_pair(
         &self,
@@ -732,19 +753,23 @@ impl State {
             held = self.kernel.objects_held(process);
             // Direct calls first: an abandoned message's unblock pulse comes before the
             // disconnect pulse the kernel's exit makes, as for the kernel's own clients.
+            // Not when the daemon stops: its clients' watchdogs end their waits with EIO, as
+            // on the socket path (not ESRCH for the servers whose sessions close now).
             let kernel = &mut self.kernel;
-            self.direct
-                .process_gone(pid, |server, chid, scoid, priority, rcvid| {
-                    let priority = priority.min(255) as qnet_core::Priority;
-                    kernel.handle_direct_abandoned(
-                        now,
-                        server,
-                        chid,
-                        scoid,
-                        priority,
-                        rcvid.into(),
-                    );
-                });
+            if !self.stopping {
+                self.direct
+                    .process_gone(pid, |server, chid, scoid, priority, rcvid| {
+                        let priority = priority.min(255) as qnet_core::Priority;
+                        kernel.handle_direct_abandoned(
+                            now,
+                            server,
+                            chid,
+                            scoid,
+                            priority,
+                            rcvid.into(),
+                        );
+                    });
+            }
             self.kernel.handle_process_exit(now, process);
         }
         // Also when only a thread went: many threads of one process may drain.

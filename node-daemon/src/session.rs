@@ -383,9 +383,13 @@ async fn thread_session(
                     Errno::EPROTO,
                     "shared-memory handle requests belong on an SHM session",
                 )),
+                Ok(LocalRequest::Direct(DirectRequest::Boost { coid, priority })) => {
+                    ctx.driver.direct_boost(thread.pid, coid, priority);
+                    Some(Completion::Done.into())
+                }
                 Ok(LocalRequest::Direct(_)) => Some(error_response(
                     Errno::EPROTO,
-                    "direct-path requests belong on an SHM session",
+                    "direct-path segment requests belong on an SHM session",
                 )),
                 Err(ConvertError::MissingCall) => {
                     return Err(SessionError::Unexpected("request carries no call"));
@@ -503,6 +507,9 @@ async fn shm_session(
                     DirectRequest::Serve { chid } => ctx.driver.direct_serve(peer.pid, chid),
                     DirectRequest::Map { coid } => ctx.driver.direct_map(peer.pid, coid),
                     DirectRequest::Pair { index } => ctx.driver.direct_pair(peer.pid, index),
+                    DirectRequest::Boost { .. } => {
+                        Err((Errno::EPROTO, "a boost belongs on a THREAD session"))
+                    }
                 };
                 match granted {
                     Ok((grant, fds)) => {

@@ -143,6 +143,15 @@ pub enum DirectRequest {
         /// Index in the caller's table.
         index: u32,
     },
+    /// QNX's server boost (THREAD sessions): the caller is about to send on `coid` at
+    /// `priority` and no receiver of the channel waits; the daemon raises the channel's
+    /// runner to `priority` if it runs below it.
+    Boost {
+        /// The caller's connection to a direct channel.
+        coid: Coid,
+        /// The sender's priority.
+        priority: Priority,
+    },
 }
 
 /// What a direct-path request was granted (the segments travel beside it).

@@ -265,6 +265,12 @@ impl TryFrom<local::Request> for LocalRequest {
             WireCall::DirectPair(c) => {
                 return Ok(LocalRequest::Direct(DirectRequest::Pair { index: c.index }));
             }
+            WireCall::DirectBoost(c) => {
+                return Ok(LocalRequest::Direct(DirectRequest::Boost {
+                    coid: c.coid,
+                    priority: priority("DirectBoost.priority", c.priority)?,
+                }));
+            }
             WireCall::NetmgrStrToNd(c) => {
                 return Ok(LocalRequest::Netmgr(NetmgrRequest::StrToNd {
                     name: c.name,
@@ -350,6 +356,12 @@ impl From<LocalRequest> for local::Request {
             }
             LocalRequest::Direct(DirectRequest::Pair { index }) => {
                 WireCall::DirectPair(local::DirectPair { index })
+            }
+            LocalRequest::Direct(DirectRequest::Boost { coid, priority }) => {
+                WireCall::DirectBoost(local::DirectBoost {
+                    coid,
+                    priority: u32::from(priority),
+                })
             }
         };
         local::Request { call: Some(call) }

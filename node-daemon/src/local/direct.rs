@@ -377,6 +377,19 @@ impl DirectRegistry {
         }
     }
 
+    /// The server boost of a send at `priority` to `chid` of `server`: the runner's tid if it
+    /// runs below `priority` (then recorded as running at it, so that other senders do not
+    /// ask again).
+    pub fn boost(&self, server: Pid, chid: Chid, priority: u8) -> Option<u32> {
+        let ch = self.servers.get(&server)?.table.channel(chid)?;
+        let (tid, running) = ch.runner();
+        if tid == 0 || u32::from(priority) <= running {
+            return None;
+        }
+        ch.set_run_priority(u32::from(priority));
+        Some(tid)
+    }
+
     /// Direct calls in progress, for `pidin`: `(client pid, server pid, chid, call)`.
     pub fn blocked(&self) -> Vec<(Pid, Pid, Chid, authority::Blocked)> {
         let mut out = Vec::new();
@@ -390,7 +403,8 @@ impl DirectRegistry {
         out
     }
 
-    /// Threads sleeping in a direct receive, for `pidin`: `(server pid, chid, tid)`.
+    /// Threads sleeping in a direct receive, for `pidin`: `(server pid, chid, tid)`, the tid
+    /// with [`qnet_direct::views::CELL_INHERITED`] set if it runs at an inherited priority.
     pub fn receiving(&self) -> Vec<(Pid, Chid, u32)> {
         let mut out = Vec::new();
         for (server, segs) in &self.servers {
