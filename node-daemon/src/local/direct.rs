@@ -16,13 +16,14 @@
 //!                                                    what the kernel holds for it)
 //! ```
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 
-use qnet_core::{Chid, Credentials, DirectHead, Errno, Pid, Scoid, Time};
+use qnet_core::{Chid, Credentials, DirectHead, Errno, Pid, Scoid};
 use qnet_direct::layout::{self, Kind, PAIRS_MAX, PairState, RING_CAP, SLOTS_MAX};
 use qnet_direct::views::{Bells, KernelHead, Pair, PairInfo, Table};
 use qnet_direct::{authority, futex, segment};
@@ -125,17 +126,13 @@ impl DirectRegistry {
         if !(1..layout::CHANNELS_MAX as Chid).contains(&chid) {
             return Err((Errno::ENOTSUP, "chid beyond the direct path's table"));
         }
-        if !self.servers.contains_key(&server) {
-            let segs = ServerSegments::new(server).map_err(|e| {
+        let segs = match self.servers.entry(server) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(ServerSegments::new(server).map_err(|e| {
                 tracing::warn!(pid = server, error = %e, "cannot make direct segments");
                 (Errno::ENOMEM, "cannot make the direct segments")
-            })?;
-            self.servers.insert(server, segs);
-        }
-        let segs = self
-            .servers
-            .get_mut(&server)
-            .ok_or((Errno::ESRCH, "gone"))?;
+            })?),
+        };
         if let Some(ch) = segs.table.channel(chid) {
             ch.set_live(flags);
         }
@@ -426,12 +423,6 @@ impl DirectRegistry {
     /// Descriptors the registry holds (for the bench's descriptor rows).
     pub fn descriptors(&self) -> usize {
         self.servers.values().map(|s| 3 + s.pairs.len()).sum()
-    }
-
-    /// Whether `time` (kernel time) is worth a mention (unused; keeps the type used).
-    #[allow(dead_code)]
-    fn stamp(&self, time: Time) -> u64 {
-        self.epoch_ns + time.as_nanos() as u64
     }
 }
 
