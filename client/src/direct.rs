@@ -71,12 +71,15 @@ struct Proc {
     /// Pairs by (server pid, index, generation): two coids to one channel share one.
     pairs: HashMap<(u32, u32, u32), Weak<ClientPair>>,
     /// Servers' tables and bells, by server pid.
-    servers: HashMap<u32, (Arc<Table>, Arc<Bells>)>,
+    servers: HashMap<u32, ServerSegs>,
     served: Option<Arc<ServedProc>>,
     chans: HashMap<Chid, Chan>,
     waiters: HashMap<u32, Waiter>,
     watchdog: bool,
 }
+
+/// A server's table (read-only) and bells, as its clients map them.
+type ServerSegs = (Arc<Table>, Arc<Bells>);
 
 enum Conn {
     Direct(Arc<ClientPair>),
@@ -992,4 +995,49 @@ pub(crate) fn info(rcvid: Rcvid) -> Result<MsgInfo> {
 /// Whether `chid` is served on the path by this process now.
 pub(crate) fn serves(chid: Chid) -> bool {
     enabled() && with_state(|p| matches!(p.chans.get(&chid), Some(Chan::Direct { .. })))
+}
+
+/// Test hook, not API: as a hostile client would, write `words` random 32-bit values at
+/// random places of every direct segment this process may write (the control part of its
+/// pairs: headers, rings, slots; its servers' bells), and try to make its servers' tables
+/// writable. Returns the writes made and whether any table could be made writable (it
+/// must not: they are mapped from read-only descriptors).
+#[doc(hidden)]
+pub fn scribble(seed: u64, words: usize) -> (usize, bool) {
+    let (pairs, servers): (Vec<Arc<ClientPair>>, Vec<ServerSegs>) = with_state(|p| {
+        let pairs = p
+            .conns
+            .values()
+            .filter_map(|c| match c {
+                Conn::Direct(pair) => Some(pair.clone()),
+                Conn::Off { .. } => None,
+            })
+            .collect();
+        (pairs, p.servers.values().cloned().collect())
+    });
+    let mut x = seed | 1;
+    let mut next = move || {
+        // xorshift64*: a test's reproducible noise.
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut writes = 0;
+    for _ in 0..words {
+        let r = next();
+        let v = (next() >> 32) as u32;
+        if !pairs.is_empty() && r % 4 != 0 {
+            let pair = &pairs[(r as usize / 4) % pairs.len()];
+            pair.pair()
+                .scribble((r >> 20) as usize % layout::PAIR_CONTROL_LEN, v);
+            writes += 1;
+        } else if !servers.is_empty() {
+            let (_, bells) = &servers[(r as usize / 4) % servers.len()];
+            bells.scribble((r >> 20) as usize % layout::BELLS_LEN, v);
+            writes += 1;
+        }
+    }
+    let table_writable = servers.iter().any(|(t, _)| t.mapping().can_make_writable());
+    (writes, table_writable)
 }

@@ -80,6 +80,21 @@ impl Mapping {
         self.writable
     }
 
+    /// Whether this process could make the mapping writable (`mprotect`): never for a
+    /// segment mapped from a read-only descriptor (tests of the trust rules).
+    #[allow(unsafe_code)]
+    pub fn can_make_writable(&self) -> bool {
+        // SAFETY: mprotect of exactly this mapping; if it succeeds it is put back at once.
+        unsafe {
+            let p = self.ptr.as_ptr().cast();
+            let ok = libc::mprotect(p, self.len, libc::PROT_READ | libc::PROT_WRITE) == 0;
+            if ok && !self.writable {
+                libc::mprotect(p, self.len, libc::PROT_READ);
+            }
+            ok
+        }
+    }
+
     fn check(&self, off: usize, n: usize, align: usize) {
         assert!(
             off % align == 0 && off.checked_add(n).is_some_and(|end| end <= self.len),

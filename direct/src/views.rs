@@ -290,6 +290,13 @@ impl Bells {
         }
     }
 
+    /// Write `v` at byte `off`, as any client can (tests and fuzzing).
+    #[doc(hidden)]
+    pub fn scribble(&self, off: usize, v: u32) {
+        let off = (off / 4 * 4).min(layout::BELLS_LEN - 4);
+        self.map.u32(off).store(v, Ordering::Relaxed);
+    }
+
     /// Any hint set.
     pub fn any_hint(&self) -> bool {
         (0..HINT_WORDS).any(|w| self.hint_word(w).load(Ordering::Acquire) != 0)
