@@ -199,8 +199,12 @@ impl ClientPair {
         }
     }
 
-    /// Give slot `i` back (its last call ended).
+    /// Give slot `i` back (its thread is done with it): its data pages beyond the first go
+    /// back to the system, so a large call leaves no memory behind once its thread is gone.
     pub fn put_slot(&self, i: u32) {
+        if let Some(s) = self.pair.slot(i) {
+            s.release_data(SEND_AREA, REPLY_AREA);
+        }
         self.free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -227,10 +227,12 @@ pub const MAX_PIECES: usize = (SLOT_SIZE - sl::PIECES) / 8;
 /// Slot flag: the client asked to unblock while its message was received.
 pub const SLOT_UNBLOCK_REQ: u32 = 1;
 
-/// Send data of one call, at most.
-pub const SEND_AREA: usize = 64 * 1024;
+/// Send data of one call, at most: 1 MiB and a page (a message of 1 MiB with a header).
+/// Larger calls go through the daemon (one copy). The areas are sparse: a page exists only
+/// once a call touched it, and a slot's pages go back when its thread lets it go.
+pub const SEND_AREA: usize = (1 << 20) + PAGE;
 /// Reply buffer of one call, at most.
-pub const REPLY_AREA: usize = 64 * 1024;
+pub const REPLY_AREA: usize = (1 << 20) + PAGE;
 /// Data areas start here.
 pub const DATA: usize = SLOTS + SLOTS_MAX as usize * SLOT_SIZE;
 /// The part of a pair the daemon maps (headers, ring and slot headers, not the data).
