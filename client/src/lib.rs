@@ -26,6 +26,7 @@
 
 mod channel;
 mod connection;
+mod direct;
 mod error;
 mod message;
 mod name;
@@ -37,6 +38,7 @@ mod spin;
 
 pub use channel::{Channel, Received};
 pub use connection::{Connection, SendTimeout};
+pub use direct::{DIRECT_ENV, direct, scribble as direct_scribble};
 pub use error::{Error, Result};
 pub use message::Message;
 pub use name::NameAttachment;

@@ -59,12 +59,19 @@ pub(crate) struct DaemonInfo {
     pub node: Arc<str>,
     /// Largest message the daemon accepts.
     pub max_message_size: u64,
+    /// The direct path's layout version the daemon serves (0: none).
+    pub direct: u32,
 }
 
 struct ProcessSession {
-    _stream: UnixStream,
+    stream: UnixStream,
     info: DaemonInfo,
+    /// Which process session this is (counts the ones opened in this process).
+    generation: u64,
 }
+
+/// Process sessions opened so far in this process.
+static PROCESS_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// One thread's session: its socket and reusable buffers.
 pub(crate) struct Session {
@@ -206,6 +213,7 @@ fn info_of(ack: &HelloAck) -> DaemonInfo {
     DaemonInfo {
         node: ack.node.as_str().into(),
         max_message_size: ack.max_message_size,
+        direct: ack.direct,
     }
 }
 
@@ -217,11 +225,31 @@ pub(crate) fn process_info() -> Result<DaemonInfo> {
     }
     let (stream, _, ack) = open(SessionKind::Process, 0, 0)?;
     let info = info_of(&ack);
+    let generation = PROCESS_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     *guard = Some(ProcessSession {
-        _stream: stream,
+        stream,
         info: info.clone(),
+        generation,
     });
     Ok(info)
+}
+
+/// A descriptor of the process session (a duplicate, to poll for the daemon's end) and which
+/// process session it is.
+pub(crate) fn process_watch() -> Option<(std::os::fd::OwnedFd, u64)> {
+    let guard = PROCESS.lock().unwrap_or_else(|e| e.into_inner());
+    let p = guard.as_ref()?;
+    let fd = std::os::fd::OwnedFd::from(p.stream.try_clone().ok()?);
+    Some((fd, p.generation))
+}
+
+/// Which process session is open now (0: none yet).
+pub(crate) fn process_generation() -> u64 {
+    PROCESS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map_or(0, |p| p.generation)
 }
 
 fn forget_process_session() {
@@ -238,6 +266,7 @@ pub fn forget_inherited_sessions() {
     if let Ok(mut guard) = PROCESS.try_lock() {
         guard.take();
     }
+    crate::direct::forget_inherited();
     SESSION.with(|cell| {
         if let Ok(mut slot) = cell.try_borrow_mut() {
             slot.take();
@@ -533,6 +562,7 @@ mod tests {
         let info = DaemonInfo {
             node: "n".into(),
             max_message_size: 1 << 20,
+            direct: 0,
         };
         let fake = thread::spawn(move || {
             let req: Option<ClientFrame> =

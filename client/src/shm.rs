@@ -173,11 +173,9 @@ impl Drop for SharedMemory {
     }
 }
 
-fn frame(request: ShmRequest) -> Vec<u8> {
+pub(crate) fn frame(request: LocalRequest) -> Vec<u8> {
     let f = ClientFrame {
-        frame: Some(client_frame::Frame::Request(
-            LocalRequest::Shm(request).into(),
-        )),
+        frame: Some(client_frame::Frame::Request(request.into())),
     };
     qnet_proto::frame::frame_to_vec(&f)
 }
@@ -192,7 +190,10 @@ fn io_err(what: &'static str, e: impl Into<std::io::Error>) -> Error {
 
 /// The answer on an SHM session: a frame whose first bytes (if any) came with the
 /// descriptors, completed from the stream.
-fn read_answer(stream: &mut std::os::unix::net::UnixStream, first: &[u8]) -> Result<LocalAnswer> {
+pub(crate) fn read_answer(
+    stream: &mut std::os::unix::net::UnixStream,
+    first: &[u8],
+) -> Result<LocalAnswer> {
     let mut reader = FrameReader::exact(FRAME_OVERHEAD);
     reader.feed(first);
     match reader.read::<DaemonFrame, _>(stream) {
@@ -224,11 +225,11 @@ pub fn shm_create_handle(fd: BorrowedFd<'_>, pid: Pid, perms: i32) -> Result<u64
 /// A handle made here and carried to another node fails there with `ENOREMOTE` too.
 pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -> Result<u64> {
     let (mut stream, _, _) = open(SessionKind::Shm, gettid(), 0)?;
-    let bytes = frame(ShmRequest::Create {
+    let bytes = frame(LocalRequest::Shm(ShmRequest::Create {
         nd,
         pid,
         perms: perms as u32,
-    });
+    }));
     let fds: [RawFd; 1] = [fd.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let mut sent = sendmsg::<()>(
@@ -252,24 +253,14 @@ pub fn shm_create_handle_nd(fd: BorrowedFd<'_>, nd: u32, pid: Pid, perms: i32) -
     }
 }
 
-/// `shm_open_handle(handle, perms)`: the fd of the object a server made `handle` for this
-/// process; map it with [`SharedMemory::from_fd`]. A handle made on another node →
-/// `ENOREMOTE` (the message names that node).
+/// Read the first bytes of an answer on an SHM session with `recvmsg`, with the descriptors
+/// that came with them (at most 4); the rest of the frame is read by [`read_answer`].
 #[allow(unsafe_code)]
-pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
-    let (mut stream, _, _) = open(SessionKind::Shm, gettid(), 0)?;
-    let bytes = frame(ShmRequest::Open {
-        handle,
-        perms: perms as u32,
-    });
-    {
-        use std::io::Write;
-        stream
-            .write_all(&bytes)
-            .map_err(|e| io_err("sending the shm request", e))?;
-    }
+pub(crate) fn receive_with_fds(
+    stream: &mut std::os::unix::net::UnixStream,
+) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
     let mut buf = [0u8; 512];
-    let mut cmsg_buf = nix::cmsg_space!([RawFd; 2]);
+    let mut cmsg_buf = nix::cmsg_space!([RawFd; 4]);
     let mut got: Vec<OwnedFd> = Vec::new();
     let n = {
         let mut iov = [IoSliceMut::new(&mut buf)];
@@ -302,7 +293,26 @@ pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
             ),
         ));
     }
-    match read_answer(&mut stream, &buf[..n])? {
+    Ok((buf[..n].to_vec(), got))
+}
+
+/// `shm_open_handle(handle, perms)`: the fd of the object a server made `handle` for this
+/// process; map it with [`SharedMemory::from_fd`]. A handle made on another node →
+/// `ENOREMOTE` (the message names that node).
+pub fn shm_open_handle(handle: u64, perms: i32) -> Result<OwnedFd> {
+    let (mut stream, _, _) = open(SessionKind::Shm, gettid(), 0)?;
+    let bytes = frame(LocalRequest::Shm(ShmRequest::Open {
+        handle,
+        perms: perms as u32,
+    }));
+    {
+        use std::io::Write;
+        stream
+            .write_all(&bytes)
+            .map_err(|e| io_err("sending the shm request", e))?;
+    }
+    let (first, got) = receive_with_fds(&mut stream)?;
+    match read_answer(&mut stream, &first)? {
         LocalAnswer::Completion(Completion::Done) => {
             got.into_iter().next().ok_or_else(|| Error::Protocol {
                 detail: "shm_open_handle succeeded but no fd came with it".into(),

@@ -14,8 +14,9 @@ pub type Chid = i32;
 pub type Coid = i32;
 /// Server connection id: one per (client process, server process) pair.
 pub type Scoid = i32;
-/// Receive id of a message, in `1..=2^31-1` (unique among live messages; a value comes back
-/// only after 2^31-1 further sends). `0` means "a pulse".
+/// Receive id of a message: the kernel's in `1..=2^30-1` ([`crate::RCVID_MAX`]; unique among
+/// live messages; a value comes back only after 2^30-1 further sends), the direct path's in
+/// `2^30..=2^31-1` (numbered by the serving library). `0` means "a pulse".
 pub type Rcvid = i64;
 /// Thread priority, QNX range 0..=255 (10 is the usual default).
 pub type Priority = u8;

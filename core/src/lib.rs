@@ -32,9 +32,9 @@ pub use flags::{ChannelFlags, TimeoutStates};
 pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
-    ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, Kernel, Limit, LimitHit, Limits,
-    NameSnapshot, Output, PriorityCause, PriorityChange, ProcessSnapshot, RemotePulse,
-    ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
+    ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, DirectHead, Kernel, Limit,
+    LimitHit, Limits, NameSnapshot, Output, PriorityCause, PriorityChange, ProcessSnapshot,
+    RCVID_MAX, RemotePulse, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
 };
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

@@ -32,7 +32,7 @@
 //! processes                           # the processes the selected kernel knows
 //! unsent-pulses 3                     # one-way pulses for nd 3 not yet off the wire
 //! kernel node=a max_unsent_pulses=2   # Config::max_unsent_pulses
-//! rcvid-counter 2147483647            # the next rcvid the selected kernel tries
+//! rcvid-counter 1073741823            # the next rcvid the selected kernel tries
 //! nodes                               # node table of the selected kernel
 //! notice a:2 DeliverEvent client_pid=200 event=7 value=1 server_pid=100
 //!                                     # a hears a notice from its nd 2 (forgeries, stale ones)

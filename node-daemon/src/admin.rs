@@ -302,6 +302,7 @@ pub(crate) fn own_cert_not_after(certs: &Path, node: &str) -> Option<i64> {
 /// This node's kernel state as a [`NodeView`].
 pub(crate) fn node_view(driver: &Driver) -> NodeView {
     let mut view = driver.inspect(build_view);
+    merge_direct(&mut view, driver.direct_states());
     // Outside the kernel lock: a few small /proc reads per process.
     for p in view.processes.iter_mut().filter(|p| p.nd == 0) {
         p.name = process_name(p.pid);
@@ -314,7 +315,97 @@ pub(crate) fn node_view(driver: &Driver) -> NodeView {
 
 /// This node's kernel state without process names (no /proc reads: for `--metrics`).
 pub(crate) fn kernel_view(driver: &Driver) -> NodeView {
-    driver.inspect(build_view)
+    let mut view = driver.inspect(build_view);
+    merge_direct(&mut view, driver.direct_states());
+    view
+}
+
+/// Add what the direct path knows to a view: a client thread with a direct call in progress
+/// is SEND- or REPLY-blocked on its server's channel (the channel counts its queued
+/// messages), a server thread asleep in a direct receive is RECEIVE-blocked. The kernel does
+/// not see these calls; the daemon reads them from the pairs it made.
+fn merge_direct(view: &mut NodeView, direct: crate::local::direct::DirectStates) {
+    let node = view.node.clone();
+    let process = |view: &mut NodeView, pid: u32| -> usize {
+        match view
+            .processes
+            .iter()
+            .position(|p| p.nd == 0 && p.pid == pid)
+        {
+            Some(i) => i,
+            None => {
+                view.processes.push(local::ProcessView {
+                    node: node.clone(),
+                    pid,
+                    ..Default::default()
+                });
+                view.processes.len() - 1
+            }
+        }
+    };
+    let set = |view: &mut NodeView, pid: u32, t: local::ThreadView| {
+        let i = process(view, pid);
+        let threads = &mut view.processes[i].threads;
+        match threads.iter_mut().find(|x| x.tid == t.tid) {
+            Some(x) if x.state == local::ThreadState::Ready as i32 => *x = t,
+            Some(_) => {}
+            None => threads.push(t),
+        }
+    };
+    for (client, server, chid, b) in direct.blocked {
+        let state = if b.received {
+            local::ThreadState::Reply
+        } else {
+            local::ThreadState::Send
+        };
+        let t = local::ThreadView {
+            tid: b.tid,
+            state: state as i32,
+            coid: b.coid,
+            target: Some(local::Target {
+                node: view.node.clone(),
+                nd: 0,
+                pid: server,
+                chid,
+            }),
+            rcvid: if b.received { i64::from(b.rcvid) } else { 0 },
+            priority: Some(b.priority.min(255)),
+            ..Default::default()
+        };
+        set(view, client, t);
+        if !b.received {
+            let i = process(view, server);
+            if let Some(c) = view.processes[i]
+                .channels
+                .iter_mut()
+                .find(|c| c.chid == chid)
+            {
+                c.queued_messages += 1;
+            }
+        }
+    }
+    for (server, chid, cell) in direct.receiving {
+        let inherited = cell & qnet_direct::views::CELL_INHERITED != 0;
+        let t = local::ThreadView {
+            tid: cell & !qnet_direct::views::CELL_INHERITED,
+            state: local::ThreadState::Receive as i32,
+            chid,
+            inherited,
+            ..Default::default()
+        };
+        set(view, server, t);
+        let i = process(view, server);
+        if let Some(c) = view.processes[i]
+            .channels
+            .iter_mut()
+            .find(|c| c.chid == chid)
+        {
+            c.receivers += 1;
+        }
+    }
+    for p in &mut view.processes {
+        p.threads.sort_by_key(|t| t.tid);
+    }
 }
 
 /// The process's command name (`/proc/<pid>/comm`, as `ps` shows it); empty if it cannot be

@@ -43,7 +43,7 @@ pub struct Args {
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
     /// seeds = ["HOST:PORT"], discover ("mdns"), mdns_interfaces,
     /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
-    /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, metrics, log_format, limit_*);
+    /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, direct, metrics, log_format, limit_*);
     /// flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -137,6 +137,12 @@ pub struct Args {
     /// a daemon with CAP_SYS_PTRACE, e.g. root; see ARCHITECTURE.md).
     #[arg(long, value_enum)]
     pub one_copy: Option<crate::one_copy::OneCopy>,
+    /// The direct path for local calls (`on`, the default, or `off`): a client and a server
+    /// that both use it exchange messages through shared memory the daemon sets up, and the
+    /// daemon is not woken for an ordinary call (see ARCHITECTURE.md). `off` keeps every
+    /// call on the session sockets; a client can also keep off it with `QNET_DIRECT=0`.
+    #[arg(long, value_enum)]
+    pub direct: Option<crate::local::direct::Direct>,
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. `127.0.0.1:9100`
     /// (off by default; anyone who can connect may read them).
     #[arg(long)]
@@ -248,6 +254,7 @@ struct FileConfig {
     busy_poll_fixed: Option<bool>,
     rt_priority: Option<u8>,
     one_copy: Option<crate::one_copy::OneCopy>,
+    direct: Option<crate::local::direct::Direct>,
     metrics: Option<String>,
     log_format: Option<LogFormat>,
     limit_channels: Option<usize>,
@@ -334,6 +341,8 @@ pub struct Config {
     pub rt_priority: u8,
     /// Whether one copy is offered to clients (`--one-copy`).
     pub one_copy: crate::one_copy::OneCopy,
+    /// Whether the direct path is offered (`--direct`).
+    pub direct: crate::local::direct::Direct,
     /// What one process and one channel may hold.
     pub limits: qnet_core::Limits,
 }
@@ -364,6 +373,7 @@ impl Config {
             busy_poll_fixed: false,
             rt_priority: DEFAULT_RT_PRIORITY,
             one_copy: crate::one_copy::OneCopy::On,
+            direct: crate::local::direct::Direct::On,
             limits: qnet_core::Limits::default(),
         }
     }
@@ -459,6 +469,7 @@ impl Config {
                 .or(file.rt_priority)
                 .unwrap_or(DEFAULT_RT_PRIORITY),
             one_copy: args.one_copy.or(file.one_copy).unwrap_or_default(),
+            direct: args.direct.or(file.direct).unwrap_or_default(),
             limits: {
                 let d = qnet_core::Limits::default();
                 qnet_core::Limits {

@@ -59,11 +59,13 @@ use qnet_core::{
     Call, Completion, Credentials, Errno, Kernel, Nd, Notice, Output, Pid, ProcessKey, RemotePulse,
     ThreadKey, Time,
 };
+use qnet_proto::codec::DirectGrant;
 use qnet_proto::convert::NetmgrRequest;
 use qnet_proto::local;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::local::direct::{DirectRegistry, Refusal};
 use crate::poll::Activity;
 
 /// A call's result as the kernel gives it; the session turns it into its wire response after
@@ -125,6 +127,8 @@ struct State {
     /// The daemon is shutting down ([`Driver::stop`]): completions no longer reach local
     /// sessions.
     stopping: bool,
+    /// The direct path's authority (segments, vouched credentials, kernel heads, deaths).
+    direct: DirectRegistry,
 }
 
 impl Driver {
@@ -132,12 +136,15 @@ impl Driver {
     pub fn new(config: qnet_core::Config) -> Arc<Self> {
         let (timer, _) = watch::channel(None);
         let epoch = Instant::now();
+        let epoch_ns = qnet_direct::now_ns();
+        let queued_pulses = config.limits.queued_pulses as u64;
         Arc::new(Self {
             state: Mutex::new(State {
                 kernel: Kernel::new(config),
                 threads: HashMap::new(),
                 processes: HashMap::new(),
                 stopping: false,
+                direct: DirectRegistry::new(true, queued_pulses, epoch_ns),
             }),
             epoch,
             timer,
@@ -236,9 +243,17 @@ impl Driver {
     pub fn call(&self, thread: ThreadKey, call: Call) -> Option<local::Response> {
         self.calls.count(&call);
         let now = self.now();
+        let ends = match call {
+            Call::ChannelDestroy { chid } | Call::NameDetach { chid } => Ends::Channel(chid),
+            Call::ConnectDetach { .. } => Ends::Connection,
+            _ => Ends::Nothing,
+        };
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, call);
         let result = self.finish(&mut st, Some(thread));
+        if thread.nd == 0 {
+            st.direct_ends(thread.pid, ends);
+        }
         drop(st);
         if result.is_none() {
             tracing::debug!(%thread, "call blocked");
@@ -281,6 +296,88 @@ impl Driver {
         result.map(local::Response::from)
     }
 
+    /// The direct path's layout version offered at the hello (0: off).
+    pub fn direct_offered(&self) -> u32 {
+        self.lock().direct.offered()
+    }
+
+    /// Turn the direct path on or off (`--direct`); before any session.
+    pub fn set_direct(&self, enabled: bool) {
+        let mut st = self.lock();
+        let limit = st.kernel.config().limits.queued_pulses as u64;
+        let epoch_ns = qnet_direct::now_ns().saturating_sub(self.now().as_nanos() as u64);
+        st.direct = DirectRegistry::new(enabled, limit, epoch_ns);
+    }
+
+    /// `DirectServe`: local `server` serves `chid` directly from now on.
+    pub fn direct_serve(
+        &self,
+        server: Pid,
+        chid: qnet_core::Chid,
+    ) -> Result<(DirectGrant, Vec<std::os::fd::OwnedFd>), Refusal> {
+        let mut st = self.lock();
+        if st.direct.offered() == 0 {
+            return Err((Errno::ENOTSUP, "the direct path is off (--direct off)"));
+        }
+        let flags = st
+            .kernel
+            .set_channel_direct(server, chid)
+            .map_err(|e| (e, "not a channel of the caller"))?;
+        let (grant, fds) = st.direct.serve(server, chid, flags.0)?;
+        // What the kernel already holds for it is published at once.
+        self.finish(&mut st, None);
+        Ok((grant, fds.into()))
+    }
+
+    /// `DirectMap`: the pair of local `client`'s connection `coid`.
+    pub fn direct_map(
+        &self,
+        client: Pid,
+        coid: qnet_core::Coid,
+    ) -> Result<(DirectGrant, Vec<std::os::fd::OwnedFd>), Refusal> {
+        let mut st = self.lock();
+        let (server, chid, scoid, flags) = st
+            .kernel
+            .direct_target(client, coid)
+            .ok_or((Errno::ENOTSUP, "not a live connection to a direct channel"))?;
+        let cred = st.processes.get(&client).map(|p| p.1).unwrap_or_default();
+        let (grant, fds) = st
+            .direct
+            .map(client, cred, (server, chid, scoid, flags.0))?;
+        Ok((grant, fds.into()))
+    }
+
+    /// QNX's server boost for a direct send by local `client` on `coid` at `priority`: the
+    /// channel's runner (the thread that last received on it, as its server published)
+    /// rises to `priority` if it runs below it. Applied like the kernel's own boosts (only
+    /// with `CAP_SYS_NICE`, only to a thread of the server process).
+    pub fn direct_boost(&self, client: Pid, coid: qnet_core::Coid, priority: qnet_core::Priority) {
+        let st = self.lock();
+        let Some((server, chid, _, flags)) = st.kernel.direct_target(client, coid) else {
+            return;
+        };
+        if flags.contains(qnet_core::ChannelFlags::FIXED_PRIORITY) {
+            return;
+        }
+        if let Some(tid) = st.direct.boost(server, chid, priority) {
+            crate::sched::apply_one(qnet_core::PriorityChange {
+                thread: ThreadKey::local(server, tid),
+                priority,
+                cause: qnet_core::PriorityCause::Boost,
+            });
+        }
+    }
+
+    /// `DirectPair`: pair `index` of local `server`'s direct channels.
+    pub fn direct_pair(
+        &self,
+        server: Pid,
+        index: u32,
+    ) -> Result<(DirectGrant, Vec<std::os::fd::OwnedFd>), Refusal> {
+        let (grant, fds) = self.lock().direct.pair(server, index)?;
+        Ok((grant, fds.into()))
+    }
+
     /// `netmgr_strtond` / `netmgr_ndtostr` from the node table; unknown → `ENOENT`.
     pub fn netmgr(&self, request: NetmgrRequest) -> local::Response {
         use local::response::Result as R;
@@ -312,6 +409,16 @@ impl Driver {
         let st = self.lock();
         let mut threads = st.threads.keys().copied().filter(|t| t.nd == 0);
         f(&st.kernel, &mut threads)
+    }
+
+    /// Calls in progress on the direct path and threads sleeping in a direct receive, for
+    /// `pidin` (see `local::direct`).
+    pub(crate) fn direct_states(&self) -> crate::local::direct::DirectStates {
+        let st = self.lock();
+        crate::local::direct::DirectStates {
+            blocked: st.direct.blocked(),
+            receiving: st.direct.receiving(),
+        }
     }
 
     /// The peer layer, if the daemon has one.
@@ -517,6 +624,9 @@ impl Driver {
                 }
             }
         }
+        while let Some(head) = st.kernel.poll_direct_head() {
+            st.direct.publish(head);
+        }
         while let Some(hit) = st.kernel.poll_limit_hit() {
             tracing::warn!(
                 process = %hit.process,
@@ -562,7 +672,36 @@ impl Driver {
     }
 }
 
+/// What a local call may have ended, for the direct path.
+#[derive(Clone, Copy, Debug)]
+enum Ends {
+    Nothing,
+    /// `ChannelDestroy` / `name_detach` of this chid.
+    Channel(qnet_core::Chid),
+    /// `ConnectDetach` (perhaps the last connection to a direct channel).
+    Connection,
+}
+
 impl State {
+    /// After a local call of `pid`: a direct channel it destroyed, or the last connection it
+    /// detached from one, ends its pairs.
+    fn direct_ends(&mut self, pid: Pid, ends: Ends) {
+        match ends {
+            Ends::Nothing => {}
+            Ends::Channel(chid) => {
+                if !self.kernel.is_channel_direct(pid, chid) {
+                    self.direct.channel_gone(pid, chid);
+                }
+            }
+            Ends::Connection => {
+                let kernel = &self.kernel;
+                self.direct.connections_changed(pid, |server, chid| {
+                    kernel.is_connected(pid, server, chid)
+                });
+            }
+        }
+    }
+
     fn process_session_opened(&mut self, pid: Pid, cred: Credentials) {
         let n = &mut self.processes.entry(pid).or_insert((0, cred)).0;
         if *n == 0 {
@@ -612,6 +751,25 @@ impl State {
             e.remove();
             let process = ProcessKey::local(pid);
             held = self.kernel.objects_held(process);
+            // Direct calls first: an abandoned message's unblock pulse comes before the
+            // disconnect pulse the kernel's exit makes, as for the kernel's own clients.
+            // Not when the daemon stops: its clients' watchdogs end their waits with EIO, as
+            // on the socket path (not ESRCH for the servers whose sessions close now).
+            let kernel = &mut self.kernel;
+            if !self.stopping {
+                self.direct
+                    .process_gone(pid, |server, chid, scoid, priority, rcvid| {
+                        let priority = priority.min(255) as qnet_core::Priority;
+                        kernel.handle_direct_abandoned(
+                            now,
+                            server,
+                            chid,
+                            scoid,
+                            priority,
+                            rcvid.into(),
+                        );
+                    });
+            }
             self.kernel.handle_process_exit(now, process);
         }
         // Also when only a thread went: many threads of one process may drain.

@@ -49,8 +49,13 @@ fn own_received_fd(raw: RawFd) -> OwnedFd {
 
 /// Write all of `bytes`, the first chunk carrying `fd` as SCM_RIGHTS.
 pub async fn send_with_fd(stream: &UnixStream, bytes: &[u8], fd: &OwnedFd) -> io::Result<()> {
+    send_with_fds(stream, bytes, std::slice::from_ref(fd)).await
+}
+
+/// Write all of `bytes`, the first chunk carrying `fds` (in order) as SCM_RIGHTS.
+pub async fn send_with_fds(stream: &UnixStream, bytes: &[u8], fds: &[OwnedFd]) -> io::Result<()> {
     let sock = stream.as_raw_fd();
-    let raw = [fd.as_raw_fd()];
+    let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
     let sent = stream
         .async_io(Interest::WRITABLE, || {
             let iov = [IoSlice::new(bytes)];

@@ -14,6 +14,7 @@ pub mod config;
 pub mod driver;
 mod fdpass;
 pub mod heap;
+pub mod local;
 pub mod metrics;
 pub mod notify;
 pub mod one_copy;

@@ -120,6 +120,14 @@ pub fn apply_all(kernel: &mut Kernel) {
     }
 }
 
+/// Apply one priority change decided outside the kernel (the direct path's server boost),
+/// when the daemon may change client threads' scheduling.
+pub fn apply_one(change: PriorityChange) {
+    if APPLY.load(Ordering::Relaxed) {
+        apply(change);
+    }
+}
+
 /// Change one local thread's scheduling: its priority, keeping its policy (QNX inherits
 /// "the priority, not the policy"); a SCHED_OTHER thread gets the table's nice value.
 #[allow(unsafe_code)]

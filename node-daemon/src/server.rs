@@ -137,6 +137,7 @@ impl Server {
             ..qnet_core::Config::default()
         });
         driver.set_local_node_name(&config.node);
+        driver.set_direct(config.direct == crate::local::direct::Direct::On);
         let peer = crate::peer::start(config, &driver)?;
         let metrics = config
             .metrics

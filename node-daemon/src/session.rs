@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use qnet_core::{Completion, Credentials, Errno, Pid, ProcessKey, ThreadKey};
-use qnet_proto::codec::{CallFailure, LocalAnswer, LocalRequest, ShmRequest};
+use qnet_proto::codec::{CallFailure, DirectRequest, LocalAnswer, LocalRequest, ShmRequest};
 use qnet_proto::convert::ConvertError;
 use qnet_proto::frame::{
     FrameError, check_eof, decode_frame, encode_frame, encode_frame_split, missing,
@@ -167,7 +167,13 @@ async fn session(
         _ => None,
     };
     let one_copy = client.is_some();
-    let ack = hello::ack_one_copy(peer.pid, ctx.node.clone(), ctx.max_message_size, one_copy);
+    let ack = hello::ack_with(
+        peer.pid,
+        ctx.node.clone(),
+        ctx.max_message_size,
+        one_copy,
+        ctx.driver.direct_offered(),
+    );
     match kind {
         SessionKind::Thread => {
             let thread = ThreadKey::local(peer.pid, tid);
@@ -377,6 +383,14 @@ async fn thread_session(
                     Errno::EPROTO,
                     "shared-memory handle requests belong on an SHM session",
                 )),
+                Ok(LocalRequest::Direct(DirectRequest::Boost { coid, priority })) => {
+                    ctx.driver.direct_boost(thread.pid, coid, priority);
+                    Some(Completion::Done.into())
+                }
+                Ok(LocalRequest::Direct(_)) => Some(error_response(
+                    Errno::EPROTO,
+                    "direct-path segment requests belong on an SHM session",
+                )),
                 Err(ConvertError::MissingCall) => {
                     return Err(SessionError::Unexpected("request carries no call"));
                 }
@@ -484,6 +498,28 @@ async fn shm_session(
                     }
                     Err(e) => {
                         out.send(stream, daemon_frame::Frame::Response(e.into()))
+                            .await?;
+                    }
+                }
+            }
+            Ok(LocalRequest::Direct(request)) => {
+                let granted = match request {
+                    DirectRequest::Serve { chid } => ctx.driver.direct_serve(peer.pid, chid),
+                    DirectRequest::Map { coid } => ctx.driver.direct_map(peer.pid, coid),
+                    DirectRequest::Pair { index } => ctx.driver.direct_pair(peer.pid, index),
+                    DirectRequest::Boost { .. } => {
+                        Err((Errno::EPROTO, "a boost belongs on a THREAD session"))
+                    }
+                };
+                match granted {
+                    Ok((grant, fds)) => {
+                        let response = LocalAnswer::Direct(grant).into();
+                        let bytes = out.encode(daemon_frame::Frame::Response(response));
+                        fdpass::send_with_fds(stream, bytes, &fds).await?;
+                    }
+                    Err((errno, detail)) => {
+                        let response = error_response(errno, detail);
+                        out.send(stream, daemon_frame::Frame::Response(response))
                             .await?;
                     }
                 }

@@ -45,6 +45,7 @@ fn sample_config_loads_with_every_key_set() {
     );
     assert_eq!(config.rt_priority, 90);
     assert_eq!(config.one_copy, qnet_daemon::one_copy::OneCopy::On);
+    assert_eq!(config.direct, qnet_daemon::local::direct::Direct::On);
     assert_eq!(
         config.limits,
         qnet_core::Limits::default(),
@@ -67,6 +68,7 @@ fn sample_config_loads_with_every_key_set() {
             "busy_poll_fixed",
             "busy_poll_idle",
             "certs",
+            "direct",
             "discover",
             "limit_channels",
             "limit_connections",

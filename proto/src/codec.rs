@@ -26,6 +26,8 @@ pub enum LocalRequest {
     Shm(ShmRequest),
     /// A netmgr lookup in the node table.
     Netmgr(NetmgrRequest),
+    /// A direct-path segment request (SHM sessions only).
+    Direct(DirectRequest),
 }
 
 impl LocalRequest {
@@ -36,6 +38,7 @@ impl LocalRequest {
             LocalRequest::ReplyReceive(_) => "reply-and-receive",
             LocalRequest::Shm(_) => "shared-memory handle",
             LocalRequest::Netmgr(_) => "netmgr",
+            LocalRequest::Direct(_) => "direct path",
         }
     }
 }
@@ -120,6 +123,54 @@ pub enum ShmRequest {
     },
 }
 
+/// A direct-path request (SHM sessions only): segments come back with SCM_RIGHTS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectRequest {
+    /// Serve channel `chid` of the caller directly: its process's table (read-write) and
+    /// bells come back.
+    Serve {
+        /// The caller's channel.
+        chid: Chid,
+    },
+    /// The pair of the caller's connection `coid` (made on first use): the pair, the
+    /// server's table (read-only) and bells come back.
+    Map {
+        /// The caller's connection to a local direct channel.
+        coid: Coid,
+    },
+    /// Pair `index` of one of the caller's direct channels: the pair comes back.
+    Pair {
+        /// Index in the caller's table.
+        index: u32,
+    },
+    /// QNX's server boost (THREAD sessions): the caller is about to send on `coid` at
+    /// `priority` and no receiver of the channel waits; the daemon raises the channel's
+    /// runner to `priority` if it runs below it.
+    Boost {
+        /// The caller's connection to a direct channel.
+        coid: Coid,
+        /// The sender's priority.
+        priority: Priority,
+    },
+}
+
+/// What a direct-path request was granted (the segments travel beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DirectGrant {
+    /// Layout version of the segments.
+    pub layout: u32,
+    /// The pair's index (Map, Pair).
+    pub index: u32,
+    /// Its entry's generation.
+    pub generation: u32,
+    /// The channel.
+    pub chid: Chid,
+    /// The serving process (Map).
+    pub server_pid: u32,
+    /// The channel's flags.
+    pub flags: u32,
+}
+
 /// A successful answer from the daemon, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalAnswer {
@@ -131,6 +182,8 @@ pub enum LocalAnswer {
     Nd(Nd),
     /// `netmgr_ndtostr`'s node name.
     NodeName(String),
+    /// A direct-path grant.
+    Direct(DirectGrant),
 }
 
 impl From<Completion> for LocalAnswer {

@@ -27,7 +27,8 @@ use qnet_core::{
 };
 
 pub use crate::codec::{
-    CallFailure, LocalAnswer, LocalRequest, NetmgrRequest, ReplyReceive, ShmRequest,
+    CallFailure, DirectGrant, DirectRequest, LocalAnswer, LocalRequest, NetmgrRequest,
+    ReplyReceive, ShmRequest,
 };
 use crate::local;
 use crate::local::request::Call as WireCall;
@@ -255,6 +256,21 @@ impl TryFrom<local::Request> for LocalRequest {
                     perms: c.perms,
                 }));
             }
+            WireCall::DirectServe(c) => {
+                return Ok(LocalRequest::Direct(DirectRequest::Serve { chid: c.chid }));
+            }
+            WireCall::DirectMap(c) => {
+                return Ok(LocalRequest::Direct(DirectRequest::Map { coid: c.coid }));
+            }
+            WireCall::DirectPair(c) => {
+                return Ok(LocalRequest::Direct(DirectRequest::Pair { index: c.index }));
+            }
+            WireCall::DirectBoost(c) => {
+                return Ok(LocalRequest::Direct(DirectRequest::Boost {
+                    coid: c.coid,
+                    priority: priority("DirectBoost.priority", c.priority)?,
+                }));
+            }
             WireCall::NetmgrStrToNd(c) => {
                 return Ok(LocalRequest::Netmgr(NetmgrRequest::StrToNd {
                     name: c.name,
@@ -331,6 +347,21 @@ impl From<LocalRequest> for local::Request {
             }
             LocalRequest::Netmgr(NetmgrRequest::NdToStr { nd }) => {
                 WireCall::NetmgrNdToStr(local::NetmgrNdToStr { nd })
+            }
+            LocalRequest::Direct(DirectRequest::Serve { chid }) => {
+                WireCall::DirectServe(local::DirectServe { chid })
+            }
+            LocalRequest::Direct(DirectRequest::Map { coid }) => {
+                WireCall::DirectMap(local::DirectMap { coid })
+            }
+            LocalRequest::Direct(DirectRequest::Pair { index }) => {
+                WireCall::DirectPair(local::DirectPair { index })
+            }
+            LocalRequest::Direct(DirectRequest::Boost { coid, priority }) => {
+                WireCall::DirectBoost(local::DirectBoost {
+                    coid,
+                    priority: u32::from(priority),
+                })
             }
         };
         local::Request { call: Some(call) }
@@ -535,6 +566,16 @@ impl TryFrom<local::Response> for Result<LocalAnswer, CallFailure> {
             WireResult::ShmHandle(h) => return Ok(Ok(LocalAnswer::ShmHandle(h))),
             WireResult::Nd(nd) => return Ok(Ok(LocalAnswer::Nd(nd))),
             WireResult::NodeName(n) => return Ok(Ok(LocalAnswer::NodeName(n))),
+            WireResult::Direct(d) => {
+                return Ok(Ok(LocalAnswer::Direct(DirectGrant {
+                    layout: d.layout,
+                    index: d.index,
+                    generation: d.generation,
+                    chid: d.chid,
+                    server_pid: d.server_pid,
+                    flags: d.flags,
+                })));
+            }
         })))
     }
 }
@@ -550,6 +591,7 @@ impl TryFrom<local::Response> for Result<Completion, Errno> {
             Ok(LocalAnswer::ShmHandle(_)) => Err(ConvertError::NotACompletion("shm_handle")),
             Ok(LocalAnswer::Nd(_)) => Err(ConvertError::NotACompletion("nd")),
             Ok(LocalAnswer::NodeName(_)) => Err(ConvertError::NotACompletion("node_name")),
+            Ok(LocalAnswer::Direct(_)) => Err(ConvertError::NotACompletion("direct")),
             Err(f) => Ok(Err(f.errno)),
         }
     }
@@ -688,6 +730,14 @@ impl From<LocalAnswer> for local::Response {
             LocalAnswer::ShmHandle(h) => WireResult::ShmHandle(h),
             LocalAnswer::Nd(nd) => WireResult::Nd(nd),
             LocalAnswer::NodeName(n) => WireResult::NodeName(n),
+            LocalAnswer::Direct(d) => WireResult::Direct(local::Direct {
+                layout: d.layout,
+                index: d.index,
+                generation: d.generation,
+                chid: d.chid,
+                server_pid: d.server_pid,
+                flags: d.flags,
+            }),
         };
         local::Response {
             result: Some(result),

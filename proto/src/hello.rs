@@ -154,15 +154,17 @@ pub fn check_hello(first: ClientFrame) -> Result<Checked, BadHello> {
 
 /// The daemon's ack: the pid it sees, its node name and message-size limit.
 pub fn ack(pid: u32, node: String, max_message_size: u64) -> daemon_frame::Frame {
-    ack_one_copy(pid, node, max_message_size, false)
+    ack_with(pid, node, max_message_size, false, 0)
 }
 
-/// As [`ack`], saying whether one copy is on for the session.
-pub fn ack_one_copy(
+/// As [`ack`], saying whether one copy is on for the session and which layout version of
+/// the direct path the daemon serves (0: none).
+pub fn ack_with(
     pid: u32,
     node: String,
     max_message_size: u64,
     one_copy: bool,
+    direct: u32,
 ) -> daemon_frame::Frame {
     daemon_frame::Frame::HelloAck(HelloAck {
         version: LOCAL_PROTOCOL_VERSION,
@@ -170,6 +172,7 @@ pub fn ack_one_copy(
         node,
         max_message_size,
         one_copy,
+        direct,
     })
 }
 

@@ -10,6 +10,7 @@ pub fn channel_create(flags: ChannelFlags) -> Result<Chid> {
     match kernel("ChannelCreate", Call::ChannelCreate { flags })? {
         C::Chid(c) => {
             super::priority::channel_created(c, flags);
+            crate::direct::channel_made(c);
             Ok(c)
         }
         other => Err(unexpected("ChannelCreate", &other)),
@@ -22,7 +23,9 @@ pub fn channel_destroy(chid: Chid) -> Result<()> {
     done(
         "ChannelDestroy",
         kernel("ChannelDestroy", Call::ChannelDestroy { chid })?,
-    )
+    )?;
+    crate::direct::channel_gone(chid);
+    Ok(())
 }
 
 /// `ConnectAttach(nd, pid, chid, _NTO_SIDE_CHANNEL, 0)`: a connection to a channel; `pid` 0
@@ -39,7 +42,9 @@ pub fn connect_detach(coid: Coid) -> Result<()> {
     done(
         "ConnectDetach",
         kernel("ConnectDetach", Call::ConnectDetach { coid })?,
-    )
+    )?;
+    crate::direct::forget_coid(coid);
+    Ok(())
 }
 
 /// QNX's `ConnectDetach(scoid)` by a server after a disconnect pulse: frees the scoid.

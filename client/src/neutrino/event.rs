@@ -30,6 +30,7 @@ pub fn msg_unregister_event(event: EventId) -> Result<()> {
 /// `MsgVerifyEvent(rcvid, event)`: `Ok` if this process may deliver `event` (`EPERM` if it was
 /// registered for another server, `EACCES` if unknown).
 pub fn msg_verify_event(rcvid: Rcvid, event: EventId) -> Result<()> {
+    let rcvid = kernel_rcvid(rcvid);
     done(
         "MsgVerifyEvent",
         kernel("MsgVerifyEvent", Call::MsgVerifyEvent { rcvid, event })?,
@@ -39,6 +40,7 @@ pub fn msg_verify_event(rcvid: Rcvid, event: EventId) -> Result<()> {
 /// `MsgDeliverEvent(rcvid, event)`: send the event's pulse to the client. `value` replaces the
 /// pulse value if the client registered the event as updateable (ignored otherwise).
 pub fn msg_deliver_event(rcvid: Rcvid, event: EventId, value: Option<i32>) -> Result<()> {
+    let rcvid = kernel_rcvid(rcvid);
     done(
         "MsgDeliverEvent",
         kernel(
@@ -70,4 +72,14 @@ pub fn msg_deliver_pulse(scoid: Scoid, client_coid: Coid, event: &PulseEvent) ->
             },
         )?,
     )
+}
+
+/// The rcvid the kernel checks an event against: a direct message's is not the kernel's to
+/// know, so the registration alone decides for it (as for rcvid 0).
+fn kernel_rcvid(rcvid: Rcvid) -> Rcvid {
+    if crate::direct::is_direct(rcvid) {
+        0
+    } else {
+        rcvid
+    }
 }

@@ -36,6 +36,7 @@ pub use timer::{timer_timeout, unblock};
 
 pub use crate::session::gettid;
 pub(crate) use name::local_part as name_local_part;
+pub(crate) use priority::on_receive;
 pub use qnet_core::{
     ChannelFlags, ClientInfo, MsgInfo, MsgInfoFlags, PULSE_SIZE, Pulse, PulseCode, PulseEvent,
     TimeoutStates,

@@ -17,6 +17,7 @@ pub fn name_attach(name: &str, flags: ChannelFlags) -> Result<Chid> {
     match kernel("name_attach", call)? {
         C::Chid(c) => {
             super::priority::channel_created(c, flags);
+            crate::direct::channel_made(c);
             Ok(c)
         }
         other => Err(unexpected("name_attach", &other)),
@@ -28,7 +29,9 @@ pub fn name_detach(chid: Chid) -> Result<()> {
     done(
         "name_detach",
         kernel("name_detach", Call::NameDetach { chid })?,
-    )
+    )?;
+    crate::direct::channel_gone(chid);
+    Ok(())
 }
 
 /// `name_open(name, 0)`: a connection to the channel `name` is attached to (`ENOENT` if none).

@@ -18,6 +18,9 @@ pub fn msg_send_pulse(coid: Coid, priority: i32, code: i32, value: i32) -> Resul
             format!("pulse code {code} outside -128..=127"),
         )
     })?;
+    if let Some(r) = crate::direct::pulse(coid, priority, code, value) {
+        return r;
+    }
     let call = Call::MsgSendPulse {
         coid,
         priority,

@@ -33,9 +33,47 @@ pub fn msg_receivev(
     info: Option<&mut MsgInfo>,
 ) -> Result<Rcvid> {
     let cap: usize = riov.iter().map(|p| p.len()).sum();
+    let armed = take_timeout();
+    if let Some(got) = crate::direct::receive(chid, cap, armed.as_ref()) {
+        return deliver_direct(got?, riov, info);
+    }
     let at = buffer_spans(riov);
-    let got = receive_into(chid, cap as u64, at)?;
+    let got = receive_into(chid, cap as u64, at, armed)?;
     Ok(deliver(got, riov, info))
+}
+
+/// Copy what a receive on the direct path took into `riov` (and `info`); the rcvid.
+fn deliver_direct(
+    got: crate::direct::Got,
+    riov: &mut [IoSliceMut<'_>],
+    info: Option<&mut MsgInfo>,
+) -> Result<Rcvid> {
+    match got {
+        crate::direct::Got::Message { rcvid, info: i } => {
+            crate::direct::read(rcvid, 0, riov)?;
+            if let Some(info) = info {
+                *info = i;
+            }
+            Ok(rcvid)
+        }
+        crate::direct::Got::Received(r) => Ok(deliver(r, riov, info)),
+    }
+}
+
+/// What a receive on the direct path took, with a message's bytes copied out.
+fn owned(got: crate::direct::Got) -> Result<Received> {
+    match got {
+        crate::direct::Got::Message { rcvid, info } => {
+            let mut data = vec![0u8; info.msglen as usize];
+            crate::direct::read(rcvid, 0, &mut [IoSliceMut::new(&mut data)])?;
+            Ok(Received::Message {
+                rcvid,
+                info,
+                data: Bytes::from(data),
+            })
+        }
+        crate::direct::Got::Received(r) => Ok(r),
+    }
 }
 
 /// `MsgReply(rcvid, status, reply)` then `MsgReceive(chid, buf, info)` in one request to the
@@ -55,6 +93,11 @@ pub fn msg_reply_receive(
     buf: &mut [u8],
     info: Option<&mut MsgInfo>,
 ) -> Result<Rcvid> {
+    if crate::direct::is_direct(rcvid) || crate::direct::serves(chid) {
+        // The reply (in place or by the kernel), then the receive on the direct path.
+        super::msg_reply(rcvid, status, reply)?;
+        return msg_receive(chid, buf, info);
+    }
     let mut parts = [IoSliceMut::new(buf)];
     let cap = parts[0].len() as u64;
     let buf_at = buffer_spans(&mut parts);
@@ -107,7 +150,11 @@ fn deliver(got: Received, riov: &mut [IoSliceMut<'_>], info: Option<&mut MsgInfo
 
 /// The receive call, with the armed timeout (if any), returning what arrived.
 pub(crate) fn receive(chid: Chid, cap: u64) -> Result<Received> {
-    receive_into(chid, cap, None)
+    let armed = take_timeout();
+    if let Some(got) = crate::direct::receive(chid, cap as usize, armed.as_ref()) {
+        return owned(got?);
+    }
+    receive_into(chid, cap, None, armed)
 }
 
 /// The spans naming a receive buffer for one copy: only for a large one.
@@ -121,8 +168,13 @@ fn buffer_spans(riov: &mut [IoSliceMut<'_>]) -> Option<Vec<local::Span>> {
 
 /// [`receive`], naming the receive buffer by `at` (its spans) on a one-copy session: the
 /// daemon may then write a large message there itself, and the answer carries no bytes.
-fn receive_into(chid: Chid, cap: u64, at: Option<Vec<local::Span>>) -> Result<Received> {
-    let timeout = take_timeout().map(Into::into);
+fn receive_into(
+    chid: Chid,
+    cap: u64,
+    at: Option<Vec<local::Span>>,
+    armed: Option<local::Timeout>,
+) -> Result<Received> {
+    let timeout = armed.map(Into::into);
     let request = LocalRequest::Kernel(Call::MsgReceive { chid, cap, timeout });
     let answer = match at {
         None => call(request)?,
@@ -148,6 +200,10 @@ pub(crate) fn reply_receive(
     chid: Chid,
     cap: u64,
 ) -> Result<Received> {
+    if crate::direct::is_direct(rcvid) || crate::direct::serves(chid) {
+        super::msg_reply(rcvid, status, &data)?;
+        return receive(chid, cap);
+    }
     let timeout = take_timeout().map(Into::into);
     let got = received(
         "MsgReplyReceive",

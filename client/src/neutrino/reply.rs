@@ -23,6 +23,10 @@ pub fn msg_reply(rcvid: Rcvid, status: i64, msg: &[u8]) -> Result<()> {
 
 /// `MsgReplyv(rcvid, status, iov)`: as [`msg_reply`], the parts gathered.
 pub fn msg_replyv(rcvid: Rcvid, status: i64, iov: &[IoSlice<'_>]) -> Result<()> {
+    if crate::direct::is_direct(rcvid) {
+        let parts: Vec<&[u8]> = iov.iter().map(|p| &**p).collect();
+        return crate::direct::reply(rcvid, status, &parts);
+    }
     let len: usize = iov.iter().map(|p| p.len()).sum();
     if len < ONE_COPY_MIN {
         return reply(rcvid, status, gather(iov));
@@ -53,6 +57,9 @@ pub fn msg_replyv(rcvid: Rcvid, status: i64, iov: &[IoSlice<'_>]) -> Result<()> 
 }
 
 fn reply(rcvid: Rcvid, status: i64, data: Bytes) -> Result<()> {
+    if crate::direct::is_direct(rcvid) {
+        return crate::direct::reply(rcvid, status, &[&data]);
+    }
     done(
         "MsgReply",
         kernel(
@@ -69,6 +76,9 @@ fn reply(rcvid: Rcvid, status: i64, data: Bytes) -> Result<()> {
 /// `MsgError(rcvid, errno)`: unblock the client with `errno` (`EOK` makes its `MsgSend`
 /// return 0).
 pub fn msg_error(rcvid: Rcvid, errno: Errno) -> Result<()> {
+    if crate::direct::is_direct(rcvid) {
+        return crate::direct::error(rcvid, errno);
+    }
     done(
         "MsgError",
         kernel(
@@ -90,6 +100,9 @@ pub fn msg_read(rcvid: Rcvid, buf: &mut [u8], offset: usize) -> Result<usize> {
 
 /// `MsgReadv(rcvid, iov, offset)`: as [`msg_read`], scattering into `iov`.
 pub fn msg_readv(rcvid: Rcvid, iov: &mut [IoSliceMut<'_>], offset: usize) -> Result<usize> {
+    if crate::direct::is_direct(rcvid) {
+        return crate::direct::read(rcvid, offset as u64, iov);
+    }
     let len: usize = iov.iter().map(|p| p.len()).sum();
     let call = Call::MsgRead {
         rcvid,
@@ -114,6 +127,9 @@ pub fn msg_writev(rcvid: Rcvid, iov: &[IoSlice<'_>], offset: usize) -> Result<us
 }
 
 fn write(rcvid: Rcvid, data: Bytes, offset: usize) -> Result<usize> {
+    if crate::direct::is_direct(rcvid) {
+        return crate::direct::write(rcvid, offset as u64, &[&data]);
+    }
     let call = Call::MsgWrite {
         rcvid,
         offset: offset as u64,
@@ -128,6 +144,9 @@ fn write(rcvid: Rcvid, data: Bytes, offset: usize) -> Result<usize> {
 /// `MsgInfo(rcvid)`: the `_msg_info` of a received, unanswered message (flags show
 /// `_NTO_MI_UNBLOCK_REQ` once the client asked to unblock).
 pub fn msg_info(rcvid: Rcvid) -> Result<MsgInfo> {
+    if crate::direct::is_direct(rcvid) {
+        return crate::direct::info(rcvid);
+    }
     match kernel("MsgInfo", Call::MsgInfo { rcvid })? {
         C::Info(i) => Ok(i),
         other => Err(unexpected("MsgInfo", &other)),

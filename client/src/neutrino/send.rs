@@ -45,8 +45,12 @@ pub fn msg_sendvs(coid: Coid, siov: &[IoSlice<'_>], rmsg: &mut [u8]) -> Result<i
 
 /// The common path: encode, round trip, scatter.
 pub(crate) fn send(coid: Coid, parts: &[&[u8]], reply: &mut [IoSliceMut<'_>]) -> Result<i64> {
-    let timeout = take_timeout().map(Into::into);
+    let armed = take_timeout();
     let prio = priority();
+    if let Some(r) = crate::direct::send(coid, parts, reply, prio, armed.as_ref()) {
+        return r;
+    }
+    let timeout = armed.map(Into::into);
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let reply_cap: usize = reply.iter().map(|p| p.len()).sum();
     with_session(|s| {

@@ -40,6 +40,11 @@
 //!   `--hold` it then stays registered until killed.
 //! - `deliver EVENT`: `MsgDeliverEvent` without being the registered server: `delivered` or an
 //!   error.
+//! - `direct`: prints `direct=on|off`, whether this process uses the direct local path.
+//! - `scribble TARGET N`: N sends on TARGET (200 ms timeout each); between them it writes
+//!   random values over every direct segment it may write (`qnet::direct_scribble`) and tries
+//!   to make its server's table writable; prints `scribbled sends_ok= sends_failed= writes=
+//!   table_writable= direct=`.
 //! - `nd NAME` prints `nd=<nd>`; `ndtostr ND` prints `name=<name>`.
 //! - `shm-handle PID`: an anonymous shared-memory object and a handle for PID of this node;
 //!   prints `handle=<h>` and waits to be killed. `shm-open HANDLE`: prints `opened` or fails.
@@ -160,6 +165,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             out("opened".into());
             Ok(())
         }
+        "direct" => {
+            // Ask with a call: the library decides at its first session.
+            let _ = qnet::local_node();
+            out(format!(
+                "direct={}",
+                if qnet::direct() { "on" } else { "off" }
+            ));
+            Ok(())
+        }
+        "scribble" => scribble(rest),
         "nd" => {
             let [name] = rest else {
                 bail!("usage: nd NAME")
@@ -176,6 +191,39 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         other => bail!("unknown mode {other:?}"),
     }
+}
+
+/// `scribble TARGET N`: N sends on TARGET (each with a 200 ms timeout), scribbling this
+/// process's own direct segments between them (see the module doc).
+fn scribble(args: &[String]) -> anyhow::Result<()> {
+    let [target, n, ..] = args else {
+        bail!("usage: scribble TARGET N")
+    };
+    let coid = connect(target)?;
+    let (mut ok, mut failed, mut writes, mut table_writable) = (0, 0, 0, false);
+    for i in 0..n.parse::<u64>()? {
+        neutrino::timer_timeout(
+            TimeoutStates {
+                send: true,
+                reply: true,
+                receive: false,
+            },
+            Duration::from_millis(200),
+        );
+        let mut reply = [0u8; 64];
+        match msg_send(coid, b"scribbler", &mut reply) {
+            Ok(_) => ok += 1,
+            Err(_) => failed += 1,
+        }
+        let (w, t) = qnet::direct_scribble(0x5eed ^ i, 256);
+        writes += w;
+        table_writable |= t;
+    }
+    out(format!(
+        "scribbled sends_ok={ok} sends_failed={failed} writes={writes} table_writable={table_writable} direct={}",
+        if qnet::direct() { "on" } else { "off" }
+    ));
+    Ok(())
 }
 
 /// `pulses TARGET N [--then-send]` (see the module doc).

@@ -48,6 +48,11 @@ pub(super) struct Channel {
     pub(super) messages_total: u64,
     /// Pulses delivered to it since it was created.
     pub(super) pulses_total: u64,
+    /// Served on the direct path: its server receives from shared memory and takes what
+    /// this queue holds with non-blocking receives (`direct.rs`).
+    pub(super) direct: bool,
+    /// For a direct channel: when each queued item arrived.
+    pub(super) queued_at: BTreeMap<QueueKey, Time>,
 }
 
 impl Channel {
@@ -62,12 +67,15 @@ impl Channel {
             clients: BTreeSet::new(),
             messages_total: 0,
             pulses_total: 0,
+            direct: false,
+            queued_at: BTreeMap::new(),
         }
     }
 
     /// The first item of the queue, taken out.
     fn pop(&mut self) -> Option<Queued> {
-        let (_, item) = self.queue.pop_first()?;
+        let (key, item) = self.queue.pop_first()?;
+        self.queued_at.remove(&key);
         if matches!(item, Queued::Pulse(_)) {
             self.pulses -= 1;
         }
@@ -163,6 +171,7 @@ impl Kernel {
             return;
         }
         while let Some(item) = self.channel_mut(process, chid).and_then(Channel::pop) {
+            self.direct_touched(process, chid);
             if let Some(received) = self.take_delivery(item, cap) {
                 self.on_received(thread, chid, priority_of(&received));
                 self.complete(thread, Ok(Completion::Received(received)));
@@ -247,13 +256,18 @@ impl Kernel {
             }
             return true;
         }
+        let clock = self.clock;
         let Some(channel) = self.channel_mut(server, chid) else {
             return false;
         };
         channel.queue.insert((Reverse(priority), seq), item);
+        if channel.direct {
+            channel.queued_at.insert((Reverse(priority), seq), clock);
+        }
         if matches!(item, Queued::Pulse(_)) {
             channel.pulses += 1;
         }
+        self.direct_touched(server, chid);
         self.next_seq += 1;
         if let Queued::Message(rcvid) = item {
             if let Some(message) = self.messages.get_mut(&rcvid) {

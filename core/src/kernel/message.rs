@@ -134,8 +134,12 @@ impl Kernel {
         if let Some(channel) = self.channel_mut(message.server, message.chid) {
             if let Stage::Queued(key) = message.stage {
                 channel.queue.remove(&key);
+                channel.queued_at.remove(&key);
             }
             channel.messages.remove(&rcvid);
+        }
+        if matches!(message.stage, Stage::Queued(_)) {
+            self.direct_touched(message.server, message.chid);
         }
         if let Some(p) = self.processes.get_mut(&message.client.process()) {
             p.outgoing.remove(&(message.coid, rcvid));

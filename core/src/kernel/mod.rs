@@ -3,6 +3,7 @@
 //! The state machine is split by concept, one file each:
 //! - `process.rs`: processes and threads, thread and process exit;
 //! - `channel.rs`: channels, their receive queues and waiting receivers, `MsgReceive`;
+//! - `direct.rs`: channels served on the direct path: what the kernel holds for them;
 //! - `connection.rs`: coids, scoids and their refcounts, disconnect and coid-death pulses;
 //! - `message.rs`: in-flight messages: send, reply, error, read, write, info;
 //! - `pulses.rs`: `MsgSendPulse` and the system pulses the kernel sends itself;
@@ -19,6 +20,7 @@
 
 mod channel;
 mod connection;
+mod direct;
 mod events;
 mod introspect;
 mod limits;
@@ -50,11 +52,13 @@ use self::process::{Blocked, Process};
 use self::remote::RemoteEvent;
 use self::served::Served;
 
+pub use self::direct::DirectHead;
 pub use self::introspect::{
     ChannelSnapshot, ConnectionSnapshot, ConnectionTarget, NameSnapshot, ProcessSnapshot,
     ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
 };
 pub use self::limits::{Limit, LimitHit, Limits};
+pub use self::numbering::RCVID_MAX;
 pub use self::priority::{PriorityCause, PriorityChange};
 pub use self::served::RemotePulse;
 
@@ -233,6 +237,10 @@ pub struct Kernel {
     limit_hits: VecDeque<LimitHit>,
     /// Priority inheritance and boosts (`priority.rs`).
     inheritance: priority::Inheritance,
+    /// The latest `now` an input carried (arrival times of items queued on direct channels).
+    clock: Time,
+    /// Direct channels whose queue changed since [`Kernel::poll_direct_head`] last looked.
+    direct_dirty: BTreeSet<(ProcessKey, Chid)>,
 }
 
 impl Kernel {
@@ -262,6 +270,8 @@ impl Kernel {
             outputs: VecDeque::new(),
             limit_hits: VecDeque::new(),
             inheritance: priority::Inheritance::default(),
+            clock: Time::ZERO,
+            direct_dirty: BTreeSet::new(),
         }
     }
 
@@ -312,6 +322,7 @@ impl Kernel {
 
     /// `thread` makes `call` at `now`.
     pub fn handle_call(&mut self, now: Time, thread: ThreadKey, call: Call) {
+        self.clock = self.clock.max(now);
         if self.blocked.contains_key(&thread) {
             self.complete(thread, Err(Errno::EPROTO));
             return;

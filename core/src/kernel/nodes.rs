@@ -99,6 +99,7 @@ impl Kernel {
     /// everything the old one held is gone) and comes up again. An nd never added with
     /// [`Kernel::add_node`] is ignored. Connections made before a down stay dead.
     pub fn handle_node_up(&mut self, now: Time, nd: Nd, srcnd: Nd, incarnation: u64) {
+        self.clock = self.clock.max(now);
         let restarted = match self.nodes.get(&nd) {
             None => return self.handle_timeout(now),
             Some(node) if node.up && node.incarnation == incarnation => {
@@ -123,6 +124,7 @@ impl Kernel {
     /// the owner has a `COID_DISCONNECT` channel), events registered there are forgotten.
     /// Server side: every process of that node exits, as in [`Kernel::handle_process_exit`].
     pub fn handle_node_down(&mut self, now: Time, nd: Nd) {
+        self.clock = self.clock.max(now);
         if nd == 0 {
             return;
         }

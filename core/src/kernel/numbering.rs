@@ -64,12 +64,14 @@ impl LowestFree {
 }
 
 /// rcvids live in `1..=RCVID_MAX`, so that C programs may keep them in an `int` (and an
-/// unblock pulse's 32-bit value carries one exactly).
-pub(super) const RCVID_MAX: Rcvid = i32::MAX as Rcvid;
+/// unblock pulse's 32-bit value carries one exactly). The range above it, up to
+/// `i32::MAX`, belongs to the direct path: a serving library numbers the messages it takes
+/// from shared memory there (`qnet_direct::server::RCVID_BASE`), so the two never meet.
+pub const RCVID_MAX: Rcvid = (1 << 30) - 1;
 
 impl Kernel {
     /// The next rcvid: the counter's value, skipping rcvids still live; after `RCVID_MAX` the
-    /// counter starts again at 1. A value comes back only after 2^31 - 1 further sends, so a
+    /// counter starts again at 1. A value comes back only after 2^30 - 1 further sends, so a
     /// late reply to an answered message cannot reach a new one in any realistic window.
     pub(super) fn next_rcvid(&mut self) -> Rcvid {
         loop {
@@ -93,7 +95,7 @@ impl Kernel {
     }
 
     /// Test hook: start the rcvid counter at `next` (clamped to `1..=RCVID_MAX`), to exercise
-    /// the wrap without 2^31 sends.
+    /// the wrap without 2^30 sends.
     #[doc(hidden)]
     pub fn set_next_rcvid(&mut self, next: Rcvid) {
         self.rcvid_counter = next.clamp(1, RCVID_MAX);

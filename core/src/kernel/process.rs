@@ -140,6 +140,7 @@ impl Kernel {
     ///
     /// A thread blocked in a forwarded call: its node gets [`Notice::ThreadExit`].
     pub fn handle_thread_exit(&mut self, now: Time, thread: ThreadKey) {
+        self.clock = self.clock.max(now);
         if let Some(nd) = self.abandon_call(thread) {
             self.notify(
                 nd,
@@ -181,6 +182,7 @@ impl Kernel {
     /// Each node (up) it had connections to, calls on or events with gets one
     /// [`Notice::ProcessExit`].
     pub fn handle_process_exit(&mut self, now: Time, process: ProcessKey) {
+        self.clock = self.clock.max(now);
         // Receivers go first: abandoning a REPLY-blocked sender of this process can queue an
         // unblock pulse on one of its own channels, which must not reach a receiver of the
         // exiting process (an exited thread gets no completion).

@@ -97,6 +97,7 @@ impl Kernel {
         seq: u64,
         result: Result<Completion, Errno>,
     ) {
+        self.clock = self.clock.max(now);
         self.settle_blocked_forward(thread, Some(seq), result);
         self.handle_timeout(now);
     }
@@ -105,6 +106,7 @@ impl Kernel {
     /// pulse for a REPLY-blocked send on an `UNBLOCK` channel). For remote threads, whose
     /// node forwarded a cancel ([`Output::ForwardUnblock`]).
     pub fn handle_unblock(&mut self, now: Time, thread: ThreadKey) {
+        self.clock = self.clock.max(now);
         self.unblock(thread, Errno::EINTR);
         self.handle_timeout(now);
     }
@@ -119,6 +121,7 @@ impl Kernel {
         pid: Pid,
         remote_coid: Coid,
     ) {
+        self.clock = self.clock.max(now);
         let epoch = self.nodes.get(&nd).map(|n| n.epoch);
         let process = ProcessKey::local(pid);
         let mut killed = Vec::new();
@@ -155,6 +158,7 @@ impl Kernel {
         value: Option<i32>,
         server_pid: Pid,
     ) {
+        self.clock = self.clock.max(now);
         let client = ProcessKey::local(client_pid);
         let delivered = match self.remote_events.get(&(client, event)) {
             Some(r) if r.nd == nd && r.server_pid.is_none_or(|p| p == server_pid) => {

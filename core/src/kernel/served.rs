@@ -66,6 +66,7 @@ impl Kernel {
         cred: Credentials,
         call: Call,
     ) {
+        self.clock = self.clock.max(now);
         if self.blocked.contains_key(&thread) {
             self.handle_thread_exit(now, thread);
         }
@@ -95,6 +96,7 @@ impl Kernel {
         thread: ThreadKey,
         pulse: RemotePulse,
     ) -> Result<(), Errno> {
+        self.clock = self.clock.max(now);
         // Its connection was made by a call, which started the process here: a process not
         // known here holds no connection (it exited, or its node restarted), and a pulse
         // must not bring it back as an empty entry nobody would remove.
@@ -128,6 +130,7 @@ impl Kernel {
     /// thread has one call at a time and its node's seqs only grow, so one kept unblock per
     /// thread is enough.
     pub fn handle_remote_unblock(&mut self, now: Time, thread: ThreadKey, seq: u64) {
+        self.clock = self.clock.max(now);
         let in_progress = self.blocked.contains_key(&thread);
         let served = self.served.entry(thread).or_default();
         if seq > served.seq {
@@ -141,6 +144,7 @@ impl Kernel {
     /// call the thread is blocked in, the thread is gone. Nothing happens if the call was
     /// answered or a newer one superseded it.
     pub fn handle_remote_call_abandoned(&mut self, now: Time, thread: ThreadKey, seq: u64) {
+        self.clock = self.clock.max(now);
         let current = self.served.get(&thread).is_some_and(|s| s.seq == seq);
         if current && self.blocked.contains_key(&thread) {
             self.handle_thread_exit(now, thread);
@@ -149,6 +153,7 @@ impl Kernel {
 
     /// A notice from peer `nd` (its [`super::Output::Notify`]), as the input it stands for.
     pub fn handle_notice(&mut self, now: Time, nd: Nd, notice: Notice) {
+        self.clock = self.clock.max(now);
         match notice {
             Notice::ThreadExit { pid, tid } => {
                 let thread = ThreadKey { nd, pid, tid };

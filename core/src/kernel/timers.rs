@@ -12,6 +12,7 @@ use super::{Kernel, Time};
 impl Kernel {
     /// Time advanced to `now`: expire due timeouts.
     pub fn handle_timeout(&mut self, now: Time) {
+        self.clock = self.clock.max(now);
         while let Some(&(deadline, thread)) = self.deadlines.first() {
             if deadline > now {
                 break;

@@ -1,0 +1,68 @@
+//! Shared futexes on words in mapped segments: no `FUTEX_PRIVATE_FLAG`, which would only work
+//! within one process.
+
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+/// Why a wait returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Woken, or the word did not hold the expected value, or a signal: look again.
+    Look,
+    /// The timeout passed.
+    TimedOut,
+}
+
+/// Sleep while `word == expected`, at most `timeout` (none: no limit).
+#[allow(unsafe_code)]
+pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wake {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: FUTEX_WAIT reads the word at a valid address for the call's duration; the
+    // timespec (if any) lives on this stack frame.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            tsp,
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
+        Wake::TimedOut
+    } else {
+        Wake::Look
+    }
+}
+
+/// Wake up to `n` threads (of any process) sleeping on `word`; returns how many woke.
+#[allow(unsafe_code)]
+pub fn wake(word: &AtomicU32, n: u32) -> usize {
+    // SAFETY: FUTEX_WAKE only uses the address as a key; a read-only mapping is fine.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE,
+            n.min(i32::MAX as u32) as i32,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    r.max(0) as usize
+}
+
+/// Wake every sleeper on `word`. Bells are woken this way: a client could itself sleep on a
+/// bell it can map, and a wake of one would then reach it instead of the server.
+pub fn wake_all(word: &AtomicU32) -> usize {
+    wake(word, i32::MAX as u32)
+}
