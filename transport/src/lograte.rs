@@ -75,9 +75,103 @@ pub fn allow_shared(limiter: &std::sync::Mutex<LogRate>) -> Option<u64> {
         .allow(Instant::now())
 }
 
+/// Repeated failures logged by their text: a text not seen for `every` is written at once,
+/// the same text again at most once per `every`, with how many were not written in between.
+/// For failures that repeat per attempt (a peer dialling with a refused certificate every few
+/// seconds): a line a minute per cause, however often it is tried. At most
+/// [`Repeats::MAX_TEXTS`] texts are remembered (the oldest are forgotten first), so a flood
+/// of distinct texts costs bounded memory and is bounded by nothing else: pair it with a
+/// [`LogRate`] where strangers choose the text.
+#[derive(Debug)]
+pub struct Repeats {
+    every: Duration,
+    /// Per text: when it was last written, and the failures since.
+    seen: std::collections::HashMap<String, (Instant, u64)>,
+}
+
+impl Repeats {
+    /// Texts remembered at most.
+    pub const MAX_TEXTS: usize = 256;
+
+    /// Write each text at most once per `every`.
+    pub fn new(every: Duration) -> Self {
+        Self {
+            every,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    /// May a line with `text` be written at `now`? `Some(k)`: yes, and `k` with this text were
+    /// not written since its last line (say so); `None`: not now (it is counted).
+    pub fn allow(&mut self, now: Instant, text: &str) -> Option<u64> {
+        if let Some((at, unlogged)) = self.seen.get_mut(text) {
+            if now.saturating_duration_since(*at) < self.every {
+                *unlogged += 1;
+                return None;
+            }
+            *at = now;
+            return Some(std::mem::take(unlogged));
+        }
+        if self.seen.len() >= Self::MAX_TEXTS {
+            let every = self.every;
+            self.seen
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < every);
+            if self.seen.len() >= Self::MAX_TEXTS {
+                if let Some(oldest) = self
+                    .seen
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.seen.remove(&oldest);
+                }
+            }
+        }
+        self.seen.insert(text.to_owned(), (now, 0));
+        Some(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_is_written_once_per_interval_with_the_count_in_between() {
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut r = Repeats::new(minute);
+        assert_eq!(r.allow(t0, "bad certificate from 10.0.0.2"), Some(0));
+        for s in 1..=20 {
+            assert_eq!(
+                r.allow(
+                    t0 + Duration::from_secs(2 * s),
+                    "bad certificate from 10.0.0.2"
+                ),
+                None
+            );
+        }
+        assert_eq!(
+            r.allow(t0 + Duration::from_secs(3), "another cause"),
+            Some(0)
+        );
+        assert_eq!(
+            r.allow(t0 + minute, "bad certificate from 10.0.0.2"),
+            Some(20),
+            "the attempts in between are counted"
+        );
+        assert_eq!(r.allow(t0 + minute, "bad certificate from 10.0.0.2"), None);
+    }
+
+    #[test]
+    fn distinct_texts_are_remembered_up_to_a_bound() {
+        let t0 = Instant::now();
+        let mut r = Repeats::new(Duration::from_secs(60));
+        for i in 0..10_000 {
+            assert_eq!(r.allow(t0, &format!("text {i}")), Some(0));
+        }
+        assert!(r.seen.len() <= Repeats::MAX_TEXTS);
+    }
 
     #[test]
     fn first_line_then_burst_per_interval_with_the_suppressed_count() {

@@ -231,6 +231,8 @@ pub struct Kernel {
     outputs: VecDeque<Output>,
     /// Limits hit for the first time by a process, not yet drained.
     limit_hits: VecDeque<LimitHit>,
+    /// Refusals per [`Limit`] (index: its discriminant), for metrics.
+    limit_refusals: [u64; Limit::ALL.len()],
     /// Priority inheritance and boosts (`priority.rs`).
     inheritance: priority::Inheritance,
 }
@@ -261,6 +263,7 @@ impl Kernel {
             deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
             limit_hits: VecDeque::new(),
+            limit_refusals: [0; Limit::ALL.len()],
             inheritance: priority::Inheritance::default(),
         }
     }

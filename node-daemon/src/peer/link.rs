@@ -106,6 +106,7 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
         max_concurrent_uni_streams: 1,
         // What quinn buffers of a connection before we read it is bounded the same way.
         receive_window: Some(config.peer_memory_per_node),
+        log_repeat: config.log_repeat,
         ..TransportConfig::for_link_timeout(config.link_timeout)
     };
     let transport = Transport::bind(listen, identity, transport_config)?;
@@ -142,11 +143,70 @@ impl PeerEndpoint {
     }
 
     /// Dial every configured peer and accept others, until `cancel`; then close the endpoint.
-    pub fn spawn(self, tracker: &TaskTracker, cancel: CancellationToken) {
+    /// The [`Dialer`] changes the peers dialled while it runs (a config reload).
+    pub fn spawn(self, tracker: &TaskTracker, cancel: CancellationToken) -> Dialer {
+        let mut dialer = Dialer {
+            ctx: self.ctx.clone(),
+            tracker: tracker.clone(),
+            cancel: cancel.clone(),
+            loops: Vec::new(),
+        };
         for (nd, spec) in self.peers {
-            tracker.spawn(dial_loop(self.ctx.clone(), nd, spec, cancel.clone()));
+            dialer.dial(nd, spec);
         }
         tracker.spawn(accept_loop(self.ctx, cancel));
+        dialer
+    }
+}
+
+/// The dial loops of the configured peers, changed by [`Dialer::set_peers`].
+#[derive(Debug)]
+pub struct Dialer {
+    ctx: Arc<Ctx>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    /// Each configured peer and what stops its dial loop (and the links it dialled).
+    loops: Vec<(PeerSpec, CancellationToken)>,
+}
+
+impl Dialer {
+    fn dial(&mut self, nd: Nd, spec: PeerSpec) {
+        let stop = self.cancel.child_token();
+        self.loops.push((spec.clone(), stop.clone()));
+        self.tracker
+            .spawn(dial_loop(self.ctx.clone(), nd, spec, stop));
+    }
+
+    /// Dial `peers` from now on: a new peer's dial loop starts; a removed peer's (or one whose
+    /// address changed) stops and closes the links it dialled (the node may still dial in, as
+    /// any node with a certificate from the cluster CA may). Validated by the config first.
+    pub fn set_peers(&mut self, peers: &[PeerSpec]) -> Result<(), PeerError> {
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.loops)
+            .into_iter()
+            .partition(|(spec, _)| peers.contains(spec));
+        self.loops = kept;
+        for (spec, stop) in gone {
+            stop.cancel();
+            let (nd, _) = self.ctx.peers.nd_for(&spec.name);
+            self.ctx
+                .peers
+                .node(nd)
+                .update_status(|s| s.configured_addr = None);
+        }
+        for spec in peers {
+            if self.loops.iter().any(|(s, _)| s == spec) {
+                continue;
+            }
+            let (nd, new) = self.ctx.peers.nd_for(&spec.name);
+            if new {
+                self.ctx
+                    .driver
+                    .add_node(nd, &spec.name)
+                    .map_err(|e| PeerError::Node(spec.name.clone(), e))?;
+            }
+            self.dial(nd, spec.clone());
+        }
+        Ok(())
     }
 }
 
@@ -156,9 +216,10 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
     node.update_status(|s| s.configured_addr = Some(spec.addr.clone()));
     let mut log = DialLog::observed(move |e| {
         node.update_status(|s| s.last_error = Some(e.text.clone()));
-    });
+    })
+    .every(ctx.peers.limits.log_repeat);
     loop {
-        let Some(addr) = resolve(&spec, &mut backoff, &cancel).await else {
+        let Some(addr) = resolve(&spec, &mut backoff, &mut log, &cancel).await else {
             return;
         };
         let dialled = ctx
@@ -198,10 +259,12 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
     }
 }
 
-/// `spec.addr` as a socket address, retrying (a host name may not resolve yet).
+/// `spec.addr` as a socket address, retrying (a host name may not resolve yet); each failure
+/// goes to the dial log (rate-limited, and the peer's last error for `qnet nodes`).
 async fn resolve(
     spec: &PeerSpec,
     backoff: &mut Backoff,
+    log: &mut DialLog,
     cancel: &CancellationToken,
 ) -> Option<SocketAddr> {
     loop {
@@ -212,21 +275,29 @@ async fn resolve(
         let found =
             tokio::task::spawn_blocking(move || target.to_socket_addrs().map(|mut a| a.next()))
                 .await;
-        match found {
+        let why = match found {
             Ok(Ok(Some(addr))) => return Some(addr),
-            other => {
-                let delay = backoff.next_delay();
-                tracing::info!(peer = %spec.name, addr = %spec.addr, ?other, "cannot resolve peer address, retrying in {delay:?}");
-                tokio::select! {
-                    _ = cancel.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
+            Ok(Ok(None)) => "it resolves to no address".to_owned(),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("the resolver task failed: {e}"),
+        };
+        let delay = backoff.next_delay();
+        let text = format!(
+            "cannot resolve the address {} of node {}: {why}: check the name in --peer \
+             {}=HOST:PORT and this host's DNS",
+            spec.addr, spec.name, spec.name
+        );
+        log.failed(&spec.name, &explain::Explained::transient(text), delay);
+        tokio::select! {
+            _ = cancel.cancelled() => return None,
+            _ = tokio::time::sleep(delay) => {}
         }
     }
 }
 
 async fn accept_loop(ctx: Arc<Ctx>, cancel: CancellationToken) {
+    let listening = &ctx.peers.listening;
+    listening.store(true, std::sync::atomic::Ordering::Relaxed);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -238,6 +309,7 @@ async fn accept_loop(ctx: Arc<Ctx>, cancel: CancellationToken) {
             },
         }
     }
+    listening.store(false, std::sync::atomic::Ordering::Relaxed);
     ctx.transport.close("shutdown");
 }
 
@@ -264,10 +336,13 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
     match control::accept(&conn, nd, ctx.incarnation, ctx.peers.max_message).await {
         Ok(control) => run_link(&ctx, nd, conn, control, &cancel).await,
         Err(e) => {
-            if let Some(suppressed) = ctx.peers.node(nd).warn_allowed() {
-                tracing::warn!(peer = %name, reason = %e, suppressed, "closing peer connection");
+            // A peer that fails its hello retries every few seconds: once per cause and
+            // interval.
+            let reason = e.to_string();
+            if let Some(repeated) = ctx.peers.node(nd).repeat_allowed(&reason) {
+                tracing::warn!(peer = %name, %reason, repeated, "closing peer connection");
             }
-            conn.close(&e.to_string());
+            conn.close(&reason);
         }
     }
 }
@@ -301,6 +376,13 @@ async fn run_link(
         });
     let (id, change) = link;
     let addr = conn.remote_address();
+    let node = ctx.peers.node(nd);
+    if change == LinkChange::Restarted {
+        node.counters().down();
+    }
+    if change != LinkChange::Additional {
+        node.counters().up();
+    }
     match change {
         LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
         LinkChange::First | LinkChange::Restarted => {
@@ -310,7 +392,6 @@ async fn run_link(
             tracing::info!(peer = %name, nd, %addr, srcnd = control.srcnd, "node up")
         }
     }
-    let node = ctx.peers.node(nd);
     node.update_status(|s| {
         s.last_error = None;
         s.last_seen = Some(SystemTime::now());
@@ -367,7 +448,8 @@ async fn run_link(
         last
     });
     if last {
-        tracing::info!(peer = %name, nd, "node down");
+        node.counters().down();
+        tracing::warn!(peer = %name, nd, reason = %reason, "node down");
     }
     // Pulses still queued on this link are lost with it (best effort): room for more.
     ctx.driver.pulses_sent(nd, pulse_queue.close());

@@ -27,6 +27,7 @@ mod admin;
 mod budget;
 mod calls;
 mod control;
+mod counters;
 mod frames;
 mod link;
 mod pulses;
@@ -49,7 +50,8 @@ pub use budget::{
     BudgetStats, DEFAULT_PER_NODE as DEFAULT_PEER_MEMORY_PER_NODE,
     DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
 };
-pub use link::{PeerEndpoint, PeerError, start};
+pub use counters::{PeerCounters, PeerCounts};
+pub use link::{Dialer, PeerEndpoint, PeerError, start};
 
 /// How a new link changes a node, as the peer table sees it (for its log lines and to close
 /// the links a restart left behind; the kernel decides the same from the incarnation).
@@ -89,6 +91,8 @@ pub struct PeerNode {
     /// Its name (from its certificate).
     pub name: Arc<str>,
     log: Mutex<qnet_transport::LogRate>,
+    /// Failures per attempt (its hello refused), logged once per cause and interval.
+    repeats: Mutex<qnet_transport::lograte::Repeats>,
     /// Its frames being received, across its connections.
     budget: Arc<budget::Budget>,
     /// The daemon's budget of all peers' frames being received.
@@ -97,6 +101,8 @@ pub struct PeerNode {
     frame_timeout: std::time::Duration,
     /// What `qnet nodes` shows about it when it is down.
     status: Mutex<PeerStatus>,
+    /// Its calls, bytes and transitions, for the metrics.
+    counters: PeerCounters,
 }
 
 /// The history of a peer node's links, for operators (`qnet nodes`).
@@ -129,11 +135,18 @@ impl PeerNode {
             nd,
             name: name.into(),
             log: Mutex::default(),
+            repeats: Mutex::new(qnet_transport::lograte::Repeats::new(limits.log_repeat)),
             budget: Arc::new(budget::Budget::new(limits.per_node)),
             total: total.clone(),
             frame_timeout: limits.frame_timeout,
             status: Mutex::default(),
+            counters: PeerCounters::default(),
         }
+    }
+
+    /// Its calls, bytes and transitions.
+    pub fn counters(&self) -> &PeerCounters {
+        &self.counters
     }
 
     /// A frame reader for a stream this peer opened: charged to its budgets, timed out.
@@ -153,6 +166,16 @@ impl PeerNode {
     pub fn warn_allowed(&self) -> Option<u64> {
         qnet_transport::lograte::allow_shared(&self.log)
     }
+
+    /// May a line about a failure that repeats per attempt, `text`, be written now? `Some(k)`:
+    /// yes, `k` with the same text were not written since (put it in the line); see
+    /// `qnet_transport::lograte::Repeats`.
+    pub fn repeat_allowed(&self, text: &str) -> Option<u64> {
+        self.repeats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(std::time::Instant::now(), text)
+    }
 }
 
 /// What bounds the peers (from the config).
@@ -164,6 +187,8 @@ pub struct PeerLimits {
     pub total: u64,
     /// How long a frame may stop arriving.
     pub frame_timeout: std::time::Duration,
+    /// How often a failure that repeats per attempt is logged again.
+    pub log_repeat: std::time::Duration,
 }
 
 impl PeerLimits {
@@ -173,6 +198,7 @@ impl PeerLimits {
             per_node: config.peer_memory_per_node,
             total: config.peer_memory_total,
             frame_timeout: config.peer_frame_timeout,
+            log_repeat: config.log_repeat,
         }
     }
 }
@@ -216,6 +242,8 @@ pub struct Peers {
     limits: PeerLimits,
     /// All peers' frames being received.
     total: Arc<budget::Budget>,
+    /// The endpoint accepts peers (its accept loop runs), for `/readyz`.
+    listening: std::sync::atomic::AtomicBool,
 }
 
 impl Peers {
@@ -233,7 +261,13 @@ impl Peers {
             max_message,
             limits,
             total: Arc::new(budget::Budget::new(limits.total)),
+            listening: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether the peer endpoint accepts peers now.
+    pub fn endpoint_bound(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The peer layer `driver` hands its outputs to, if the daemon has one.
@@ -335,6 +369,9 @@ impl Network for Peers {
             let peer_max = link.and_then(|l| l.max_message);
             // The callee runs the call after the pulses queued on this link before it.
             let after_pulses = link.map_or(0, |l| l.pulses.pushed());
+            if let Some(node) = t.nodes.get(&nd) {
+                node.counters.forwarded(crate::metrics::payload_len(&call));
+            }
             t.calls.insert(
                 thread,
                 InFlight {
@@ -432,6 +469,7 @@ mod tests {
             per_node: 1 << 20,
             total: 1 << 20,
             frame_timeout: std::time::Duration::from_secs(1),
+            log_repeat: std::time::Duration::from_secs(60),
         };
         let peers = Peers::new(&driver, 1024, limits);
         let thread = ThreadKey::local(7, 1);
@@ -455,6 +493,7 @@ mod tests {
             per_node: 1,
             total: 1,
             frame_timeout: std::time::Duration::from_secs(1),
+            log_repeat: std::time::Duration::from_secs(60),
         };
         let peers = Peers::new(&driver, 1024, limits);
         driver.attach_network("n1", 1, peers.clone());
