@@ -316,6 +316,7 @@ impl Live {
     fn serve_metrics(&mut self, listener: tokio::net::TcpListener) {
         let stop = self.cancel.child_token();
         if let Ok(addr) = listener.local_addr() {
+            tracing::info!(metrics = %addr, "serving metrics");
             self.metrics = Some((addr, stop.clone()));
         }
         self.tracker.spawn(crate::metrics::serve(
