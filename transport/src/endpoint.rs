@@ -348,8 +348,8 @@ fn set_buffer_sizes(socket: &std::net::UdpSocket, size: usize) {
     }
     tracing::debug!(
         asked = size,
-        rcvbuf = ?getsockopt(socket, sockopt::RcvBuf),
-        sndbuf = ?getsockopt(socket, sockopt::SndBuf),
+        rcvbuf = %getsockopt(socket, sockopt::RcvBuf).map_or_else(|e| e.to_string(), |n| n.to_string()),
+        sndbuf = %getsockopt(socket, sockopt::SndBuf).map_or_else(|e| e.to_string(), |n| n.to_string()),
         "UDP socket buffers"
     );
 }

@@ -57,7 +57,7 @@ pub fn man(args: ManArgs, qnet: clap::Command) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     for path in write_pages(&args.dir, qnet)? {
-        println!("{}", path.display());
+        outln!("{}", path.display());
     }
     Ok(())
 }

@@ -146,7 +146,7 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
     if args.common.json {
         return print_json(&doc);
     }
-    println!(
+    outln!(
         "this node: {} (certificate expires {})",
         doc.node,
         doc.cert_not_after.map_or("-".into(), utc)
@@ -189,7 +189,7 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
     }
     print_table(&table);
     for r in doc.peers.iter().filter(|r| r.state == "down") {
-        println!(
+        outln!(
             "{}: down, last seen {}{}",
             r.name,
             r.last_seen.map_or("never".into(), utc),
@@ -199,7 +199,7 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
         );
     }
     if let Some(f) = doc.frames {
-        println!(
+        outln!(
             "peer frames being received: {} held, peak {} of {}; streams refused {}, timed out {}",
             mib(f.used),
             mib(f.peak),
