@@ -2,16 +2,24 @@
 # The tools outside Rust that some tests use to read the product the way others will, each
 # installed only when missing (the tests fail, saying so, without them):
 #   - Python's prometheus_client (PyPI `prometheus-client`): node-daemon/tests/metrics.rs and
-#     dist.rs parse /metrics with it, as Prometheus' Python tooling does;
+#     dist.rs parse /metrics with it, as Prometheus' Python tooling does; PyYAML (`pyyaml`):
+#     dist.rs loads the alert rules file with it;
 #   - cargo-deb (crates.io): node-daemon/tests/package.rs builds the .deb with it;
 #   - dpkg-deb and pkg-config (Debian packages): the same test extracts the .deb and compiles
 #     a C program against the extracted tree with its qnet.pc.
 set -euo pipefail
 
+pip_install() {
+  python3 -m pip install --quiet "$@" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "$@"
+}
 if ! python3 -c 'import prometheus_client' >/dev/null 2>&1; then
   echo "== installing prometheus-client (PyPI)"
-  python3 -m pip install --quiet prometheus-client 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages prometheus-client
+  pip_install prometheus-client
+fi
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  echo "== installing PyYAML (PyPI)"
+  pip_install pyyaml
 fi
 
 if ! cargo deb --version >/dev/null 2>&1; then

@@ -540,6 +540,15 @@ impl Scrape {
         )?;
         gauge_family(
             e,
+            "qnet_peer_configured",
+            "Whether this node dials the peer node (1: in its peers; 0: it dialled in, or was \
+             removed by a reload).",
+            views
+                .iter()
+                .map(|v| (peer(&v.name), i64::from(!v.configured_addr.is_empty()))),
+        )?;
+        gauge_family(
+            e,
             "qnet_peer_links",
             "Live QUIC connections to the peer node.",
             views.iter().map(|v| (peer(&v.name), i64::from(v.links))),

@@ -172,6 +172,7 @@ const TYPED: &[(&str, &str)] = &[
     ("qnet_channel_pulses", "counter"),
     ("qnet_limit_refusals", "counter"),
     ("qnet_peer_up", "gauge"),
+    ("qnet_peer_configured", "gauge"),
     ("qnet_peer_links", "gauge"),
     ("qnet_peer_rtt_seconds", "gauge"),
     ("qnet_peer_stream_window", "gauge"),
