@@ -231,14 +231,14 @@ impl Report {
         // 1-client p50 rows are earlier issues' targets (issue 5), kept so a regression of
         // the back-to-back latency still shows.
         add(
-            "local MsgSend p50, 64 B, 1 client (x raw UDS; issue 5)",
+            "local MsgSend p50, 64 B, 1 client (x raw UDS)",
             find(&local, 64, 1).map(|c| c.p50_ratio),
             2.0,
             true,
             "x",
         );
         add(
-            "remote MsgSend p50, 64 B, 1 client (x raw quinn; issue 5)",
+            "remote MsgSend p50, 64 B, 1 client (x raw quinn)",
             find(&remote, 64, 1).map(|c| c.p50_ratio),
             1.6,
             true,
@@ -505,8 +505,8 @@ impl Report {
         }
         outln!();
         outln!(
-            "targets (issue 17 and earlier; rows whose phase did not run are left out): qnet \
-             against the raw-transport floor, daemon CPU, pulses, daemon memory per idle \
+            "targets (BENCHMARKS.md, \"Targets\"; rows whose phase did not run are left out): \
+             qnet against the raw-transport floor, daemon CPU, pulses, daemon memory per idle \
              connection"
         );
         for t in &self.targets {
