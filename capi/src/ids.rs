@@ -99,8 +99,14 @@ pub(crate) fn default_nd() -> Result<Nd, Errno> {
     };
     match qnet::netmgr_strtond(name) {
         Ok(nd) => Ok(nd),
-        Err(e) if e.errno() == Errno::ENOENT => Err(Errno::EHOSTUNREACH),
-        Err(e) => Err(e.errno()),
+        Err(e) if e.errno() == Errno::ENOENT => {
+            crate::tell_once(&format!(
+                "{NODE_ENV}={name}: no node named {name:?} is known to qnetd (EHOSTUNREACH): \
+                 give a node `qnet nodes` lists, or unset {NODE_ENV} for this node"
+            ));
+            Err(Errno::EHOSTUNREACH)
+        }
+        Err(e) => Err(crate::errno_of(e)),
     }
 }
 

@@ -59,9 +59,28 @@ pub(crate) fn neg_ret(r: CResult) -> i64 {
     }
 }
 
-/// The errno of a `qnet` error.
+/// The errno of a `qnet` error. A daemon that cannot be reached (or speaks another protocol)
+/// is a set-up problem the program's `perror` cannot explain (`Input/output error`): the
+/// library says which socket and why on stderr, once per message and process ([`tell_once`]).
 pub(crate) fn errno_of(e: qnet::Error) -> Errno {
+    if matches!(
+        e,
+        qnet::Error::Daemon { .. } | qnet::Error::NoDaemon { .. } | qnet::Error::Protocol { .. }
+    ) {
+        tell_once(&e.to_string());
+    }
     e.errno()
+}
+
+/// Write `libqnetc: <line>` on stderr, unless this process already did (at most 64 distinct
+/// lines per process: a program that retries in a loop prints each cause once).
+pub(crate) fn tell_once(line: &str) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+    if said.len() < 64 && !said.iter().any(|l| l == line) {
+        said.push(line.to_owned());
+        eprintln!("libqnetc: {line}");
+    }
 }
 
 /// Define a kernel call and its `_r` variant from one body (an expression of type

@@ -85,15 +85,22 @@ pub unsafe extern "C" fn name_detach(attach: *mut CNameAttach, _flags: c_uint) -
 unsafe fn open(name: *const c_char) -> CResult {
     // SAFETY: the caller passes a string.
     let name = unsafe { str_arg(name) }?;
-    let target = match ids::default_node_name() {
-        Some(node) if !name.contains('/') => format!("{node}/{name}"),
-        _ => name.to_owned(),
+    let (target, from_env) = match ids::default_node_name() {
+        Some(node) if !name.contains('/') => (format!("{node}/{name}"), Some(node)),
+        _ => (name.to_owned(), None),
     };
-    let coid = n::name_open(&target).map_err(errno_of)?;
+    let coid = n::name_open(&target).map_err(|e| {
+        // A node that QNET_NODE names, not the program: say so, or `perror` shows only
+        // "No route to host".
+        if let (Some(node), Errno::EHOSTUNREACH | Errno::EHOSTDOWN) = (from_env, e.errno()) {
+            crate::tell_once(&format!("{}={node}: {e}", ids::NODE_ENV));
+        }
+        errno_of(e)
+    })?;
     if handshake_enabled() {
         if let Err(e) = n::msg_send(coid, &io_connect_message(), &mut []) {
             let _ = n::connect_detach(coid);
-            return Err(e.errno());
+            return Err(errno_of(e));
         }
     }
     Ok(i64::from(ids::to_c(coid, true)))

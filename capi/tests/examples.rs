@@ -261,3 +261,46 @@ fn c_client_and_rust_server_both_ways() {
     assert!(ok, "{out}\n{err}");
     assert!(out.lines().any(|l| l == sum_line("Rust by name")), "{out}");
 }
+
+/// A C program whose daemon cannot be reached, or whose `QNET_NODE` names no node, gets its
+/// errno as QNX programs expect, and the library says on stderr what failed, once: which
+/// sockets were tried and why, or which variable named which node (`perror` alone said only
+/// "Input/output error" or "No route to host").
+#[test]
+fn library_errors_name_the_socket_and_the_variable() {
+    let client = example("name_client");
+    let out = Command::new(&client)
+        .args(["checksummer", "x"])
+        .env("QNET_SOCKET", "/nonexistent/qnetd.sock")
+        .env_remove("QNET_NODE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("libqnetc: EIO (qnetd unreachable)")
+            && err.contains("/nonexistent/qnetd.sock"),
+        "{err}"
+    );
+    assert_eq!(err.matches("libqnetc:").count(), 1, "once: {err}");
+    assert!(
+        err.contains("error: name_open: Input/output error"),
+        "{err}"
+    );
+
+    let c = local();
+    let n1 = c.node("n1");
+    let mut cmd = n1.command(&client);
+    cmd.args(["checksummer", "x"]).env("QNET_NODE", "n9");
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("libqnetc: QNET_NODE=n9:") && err.contains("\"n9\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("No route to host"),
+        "the errno stays QNX's: {err}"
+    );
+}

@@ -180,3 +180,48 @@ fn c_and_rust_across_nodes_both_ways() {
     assert!(ok, "{out}\n{err}");
     assert!(out.lines().any(|l| l == sum_line("Rust to C")), "{out}");
 }
+
+/// `QNET_NODE` works for Rust programs too (the `qnet` library): the Rust examples with node
+/// 0 and a bare name reach n2, and a node the daemon does not know is named in the error.
+#[test]
+fn qnet_node_works_for_the_rust_library_too() {
+    let c = two_nodes();
+    let (n1, n2) = (c.node("n1"), c.node("n2"));
+    let s = n2.spawn(&example("checksum_server"), &[]);
+    let (pid, chid) = s.pid_chid();
+    let rust = |name: &str| qnet_testkit::example_path(name);
+    let mut cmd = n1.command(&rust("checksum_client"));
+    cmd.args([&pid.to_string(), &chid.to_string(), "rust node zero"])
+        .env("QNET_NODE", "n2");
+    let mut cl = common::Proc::spawn("rust checksum_client QNET_NODE=n2", cmd);
+    let (ok, out, err) = cl.output();
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.lines().any(|l| l == sum_line("rust node zero")),
+        "{out}"
+    );
+
+    let s = n2.spawn(&example("name_server"), &["rustbare"]);
+    s.line("attach", |l| l == "attached rustbare");
+    let mut cmd = n1.command(&rust("name_client"));
+    cmd.args(["rustbare", "bare from rust"])
+        .env("QNET_NODE", "n2");
+    let mut cl = common::Proc::spawn("rust name_client QNET_NODE=n2", cmd);
+    let (ok, out, err) = cl.output();
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.lines().any(|l| l == sum_line("bare from rust")),
+        "{out}"
+    );
+
+    let mut cmd = n1.command(&rust("checksum_client"));
+    cmd.args([&pid.to_string(), &chid.to_string(), "x"])
+        .env("QNET_NODE", "n9");
+    let mut cl = common::Proc::spawn("rust checksum_client QNET_NODE=n9", cmd);
+    let (ok, _, err) = cl.output();
+    assert!(!ok);
+    assert!(
+        err.contains("QNET_NODE=n9") && err.contains("EHOSTUNREACH"),
+        "{err}"
+    );
+}

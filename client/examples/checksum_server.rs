@@ -4,11 +4,18 @@
 //! with the u32 sum of its bytes. Each message is logged as `msg nd=<nd> pid=<pid> len=<n>`
 //! from its `_msg_info` (the client's node descriptor as this node sees it, and its pid).
 
+mod common;
+
 use std::io::Write;
 
 use qnet::neutrino::{ChannelFlags, channel_create, msg_receive, msg_reply};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let chid = channel_create(ChannelFlags::default())?;
     println!("pid={} chid={chid}", std::process::id());
     std::io::stdout().flush()?;

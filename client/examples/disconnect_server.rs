@@ -4,12 +4,19 @@
 //! Prints `pid=<pid> chid=<chid>`, `client scoid=<s> pid=<p>` for each new client, and
 //! `disconnect scoid=<s>` when a client process has no connections left.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use qnet::{Channel, ChannelFlags, PulseCode, Received};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let chan = Channel::create(ChannelFlags::DISCONNECT)?;
     println!("pid={} chid={}", std::process::id(), chan.chid());
     std::io::stdout().flush()?;

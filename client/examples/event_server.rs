@@ -4,6 +4,8 @@
 //! Usage: `event_server [name]` (default `event_server`). Prints `attached <name>`,
 //! `registered rcvid=<r>` per client and `delivered value=<v>` per delivery.
 
+mod common;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -17,7 +19,12 @@ struct Client {
     event: u64,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "event_server".into());

@@ -4,6 +4,8 @@
 //! Usage: `iov_server [name]` (default `iov_server`). Prints `attached <name>`, then for each
 //! request `got <n> bytes`, replying with the checksum of the data.
 
+mod common;
+
 use std::io::Write;
 
 use qnet::neutrino::{MsgInfo, msg_error, msg_read, msg_receive, msg_reply, name_attach};
@@ -14,7 +16,12 @@ const MSG_CHECKSUM: u32 = 0x2000;
 /// `{u32 type, u32 data_len}`.
 const HEADER_LEN: usize = 8;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "iov_server".into());

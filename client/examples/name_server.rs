@@ -3,11 +3,18 @@
 //! Usage: `name_server <name>`. Prints `attached <name>`, then serves checksums. The channel
 //! `name_attach` creates has DISCONNECT/UNBLOCK/COID_DISCONNECT, so kernel pulses arrive too.
 
+mod common;
+
 use std::io::Write;
 
 use qnet::{ChannelFlags, Errno, NameAttachment, PulseCode, Received};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "name_server".into());

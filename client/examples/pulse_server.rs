@@ -3,13 +3,20 @@
 //! Prints `pid=<pid> chid=<chid>`, then `pulse code=<c> value=<v>` for each pulse and answers
 //! each message with the u32 checksum of its bytes.
 
+mod common;
+
 use std::io::Write;
 
 use qnet::neutrino::{
     ChannelFlags, MsgInfo, channel_create, msg_receive, msg_reply, pulse_from_bytes,
 };
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let chid = channel_create(ChannelFlags::default())?;
     println!("pid={} chid={chid}", std::process::id());
     std::io::stdout().flush()?;

@@ -5,12 +5,19 @@
 //! then a NUL-terminated text. Prints `created <name>`, `updated count=<n>`, then waits for a
 //! line (or end of input) on stdin and unlinks the name.
 
+mod common;
+
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use qnet::shm::SharedMemory;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let Some(name) = args.get(1) else {
         anyhow::bail!("usage: shmem_creator <name> [updates] [interval_ms]")

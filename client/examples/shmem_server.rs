@@ -6,6 +6,8 @@
 //! `handle for pid=<p>` per request (or `no handle for nd=<nd> pid=<p>: <error>` for a client
 //! on another node, which gets `ENOREMOTE`).
 
+mod common;
+
 use std::io::Write;
 use std::os::fd::AsFd;
 
@@ -15,7 +17,12 @@ use qnet::{ChannelFlags, Errno, NameAttachment, PulseCode, Received};
 /// Request: `u32 type (MSG_GET_SHMEM), u32 size`.
 const MSG_GET_SHMEM: u32 = 0x2100;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let name = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "shmem_server".into());

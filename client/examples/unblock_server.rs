@@ -7,6 +7,8 @@
 //! node was lost, it prints `msg_error rcvid=<r> failed: <ERRNAME> …` and keeps serving).
 //! Others get their reply after the delay.
 
+mod common;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -16,7 +18,12 @@ use qnet::neutrino::{
     pulse_from_bytes, timer_timeout,
 };
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line on error (`error: <ERRNAME> …`), no `Caused by:` chain, no backtrace.
+    common::run(serve)
+}
+
+fn serve() -> anyhow::Result<()> {
     let delay = Duration::from_secs(std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?);
     let chid = channel_create(ChannelFlags::UNBLOCK)?;
     println!("pid={} chid={chid}", std::process::id());

@@ -9,15 +9,18 @@
 //! Every call blocks only the calling OS thread, as in QNX. Each thread that makes calls gets
 //! its own session (a Unix socket to `qnetd`, opened on first use, closed when the thread
 //! exits); a process session is opened before the first one and held for the process
-//! lifetime. The socket is `$QNET_SOCKET` (default `/tmp/qnetd.sock`) unless
-//! [`set_socket_path`] says otherwise. If the daemon is gone, calls fail with `EIO`
+//! lifetime. The socket is `$QNET_SOCKET` if set, else the first of `/run/qnet/qnetd.sock`
+//! (the system daemon's) and `/tmp/qnetd.sock` that answers, unless [`set_socket_path`] says
+//! otherwise. If the daemon is gone, calls fail with `EIO`
 //! ([`Error::Daemon`]) naming the socket, and a later call tries to connect again.
 //!
 //! Other nodes: the local daemon forwards calls to the node a connection leads to. Name a
 //! channel on another node by node descriptor (`connect_attach(nd, pid, chid)`, with
 //! [`netmgr_strtond`] / [`netmgr_ndtostr`] mapping names and nds), by the string form
 //! `node/pid/chid` ([`parse_target`], [`Connection::attach_target`]), or by `node/name`
-//! ([`neutrino::name_open`]). Shared memory stays on its node (`ENOREMOTE`).
+//! ([`neutrino::name_open`]). `QNET_NODE=n2` in the environment makes node 0 and bare names
+//! mean node `n2`, for programs that hard-code them (as in the C library). Shared memory stays
+//! on its node (`ENOREMOTE`).
 //!
 //! Priority ([`neutrino::set_priority`], default 10) is carried with every send and pulse,
 //! orders receive queues and is reported to servers; it also schedules: a thread's OS priority

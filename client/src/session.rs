@@ -36,7 +36,8 @@ thread_local! {
     static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
 }
 
-/// Use `path` instead of `$QNET_SOCKET` / `/tmp/qnetd.sock` for sessions opened from now on.
+/// Use `path` instead of `$QNET_SOCKET` or the default sockets (`/run/qnet/qnetd.sock`, then
+/// `/tmp/qnetd.sock`) for sessions opened from now on.
 /// Call it before the first call (sessions already open keep their socket).
 pub fn set_socket_path(path: impl Into<PathBuf>) {
     *SOCKET_PATH.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.into());

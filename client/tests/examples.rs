@@ -214,3 +214,22 @@ fn shmem_server_and_client() {
     );
     server.expect_line("handle", |l| l == format!("handle for pid={client_pid}"));
 }
+
+/// A server that fails prints one line, `error: <ERRNAME> …`, and exits 1: no `Caused by:`
+/// chain and no backtrace, even with `RUST_BACKTRACE=1` (they used to return
+/// `anyhow::Result` from `main`, which prints both).
+#[test]
+fn a_failing_server_prints_one_line() {
+    let d = TestDaemon::start();
+    let mut first = spawn_example("name_server", &["taken"], d.socket());
+    first.expect_line("attached", |l| l.contains("taken"));
+    let mut cmd = std::process::Command::new(qnet_testkit::example_path("name_server"));
+    cmd.arg("taken")
+        .env("QNET_SOCKET", d.socket())
+        .env("RUST_BACKTRACE", "1");
+    let out = qnet_testkit::process::run_guarded("name_server taken", cmd, common::GUARD);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: EEXIST"), "{err}");
+}

@@ -299,6 +299,13 @@ pub(crate) fn own_cert_not_after(certs: &Path, node: &str) -> Option<i64> {
     cert_not_after(&pem.contents)
 }
 
+/// The expiry of the cluster CA's certificate `DIR/ca.pem`, unix seconds.
+pub(crate) fn ca_cert_not_after(certs: &Path) -> Option<i64> {
+    let pem = std::fs::read(certs.join("ca.pem")).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    cert_not_after(&pem.contents)
+}
+
 /// This node's kernel state as a [`NodeView`].
 pub(crate) fn node_view(driver: &Driver) -> NodeView {
     let mut view = driver.inspect(build_view);

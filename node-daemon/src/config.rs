@@ -43,8 +43,9 @@ pub struct Args {
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
     /// seeds = ["HOST:PORT"], discover ("mdns"), mdns_interfaces,
     /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
-    /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, direct, metrics, log_format, limit_*);
-    /// flags given here override it.
+    /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, direct, metrics, log,
+    /// log_format, log_repeat, limit_*); flags given here override it. SIGHUP re-reads it and
+    /// applies log, peers, seeds, metrics and limit_* at once (the rest at the next start).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock; clients also look
@@ -147,9 +148,14 @@ pub struct Args {
     /// (off by default; anyone who can connect may read them).
     #[arg(long)]
     pub metrics: Option<SocketAddr>,
-    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`).
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `qnet_daemon=debug`; default
+    /// `info`, or the config file's `log`, which a reload (SIGHUP) applies).
+    #[arg(long, env = "RUST_LOG")]
+    pub log: Option<String>,
+    /// How often a repeated failure about one peer (the same dial error, refused connections
+    /// from one address) is logged again while it lasts, with the count in between (`1m`).
+    #[arg(long, value_parser = parse_duration)]
+    pub log_repeat: Option<Duration>,
     /// Log line format: `text` (the default) or `json` (one JSON object per line, for log
     /// collectors).
     #[arg(long, value_enum)]
@@ -256,7 +262,10 @@ struct FileConfig {
     one_copy: Option<crate::one_copy::OneCopy>,
     direct: Option<crate::local::direct::Direct>,
     metrics: Option<String>,
+    log: Option<String>,
     log_format: Option<LogFormat>,
+    #[serde(default, deserialize_with = "de_duration")]
+    log_repeat: Option<Duration>,
     limit_channels: Option<usize>,
     limit_connections: Option<usize>,
     limit_names: Option<usize>,
@@ -305,6 +314,8 @@ pub struct Config {
     pub worker_threads: usize,
     /// Log filter.
     pub log: String,
+    /// How often the same failure about one peer is logged again.
+    pub log_repeat: Duration,
     /// Peer endpoint address; `None`: single-node.
     pub listen: Option<SocketAddr>,
     /// Prometheus endpoint address; `None`: off.
@@ -356,6 +367,7 @@ impl Config {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             worker_threads: 0,
             log: "info".into(),
+            log_repeat: qnet_transport::explain::REPEAT,
             listen: None,
             metrics: None,
             log_format: LogFormat::Text,
@@ -406,7 +418,10 @@ impl Config {
             node: args.node.or(file.node).unwrap_or_else(hostname),
             max_message_size,
             worker_threads: args.worker_threads,
-            log: args.log,
+            log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_repeat: (args.log_repeat)
+                .or(file.log_repeat)
+                .unwrap_or(qnet_transport::explain::REPEAT),
             listen: args
                 .listen
                 .or(file.listen)
@@ -564,6 +579,12 @@ impl Config {
                 "busy_poll_idle {} is above {}; it is capped at busy_poll anyway",
                 humantime::format_duration(self.busy_poll_idle),
                 humantime::format_duration(crate::poll::MAX_BUSY_POLL)
+            ));
+        }
+        if self.log_repeat < Duration::from_secs(1) {
+            return invalid(format!(
+                "log_repeat {} is below 1s: a failing peer would fill the log",
+                humantime::format_duration(self.log_repeat)
             ));
         }
         if self.rt_priority > 99 {

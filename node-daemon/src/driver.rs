@@ -426,6 +426,11 @@ impl Driver {
         self.network.get()
     }
 
+    /// Enforce `limits` from now on (a config reload).
+    pub fn set_limits(&self, limits: qnet_core::Limits) {
+        self.lock().kernel.set_limits(limits);
+    }
+
     /// Configure peer node `nd` named `name`.
     pub fn add_node(&self, nd: Nd, name: &str) -> Result<(), Errno> {
         self.lock().kernel.add_node(nd, name)

@@ -6,7 +6,7 @@
 //! other daemons over QUIC: forwarded calls, served calls, notices), `shm` (shared-memory
 //! handles), `fdpass` (SCM_RIGHTS), [`check`] (`qnetd --check`), [`poll`] (adaptive busy polling between hops), [`heap`]
 //! (malloc thresholds for large messages), [`notify`] (systemd readiness), [`metrics`]
-//! (the Prometheus endpoint).
+//! (the Prometheus endpoint and every metric), [`reload`] (what a config reload changes).
 
 mod admin;
 pub mod check;
@@ -20,6 +20,7 @@ pub mod notify;
 pub mod one_copy;
 pub mod peer;
 pub mod poll;
+pub mod reload;
 pub mod sched;
 pub mod server;
 mod session;

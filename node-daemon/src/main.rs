@@ -2,6 +2,8 @@
 //!
 //! A start-up failure prints one line, `qnetd: <what failed>: <value>: <what to do>`, and
 //! exits with status 1: no backtrace (even with `RUST_BACKTRACE=1`) and no cause repeated.
+//! SIGTERM and SIGINT stop it cleanly; SIGHUP reads the configuration again (the same flags,
+//! the config file anew) and applies what can change while it runs (`qnet_daemon::reload`).
 
 use std::error::Error;
 use std::io::IsTerminal;
@@ -12,6 +14,8 @@ use qnet_daemon::config::{Args, LogFormat};
 use qnet_daemon::{Config, Server};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     match run(Args::parse()) {
@@ -26,7 +30,7 @@ fn main() -> ExitCode {
 /// Start, serve until SIGTERM or SIGINT, stop. `Err` is the line to print.
 fn run(args: Args) -> Result<(), String> {
     let check = args.check;
-    let mut config = Config::from_args(args).map_err(|e| one_line(&e))?;
+    let mut config = Config::from_args(args.clone()).map_err(|e| one_line(&e))?;
     let filter = EnvFilter::try_new(&config.log).map_err(|e| {
         format!(
             "bad log filter {:?} (--log or RUST_LOG): {}: e.g. info, or warn,qnet_daemon=debug",
@@ -38,13 +42,22 @@ fn run(args: Args) -> Result<(), String> {
         println!("qnetd: {}", qnet_daemon::check::check(&config)?);
         return Ok(());
     }
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // The filter is a reload layer: SIGHUP may change it.
+    let (filter, filter_handle) = tracing_subscriber::reload::Layer::new(filter);
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = tracing_subscriber::registry().with(filter);
     match config.log_format {
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with(lines.with_ansi(std::io::stderr().is_terminal()))
+            .init(),
+        LogFormat::Json => logs.with(lines.json()).init(),
     }
+    let set_filter: qnet_daemon::server::LogFilter = Box::new(move |text: &str| {
+        let filter = EnvFilter::try_new(text).map_err(|e| format!("bad log filter: {e}"))?;
+        filter_handle
+            .reload(filter)
+            .map_err(|e| format!("cannot change the log filter: {e}"))
+    });
     raise_fd_limit();
     // Before the runtime's threads start: they inherit the policy.
     let sched = qnet_daemon::sched::init(config.rt_priority);
@@ -80,7 +93,10 @@ fn run(args: Args) -> Result<(), String> {
         let signal_err = |e: std::io::Error| format!("cannot install signal handlers: {e}");
         let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
         let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
-        let server = Server::bind(&config).map_err(|e| one_line(&e))?;
+        let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
+        let server = Server::bind(&config)
+            .map_err(|e| one_line(&e))?
+            .with_log_filter(set_filter);
         let peers: Vec<String> = config
             .peers
             .iter()
@@ -107,15 +123,21 @@ fn run(args: Args) -> Result<(), String> {
         );
         // Both the socket and the peer endpoint are bound: clients and peers can come.
         qnet_daemon::notify::ready(&format!("node {} on {}", config.node, server.path().display()));
-        server
-            .run(async {
+        let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+        let signals = async move {
+            loop {
                 tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM"),
-                    _ = int.recv() => tracing::info!("SIGINT"),
+                    _ = term.recv() => { tracing::info!("SIGTERM"); break }
+                    _ = int.recv() => { tracing::info!("SIGINT"); break }
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP: reading the configuration again");
+                        let _ = reload.send(Config::from_args(args.clone()).map_err(|e| one_line(&e)));
+                    }
                 }
-                qnet_daemon::notify::stopping();
-            })
-            .await;
+            }
+            qnet_daemon::notify::stopping();
+        };
+        server.run_reloading(signals, reloads).await;
         Ok(())
     })
 }

@@ -17,6 +17,14 @@ pub fn ready(status: &str) {
     ));
 }
 
+/// Tell systemd the daemon is reloading its configuration (`READY=1` follows when done).
+pub fn reloading() {
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
+        .unwrap_or(0);
+    send(&format!("RELOADING=1\nMONOTONIC_USEC={now}\n"));
+}
+
 /// Tell systemd the daemon is stopping.
 pub fn stopping() {
     send("STOPPING=1\n");
@@ -28,7 +36,7 @@ fn send(message: &str) {
     };
     // Best effort: a lost notification makes systemd time the start out, which it reports.
     if let Err(e) = send_to(&path, message) {
-        tracing::warn!(socket = ?path, error = %e, "cannot notify systemd");
+        tracing::warn!(socket = %path.to_string_lossy(), error = %e, "cannot notify systemd");
     }
 }
 

@@ -15,14 +15,37 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::driver::Driver;
-use crate::peer::PeerEndpoint;
+use crate::metrics::{Exposition, Readiness};
+use crate::peer::{Dialer, PeerEndpoint};
 use crate::session::{self, SessionContext};
 use crate::shm::ShmRegistry;
+
+/// Sets the daemon's log filter (`EnvFilter` syntax) while it runs, for a config reload;
+/// `Err` is why the filter was not set.
+pub type LogFilter = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// A [`LogFilter`] held by the server.
+struct FilterSlot(Option<LogFilter>);
+
+impl std::fmt::Debug for FilterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "LogFilter"
+        } else {
+            "None"
+        })
+    }
+}
+
+/// A config reload asked for (SIGHUP): the config file read again and validated, or the one
+/// line saying why it cannot be used.
+pub type Reload = Result<Config, String>;
 
 /// Why the daemon could not start. Each message is one line for the operator: what failed,
 /// the value, what to do.
@@ -87,6 +110,10 @@ pub struct Server {
     peer: Option<PeerEndpoint>,
     metrics: Option<tokio::net::TcpListener>,
     busy_poll: crate::poll::Windows,
+    /// The running configuration (what a reload compares the file with).
+    config: Config,
+    exposition: Arc<Exposition>,
+    log_filter: FilterSlot,
 }
 
 impl Server {
@@ -142,12 +169,13 @@ impl Server {
         let metrics = config
             .metrics
             .map(|addr| {
-                std::net::TcpListener::bind(addr)
-                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .and_then(tokio::net::TcpListener::from_std)
-                    .map_err(|error| ServerError::Metrics { addr, error })
+                crate::metrics::bind(addr).map_err(|error| ServerError::Metrics { addr, error })
             })
             .transpose()?;
+        let own_cert = config
+            .certs
+            .as_deref()
+            .and_then(|dir| crate::admin::own_cert_not_after(dir, &config.node));
         let ctx = Arc::new(SessionContext {
             driver,
             shm: ShmRegistry::new(&config.node),
@@ -155,11 +183,24 @@ impl Server {
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),
             one_copy: config.one_copy == crate::one_copy::OneCopy::On,
-            cert_not_after: config
-                .certs
-                .as_deref()
-                .and_then(|dir| crate::admin::own_cert_not_after(dir, &config.node)),
+            cert_not_after: own_cert,
         });
+        let mut certs = Vec::new();
+        if let Some(t) = own_cert {
+            certs.push(("node", config.node.clone(), t));
+        }
+        if let Some(t) = (config.certs.as_deref()).and_then(crate::admin::ca_cert_not_after) {
+            certs.push(("ca", config.node.clone(), t));
+        }
+        let exposition = Arc::new(Exposition::new(
+            ctx.driver.clone(),
+            certs,
+            Readiness {
+                socket: (path.clone(), inode),
+                peer: peer.as_ref().and_then(PeerEndpoint::local_addr),
+                stopping: Default::default(),
+            },
+        ));
         Ok(Self {
             listener,
             path,
@@ -169,7 +210,16 @@ impl Server {
             metrics,
             busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle)
                 .adaptive(!config.busy_poll_fixed),
+            config: config.clone(),
+            exposition,
+            log_filter: FilterSlot(None),
         })
+    }
+
+    /// Let a reload change the log filter through `set`.
+    pub fn with_log_filter(mut self, set: LogFilter) -> Self {
+        self.log_filter = FilterSlot(Some(set));
+        self
     }
 
     /// The UDP address peers reach this daemon on, if it listens for them.
@@ -189,6 +239,18 @@ impl Server {
 
     /// Serve sessions until `shutdown` completes, then close them all and remove the socket.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (_keep, reloads) = mpsc::unbounded_channel();
+        self.run_reloading(shutdown, reloads).await;
+    }
+
+    /// [`Server::run`], applying each config that arrives on `reloads` (see `reload`): the
+    /// live settings at once, the others logged as waiting for a restart; a reload that
+    /// cannot be applied is refused whole with one line, and the running config stays.
+    pub async fn run_reloading(
+        self,
+        shutdown: impl Future<Output = ()>,
+        mut reloads: mpsc::UnboundedReceiver<Reload>,
+    ) {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         tracker.spawn(self.ctx.driver.clone().run_timer(cancel.clone()));
@@ -197,20 +259,23 @@ impl Server {
             self.busy_poll,
             cancel.clone(),
         ));
-        if let Some(peer) = self.peer {
-            peer.spawn(&tracker, cancel.clone());
-        }
+        let mut live = Live {
+            config: self.config,
+            dialer: self.peer.map(|peer| peer.spawn(&tracker, cancel.clone())),
+            metrics: None,
+            log_filter: self.log_filter.0,
+            exposition: self.exposition.clone(),
+            tracker: tracker.clone(),
+            cancel: cancel.clone(),
+        };
         if let Some(listener) = self.metrics {
-            tracker.spawn(crate::metrics::serve(
-                listener,
-                self.ctx.driver.clone(),
-                cancel.clone(),
-            ));
+            live.serve_metrics(listener);
         }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                Some(reload) = reloads.recv() => live.reload(reload),
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         tracker.spawn(session::serve(stream, self.ctx.clone(), cancel.clone()));
@@ -223,6 +288,7 @@ impl Server {
                 },
             }
         }
+        (self.exposition.ready.stopping).store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(sessions = tracker.len().saturating_sub(1), "shutting down");
         drop(self.listener);
         remove_own_socket(&self.path, self.inode);
@@ -232,6 +298,112 @@ impl Server {
         tracker.close();
         tracker.wait().await;
         tracing::info!("stopped");
+    }
+}
+
+/// What a reload can change in a running daemon, and the config it runs.
+struct Live {
+    config: Config,
+    dialer: Option<Dialer>,
+    /// The metrics endpoint's address and what stops it.
+    metrics: Option<(std::net::SocketAddr, CancellationToken)>,
+    log_filter: Option<LogFilter>,
+    exposition: Arc<Exposition>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Live {
+    fn serve_metrics(&mut self, listener: tokio::net::TcpListener) {
+        let stop = self.cancel.child_token();
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(metrics = %addr, "serving metrics");
+            self.metrics = Some((addr, stop.clone()));
+        }
+        self.tracker.spawn(crate::metrics::serve(
+            listener,
+            self.exposition.clone(),
+            stop,
+        ));
+    }
+
+    /// Apply `reload`, or refuse it whole.
+    fn reload(&mut self, reload: Reload) {
+        crate::notify::reloading();
+        let result = reload.and_then(|new| self.apply(new));
+        let ok = result.is_ok();
+        if let Err(why) = result {
+            tracing::warn!("config reload refused, the running configuration stays: {why}");
+        }
+        let counts = &self.exposition.reloads;
+        let n = if ok { &counts.applied } else { &counts.refused };
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counts
+            .last_ok
+            .store(ok, std::sync::atomic::Ordering::Relaxed);
+        crate::notify::ready("running");
+    }
+
+    /// Everything that can fail first (the new log filter, the new metrics address, a peer
+    /// list without a peer endpoint), then the changes, which cannot.
+    fn apply(&mut self, new: Config) -> Result<(), String> {
+        let d = crate::reload::diff(&self.config, &new);
+        if d.applies("log") {
+            tracing_subscriber::EnvFilter::try_new(&new.log)
+                .map_err(|e| format!("bad log filter {:?}: {e}", new.log))?;
+            if self.log_filter.is_none() {
+                return Err("this daemon's log filter cannot change while it runs".into());
+            }
+        }
+        let metrics = match (d.applies("metrics"), new.metrics) {
+            (true, Some(addr)) => Some(Some(crate::metrics::bind(addr).map_err(|e| {
+                format!("cannot serve metrics on {addr}: {e}: give another metrics address")
+            })?)),
+            (true, None) => Some(None),
+            (false, _) => None,
+        };
+        if (d.applies("peers") || d.applies("seeds")) && self.dialer.is_none() {
+            return Err(
+                "peers and seeds need the peer endpoint (listen), which only a restart adds".into(),
+            );
+        }
+        if let (true, Some(set)) = (d.applies("log"), &self.log_filter) {
+            set(&new.log)?;
+        }
+        if let Some(listener) = metrics {
+            if let Some((_, stop)) = self.metrics.take() {
+                stop.cancel();
+            }
+            if let Some(listener) = listener {
+                self.serve_metrics(listener);
+            }
+        }
+        if let (true, Some(dialer)) = (d.applies("peers"), &mut self.dialer) {
+            if let Err(e) = dialer.set_peers(&new.peers) {
+                tracing::warn!("config reload: {e}");
+            }
+        }
+        if let (true, Some(dialer)) = (d.applies("seeds"), &mut self.dialer) {
+            dialer.set_seeds(&new.seeds);
+        }
+        if d.limits() {
+            self.exposition.driver().set_limits(new.limits);
+        }
+        self.config = crate::reload::merge(&self.config, &new);
+        let changed = if d.live.is_empty() {
+            "nothing".to_owned()
+        } else {
+            crate::reload::line(&d.live)
+        };
+        tracing::info!(%changed, "config reloaded");
+        if !d.restart.is_empty() {
+            tracing::warn!(
+                settings = %crate::reload::line(&d.restart),
+                "config reload: these settings changed in the file but take effect only at \
+                 the next start"
+            );
+        }
+        Ok(())
     }
 }
 

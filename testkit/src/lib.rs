@@ -14,7 +14,9 @@
 //! - [`raw_session`]: [`RawSession`], a local session speaking frames by hand, and
 //!   [`admin_session`], [`admin_nodes`];
 //! - [`raw_peer`]: [`RawPeer`], a QUIC peer speaking the peer protocol by hand;
-//! - [`cluster`]: [`Cluster`] and [`Node`], several daemons linked over real QUIC.
+//! - [`cluster`]: [`Cluster`] and [`Node`], several daemons linked over real QUIC;
+//! - [`tools`]: tools outside Rust some tests need (Python's Prometheus parser, `cargo deb`),
+//!   a missing one failing the test with what to install.
 //!
 //! Waits are bounded by [`GUARD`], a hang guard only: no assertion depends on timing.
 //!
@@ -31,6 +33,7 @@ pub mod process;
 pub mod raw_peer;
 pub mod raw_session;
 pub mod relay;
+pub mod tools;
 
 use std::time::Duration;
 

@@ -1,8 +1,27 @@
 //! `qnet`: the command line.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+
+/// `println!` for what a command prints: a closed stdout (`qnet ping n2 | head -1`) ends the
+/// program quietly, see [`stdout`].
+macro_rules! outln {
+    () => {
+        $crate::stdout(format_args!("\n"))
+    };
+    ($($t:tt)*) => {
+        $crate::stdout(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `print!` for what a command prints; see [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::stdout(format_args!($($t)*))
+    };
+}
 
 mod admin_client;
 mod bench;
@@ -45,6 +64,20 @@ enum Command {
     Completions(cmd::docs::CompletionArgs),
     /// Write man pages for qnet, its subcommands and qnetd into a directory.
     Man(cmd::docs::ManArgs),
+}
+
+/// Write `text` to stdout. When the reader has gone (a closed pipe: `| head -1`), the program
+/// ends at once with status 0 and prints nothing more, as a Unix filter does: the reader took
+/// what it wanted. Any other write error ends it with one line and status 1.
+pub(crate) fn stdout(text: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("qnet: error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 fn main() -> ExitCode {

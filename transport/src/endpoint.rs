@@ -50,6 +50,10 @@ pub struct TransportConfig {
     /// default and show up as loss and erratic latency. Linux silently caps the value at
     /// `net.core.rmem_max`/`wmem_max`; raise those on busy nodes.
     pub socket_buffer_size: Option<usize>,
+    /// How often the same refused incoming connection (same address and cause) is logged
+    /// again while it repeats (with the count in between). Default
+    /// [`explain::REPEAT`](crate::explain::REPEAT), a minute.
+    pub log_repeat: Duration,
 }
 
 impl Default for TransportConfig {
@@ -63,6 +67,7 @@ impl Default for TransportConfig {
             receive_window: None,
             initial_rtt: Duration::from_millis(10),
             socket_buffer_size: Some(2 * 1024 * 1024),
+            log_repeat: crate::explain::REPEAT,
         }
     }
 }
@@ -203,6 +208,8 @@ pub enum AcceptError {
 #[derive(Clone)]
 pub struct Transport {
     endpoint: quinn::Endpoint,
+    /// The log of refused incoming connections, shared by their handshakes.
+    refusals: Arc<std::sync::Mutex<Refusals>>,
     tls: TlsContext,
     transport: Arc<quinn::TransportConfig>,
     node: Arc<str>,
@@ -248,6 +255,10 @@ impl Transport {
         .map_err(io)?;
         Ok(Self {
             endpoint,
+            refusals: Arc::new(std::sync::Mutex::new(Refusals {
+                repeats: lograte::Repeats::new(config.log_repeat),
+                rate: LogRate::new(lograte::BURST, lograte::INTERVAL),
+            })),
             tls,
             transport,
             node,
@@ -320,10 +331,10 @@ impl Transport {
     /// The next incoming connection attempt, before its handshake; `None` once the endpoint
     /// is closed. Spawn [`IncomingPeer::handshake`] to let handshakes proceed concurrently.
     pub async fn accept_incoming(&self) -> Option<IncomingPeer> {
-        self.endpoint
-            .accept()
-            .await
-            .map(|incoming| IncomingPeer { incoming })
+        self.endpoint.accept().await.map(|incoming| IncomingPeer {
+            incoming,
+            refusals: self.refusals.clone(),
+        })
     }
 
     /// The next incoming peer, handshaken: [`Transport::accept_incoming`] then
@@ -358,16 +369,26 @@ fn set_buffer_sizes(socket: &std::net::UdpSocket, size: usize) {
     }
     tracing::debug!(
         asked = size,
-        rcvbuf = ?getsockopt(socket, sockopt::RcvBuf),
-        sndbuf = ?getsockopt(socket, sockopt::SndBuf),
+        rcvbuf = %getsockopt(socket, sockopt::RcvBuf).map_or_else(|e| e.to_string(), |n| n.to_string()),
+        sndbuf = %getsockopt(socket, sockopt::SndBuf).map_or_else(|e| e.to_string(), |n| n.to_string()),
         "UDP socket buffers"
     );
+}
+
+/// Refused incoming connections, as logged: each address and cause once per interval, and
+/// all of them at most [`lograte::BURST`] lines per [`lograte::INTERVAL`] (strangers choose
+/// their addresses).
+#[derive(Debug)]
+struct Refusals {
+    repeats: lograte::Repeats,
+    rate: LogRate,
 }
 
 /// A connection attempt from a peer, before the handshake.
 #[derive(Debug)]
 pub struct IncomingPeer {
     incoming: quinn::Incoming,
+    refusals: Arc<std::sync::Mutex<Refusals>>,
 }
 
 impl IncomingPeer {
@@ -395,26 +416,21 @@ impl IncomingPeer {
         match &result {
             Ok(c) => tracing::debug!(node = %c.peer_node(), %addr, "accepted"),
             Err(e) => {
-                // Anyone can try: the same failure from one address is written once a minute
-                // (a node of another CA retries for ever), and a flood from many addresses
-                // writes a bounded number of lines.
-                static REFUSALS: std::sync::Mutex<LogRate> =
-                    std::sync::Mutex::new(LogRate::new(lograte::BURST, lograte::INTERVAL));
-                static SOURCES: std::sync::LazyLock<std::sync::Mutex<lograte::PerSource>> =
-                    std::sync::LazyLock::new(Default::default);
-                let reason = e.to_string();
-                let repeated = SOURCES
+                // A peer retries a refused handshake every few seconds: one line per address
+                // and cause per interval; anyone can try, so all causes share a burst limit.
+                let cause = match e {
+                    AcceptError::Handshake { source, .. } => source.to_string(),
+                    AcceptError::PeerIdentity { reason, .. } => reason.clone(),
+                    AcceptError::EndpointClosed => String::new(),
+                };
+                let now = std::time::Instant::now();
+                let mut r = self
+                    .refusals
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .allow(std::time::Instant::now(), addr.ip(), &reason);
-                if let Some(repeated) = repeated
-                    && let Some(suppressed) = lograte::allow_shared(&REFUSALS)
-                {
-                    tracing::warn!(
-                        repeated,
-                        suppressed,
-                        "refused incoming connection: {reason}"
-                    );
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let repeated = r.repeats.allow(now, &format!("{} {cause}", addr.ip()));
+                if let Some(repeated) = repeated.filter(|_| r.rate.allow(now).is_some()) {
+                    tracing::warn!(repeated, "refused incoming connection: {e}");
                 }
             }
         }

@@ -179,16 +179,27 @@ fn refused_there(node: &str, addr: &str, alert: u8, reason: &str, ca: &str) -> S
 pub const REPEAT: Duration = Duration::from_secs(60);
 
 /// The log of one peer's failing dials: each new reason once at once (WARN when permanent,
-/// INFO otherwise), then the same reason again at most once per [`REPEAT`] with the number of
-/// failures in between, so a peer that fails for days writes a line a minute, not one per
-/// backoff step.
-#[derive(Default)]
+/// INFO otherwise), then the same reason again at most once per [`REPEAT`] (or the interval
+/// given to [`DialLog::every`]) with the number of failures in between, so a peer that fails
+/// for days writes a line a minute, not one per backoff step.
 pub struct DialLog {
+    every: Duration,
     last: Option<(String, Instant)>,
     /// Failures with the last reason since it was last logged.
     unlogged: u64,
     /// Told of every failure, logged or not (e.g. to keep a peer's last error).
     observer: Option<Observer>,
+}
+
+impl Default for DialLog {
+    fn default() -> Self {
+        Self {
+            every: REPEAT,
+            last: None,
+            unlogged: 0,
+            observer: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for DialLog {
@@ -223,6 +234,12 @@ impl DialLog {
         }
     }
 
+    /// Log the same reason again at most once per `every` (instead of [`REPEAT`]).
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
+    }
+
     /// Record a failure at `now`; the line to log, if any.
     pub fn failed_at(&mut self, now: Instant, e: &Explained) -> Option<DialLine> {
         let line = |repeated| DialLine {
@@ -232,7 +249,7 @@ impl DialLog {
         };
         match &mut self.last {
             Some((text, at)) if *text == e.text => {
-                if now.saturating_duration_since(*at) < REPEAT {
+                if now.saturating_duration_since(*at) < self.every {
                     self.unlogged += 1;
                     return None;
                 }

@@ -7,8 +7,6 @@
 //! written after some were dropped carries how many (`suppressed`), so the count is never
 //! lost, only delayed until the next line that passes.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 /// Lines written per interval for one peer.
@@ -77,62 +75,103 @@ pub fn allow_shared(limiter: &std::sync::Mutex<LogRate>) -> Option<u64> {
         .allow(Instant::now())
 }
 
-/// Repeated lines about one source address (refused connection attempts): each new reason
-/// from a source is written at once, the same reason from the same source again at most once
-/// per `repeat`, with how many were dropped in between. A node with a certificate of another
-/// CA that dials every second thus writes one line a minute, not one per attempt. At most
-/// `cap` sources are remembered (all are forgotten when it is reached: a flood from many
-/// addresses is the [`LogRate`]'s to bound).
+/// Repeated failures logged by their text: a text not seen for `every` is written at once,
+/// the same text again at most once per `every`, with how many were not written in between.
+/// For failures that repeat per attempt (a peer dialling with a refused certificate every few
+/// seconds): a line a minute per cause, however often it is tried. At most
+/// [`Repeats::MAX_TEXTS`] texts are remembered (the oldest are forgotten first), so a flood
+/// of distinct texts costs bounded memory and is bounded by nothing else: pair it with a
+/// [`LogRate`] where strangers choose the text.
 #[derive(Debug)]
-pub struct PerSource {
-    repeat: Duration,
-    cap: usize,
-    seen: HashMap<IpAddr, (String, Instant, u64)>,
+pub struct Repeats {
+    every: Duration,
+    /// Per text: when it was last written, and the failures since.
+    seen: std::collections::HashMap<String, (Instant, u64)>,
 }
 
-impl PerSource {
-    /// Sources remembered by [`PerSource::default`].
-    pub const CAP: usize = 1024;
+impl Repeats {
+    /// Texts remembered at most.
+    pub const MAX_TEXTS: usize = 256;
 
-    /// Once per `repeat` per source and reason, `cap` sources at most.
-    pub fn new(repeat: Duration, cap: usize) -> Self {
+    /// Write each text at most once per `every`.
+    pub fn new(every: Duration) -> Self {
         Self {
-            repeat,
-            cap,
-            seen: HashMap::new(),
+            every,
+            seen: std::collections::HashMap::new(),
         }
     }
 
-    /// May a line about `source` failing for `reason` be written at `now`? `Some(k)`: yes,
-    /// `k` such lines were dropped since the last one written; `None`: drop it (counted).
-    pub fn allow(&mut self, now: Instant, source: IpAddr, reason: &str) -> Option<u64> {
-        if let Some((last, at, dropped)) = self.seen.get_mut(&source)
-            && last == reason
-        {
-            if now.saturating_duration_since(*at) < self.repeat {
-                *dropped += 1;
+    /// May a line with `text` be written at `now`? `Some(k)`: yes, and `k` with this text were
+    /// not written since its last line (say so); `None`: not now (it is counted).
+    pub fn allow(&mut self, now: Instant, text: &str) -> Option<u64> {
+        if let Some((at, unlogged)) = self.seen.get_mut(text) {
+            if now.saturating_duration_since(*at) < self.every {
+                *unlogged += 1;
                 return None;
             }
             *at = now;
-            return Some(std::mem::take(dropped));
+            return Some(std::mem::take(unlogged));
         }
-        if self.seen.len() >= self.cap {
-            self.seen.clear();
+        if self.seen.len() >= Self::MAX_TEXTS {
+            let every = self.every;
+            self.seen
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < every);
+            if self.seen.len() >= Self::MAX_TEXTS {
+                if let Some(oldest) = self
+                    .seen
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.seen.remove(&oldest);
+                }
+            }
         }
-        self.seen.insert(source, (reason.to_owned(), now, 0));
+        self.seen.insert(text.to_owned(), (now, 0));
         Some(0)
-    }
-}
-
-impl Default for PerSource {
-    fn default() -> Self {
-        Self::new(crate::explain::REPEAT, Self::CAP)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_is_written_once_per_interval_with_the_count_in_between() {
+        let t0 = Instant::now();
+        let minute = Duration::from_secs(60);
+        let mut r = Repeats::new(minute);
+        assert_eq!(r.allow(t0, "bad certificate from 10.0.0.2"), Some(0));
+        for s in 1..=20 {
+            assert_eq!(
+                r.allow(
+                    t0 + Duration::from_secs(2 * s),
+                    "bad certificate from 10.0.0.2"
+                ),
+                None
+            );
+        }
+        assert_eq!(
+            r.allow(t0 + Duration::from_secs(3), "another cause"),
+            Some(0)
+        );
+        assert_eq!(
+            r.allow(t0 + minute, "bad certificate from 10.0.0.2"),
+            Some(20),
+            "the attempts in between are counted"
+        );
+        assert_eq!(r.allow(t0 + minute, "bad certificate from 10.0.0.2"), None);
+    }
+
+    #[test]
+    fn distinct_texts_are_remembered_up_to_a_bound() {
+        let t0 = Instant::now();
+        let mut r = Repeats::new(Duration::from_secs(60));
+        for i in 0..10_000 {
+            assert_eq!(r.allow(t0, &format!("text {i}")), Some(0));
+        }
+        assert!(r.seen.len() <= Repeats::MAX_TEXTS);
+    }
 
     #[test]
     fn first_line_then_burst_per_interval_with_the_suppressed_count() {
@@ -162,35 +201,6 @@ mod tests {
         assert_eq!(r.allow(t0), Some(0));
         assert_eq!(r.allow(t0), None);
         assert_eq!(r.allow(t0 + Duration::from_secs(1)), Some(1));
-    }
-
-    /// One source failing the same way every second writes one line a minute; another
-    /// reason or another source is news at once; the memory of sources is bounded.
-    #[test]
-    fn a_source_failing_the_same_way_writes_once_per_repeat() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs(1);
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let mut p = PerSource::new(60 * s, 2);
-        assert_eq!(p.allow(t0, a, "unknown CA"), Some(0));
-        for k in 1..60 {
-            assert_eq!(p.allow(t0 + k * s, a, "unknown CA"), None);
-        }
-        assert_eq!(p.allow(t0 + 60 * s, a, "unknown CA"), Some(59));
-        assert_eq!(
-            p.allow(t0 + 61 * s, a, "expired"),
-            Some(0),
-            "another reason"
-        );
-        assert_eq!(
-            p.allow(t0 + 61 * s, b, "expired"),
-            Some(0),
-            "another source"
-        );
-        let c: IpAddr = "10.0.0.3".parse().unwrap();
-        assert_eq!(p.allow(t0 + 61 * s, c, "x"), Some(0));
-        assert!(p.seen.len() <= 2, "bounded");
     }
 
     /// 100,000 lines in a burst (the refused-streams flood) write `burst` lines.

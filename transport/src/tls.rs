@@ -8,7 +8,8 @@
 //! - the accepting side requires a client certificate ([`WebPkiClientVerifier`]) that names a
 //!   node; the peer's node name is read from that verified certificate after the handshake.
 //!
-//! Every refusal is logged (`tracing::warn!`) with its reason on the side that refuses.
+//! Every refusal is logged at debug level here; operators see it once per cause and interval
+//! (`explain::DialLog` on the dialling side, `IncomingPeer::handshake` on the accepting side).
 
 use std::sync::Arc;
 
@@ -181,9 +182,12 @@ impl ServerCertVerifier for NodeServerVerifier {
                 },
             );
         if let Err(e) = &result {
-            // The dialler's own log of the failure (rate-limited per peer) says it; this is
-            // the detail.
-            tracing::debug!(node = ?self.expected_node, "refusing server: {e}");
+            // Per attempt: the dialler's log (`explain::DialLog`) says it, at its rate.
+            let node = self
+                .expected_node
+                .as_deref()
+                .unwrap_or("(any node of the CA)");
+            tracing::debug!(node, "refusing server: {e}");
         }
         result
     }
@@ -212,7 +216,7 @@ impl ServerCertVerifier for NodeServerVerifier {
 }
 
 /// Accepting side: webpki's client verifier (chain to the CA, clientAuth EKU, validity),
-/// plus: the certificate must name a node. Logs every refusal.
+/// plus: the certificate must name a node. Logs every refusal at debug level.
 #[derive(Debug)]
 struct NodeClientVerifier {
     inner: Arc<dyn ClientCertVerifier>,
@@ -245,15 +249,9 @@ impl ClientCertVerifier for NodeClientVerifier {
                 Err(e) => Err(other(e.to_string())),
             });
         if let Err(e) = &result {
-            // Anyone can try: a flood of attempts writes a bounded number of lines.
-            static REFUSALS: std::sync::Mutex<crate::LogRate> = std::sync::Mutex::new(
-                crate::LogRate::new(crate::lograte::BURST, crate::lograte::INTERVAL),
-            );
-            // The failed handshake is logged too (once a minute per address): this is the
-            // detail.
-            if let Some(suppressed) = crate::lograte::allow_shared(&REFUSALS) {
-                tracing::debug!(suppressed, "refusing client: {e}");
-            }
+            // Per attempt: the failed handshake is logged once per cause and interval by
+            // `IncomingPeer::handshake`, with the peer's address.
+            tracing::debug!("refusing client: {e}");
         }
         result
     }

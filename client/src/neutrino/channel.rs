@@ -29,8 +29,15 @@ pub fn channel_destroy(chid: Chid) -> Result<()> {
 }
 
 /// `ConnectAttach(nd, pid, chid, _NTO_SIDE_CHANNEL, 0)`: a connection to a channel; `pid` 0
-/// means this process.
+/// means this process. `nd` 0 is this node, unless `QNET_NODE` names another
+/// ([`super::netmgr::default_node`]; a connection to this process stays local).
 pub fn connect_attach(nd: Nd, pid: Pid, chid: Chid) -> Result<Coid> {
+    let own = pid == 0 || pid == std::process::id();
+    let nd = if nd == 0 && !own {
+        super::netmgr::default_nd()?
+    } else {
+        nd
+    };
     match kernel("ConnectAttach", Call::ConnectAttach { nd, pid, chid })? {
         C::Coid(c) => Ok(c),
         other => Err(unexpected("ConnectAttach", &other)),

@@ -24,7 +24,10 @@ pub use event::{
     msg_verify_event,
 };
 pub use name::{name_attach, name_close, name_detach, name_open};
-pub use netmgr::{TargetParts, netmgr_ndtostr, netmgr_strtond, parse_target, split_target};
+pub use netmgr::{
+    NODE_ENV, TargetParts, default_nd, default_node, netmgr_ndtostr, netmgr_strtond, parse_target,
+    split_target,
+};
 pub use priority::{priority, priority_inherited, set_priority, set_scheduler};
 pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};
 pub use receive::{msg_receive, msg_receivev, msg_reply_receive};

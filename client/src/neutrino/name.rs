@@ -39,8 +39,17 @@ pub fn name_detach(chid: Chid) -> Result<()> {
 /// `name` may be node-qualified as `node/name`: the daemon strips this node's own name, and
 /// forwards any other node's to that node (`EHOSTUNREACH` if it knows no such node,
 /// `EHOSTDOWN` if the node is down). The connection then works like one from
-/// `ConnectAttach(nd, …)`.
+/// `ConnectAttach(nd, …)`. A bare name means the node `QNET_NODE` names, if it is set.
 pub fn name_open(name: &str) -> Result<Coid> {
+    // A bare name means the node QNET_NODE names, if set.
+    let qualified;
+    let name = match super::netmgr::default_node() {
+        Some(node) if !name.contains('/') => {
+            qualified = format!("{node}/{name}");
+            &qualified
+        }
+        _ => name,
+    };
     // This node's own prefix is stripped here too: a daemon without networking does not
     // know its node name for names, only for the hello.
     let name = match name.split_once('/') {
@@ -55,7 +64,14 @@ pub fn name_open(name: &str) -> Result<Coid> {
         Err(e) => Err(match (e.errno(), name.split_once('/')) {
             (Errno::EHOSTUNREACH, Some((node, _))) => Error::new(
                 Errno::EHOSTUNREACH,
-                format!("name_open({name:?}): no node named {node:?} is known to this node"),
+                format!(
+                    "name_open({name:?}): no node named {node:?} is known to this node{}",
+                    if super::netmgr::default_node() == Some(node) {
+                        format!(" (from {}={node})", super::netmgr::NODE_ENV)
+                    } else {
+                        String::new()
+                    }
+                ),
             ),
             (Errno::EHOSTDOWN, Some((node, _))) => Error::new(
                 Errno::EHOSTDOWN,

@@ -18,6 +18,35 @@ pub fn netmgr_strtond(name: &str) -> Result<Nd> {
     }
 }
 
+/// The environment setting that makes node 0 and bare names mean another node, for programs
+/// that hard-code them (QNX programs written for one node): `QNET_NODE=n2`.
+pub const NODE_ENV: &str = "QNET_NODE";
+
+/// The node `QNET_NODE` names, read once per process (`None` when unset or empty).
+pub fn default_node() -> Option<&'static str> {
+    static NAME: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| std::env::var(NODE_ENV).ok().filter(|s| !s.is_empty()))
+        .as_deref()
+}
+
+/// The node descriptor node 0 means: 0, or the node `QNET_NODE` names (`EHOSTUNREACH`, naming
+/// the variable and the node, if the daemon knows no such node).
+pub fn default_nd() -> Result<Nd> {
+    let Some(node) = default_node() else {
+        return Ok(0);
+    };
+    netmgr_strtond(node).map_err(|e| match e.errno() {
+        Errno::ENOENT => Error::new(
+            Errno::EHOSTUNREACH,
+            format!(
+                "{NODE_ENV}={node}: no node named {node:?} is known to qnetd: give a node \
+                 `qnet nodes` lists, or unset {NODE_ENV} for this node"
+            ),
+        ),
+        _ => e,
+    })
+}
+
 /// `netmgr_ndtostr(nd)`: the name of node `nd` (0 gives this node's name). `ENOENT` if no
 /// node has that descriptor.
 pub fn netmgr_ndtostr(nd: Nd) -> Result<String> {

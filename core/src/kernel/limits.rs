@@ -147,6 +147,18 @@ impl Kernel {
         self.limit_hits.pop_front()
     }
 
+    /// Calls refused by `limit` since the kernel started (every refusal, not only the first
+    /// per process: the daemon's metrics).
+    pub fn limit_refusals(&self, limit: Limit) -> u64 {
+        self.limit_refusals[limit as usize]
+    }
+
+    /// Enforce `limits` from now on (qnetd's reload). What processes already hold above a
+    /// lowered limit stays theirs; only what they ask for next is refused.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.config.limits = limits;
+    }
+
     /// `EAGAIN` if `process`, holding `in_use` of `limit`, may not take `more`; the first
     /// refusal per process and limit is queued for [`Kernel::poll_limit_hit`].
     pub(super) fn within(
@@ -160,6 +172,7 @@ impl Kernel {
         if in_use.saturating_add(more) <= max {
             return Ok(());
         }
+        self.limit_refusals[limit as usize] += 1;
         if let Some(p) = self.processes.get_mut(&process) {
             if p.limits_hit.insert(limit) {
                 self.limit_hits.push_back(LimitHit {

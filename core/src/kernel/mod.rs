@@ -235,6 +235,8 @@ pub struct Kernel {
     outputs: VecDeque<Output>,
     /// Limits hit for the first time by a process, not yet drained.
     limit_hits: VecDeque<LimitHit>,
+    /// Refusals per [`Limit`] (index: its discriminant), for metrics.
+    limit_refusals: [u64; Limit::ALL.len()],
     /// Priority inheritance and boosts (`priority.rs`).
     inheritance: priority::Inheritance,
     /// The latest `now` an input carried (arrival times of items queued on direct channels).
@@ -269,6 +271,7 @@ impl Kernel {
             deadlines: BTreeSet::new(),
             outputs: VecDeque::new(),
             limit_hits: VecDeque::new(),
+            limit_refusals: [0; Limit::ALL.len()],
             inheritance: priority::Inheritance::default(),
             clock: Time::ZERO,
             direct_dirty: BTreeSet::new(),

@@ -133,6 +133,7 @@ pub fn start(config: &Config, driver: &Arc<Driver>) -> Result<Option<PeerEndpoin
         max_concurrent_uni_streams: 1,
         // What quinn buffers of a connection before we read it is bounded the same way.
         receive_window: Some(config.peer_memory_per_node),
+        log_repeat: config.log_repeat,
         ..TransportConfig::for_link_timeout(config.link_timeout)
     };
     let ca_fingerprint = identity.ca_fingerprint();
@@ -190,14 +191,20 @@ impl PeerEndpoint {
     }
 
     /// Dial every configured peer, join through the seeds, discover (mDNS if asked) and
-    /// accept others, until `cancel`; then close the endpoint.
-    pub fn spawn(self, tracker: &TaskTracker, cancel: CancellationToken) {
+    /// accept others, until `cancel`; then close the endpoint. The [`Dialer`] changes the
+    /// peers dialled while it runs (a config reload).
+    pub fn spawn(self, tracker: &TaskTracker, cancel: CancellationToken) -> Dialer {
+        let mut dialer = Dialer {
+            ctx: self.ctx.clone(),
+            tracker: tracker.clone(),
+            cancel: cancel.clone(),
+            loops: Vec::new(),
+            seeds: Vec::new(),
+        };
         for (nd, spec) in self.peers {
-            tracker.spawn(dial_loop(self.ctx.clone(), nd, spec, cancel.clone()));
+            dialer.dial(nd, spec);
         }
-        for seed in self.seeds {
-            tracker.spawn(discovery::seed_loop(self.ctx.clone(), seed, cancel.clone()));
-        }
+        dialer.set_seeds(&self.seeds);
         tracker.spawn(discovery::finder(self.ctx.clone(), cancel.clone()));
         if let Some(settings) = self.mdns {
             match mdns::start(&self.ctx, &settings, cancel.clone()) {
@@ -209,6 +216,82 @@ impl PeerEndpoint {
             }
         }
         tracker.spawn(accept_loop(self.ctx, cancel));
+        dialer
+    }
+}
+
+/// The dial loops of the configured peers, changed by [`Dialer::set_peers`].
+#[derive(Debug)]
+pub struct Dialer {
+    ctx: Arc<Ctx>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    /// Each configured peer and what stops its dial loop (and the links it dialled).
+    loops: Vec<(PeerSpec, CancellationToken)>,
+    /// Each seed and what stops its loop.
+    seeds: Vec<(String, CancellationToken)>,
+}
+
+impl Dialer {
+    fn dial(&mut self, nd: Nd, spec: PeerSpec) {
+        let stop = self.cancel.child_token();
+        self.loops.push((spec.clone(), stop.clone()));
+        self.tracker
+            .spawn(dial_loop(self.ctx.clone(), nd, spec, stop));
+    }
+
+    /// Join through `seeds` from now on: a new seed's loop starts, a removed seed's stops
+    /// (the links it found stay: they are members now).
+    pub fn set_seeds(&mut self, seeds: &[String]) {
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.seeds)
+            .into_iter()
+            .partition(|(seed, _)| seeds.contains(seed));
+        self.seeds = kept;
+        for (_, stop) in gone {
+            stop.cancel();
+        }
+        for seed in seeds {
+            if self.seeds.iter().any(|(s, _)| s == seed) {
+                continue;
+            }
+            let stop = self.cancel.child_token();
+            self.seeds.push((seed.clone(), stop.clone()));
+            self.tracker
+                .spawn(discovery::seed_loop(self.ctx.clone(), seed.clone(), stop));
+        }
+    }
+
+    /// Dial `peers` from now on: a new peer's dial loop starts; a removed peer's (or one whose
+    /// address changed) stops and closes the links it dialled (the node may still dial in, as
+    /// any node with a certificate from the cluster CA may). Validated by the config first.
+    pub fn set_peers(&mut self, peers: &[PeerSpec]) -> Result<(), PeerError> {
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.loops)
+            .into_iter()
+            .partition(|(spec, _)| peers.contains(spec));
+        self.loops = kept;
+        for (spec, stop) in gone {
+            stop.cancel();
+            self.ctx.peers.discovery.members().forget_static(&spec.name);
+        }
+        for spec in peers {
+            if self.loops.iter().any(|(s, _)| s == spec) {
+                continue;
+            }
+            let (nd, new) = self.ctx.peers.nd_for(&spec.name);
+            if new {
+                self.ctx
+                    .driver
+                    .add_node(nd, &spec.name)
+                    .map_err(|e| PeerError::Node(spec.name.clone(), e))?;
+            }
+            self.ctx
+                .peers
+                .discovery
+                .members()
+                .learn_static(&spec.name, &spec.addr, Instant::now());
+            self.dial(nd, spec.clone());
+        }
+        Ok(())
     }
 }
 
@@ -219,7 +302,8 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
     let mut log = DialLog::observed(move |e| {
         disc.counters.failed(Via::Static);
         disc.members().set_error(&name, &e.text);
-    });
+    })
+    .every(ctx.peers.limits.log_repeat);
     loop {
         let Some(addr) = resolve(&spec, &mut backoff, &mut log, &cancel).await else {
             return;
@@ -269,8 +353,8 @@ async fn dial_loop(ctx: Arc<Ctx>, nd: Nd, spec: PeerSpec, cancel: CancellationTo
     }
 }
 
-/// `spec.addr` as a socket address, retrying (a host name may not resolve yet); a failure is
-/// logged and recorded like a failed dial (`qnet nodes` shows it).
+/// `spec.addr` as a socket address, retrying (a host name may not resolve yet); each failure
+/// goes to the dial log (rate-limited, and the peer's last error for `qnet nodes`).
 async fn resolve(
     spec: &PeerSpec,
     backoff: &mut Backoff,
@@ -293,6 +377,8 @@ async fn resolve(
 }
 
 async fn accept_loop(ctx: Arc<Ctx>, cancel: CancellationToken) {
+    let listening = &ctx.peers.listening;
+    listening.store(true, std::sync::atomic::Ordering::Relaxed);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -304,6 +390,7 @@ async fn accept_loop(ctx: Arc<Ctx>, cancel: CancellationToken) {
             },
         }
     }
+    listening.store(false, std::sync::atomic::Ordering::Relaxed);
     ctx.transport.close("shutdown");
 }
 
@@ -351,10 +438,13 @@ async fn accept_one(ctx: Arc<Ctx>, incoming: IncomingPeer, cancel: CancellationT
             tracing::debug!(peer = %name, "the peer dropped a dial: already linked");
         }
         Err(e) => {
-            if let Some(suppressed) = ctx.peers.node(nd).warn_allowed() {
-                tracing::warn!(peer = %name, reason = %e, suppressed, "closing peer connection");
+            // A peer that fails its hello retries every few seconds: once per cause and
+            // interval.
+            let reason = e.to_string();
+            if let Some(repeated) = ctx.peers.node(nd).repeat_allowed(&reason) {
+                tracing::warn!(peer = %name, %reason, repeated, "closing peer connection");
             }
-            conn.close(&e.to_string());
+            conn.close(&reason);
         }
     }
 }
@@ -398,6 +488,13 @@ pub(super) async fn run_link(
                 .link_up(&name, control.incarnation, addr, made, Instant::now());
         });
     let (id, change) = link;
+    let node = ctx.peers.node(nd);
+    if change == LinkChange::Restarted {
+        node.counters().down();
+    }
+    if change != LinkChange::Additional {
+        node.counters().up();
+    }
     match change {
         LinkChange::Additional => tracing::info!(peer = %name, nd, %addr, "peer link added"),
         LinkChange::First | LinkChange::Restarted => {
@@ -414,7 +511,6 @@ pub(super) async fn run_link(
             }
         }
     }
-    let node = ctx.peers.node(nd);
     let writer = tokio::spawn(pulses::write(
         ctx.driver.clone(),
         nd,
@@ -476,7 +572,8 @@ pub(super) async fn run_link(
         last
     });
     if last {
-        tracing::info!(peer = %name, nd, "node down");
+        tracing::warn!(peer = %name, nd, reason = %reason, "node down");
+        node.counters().down();
         disc.counters.leaves.fetch_add(1, Ordering::Relaxed);
         // Its addresses may still answer (or another may): dial it again.
         disc.wake();

@@ -314,6 +314,15 @@ impl Members {
         m.configured = Some(addr.to_owned());
     }
 
+    /// `--peer name=…` is no longer configured (a reload removed it): it stays a member
+    /// as it was otherwise learnt, no longer dialled by its own loop.
+    pub fn forget_static(&mut self, name: &str) {
+        if let Some(m) = self.table.get_mut(name) {
+            m.learnt &= !Via::Static.bit();
+            m.configured = None;
+        }
+    }
+
     /// An announcement of node `name` (incarnation, addresses) `via` a directory (from peer
     /// `from`, which sent it on its own link) or mDNS (`from` = `None`).
     pub fn announce(

@@ -31,6 +31,7 @@ mod admin;
 mod budget;
 mod calls;
 mod control;
+mod counters;
 mod discovery;
 mod frames;
 mod link;
@@ -56,8 +57,9 @@ pub use budget::{
     BudgetStats, DEFAULT_PER_NODE as DEFAULT_PEER_MEMORY_PER_NODE,
     DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
 };
+pub use counters::{PeerCounters, PeerCounts};
 pub use discovery::{Counters as DiscoveryCounters, Discovery};
-pub use link::{PeerEndpoint, PeerError, start};
+pub use link::{Dialer, PeerEndpoint, PeerError, start};
 
 /// How a new link changes a node, as the peer table sees it (for its log lines and to close
 /// the links a restart left behind; the kernel decides the same from the incarnation).
@@ -97,12 +99,16 @@ pub struct PeerNode {
     /// Its name (from its certificate).
     pub name: Arc<str>,
     log: Mutex<qnet_transport::LogRate>,
+    /// Failures per attempt (its hello refused), logged once per cause and interval.
+    repeats: Mutex<qnet_transport::lograte::Repeats>,
     /// Its frames being received, across its connections.
     budget: Arc<budget::Budget>,
     /// The daemon's budget of all peers' frames being received.
     total: Arc<budget::Budget>,
     /// How long one of its frames may stop arriving.
     frame_timeout: std::time::Duration,
+    /// Its calls, bytes and transitions, for the metrics.
+    counters: PeerCounters,
 }
 
 impl PeerNode {
@@ -111,10 +117,17 @@ impl PeerNode {
             nd,
             name: name.into(),
             log: Mutex::default(),
+            repeats: Mutex::new(qnet_transport::lograte::Repeats::new(limits.log_repeat)),
             budget: Arc::new(budget::Budget::new(limits.per_node)),
             total: total.clone(),
             frame_timeout: limits.frame_timeout,
+            counters: PeerCounters::default(),
         }
+    }
+
+    /// Its calls, bytes and transitions.
+    pub fn counters(&self) -> &PeerCounters {
+        &self.counters
     }
 
     /// A frame reader for a stream this peer opened: charged to its budgets, timed out.
@@ -134,6 +147,16 @@ impl PeerNode {
     pub fn warn_allowed(&self) -> Option<u64> {
         qnet_transport::lograte::allow_shared(&self.log)
     }
+
+    /// May a line about a failure that repeats per attempt, `text`, be written now? `Some(k)`:
+    /// yes, `k` with the same text were not written since (put it in the line); see
+    /// `qnet_transport::lograte::Repeats`.
+    pub fn repeat_allowed(&self, text: &str) -> Option<u64> {
+        self.repeats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow(std::time::Instant::now(), text)
+    }
 }
 
 /// What bounds the peers (from the config).
@@ -145,6 +168,8 @@ pub struct PeerLimits {
     pub total: u64,
     /// How long a frame may stop arriving.
     pub frame_timeout: std::time::Duration,
+    /// How often a failure that repeats per attempt is logged again.
+    pub log_repeat: std::time::Duration,
 }
 
 impl PeerLimits {
@@ -154,6 +179,7 @@ impl PeerLimits {
             per_node: config.peer_memory_per_node,
             total: config.peer_memory_total,
             frame_timeout: config.peer_frame_timeout,
+            log_repeat: config.log_repeat,
         }
     }
 }
@@ -199,6 +225,8 @@ pub struct Peers {
     total: Arc<budget::Budget>,
     /// The member table and what discovery shares.
     pub discovery: Arc<Discovery>,
+    /// The endpoint accepts peers (its accept loop runs), for `/readyz`.
+    listening: std::sync::atomic::AtomicBool,
 }
 
 impl Peers {
@@ -222,7 +250,13 @@ impl Peers {
             limits,
             total: Arc::new(budget::Budget::new(limits.total)),
             discovery,
+            listening: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether the peer endpoint accepts peers now.
+    pub fn endpoint_bound(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Send `dir` on the newest link of every node but `except`.
@@ -336,6 +370,9 @@ impl Network for Peers {
             let peer_max = link.and_then(|l| l.max_message);
             // The callee runs the call after the pulses queued on this link before it.
             let after_pulses = link.map_or(0, |l| l.pulses.pushed());
+            if let Some(node) = t.nodes.get(&nd) {
+                node.counters.forwarded(crate::metrics::payload_len(&call));
+            }
             t.calls.insert(
                 thread,
                 InFlight {
@@ -438,6 +475,7 @@ mod tests {
             per_node: 1 << 20,
             total: 1 << 20,
             frame_timeout: std::time::Duration::from_secs(1),
+            log_repeat: std::time::Duration::from_secs(60),
         };
         let peers = Peers::new(&driver, 1024, limits, test_discovery());
         let thread = ThreadKey::local(7, 1);
@@ -461,6 +499,7 @@ mod tests {
             per_node: 1,
             total: 1,
             frame_timeout: std::time::Duration::from_secs(1),
+            log_repeat: std::time::Duration::from_secs(60),
         };
         let peers = Peers::new(&driver, 1024, limits, test_discovery());
         driver.attach_network("n1", 1, peers.clone());

@@ -355,7 +355,7 @@ fn compare(args: &BenchArgs) -> Result<()> {
     );
     report.scale = scale;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print(&command_line(args));
     }

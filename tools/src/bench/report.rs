@@ -231,14 +231,14 @@ impl Report {
         // 1-client p50 rows are earlier issues' targets (issue 5), kept so a regression of
         // the back-to-back latency still shows.
         add(
-            "local MsgSend p50, 64 B, 1 client (x raw UDS; issue 5)",
+            "local MsgSend p50, 64 B, 1 client (x raw UDS)",
             find(&local, 64, 1).map(|c| c.p50_ratio),
             2.0,
             true,
             "x",
         );
         add(
-            "remote MsgSend p50, 64 B, 1 client (x raw quinn; issue 5)",
+            "remote MsgSend p50, 64 B, 1 client (x raw quinn)",
             find(&remote, 64, 1).map(|c| c.p50_ratio),
             1.6,
             true,
@@ -398,13 +398,17 @@ impl Report {
     /// Print the tables.
     pub fn print(&self, command: &str) {
         let m = &self.machine;
-        println!("# {command}: medians of {} round(s)", self.rounds);
-        println!(
+        outln!("# {command}: medians of {} round(s)", self.rounds);
+        outln!(
             "# {} CPUs ({}), Linux {}, load average {:.2} before, {:.2} after",
-            m.cpus, m.cpu_model, m.kernel, m.load_before, m.load_after
+            m.cpus,
+            m.cpu_model,
+            m.kernel,
+            m.load_before,
+            m.load_after
         );
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{:<7} {:>7} {:>4} | {:>9} {:>9} {:>9} {:>8} | {:>9} {:>9} {:>9} {:>8} | {:>6} {:>7} | {:>7}",
             "path",
             "size",
@@ -423,7 +427,7 @@ impl Report {
         );
         for (name, cells) in [("local", &self.local), ("remote", &self.remote)] {
             for c in cells.iter() {
-                println!(
+                outln!(
                     "{:<7} {:>7} {:>4} | {:>9.1} {:>9.1} {:>9.0} {:>8.1} | {:>9.1} {:>9.1} {:>9.0} {:>8.1} | {:>6.2} {:>7.2} | {:>7.1}",
                     name,
                     size_name(c.size),
@@ -442,16 +446,17 @@ impl Report {
                 );
             }
         }
-        println!(
+        outln!(
             "(floor: raw Unix socket for local, raw quinn for remote; p50/p99 in µs; cpu µs: qnetd CPU time per round trip, both daemons for remote)"
         );
-        println!();
-        println!(
+        outln!();
+        outln!(
             "pulses/s (one sender, 16-byte pulses, counted at the server): local {:.0}, remote {:.0}",
-            self.pulses_per_s_local, self.pulses_per_s_remote
+            self.pulses_per_s_local,
+            self.pulses_per_s_remote
         );
         let m = &self.memory;
-        println!(
+        outln!(
             "daemon RSS per idle connection ({} each): local ConnectAttach {:.0} B, local thread session {:.0} B, remote ConnectAttach {:.0} B (client daemon) + {:.0} B (server daemon)",
             m.connections,
             m.local_connect_attach,
@@ -460,13 +465,13 @@ impl Report {
             m.remote_connect_attach_server_daemon
         );
         if let Some(first) = self.paced.first() {
-            println!();
-            println!(
+            outln!();
+            outln!(
                 "paced: 1 client, {}, one call every {:.0} µs (a control loop)",
                 size_name(super::PACED_SIZE),
                 first.pace_us
             );
-            println!(
+            outln!(
                 "{:<7} | {:>9} | {:>9} {:>9} {:>9} | {:>6} | {:>7} {:>11}",
                 "path",
                 "floor p50",
@@ -478,7 +483,7 @@ impl Report {
                 "qnetd core%"
             );
             for p in &self.paced {
-                println!(
+                outln!(
                     "{:<7} | {:>9.1} | {:>9.1} {:>9.1} {:>9.0} | {:>6.2} | {:>7.1} {:>10.1}%",
                     p.path,
                     p.floor.p50_us,
@@ -490,24 +495,24 @@ impl Report {
                     p.daemon_core_percent
                 );
             }
-            println!(
+            outln!(
                 "(cpu µs: qnetd CPU per call, both daemons for remote; core%: that CPU at this rate, as a share of one core)"
             );
         }
         if let Some(scale) = &self.scale {
-            println!();
+            outln!();
             scale.print();
         }
-        println!();
-        println!(
-            "targets (issue 17 and earlier; rows whose phase did not run are left out): qnet \
-             against the raw-transport floor, daemon CPU, pulses, daemon memory per idle \
+        outln!();
+        outln!(
+            "targets (BENCHMARKS.md, \"Targets\"; rows whose phase did not run are left out): \
+             qnet against the raw-transport floor, daemon CPU, pulses, daemon memory per idle \
              connection"
         );
         for t in &self.targets {
             let rel = if t.at_most { "<=" } else { ">=" };
             let (m, g) = (t.show(t.measured), t.show(t.goal));
-            println!(
+            outln!(
                 "  {:<60} {:>10} {rel} {:>9}  {}",
                 t.name,
                 m,

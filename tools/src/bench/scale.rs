@@ -72,17 +72,22 @@ pub struct ScaleFigures {
 impl ScaleFigures {
     /// The scale tables.
     pub fn print(&self) {
-        println!(
+        outln!(
             "scale: one process creates N channels, N connections, N names (one call each), then is killed"
         );
-        println!(
+        outln!(
             "{:>9} | {:>11} {:>14} {:>9} | {:>9} {:>13}",
-            "objects", "channels/s", "connections/s", "names/s", "exit ms", "exit µs/object"
+            "objects",
+            "channels/s",
+            "connections/s",
+            "names/s",
+            "exit ms",
+            "exit µs/object"
         );
         for o in &self.objects {
             // The process held N channels, N connections, N names (each on its own channel).
             let held = (4 * o.objects) as f64;
-            println!(
+            outln!(
                 "{:>9} | {:>11.0} {:>14.0} {:>9.0} | {:>9.1} {:>13.2}",
                 o.objects,
                 o.channels_per_s,
@@ -93,7 +98,7 @@ impl ScaleFigures {
             );
         }
         for (i, d) in self.drains.iter().enumerate() {
-            println!(
+            outln!(
                 "drain {}: {} REPLY-blocked clients, daemon RSS {:.1} MiB idle, {:.1} MiB loaded, {:.1} MiB after the drain",
                 i + 1,
                 d.clients,

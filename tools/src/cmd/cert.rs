@@ -62,7 +62,7 @@ pub fn run(cmd: CertCommand) -> Result<()> {
                 ),
                 r => r?,
             }
-            println!(
+            outln!(
                 "wrote {} and {} (cluster {cluster:?})",
                 dir.join(CA_CERT_FILE).display(),
                 dir.join(CA_KEY_FILE).display()
@@ -93,7 +93,7 @@ pub fn run(cmd: CertCommand) -> Result<()> {
                 }
                 r => r?,
             }
-            println!(
+            outln!(
                 "wrote {} and {} (node {node:?}, valid {days} days)",
                 dir.join(format!("{node}.pem")).display(),
                 dir.join(format!("{node}.key")).display()

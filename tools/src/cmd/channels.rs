@@ -111,9 +111,10 @@ pub fn channels(args: NodeArgs) -> anyhow::Result<()> {
     print_table(&table);
     for v in &views.views {
         if let Some(l) = &v.limits {
-            println!(
+            outln!(
                 "{}: at most {} queued pulses per channel (limit_queued_pulses); more fail EAGAIN",
-                v.node, l.queued_pulses
+                v.node,
+                l.queued_pulses
             );
         }
     }

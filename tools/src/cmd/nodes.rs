@@ -190,7 +190,7 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
     if args.common.json {
         return print_json(&doc);
     }
-    println!(
+    outln!(
         "this node: {} (certificate expires {})",
         doc.node,
         doc.cert_not_after.map_or("-".into(), utc)
@@ -240,7 +240,7 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
     }
     print_table(&table);
     for r in doc.peers.iter().filter(|r| r.state != "up") {
-        println!(
+        outln!(
             "{}: {}, last seen {}{}{}",
             r.name,
             r.state,
@@ -256,7 +256,7 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
         );
     }
     for s in &doc.seeds {
-        println!(
+        outln!(
             "seed {}: {}{}{}",
             s.seed,
             if s.addrs.is_empty() {
@@ -275,13 +275,13 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
         );
     }
     if doc.members_refused > 0 {
-        println!(
+        outln!(
             "announced nodes dropped (member table full): {}",
             doc.members_refused
         );
     }
     if let Some(f) = doc.frames {
-        println!(
+        outln!(
             "peer frames being received: {} held, peak {} of {}; streams refused {}, timed out {}",
             mib(f.used),
             mib(f.peak),

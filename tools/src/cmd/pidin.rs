@@ -191,15 +191,20 @@ pub fn pidin(args: NodeArgs) -> anyhow::Result<()> {
     print_table(&table);
     for v in &views.views {
         if let Some(l) = &v.limits {
-            println!(
+            outln!(
                 "{}: limits per process: {} channels, {} connections, {} names, {} events, {} bytes of unanswered messages",
-                v.node, l.channels, l.connections, l.names, l.events, l.message_bytes
+                v.node,
+                l.channels,
+                l.connections,
+                l.names,
+                l.events,
+                l.message_bytes
             );
         }
     }
     let limited = limit_rows(&views.views);
     if !limited.is_empty() {
-        println!("\nprocesses refused by a limit (EAGAIN; see the daemon's limit_* settings):");
+        outln!("\nprocesses refused by a limit (EAGAIN; see the daemon's limit_* settings):");
         print_table(&limited);
     }
     Ok(())

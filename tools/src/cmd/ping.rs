@@ -54,7 +54,7 @@ pub fn ping(args: PingArgs) -> anyhow::Result<()> {
             Ok(admin_response::Result::Pong(p)) => {
                 let ms = p.rtt_ns as f64 / 1e6;
                 if !args.json {
-                    println!("reply from {}: seq={} time={ms:.3} ms", p.node, p.seq);
+                    outln!("reply from {}: seq={} time={ms:.3} ms", p.node, p.seq);
                 }
                 doc.replies.push(PingReply {
                     seq: p.seq,
@@ -64,7 +64,7 @@ pub fn ping(args: PingArgs) -> anyhow::Result<()> {
             Ok(other) => bail!("unexpected answer {other:?}"),
             Err(e) => {
                 if !args.json {
-                    println!("no reply from {}: seq={seq}: {e:#}", args.node);
+                    outln!("no reply from {}: seq={seq}: {e:#}", args.node);
                 }
                 doc.errors.push(PingError {
                     seq,
@@ -81,17 +81,19 @@ pub fn ping(args: PingArgs) -> anyhow::Result<()> {
         doc.rtt_avg_ms = Some(rtts.iter().sum::<f64>() / rtts.len() as f64);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        print!(
+        out!(
             "--- {} ping: {} sent, {} received",
-            doc.node, doc.sent, doc.received
+            doc.node,
+            doc.sent,
+            doc.received
         );
         if let (Some(min), Some(avg), Some(max)) = (doc.rtt_min_ms, doc.rtt_avg_ms, doc.rtt_max_ms)
         {
-            print!(", rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+            out!(", rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
         }
-        println!();
+        outln!();
     }
     if doc.received == 0 && args.count > 0 {
         bail!("node {} did not answer", args.node);

@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// Print `rows` (the first is the header) as left-aligned columns.
 pub fn print_table(rows: &[Vec<String>]) {
-    print!("{}", table(rows));
+    out!("{}", table(rows));
 }
 
 pub fn table(rows: &[Vec<String>]) -> String {

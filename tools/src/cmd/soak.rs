@@ -192,15 +192,19 @@ pub fn run(args: SoakArgs) -> Result<()> {
         rows,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        println!(
+        outln!(
             "soak: {} calls, {} churn processes; RSS at start na {} KiB, nb {} KiB",
-            summary.total_calls, summary.total_processes, na_start, nb_start
+            summary.total_calls,
+            summary.total_processes,
+            na_start,
+            nb_start
         );
-        println!(
+        outln!(
             "growth per interval over the second half: na {:+.0} KiB, nb {:+.0} KiB",
-            summary.na_late_growth_per_interval_kib, summary.nb_late_growth_per_interval_kib
+            summary.na_late_growth_per_interval_kib,
+            summary.nb_late_growth_per_interval_kib
         );
     }
     // Servers first, then the daemons (guards kill and reap).
@@ -224,7 +228,7 @@ fn sample(
     let mut rows = Vec::new();
     let (mut na_prev, mut nb_prev) = start;
     if !args.json {
-        println!(
+        outln!(
             "{:>7} {:>9} {:>8} {:>6} {:>12} {:>10} {:>12} {:>10}",
             "T(s)",
             "CALLS",
@@ -253,7 +257,7 @@ fn sample(
         };
         (na_prev, nb_prev) = (na, nb);
         if !args.json {
-            println!(
+            outln!(
                 "{:>7.1} {:>9} {:>8} {:>6} {:>12} {:>+10} {:>12} {:>+10}",
                 row.t_s,
                 row.calls,

@@ -203,12 +203,12 @@ pub fn top(args: TopArgs) -> anyhow::Result<()> {
                 peers: peer_rows,
             };
             if json {
-                println!("{}", serde_json::to_string(&refresh)?);
+                outln!("{}", serde_json::to_string(&refresh)?);
             } else {
                 if clear {
-                    print!("\x1b[2J\x1b[H");
+                    out!("\x1b[2J\x1b[H");
                 }
-                print!("{}", render(&refresh, args.rows));
+                out!("{}", render(&refresh, args.rows));
             }
             shown += 1;
             if args.count.is_some_and(|c| shown >= c) {
