@@ -97,6 +97,65 @@ struct ServedProc {
     served: Mutex<Served>,
     table: Arc<Table>,
     bells: Arc<Bells>,
+    /// The receivers of each channel that have nothing to take.
+    waits: Mutex<HashMap<Chid, Arc<ChanWait>>>,
+}
+
+impl ServedProc {
+    fn chan_wait(&self, chid: Chid) -> Arc<ChanWait> {
+        lock(&self.waits).entry(chid).or_default().clone()
+    }
+
+    /// Every receiver of `chid` (or of all channels) looks again: the channel is gone, the
+    /// daemon is gone, or a thread is cancelled.
+    fn wake_all(&self, chid: Option<Chid>) {
+        let waits: Vec<(Chid, Arc<ChanWait>)> = lock(&self.waits)
+            .iter()
+            .filter(|(c, _)| chid.is_none_or(|x| x == **c))
+            .map(|(c, w)| (*c, w.clone()))
+            .collect();
+        for (c, w) in waits {
+            if let Some(bell) = self.bells.bell(c) {
+                bell.fetch_add(1, Ordering::SeqCst);
+                futex::wake_all(bell);
+            }
+            let _g = lock(&w.state);
+            w.cv.notify_all();
+        }
+    }
+}
+
+/// The receivers of one channel that have nothing to take: one of them sleeps on the
+/// channel's bell (the leader: a post wakes it, and only it, of this process), the others
+/// on a private condition variable (followers). The leader passes the bell on to a follower
+/// when it wakes, and a receiver that leaves items queued wakes a follower for them. So a
+/// post wakes one thread, however many wait.
+#[derive(Default)]
+struct ChanWait {
+    state: Mutex<Waiting>,
+    cv: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    leader: bool,
+    followers: usize,
+}
+
+impl ChanWait {
+    /// Items are left for other receivers: wake a follower, else the leader.
+    fn pass_on(&self, bells: &Bells, chid: Chid) {
+        let g = lock(&self.state);
+        if g.followers > 0 {
+            self.cv.notify_one();
+        } else if g.leader {
+            drop(g);
+            if let Some(bell) = bells.bell(chid) {
+                bell.fetch_add(1, Ordering::SeqCst);
+                futex::wake_all(bell);
+            }
+        }
+    }
 }
 
 /// A thread waiting on the path, for `unblock` from another thread.
@@ -107,7 +166,7 @@ struct Waiter {
 
 enum WakeAt {
     Slot(Weak<ClientPair>, u32),
-    Bell(Arc<Bells>, Chid),
+    Receive(Arc<ServedProc>, Chid),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -269,12 +328,7 @@ fn daemon_gone(generation: u64) {
         }
     }
     if let Some(sp) = &p.served {
-        for (chid, c) in &p.chans {
-            if let (Chan::Direct { .. }, Some(bell)) = (c, sp.bells.bell(*chid)) {
-                bell.fetch_add(1, Ordering::SeqCst);
-                futex::wake_all(bell);
-            }
-        }
+        sp.wake_all(None);
     }
 }
 
@@ -322,12 +376,7 @@ pub(crate) fn unblock(tid: u32) -> bool {
                     futex::wake_all(word);
                 }
             }
-            WakeAt::Bell(bells, chid) => {
-                if let Some(bell) = bells.bell(*chid) {
-                    bell.fetch_add(1, Ordering::SeqCst);
-                    futex::wake_all(bell);
-                }
-            }
+            WakeAt::Receive(sp, chid) => sp.wake_all(Some(*chid)),
         }
         true
     })
@@ -610,6 +659,7 @@ fn served_chid(chid: Chid) -> Option<(Arc<ServedProc>, u32)> {
                     table: served.table(),
                     bells: served.bells(),
                     served: Mutex::new(served),
+                    waits: Mutex::default(),
                 }));
             }
             let sp = p.served.clone()?;
@@ -646,6 +696,7 @@ pub(crate) fn channel_gone(chid: Chid) {
     });
     if let Some(sp) = served {
         lock(&sp.served).remove_channel(chid);
+        sp.wake_all(Some(chid));
     }
 }
 
@@ -693,19 +744,23 @@ pub(crate) fn receive(
         _ => (None, false),
     };
     let tid = gettid();
-    let cancel = register(tid, WakeAt::Bell(sp.bells.clone(), chid));
+    let cancel = register(tid, WakeAt::Receive(sp.clone(), chid));
+    let waits = sp.chan_wait(chid);
     let mut kernel_misses = 0u32;
     let mut scan = false;
     let result = loop {
         if GONE.load(Ordering::Acquire) {
+            sp.wake_all(Some(chid));
             break Err(gone_error("waiting in a direct receive"));
         }
         if !sp.table.channel(chid).is_some_and(|c| c.live()) {
+            sp.wake_all(Some(chid));
             break Err(Error::new(
                 Errno::ESRCH,
                 format!("MsgReceive: channel {chid} was destroyed"),
             ));
         }
+        let mut left_over = false;
         let step = {
             let mut s = lock(&sp.served);
             let mut fetch = s.new_pairs(chid);
@@ -728,11 +783,11 @@ pub(crate) fn receive(
                         head.priority > p || (head.priority == p && head.stamp <= stamp)
                     });
                 if kernel_first && kernel_misses < 3 {
-                    s.pass_on(chid);
+                    left_over = s.queued(chid) > 0;
                     Step::Kernel
                 } else if best.is_some() {
                     let step = s.take(chid).map_or(Step::Again, Step::Took);
-                    s.pass_on(chid);
+                    left_over = s.queued(chid) > 0;
                     step
                 } else {
                     s.release_closed();
@@ -740,6 +795,9 @@ pub(crate) fn receive(
                 }
             }
         };
+        if left_over {
+            waits.pass_on(&sp.bells, chid);
+        }
         match step {
             Step::Fetch(indexes) => {
                 for index in indexes {
@@ -796,20 +854,45 @@ pub(crate) fn receive(
                     false => left,
                 };
                 kernel_misses = 0;
-                let inherited = crate::neutrino::priority_inherited();
-                let slept = Served::sleep(&sp.table, &sp.bells, chid, tid, inherited, left, || {
-                    GONE.load(Ordering::Acquire)
-                        || cancel.load(Ordering::Acquire)
-                        || lock(&sp.served).has_work(chid)
-                        || sp
-                            .table
-                            .channel(chid)
-                            .is_some_and(|c| c.kernel_head().count > 0)
-                });
+                let mut w = lock(&waits.state);
+                if !w.leader {
+                    w.leader = true;
+                    drop(w);
+                    let inherited = crate::neutrino::priority_inherited();
+                    let slept =
+                        Served::sleep(&sp.table, &sp.bells, chid, tid, inherited, left, || {
+                            GONE.load(Ordering::Acquire)
+                                || cancel.load(Ordering::Acquire)
+                                || lock(&sp.served).has_work(chid)
+                                || sp
+                                    .table
+                                    .channel(chid)
+                                    .is_some_and(|c| c.kernel_head().count > 0)
+                        });
+                    let mut w = lock(&waits.state);
+                    w.leader = false;
+                    // The bell goes to a follower while this one takes what woke it.
+                    if w.followers > 0 {
+                        waits.cv.notify_one();
+                    }
+                    scan = slept == Slept::Ready;
+                } else {
+                    w.followers += 1;
+                    let mut w = match left {
+                        Some(d) => {
+                            waits
+                                .cv
+                                .wait_timeout(w, d)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0
+                        }
+                        None => waits.cv.wait(w).unwrap_or_else(PoisonError::into_inner),
+                    };
+                    w.followers -= 1;
+                }
                 if cancel.swap(false, Ordering::AcqRel) {
                     break Err(Error::new(Errno::EINTR, "MsgReceive"));
                 }
-                scan = slept == Slept::Ready;
             }
         }
     };

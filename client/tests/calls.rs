@@ -921,3 +921,64 @@ fn reply_receive_returns_a_pulse_and_receive_errors() {
     assert_eq!(e.errno(), Errno::EFAULT);
     assert_eq!(recv(&rx).1[0], b'C');
 }
+
+/// Sixteen receiver threads on one channel and four clients calling 200 times each: every
+/// call is answered (one receiver wakes per message; none is left asleep with work queued).
+#[test]
+fn many_receivers_answer_every_call() {
+    daemon();
+    let ch = channel_create(ChannelFlags::default()).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let receivers: Vec<_> = (0..16)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    timer_timeout(
+                        TimeoutStates {
+                            receive: true,
+                            ..Default::default()
+                        },
+                        Duration::from_millis(200),
+                    );
+                    let mut buf = [0u8; 16];
+                    match msg_receive(ch, &mut buf, None) {
+                        Ok(0) => {}
+                        Ok(rcvid) => {
+                            msg_reply(rcvid, i64::from(buf[0]), &[]).unwrap();
+                            n += 1;
+                        }
+                        Err(e) => assert_eq!(e.errno(), Errno::ETIMEDOUT),
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let coid = connect_attach(0, 0, ch).unwrap();
+    let clients: Vec<_> = (1..=4u8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    timer_timeout(
+                        TimeoutStates {
+                            send: true,
+                            reply: true,
+                            ..Default::default()
+                        },
+                        common::GUARD,
+                    );
+                    assert_eq!(msg_send(coid, &[i; 4], &mut []).unwrap(), i64::from(i));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered: u32 = receivers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert_eq!(answered, 800);
+    channel_destroy(ch).unwrap();
+}

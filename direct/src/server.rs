@@ -452,6 +452,11 @@ impl Served {
         })
     }
 
+    /// Items queued for `chid` (some may have gone stale since they were drained).
+    pub fn queued(&self, chid: i32) -> usize {
+        self.queues.get(&chid).map_or(0, |q| q.heap.len())
+    }
+
     /// The first item of `chid`'s queue that is still good: `(priority, stamp)`.
     pub fn best(&mut self, chid: i32) -> Option<(u32, u64)> {
         loop {
@@ -543,15 +548,27 @@ impl Served {
                     let Some(s) = sp.pair.slot(slot) else {
                         continue;
                     };
-                    let w = s.word().load(Ordering::Acquire);
-                    if slot::generation(w) != generation || slot::state(w) != POSTED {
-                        continue;
-                    }
-                    let received = (w & !0x7f) | RECEIVED;
-                    if s.word()
-                        .compare_exchange(w, received, Ordering::AcqRel, Ordering::Acquire)
-                        .is_err()
-                    {
+                    // The client may set its SLEEPING bit (or cancel) meanwhile: try again
+                    // while the word is still this call's and still POSTED.
+                    let mut w = s.word().load(Ordering::Acquire);
+                    let taken = loop {
+                        if slot::generation(w) != generation || slot::state(w) != POSTED {
+                            break false;
+                        }
+                        let received = (w & !0x7f) | RECEIVED;
+                        #[cfg(test)]
+                        tests::between_load_and_swap(s.word());
+                        match s.word().compare_exchange(
+                            w,
+                            received,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => break true,
+                            Err(now) => w = now,
+                        }
+                    };
+                    if !taken {
                         continue;
                     }
                     let info = sp.info;
@@ -860,7 +877,74 @@ fn coalesce(mut pieces: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicU32;
+
     use super::*;
+    use crate::layout::{self, Kind, PairState};
+    use crate::segment;
+    use crate::views::{Entry, PairInfo};
+
+    thread_local! {
+        /// What happens to a slot word between a take's read of it and its swap.
+        static RACE: Cell<Option<fn(&AtomicU32)>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn between_load_and_swap(word: &AtomicU32) {
+        if let Some(f) = RACE.with(|r| r.take()) {
+            f(word);
+        }
+    }
+
+    /// The client sets its sleeping bit right between the server's read of the word and its
+    /// swap: the take still takes the message (it once dropped it, and the client slept for
+    /// ever).
+    #[test]
+    fn a_take_racing_the_clients_sleeping_bit_still_takes() {
+        let (_tfd, tmap) =
+            segment::create(c"t", Kind::Table, layout::TABLE_LEN, layout::TABLE_LEN).unwrap();
+        let (_bfd, bmap) =
+            segment::create(c"b", Kind::Bells, layout::BELLS_LEN, layout::BELLS_LEN).unwrap();
+        let table = Table::new(tmap);
+        table.channel(1).unwrap().set_live(0);
+        table.pair(0).unwrap().fill(&PairInfo {
+            generation: 1,
+            state: PairState::Live,
+            chid: 1,
+            pid: 7,
+            uid: 0,
+            gid: 0,
+            scoid: 1,
+            pulse_limit: 4,
+        });
+        let (pfd, _) =
+            segment::create(c"p", Kind::Pair, layout::PAIR_LEN, layout::PAIR_CONTROL_LEN).unwrap();
+        let client = Pair::new(segment::open(&pfd, Kind::Pair, layout::PAIR_LEN, true).unwrap());
+        client.set_identity(0, 1);
+        let mut served = Served::new(table, Bells::new(bmap));
+        served.add_channel(1);
+        assert!(served.attach(
+            0,
+            Pair::new(segment::open(&pfd, Kind::Pair, layout::PAIR_LEN, true).unwrap())
+        ));
+        let word = client.slot(0).unwrap().word();
+        word.store(slot::word(1, POSTED), Ordering::Release);
+        client.write_entry(0, &Entry::message(0, 1, 10, 1));
+        client.tail().store(1, Ordering::Release);
+        served.drain(1, true);
+        RACE.with(|r| {
+            r.set(Some(|w: &AtomicU32| {
+                w.fetch_or(SLEEPING, Ordering::AcqRel);
+            }))
+        });
+        assert!(matches!(served.take(1), Some(Taken::Message(_))));
+        assert_eq!(
+            slot::state(word.load(Ordering::Acquire)),
+            RECEIVED,
+            "received, its sleeping client still asleep"
+        );
+        assert!(word.load(Ordering::Acquire) & SLEEPING != 0);
+    }
 
     #[test]
     fn pieces_merge_overlaps_and_neighbours_and_stay_sorted() {

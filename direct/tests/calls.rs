@@ -531,3 +531,43 @@ fn a_scribbling_client_harms_only_its_own_calls() {
 fn scribble(cp: &ClientPair, off: usize, v: u32) {
     cp.pair().scribble(off, v);
 }
+
+/// Many clients racing one server: a client that sets its sleeping bit while the server
+/// takes its message must not lose the message (the take retries its compare-and-swap).
+#[test]
+fn racing_clients_lose_no_message() {
+    let mut d = Daemon::new(0);
+    let served = Arc::new(Mutex::new(d.served()));
+    let fds = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for pid in 1..=4 {
+        let (fd, cp, _) = d.pair(pid, 16);
+        fds.lock().unwrap().push((cp.index(), fd));
+        clients.push((pid, cp));
+    }
+    let server = {
+        let (s, f, st) = (served.clone(), fds.clone(), stop.clone());
+        std::thread::spawn(move || serve(s, f, st))
+    };
+    let threads: Vec<_> = clients
+        .into_iter()
+        .flat_map(|(pid, cp)| {
+            (0..2).map(move |t| {
+                let cp = cp.clone();
+                std::thread::spawn(move || {
+                    for k in 0..2000u32 {
+                        let mut reply = [0u8; 16];
+                        let o = call(&cp, pid * 10 + t, 10, b"x", &mut reply);
+                        assert_eq!(o, Outcome::Replied(i64::from(pid)), "call {k}");
+                    }
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(server.join().unwrap(), 16_000);
+}
