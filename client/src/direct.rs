@@ -361,6 +361,19 @@ fn unregister(tid: u32) {
     with_state(|p| p.waiters.remove(&tid));
 }
 
+/// Register `tid` again with the cancel flag it had.
+fn register_again(tid: u32, cancel: &Arc<AtomicBool>, wake: WakeAt) {
+    with_state(|p| {
+        p.waiters.insert(
+            tid,
+            Waiter {
+                cancel: cancel.clone(),
+                wake,
+            },
+        )
+    });
+}
+
 /// `unblock(tid)` of a thread of this process waiting on the path: it returns `EINTR` (or,
 /// REPLY-blocked on an `_NTO_CHF_UNBLOCK` channel, its server gets an unblock pulse).
 /// `false` if the thread does not wait on the path (the caller asks the kernel).
@@ -674,7 +687,12 @@ fn served_chid(chid: Chid) -> Option<(Arc<ServedProc>, u32)> {
             if e.errno() == Errno::ENOTSUP {
                 with_state(|p| p.chans.insert(chid, Chan::Off));
             }
-            None
+            // Another thread of this process may have made it direct meanwhile: then its
+            // receives must wait on the direct path too, not in the kernel.
+            with_state(|p| match (p.chans.get(&chid), &p.served) {
+                (Some(Chan::Direct { flags }), Some(sp)) => Some((sp.clone(), *flags)),
+                _ => None,
+            })
         }
     }
 }
@@ -702,21 +720,23 @@ pub(crate) fn channel_gone(chid: Chid) {
 
 /// Fetch and map pair `index` of this process's channels.
 fn attach_pair(sp: &ServedProc, index: u32) {
-    let Ok((_, fds)) = request(DirectRequest::Pair { index }) else {
-        return;
-    };
-    let Some(m) = fds
-        .first()
-        .and_then(|fd| map(fd, Kind::Pair, layout::PAIR_LEN, true))
-    else {
-        return;
-    };
-    lock(&sp.served).attach(index, Pair::new(m));
+    let mapped = request(DirectRequest::Pair { index })
+        .ok()
+        .and_then(|(_, fds)| {
+            fds.first()
+                .and_then(|fd| map(fd, Kind::Pair, layout::PAIR_LEN, true))
+        });
+    let mut s = lock(&sp.served);
+    if !mapped.is_some_and(|m| s.attach(index, Pair::new(m))) {
+        s.fetch_failed(index);
+    }
 }
 
 enum Step {
     Fetch(Vec<u32>),
     Kernel,
+    /// No direct client: wait in the daemon's kernel (the table's pair count seen).
+    KernelWait(u32),
     Took(Taken),
     Again,
     Sleep,
@@ -791,7 +811,10 @@ pub(crate) fn receive(
                     step
                 } else {
                     s.release_closed();
-                    Step::Sleep
+                    match s.without_clients(chid) {
+                        Some(seen) if !now_only => Step::KernelWait(seen),
+                        _ => Step::Sleep,
+                    }
                 }
             }
         };
@@ -802,6 +825,18 @@ pub(crate) fn receive(
             Step::Fetch(indexes) => {
                 for index in indexes {
                     attach_pair(&sp, index);
+                }
+            }
+            Step::KernelWait(seen) => {
+                // A blocked kernel receive is the kernel's to unblock: no direct waiter.
+                unregister(tid);
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                let got = kernel_wait(chid, cap, left, seen);
+                register_again(tid, &cancel, WakeAt::Receive(sp.clone(), chid));
+                match got {
+                    Ok(got) => break Ok(Got::Received(got)),
+                    Err(e) if e.errno() == Errno::ERESTART => {}
+                    Err(e) => break Err(e),
                 }
             }
             Step::Kernel => match kernel_take(chid, cap) {
@@ -921,6 +956,32 @@ fn boost(pair: &ClientPair, coid: Coid, priority: Priority) {
         coid,
         priority,
     }));
+}
+
+/// `MsgReceive` in the daemon's kernel on a direct channel that had no direct client
+/// (`seen`: the table's pair count then): as on the socket path, other nodes' calls and
+/// older clients' are handed over at once. `ERESTART` when a direct client appeared.
+fn kernel_wait(chid: Chid, cap: usize, left: Option<Duration>, seen: u32) -> Result<Received> {
+    let timeout = left.map(|after| Timeout {
+        states: TimeoutStates {
+            receive: true,
+            ..Default::default()
+        },
+        after,
+    });
+    let request = LocalRequest::Direct(DirectRequest::Receive {
+        chid,
+        cap: cap as u64,
+        timeout,
+        pairs_seen: seen,
+    });
+    match session::call(request)? {
+        LocalAnswer::Completion(Completion::Received(r)) => {
+            crate::neutrino::on_receive(chid, &r);
+            Ok(r)
+        }
+        other => Err(session::unexpected("MsgReceive", &other)),
+    }
 }
 
 /// What the kernel holds for a direct channel, taken without waiting.

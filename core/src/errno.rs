@@ -48,6 +48,10 @@ impl Errno {
     pub const EPROTO: Errno = Errno(71);
     /// Message larger than the configured limit.
     pub const EMSGSIZE: Errno = Errno(90);
+    /// `ERESTART` (Linux's 85): internal to qnet, never a call's result: a receive the
+    /// daemon blocked in for a direct channel must look at the direct path again (a client
+    /// now shares memory with the channel).
+    pub const ERESTART: Errno = Errno(85);
     /// Not supported.
     pub const ENOTSUP: Errno = Errno(95);
     /// Timed out in SEND, REPLY or RECEIVE state.

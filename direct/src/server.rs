@@ -159,6 +159,8 @@ struct Queue {
     pairs: BTreeSet<u32>,
     /// The table's pair count for this channel when last looked at.
     pairs_seen: u32,
+    /// Pairs the table lists that a thread of this process is fetching.
+    fetching: BTreeSet<u32>,
 }
 
 #[derive(Debug)]
@@ -280,6 +282,9 @@ impl Served {
                 out.push(index);
             }
         }
+        if let Some(q) = self.queues.get_mut(&chid) {
+            q.fetching.extend(out.iter().copied());
+        }
         out
     }
 
@@ -293,7 +298,17 @@ impl Served {
         if pair.identity() != (index, info.generation) || !pair.has_data() {
             return false;
         }
+        // Drained at the next drain, whatever hint its client's posts left (another thread
+        // may have taken that hint while the pair was not mapped yet).
+        self.fresh.push(index);
         if let Some(old) = self.pairs.get(&index) {
+            if old.info.generation == info.generation {
+                // Mapped already (two threads fetched it): keep the one in use.
+                if let Some(q) = self.queues.get_mut(&info.chid) {
+                    q.fetching.remove(&index);
+                }
+                return true;
+            }
             if old.held > 0 {
                 return false;
             }
@@ -304,6 +319,7 @@ impl Served {
         let Some(q) = self.queues.get_mut(&info.chid) else {
             return false;
         };
+        q.fetching.remove(&index);
         q.pairs.insert(index);
         let head = pair.head().load(Ordering::Relaxed);
         let pulses_taken = pair.pulses_taken().load(Ordering::Relaxed);
@@ -450,6 +466,27 @@ impl Served {
                 .get(i)
                 .is_some_and(|sp| sp.pair.tail().load(Ordering::Acquire) != sp.head)
         })
+    }
+
+    /// Pair `index` could not be fetched (its client is gone already): no longer awaited.
+    pub fn fetch_failed(&mut self, index: u32) {
+        for q in self.queues.values_mut() {
+            q.fetching.remove(&index);
+        }
+    }
+
+    /// `chid` has no direct client (no pair mapped or being fetched, none made since this
+    /// process looked, nothing queued): the table's pair count it saw, for a receive that
+    /// may then wait in the daemon's kernel instead (`None` otherwise).
+    pub fn without_clients(&self, chid: i32) -> Option<u32> {
+        let q = self.queues.get(&chid)?;
+        let seq = self
+            .table
+            .channel(chid)?
+            .pairs_seq()
+            .load(Ordering::Acquire);
+        let idle = q.pairs.is_empty() && q.fetching.is_empty() && q.heap.is_empty();
+        (idle && seq == q.pairs_seen).then_some(seq)
     }
 
     /// Items queued for `chid` (some may have gone stale since they were drained).

@@ -341,9 +341,15 @@ impl Driver {
             .direct_target(client, coid)
             .ok_or((Errno::ENOTSUP, "not a live connection to a direct channel"))?;
         let cred = st.processes.get(&client).map(|p| p.1).unwrap_or_default();
-        let (grant, fds) = st
+        let (grant, fds, made) = st
             .direct
             .map(client, cred, (server, chid, scoid, flags.0))?;
+        if made {
+            // Its receivers blocked in the kernel must wait on the direct path now.
+            let now = self.now();
+            st.kernel.kick_receivers(now, server, chid, Errno::ERESTART);
+            self.finish(&mut st, None);
+        }
         Ok((grant, fds.into()))
     }
 
@@ -366,6 +372,31 @@ impl Driver {
                 cause: qnet_core::PriorityCause::Boost,
             });
         }
+    }
+
+    /// `MsgReceive` by local `thread` on its direct channel `chid` that had no direct client
+    /// when it looked (`pairs_seen`, the table's pair count): blocks in the kernel as on the
+    /// socket path, so that other nodes' calls and older clients are handed over at once.
+    /// `ERESTART` if a pair was made since; a pair made while it waits ends the wait with
+    /// `ERESTART` too (see [`Driver::direct_map`]).
+    pub fn direct_receive(
+        &self,
+        thread: ThreadKey,
+        chid: qnet_core::Chid,
+        cap: u64,
+        timeout: Option<qnet_core::Timeout>,
+        pairs_seen: u32,
+    ) -> Option<local::Response> {
+        let now = self.now();
+        let mut st = self.lock();
+        if st.direct.pairs_seq(thread.pid, chid) != Some(pairs_seen) {
+            return Some(local::Response::from(Err::<Completion, _>(Errno::ERESTART)));
+        }
+        st.kernel
+            .handle_call(now, thread, Call::MsgReceive { chid, cap, timeout });
+        let result = self.finish(&mut st, Some(thread));
+        drop(st);
+        result.map(local::Response::from)
     }
 
     /// `DirectPair`: pair `index` of local `server`'s direct channels.

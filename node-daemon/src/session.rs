@@ -383,6 +383,14 @@ async fn thread_session(
                     Errno::EPROTO,
                     "shared-memory handle requests belong on an SHM session",
                 )),
+                Ok(LocalRequest::Direct(DirectRequest::Receive {
+                    chid,
+                    cap,
+                    timeout,
+                    pairs_seen,
+                })) => ctx
+                    .driver
+                    .direct_receive(thread, chid, cap, timeout, pairs_seen),
                 Ok(LocalRequest::Direct(DirectRequest::Boost { coid, priority })) => {
                     ctx.driver.direct_boost(thread.pid, coid, priority);
                     Some(Completion::Done.into())
@@ -507,9 +515,10 @@ async fn shm_session(
                     DirectRequest::Serve { chid } => ctx.driver.direct_serve(peer.pid, chid),
                     DirectRequest::Map { coid } => ctx.driver.direct_map(peer.pid, coid),
                     DirectRequest::Pair { index } => ctx.driver.direct_pair(peer.pid, index),
-                    DirectRequest::Boost { .. } => {
-                        Err((Errno::EPROTO, "a boost belongs on a THREAD session"))
-                    }
+                    DirectRequest::Boost { .. } | DirectRequest::Receive { .. } => Err((
+                        Errno::EPROTO,
+                        "a boost or a receive belongs on a THREAD session",
+                    )),
                 };
                 match granted {
                     Ok((grant, fds)) => {

@@ -126,6 +126,18 @@ pub enum ShmRequest {
 /// A direct-path request (SHM sessions only): segments come back with SCM_RIGHTS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirectRequest {
+    /// `MsgReceive` on a direct channel with no direct client (THREAD sessions): blocks in
+    /// the kernel unless the channel's pair count moved from `pairs_seen` (`ERESTART`).
+    Receive {
+        /// The caller's channel.
+        chid: Chid,
+        /// Its receive buffer's size.
+        cap: u64,
+        /// The armed timeout.
+        timeout: Option<Timeout>,
+        /// The pair count the caller saw.
+        pairs_seen: u32,
+    },
     /// Serve channel `chid` of the caller directly: its process's table (read-write) and
     /// bells come back.
     Serve {

@@ -265,6 +265,16 @@ impl TryFrom<local::Request> for LocalRequest {
             WireCall::DirectPair(c) => {
                 return Ok(LocalRequest::Direct(DirectRequest::Pair { index: c.index }));
             }
+            WireCall::DirectReceive(c) => {
+                let r = c.receive.ok_or(ConvertError::MissingCall)?;
+                no_spans("DirectReceive.receive.buf_at", &r.buf_at)?;
+                return Ok(LocalRequest::Direct(DirectRequest::Receive {
+                    chid: r.chid,
+                    cap: r.cap,
+                    timeout: timeout(r.timeout),
+                    pairs_seen: c.pairs_seen,
+                }));
+            }
             WireCall::DirectBoost(c) => {
                 return Ok(LocalRequest::Direct(DirectRequest::Boost {
                     coid: c.coid,
@@ -357,6 +367,20 @@ impl From<LocalRequest> for local::Request {
             LocalRequest::Direct(DirectRequest::Pair { index }) => {
                 WireCall::DirectPair(local::DirectPair { index })
             }
+            LocalRequest::Direct(DirectRequest::Receive {
+                chid,
+                cap,
+                timeout,
+                pairs_seen,
+            }) => WireCall::DirectReceive(local::DirectReceive {
+                receive: Some(local::MsgReceive {
+                    chid,
+                    cap,
+                    timeout: wire_timeout(timeout),
+                    ..Default::default()
+                }),
+                pairs_seen,
+            }),
             LocalRequest::Direct(DirectRequest::Boost { coid, priority }) => {
                 WireCall::DirectBoost(local::DirectBoost {
                     coid,

@@ -132,6 +132,20 @@ impl Kernel {
         self.handle_timeout(now);
     }
 
+    /// The threads of local `server` blocked in a `MsgReceive` on `chid` return `errno`
+    /// (a direct client appeared: they must wait on the direct path now).
+    pub fn kick_receivers(&mut self, now: Time, server: Pid, chid: Chid, errno: Errno) {
+        self.clock = self.clock.max(now);
+        let receivers: Vec<_> = self
+            .channel(ProcessKey::local(server), chid)
+            .map(|c| c.receivers.iter().copied().collect())
+            .unwrap_or_default();
+        for thread in receivers {
+            self.unblock(thread, errno);
+        }
+        self.handle_timeout(now);
+    }
+
     /// Note that the queue of `chid` of `process` changed, if it is direct.
     pub(super) fn direct_touched(&mut self, process: ProcessKey, chid: Chid) {
         if self.channel(process, chid).is_some_and(|c| c.direct) {

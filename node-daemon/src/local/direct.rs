@@ -156,7 +156,7 @@ impl DirectRegistry {
         client: Pid,
         cred: Credentials,
         target: (Pid, Chid, Scoid, u32),
-    ) -> Result<(DirectGrant, [OwnedFd; 3]), Refusal> {
+    ) -> Result<(DirectGrant, [OwnedFd; 3], bool), Refusal> {
         let (server, chid, scoid, flags) = target;
         if !self.enabled {
             return Err((Errno::ENOTSUP, "the direct path is off (--direct off)"));
@@ -172,6 +172,7 @@ impl DirectRegistry {
             .iter()
             .find(|(_, p)| p.client == client && p.chid == chid)
             .map(|(i, _)| *i);
+        let made = existing.is_none();
         let index = match existing {
             Some(i) => i,
             None => {
@@ -238,7 +239,19 @@ impl DirectRegistry {
             server_pid: server,
             flags,
         };
-        Ok((grant, fds))
+        Ok((grant, fds, made))
+    }
+
+    /// The table's count of pairs made for `chid` of `server` (`None`: not served directly).
+    pub fn pairs_seq(&self, server: Pid, chid: Chid) -> Option<u32> {
+        let segs = self.servers.get(&server)?;
+        segs.channels.contains(&chid).then_some(())?;
+        Some(
+            segs.table
+                .channel(chid)?
+                .pairs_seq()
+                .load(Ordering::Acquire),
+        )
     }
 
     /// `server` wants the segment of its pair `index`.
