@@ -22,6 +22,7 @@ mod kernel;
 #[cfg(feature = "net")]
 pub mod net;
 mod notice;
+pub mod paths;
 mod pulse;
 pub mod sched;
 
@@ -33,8 +34,8 @@ pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, 
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
     ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, Kernel, Limit, LimitHit, Limits,
-    NameSnapshot, Output, PriorityCause, PriorityChange, ProcessSnapshot, RemotePulse,
-    ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
+    NameSnapshot, Output, PathSnapshot, PriorityCause, PriorityChange, ProcessSnapshot,
+    RemotePulse, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
 };
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

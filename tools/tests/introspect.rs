@@ -386,7 +386,15 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["pidin", "channels", "connections", "names", "nodes", "ping"] {
+    for cmd in [
+        "pidin",
+        "channels",
+        "connections",
+        "names",
+        "paths",
+        "nodes",
+        "ping",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
             .args([cmd, "--help"])
             .output()
