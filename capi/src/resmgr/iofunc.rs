@@ -500,10 +500,10 @@ pub unsafe extern "C" fn iofunc_stat(
         s.st_atime_nsec = a.atime_ns.into();
         s.st_ctime = a.ctime;
         s.st_ctime_nsec = a.ctime_ns.into();
-        let blksize =
-            a.mount
-                .as_ref()
-                .map_or(512, |m| if m.blocksize > 0 { m.blocksize } else { 512 });
+        let blksize = a
+            .mount
+            .as_ref()
+            .map_or(512, |m| if m.blocksize > 0 { m.blocksize } else { 512 });
         s.st_dev = a.mount.as_ref().map_or(0, |m| m.dev);
         s.st_blksize = blksize.into();
         s.st_blocks = (a.nbytes.max(0) + 511) / 512;
