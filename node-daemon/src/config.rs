@@ -42,7 +42,8 @@ pub struct Args {
     pub check: bool,
     /// TOML file with the same keys (node, socket, listen, certs, peers = [{name, addr}],
     /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
-    /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, metrics, log_format, limit_*);
+    /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, metrics, log_format,
+    /// limit_*, mount, mount_links = [...]);
     /// flags given here override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -151,6 +152,15 @@ pub struct Args {
     /// Pulses one channel may queue (default 16384); more fail with EAGAIN.
     #[arg(long)]
     pub limit_queued_pulses: Option<usize>,
+    /// Serve the pathname space (the paths resource managers attached, this node's and
+    /// other nodes' under `net/<node>`) as a FUSE file system mounted here, e.g.
+    /// `/run/qnet/fs` (off by default; needs root or CAP_SYS_ADMIN and /dev/fuse).
+    #[arg(long)]
+    pub mount: Option<PathBuf>,
+    /// With --mount: attached paths under this directory (e.g. `/dev`) get a symbolic link
+    /// to their file in the mount, where nothing exists yet (repeatable; none by default).
+    #[arg(long = "mount-link", requires = "mount")]
+    pub mount_links: Vec<PathBuf>,
 }
 
 /// How log lines are written.
@@ -224,6 +234,9 @@ struct FileConfig {
     limit_events: Option<usize>,
     limit_message_bytes: Option<u64>,
     limit_queued_pulses: Option<usize>,
+    mount: Option<PathBuf>,
+    #[serde(default)]
+    mount_links: Vec<PathBuf>,
 }
 
 /// Why the configuration is unusable. Each message is one line that names the cause itself
@@ -298,6 +311,10 @@ pub struct Config {
     pub one_copy: crate::one_copy::OneCopy,
     /// What one process and one channel may hold.
     pub limits: qnet_core::Limits,
+    /// Where the pathname space is mounted (FUSE); `None`: not mounted.
+    pub mount: Option<PathBuf>,
+    /// Roots under which attached paths get a symbolic link to the mount.
+    pub mount_links: Vec<PathBuf>,
 }
 
 impl Config {
@@ -324,6 +341,8 @@ impl Config {
             rt_priority: DEFAULT_RT_PRIORITY,
             one_copy: crate::one_copy::OneCopy::On,
             limits: qnet_core::Limits::default(),
+            mount: None,
+            mount_links: Vec::new(),
         }
     }
 
@@ -423,6 +442,12 @@ impl Config {
                         .unwrap_or(d.queued_pulses),
                 }
             },
+            mount: args.mount.or(file.mount),
+            mount_links: if args.mount_links.is_empty() {
+                file.mount_links
+            } else {
+                args.mount_links
+            },
         };
         config.validate()?;
         Ok(config)
@@ -435,6 +460,24 @@ impl Config {
                 "max_message_size {} is outside 1..={MAX_MESSAGE_SIZE_LIMIT}",
                 self.max_message_size
             ));
+        }
+        if let Some(m) = &self.mount {
+            if !m.is_absolute() {
+                return invalid(format!("mount {} must be an absolute path", m.display()));
+            }
+        }
+        if let Some(l) = self
+            .mount_links
+            .iter()
+            .find(|l| !l.is_absolute() || l.as_os_str() == "/")
+        {
+            return invalid(format!(
+                "mount link root {} must be an absolute directory other than /",
+                l.display()
+            ));
+        }
+        if !self.mount_links.is_empty() && self.mount.is_none() {
+            return invalid("mount_links needs mount (the links point into it)".into());
         }
         if self.listen.is_some() && self.certs.is_none() {
             return invalid(

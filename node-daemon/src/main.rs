@@ -93,6 +93,7 @@ fn run(args: Args) -> Result<(), String> {
             max_message_size = config.max_message_size,
             listen = %server.peer_addr().map_or("off".into(), |a| a.to_string()),
             metrics = %server.metrics_addr().map_or("off".into(), |a| a.to_string()),
+            mount = %server.mount_dir().map_or("off".into(), |d| d.display().to_string()),
             peers = %if peers.is_empty() { "none".into() } else { peers.join(",") },
             link_timeout = %humantime::format_duration(config.link_timeout),
             busy_poll = %humantime::format_duration(config.busy_poll),
