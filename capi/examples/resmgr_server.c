@@ -6,7 +6,7 @@
  *       wants out, and answers it with EINTR).
  * Prints "attached <path> id=<id>" once reachable, then one line per event:
  * "open pid=<p> uid=<u> ioflag=<f>", "write <n>", "devctl <name>", "msg <text>",
- * "unblock", "close".
+ * "read held" (with -h), "unblock", "close".
  *
  * Handlers, as QNX's library calls them: read and write (with the OCB's offset), devctl
  * (three commands in QNX's __DIOF/__DIOT/__DIOTF encoding), msg (an _IO_MSG sent with
@@ -58,8 +58,10 @@ static int io_read(resmgr_context_t *ctp, io_read_t *msg, iofunc_ocb_t *ocb)
 		return status;
 	if ((msg->i.xtype & _IO_XTYPE_MASK) != _IO_XTYPE_NONE)
 		return ENOSYS;
-	if (hang)
+	if (hang) {
+		say("read held");
 		return _RESMGR_NOREPLY;
+	}
 	int nleft = (int)(ocb->attr->nbytes - ocb->offset);
 	int nbytes = min(msg->i.nbytes, nleft);
 	if (nbytes > 0) {

@@ -13,6 +13,9 @@
  *   serve PATH          a manager on PATH whose default handlers are QNX's (iofunc_func_init
  *                       only), served by a thread pool with POOL_FLAG_USE_SELF; prints
  *                       "serving".
+ *   devctl PATH         resmgr_server's devctl commands on PATH (e.g. a file of qnetd's FUSE
+ *                       mount: devctl becomes an ioctl there): "writes=<n> swap a=<a> b=<b>
+ *                       unknown <errno>".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,8 @@
 #include <sys/stat.h>
 #include <sys/iofunc.h>
 #include <sys/dispatch.h>
+
+#include "resmgr_buffer.h"
 
 static const char *ename(int e)
 {
@@ -150,6 +155,22 @@ static int serve(const char *path)
 	return 1;
 }
 
+static int do_devctl(const char *path)
+{
+	int fd = open(path, O_RDWR);
+	EXPECT(fd >= 0, "open %s: %s", path, strerror(errno));
+	int writes = -1;
+	int e = devctl(fd, BUFFER_GET_WRITES, &writes, sizeof(writes), NULL);
+	EXPECT(e == EOK, "get_writes: %s", strerror(e));
+	struct buffer_swap s = {1, 2};
+	e = devctl(fd, BUFFER_SWAP, &s, sizeof(s), NULL);
+	EXPECT(e == EOK, "swap: %s", strerror(e));
+	e = devctl(fd, BUFFER_UNKNOWN, NULL, 0, NULL);
+	printf("writes=%d swap a=%d b=%d unknown %s\n", writes, s.a, s.b, e == ENOTTY ? "ENOTTY" : ename(e));
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -163,6 +184,8 @@ int main(int argc, char *argv[])
 		return glibc_file(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "serve") == 0)
 		return serve(argv[2]);
-	fprintf(stderr, "usage: resmgr_test attach-errors|read|open|glibc|serve ARG\n");
+	if (argc >= 3 && strcmp(argv[1], "devctl") == 0)
+		return do_devctl(argv[2]);
+	fprintf(stderr, "usage: resmgr_test attach-errors|read|open|glibc|serve|devctl ARG\n");
 	return 2;
 }
