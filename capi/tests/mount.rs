@@ -90,7 +90,10 @@ fn checks() -> PathBuf {
     compile(
         &crate_dir().join("tests/c/resmgr_test.c"),
         "resmgr_test",
-        &format!("-Wall -Wextra -Werror -I '{}'", crate_dir().join("examples").display()),
+        &format!(
+            "-Wall -Wextra -Werror -I '{}'",
+            crate_dir().join("examples").display()
+        ),
     )
 }
 
@@ -104,7 +107,11 @@ fn cat_echo_ls_and_devctl_through_the_mount() {
     let n1 = c.node("n1");
     let s = n1.spawn(&example("resmgr_server"), &["/dev/qnet/buffer"]);
     s.line("attach", |l| l.starts_with("attached /dev/qnet/buffer"));
-    let simple = compile(&crate_dir().join("examples/resmgr_simple.c"), "resmgr_simple", "-Wall");
+    let simple = compile(
+        &crate_dir().join("examples/resmgr_simple.c"),
+        "resmgr_simple",
+        "-Wall",
+    );
     let _simple = n1.spawn(&simple, &[]);
     let file = m.at("dev/qnet/buffer");
     wait_for(&file);
@@ -117,7 +124,10 @@ fn cat_echo_ls_and_devctl_through_the_mount() {
     assert_eq!(sh(&format!("ls {}", m.at("dev"))), "qnet\nsample");
     assert_eq!(sh(&format!("ls {}", m.path().display())), "dev\nnet");
     assert_eq!(sh(&format!("ls {}", m.at("net"))), "n1");
-    assert_eq!(sh(&format!("cat {}", m.at("net/n1/dev/qnet/buffer"))), "hello mount");
+    assert_eq!(
+        sh(&format!("cat {}", m.at("net/n1/dev/qnet/buffer"))),
+        "hello mount"
+    );
     // QNX's documented simple manager serves cat: end of file, success.
     assert_eq!(sh(&format!("cat {} && echo ok", m.at("dev/sample"))), "ok");
     // ls -l: the manager's attributes (S_IFNAM 0666 shows as a regular file).
@@ -202,7 +212,8 @@ fn other_nodes_paths_through_the_mount() {
     let m = MountDir::new();
     let c = cluster(&["n1", "n2"], &m, &[]);
     let (n1, n2) = (c.node("n1"), c.node("n2"));
-    let mut s = n2.spawn(&example("resmgr_server"), &["/dev/qnet/far"]);
+    // A thread-pool manager: its replies ride on its next receive.
+    let mut s = n2.spawn(&example("resmgr_server"), &["-t", "/dev/qnet/far"]);
     s.line("attach", |l| l.starts_with("attached "));
     let file = m.at("net/n2/dev/qnet/far");
     wait_for(&file);

@@ -13,7 +13,10 @@ fn checks() -> std::path::PathBuf {
     compile(
         &crate_dir().join("tests/c/resmgr_test.c"),
         "resmgr_test",
-        &format!("-Wall -Wextra -Werror -I '{}'", crate_dir().join("examples").display()),
+        &format!(
+            "-Wall -Wextra -Werror -I '{}'",
+            crate_dir().join("examples").display()
+        ),
     )
 }
 

@@ -198,7 +198,52 @@ struct CtxHeader {
     nparts: usize,
     /// The receive buffer's length.
     buf_len: usize,
-    _pad: usize,
+    /// A reply the library made and has not sent yet (see [`DEFER`]); null if none.
+    pending: *mut Pending,
+}
+
+/// A reply held for the next `dispatch_block` of its context.
+struct Pending {
+    rcvid: i64,
+    status: i64,
+    data: Vec<u8>,
+}
+
+/// Largest reply held for the next receive (a larger one is sent at once: its copy would
+/// cost more than the daemon round trip saved).
+const DEFER_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// Set by a thread pool around its `handler_func` when its `block_func` is
+    /// `dispatch_block` (the pool's next call, right after the handler): the library's own
+    /// reply to the message then goes with that next receive, one request to the daemon
+    /// instead of two. Everywhere else (a program's own `dispatch_block`/`dispatch_handler`
+    /// loop) the reply is sent inside `dispatch_handler`, as on QNX.
+    pub(crate) static DEFER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Send a held reply now, if there is one.
+///
+/// # Safety
+/// `ctp` is a live context.
+pub(crate) unsafe fn flush_pending(ctp: *mut Ctx) {
+    // SAFETY: the caller's live context; the pointer came from Box::into_raw.
+    unsafe {
+        if let Some(p) = take_pending(ctp) {
+            let _ = crate::msg::MsgReply(p.rcvid, p.status, p.data.as_ptr().cast(), p.data.len());
+        }
+    }
+}
+
+/// # Safety
+/// `ctp` is a live context.
+unsafe fn take_pending(ctp: *mut Ctx) -> Option<Box<Pending>> {
+    // SAFETY: the caller's live context; `pending` is null or from Box::into_raw.
+    unsafe {
+        let h = header(ctp);
+        let p = std::mem::replace(&mut (*h).pending, std::ptr::null_mut());
+        (!p.is_null()).then(|| Box::from_raw(p))
+    }
 }
 
 const HEADER: usize = std::mem::size_of::<CtxHeader>();
@@ -333,7 +378,7 @@ pub unsafe extern "C" fn dispatch_context_alloc(dpp: *mut Dispatch) -> *mut Ctx 
             size,
             nparts,
             buf_len,
-            _pad: 0,
+            pending: std::ptr::null_mut(),
         });
         let ctp = base.add(HEADER).cast::<Ctx>();
         (*ctp).msg = base.add(HEADER + ctx_len);
@@ -349,7 +394,10 @@ pub unsafe extern "C" fn dispatch_context_alloc(dpp: *mut Dispatch) -> *mut Ctx 
 pub unsafe extern "C" fn dispatch_context_free(ctp: *mut Ctx) {
     if !ctp.is_null() {
         // SAFETY: allocated by dispatch_context_alloc with calloc, header first.
-        unsafe { libc::free(header(ctp).cast()) };
+        unsafe {
+            flush_pending(ctp);
+            libc::free(header(ctp).cast());
+        }
     }
 }
 
@@ -374,7 +422,15 @@ pub unsafe extern "C" fn dispatch_block(ctp: *mut Ctx) -> *mut Ctx {
         // SAFETY: the context's buffer holds buf_len bytes; info is the context's.
         let r = unsafe {
             let h = header(ctp);
-            crate::msg::MsgReceive(chid, (*ctp).msg.cast(), (*h).buf_len, &mut (*ctp).info)
+            let (buf, len, info) = ((*ctp).msg, (*h).buf_len, &mut (*ctp).info as *mut CMsgInfo);
+            let combined = take_pending(ctp).and_then(|p| {
+                crate::msg::reply_receive(p.rcvid, p.status, &p.data, chid, buf, len, info).ok()
+            });
+            match combined {
+                Some(r) => r,
+                // No reply held, or it failed (its client is gone): a plain receive.
+                None => crate::msg::MsgReceive(chid, buf.cast(), len, info),
+            }
         };
         d.blocked.fetch_sub(1, Ordering::AcqRel);
         if r < 0 {
@@ -911,6 +967,8 @@ pub unsafe extern "C" fn dispatch_handler(ctp: *mut Ctx) -> c_int {
     };
     // SAFETY: a live context with what dispatch_block received.
     unsafe {
+        // A reply still held (a program that received on this context itself) goes now.
+        flush_pending(ctp);
         if (*ctp).rcvid == 0 {
             return handle_pulse(d, ctp);
         }
@@ -957,6 +1015,24 @@ unsafe fn reply(ctp: *mut Ctx, ret: c_int) {
         let rcvid = (*ctp).rcvid;
         if rcvid <= 0 || ret == RESMGR_NOREPLY || ret == RESMGR_DEFAULT {
             return;
+        }
+        if ret <= 0 && DEFER.get() && (*header(ctp)).pending.is_null() {
+            let parts = (-(ret as i64)) as usize;
+            let parts = parts.min((*header(ctp)).nparts);
+            let iov = std::slice::from_raw_parts((*ctp).iov.as_ptr(), parts);
+            let total: usize = iov.iter().map(|v| v.iov_len).sum();
+            if total <= DEFER_MAX {
+                let mut data = Vec::with_capacity(total);
+                for v in iov {
+                    data.extend_from_slice(crate::bytes(v.iov_base, v.iov_len));
+                }
+                (*header(ctp)).pending = Box::into_raw(Box::new(Pending {
+                    rcvid,
+                    status: (*ctp).status.into(),
+                    data,
+                }));
+                return;
+            }
         }
         if ret == 0 {
             crate::msg::MsgReply(rcvid, (*ctp).status.into(), std::ptr::null(), 0);

@@ -103,6 +103,13 @@ impl Pool {
             self.leave();
             return;
         }
+        // The pool's next call after the handler is dispatch_block: the library's reply may
+        // wait for it (see `resmgr::DEFER`).
+        let dispatching = [
+            super::dispatch_block as *const () as usize,
+            super::resmgr_block as *const () as usize,
+        ]
+        .contains(&(block as *const () as usize));
         loop {
             {
                 let mut c = self.counts();
@@ -134,13 +141,19 @@ impl Pool {
                 continue;
             }
             ctp = got;
+            super::DEFER.set(dispatching);
             // SAFETY: the program's handler with the context block_func returned.
             unsafe { handler(ctp) };
+            super::DEFER.set(false);
             let c = self.counts();
             let hi = usize::from(a.hi_water).max(usize::from(a.lo_water)).max(1);
             if c.stop || c.waiting >= hi {
                 break;
             }
+        }
+        if dispatching {
+            // SAFETY: our own dispatch context (block_func is dispatch_block).
+            unsafe { super::flush_pending(ctp.cast()) };
         }
         if let Some(free) = a.context_free {
             // SAFETY: the program's context, freed by its own function.

@@ -148,13 +148,18 @@ pub fn header(buf: &[u8]) -> Option<(InHeader, &[u8])> {
 
 /// A reply: `fuse_out_header` then `body`.
 pub fn reply(unique: u64, error: i32, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(OUT_HEADER + body.len());
-    let len = (OUT_HEADER + body.len()) as u32;
-    out.extend_from_slice(&len.to_ne_bytes());
-    out.extend_from_slice(&(-error).to_ne_bytes());
-    out.extend_from_slice(&unique.to_ne_bytes());
+    let mut out = out_header(unique, error, body.len()).to_vec();
     out.extend_from_slice(body);
     out
+}
+
+/// The `fuse_out_header` of a reply with `body_len` bytes after it.
+pub fn out_header(unique: u64, error: i32, body_len: usize) -> [u8; OUT_HEADER] {
+    let mut h = [0u8; OUT_HEADER];
+    h[0..4].copy_from_slice(&((OUT_HEADER + body_len) as u32).to_ne_bytes());
+    h[4..8].copy_from_slice(&(-error).to_ne_bytes());
+    h[8..16].copy_from_slice(&unique.to_ne_bytes());
+    h
 }
 
 /// Little builder for reply bodies.

@@ -25,7 +25,8 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use qnet_core::{Coid, Completion, Credentials, Errno, Pid, ThreadKey};
+use bytes::Bytes;
+use qnet_core::{Coid, Completion, Credentials, Errno, Extents, Pid, ThreadKey};
 use tokio::sync::Notify;
 
 use super::abi::{self, Args, Attr, InHeader, op};
@@ -127,13 +128,26 @@ impl Fs {
 
     /// Write one reply (a single `write`, as the protocol wants).
     pub fn reply(&self, unique: u64, result: Result<Vec<u8>, Errno>) {
-        let buf = match result {
-            Ok(body) => abi::reply(unique, 0, &body),
-            Err(e) => abi::reply(unique, e.0, &[]),
-        };
-        if let Err(e) = (&*self.dev).write(&buf) {
+        match result {
+            Ok(body) => self.reply_bytes(unique, &body),
+            Err(e) => self.write_reply(&abi::reply(unique, e.0, &[]), &[]),
+        }
+    }
+
+    /// A successful reply whose body is `body` (written from where it is: no copy).
+    fn reply_bytes(&self, unique: u64, body: &[u8]) {
+        let head = abi::out_header(unique, 0, body.len());
+        self.write_reply(&head, body);
+    }
+
+    fn write_reply(&self, head: &[u8], body: &[u8]) {
+        let parts = [std::io::IoSlice::new(head), std::io::IoSlice::new(body)];
+        let want = head.len() + body.len();
+        match (&*self.dev).write_vectored(&parts) {
+            Ok(n) if n == want => {}
             // ENOENT: the request was interrupted and is gone.
-            tracing::debug!(unique, error = %e, "FUSE reply not taken");
+            Ok(n) => tracing::debug!(n, want, "FUSE reply cut short"),
+            Err(e) => tracing::debug!(error = %e, "FUSE reply not taken"),
         }
     }
 
@@ -155,11 +169,37 @@ impl Fs {
     /// Serve one request (anything but INIT, FORGET, INTERRUPT, DESTROY).
     pub async fn serve(self: Arc<Self>, h: InHeader, body: Vec<u8>, interrupted: Arc<Notify>) {
         let noreply = matches!(h.opcode, op::FORGET | op::BATCH_FORGET);
+        if h.opcode == op::READ {
+            // Reads answer with the manager's reply bytes as they came (no copy).
+            let result = self.read(&body, &interrupted).await;
+            lock(&self.inflight).remove(&h.unique);
+            match result {
+                Ok(data) => self.reply_bytes(h.unique, &data),
+                Err(e) => self.reply(h.unique, Err(e)),
+            }
+            return;
+        }
         let result = self.dispatch(&h, &body, &interrupted).await;
         lock(&self.inflight).remove(&h.unique);
         if !noreply {
             self.reply(h.unique, result);
         }
+    }
+
+    /// `FUSE_READ`: `_IO_READ` of the requested size; the reply's bytes.
+    async fn read(&self, body: &[u8], intr: &Notify) -> Result<Bytes, Errno> {
+        let mut a = Args::new(body);
+        let fh = a.u64().map_err(|_| Errno::EINVAL)?;
+        let offset = a.u64().map_err(|_| Errno::EINVAL)?;
+        let size = a.u32().map_err(|_| Errno::EINVAL)?.min(abi::MAX_WRITE);
+        let msg = caller::rw_header(caller::IO_READ, size);
+        let (status, data) = self
+            .io(fh, Some(offset), msg, u64::from(size), intr)
+            .await?;
+        let n = (status.max(0) as usize).min(size as usize);
+        let data = flatten(data, n);
+        self.advance(fh, offset, data.len());
+        Ok(data)
     }
 
     fn path(&self, ino: u64) -> Result<String, Errno> {
@@ -258,18 +298,6 @@ impl Fs {
                 let mut out = abi::entry_out(&attr, VALID_SECS);
                 out.extend_from_slice(&abi::open_out(fh, abi::FOPEN_DIRECT_IO));
                 Ok(out)
-            }
-            op::READ => {
-                let fh = a.u64().map_err(short)?;
-                let offset = a.u64().map_err(short)?;
-                let size = a.u32().map_err(short)?.min(abi::MAX_WRITE);
-                let msg = caller::rw_header(caller::IO_READ, size);
-                let (status, data) = self
-                    .io(fh, Some(offset), msg, u64::from(size), intr)
-                    .await?;
-                let n = (status.max(0) as usize).min(data.len());
-                self.advance(fh, offset, n);
-                Ok(data[..n].to_vec())
             }
             op::WRITE => {
                 let fh = a.u64().map_err(short)?;
@@ -447,7 +475,7 @@ impl Fs {
         msg: Vec<u8>,
         reply_cap: u64,
         intr: &Notify,
-    ) -> Result<(i64, Vec<u8>), Errno> {
+    ) -> Result<(i64, Extents), Errno> {
         let hd = self.handle(fh)?;
         let popped = lock(&hd.idle).pop();
         let mut c = match popped {
@@ -482,11 +510,7 @@ impl Fs {
         };
         lock(&hd.idle).push(c);
         match answer? {
-            Completion::Reply { status, data } => {
-                let mut buf = vec![0u8; data.end().min(reply_cap) as usize];
-                data.copy_into(&mut buf);
-                Ok((status, buf))
-            }
+            Completion::Reply { status, data } => Ok((status, data)),
             _ => Err(Errno::EPROTO),
         }
     }
@@ -513,6 +537,7 @@ impl Fs {
             Err(Errno::ENOSYS) => return Err(Errno(libc::ENOTTY)),
             r => r?,
         };
+        let reply = flatten(reply, 16 + out_size as usize);
         let mut out = abi::Body::default();
         out.i32(0).u32(0).u32(0).u32(0);
         if reply.len() > 16 {
@@ -538,6 +563,19 @@ impl Fs {
             self.driver.unregister_thread(t);
         }
     }
+}
+
+/// The first `n` bytes of a reply's written pieces (unwritten gaps as zeros); the piece
+/// itself when it is one piece at offset 0 (the usual reply: no copy).
+fn flatten(data: Extents, n: usize) -> Bytes {
+    if let [one] = data.pieces() {
+        if one.offset == 0 {
+            return one.data.slice(..n.min(one.data.len()));
+        }
+    }
+    let mut buf = vec![0u8; (data.end() as usize).min(n)];
+    data.copy_into(&mut buf);
+    Bytes::from(buf)
 }
 
 fn attr_of(ino: u64, kind: Kind) -> Attr {
