@@ -191,8 +191,10 @@ pub unsafe extern "C" fn thread_pool_create(attr: *const PoolAttr, flags: c_uint
 }
 
 /// `thread_pool_start(pool)`: `lo_water` threads (at least one) start; with
-/// `POOL_FLAG_USE_SELF` the caller becomes one of them and never returns, with
-/// `POOL_FLAG_EXIT_SELF` the caller exits; otherwise it returns 0.
+/// `POOL_FLAG_USE_SELF` the caller becomes one of them (and returns 0 once it leaves the
+/// pool); with `POOL_FLAG_EXIT_SELF` the caller never returns, and the process exits (0) once
+/// the pool's last thread has (what QNX's exit of the calling thread amounts to: a
+/// `pthread_exit` here would unwind through this library's frames); otherwise it returns 0.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn thread_pool_start(pool: *mut c_void) -> c_int {
     let pool = pool.cast::<Pool>().cast_const();
@@ -213,13 +215,14 @@ pub unsafe extern "C" fn thread_pool_start(pool: *mut c_void) -> c_int {
     p.spawn(spawn);
     if use_self {
         p.clone().run();
-        // SAFETY: plain pthread_exit of the calling thread once its pool work ended.
-        unsafe { libc::pthread_exit(std::ptr::null_mut()) };
+        return 0;
     }
     if p.flags & EXIT_SELF != 0 {
-        drop(p);
-        // SAFETY: the caller asked to exit (POOL_FLAG_EXIT_SELF).
-        unsafe { libc::pthread_exit(std::ptr::null_mut()) };
+        let mut c = p.counts();
+        while c.total > 0 {
+            c = p.gone.wait(c).unwrap_or_else(PoisonError::into_inner);
+        }
+        std::process::exit(0);
     }
     0
 }
