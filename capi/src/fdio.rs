@@ -184,9 +184,22 @@ type IoctlFn = unsafe extern "C" fn(c_int, c_ulong, *mut c_void) -> c_int;
 /// Open `path` through the pathname space: `Some(fd)` (or `Some(-1)` with errno) if a
 /// manager took it or refused it, `None` if no manager has it (glibc's turn).
 unsafe fn open_managed(path: *const c_char, flags: c_int, mode: mode_t) -> Option<c_int> {
-    if path.is_null() || !enabled() {
+    thread_local! {
+        /// This thread is resolving a path already: an `open` the library itself makes
+        /// meanwhile (reaching the daemon) is glibc's.
+        static RESOLVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if path.is_null() || !enabled() || RESOLVING.get() {
         return None;
     }
+    RESOLVING.set(true);
+    // SAFETY: the caller's arguments.
+    let r = unsafe { open_resolved(path, flags, mode) };
+    RESOLVING.set(false);
+    r
+}
+
+unsafe fn open_resolved(path: *const c_char, flags: c_int, mode: mode_t) -> Option<c_int> {
     // SAFETY: the caller's NUL-terminated path.
     let p = unsafe { CStr::from_ptr(path) }.to_str().ok()?;
     if !p.starts_with('/') {

@@ -1001,6 +1001,38 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
     }
 
     #[test]
+    fn mount_and_its_links_from_flags_and_file_with_bad_ones_refused() {
+        let c = config(&[]).unwrap();
+        assert!(
+            c.mount.is_none() && c.mount_links.is_empty(),
+            "off by default"
+        );
+        let c = config(&["--mount", "/run/qnet/fs", "--mount-link", "/dev"]).unwrap();
+        assert_eq!(c.mount, Some(PathBuf::from("/run/qnet/fs")));
+        assert_eq!(c.mount_links, [PathBuf::from("/dev")]);
+        let e = config(&["--mount", "fs"]).unwrap_err().to_string();
+        assert!(e.contains("absolute"), "{e}");
+        let e = config(&["--mount", "/fs", "--mount-link", "/"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("other than /"), "{e}");
+        assert!(
+            config(&["--mount-link", "/dev"]).is_err(),
+            "links need the mount"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("q.toml");
+        std::fs::write(
+            &file,
+            "mount = \"/m\"\nmount_links = [\"/dev\", \"/srv\"]\n",
+        )
+        .unwrap();
+        let c = config(&["--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(c.mount, Some(PathBuf::from("/m")));
+        assert_eq!(c.mount_links.len(), 2);
+    }
+
+    #[test]
     fn the_default_node_name_is_the_first_label_of_the_host_name() {
         assert_eq!(first_label("db1.example.com"), "db1");
         assert_eq!(first_label("db1"), "db1");
