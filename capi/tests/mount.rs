@@ -139,6 +139,15 @@ fn cat_echo_ls_and_devctl_through_the_mount() {
     let (ok, _, err) = Proc::spawn("cat none", cmd).output();
     assert!(!ok && err.contains("No such file"), "{err}");
 
+    // A statically linked reader (no libqnetc, no dynamic loader) reads it too.
+    let reader = qnet_testkit::target_dir().join("capi-c/static_reader");
+    common::run_shell(&format!(
+        "cc -static -Wall '{}' -o '{}'",
+        crate_dir().join("tests/c/interrupted_read.c").display(),
+        reader.display()
+    ));
+    assert_eq!(sh(&format!("{} {file}", reader.display())), "opened\nread 12");
+
     // devctl on a file of the mount is an ioctl with the direction bits swapped, and back.
     let out = sh(&format!("{} devctl {file}", checks().display()));
     assert_eq!(out, "writes=1 swap a=2 b=1 unknown ENOTTY");
