@@ -146,7 +146,10 @@ fn cat_echo_ls_and_devctl_through_the_mount() {
         crate_dir().join("tests/c/interrupted_read.c").display(),
         reader.display()
     ));
-    assert_eq!(sh(&format!("{} {file}", reader.display())), "opened\nread 12");
+    assert_eq!(
+        sh(&format!("{} {file}", reader.display())),
+        "opened\nread 12"
+    );
 
     // devctl on a file of the mount is an ioctl with the direction bits swapped, and back.
     let out = sh(&format!("{} devctl {file}", checks().display()));
