@@ -406,6 +406,10 @@ fn compare(args: &BenchArgs) -> Result<()> {
     }
     // Guards drop here: servers, floors, daemons are killed and reaped.
     drop((uds_floor, quic_floor, local, remote, rm, a, b));
+    // The daemon was killed, not stopped: its FUSE mount is still there, dead.
+    if let Some(m) = &mount {
+        let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+    }
     Ok(())
 }
 
