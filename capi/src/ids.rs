@@ -30,9 +30,13 @@ fn state() -> std::sync::MutexGuard<'static, State> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// The library's coid for a C coid (with or without the side-channel bit).
+/// The library's coid for a C coid (with or without the side-channel bit), or for a file
+/// descriptor `open` got from a resource manager (`fdio.rs`: the fd is a coid, as on QNX).
 pub(crate) fn plain(coid: i32) -> Coid {
-    coid & !SIDE_CHANNEL
+    if coid & SIDE_CHANNEL != 0 {
+        return coid & !SIDE_CHANNEL;
+    }
+    crate::fdio::coid_of_fd(coid).unwrap_or(coid)
 }
 
 /// The C coid for a library coid: with the side-channel bit if `side`.
@@ -65,6 +69,10 @@ pub(crate) fn detach_target(id: i32) -> Detach {
     }
     if st.disconnected.remove(&id) {
         Detach::Scoid(id)
+    } else if let Some(coid) = crate::fdio::forget_fd(id) {
+        // ConnectDetach of a manager's descriptor: the connection goes; the descriptor
+        // number stays the program's until it closes it.
+        Detach::Coid(coid)
     } else {
         Detach::Coid(id)
     }

@@ -13,7 +13,10 @@
 //!   `name_attach_t`, the pulse fields of `struct sigevent`);
 //! - [`channel`], [`msg`], [`name`], [`event`], [`timer`]: the calls;
 //! - [`ptrs`]: 64-bit pulse values (pointers) between threads of one process;
-//! - [`compat`]: QNX libc functions glibc lacks (`strlcpy`, `itoa`, `spawnv`).
+//! - [`fdio`]: `open`/`read`/`write`/`devctl`/`close` of paths resource managers attached;
+//! - [`compat`]: QNX libc functions glibc lacks (`strlcpy`, `itoa`, `spawnv`);
+//! - [`resmgr`]: the resource-manager library (`dispatch_*`, `resmgr_*`, `iofunc_*`, thread
+//!   pools).
 
 #![allow(unsafe_code)]
 // The exports are C functions: their safety contract is the C one, documented in the headers.
@@ -22,11 +25,13 @@
 pub mod channel;
 pub mod compat;
 pub mod event;
+pub mod fdio;
 pub mod ids;
 pub mod layout;
 pub mod msg;
 pub mod name;
 pub mod ptrs;
+pub mod resmgr;
 pub mod timer;
 
 use qnet::Errno;
@@ -106,6 +111,24 @@ pub(crate) use kcall;
 /// The next definition of C function `$name` (glibc's, past this library), as type `$ty`;
 /// `None` if there is none.
 macro_rules! next_fn {
+    (ident $name:ident, $ty:ty) => {{
+        static F: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let p = *F.get_or_init(|| {
+            // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT finds glibc's definition.
+            unsafe {
+                libc::dlsym(
+                    libc::RTLD_NEXT,
+                    concat!(stringify!($name), "\0").as_ptr().cast(),
+                ) as usize
+            }
+        });
+        if p == 0 {
+            None
+        } else {
+            // SAFETY: the symbol is glibc's function of this exact C type.
+            Some(unsafe { std::mem::transmute::<usize, $ty>(p) })
+        }
+    }};
     ($name:literal, $ty:ty) => {{
         static F: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         let p = *F.get_or_init(|| {

@@ -108,6 +108,12 @@ enum Got {
 fn receive_raw(chid: Chid, buf: &mut [u8]) -> Result<Got, Errno> {
     let mut info = MsgInfo::default();
     let rcvid = n::msg_receive(chid, buf, Some(&mut info)).map_err(errno_of)?;
+    got(rcvid, info, buf)
+}
+
+/// What a receive that returned `rcvid` with `info` into `buf` got, with this library's
+/// bookkeeping done.
+fn got(rcvid: Rcvid, info: MsgInfo, buf: &[u8]) -> Result<Got, Errno> {
     if rcvid != 0 {
         ids::note_sender(rcvid, info.scoid, info.coid);
         return Ok(Got::Message { rcvid, info });
@@ -171,6 +177,50 @@ unsafe fn receivev(chid: c_int, riov: &[iovec], info: *mut CMsgInfo) -> CResult 
         Got::Pulse(p) => {
             // SAFETY: the caller's parts; a pulse is cut to their size.
             unsafe { scatter(&p.to_bytes(), riov) };
+            Ok(0)
+        }
+    }
+}
+
+/// `MsgReply(rcvid, status, reply)` then, if it succeeded, `MsgReceive(chid, buf, len,
+/// info)`, in one request to the daemon (the resource-manager library's thread pools use it:
+/// see `resmgr`). `Err` with the reply's error if the reply failed (nothing was received).
+///
+/// # Safety
+/// `buf` holds `len` writable bytes (at least a pulse); `info` is null or valid.
+pub(crate) unsafe fn reply_receive(
+    rcvid: Rcvid,
+    status: i64,
+    reply: &[u8],
+    chid: Chid,
+    buf: *mut u8,
+    len: usize,
+    info: *mut CMsgInfo,
+) -> Result<Rcvid, Errno> {
+    if kept().get(&chid).is_some_and(|k| !k.is_empty()) {
+        // A message MsgReceivePulse kept comes first: reply, then take it.
+        n::msg_reply(rcvid, status, reply).map_err(errno_of)?;
+        let part = [iovec {
+            iov_base: buf.cast(),
+            iov_len: len,
+        }];
+        // SAFETY: the caller's buffer and info.
+        return unsafe { receivev(chid, &part, info) };
+    }
+    crate::timer::take_armed();
+    // SAFETY: the caller's buffer.
+    let b = unsafe { bytes_mut(buf.cast(), len) };
+    let mut i = MsgInfo::default();
+    let r = n::msg_reply_receive(rcvid, status, reply, chid, b, Some(&mut i)).map_err(errno_of)?;
+    match got(r, i, b)? {
+        Got::Message { rcvid, info: i } => {
+            // SAFETY: the caller's info pointer.
+            unsafe { put_info(info, &i, len) };
+            Ok(rcvid)
+        }
+        Got::Pulse(p) => {
+            let bytes = p.to_bytes();
+            b[..bytes.len()].copy_from_slice(&bytes);
             Ok(0)
         }
     }

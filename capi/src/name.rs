@@ -43,9 +43,14 @@ fn handshake_enabled() -> bool {
 /// `name_attach(dpp, path, flags)`: a channel with `_NTO_CHF_DISCONNECT |
 /// _NTO_CHF_COID_DISCONNECT | _NTO_CHF_UNBLOCK` and the name on this node (unique: `EEXIST`).
 /// `NAME_FLAG_ATTACH_GLOBAL` is accepted: any node can `name_open("node/name")` anyway.
+///
+/// With a dispatch handle (`dispatch_create`) that has no channel yet, the name's channel
+/// becomes the dispatch's, so its `dispatch_block` loop receives the name's messages (and
+/// answers `name_open`'s `_IO_CONNECT`). A dispatch that already has a channel keeps it; the
+/// name then has its own.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn name_attach(
-    _dpp: *mut libc::c_void,
+    dpp: *mut libc::c_void,
     path: *const c_char,
     _flags: c_uint,
 ) -> *mut CNameAttach {
@@ -58,7 +63,11 @@ pub unsafe extern "C" fn name_attach(
     });
     match r {
         Ok(chid) => Box::into_raw(Box::new(CNameAttach {
-            dpp: std::ptr::null_mut(),
+            dpp: if crate::resmgr::adopt_channel(dpp, chid) {
+                dpp
+            } else {
+                std::ptr::null_mut()
+            },
             chid,
             mntid: 0,
             zero: [0; 2],

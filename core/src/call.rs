@@ -8,6 +8,7 @@ use crate::extents::Extents;
 use crate::flags::{ChannelFlags, TimeoutStates};
 use crate::ids::{Chid, Coid, EventId, Nd, Pid, Priority, Rcvid, Scoid, Tid};
 use crate::info::{ClientInfo, MsgInfo};
+use crate::paths::{PathFlags, PathMatch};
 use crate::pulse::{Pulse, PulseEvent};
 
 /// A `TimerTimeout`-style timeout for one blocking call.
@@ -141,6 +142,38 @@ pub enum Call {
         /// Name to look up.
         name: String,
     },
+    /// `resmgr_attach(path, file_type, flags)` on the caller's channel `chid` →
+    /// [`Completion::Count`] with the attachment's id (see `kernel/paths.rs`).
+    PathAttach {
+        /// Absolute path (empty with `FTYPEONLY`).
+        path: String,
+        /// The caller's channel its clients connect to.
+        chid: Chid,
+        /// `_RESMGR_FLAG_*`.
+        flags: PathFlags,
+        /// `_FTYPE_*` (0 = any).
+        file_type: u32,
+    },
+    /// `resmgr_detach(id)` → [`Completion::Done`].
+    PathDetach {
+        /// What `PathAttach` returned.
+        id: u32,
+    },
+    /// Resolve `path` for an open of `file_type` → [`Completion::Paths`]: every manager it
+    /// reaches, in the order to try them, or `ENOENT`. `/net/<node>/…` is resolved by that
+    /// node.
+    PathResolve {
+        /// Absolute path.
+        path: String,
+        /// `_FTYPE_*` of the open (0 = any).
+        file_type: u32,
+    },
+    /// Every attachment at or below `path` → [`Completion::Paths`] (`rest` relative to
+    /// `path`), for directory listings. `/net/<node>/…` is listed by that node.
+    PathList {
+        /// Absolute directory path.
+        path: String,
+    },
     /// `ConnectClientInfo(scoid)` → [`Completion::ClientInfo`].
     ConnectClientInfo {
         /// Server connection id (from `_msg_info` or a pulse).
@@ -252,4 +285,6 @@ pub enum Completion {
     ClientInfo(ClientInfo),
     /// A registered event handle.
     Event(EventId),
+    /// Managers a path reaches (`PathResolve`) or attachments below a path (`PathList`).
+    Paths(Vec<PathMatch>),
 }

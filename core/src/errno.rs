@@ -39,6 +39,8 @@ impl Errno {
     pub const EEXIST: Errno = Errno(17);
     /// Invalid argument (pulse code out of range, bad flags, bad offset).
     pub const EINVAL: Errno = Errno(22);
+    /// File name too long (a path past `PATH_MAX`).
+    pub const ENAMETOOLONG: Errno = Errno(36);
     /// Function not implemented.
     pub const ENOSYS: Errno = Errno(38);
     /// The object is remote: the operation cannot cross nodes (QNX `ENOREMOTE`; the number is
@@ -78,6 +80,7 @@ impl Errno {
             16 => "EBUSY",
             17 => "EEXIST",
             22 => "EINVAL",
+            36 => "ENAMETOOLONG",
             38 => "ENOSYS",
             66 => "ENOREMOTE",
             71 => "EPROTO",

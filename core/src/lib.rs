@@ -22,6 +22,7 @@ mod kernel;
 #[cfg(feature = "net")]
 pub mod net;
 mod notice;
+pub mod paths;
 mod pulse;
 pub mod sched;
 
@@ -33,8 +34,9 @@ pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, 
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
     ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, DirectHead, Kernel, Limit,
-    LimitHit, Limits, NameSnapshot, Output, PriorityCause, PriorityChange, ProcessSnapshot,
-    RCVID_MAX, RemotePulse, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
+    LimitHit, Limits, NameSnapshot, Output, PathSnapshot, PriorityCause, PriorityChange,
+    ProcessSnapshot, RCVID_MAX, RemotePulse, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
+    Time,
 };
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

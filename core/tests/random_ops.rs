@@ -123,6 +123,19 @@ fn call() -> impl Strategy<Value = Call> {
         (0i32..4).prop_map(|chid| Call::NameDetach { chid }),
         prop_oneof![Just("a"), Just("b"), Just("c")]
             .prop_map(|name| Call::NameOpen { name: name.into() }),
+        (
+            prop_oneof![Just("/dev/a"), Just("/dev"), Just("/"), Just("")],
+            0i32..4,
+            prop_oneof![Just(0u32), Just(4), Just(2 | 4), Just(0x10)],
+            prop_oneof![Just(0u32), Just(6)]
+        )
+            .prop_map(|(path, chid, flags, file_type)| Call::PathAttach {
+                path: path.into(),
+                chid,
+                flags: qnet_core::paths::PathFlags(flags),
+                file_type
+            }),
+        (0u32..4).prop_map(|id| Call::PathDetach { id }),
         (0i32..4, any::<i8>(), any::<bool>(), 0i32..4).prop_map(
             |(coid, code, updateable, server_coid)| Call::MsgRegisterEvent {
                 event: PulseEvent {

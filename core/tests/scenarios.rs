@@ -43,6 +43,7 @@
 //!                                     # seq 1 died: ESRCH for that call (as its daemon does)
 //! stream-stopped 1/200.1 seq=1        # the caller stopped the stream of call seq 1 of remote
 //!                                     # thread 1/200.1 served by the selected kernel
+//! paths                               # the selected kernel's attached paths, by id
 //! priorities on                       # print poll_priority's changes (`100.1 runs at 20
 //!                                     # (Received)`) before the outputs; off by default
 //! ```
@@ -72,6 +73,7 @@ use qnet_core::net::{Net, Packet};
 use qnet_core::{
     Call, ChannelFlags, Completion, Config, Credentials, Errno, Kernel, MsgInfo, Nd, Notice,
     Output, ProcessKey, PulseCode, PulseEvent, Received, ThreadKey, Timeout, TimeoutStates,
+    paths::PathFlags,
 };
 
 struct Runner {
@@ -309,6 +311,24 @@ impl Runner {
                     .map(|p| p.process.to_string())
                     .collect();
                 return Ok(keys.join(" "));
+            }
+            "paths" => {
+                let lines: Vec<String> = self
+                    .cur()
+                    .paths()
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} {:?} {}.chid{} {:?} ftype={}",
+                            p.id, p.path, p.owner, p.chid, p.flags, p.file_type
+                        )
+                    })
+                    .collect();
+                return Ok(if lines.is_empty() {
+                    "(none)".into()
+                } else {
+                    lines.join("\n")
+                });
             }
             "unsent-pulses" => {
                 let nd = rest.first().ok_or("unsent-pulses ND")?;
@@ -634,6 +654,22 @@ fn parse_flags(s: Option<&str>) -> Result<ChannelFlags, String> {
     }
 }
 
+/// `DIR|AFTER`
+fn parse_path_flags(s: Option<&str>) -> Result<PathFlags, String> {
+    let mut bits = 0;
+    for part in s.unwrap_or("").split('|').filter(|p| !p.is_empty()) {
+        bits |= match part {
+            "BEFORE" => PathFlags::BEFORE.0,
+            "AFTER" => PathFlags::AFTER.0,
+            "DIR" => PathFlags::DIR.0,
+            "OPAQUE" => PathFlags::OPAQUE.0,
+            "FTYPEONLY" => PathFlags::FTYPEONLY.0,
+            other => return Err(format!("bad path flag {other}")),
+        };
+    }
+    Ok(PathFlags(bits))
+}
+
 /// `SEND|REPLY:5s`
 fn parse_timeout(s: Option<&str>) -> Result<Option<Timeout>, String> {
     let Some(s) = s else { return Ok(None) };
@@ -725,6 +761,20 @@ fn parse_call(name: &str, a: &Args) -> Result<Call, String> {
         "NameOpen" => Call::NameOpen {
             name: a.req("name")?.trim_matches('"').to_owned(),
         },
+        "PathAttach" => Call::PathAttach {
+            path: a.req("path")?.trim_matches('"').to_owned(),
+            chid: a.num("chid")?,
+            flags: parse_path_flags(a.get("flags"))?,
+            file_type: a.num_or("ftype", 0)?,
+        },
+        "PathDetach" => Call::PathDetach { id: a.num("id")? },
+        "PathResolve" => Call::PathResolve {
+            path: a.req("path")?.trim_matches('"').to_owned(),
+            file_type: a.num_or("ftype", 0)?,
+        },
+        "PathList" => Call::PathList {
+            path: a.req("path")?.trim_matches('"').to_owned(),
+        },
         "MsgRegisterEvent" => Call::MsgRegisterEvent {
             event: PulseEvent {
                 coid: a.num("coid")?,
@@ -775,6 +825,10 @@ fn fmt_call(c: &Call) -> String {
             format!("ConnectAttach nd={nd} pid={pid} chid={chid}")
         }
         Call::NameOpen { name } => format!("NameOpen name={name}"),
+        Call::PathResolve { path, file_type } => {
+            format!("PathResolve path={path} ftype={file_type}")
+        }
+        Call::PathList { path } => format!("PathList path={path}"),
         Call::ConnectDetach { coid } => format!("ConnectDetach coid={coid}"),
         Call::MsgSend {
             coid,
@@ -909,6 +963,18 @@ fn fmt_result(r: &Result<Completion, Errno>) -> String {
             )
         }
         Completion::Event(e) => format!("Event({e})"),
+        Completion::Paths(found) => {
+            let items: Vec<String> = found
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}/{}.chid{} id={} {:?}+{:?}",
+                        m.nd, m.pid, m.chid, m.handle, m.prefix, m.rest
+                    )
+                })
+                .collect();
+            format!("Paths [{}]", items.join(", "))
+        }
     }
 }
 

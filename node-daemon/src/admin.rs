@@ -472,6 +472,18 @@ fn build_view(kernel: &Kernel, sessions: &mut dyn Iterator<Item = ThreadKey>) ->
                 chid: n.chid,
             })
             .collect(),
+        paths: snap
+            .paths
+            .iter()
+            .map(|p| local::PathView {
+                id: p.id,
+                path: p.path.clone(),
+                pid: p.owner.pid,
+                chid: p.chid,
+                flags: p.flags.0,
+                file_type: p.file_type,
+            })
+            .collect(),
         events: snap.events as u64,
         messages: snap.messages as u64,
         limits: Some({

@@ -44,8 +44,9 @@ pub struct Args {
     /// seeds = ["HOST:PORT"], discover ("mdns"), mdns_interfaces,
     /// link_timeout ("3s"), peer_memory_per_node, peer_memory_total, peer_frame_timeout,
     /// max_message_size, busy_poll ("200us"), busy_poll_idle, one_copy, direct, metrics, log,
-    /// log_format, log_repeat, limit_*); flags given here override it. SIGHUP re-reads it and
-    /// applies log, peers, seeds, metrics and limit_* at once (the rest at the next start).
+    /// log_format, log_repeat, limit_*, mount, mount_links = [...]); flags given here override
+    /// it. SIGHUP re-reads it and applies log, peers, seeds, metrics and limit_* at once (the
+    /// rest at the next start).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Unix socket to listen on (default: $QNET_SOCKET or /tmp/qnetd.sock; clients also look
@@ -179,6 +180,15 @@ pub struct Args {
     /// Pulses one channel may queue (default 16384); more fail with EAGAIN.
     #[arg(long)]
     pub limit_queued_pulses: Option<usize>,
+    /// Serve the pathname space (the paths resource managers attached, this node's and
+    /// other nodes' under `net/<node>`) as a FUSE file system mounted here, e.g.
+    /// `/run/qnet/fs` (off by default; needs root or CAP_SYS_ADMIN and /dev/fuse).
+    #[arg(long)]
+    pub mount: Option<PathBuf>,
+    /// With --mount: attached paths under this directory (e.g. `/dev`) get a symbolic link
+    /// to their file in the mount, where nothing exists yet (repeatable; none by default).
+    #[arg(long = "mount-link", requires = "mount")]
+    pub mount_links: Vec<PathBuf>,
 }
 
 /// How log lines are written.
@@ -272,6 +282,9 @@ struct FileConfig {
     limit_events: Option<usize>,
     limit_message_bytes: Option<u64>,
     limit_queued_pulses: Option<usize>,
+    mount: Option<PathBuf>,
+    #[serde(default)]
+    mount_links: Vec<PathBuf>,
 }
 
 /// Why the configuration is unusable. Each message is one line that names the cause itself
@@ -356,6 +369,10 @@ pub struct Config {
     pub direct: crate::local::direct::Direct,
     /// What one process and one channel may hold.
     pub limits: qnet_core::Limits,
+    /// Where the pathname space is mounted (FUSE); `None`: not mounted.
+    pub mount: Option<PathBuf>,
+    /// Roots under which attached paths get a symbolic link to the mount.
+    pub mount_links: Vec<PathBuf>,
 }
 
 impl Config {
@@ -387,6 +404,8 @@ impl Config {
             one_copy: crate::one_copy::OneCopy::On,
             direct: crate::local::direct::Direct::On,
             limits: qnet_core::Limits::default(),
+            mount: None,
+            mount_links: Vec::new(),
         }
     }
 
@@ -503,6 +522,12 @@ impl Config {
                         .unwrap_or(d.queued_pulses),
                 }
             },
+            mount: args.mount.or(file.mount),
+            mount_links: if args.mount_links.is_empty() {
+                file.mount_links
+            } else {
+                args.mount_links
+            },
         };
         config.validate()?;
         Ok(config)
@@ -515,6 +540,24 @@ impl Config {
                 "max_message_size {} is outside 1..={MAX_MESSAGE_SIZE_LIMIT}",
                 self.max_message_size
             ));
+        }
+        if let Some(m) = &self.mount {
+            if !m.is_absolute() {
+                return invalid(format!("mount {} must be an absolute path", m.display()));
+            }
+        }
+        if let Some(l) = self
+            .mount_links
+            .iter()
+            .find(|l| !l.is_absolute() || l.as_os_str() == "/")
+        {
+            return invalid(format!(
+                "mount link root {} must be an absolute directory other than /",
+                l.display()
+            ));
+        }
+        if !self.mount_links.is_empty() && self.mount.is_none() {
+            return invalid("mount_links needs mount (the links point into it)".into());
         }
         if self.listen.is_some() && self.certs.is_none() {
             return invalid(
@@ -1119,6 +1162,38 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn mount_and_its_links_from_flags_and_file_with_bad_ones_refused() {
+        let c = config(&[]).unwrap();
+        assert!(
+            c.mount.is_none() && c.mount_links.is_empty(),
+            "off by default"
+        );
+        let c = config(&["--mount", "/run/qnet/fs", "--mount-link", "/dev"]).unwrap();
+        assert_eq!(c.mount, Some(PathBuf::from("/run/qnet/fs")));
+        assert_eq!(c.mount_links, [PathBuf::from("/dev")]);
+        let e = config(&["--mount", "fs"]).unwrap_err().to_string();
+        assert!(e.contains("absolute"), "{e}");
+        let e = config(&["--mount", "/fs", "--mount-link", "/"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("other than /"), "{e}");
+        assert!(
+            config(&["--mount-link", "/dev"]).is_err(),
+            "links need the mount"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("q.toml");
+        std::fs::write(
+            &file,
+            "mount = \"/m\"\nmount_links = [\"/dev\", \"/srv\"]\n",
+        )
+        .unwrap();
+        let c = config(&["--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(c.mount, Some(PathBuf::from("/m")));
+        assert_eq!(c.mount_links.len(), 2);
     }
 
     #[test]

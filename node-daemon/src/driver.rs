@@ -261,6 +261,31 @@ impl Driver {
         result.map(local::Response::from)
     }
 
+    /// As [`Driver::call`], with the kernel's answer itself (for callers inside the daemon,
+    /// e.g. the FUSE mount, that have no wire to write it to).
+    pub fn call_answer(&self, thread: ThreadKey, call: Call) -> Option<Answer> {
+        self.calls.count(&call);
+        let now = self.now();
+        let mut st = self.lock();
+        st.kernel.handle_call(now, thread, call);
+        self.finish(&mut st, Some(thread))
+    }
+
+    /// Cancel local `thread`'s blocking call, as a signal does on QNX
+    /// ([`Kernel::handle_unblock`]: `EINTR`, or the server's unblock pulse for a
+    /// REPLY-blocked send on an `_NTO_CHF_UNBLOCK` channel).
+    pub fn unblock(&self, thread: ThreadKey) {
+        let now = self.now();
+        let mut st = self.lock();
+        st.kernel.handle_unblock(now, thread);
+        self.finish(&mut st, None);
+    }
+
+    /// Read-only access to the kernel for callers inside the daemon (listings).
+    pub fn with_kernel<R>(&self, f: impl FnOnce(&Kernel) -> R) -> R {
+        f(&self.lock().kernel)
+    }
+
     /// `thread` makes `MsgReplyReceive` (a qnet extension): `reply` (a `MsgReply`), then,
     /// only if it succeeded, `receive` (a `MsgReceive`), under one hold of the lock. The
     /// reply's own `Done` is swallowed; the result is the reply's error, or the receive's

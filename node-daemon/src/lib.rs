@@ -13,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod driver;
 mod fdpass;
+pub mod fuse;
 pub mod heap;
 pub mod local;
 pub mod metrics;

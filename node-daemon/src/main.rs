@@ -109,6 +109,7 @@ fn run(args: Args) -> Result<(), String> {
             max_message_size = config.max_message_size,
             listen = %server.peer_addr().map_or("off".into(), |a| a.to_string()),
             metrics = %server.metrics_addr().map_or("off".into(), |a| a.to_string()),
+            mount = %server.mount_dir().map_or("off".into(), |d| d.display().to_string()),
             peers = %if peers.is_empty() { "none".into() } else { peers.join(",") },
             seeds = %if config.seeds.is_empty() { "none".into() } else { config.seeds.join(",") },
             discover = %if config.discover == qnet_daemon::config::Discover::Mdns { "mdns" } else { "off" },

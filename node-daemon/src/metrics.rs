@@ -46,7 +46,7 @@ pub const MAX_REQUEST: usize = 8 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The call kinds counted, in [`kind_index`] order.
-pub const CALL_KINDS: [&str; 24] = [
+pub const CALL_KINDS: [&str; 28] = [
     "ChannelCreate",
     "ChannelDestroy",
     "ConnectAttach",
@@ -71,6 +71,10 @@ pub const CALL_KINDS: [&str; 24] = [
     "Unblock",
     "ConnectFlags",
     "MsgDeliverPulse",
+    "PathAttach",
+    "PathDetach",
+    "PathResolve",
+    "PathList",
 ];
 
 /// Calls made by local clients and the payload bytes they carried, per kind; errors their
@@ -175,6 +179,10 @@ fn kind_index(call: &Call) -> usize {
         Call::Unblock { .. } => 21,
         Call::ConnectFlags { .. } => 22,
         Call::MsgDeliverPulse { .. } => 23,
+        Call::PathAttach { .. } => 24,
+        Call::PathDetach { .. } => 25,
+        Call::PathResolve { .. } => 26,
+        Call::PathList { .. } => 27,
     }
 }
 

@@ -79,6 +79,8 @@ pub const SETTINGS: &[Setting] = &[
     setting!("rt_priority", Restart, rt_priority),
     setting!("one_copy", Restart, one_copy),
     setting!("direct", Restart, direct),
+    setting!("mount", Restart, mount),
+    setting!("mount_links", Restart, mount_links),
     setting!("log_format", Restart, log_format),
     setting!("log_repeat", Restart, log_repeat),
 ];
@@ -188,6 +190,16 @@ impl Show for Duration {
 impl<T: Show> Show for Option<T> {
     fn show(&self) -> String {
         self.as_ref().map_or_else(|| "off".into(), Show::show)
+    }
+}
+
+impl Show for Vec<PathBuf> {
+    fn show(&self) -> String {
+        if self.is_empty() {
+            return "none".into();
+        }
+        let all: Vec<String> = self.iter().map(|p| p.display().to_string()).collect();
+        all.join(",")
     }
 }
 

@@ -86,6 +86,9 @@ pub enum ServerError {
     /// The peer endpoint could not start.
     #[error(transparent)]
     Peer(#[from] crate::peer::PeerError),
+    /// The pathname space could not be mounted (`--mount`).
+    #[error(transparent)]
+    Mount(#[from] crate::fuse::MountError),
     /// A system call failed. (The error is in the message, not a `source()`, so that
     /// printing the chain does not say it twice.)
     #[error("{what} {}: {error}", path.display())]
@@ -114,6 +117,7 @@ pub struct Server {
     config: Config,
     exposition: Arc<Exposition>,
     log_filter: FilterSlot,
+    mount: Option<crate::fuse::Mount>,
 }
 
 impl Server {
@@ -185,6 +189,11 @@ impl Server {
             one_copy: config.one_copy == crate::one_copy::OneCopy::On,
             cert_not_after: own_cert,
         });
+        let mount = config
+            .mount
+            .as_deref()
+            .map(|dir| crate::fuse::Mount::new(dir, config.mount_links.clone()))
+            .transpose()?;
         let mut certs = Vec::new();
         if let Some(t) = own_cert {
             certs.push(("node", config.node.clone(), t));
@@ -208,6 +217,7 @@ impl Server {
             ctx,
             peer,
             metrics,
+            mount,
             busy_poll: crate::poll::Windows::new(config.busy_poll, config.busy_poll_idle)
                 .adaptive(!config.busy_poll_fixed),
             config: config.clone(),
@@ -230,6 +240,11 @@ impl Server {
     /// The TCP address of the metrics endpoint, if it serves one.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where the pathname space is mounted, if it is.
+    pub fn mount_dir(&self) -> Option<&Path> {
+        self.mount.as_ref().map(crate::fuse::Mount::dir)
     }
 
     /// The socket path.
@@ -271,6 +286,22 @@ impl Server {
         if let Some(listener) = self.metrics {
             live.serve_metrics(listener);
         }
+        let links = self
+            .mount
+            .as_ref()
+            .map(|m| Arc::new(m.serve(self.ctx.driver.clone(), tokio::runtime::Handle::current())));
+        if let Some(links) = links.clone().filter(|l| l.enabled()) {
+            let cancel = cancel.clone();
+            tracker.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tick.tick() => links.sync(),
+                    }
+                }
+            });
+        }
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -290,6 +321,12 @@ impl Server {
         }
         (self.exposition.ready.stopping).store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(sessions = tracker.len().saturating_sub(1), "shutting down");
+        if let Some(m) = &self.mount {
+            if let Some(l) = &links {
+                l.clear();
+            }
+            m.unmount();
+        }
         drop(self.listener);
         remove_own_socket(&self.path, self.inode);
         // Before the sessions close: what their closing causes must not reach other clients.

@@ -63,8 +63,9 @@ fn sample_config_loads_with_every_key_set() {
     assert_eq!(config.peer_memory_total, 512 << 20);
     assert_eq!(config.peer_frame_timeout, Duration::from_secs(10));
 
-    // Every key the loader accepts is present (uncommented) in the sample, except `metrics`
-    // (off by default: commented out) and the older spellings `*_ms` / `*_us`.
+    // Every key the loader accepts is present (uncommented) in the sample, except `metrics`,
+    // `mount` and `mount_links` (off by default: commented out) and the older spellings
+    // `*_ms` / `*_us`.
     let text = std::fs::read_to_string(&path).unwrap();
     let table: toml::Table = text.parse().unwrap();
     let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();

@@ -30,6 +30,8 @@ pub use crate::codec::{
     CallFailure, DirectGrant, DirectRequest, LocalAnswer, LocalRequest, NetmgrRequest,
     ReplyReceive, ShmRequest,
 };
+use qnet_core::paths::{PathFlags, PathMatch};
+
 use crate::local;
 use crate::local::request::Call as WireCall;
 use crate::local::response::Result as WireResult;
@@ -217,6 +219,18 @@ impl TryFrom<local::Request> for LocalRequest {
             },
             WireCall::NameDetach(c) => Call::NameDetach { chid: c.chid },
             WireCall::NameOpen(c) => Call::NameOpen { name: c.name },
+            WireCall::PathAttach(c) => Call::PathAttach {
+                path: c.path,
+                chid: c.chid,
+                flags: PathFlags(c.flags),
+                file_type: c.file_type,
+            },
+            WireCall::PathDetach(c) => Call::PathDetach { id: c.id },
+            WireCall::PathResolve(c) => Call::PathResolve {
+                path: c.path,
+                file_type: c.file_type,
+            },
+            WireCall::PathList(c) => Call::PathList { path: c.path },
             WireCall::ConnectClientInfo(c) => Call::ConnectClientInfo { scoid: c.scoid },
             WireCall::MsgRegisterEvent(c) => Call::MsgRegisterEvent {
                 event: pulse_event("MsgRegisterEvent.event", c.event)?,
@@ -468,6 +482,22 @@ fn wire_call(call: Call) -> WireCall {
             }),
             Call::NameDetach { chid } => WireCall::NameDetach(local::NameDetach { chid }),
             Call::NameOpen { name } => WireCall::NameOpen(local::NameOpen { name }),
+            Call::PathAttach {
+                path,
+                chid,
+                flags,
+                file_type,
+            } => WireCall::PathAttach(local::PathAttach {
+                path,
+                chid,
+                flags: flags.0,
+                file_type,
+            }),
+            Call::PathDetach { id } => WireCall::PathDetach(local::PathDetach { id }),
+            Call::PathResolve { path, file_type } => {
+                WireCall::PathResolve(local::PathResolve { path, file_type })
+            }
+            Call::PathList { path } => WireCall::PathList(local::PathList { path }),
             Call::ConnectClientInfo { scoid } => {
                 WireCall::ConnectClientInfo(local::ConnectClientInfo { scoid })
             }
@@ -587,6 +617,21 @@ impl TryFrom<local::Response> for Result<LocalAnswer, CallFailure> {
                 },
             }),
             WireResult::Event(e) => Completion::Event(e),
+            WireResult::Paths(p) => Completion::Paths(
+                p.matches
+                    .into_iter()
+                    .map(|m| PathMatch {
+                        nd: m.nd,
+                        pid: m.pid,
+                        chid: m.chid,
+                        handle: m.handle,
+                        flags: PathFlags(m.flags),
+                        file_type: m.file_type,
+                        prefix: m.prefix,
+                        rest: m.rest,
+                    })
+                    .collect(),
+            ),
             WireResult::ShmHandle(h) => return Ok(Ok(LocalAnswer::ShmHandle(h))),
             WireResult::Nd(nd) => return Ok(Ok(LocalAnswer::Nd(nd))),
             WireResult::NodeName(n) => return Ok(Ok(LocalAnswer::NodeName(n))),
@@ -740,6 +785,21 @@ impl From<Completion> for local::Response {
             Completion::Info(i) => WireResult::Info(i.into()),
             Completion::ClientInfo(c) => WireResult::ClientInfo(c.into()),
             Completion::Event(e) => WireResult::Event(e),
+            Completion::Paths(found) => WireResult::Paths(local::PathMatches {
+                matches: found
+                    .into_iter()
+                    .map(|m| local::PathMatch {
+                        nd: m.nd,
+                        pid: m.pid,
+                        chid: m.chid,
+                        handle: m.handle,
+                        flags: m.flags.0,
+                        file_type: m.file_type,
+                        prefix: m.prefix,
+                        rest: m.rest,
+                    })
+                    .collect(),
+            }),
         };
         local::Response {
             result: Some(result),
@@ -1135,6 +1195,19 @@ mod tests {
             (Completion::Count(9), WireResult::Count(9)),
             (Completion::Event(12), WireResult::Event(12)),
         ];
+        let found = vec![PathMatch {
+            nd: 3,
+            pid: 100,
+            chid: 1,
+            handle: 7,
+            flags: PathFlags::DIR,
+            file_type: 0,
+            prefix: "/dev".into(),
+            rest: "x/y".into(),
+        }];
+        let r: local::Response = Ok(Completion::Paths(found.clone())).into();
+        let back: Result<Completion, Errno> = r.try_into().unwrap();
+        assert_eq!(back.unwrap(), Completion::Paths(found));
         for (c, w) in simple {
             let r: local::Response = Ok(c).into();
             assert_eq!(r.result, Some(w));
@@ -1206,6 +1279,18 @@ mod tests {
             Call::NameOpen {
                 name: "n2/srv".into(),
             },
+            Call::PathAttach {
+                path: "/dev/x".into(),
+                chid: 2,
+                flags: PathFlags(PathFlags::DIR.0 | PathFlags::AFTER.0),
+                file_type: 6,
+            },
+            Call::PathDetach { id: 3 },
+            Call::PathResolve {
+                path: "/net/n2/dev/x".into(),
+                file_type: 0,
+            },
+            Call::PathList { path: "/".into() },
             Call::ConnectClientInfo { scoid: 1 },
             Call::MsgRegisterEvent {
                 event: PulseEvent {

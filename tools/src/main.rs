@@ -50,6 +50,8 @@ enum Command {
     Connections(cmd::NodeArgs),
     /// Attached names.
     Names(cmd::NodeArgs),
+    /// The pathname space: paths resource managers attached, with owner and node.
+    Paths(cmd::NodeArgs),
     /// Peer nodes (like `ls /net`): link state, round-trip time, certificate.
     Nodes(cmd::nodes::NodesArgs),
     /// Round trips to a node's daemon over the peer link.
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         Command::Channels(args) => cmd::channels::channels(args),
         Command::Connections(args) => cmd::connections::connections(args),
         Command::Names(args) => cmd::names::names(args),
+        Command::Paths(args) => cmd::paths::paths(args),
         Command::Nodes(args) => cmd::nodes::nodes(args),
         Command::Ping(args) => cmd::ping::ping(args),
         Command::Soak(args) => cmd::soak::run(args),

@@ -104,12 +104,32 @@ fn quick_bench_runs_and_prints_the_table() {
         .filter(|l| l.ends_with("PASS") || l.ends_with("MISS"))
         .collect();
     // --quick runs 64 B and 1 MiB: every target row but the two 64 KiB ones (issue 17's
-    // table, the earlier 64 B p50 rows, memory).
+    // table, the earlier 64 B p50 rows, memory), and issue 24's resource-manager rows: the
+    // libqnetc one always, the two through the FUSE mount where the bench may mount (root,
+    // /dev/fuse).
+    let mounted = nix::unistd::geteuid().is_root() && std::path::Path::new("/dev/fuse").exists();
+    let resmgr_rows = if mounted { 3 } else { 1 };
     assert_eq!(
         targets.len(),
-        15,
-        "fifteen target rows with a verdict:\n{stdout}"
+        15 + resmgr_rows,
+        "{} target rows with a verdict:\n{stdout}",
+        15 + resmgr_rows
     );
+    assert!(
+        targets
+            .iter()
+            .any(|t| t.trim_start().starts_with("64 B read as libqnetc")),
+        "no resource-manager target:\n{stdout}"
+    );
+    let rm = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("resource manager"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no resource-manager figures:\n{stdout}"));
+    assert!(rm.contains("read as libqnetc p50"), "{rm}");
+    if mounted {
+        assert!(!rm.ends_with("mount p50 -"), "the mount rows ran: {rm}");
+    }
     for row in [
         "local MsgSend p50, 1 MiB",
         "paced 1 call/ms p50, remote",

@@ -386,7 +386,15 @@ fn pidin_shows_a_remote_client_reply_blocked_and_its_server_receive_blocked() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["pidin", "channels", "connections", "names", "nodes", "ping"] {
+    for cmd in [
+        "pidin",
+        "channels",
+        "connections",
+        "names",
+        "paths",
+        "nodes",
+        "ping",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_qnet"))
             .args([cmd, "--help"])
             .output()
@@ -416,4 +424,55 @@ fn a_missing_daemon_is_a_clear_error() {
             dir.path().join("none.sock").display()
         )
     );
+}
+
+#[test]
+fn paths_lists_attached_paths_with_owner_and_node_and_forgets_them_with_their_process() {
+    let cluster = Cluster::start(&["n2", "n1"]);
+    let (n1, n2) = (Node::of(&cluster, "n1"), Node::of(&cluster, "n2"));
+    let pid = std::process::id();
+    let mut server = Session::open(&n2, 4001);
+    let chid = match server.call(request::Call::ChannelCreate(local::ChannelCreate {
+        flags: 0,
+    })) {
+        response::Result::Chid(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let id = match server.call(request::Call::PathAttach(local::PathAttach {
+        path: "/dev/qnet/sensor".into(),
+        chid,
+        flags: 0x4 | 0x2,
+        file_type: 0,
+    })) {
+        response::Result::Count(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let rows = n1.qnet_json(&["paths", "-n", "all", "--json"]);
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"] == "/dev/qnet/sensor")
+        .unwrap_or_else(|| panic!("{rows:#}"));
+    assert_eq!(row["node"], "n2", "{row}");
+    assert_eq!(row["pid"], pid, "{row}");
+    assert_eq!(row["chid"], chid, "{row}");
+    assert_eq!(row["id"], id, "{row}");
+    assert_eq!(row["flags"], "AFTER|DIR", "{row}");
+    assert!(!row["owner"].as_str().unwrap().is_empty(), "{row}");
+    let table = String::from_utf8(n2.qnet(&["paths"]).stdout).unwrap();
+    assert!(table.starts_with("NODE"), "{table}");
+    assert!(table.contains("/dev/qnet/sensor"), "{table}");
+
+    // The manager's process goes (its only session closes): so does its path.
+    drop(server);
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let rows = n1.qnet_json(&["paths", "-n", "all", "--json"]);
+        if rows.as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the path stayed: {rows:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

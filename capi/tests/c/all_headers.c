@@ -4,15 +4,18 @@
  * conflicting redefinition.
  */
 #define EOK 0
+#include <devctl.h>
 #include <process.h>
 #include <sys/dispatch.h>
 #include <sys/iofunc.h>
 #include <sys/iomsg.h>
 #include <sys/netmgr.h>
+#include <sys/resmgr.h>
 #include <sys/neutrino.h>
 #include <sys/siginfo.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char *argv[])
 {
@@ -70,7 +73,37 @@ int main(int argc, char *argv[])
 		ChannelDestroy(chid);
 		ChannelCreate_r(0);
 		MsgSend_r(coid, buf, 1, buf, 1);
-		printf("%d %d %d\n", p.code, _IO_CONNECT, getpid());
+		/* The resource-manager library. */
+		static resmgr_connect_funcs_t cf;
+		static resmgr_io_funcs_t iof;
+		static iofunc_attr_t attr;
+		resmgr_attr_t ra;
+		memset(&ra, 0, sizeof(ra));
+		dispatch_t *dpp = dispatch_create_channel(-1, DISPATCH_FLAG_NOLOCK);
+		iofunc_func_init(_RESMGR_CONNECT_NFUNCS, &cf, _RESMGR_IO_NFUNCS, &iof);
+		iofunc_attr_init(&attr, S_IFNAM | 0666, NULL, NULL);
+		int id = resmgr_attach(dpp, &ra, "/dev/x", _FTYPE_ANY, _RESMGR_FLAG_DIR, &cf, &iof, &attr);
+		dispatch_context_t *ctp = dispatch_context_alloc(dpp);
+		ctp = dispatch_block(ctp);
+		dispatch_handler(ctp);
+		resmgr_msgread(&ctp->resmgr_context, buf, 1, 0);
+		resmgr_msgreply(&ctp->resmgr_context, buf, 1);
+		_IO_SET_READ_NBYTES(&ctp->resmgr_context, 1);
+		int parts = _RESMGR_PTR(&ctp->resmgr_context, buf, 1);
+		resmgr_detach(dpp, id, 0);
+		thread_pool_attr_t pa;
+		memset(&pa, 0, sizeof(pa));
+		thread_pool_t *tp = thread_pool_create(&pa, POOL_FLAG_EXIT_SELF);
+		thread_pool_start(tp);
+		pulse_attach(dpp, MSG_FLAG_ALLOC_PULSE, 0, NULL, NULL);
+		message_attach(dpp, NULL, _IO_MAX + 1, _IO_MAX + 10, NULL, NULL);
+		int info_val = 0;
+		devctl(coid, DCMD_ALL_GETFLAGS, buf, sizeof(int), &info_val);
+		dispatch_destroy(dpp);
+#ifndef __cplusplus
+		parts += min(1, 2) + max(1, 2); /* QNX's headers define them for C */
+#endif
+		printf("%d %d %d %d\n", p.code, _IO_CONNECT, getpid(), parts);
 	}
 	puts("ok");
 	return EXIT_SUCCESS;

@@ -8,6 +8,7 @@ mod channel;
 mod event;
 mod name;
 mod netmgr;
+mod path;
 mod priority;
 mod pulse;
 mod receive;
@@ -28,6 +29,7 @@ pub use netmgr::{
     NODE_ENV, TargetParts, default_nd, default_node, netmgr_ndtostr, netmgr_strtond, parse_target,
     split_target,
 };
+pub use path::{path_attach, path_detach, path_list, path_resolve};
 pub use priority::{priority, priority_inherited, set_priority, set_scheduler};
 pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};
 pub use receive::{msg_receive, msg_receivev, msg_reply_receive};
@@ -40,6 +42,7 @@ pub use timer::{timer_timeout, unblock};
 pub use crate::session::gettid;
 pub(crate) use name::local_part as name_local_part;
 pub(crate) use priority::on_receive;
+pub use qnet_core::paths::{PathFlags, PathMatch};
 pub use qnet_core::{
     ChannelFlags, ClientInfo, MsgInfo, MsgInfoFlags, PULSE_SIZE, Pulse, PulseCode, PulseEvent,
     TimeoutStates,

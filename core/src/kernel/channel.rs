@@ -138,6 +138,7 @@ impl Kernel {
         if let Some(name) = p.names.remove(&chid) {
             self.names.remove(&name);
         }
+        self.remove_channel_paths(process, chid);
         for receiver in std::mem::take(&mut channel.receivers) {
             self.release(receiver, Err(Errno::ESRCH));
         }

@@ -171,6 +171,8 @@ pub struct Snapshot {
     pub processes: Vec<ProcessSnapshot>,
     /// Attached names, by name.
     pub names: Vec<NameSnapshot>,
+    /// Attached paths (`resmgr_attach`), by id.
+    pub paths: Vec<super::PathSnapshot>,
     /// Registered events (this node's servers may deliver them).
     pub events: usize,
     /// Messages in flight (queued or received, not answered).
@@ -326,6 +328,7 @@ impl Kernel {
         Snapshot {
             processes,
             names: self.names(),
+            paths: self.paths(),
             events: self.events.len(),
             messages: self.messages.len(),
         }
@@ -462,7 +465,7 @@ impl Kernel {
         if let Some(r) = self.messages.keys().find(|r| !self.rcvid_issued(**r)) {
             return Err(format!("rcvid {r} out of range"));
         }
-        Ok(())
+        self.audit_paths()
     }
 }
 

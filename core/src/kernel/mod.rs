@@ -9,6 +9,8 @@
 //! - `pulses.rs`: `MsgSendPulse` and the system pulses the kernel sends itself;
 //! - `unblock.rs`: `Call::Unblock`, timeouts firing, the `_NTO_CHF_UNBLOCK` rules;
 //! - `names.rs`: `name_attach` / `name_detach` / `name_open`;
+//! - `paths.rs`: the pathname space: `resmgr_attach` / `resmgr_detach`, resolving a path to
+//!   the managers it reaches;
 //! - `events.rs`: registered pulse events;
 //! - `timers.rs`: the deadline set behind `poll_timeout` / `handle_timeout`;
 //! - `numbering.rs`: lowest-free chids, coids and scoids; rcvids below 2^31;
@@ -28,6 +30,7 @@ mod message;
 mod names;
 mod nodes;
 mod numbering;
+mod paths;
 mod priority;
 mod process;
 mod pulses;
@@ -59,6 +62,7 @@ pub use self::introspect::{
 };
 pub use self::limits::{Limit, LimitHit, Limits};
 pub use self::numbering::RCVID_MAX;
+pub use self::paths::PathSnapshot;
 pub use self::priority::{PriorityCause, PriorityChange};
 pub use self::served::RemotePulse;
 
@@ -210,6 +214,14 @@ pub struct Kernel {
     next_seq: u64,
     /// Local names: name → (owner, chid).
     names: BTreeMap<String, (ProcessKey, Chid)>,
+    /// Attached paths by normalized path, each list in resolve order (`paths.rs`).
+    paths: BTreeMap<String, Vec<u32>>,
+    /// `FTYPEONLY` attachments by file type, in resolve order.
+    ftype_only: BTreeMap<u32, Vec<u32>>,
+    /// Every attachment, by id.
+    path_entries: BTreeMap<u32, paths::PathEntry>,
+    /// Attachment ids in use.
+    path_ids: numbering::LowestFree,
     /// Registered events.
     events: BTreeMap<EventId, RegisteredEvent>,
     /// Next event handle.
@@ -259,6 +271,10 @@ impl Kernel {
             next_generation: 1,
             next_seq: 0,
             names: BTreeMap::new(),
+            paths: BTreeMap::new(),
+            ftype_only: BTreeMap::new(),
+            path_entries: BTreeMap::new(),
+            path_ids: numbering::LowestFree::default(),
             events: BTreeMap::new(),
             next_event: 1,
             nodes: BTreeMap::new(),
@@ -439,6 +455,31 @@ impl Kernel {
                 let r = self
                     .name_open(thread.process(), &name)
                     .map(Completion::Coid);
+                self.complete(thread, r);
+            }
+            Call::PathAttach {
+                path,
+                chid,
+                flags,
+                file_type,
+            } => {
+                let r = self
+                    .path_attach(thread.process(), &path, chid, flags, file_type)
+                    .map(|id| Completion::Count(u64::from(id)));
+                self.complete(thread, r);
+            }
+            Call::PathDetach { id } => {
+                let r = self
+                    .path_detach(thread.process(), id)
+                    .map(|()| Completion::Done);
+                self.complete(thread, r);
+            }
+            Call::PathResolve { path, file_type } => {
+                let r = self.path_resolve(&path, file_type).map(Completion::Paths);
+                self.complete(thread, r);
+            }
+            Call::PathList { path } => {
+                let r = self.path_list(&path).map(Completion::Paths);
                 self.complete(thread, r);
             }
             Call::MsgRegisterEvent { event, server_coid } => {

@@ -47,6 +47,8 @@ pub(super) struct Process {
     pub(super) scoid_ids: LowestFree,
     /// Its names, by channel (a channel carries at most one name).
     pub(super) names: BTreeMap<Chid, String>,
+    /// Its attached paths (`paths.rs`), by id.
+    pub(super) paths: BTreeSet<u32>,
     /// Its channels with `_NTO_CHF_COID_DISCONNECT`; the first is its death channel.
     pub(super) coid_death: BTreeSet<Chid>,
     /// Its channels with `_NTO_CHF_THREAD_DEATH`.
@@ -76,6 +78,7 @@ impl Process {
             coids: LowestFree::default(),
             scoid_ids: LowestFree::default(),
             names: BTreeMap::new(),
+            paths: BTreeSet::new(),
             coid_death: BTreeSet::new(),
             thread_death: BTreeSet::new(),
             outgoing: BTreeSet::new(),
@@ -172,6 +175,7 @@ impl Kernel {
                 + p.connections.len()
                 + p.remote.len()
                 + p.names.len()
+                + p.paths.len()
                 + p.events.len()
                 + p.outgoing.len()
         })

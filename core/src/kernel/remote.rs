@@ -39,6 +39,13 @@ pub(super) struct RemoteConnection {
     pub(super) detaching: bool,
 }
 
+/// Where a path is resolved ([`Kernel::net_path`]).
+enum NetPath {
+    Local(String),
+    Remote(Nd, String),
+    Bad(Errno),
+}
+
 /// An event a local process registered with a server on another node.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct RemoteEvent {
@@ -71,6 +78,9 @@ pub(super) enum Forwarded {
     },
     /// `MsgUnregisterEvent`: the record goes whatever the result.
     UnregisterEvent { id: EventId },
+    /// `PathResolve` / `PathList` under `/net/<node>`: the managers' node becomes the nd
+    /// this node uses for it.
+    Paths,
 }
 
 impl Kernel {
@@ -272,6 +282,27 @@ impl Kernel {
                         self.forward(now, thread, nd, what, call);
                     }
                     None => self.complete(thread, Err(Errno::EHOSTUNREACH)),
+                }
+                None
+            }
+            Call::PathResolve { path, file_type } => {
+                match self.net_path(&path) {
+                    NetPath::Local(path) => return Some(Call::PathResolve { path, file_type }),
+                    NetPath::Remote(nd, path) => {
+                        let call = Call::PathResolve { path, file_type };
+                        self.forward(now, thread, nd, Forwarded::Paths, call);
+                    }
+                    NetPath::Bad(e) => self.complete(thread, Err(e)),
+                }
+                None
+            }
+            Call::PathList { path } => {
+                match self.net_path(&path) {
+                    NetPath::Local(path) => return Some(Call::PathList { path }),
+                    NetPath::Remote(nd, path) => {
+                        self.forward(now, thread, nd, Forwarded::Paths, Call::PathList { path });
+                    }
+                    NetPath::Bad(e) => self.complete(thread, Err(e)),
                 }
                 None
             }
@@ -571,6 +602,38 @@ impl Kernel {
                 self.remote_events.remove(&(process, id));
                 result
             }
+            Forwarded::Paths => match result {
+                Ok(Completion::Paths(mut found)) => {
+                    // The serving node answers only its own attachments (nd 0 there).
+                    found.retain(|m| m.nd == 0);
+                    for m in &mut found {
+                        m.nd = nd;
+                    }
+                    Ok(Completion::Paths(found))
+                }
+                Ok(_) => Err(Errno::EPROTO),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Where a path of the pathname space is resolved: `/net/<this node>/x` is `/x` here,
+    /// `/net/<peer>/x` is `/x` on that peer (unknown node: `ENOENT`, as for any path that
+    /// names nothing), anything else is local.
+    fn net_path(&self, path: &str) -> NetPath {
+        let path = match crate::paths::normalize(path) {
+            Ok(p) => p,
+            Err(e) => return NetPath::Bad(e),
+        };
+        let Some((node, rest)) = crate::paths::split_net(&path) else {
+            return NetPath::Local(path);
+        };
+        if node == self.local_name {
+            return NetPath::Local(rest);
+        }
+        match self.node_nd(node) {
+            Some(nd) => NetPath::Remote(nd, rest),
+            None => NetPath::Bad(Errno::ENOENT),
         }
     }
 

@@ -80,9 +80,10 @@ pub async fn serve(
 /// The trust rule: a peer is authenticated, not trusted. It may run here only the calls its
 /// daemon forwards for its own threads (`qnet_core` `Kernel::remote_call` forwards exactly
 /// these: `ConnectAttach` of a local channel, `name_open` of a local name, `MsgSend`,
-/// `MsgSendPulse` and `ConnectDetach` on the connections it made, and registering and
-/// unregistering events with their servers). Everything else (making channels, attaching
-/// names, receiving, replying, ...) would let a remote node act as a local process here.
+/// `MsgSendPulse` and `ConnectDetach` on the connections it made, registering and
+/// unregistering events with their servers, and resolving and listing this node's paths for
+/// `/net/<node>/…`). Everything else (making channels, attaching names or paths, receiving,
+/// replying, ...) would let a remote node act as a local process here.
 pub fn forwardable(call: &Call) -> bool {
     matches!(
         call,
@@ -93,6 +94,8 @@ pub fn forwardable(call: &Call) -> bool {
             | Call::ConnectDetach { .. }
             | Call::MsgRegisterEvent { .. }
             | Call::MsgUnregisterEvent { .. }
+            | Call::PathResolve { .. }
+            | Call::PathList { .. }
     )
 }
 
@@ -228,6 +231,7 @@ fn call_name(call: &Call) -> &'static str {
         Call::MsgVerifyEvent { .. } => "MsgVerifyEvent",
         Call::MsgDeliverEvent { .. } => "MsgDeliverEvent",
         Call::Unblock { .. } => "Unblock",
+        Call::PathAttach { .. } => "PathAttach",
         #[allow(unreachable_patterns)]
         _ => "another call",
     }
@@ -291,6 +295,11 @@ mod tests {
             },
             Call::NameOpen { name: "x".into() },
             Call::ConnectDetach { coid: 1 },
+            Call::PathResolve {
+                path: "/dev/x".into(),
+                file_type: 0,
+            },
+            Call::PathList { path: "/".into() },
         ];
         let refused = [
             Call::ChannelCreate { flags },
@@ -300,6 +309,13 @@ mod tests {
                 flags,
             },
             Call::NameDetach { chid: 1 },
+            Call::PathAttach {
+                path: "/dev/squat".into(),
+                chid: 1,
+                flags: qnet_core::paths::PathFlags::default(),
+                file_type: 0,
+            },
+            Call::PathDetach { id: 1 },
             Call::MsgReceive {
                 chid: 1,
                 cap: 64,

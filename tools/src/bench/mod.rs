@@ -5,6 +5,8 @@
 //!   processes (qnet_transport endpoints: real certificates, the daemon's settings);
 //! - `ipc`: qnet — a server process behind a `qnetd`, clients in this process;
 //! - `memory`: daemon RSS per idle connection;
+//! - `resmgr`: reads of a resource manager's path as libqnetc sends them and through the
+//!   FUSE mount, against `MsgSend` and the raw Unix-socket throughput;
 //! - `scale`: creation and exit cost at a small and a large object count, daemon RSS after
 //!   a drain of REPLY-blocked clients;
 //! - `workload`: the closed loop all variants share; `stats`: figures and medians;
@@ -20,6 +22,7 @@ mod memory;
 mod procs;
 mod quic;
 mod report;
+mod resmgr;
 mod scale;
 mod stats;
 mod uds;
@@ -130,6 +133,8 @@ enum Role {
     },
     /// A `qnet soak` churn process on the daemon at SOCKET (see `soak::churn_peer`).
     SoakChurn { socket: PathBuf, targets: Vec<u32> },
+    /// A resource manager on PATH of the daemon at SOCKET (see `resmgr::serve`).
+    ResmgrServer { socket: PathBuf, path: String },
 }
 
 /// The shape of a run.
@@ -219,6 +224,7 @@ fn serve(role: Role) -> Result<()> {
         Role::Memory(spec) => memory::serve(&spec),
         Role::Scale { mode, socket, n } => scale::serve(&mode, &socket, n),
         Role::SoakChurn { socket, targets } => crate::cmd::soak::churn_peer(&socket, &targets),
+        Role::ResmgrServer { socket, path } => resmgr::serve(&socket, &path),
     }
 }
 
@@ -270,9 +276,25 @@ fn compare(args: &BenchArgs) -> Result<()> {
         args,
         "starting qnetd nb, qnetd na (dialling nb), servers and floors",
     );
-    let (a, b) = Daemon::start_pair(&qnetd, &certs, extra, &[])?;
+    // The resource-manager phase reads through na's FUSE mount, where the daemon may mount.
+    let resmgr_phase =
+        !args.pulses_only && (args.only.is_empty() || args.only.contains(&Variant::QnetLocal));
+    let refused = resmgr::mount_refused();
+    let mount = (resmgr_phase && refused.is_none()).then(|| tmp.path().join("fs"));
+    let mut a_extra = extra.clone();
+    if let Some(m) = &mount {
+        a_extra.push("--mount".into());
+        a_extra.push(m.display().to_string());
+    }
+    let (a, b) = Daemon::start_pair_with(&qnetd, &certs, &a_extra, extra, &[])?;
     qnet::set_socket_path(&a.socket);
     let local = ipc::Server::start(&a.socket, max_clients, 0)?;
+    let rm = if resmgr_phase {
+        Some(resmgr::Bench::start(&a.socket, mount.as_deref()).context("resource manager")?)
+    } else {
+        None
+    };
+    let mut rm_rounds: Vec<resmgr::ResmgrFigures> = Vec::new();
     let remote = ipc::Server::start(&b.socket, max_clients, procs::ND_B)?;
     for _ in 0..args.parked {
         local
@@ -333,6 +355,26 @@ fn compare(args: &BenchArgs) -> Result<()> {
                 paced.entry(v).or_default().push(figures);
             }
         }
+        if let Some(rm) = &rm {
+            let budget = plan.budget;
+            let p50 = |s: stats::Sample| s.figures().p50_us;
+            let mut f = resmgr::ResmgrFigures {
+                msgsend_64_p50_us: p50(local.measure(64, 1, budget)?),
+                read_lib_64_p50_us: p50(rm.read_lib(64, budget).context("resmgr read")?),
+                uds_1mib_mib_s: uds_floor.measure(1 << 20, 1, budget)?.figures().mib_per_s,
+                skipped: refused.clone(),
+                ..Default::default()
+            };
+            if rm.mounted() {
+                f.read_fuse_64_p50_us = p50(rm.read_fuse(64, budget).context("FUSE read")?);
+                f.read_fuse_1mib_mib_s = rm
+                    .read_fuse(1 << 20, budget)
+                    .context("FUSE 1 MiB read")?
+                    .figures()
+                    .mib_per_s;
+            }
+            rm_rounds.push(f);
+        }
         if args.only.is_empty() || args.only.contains(&Variant::QnetLocal) {
             pulses_local.push(local.pulses(plan.pulses).context("local pulses")?);
         }
@@ -354,14 +396,34 @@ fn compare(args: &BenchArgs) -> Result<()> {
         plan.pace.map(|pace| (pace, &paced)),
     );
     report.scale = scale;
+    if !rm_rounds.is_empty() {
+        report.add_resmgr(median_resmgr(rm_rounds));
+    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print(&command_line(args));
     }
     // Guards drop here: servers, floors, daemons are killed and reaped.
-    drop((uds_floor, quic_floor, local, remote, a, b));
+    drop((uds_floor, quic_floor, local, remote, rm, a, b));
+    // The daemon was killed, not stopped: its FUSE mount is still there, dead.
+    if let Some(m) = &mount {
+        let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+    }
     Ok(())
+}
+
+/// Per-field medians of the resource-manager phase over rounds.
+fn median_resmgr(rounds: Vec<resmgr::ResmgrFigures>) -> resmgr::ResmgrFigures {
+    let col = |f: fn(&resmgr::ResmgrFigures) -> f64| stats::median(rounds.iter().map(f).collect());
+    resmgr::ResmgrFigures {
+        msgsend_64_p50_us: col(|r| r.msgsend_64_p50_us),
+        read_lib_64_p50_us: col(|r| r.read_lib_64_p50_us),
+        read_fuse_64_p50_us: col(|r| r.read_fuse_64_p50_us),
+        uds_1mib_mib_s: col(|r| r.uds_1mib_mib_s),
+        read_fuse_1mib_mib_s: col(|r| r.read_fuse_1mib_mib_s),
+        skipped: rounds.first().and_then(|r| r.skipped.clone()),
+    }
 }
 
 /// The largest small object count the scale phase compares the large one with.

@@ -221,9 +221,20 @@ impl Daemon {
         extra_args: &[String],
         env: &[(&str, &str)],
     ) -> Result<(Self, Self)> {
-        let b = Self::start(qnetd, "nb", Some(certs), &[], extra_args, env)?;
+        Self::start_pair_with(qnetd, certs, extra_args, extra_args, env)
+    }
+
+    /// [`Daemon::start_pair`] with arguments of its own for each node.
+    pub fn start_pair_with(
+        qnetd: &Path,
+        certs: &Path,
+        a_args: &[String],
+        b_args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<(Self, Self)> {
+        let b = Self::start(qnetd, "nb", Some(certs), &[], b_args, env)?;
         let b_addr = b.addr.context("qnetd nb logged no listen address")?;
-        let a = Self::start(qnetd, "na", Some(certs), &[("nb", b_addr)], extra_args, env)?;
+        let a = Self::start(qnetd, "na", Some(certs), &[("nb", b_addr)], a_args, env)?;
         a.wait_node_up("nb")?;
         b.wait_node_up("na")?;
         Ok((a, b))

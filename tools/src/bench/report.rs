@@ -173,6 +173,9 @@ pub struct Report {
     /// Cost as tables grow and memory after a drain (`None`: skipped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scale: Option<super::scale::ScaleFigures>,
+    /// The resource-manager phase (`None`: skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resmgr: Option<super::resmgr::ResmgrFigures>,
 }
 
 impl Report {
@@ -392,7 +395,49 @@ impl Report {
             paced,
             targets,
             scale: None,
+            resmgr: None,
         }
+    }
+
+    /// Add the resource-manager phase and its targets (issue 24).
+    pub fn add_resmgr(&mut self, f: super::resmgr::ResmgrFigures) {
+        use super::resmgr::ratio;
+        let mut add = |name, measured: f64, goal, at_most| {
+            if measured > 0.0 {
+                let pass = if at_most {
+                    measured <= goal
+                } else {
+                    measured >= goal
+                };
+                self.targets.push(Target {
+                    name,
+                    measured,
+                    goal,
+                    at_most,
+                    pass,
+                    unit: "x",
+                });
+            }
+        };
+        add(
+            "64 B read as libqnetc sends it p50 (x local MsgSend; issue 24)",
+            ratio(f.read_lib_64_p50_us, f.msgsend_64_p50_us),
+            1.2,
+            true,
+        );
+        add(
+            "64 B read through the FUSE mount p50 (x local MsgSend; issue 24)",
+            ratio(f.read_fuse_64_p50_us, f.msgsend_64_p50_us),
+            3.0,
+            true,
+        );
+        add(
+            "1 MiB reads through the FUSE mount MiB/s (x raw UDS; issue 24)",
+            ratio(f.read_fuse_1mib_mib_s, f.uds_1mib_mib_s),
+            0.5,
+            false,
+        );
+        self.resmgr = Some(f);
     }
 
     /// Print the tables.
@@ -502,6 +547,10 @@ impl Report {
         if let Some(scale) = &self.scale {
             outln!();
             scale.print();
+        }
+        if let Some(r) = &self.resmgr {
+            outln!();
+            r.print();
         }
         outln!();
         outln!(

@@ -23,6 +23,7 @@ pub mod connections;
 pub mod docs;
 pub mod names;
 pub mod nodes;
+pub mod paths;
 pub mod pidin;
 pub mod ping;
 pub mod render;
