@@ -974,6 +974,7 @@ fn kernel_wait(chid: Chid, cap: usize, left: Option<Duration>, seen: u32) -> Res
         cap: cap as u64,
         timeout,
         pairs_seen: seen,
+        inherited: crate::neutrino::priority_inherited().then(crate::neutrino::priority),
     });
     match session::call(request)? {
         LocalAnswer::Completion(Completion::Received(r)) => {

@@ -411,11 +411,15 @@ impl Driver {
         cap: u64,
         timeout: Option<qnet_core::Timeout>,
         pairs_seen: u32,
+        inherited: Option<qnet_core::Priority>,
     ) -> Option<local::Response> {
         let now = self.now();
         let mut st = self.lock();
         if st.direct.pairs_seq(thread.pid, chid) != Some(pairs_seen) {
             return Some(local::Response::from(Err::<Completion, _>(Errno::ERESTART)));
+        }
+        if let Some(p) = inherited {
+            st.kernel.handle_direct_inherited(thread, chid, p);
         }
         st.kernel
             .handle_call(now, thread, Call::MsgReceive { chid, cap, timeout });

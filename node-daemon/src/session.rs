@@ -388,9 +388,10 @@ async fn thread_session(
                     cap,
                     timeout,
                     pairs_seen,
+                    inherited,
                 })) => ctx
                     .driver
-                    .direct_receive(thread, chid, cap, timeout, pairs_seen),
+                    .direct_receive(thread, chid, cap, timeout, pairs_seen, inherited),
                 Ok(LocalRequest::Direct(DirectRequest::Boost { coid, priority })) => {
                     ctx.driver.direct_boost(thread.pid, coid, priority);
                     Some(Completion::Done.into())

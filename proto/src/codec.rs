@@ -137,6 +137,8 @@ pub enum DirectRequest {
         timeout: Option<Timeout>,
         /// The pair count the caller saw.
         pairs_seen: u32,
+        /// The priority the caller runs at, inherited on this channel on the direct path.
+        inherited: Option<Priority>,
     },
     /// Serve channel `chid` of the caller directly: its process's table (read-write) and
     /// bells come back.

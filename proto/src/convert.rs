@@ -287,6 +287,10 @@ impl TryFrom<local::Request> for LocalRequest {
                     cap: r.cap,
                     timeout: timeout(r.timeout),
                     pairs_seen: c.pairs_seen,
+                    inherited: c
+                        .inherited
+                        .map(|p| priority("DirectReceive.inherited", p))
+                        .transpose()?,
                 }));
             }
             WireCall::DirectBoost(c) => {
@@ -386,7 +390,9 @@ impl From<LocalRequest> for local::Request {
                 cap,
                 timeout,
                 pairs_seen,
+                inherited,
             }) => WireCall::DirectReceive(local::DirectReceive {
+                inherited: inherited.map(u32::from),
                 receive: Some(local::MsgReceive {
                     chid,
                     cap,

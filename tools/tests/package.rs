@@ -212,6 +212,8 @@ fn cargo_package_works_for_the_library_crates() {
             "-p",
             "qnet-proto",
             "-p",
+            "qnet-direct",
+            "-p",
             "qnet-transport",
         ])
         .args(["-p", "qnet", "-p", "qnet-capi", "-p", "qnet-daemon"])
@@ -222,6 +224,7 @@ fn cargo_package_works_for_the_library_crates() {
     for krate in [
         "qnet-core",
         "qnet-proto",
+        "qnet-direct",
         "qnet-transport",
         "qnet",
         "qnet-capi",

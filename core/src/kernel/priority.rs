@@ -133,6 +133,30 @@ impl Kernel {
         self.reevaluate_boosts(process, chid);
     }
 
+    /// A thread that received on the direct path runs at `priority` inherited from what it
+    /// received on `chid` (its library applied it): the kernel records it as if it had
+    /// delivered it (for `pidin` and the boost of the thread associated with the channel),
+    /// changing nothing itself.
+    pub fn handle_direct_inherited(&mut self, thread: ThreadKey, chid: Chid, priority: Priority) {
+        let process = thread.process();
+        if self
+            .channel(process, chid)
+            .is_none_or(|c| c.flags.contains(ChannelFlags::FIXED_PRIORITY))
+        {
+            return;
+        }
+        self.inheritance.forget(thread);
+        self.inheritance.threads.insert(
+            thread,
+            Inherited {
+                chid,
+                priority,
+                boosted_from: None,
+            },
+        );
+        self.inheritance.by_channel.insert((process, chid, thread));
+    }
+
     /// Something of `priority` was queued on `chid` of `server` (no thread was
     /// RECEIVE-blocked on it): boost one associated thread, the one running lowest, if it is
     /// below `priority`.
