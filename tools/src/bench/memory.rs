@@ -161,7 +161,7 @@ pub fn measure(
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let peer = Peer::start("memory", &args)?;
-    let pair = PairCost::read(a.pid(), local_pid, peer.pid(), Some(local_chid))?;
+    let pair = PairCost::read_settled(a.pid(), local_pid, peer.pid(), Some(local_chid))?;
     let figures = MemoryFigures {
         connections: n,
         local_connect_attach: peer.field(0)?,

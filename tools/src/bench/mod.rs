@@ -421,7 +421,8 @@ fn compare(args: &BenchArgs) -> Result<()> {
     report.pulses_local_via_daemon =
         (!pulses_local_via_daemon.is_empty()).then(|| stats::median(pulses_local_via_daemon));
     report.direct = DirectUse::read(args.direct == Direct::On, local.direct(), local.pid())?;
-    let after_run = PairCost::read(a.pid(), local.pid(), std::process::id(), Some(local.chid()))?;
+    let after_run =
+        PairCost::read_settled(a.pid(), local.pid(), std::process::id(), Some(local.chid()))?;
     report.resources = report::direct_resources(one_call.as_ref(), Some(&after_run), max_clients);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

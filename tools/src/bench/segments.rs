@@ -29,6 +29,8 @@ pub struct Held {
     pub size: u64,
     /// Its pages that exist (touched by any process), bytes.
     pub resident: u64,
+    /// Its inode: two descriptors of one segment share it.
+    pub inode: (u64, u64),
 }
 
 /// The kind and name of a direct-path segment in a `/proc` link target or `maps` path
@@ -73,6 +75,7 @@ pub fn descriptors(pid: u32) -> Result<Vec<Held>> {
             name: name.to_owned(),
             size: meta.size(),
             resident: meta.blocks() * 512,
+            inode: (meta.dev(), meta.ino()),
         });
     }
     held.sort_by(|a, b| a.name.cmp(&b.name));
@@ -169,7 +172,7 @@ impl DirectUse {
 }
 
 /// What direct pairs cost, from the descriptors a daemon holds.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct PairCost {
     /// Pairs the daemon holds for the processes in question.
     pub pairs: usize,
@@ -198,11 +201,19 @@ impl PairCost {
             Some(name) => h.name == *name,
             None => h.name.starts_with(&prefix),
         };
-        let pairs: Vec<&Held> = held.iter().filter(ours).collect();
+        let mut pairs: Vec<&Held> = held.iter().filter(ours).collect();
+        let fds = pairs.len();
+        pairs.sort_by_key(|h| h.inode);
+        pairs.dedup_by_key(|h| h.inode);
         let n = pairs.len();
         let per = |count: usize| if n == 0 { 0.0 } else { count as f64 / n as f64 };
-        let count_in =
-            |pid: u32| -> Result<usize> { Ok(descriptors(pid)?.iter().filter(ours).count()) };
+        // No pair: nothing to count in the other two (which may be gone, or not ours).
+        let count_in = |pid: u32| -> Result<usize> {
+            if n == 0 {
+                return Ok(0);
+            }
+            Ok(descriptors(pid)?.iter().filter(ours).count())
+        };
         let server_segments = held
             .iter()
             .filter(|h| {
@@ -215,10 +226,26 @@ impl PairCost {
             mapped: pairs.iter().map(|h| h.size).max().unwrap_or(0),
             resident: pairs.iter().map(|h| h.resident as f64).sum::<f64>() / n.max(1) as f64,
             server_segments,
-            fds_daemon: per(n),
+            fds_daemon: per(fds),
             fds_client: per(count_in(client)?),
             fds_server: per(count_in(server)?),
         })
+    }
+
+    /// [`Self::read`] once two reads 20 ms apart agree (at most a second): the daemon hands
+    /// a segment over as a duplicate descriptor it closes once sent, so a read right after a
+    /// call may count one more for a moment.
+    pub fn read_settled(daemon: u32, server: u32, client: u32, chid: Option<i32>) -> Result<Self> {
+        let mut last = Self::read(daemon, server, client, chid)?;
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let now = Self::read(daemon, server, client, chid)?;
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        Ok(last)
     }
 }
 
@@ -255,6 +282,49 @@ mod tests {
         assert_eq!(distinct(&list, Kind::Pair), 2, "one pair mapped twice");
         assert_eq!(distinct(&list, Kind::Table), 1);
         assert_eq!(distinct(&list, Kind::Bells), 0);
+    }
+
+    /// A memfd named as the daemon names them, `len` bytes, the first `touched` bytes
+    /// written.
+    #[allow(unsafe_code)]
+    fn memfd(name: &str, len: u64, touched: usize) -> std::fs::File {
+        use std::io::Write;
+        use std::os::fd::FromRawFd;
+        let c = std::ffi::CString::new(name).unwrap();
+        // SAFETY: memfd_create with a NUL-terminated name; the descriptor is ours alone.
+        let fd = unsafe { libc::memfd_create(c.as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: a fresh descriptor nothing else owns.
+        let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+        f.write_all(&vec![1u8; touched]).unwrap();
+        f.set_len(len).unwrap();
+        f
+    }
+
+    /// This process stands for the daemon, the server and the client: one pair segment held
+    /// twice (a descriptor and its duplicate) counts as one pair with two descriptors; its
+    /// resident bytes are the pages written, its size the memfd's; the table and bells are
+    /// summed; another channel's pair is not counted.
+    #[test]
+    fn pair_costs_are_read_from_the_descriptors() {
+        let me = std::process::id();
+        let pair = memfd(&format!("qnet-pair-{me}-{me}-3"), 1 << 20, 8192);
+        let _dup = pair.try_clone().unwrap();
+        let _other = memfd(&format!("qnet-pair-{me}-{me}-4"), 1 << 20, 4096);
+        let _table = memfd(&format!("qnet-table-{me}"), 1 << 20, 4096);
+        let _bells = memfd(&format!("qnet-bells-{me}"), 1 << 20, 4096);
+        let c = PairCost::read(me, me, me, Some(3)).unwrap();
+        assert_eq!(c.pairs, 1);
+        assert_eq!(c.mapped, 1 << 20);
+        assert_eq!(c.resident, 8192.0);
+        assert_eq!(c.server_segments, 8192);
+        assert_eq!((c.fds_daemon, c.fds_client, c.fds_server), (2.0, 2.0, 2.0));
+        let all = PairCost::read(me, me, me, None).unwrap();
+        assert_eq!(all.pairs, 2);
+        assert_eq!(all.resident, (8192.0 + 4096.0) / 2.0);
+        assert_eq!(all.fds_daemon, 1.5);
+        let none = PairCost::read(me, me, 1, None).unwrap();
+        assert_eq!((none.pairs, none.resident, none.fds_daemon), (0, 0.0, 0.0));
     }
 
     #[test]
