@@ -10,10 +10,12 @@ use qnet::neutrino::{
     msg_send_pulse,
 };
 use qnet::{ChannelFlags, Chid, Coid, MsgInfo, Nd, Pid, Rcvid};
+use qnet_proto::local::{AdminSnapshot, admin_request, admin_response};
 
 use super::procs::{Peer, announce, exit_when_stdin_closes};
 use super::stats::Sample;
 use super::workload::{Budget, run_threads};
+use crate::admin_client::AdminClient;
 
 /// Largest message the echo threads take whole.
 pub const MAX_MESSAGE: usize = 1 << 20;
@@ -36,9 +38,12 @@ pub fn serve(socket: &Path, threads: usize) -> Result<()> {
     }
     std::thread::spawn(move || pulse_loop(pulse_chid));
     std::thread::spawn(move || hold_loop(hold_chid));
+    // Whether this process takes the direct path (issue 23), so the harness can say which
+    // path its local figures come from.
     announce(&format!(
-        "{} {chid} {pulse_chid} {hold_chid}",
-        std::process::id()
+        "{} {chid} {pulse_chid} {hold_chid} {}",
+        std::process::id(),
+        u8::from(qnet::direct())
     ));
     loop {
         std::thread::park();
@@ -135,7 +140,9 @@ pub struct Server {
     nd: Nd,
     pid: Pid,
     chid: Chid,
+    pulse_chid: Chid,
     hold_chid: Chid,
+    direct: bool,
 }
 
 impl Server {
@@ -145,6 +152,7 @@ impl Server {
         let (peer, pid, chid) = spawn(socket, threads)?;
         let pulse_chid: Chid = peer.field(2)?;
         let hold_chid: Chid = peer.field(3)?;
+        let direct = peer.field::<u8>(4)? == 1;
         let coid = connect_attach(nd, pid, chid).context("ConnectAttach to the echo channel")?;
         let pulse_coid =
             connect_attach(nd, pid, pulse_chid).context("ConnectAttach to the pulse channel")?;
@@ -155,8 +163,41 @@ impl Server {
             nd,
             pid,
             chid,
+            pulse_chid,
             hold_chid,
+            direct,
         })
+    }
+
+    /// Whether the server process said it takes the direct path (`qnet::direct()`).
+    pub fn direct(&self) -> bool {
+        self.direct
+    }
+
+    /// What the daemon behind `admin` (this server's own) has delivered so far: messages to
+    /// the echo channel and pulses to the pulse channel. Calls on the direct path do not
+    /// reach the daemon's kernel and are not counted.
+    pub fn kernel_counts(&self, admin: &mut AdminClient) -> Result<(u64, u64)> {
+        let query = admin_request::Query::Snapshot(AdminSnapshot::default());
+        let views = match admin.query(query)? {
+            admin_response::Result::Views(v) => v,
+            other => bail!("unexpected answer to a snapshot: {other:?}"),
+        };
+        let channel = |chid: Chid| {
+            views
+                .views
+                .iter()
+                .flat_map(|v| &v.processes)
+                .filter(|p| p.nd == 0 && p.pid == self.pid)
+                .flat_map(|p| &p.channels)
+                .find(|c| c.chid == chid)
+                .cloned()
+                .with_context(|| format!("the daemon shows no channel {chid} of pid {}", self.pid))
+        };
+        Ok((
+            channel(self.chid)?.messages_total,
+            channel(self.pulse_chid)?.pulses_total,
+        ))
     }
 
     /// The server process's pid.

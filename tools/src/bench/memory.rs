@@ -12,13 +12,14 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use qnet::neutrino::{connect_attach, connect_detach};
+use qnet::neutrino::{connect_attach, connect_detach, msg_send};
 use qnet::{Chid, Nd, Pid};
 use qnet_proto::local::SessionKind;
 use serde::Serialize;
 
 use super::ipc;
 use super::procs::{Daemon, ND_B, Peer, announce, exit_when_stdin_closes, rss_of};
+use super::segments::PairCost;
 
 /// Bytes of daemon RSS per idle connection, for each kind measured.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -117,6 +118,10 @@ pub fn serve(spec: &Spec) -> Result<()> {
         spec.remote_chid,
     )?;
     let sessions = thread_session_cost(&spec.socket_a, spec.pid_a, n)?;
+    // One 64 B call to the local server, its connection kept: on the direct path the daemon
+    // made this process a pair with the echo channel, which the harness reads the cost of.
+    let coid = connect_attach(0, spec.local_pid, spec.local_chid).context("ConnectAttach")?;
+    msg_send(coid, &[0x5a; 64], &mut [0u8; 64]).context("one 64 B call")?;
     announce(&format!("{local} {} {} {sessions}", remote[0], remote[1]));
     loop {
         std::thread::park();
@@ -131,8 +136,14 @@ const GLIBC_DEFAULT_TRIMMING: [(&str, &str); 2] = [
 
 /// Start a daemon pair of its own (`mb`, then `ma` dialling it) with glibc's default heap
 /// trimming, an idle server on each, and measure `n` connections of each kind from a memory
-/// peer. Everything it started is stopped when it returns.
-pub fn measure(qnetd: &Path, certs: &Path, extra: &[String], n: usize) -> Result<MemoryFigures> {
+/// peer; then what the direct pair of the peer's one 64 B call to the local server costs.
+/// Everything it started is stopped when it returns.
+pub fn measure(
+    qnetd: &Path,
+    certs: &Path,
+    extra: &[String],
+    n: usize,
+) -> Result<(MemoryFigures, PairCost)> {
     let (a, b) = Daemon::start_pair(qnetd, certs, extra, &GLIBC_DEFAULT_TRIMMING)?;
     let (_local, local_pid, local_chid) = ipc::spawn(&a.socket, 1)?;
     let (_remote, remote_pid, remote_chid) = ipc::spawn(&b.socket, 1)?;
@@ -150,13 +161,15 @@ pub fn measure(qnetd: &Path, certs: &Path, extra: &[String], n: usize) -> Result
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let peer = Peer::start("memory", &args)?;
-    Ok(MemoryFigures {
+    let pair = PairCost::read_settled(a.pid(), local_pid, peer.pid(), Some(local_chid))?;
+    let figures = MemoryFigures {
         connections: n,
         local_connect_attach: peer.field(0)?,
         remote_connect_attach_client_daemon: peer.field(1)?,
         remote_connect_attach_server_daemon: peer.field(2)?,
         local_thread_session: peer.field(3)?,
-    })
+    };
+    Ok((figures, pair))
 }
 
 fn per_connection(before: &[u64], after: &[u64], n: usize) -> Vec<f64> {

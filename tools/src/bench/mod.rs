@@ -1,12 +1,16 @@
 //! `qnet bench`: qnet side by side with the floors it is built on, in one run.
 //!
 //! - `uds`: the local floor, a raw Unix-socket ping-pong between two processes;
+//! - `shm`: the machine's floor for a local call, a shared-memory + futex ping-pong between
+//!   two processes (issue 23's reference);
 //! - `quic`: the network floor, a raw quinn ping-pong on long-lived streams between two
 //!   processes (qnet_transport endpoints: real certificates, the daemon's settings);
 //! - `ipc`: qnet — a server process behind a `qnetd`, clients in this process;
 //! - `memory`: daemon RSS per idle connection;
 //! - `resmgr`: reads of a resource manager's path as libqnetc sends them and through the
 //!   FUSE mount, against `MsgSend` and the raw Unix-socket throughput;
+//! - `segments`: what the direct local path holds (its memfds, from /proc) and whether the
+//!   bench's processes used it;
 //! - `scale`: creation and exit cost at a small and a large object count, daemon RSS after
 //!   a drain of REPLY-blocked clients;
 //! - `workload`: the closed loop all variants share; `stats`: figures and medians;
@@ -24,6 +28,8 @@ mod quic;
 mod report;
 mod resmgr;
 mod scale;
+mod segments;
+mod shm;
 mod stats;
 mod uds;
 mod workload;
@@ -41,8 +47,10 @@ pub(crate) use self::procs::{
 };
 pub(crate) use self::quic::issue_certs;
 use self::report::{Report, Variant};
+use self::segments::{DirectUse, PairCost};
 use self::stats::Figures;
 use self::workload::Budget;
+use crate::admin_client::AdminClient;
 
 /// `qnet bench`: measure qnet against raw Unix sockets and raw quinn, in one run.
 #[derive(Debug, Args)]
@@ -98,8 +106,23 @@ pub struct BenchArgs {
     /// no message cells, paced phase, memory or scale phase.
     #[arg(long)]
     pulses_only: bool,
+    /// The direct local path (issue 23): `on` runs qnetd as it comes (the path on by
+    /// default), `off` starts every qnetd of the run with `--direct off`, so local calls take
+    /// the socket path: an A/B pair of runs in one sitting. The header says which was asked
+    /// and whether the bench's processes used the path.
+    #[arg(long, value_enum, default_value_t = Direct::On)]
+    direct: Direct,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
+}
+
+/// `--direct`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Direct {
+    /// qnetd's default: the direct path on.
+    On,
+    /// Every qnetd with `--direct off`.
+    Off,
 }
 
 /// The harness's other side: this binary re-executed as a child.
@@ -118,6 +141,8 @@ enum PeerCommand {
 enum Role {
     /// Raw Unix-socket echo on PATH.
     Uds { path: PathBuf },
+    /// Shared-memory + futex echo: SLOTS slots for messages up to MAX_SIZE bytes.
+    Shm { slots: usize, max_size: usize },
     /// Raw quinn echo with the certificates in CERTS.
     Quic { certs: PathBuf },
     /// qnet echo + pulse server on the daemon at SOCKET with THREADS receivers.
@@ -219,6 +244,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 fn serve(role: Role) -> Result<()> {
     match role {
         Role::Uds { path } => uds::serve(&path),
+        Role::Shm { slots, max_size } => shm::serve(slots, max_size),
         Role::Quic { certs } => quic::serve(&certs),
         Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
         Role::Memory(spec) => memory::serve(&spec),
@@ -242,15 +268,20 @@ fn compare(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir(&certs)?;
     quic::issue_certs(&certs, &["na", "nb"])?;
 
-    let extra = &args.daemon_args;
+    let mut extra = args.daemon_args.clone();
+    if args.direct == Direct::Off {
+        extra.extend(["--direct".to_owned(), "off".to_owned()]);
+    }
+    let extra = &extra;
     progress(
         args,
         "daemon memory per idle connection (a daemon pair of its own)",
     );
-    let mem = if args.pulses_only {
-        memory::MemoryFigures::default()
+    let (mem, one_call) = if args.pulses_only {
+        (memory::MemoryFigures::default(), None)
     } else {
-        memory::measure(&qnetd, &certs, extra, plan.idle_connections)?
+        let (mem, pair) = memory::measure(&qnetd, &certs, extra, plan.idle_connections)?;
+        (mem, Some(pair))
     };
     let scale = match plan.scale.filter(|_| !args.pulses_only) {
         Some((big, clients)) => {
@@ -306,24 +337,51 @@ fn compare(args: &BenchArgs) -> Result<()> {
     }
 
     let uds_floor = uds::Floor::start()?;
+    let max_size = plan
+        .sizes
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(PACED_SIZE);
+    let shm_floor = shm::Floor::start(max_clients, max_size, &plan.sizes)?;
     let quic_floor = quic::Floor::start(&certs)?;
+    // The daemon's own count of what it delivered to the local server: calls on the direct
+    // path are not in it.
+    let admin = std::cell::RefCell::new(
+        AdminClient::connect(std::slice::from_ref(&a.socket)).context("admin session")?,
+    );
+    let kernel_counts = || local.kernel_counts(&mut admin.borrow_mut());
 
-    // One measurement of one variant: its figures, with the daemons' CPU time.
+    // One measurement of one variant: its figures, with the daemons' CPU time (and for qnet
+    // local, how many calls the daemon delivered).
     let measure = |v: Variant, size: usize, clients: usize, budget: Budget| -> Result<Figures> {
         let daemons: &[&Daemon] = match v {
-            Variant::RawUds | Variant::RawQuic => &[],
+            Variant::RawUds | Variant::RawShm | Variant::RawQuic => &[],
             Variant::QnetLocal => &[&a],
             Variant::QnetRemote => &[&a, &b],
         };
+        let delivered_before = match v {
+            Variant::QnetLocal => Some(kernel_counts()?.0),
+            _ => None,
+        };
         let cpu_before = daemons_cpu(daemons)?;
+        let _watch = Watchdog::arm(
+            format!("{v:?}, {size} B, {clients} client(s)"),
+            budget.warmup + budget.duration + procs::GUARD,
+        );
         let mut sample = match v {
             Variant::RawUds => uds_floor.measure(size, clients, budget),
+            Variant::RawShm => shm_floor.measure(size, clients, budget),
             Variant::QnetLocal => local.measure(size, clients, budget),
             Variant::RawQuic => quic_floor.measure(size, clients, budget),
             Variant::QnetRemote => remote.measure(size, clients, budget),
         }?;
         if !daemons.is_empty() {
             sample.daemon_cpu = Some(daemons_cpu(daemons)? - cpu_before);
+        }
+        if let Some(before) = delivered_before {
+            sample.daemon_deliveries = Some(kernel_counts()?.0.saturating_sub(before));
         }
         Ok(sample.figures())
     };
@@ -332,6 +390,7 @@ fn compare(args: &BenchArgs) -> Result<()> {
     let mut rounds: Rounds = BTreeMap::new();
     let mut paced: BTreeMap<Variant, Vec<Figures>> = BTreeMap::new();
     let mut pulses_local = Vec::new();
+    let mut pulses_local_via_daemon = Vec::new();
     let mut pulses_remote = Vec::new();
     for round in 0..plan.rounds {
         progress(args, &format!("round {}/{}", round + 1, plan.rounds));
@@ -376,7 +435,12 @@ fn compare(args: &BenchArgs) -> Result<()> {
             rm_rounds.push(f);
         }
         if args.only.is_empty() || args.only.contains(&Variant::QnetLocal) {
+            let before = kernel_counts()?.1;
             pulses_local.push(local.pulses(plan.pulses).context("local pulses")?);
+            // The phase sends its count twice (a warm-up round of up to 100 first).
+            let sent = plan.pulses + plan.pulses.min(100);
+            let delivered = kernel_counts()?.1.saturating_sub(before);
+            pulses_local_via_daemon.push(delivered as f64 / sent as f64);
         }
         if args.only.is_empty() || args.only.contains(&Variant::QnetRemote) {
             pulses_remote.push(remote.pulses(plan.pulses).context("remote pulses")?);
@@ -399,13 +463,19 @@ fn compare(args: &BenchArgs) -> Result<()> {
     if !rm_rounds.is_empty() {
         report.add_resmgr(median_resmgr(rm_rounds));
     }
+    report.pulses_local_via_daemon =
+        (!pulses_local_via_daemon.is_empty()).then(|| stats::median(pulses_local_via_daemon));
+    report.direct = DirectUse::read(args.direct == Direct::On, local.direct(), local.pid())?;
+    let after_run =
+        PairCost::read_settled(a.pid(), local.pid(), std::process::id(), Some(local.chid()))?;
+    report.resources = report::direct_resources(one_call.as_ref(), Some(&after_run), max_clients);
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print(&command_line(args));
     }
     // Guards drop here: servers, floors, daemons are killed and reaped.
-    drop((uds_floor, quic_floor, local, remote, rm, a, b));
+    drop((uds_floor, shm_floor, quic_floor, local, remote, rm, a, b));
     // The daemon was killed, not stopped: its FUSE mount is still there, dead.
     if let Some(m) = &mount {
         let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
@@ -438,6 +508,7 @@ fn variants(args: &BenchArgs, round: usize) -> Vec<Variant> {
     let order = if round % 2 == 0 {
         [
             Variant::RawUds,
+            Variant::RawShm,
             Variant::QnetLocal,
             Variant::RawQuic,
             Variant::QnetRemote,
@@ -445,6 +516,7 @@ fn variants(args: &BenchArgs, round: usize) -> Vec<Variant> {
     } else {
         [
             Variant::QnetLocal,
+            Variant::RawShm,
             Variant::RawUds,
             Variant::QnetRemote,
             Variant::RawQuic,
@@ -454,6 +526,30 @@ fn variants(args: &BenchArgs, round: usize) -> Vec<Variant> {
         .into_iter()
         .filter(|v| args.only.is_empty() || args.only.contains(v))
         .collect()
+}
+
+/// Ends the run with an error when a measurement outlives its budget by [`procs::GUARD`]: a
+/// call that never returns (a lost message) must not leave the bench hanging with nothing
+/// said. The client threads cannot be cancelled, so the process exits; its children die with
+/// it (parent-death signal).
+struct Watchdog {
+    _done: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn arm(what: String, limit: Duration) -> Self {
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!(
+                    "qnet bench: {what} did not finish within {limit:?}: a call never returned \
+                     (a lost message or wake-up in the path under test); giving up"
+                );
+                std::process::exit(3);
+            }
+        });
+        Self { _done: done }
+    }
 }
 
 /// CPU time the daemons used so far, together.
@@ -504,6 +600,9 @@ fn command_line(args: &BenchArgs) -> String {
     }
     for a in &args.daemon_args {
         c.push_str(&format!(" --daemon-arg={a}"));
+    }
+    if args.direct == Direct::Off {
+        c.push_str(" --direct off");
     }
     c
 }

@@ -26,6 +26,9 @@ pub struct Sample {
     pub size: usize,
     /// CPU time the qnetd(s) on the path used over warm-up and timed phase (qnet only).
     pub daemon_cpu: Option<Duration>,
+    /// Messages the daemon's kernel delivered to the server over warm-up and timed phase
+    /// (qnet local only): calls that took the socket path, not the direct one.
+    pub daemon_deliveries: Option<u64>,
 }
 
 /// The figures of one sample.
@@ -42,6 +45,10 @@ pub struct Figures {
     /// CPU µs the daemon(s) spent per round trip (all their threads; remote: both daemons);
     /// 0 for the floors.
     pub daemon_cpu_us: f64,
+    /// Share of the round trips the daemon's kernel delivered (the socket path), 0 to 1;
+    /// `None` where not counted (floors, remote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_daemon: Option<f64>,
 }
 
 impl Sample {
@@ -49,14 +56,16 @@ impl Sample {
     pub fn figures(&self) -> Figures {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let msgs_per_s = self.messages as f64 / secs;
+        let calls = (self.messages + self.warmup_messages).max(1) as f64;
         Figures {
             p50_us: self.hist.value_at_quantile(0.5) as f64 / 1000.0,
             p99_us: self.hist.value_at_quantile(0.99) as f64 / 1000.0,
             msgs_per_s,
             mib_per_s: msgs_per_s * self.size as f64 / (1024.0 * 1024.0),
-            daemon_cpu_us: self.daemon_cpu.map_or(0.0, |cpu| {
-                cpu.as_secs_f64() * 1e6 / (self.messages + self.warmup_messages).max(1) as f64
-            }),
+            daemon_cpu_us: self
+                .daemon_cpu
+                .map_or(0.0, |cpu| cpu.as_secs_f64() * 1e6 / calls),
+            via_daemon: self.daemon_deliveries.map(|d| d as f64 / calls),
         }
     }
 }
@@ -84,12 +93,29 @@ pub fn median_figures(rounds: &[Figures]) -> Figures {
         msgs_per_s: col(|f| f.msgs_per_s),
         mib_per_s: col(|f| f.mib_per_s),
         daemon_cpu_us: col(|f| f.daemon_cpu_us),
+        via_daemon: {
+            let counted: Vec<f64> = rounds.iter().filter_map(|f| f.via_daemon).collect();
+            (!counted.is_empty()).then(|| median(counted))
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_daemons_share_is_a_median_of_the_rounds_that_counted_it() {
+        let f = |via| Figures {
+            via_daemon: via,
+            ..Figures::default()
+        };
+        assert_eq!(median_figures(&[f(None), f(None)]).via_daemon, None);
+        assert_eq!(
+            median_figures(&[f(Some(0.0)), f(None), f(Some(1.0)), f(Some(0.5))]).via_daemon,
+            Some(0.5)
+        );
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {
@@ -111,10 +137,16 @@ mod tests {
             elapsed: Duration::from_secs(2),
             size: 1024 * 1024,
             daemon_cpu: Some(Duration::from_millis(25)),
+            daemon_deliveries: Some(125),
         }
         .figures();
         assert_eq!(f.msgs_per_s, 500.0);
         assert_eq!(f.daemon_cpu_us, 20.0, "25 ms over 1250 round trips");
+        assert_eq!(
+            f.via_daemon,
+            Some(0.1),
+            "125 of 1250 round trips through the daemon"
+        );
         assert_eq!(f.mib_per_s, 500.0);
         assert!((f.p50_us - 2.0).abs() < 0.01, "{f:?}");
     }

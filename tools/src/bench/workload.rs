@@ -143,6 +143,7 @@ fn merge(runs: Vec<ClientRun>, size: usize) -> Result<Sample> {
         elapsed,
         size,
         daemon_cpu: None,
+        daemon_deliveries: None,
     })
 }
 
