@@ -21,6 +21,7 @@ mod info;
 mod kernel;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod node_name;
 mod notice;
 mod pulse;
 pub mod sched;
