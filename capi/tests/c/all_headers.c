@@ -5,6 +5,7 @@
  */
 #define EOK 0
 #include <process.h>
+#include <spawn.h>
 #include <sys/dispatch.h>
 #include <sys/iofunc.h>
 #include <sys/iomsg.h>
