@@ -34,7 +34,7 @@ pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, 
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
     ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, Kernel, Limit, LimitHit, Limits,
-    NameSnapshot, Output, PriorityCause, PriorityChange, ProcessSnapshot, RemotePulse,
+    NameSnapshot, Output, PriorityCause, PriorityChange, ProcessSnapshot, Records, RemotePulse,
     ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState, Time,
 };
 pub use notice::Notice;

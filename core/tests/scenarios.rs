@@ -30,6 +30,7 @@
 //! rejected                            # rejected_remote_events() of the selected kernel
 //! rejected-pulses                     # rejected_remote_pulses() of the selected kernel
 //! processes                           # the processes the selected kernel knows
+//! records                             # the size of each of its tables (`Kernel::records`)
 //! unsent-pulses 3                     # one-way pulses for nd 3 not yet off the wire
 //! kernel node=a max_unsent_pulses=2   # Config::max_unsent_pulses
 //! rcvid-counter 2147483647            # the next rcvid the selected kernel tries
@@ -284,7 +285,10 @@ impl Runner {
                         pid: a.num("pid")?,
                         tid: a.num("tid")?,
                     },
-                    "ProcessExit" => Notice::ProcessExit { pid: a.num("pid")? },
+                    "ProcessExit" => Notice::ProcessExit {
+                        pid: a.num("pid")?,
+                        next_seq: a.get("next_seq").map(num).transpose()?.unwrap_or(0),
+                    },
                     "ConnectionDead" => Notice::ConnectionDead {
                         pid: a.num("pid")?,
                         coid: a.num("coid")?,
@@ -310,6 +314,7 @@ impl Runner {
                     .collect();
                 return Ok(keys.join(" "));
             }
+            "records" => return Ok(self.cur().records().to_string()),
             "unsent-pulses" => {
                 let nd = rest.first().ok_or("unsent-pulses ND")?;
                 return Ok(self.cur().unsent_pulses(num(nd)?).to_string());
@@ -820,7 +825,9 @@ fn fmt_call(c: &Call) -> String {
 fn fmt_notice(n: &Notice) -> String {
     match n {
         Notice::ThreadExit { pid, tid } => format!("ThreadExit pid={pid} tid={tid}"),
-        Notice::ProcessExit { pid } => format!("ProcessExit pid={pid}"),
+        Notice::ProcessExit { pid, next_seq } => {
+            format!("ProcessExit pid={pid} next_seq={next_seq}")
+        }
         Notice::ConnectionDead { pid, coid } => format!("ConnectionDead pid={pid} coid={coid}"),
         Notice::DeliverEvent {
             client_pid,

@@ -314,6 +314,20 @@ impl Driver {
         f(&st.kernel, &mut threads)
     }
 
+    /// The size of every table: the kernel's ([`Kernel::records`]), the routes of local
+    /// thread sessions and of remote threads blocked here, and the live processes' sessions
+    /// (`(records, thread sessions, remote routes, processes)`).
+    pub(crate) fn tables(&self) -> (qnet_core::Records, usize, usize, usize) {
+        let st = self.lock();
+        let remote = st.threads.keys().filter(|t| t.nd != 0).count();
+        (
+            st.kernel.records(),
+            st.threads.len() - remote,
+            remote,
+            st.processes.len(),
+        )
+    }
+
     /// The peer layer, if the daemon has one.
     pub(crate) fn network(&self) -> Option<&Arc<dyn Network>> {
         self.network.get()
@@ -755,6 +769,9 @@ mod tests {
         let server = ThreadKey::local(60, 1);
         d.register_thread(server, cred, outbox()).unwrap();
         let chid = channel(&d, server);
+        // The calling node is up here (calls from a node that is down are refused).
+        d.add_node(1, "n1").unwrap();
+        d.link_up(1, 1, 1, || {});
         let remote = ThreadKey {
             nd: 1,
             pid: 70,

@@ -141,7 +141,7 @@ impl Kernel {
         for thread in threads {
             self.settle_blocked_forward(thread, None, Err(Errno::ESRCH));
         }
-        self.forget_served(|t| t.nd == nd);
+        self.forget_node_served(nd);
         self.kill_remote_connections(|c| c.nd == nd);
         self.remote_events.retain(|_, e| e.nd != nd);
         let processes: Vec<ProcessKey> = self

@@ -74,6 +74,11 @@ pub(super) struct Inheritance {
 }
 
 impl Inheritance {
+    /// Threads with inheritance state.
+    pub(super) fn len(&self) -> usize {
+        self.threads.len()
+    }
+
     fn set(&mut self, thread: ThreadKey, priority: Priority, cause: PriorityCause) {
         self.changes.push_back(PriorityChange {
             thread,

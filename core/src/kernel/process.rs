@@ -57,6 +57,12 @@ pub(super) struct Process {
     pub(super) message_bytes: u64,
     /// Events it registered with servers on this node.
     pub(super) events: BTreeSet<EventId>,
+    /// Nodes its threads forwarded calls to (each told of its exit).
+    pub(super) nodes: BTreeSet<Nd>,
+    /// Nodes one of its threads left a forwarded call in flight to (the thread exited while
+    /// blocked in it): the call may still arrive there after the process's exit notice, so
+    /// that notice says which seqs were its (`Notice::ProcessExit::next_seq`).
+    pub(super) abandoned: BTreeSet<Nd>,
     /// Limits it was refused by (each logged once).
     pub(super) limits_hit: HitSet,
 }
@@ -81,6 +87,8 @@ impl Process {
             outgoing: BTreeSet::new(),
             message_bytes: 0,
             events: BTreeSet::new(),
+            nodes: BTreeSet::new(),
+            abandoned: BTreeSet::new(),
             limits_hit: HitSet::default(),
         }
     }
@@ -138,9 +146,20 @@ pub(super) struct Blocked {
 impl Kernel {
     /// A thread is gone; its blocked call (if any) is abandoned.
     ///
-    /// A thread blocked in a forwarded call: its node gets [`Notice::ThreadExit`].
+    /// Each node it forwarded a call to (that is up; always the one of a call it was blocked
+    /// in) gets [`Notice::ThreadExit`], so it forgets what it kept for the thread.
     pub fn handle_thread_exit(&mut self, now: Time, thread: ThreadKey) {
-        if let Some(nd) = self.abandon_call(thread) {
+        let mut told: BTreeSet<Nd> = self
+            .forwarded
+            .range((thread, Nd::MIN)..=(thread, Nd::MAX))
+            .map(|&(_, nd)| nd)
+            .collect();
+        for nd in &told {
+            self.forwarded.remove(&(thread, *nd));
+        }
+        told.retain(|nd| self.node_reachable(*nd).is_ok());
+        told.extend(self.abandon_call(thread));
+        for nd in told {
             self.notify(
                 nd,
                 Notice::ThreadExit {
@@ -178,8 +197,8 @@ impl Kernel {
 
     /// A process is gone: its channels, connections, names and events go with it.
     ///
-    /// Each node (up) it had connections to, calls on or events with gets one
-    /// [`Notice::ProcessExit`].
+    /// Each node (up) it had connections to, calls on, events with or ever forwarded a call
+    /// to gets one [`Notice::ProcessExit`].
     pub fn handle_process_exit(&mut self, now: Time, process: ProcessKey) {
         // Receivers go first: abandoning a REPLY-blocked sender of this process can queue an
         // unblock pulse on one of its own channels, which must not reach a receiver of the
@@ -194,8 +213,29 @@ impl Kernel {
         for (_, thread) in threads {
             peers.extend(self.abandon_call(thread));
         }
+        let mut abandoned = BTreeSet::new();
         if let Some(p) = self.processes.get_mut(&process) {
             peers.extend(std::mem::take(&mut p.remote).values().map(|c| c.nd));
+            // Every node its threads called keeps a record of it, connections or not.
+            peers.extend(std::mem::take(&mut p.nodes));
+            abandoned = std::mem::take(&mut p.abandoned);
+        }
+        let first = ThreadKey {
+            nd: process.nd,
+            pid: process.pid,
+            tid: 0,
+        };
+        let last = ThreadKey {
+            tid: crate::ids::Tid::MAX,
+            ..first
+        };
+        let threads: Vec<(ThreadKey, Nd)> = self
+            .forwarded
+            .range((first, Nd::MIN)..=(last, Nd::MAX))
+            .copied()
+            .collect();
+        for entry in threads {
+            self.forwarded.remove(&entry);
         }
         let ids: Vec<EventId> = self
             .remote_events
@@ -208,7 +248,18 @@ impl Kernel {
         if process.nd == 0 {
             for nd in peers {
                 if self.node_reachable(nd).is_ok() {
-                    self.notify(nd, Notice::ProcessExit { pid: process.pid });
+                    // Only a call left in flight can arrive after the notice.
+                    let next_seq = match abandoned.contains(&nd) {
+                        true => self.next_forward_seq,
+                        false => 0,
+                    };
+                    self.notify(
+                        nd,
+                        Notice::ProcessExit {
+                            pid: process.pid,
+                            next_seq,
+                        },
+                    );
                 }
             }
         }
@@ -262,6 +313,9 @@ impl Kernel {
             }
             Wait::Forward { nd, what, .. } => {
                 let _ = self.settle_forward(thread.process(), nd, what, Err(Errno::ESRCH));
+                if let Some(p) = self.processes.get_mut(&thread.process()) {
+                    p.abandoned.insert(nd);
+                }
                 return Some(nd);
             }
         }

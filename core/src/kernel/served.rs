@@ -16,9 +16,18 @@
 //! - **one-way pulses** ([`Kernel::handle_remote_pulse`]) run as the sending thread's
 //!   `MsgSendPulse` without a completion and without touching its call state;
 //! - **notices** ([`Notice`]) become the matching input, as the sending node's thread or
-//!   process; a thread or process exit forgets what is kept for its threads.
+//!   process; a thread or process exit forgets what is kept for its threads. The calling
+//!   node tells of every thread that ever forwarded a call here and of every process that did
+//!   (`remote.rs`), so nothing kept for them outlives them;
+//! - **a call overtaken by its process's exit**: calls and notices travel on different
+//!   streams, so a call sent just before its process exited may arrive after the exit's
+//!   notice. The notice carries the sending node's next seq; a later call of that pid with a
+//!   lower seq belongs to the process that exited and is refused (`ESRCH`) instead of bringing
+//!   it back as a record nobody would remove ([`Exited`], the last [`MAX_EXITED`] exits).
 //!
 //! Node down (and a restart, see `nodes.rs`) forgets everything kept for that node's threads.
+
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::call::Call;
 use crate::errno::Errno;
@@ -51,6 +60,60 @@ pub(super) struct Served {
     early_unblock: Option<u64>,
 }
 
+/// Most exited remote processes [`Exited`] remembers; the oldest go first. An exit notice
+/// overtakes a call only by the time one stream's packets take over another's, so a call
+/// older than thousands of later exits is not expected.
+pub(super) const MAX_EXITED: usize = 4096;
+
+/// Remote processes that exited, each with the first seq its node numbered after the exit:
+/// a call of that pid numbered below it is the exited process's, one above it a new
+/// process's (its node's seqs only grow).
+#[derive(Debug, Default)]
+pub(super) struct Exited {
+    by_process: BTreeMap<ProcessKey, u64>,
+    /// In the order they exited, to forget the oldest (may hold entries already forgotten).
+    order: VecDeque<(ProcessKey, u64)>,
+}
+
+impl Exited {
+    fn insert(&mut self, process: ProcessKey, next_seq: u64) {
+        if next_seq == 0 {
+            return;
+        }
+        self.by_process.insert(process, next_seq);
+        self.order.push_back((process, next_seq));
+        while self.order.len() > MAX_EXITED {
+            if let Some((old, seq)) = self.order.pop_front()
+                && self.by_process.get(&old) == Some(&seq)
+            {
+                self.by_process.remove(&old);
+            }
+        }
+    }
+
+    /// Whether call `seq` of `process` was made before that process exited; a later one means
+    /// the pid is a new process, which is no longer remembered as exited.
+    fn called_before_exit(&mut self, process: ProcessKey, seq: u64) -> bool {
+        match self.by_process.get(&process) {
+            Some(&next) if seq < next => true,
+            Some(_) => {
+                self.by_process.remove(&process);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn forget_node(&mut self, nd: Nd) {
+        self.by_process.retain(|p, _| p.nd != nd);
+        self.order.retain(|(p, _)| p.nd != nd);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.by_process.len()
+    }
+}
+
 impl Kernel {
     /// Remote `thread` (with `cred`, as its node vouches) makes `call`, its node's call
     /// `seq`. As [`Kernel::handle_call`], after the protocol's rules above: an older call of
@@ -66,6 +129,15 @@ impl Kernel {
         cred: Credentials,
         call: Call,
     ) {
+        // Its node is down here (everything of it was forgotten), or its process is gone
+        // (its exit notice came first): nothing of it comes back.
+        if self.node_reachable(thread.nd).is_err()
+            || self.exited.called_before_exit(thread.process(), seq)
+        {
+            self.complete(thread, Err(Errno::ESRCH));
+            self.handle_timeout(now);
+            return;
+        }
         if self.blocked.contains_key(&thread) {
             self.handle_thread_exit(now, thread);
         }
@@ -128,6 +200,9 @@ impl Kernel {
     /// thread has one call at a time and its node's seqs only grow, so one kept unblock per
     /// thread is enough.
     pub fn handle_remote_unblock(&mut self, now: Time, thread: ThreadKey, seq: u64) {
+        if self.node_reachable(thread.nd).is_err() {
+            return;
+        }
         let in_progress = self.blocked.contains_key(&thread);
         let served = self.served.entry(thread).or_default();
         if seq > served.seq {
@@ -141,9 +216,15 @@ impl Kernel {
     /// call the thread is blocked in, the thread is gone. Nothing happens if the call was
     /// answered or a newer one superseded it.
     pub fn handle_remote_call_abandoned(&mut self, now: Time, thread: ThreadKey, seq: u64) {
-        let current = self.served.get(&thread).is_some_and(|s| s.seq == seq);
-        if current && self.blocked.contains_key(&thread) {
+        let Some(served) = self.served.get(&thread).copied() else {
+            return;
+        };
+        if served.seq == seq && self.blocked.contains_key(&thread) {
             self.handle_thread_exit(now, thread);
+            // Gone: nothing more is kept for it, unless a cancel of a later call came first.
+            if served.early_unblock.is_none() {
+                self.served.remove(&thread);
+            }
         }
     }
 
@@ -155,9 +236,11 @@ impl Kernel {
                 self.served.remove(&thread);
                 self.handle_thread_exit(now, thread);
             }
-            Notice::ProcessExit { pid } => {
-                self.forget_served(|t| t.nd == nd && t.pid == pid);
-                self.handle_process_exit(now, ProcessKey { nd, pid });
+            Notice::ProcessExit { pid, next_seq } => {
+                let process = ProcessKey { nd, pid };
+                self.forget_served_of(process);
+                self.exited.insert(process, next_seq);
+                self.handle_process_exit(now, process);
             }
             Notice::ConnectionDead { pid, coid } => {
                 self.handle_remote_connection_dead(now, nd, pid, coid);
@@ -176,8 +259,21 @@ impl Kernel {
         self.served.get(&thread).map(|s| s.seq).filter(|&s| s != 0)
     }
 
-    /// Forget what is kept for the remote threads `which` selects.
-    pub(super) fn forget_served(&mut self, which: impl Fn(&ThreadKey) -> bool) {
-        self.served.retain(|t, _| !which(t));
+    /// Forget what is kept for the threads of remote `process`.
+    fn forget_served_of(&mut self, process: ProcessKey) {
+        let threads: Vec<ThreadKey> = self
+            .served
+            .range(process.threads())
+            .map(|(t, _)| *t)
+            .collect();
+        for t in threads {
+            self.served.remove(&t);
+        }
+    }
+
+    /// Forget what is kept for node `nd`'s threads and exited processes (it went down).
+    pub(super) fn forget_node_served(&mut self, nd: Nd) {
+        self.served.retain(|t, _| t.nd != nd);
+        self.exited.forget_node(nd);
     }
 }

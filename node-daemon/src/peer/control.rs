@@ -276,7 +276,9 @@ pub fn notice_to_wire(notice: &Notice) -> PeerNotice {
         Notice::ThreadExit { pid, tid } => {
             peer_notice::Notice::ThreadExit(peer::ThreadExit { pid, tid })
         }
-        Notice::ProcessExit { pid } => peer_notice::Notice::ProcessExit(peer::ProcessExit { pid }),
+        Notice::ProcessExit { pid, next_seq } => {
+            peer_notice::Notice::ProcessExit(peer::ProcessExit { pid, next_seq })
+        }
         Notice::ConnectionDead { pid, coid } => {
             peer_notice::Notice::ConnectionDead(peer::ConnectionDead {
                 pid,
@@ -308,7 +310,10 @@ pub fn notice_from_wire(notice: PeerNotice) -> Result<Notice, &'static str> {
             pid: t.pid,
             tid: t.tid,
         },
-        peer_notice::Notice::ProcessExit(p) => Notice::ProcessExit { pid: p.pid },
+        peer_notice::Notice::ProcessExit(p) => Notice::ProcessExit {
+            pid: p.pid,
+            next_seq: p.next_seq,
+        },
         peer_notice::Notice::ConnectionDead(c) => Notice::ConnectionDead {
             pid: c.pid,
             coid: c.remote_coid,
@@ -330,7 +335,10 @@ mod tests {
     fn notices_round_trip() {
         let all = [
             Notice::ThreadExit { pid: 1, tid: 2 },
-            Notice::ProcessExit { pid: 3 },
+            Notice::ProcessExit {
+                pid: 3,
+                next_seq: 17,
+            },
             Notice::ConnectionDead { pid: 4, coid: 5 },
             Notice::DeliverEvent {
                 client_pid: 6,
