@@ -134,8 +134,8 @@ const GLIBC_DEFAULT_TRIMMING: [(&str, &str); 2] = [
 /// peer. Everything it started is stopped when it returns.
 pub fn measure(qnetd: &Path, certs: &Path, extra: &[String], n: usize) -> Result<MemoryFigures> {
     let (a, b) = Daemon::start_pair(qnetd, certs, extra, &GLIBC_DEFAULT_TRIMMING)?;
-    let (_local, local_pid, local_chid) = ipc::spawn(&a.socket, 1)?;
-    let (_remote, remote_pid, remote_chid) = ipc::spawn(&b.socket, 1)?;
+    let (_local, local_pid, local_chid) = ipc::spawn(&a.socket, 1, None)?;
+    let (_remote, remote_pid, remote_chid) = ipc::spawn(&b.socket, 1, None)?;
     let socket_a = a.socket.to_str().context("temp path is not UTF-8")?;
     let args = [
         socket_a.to_owned(),

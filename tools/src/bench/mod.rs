@@ -117,8 +117,13 @@ enum Role {
     Uds { path: PathBuf },
     /// Raw quinn echo with the certificates in CERTS.
     Quic { certs: PathBuf },
-    /// qnet echo + pulse server on the daemon at SOCKET with THREADS receivers.
-    QnetServer { socket: PathBuf, threads: usize },
+    /// qnet echo + pulse server on the daemon at SOCKET with THREADS receivers; with NAME, an
+    /// echo channel attached under that name too.
+    QnetServer {
+        socket: PathBuf,
+        threads: usize,
+        name: Option<String>,
+    },
     /// Daemon memory per idle connection, printed on the READY line.
     Memory(memory::Spec),
     /// The scale phase's process: MODE `objects` (create N of each, print the rates) or
@@ -215,7 +220,11 @@ fn serve(role: Role) -> Result<()> {
     match role {
         Role::Uds { path } => uds::serve(&path),
         Role::Quic { certs } => quic::serve(&certs),
-        Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
+        Role::QnetServer {
+            socket,
+            threads,
+            name,
+        } => ipc::serve(&socket, threads, name.as_deref()),
         Role::Memory(spec) => memory::serve(&spec),
         Role::Scale { mode, socket, n } => scale::serve(&mode, &socket, n),
         Role::SoakChurn { socket, targets } => crate::cmd::soak::churn_peer(&socket, &targets),
