@@ -104,11 +104,11 @@ fn quick_bench_runs_and_prints_the_table() {
         .filter(|l| l.ends_with("PASS") || l.ends_with("MISS"))
         .collect();
     // --quick runs 64 B and 1 MiB: every target row but the two 64 KiB ones (issue 17's
-    // table, the earlier 64 B p50 rows, memory).
+    // table, the earlier 64 B p50 rows, memory, descriptors).
     assert_eq!(
         targets.len(),
-        15,
-        "fifteen target rows with a verdict:\n{stdout}"
+        16,
+        "sixteen target rows with a verdict:\n{stdout}"
     );
     for row in [
         "local MsgSend p50, 1 MiB",
@@ -116,6 +116,7 @@ fn quick_bench_runs_and_prints_the_table() {
         "daemon CPU at 1 call/ms, local",
         "daemon CPU per local round trip",
         "pulses/s, remote",
+        "daemon descriptors per blocked client thread",
     ] {
         assert!(
             targets.iter().any(|t| t.trim_start().starts_with(row)),

@@ -55,7 +55,10 @@ fn soak_reports_one_row_per_interval_as_json() {
         ] {
             assert!(row[key].is_number(), "{key} reported: {row}");
         }
-        assert!(row["nb_tables"]["served"].is_number(), "tables reported: {row}");
+        assert!(
+            row["nb_tables"]["served"].is_number(),
+            "tables reported: {row}"
+        );
     }
     // Every client made local and remote calls, and at least one churn thread, name cycle
     // and churn process ran and ended (the mixed mode runs them all).

@@ -15,6 +15,7 @@
 //! Variants are interleaved cell by cell (floor, qnet, floor, qnet, …; the order flips every
 //! round) and each figure is the median over rounds.
 
+mod blocked;
 mod ipc;
 mod memory;
 mod procs;
@@ -95,6 +96,14 @@ pub struct BenchArgs {
     /// no message cells, paced phase, memory or scale phase.
     #[arg(long)]
     pulses_only: bool,
+    /// Only the blocked-threads phase, `PxT`: P client processes of T library threads each,
+    /// every thread REPLY-blocked, on a daemon of its own; its descriptors and RSS per
+    /// thread (e.g. `10x1000`).
+    #[arg(long, value_parser = parse_blocked)]
+    blocked: Option<(usize, usize)>,
+    /// The blocked-threads daemon's RLIMIT_NOFILE (soft and hard), as a host sets it.
+    #[arg(long, default_value_t = 20_000)]
+    nofile: u64,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
 }
@@ -135,6 +144,29 @@ enum Role {
     },
     /// A `qnet soak` churn process on the daemon at SOCKET (see `soak::churn_peer`).
     SoakChurn { socket: PathBuf, targets: Vec<u32> },
+    /// A server on the daemon at SOCKET holding N messages unanswered (`--blocked`).
+    Hold { socket: PathBuf, n: usize },
+    /// THREADS library threads REPLY-blocked on PID/CHID (`--blocked`).
+    BlockedClient {
+        socket: PathBuf,
+        pid: u32,
+        chid: i32,
+        threads: usize,
+    },
+}
+
+/// `PxT` → (P, T).
+fn parse_blocked(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (p, t) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s:?} is not PROCESSESxTHREADS (e.g. 10x1000)"))?;
+    let num = |v: &str| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{v:?} in {s:?} is not a positive number"))
+    };
+    Ok((num(p)?, num(t)?))
 }
 
 /// The shape of a run.
@@ -228,6 +260,13 @@ fn serve(role: Role) -> Result<()> {
         Role::Memory(spec) => memory::serve(&spec),
         Role::Scale { mode, socket, n } => scale::serve(&mode, &socket, n),
         Role::SoakChurn { socket, targets } => crate::cmd::soak::churn_peer(&socket, &targets),
+        Role::Hold { socket, n } => blocked::hold(&socket, n),
+        Role::BlockedClient {
+            socket,
+            pid,
+            chid,
+            threads,
+        } => blocked::client(&socket, pid, chid, threads),
     }
 }
 
@@ -237,6 +276,19 @@ type Rounds = BTreeMap<(Variant, usize, usize), Vec<Figures>>;
 fn compare(args: &BenchArgs) -> Result<()> {
     let plan = Plan::of(args);
     let qnetd = procs::find_qnetd(args.qnetd.as_deref())?;
+    if let Some((processes, threads)) = args.blocked {
+        progress(
+            args,
+            &format!("{processes} x {threads} REPLY-blocked threads on a daemon of its own"),
+        );
+        let b = blocked::measure(&qnetd, &args.daemon_args, processes, threads, args.nofile)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&b)?);
+        } else {
+            b.print();
+        }
+        return Ok(());
+    }
     let max_clients = plan.clients.iter().copied().max().unwrap_or(1);
     memory::raise_fd_limit(4096)?;
 
@@ -253,7 +305,14 @@ fn compare(args: &BenchArgs) -> Result<()> {
     let mem = if args.pulses_only {
         memory::MemoryFigures::default()
     } else {
-        memory::measure(&qnetd, &certs, extra, plan.idle_connections)?
+        // As many REPLY-blocked library threads as idle connections, for descriptors.
+        memory::measure(
+            &qnetd,
+            &certs,
+            extra,
+            plan.idle_connections,
+            plan.idle_connections,
+        )?
     };
     let scale = match plan.scale.filter(|_| !args.pulses_only) {
         Some((big, clients)) => {

@@ -94,7 +94,9 @@ pub struct NodesDoc {
 }
 
 /// The daemon's tables by name.
-pub(crate) fn tables_doc(t: qnet_proto::local::Tables) -> std::collections::BTreeMap<&'static str, u64> {
+pub(crate) fn tables_doc(
+    t: qnet_proto::local::Tables,
+) -> std::collections::BTreeMap<&'static str, u64> {
     [
         ("processes", t.processes),
         ("remote_processes", t.remote_processes),

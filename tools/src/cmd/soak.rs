@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use qnet::neutrino::{
-    channel_create, connect_attach, msg_send, msg_send_pulse, name_attach, name_close,
-    name_detach, name_open,
+    channel_create, connect_attach, msg_send, msg_send_pulse, name_attach, name_close, name_detach,
+    name_open,
 };
 use qnet::{ChannelFlags, Chid, Nd, Pid};
 use serde::Serialize;
@@ -390,10 +390,9 @@ fn tables_of(socket: &Path) -> Result<BTreeMap<&'static str, u64>> {
     use qnet_proto::local::{AdminNodes, admin_request, admin_response};
     let mut client = crate::admin_client::AdminClient::connect(&[socket.to_owned()])?;
     match client.query(admin_request::Query::Nodes(AdminNodes {}))? {
-        admin_response::Result::Peers(p) => Ok(p
-            .tables
-            .map(super::nodes::tables_doc)
-            .unwrap_or_default()),
+        admin_response::Result::Peers(p) => {
+            Ok(p.tables.map(super::nodes::tables_doc).unwrap_or_default())
+        }
         other => bail!("unexpected answer {other:?}"),
     }
 }
@@ -401,7 +400,8 @@ fn tables_of(socket: &Path) -> Result<BTreeMap<&'static str, u64>> {
 /// Thread churn until `stop`: eight threads at a time, each making one remote `MsgSend` on
 /// the process's connection to `target` (the remote echo server) and exiting.
 fn thread_churn(target: &(Nd, Pid, Chid), stop: &AtomicBool, c: &Counters) -> Result<()> {
-    let coid = connect_attach(target.0, target.1, target.2).context("thread churn ConnectAttach")?;
+    let coid =
+        connect_attach(target.0, target.1, target.2).context("thread churn ConnectAttach")?;
     let mut first = true;
     while first || !stop.load(Ordering::Relaxed) {
         first = false;
