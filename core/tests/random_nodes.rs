@@ -93,6 +93,7 @@ fn call() -> impl Strategy<Value = Call> {
                 data,
                 reply_cap,
                 priority: 10,
+                realtime: false,
                 timeout
             }
         ),

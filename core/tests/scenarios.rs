@@ -372,9 +372,14 @@ impl Runner {
         while let Some(change) = self.net.kernel_mut(i).poll_priority() {
             if self.priorities {
                 let t = change.thread;
+                let policy = match change.realtime {
+                    Some(true) => " real-time",
+                    Some(false) => " own policy",
+                    None => "",
+                };
                 let _ = writeln!(
                     out,
-                    "{prefix}{}.{} runs at {} ({:?})",
+                    "{prefix}{}.{} runs at {}{policy} ({:?})",
                     t.pid, t.tid, change.priority, change.cause
                 );
             }
@@ -685,6 +690,7 @@ fn parse_call(name: &str, a: &Args) -> Result<Call, String> {
             data: a.bytes("data")?,
             reply_cap: a.num_or("reply_cap", 0)?,
             priority: a.num_or("priority", 10)?,
+            realtime: a.get("realtime") == Some("true"),
             timeout: parse_timeout(a.get("timeout"))?,
         },
         "MsgReceive" => Call::MsgReceive {
@@ -786,11 +792,13 @@ fn fmt_call(c: &Call) -> String {
             data,
             reply_cap,
             priority,
+            realtime,
             timeout,
         } => {
             let mut s = format!(
-                "MsgSend coid={coid} data={} reply_cap={reply_cap} prio={priority}",
-                fmt_bytes(data)
+                "MsgSend coid={coid} data={} reply_cap={reply_cap} prio={priority}{}",
+                fmt_bytes(data),
+                if *realtime { " realtime" } else { "" }
             );
             if let Some(t) = timeout {
                 let mut states = Vec::new();

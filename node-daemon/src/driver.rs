@@ -233,8 +233,12 @@ impl Driver {
 
     /// `thread` makes `call`. Returns its response if the call completed at once; otherwise
     /// the response arrives later on the thread's [`Outbox`].
-    pub fn call(&self, thread: ThreadKey, call: Call) -> Option<local::Response> {
+    pub fn call(&self, thread: ThreadKey, mut call: Call) -> Option<local::Response> {
         self.calls.count(&call);
+        // Whether the sender runs real-time is the daemon's reading, not the client's say.
+        if let Call::MsgSend { realtime, .. } = &mut call {
+            *realtime = crate::sched::sender_realtime(thread);
+        }
         let now = self.now();
         let mut st = self.lock();
         st.kernel.handle_call(now, thread, call);
@@ -744,6 +748,7 @@ mod tests {
             data: bytes::Bytes::from_static(b"x"),
             reply_cap: 8,
             priority: 10,
+            realtime: false,
             timeout: None,
         };
         assert!(d.call(client, send).is_none(), "the sender blocks");
@@ -794,6 +799,7 @@ mod tests {
             data: bytes::Bytes::from_static(b"x"),
             reply_cap: 8,
             priority: 10,
+            realtime: false,
             timeout: None,
         };
         let eintr = Some(Errno::EINTR.0);
@@ -831,6 +837,7 @@ mod tests {
             data: bytes::Bytes::from_static(b"x"),
             reply_cap: 8,
             priority: 10,
+            realtime: false,
             timeout: None,
         };
         let receive = Call::MsgReceive {

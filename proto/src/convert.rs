@@ -171,6 +171,7 @@ impl TryFrom<local::Request> for LocalRequest {
                 data: c.data,
                 reply_cap: c.reply_cap,
                 priority: priority("MsgSend.priority", c.priority)?,
+                realtime: c.realtime,
                 timeout: timeout(c.timeout),
             },
             WireCall::MsgReceive(c) => Call::MsgReceive {
@@ -357,12 +358,14 @@ fn wire_call(call: Call) -> WireCall {
                 data,
                 reply_cap,
                 priority,
+                realtime,
                 timeout,
             } => WireCall::MsgSend(local::MsgSend {
                 coid,
                 data,
                 reply_cap,
                 priority: u32::from(priority),
+                realtime,
                 timeout: wire_timeout(timeout),
                 ..Default::default()
             }),
@@ -467,6 +470,7 @@ impl TryFrom<local::MsgInfo> for MsgInfo {
             scoid: i.scoid,
             coid: i.coid,
             priority: priority("MsgInfo.priority", i.priority)?,
+            realtime: i.realtime,
             msglen: i.msglen,
             srcmsglen: i.srcmsglen,
             dstmsglen: i.dstmsglen,
@@ -615,6 +619,7 @@ impl From<MsgInfo> for local::MsgInfo {
             scoid: i.scoid,
             coid: i.coid,
             priority: u32::from(i.priority),
+            realtime: i.realtime,
             msglen: i.msglen,
             srcmsglen: i.srcmsglen,
             dstmsglen: i.dstmsglen,
@@ -763,6 +768,7 @@ mod tests {
                 data: Bytes::from_static(b"hi"),
                 reply_cap: 64,
                 priority: 255,
+                realtime: false,
                 timeout: Some(Timeout {
                     states: TimeoutStates {
                         send: true,
@@ -1094,6 +1100,7 @@ mod tests {
                 data: Bytes::from_static(b"ping"),
                 reply_cap: 99,
                 priority: 200,
+                realtime: false,
                 timeout,
             },
             Call::MsgReceive {
@@ -1170,6 +1177,7 @@ mod tests {
             scoid: 2,
             coid: 3,
             priority: 200,
+            realtime: true,
             msglen: 3,
             srcmsglen: 3,
             dstmsglen: 9,

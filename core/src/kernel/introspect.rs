@@ -616,6 +616,7 @@ mod tests {
             data: Bytes::from_static(b"hello"),
             reply_cap: 16,
             priority,
+            realtime: false,
             timeout: None,
         }
     }

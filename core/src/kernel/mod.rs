@@ -371,9 +371,11 @@ impl Kernel {
                 data,
                 reply_cap,
                 priority,
+                realtime,
                 timeout,
             } => {
-                self.msg_send(now, thread, coid, data, reply_cap, priority, timeout);
+                let sched = message::SenderSched { priority, realtime };
+                self.msg_send(now, thread, coid, data, reply_cap, sched, timeout);
             }
             Call::MsgReceive { chid, cap, timeout } => {
                 self.msg_receive(now, thread, chid, cap, timeout);

@@ -282,6 +282,7 @@ impl Kernel {
                 data,
                 reply_cap,
                 priority,
+                realtime,
                 timeout,
             } => {
                 let Some(rc) = self.remote_coid(process, coid) else {
@@ -290,6 +291,7 @@ impl Kernel {
                         data,
                         reply_cap,
                         priority,
+                        realtime,
                         timeout,
                     });
                 };
@@ -309,6 +311,7 @@ impl Kernel {
                             data,
                             reply_cap,
                             priority,
+                            realtime,
                             timeout,
                         };
                         self.forward(now, thread, rc.nd, Forwarded::Pass, call);

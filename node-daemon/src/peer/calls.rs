@@ -185,6 +185,7 @@ mod tests {
                 data: bytes::Bytes::from(vec![0; len]),
                 reply_cap,
                 priority: 10,
+                realtime: false,
                 timeout: None,
             },
             seq: 1,
