@@ -19,6 +19,9 @@ pub enum Notice {
         pid: Pid,
         /// The thread.
         tid: Tid,
+        /// The seq of the call it was blocked in there, still in flight (0: none). If that
+        /// call has not arrived, it is refused when it does.
+        seq: u64,
     },
     /// A process of the sending node that had connections to (or made calls on) the
     /// receiving node is gone.

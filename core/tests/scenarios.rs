@@ -284,6 +284,7 @@ impl Runner {
                     "ThreadExit" => Notice::ThreadExit {
                         pid: a.num("pid")?,
                         tid: a.num("tid")?,
+                        seq: a.get("seq").map(num).transpose()?.unwrap_or(0),
                     },
                     "ProcessExit" => Notice::ProcessExit {
                         pid: a.num("pid")?,
@@ -832,7 +833,7 @@ fn fmt_call(c: &Call) -> String {
 
 fn fmt_notice(n: &Notice) -> String {
     match n {
-        Notice::ThreadExit { pid, tid } => format!("ThreadExit pid={pid} tid={tid}"),
+        Notice::ThreadExit { pid, tid, seq } => format!("ThreadExit pid={pid} tid={tid} seq={seq}"),
         Notice::ProcessExit { pid, next_seq } => {
             format!("ProcessExit pid={pid} next_seq={next_seq}")
         }

@@ -59,10 +59,6 @@ pub(super) struct Process {
     pub(super) events: BTreeSet<EventId>,
     /// Nodes its threads forwarded calls to (each told of its exit).
     pub(super) nodes: BTreeSet<Nd>,
-    /// Nodes one of its threads left a forwarded call in flight to (the thread exited while
-    /// blocked in it): the call may still arrive there after the process's exit notice, so
-    /// that notice says which seqs were its (`Notice::ProcessExit::next_seq`).
-    pub(super) abandoned: BTreeSet<Nd>,
     /// Limits it was refused by (each logged once).
     pub(super) limits_hit: HitSet,
 }
@@ -88,7 +84,6 @@ impl Process {
             message_bytes: 0,
             events: BTreeSet::new(),
             nodes: BTreeSet::new(),
-            abandoned: BTreeSet::new(),
             limits_hit: HitSet::default(),
         }
     }
@@ -147,24 +142,28 @@ impl Kernel {
     /// A thread is gone; its blocked call (if any) is abandoned.
     ///
     /// Each node it forwarded a call to (that is up; always the one of a call it was blocked
-    /// in) gets [`Notice::ThreadExit`], so it forgets what it kept for the thread.
+    /// in, with that call's seq) gets [`Notice::ThreadExit`], so it forgets what it kept for
+    /// the thread.
     pub fn handle_thread_exit(&mut self, now: Time, thread: ThreadKey) {
-        let mut told: BTreeSet<Nd> = self
+        let mut told: BTreeMap<Nd, u64> = self
             .forwarded
             .range((thread, Nd::MIN)..=(thread, Nd::MAX))
-            .map(|&(_, nd)| nd)
+            .map(|&(_, nd)| (nd, 0))
             .collect();
-        for nd in &told {
+        for nd in told.keys() {
             self.forwarded.remove(&(thread, *nd));
         }
-        told.retain(|nd| self.node_reachable(*nd).is_ok());
-        told.extend(self.abandon_call(thread));
-        for nd in told {
+        told.retain(|nd, _| self.node_reachable(*nd).is_ok());
+        if let Some((nd, seq)) = self.abandon_call(thread) {
+            told.insert(nd, seq);
+        }
+        for (nd, seq) in told {
             self.notify(
                 nd,
                 Notice::ThreadExit {
                     pid: thread.pid,
                     tid: thread.tid,
+                    seq,
                 },
             );
         }
@@ -210,15 +209,16 @@ impl Kernel {
             .collect();
         threads.sort();
         let mut peers: BTreeSet<Nd> = BTreeSet::new();
+        // Nodes a call of it is left in flight to (it may arrive there after the notice).
+        let mut abandoned: BTreeSet<Nd> = BTreeSet::new();
         for (_, thread) in threads {
-            peers.extend(self.abandon_call(thread));
+            abandoned.extend(self.abandon_call(thread).map(|(nd, _)| nd));
         }
-        let mut abandoned = BTreeSet::new();
+        peers.extend(&abandoned);
         if let Some(p) = self.processes.get_mut(&process) {
             peers.extend(std::mem::take(&mut p.remote).values().map(|c| c.nd));
             // Every node its threads called keeps a record of it, connections or not.
             peers.extend(std::mem::take(&mut p.nodes));
-            abandoned = std::mem::take(&mut p.abandoned);
         }
         let first = ThreadKey {
             nd: process.nd,
@@ -295,8 +295,8 @@ impl Kernel {
     /// SEND-blocked: the message leaves its queue. REPLY-blocked: the message is forgotten
     /// (a later reply gets `ESRCH`); with `_NTO_CHF_UNBLOCK` the server gets an unblock pulse
     /// first. RECEIVE-blocked: the thread leaves the channel's receivers. In a forwarded
-    /// call: its local effects settle as a failure; returns the node it went to.
-    fn abandon_call(&mut self, thread: ThreadKey) -> Option<Nd> {
+    /// call: its local effects settle as a failure; returns the node it went to and its seq.
+    fn abandon_call(&mut self, thread: ThreadKey) -> Option<(Nd, u64)> {
         let blocked = self.forget_blocked(thread)?;
         match blocked.wait {
             Wait::Send { rcvid } => {
@@ -311,12 +311,9 @@ impl Kernel {
                     channel.receivers.retain(|t| *t != thread);
                 }
             }
-            Wait::Forward { nd, what, .. } => {
+            Wait::Forward { nd, seq, what } => {
                 let _ = self.settle_forward(thread.process(), nd, what, Err(Errno::ESRCH));
-                if let Some(p) = self.processes.get_mut(&thread.process()) {
-                    p.abandoned.insert(nd);
-                }
-                return Some(nd);
+                return Some((nd, seq));
             }
         }
         None

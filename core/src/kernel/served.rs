@@ -19,11 +19,13 @@
 //!   process; a thread or process exit forgets what is kept for its threads. The calling
 //!   node tells of every thread that ever forwarded a call here and of every process that did
 //!   (`remote.rs`), so nothing kept for them outlives them;
-//! - **a call overtaken by its process's exit**: calls and notices travel on different
-//!   streams, so a call sent just before its process exited may arrive after the exit's
-//!   notice. The notice carries the sending node's next seq; a later call of that pid with a
-//!   lower seq belongs to the process that exited and is refused (`ESRCH`) instead of bringing
-//!   it back as a record nobody would remove ([`Exited`], the last [`MAX_EXITED`] exits).
+//! - **a call overtaken by its thread's or process's exit**: calls and notices travel on
+//!   different streams, so a call a thread was blocked in when it exited may arrive after the
+//!   exit's notice. A thread's notice names that call's seq, a process's the sending node's
+//!   next seq (when one of its calls was in flight); a call they cover that has not arrived
+//!   is refused (`ESRCH`) when it does, instead of bringing the thread or process back as a
+//!   record nobody would remove ([`Exited`], at most [`MAX_EXITED`] entries, the oldest
+//!   forgotten first; a call that did arrive leaves none).
 //!
 //! Node down (and a restart, see `nodes.rs`) forgets everything kept for that node's threads.
 
@@ -65,52 +67,92 @@ pub(super) struct Served {
 /// older than thousands of later exits is not expected.
 pub(super) const MAX_EXITED: usize = 4096;
 
-/// Remote processes that exited, each with the first seq its node numbered after the exit:
-/// a call of that pid numbered below it is the exited process's, one above it a new
-/// process's (its node's seqs only grow).
+/// Remote threads and processes that exited with a call still on its way here: a thread
+/// with the seq of that call (it is refused when it comes, then forgotten), a process with
+/// the first seq its node numbered after the exit (a call of that pid numbered below it is
+/// the exited process's, one above it a new process's: its node's seqs only grow).
 #[derive(Debug, Default)]
 pub(super) struct Exited {
-    by_process: BTreeMap<ProcessKey, u64>,
+    threads: BTreeMap<ThreadKey, u64>,
+    processes: BTreeMap<ProcessKey, u64>,
     /// In the order they exited, to forget the oldest (may hold entries already forgotten).
-    order: VecDeque<(ProcessKey, u64)>,
+    order: VecDeque<(ThreadKey, u64)>,
 }
 
+/// A process's entry in [`Exited::order`]: its key as a thread key with tid 0 (no thread has
+/// it) and this marker seq bit.
+const PROCESS_ENTRY: u64 = 1 << 63;
+
 impl Exited {
-    fn insert(&mut self, process: ProcessKey, next_seq: u64) {
-        if next_seq == 0 {
-            return;
-        }
-        self.by_process.insert(process, next_seq);
-        self.order.push_back((process, next_seq));
+    fn remember(&mut self, key: ThreadKey, seq: u64) {
+        self.order.push_back((key, seq));
         while self.order.len() > MAX_EXITED {
-            if let Some((old, seq)) = self.order.pop_front()
-                && self.by_process.get(&old) == Some(&seq)
-            {
-                self.by_process.remove(&old);
+            let Some((old, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if seq & PROCESS_ENTRY != 0 {
+                let p = old.process();
+                if self.processes.get(&p) == Some(&(seq & !PROCESS_ENTRY)) {
+                    self.processes.remove(&p);
+                }
+            } else if self.threads.get(&old) == Some(&seq) {
+                self.threads.remove(&old);
             }
         }
     }
 
-    /// Whether call `seq` of `process` was made before that process exited; a later one means
-    /// the pid is a new process, which is no longer remembered as exited.
-    fn called_before_exit(&mut self, process: ProcessKey, seq: u64) -> bool {
-        match self.by_process.get(&process) {
+    fn insert_thread(&mut self, thread: ThreadKey, seq: u64) {
+        self.threads.insert(thread, seq);
+        self.remember(thread, seq);
+    }
+
+    fn insert_process(&mut self, process: ProcessKey, next_seq: u64) {
+        self.processes.insert(process, next_seq);
+        let key = ThreadKey {
+            nd: process.nd,
+            pid: process.pid,
+            tid: 0,
+        };
+        self.remember(key, next_seq | PROCESS_ENTRY);
+    }
+
+    /// Whether call `seq` of remote `thread` was made before its thread or process exited
+    /// here (refuse it). The awaited call of an exited thread is forgotten once it came; a
+    /// later seq means a new thread or process, which are no longer remembered as exited.
+    fn called_before_exit(&mut self, thread: ThreadKey, seq: u64) -> bool {
+        let process = thread.process();
+        let of_process = match self.processes.get(&process) {
             Some(&next) if seq < next => true,
             Some(_) => {
-                self.by_process.remove(&process);
+                self.processes.remove(&process);
                 false
             }
             None => false,
-        }
+        };
+        let of_thread = match self.threads.get(&thread) {
+            Some(&awaited) if seq <= awaited => {
+                if seq == awaited {
+                    self.threads.remove(&thread);
+                }
+                true
+            }
+            Some(_) => {
+                self.threads.remove(&thread);
+                false
+            }
+            None => false,
+        };
+        of_process || of_thread
     }
 
     fn forget_node(&mut self, nd: Nd) {
-        self.by_process.retain(|p, _| p.nd != nd);
-        self.order.retain(|(p, _)| p.nd != nd);
+        self.threads.retain(|t, _| t.nd != nd);
+        self.processes.retain(|p, _| p.nd != nd);
+        self.order.retain(|(t, _)| t.nd != nd);
     }
 
     pub(super) fn len(&self) -> usize {
-        self.by_process.len()
+        self.threads.len() + self.processes.len()
     }
 }
 
@@ -131,9 +173,7 @@ impl Kernel {
     ) {
         // Its node is down here (everything of it was forgotten), or its process is gone
         // (its exit notice came first): nothing of it comes back.
-        if self.node_reachable(thread.nd).is_err()
-            || self.exited.called_before_exit(thread.process(), seq)
-        {
+        if self.node_reachable(thread.nd).is_err() || self.exited.called_before_exit(thread, seq) {
             self.complete(thread, Err(Errno::ESRCH));
             self.handle_timeout(now);
             return;
@@ -231,15 +271,21 @@ impl Kernel {
     /// A notice from peer `nd` (its [`super::Output::Notify`]), as the input it stands for.
     pub fn handle_notice(&mut self, now: Time, nd: Nd, notice: Notice) {
         match notice {
-            Notice::ThreadExit { pid, tid } => {
+            Notice::ThreadExit { pid, tid, seq } => {
                 let thread = ThreadKey { nd, pid, tid };
-                self.served.remove(&thread);
+                // The call it left in flight here: refused if it has not come yet.
+                let arrived = self.served.remove(&thread).is_some_and(|s| s.seq >= seq);
+                if seq > 0 && !arrived {
+                    self.exited.insert_thread(thread, seq);
+                }
                 self.handle_thread_exit(now, thread);
             }
             Notice::ProcessExit { pid, next_seq } => {
                 let process = ProcessKey { nd, pid };
                 self.forget_served_of(process);
-                self.exited.insert(process, next_seq);
+                if next_seq > 0 {
+                    self.exited.insert_process(process, next_seq);
+                }
                 self.handle_process_exit(now, process);
             }
             Notice::ConnectionDead { pid, coid } => {

@@ -273,8 +273,8 @@ pub async fn run(
 /// A kernel notice as a wire frame.
 pub fn notice_to_wire(notice: &Notice) -> PeerNotice {
     let n = match *notice {
-        Notice::ThreadExit { pid, tid } => {
-            peer_notice::Notice::ThreadExit(peer::ThreadExit { pid, tid })
+        Notice::ThreadExit { pid, tid, seq } => {
+            peer_notice::Notice::ThreadExit(peer::ThreadExit { pid, tid, seq })
         }
         Notice::ProcessExit { pid, next_seq } => {
             peer_notice::Notice::ProcessExit(peer::ProcessExit { pid, next_seq })
@@ -309,6 +309,7 @@ pub fn notice_from_wire(notice: PeerNotice) -> Result<Notice, &'static str> {
         peer_notice::Notice::ThreadExit(t) => Notice::ThreadExit {
             pid: t.pid,
             tid: t.tid,
+            seq: t.seq,
         },
         peer_notice::Notice::ProcessExit(p) => Notice::ProcessExit {
             pid: p.pid,
@@ -334,7 +335,11 @@ mod tests {
     #[test]
     fn notices_round_trip() {
         let all = [
-            Notice::ThreadExit { pid: 1, tid: 2 },
+            Notice::ThreadExit {
+                pid: 1,
+                tid: 2,
+                seq: 9,
+            },
             Notice::ProcessExit {
                 pid: 3,
                 next_seq: 17,
