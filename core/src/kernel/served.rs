@@ -256,15 +256,11 @@ impl Kernel {
     /// call the thread is blocked in, the thread is gone. Nothing happens if the call was
     /// answered or a newer one superseded it.
     pub fn handle_remote_call_abandoned(&mut self, now: Time, thread: ThreadKey, seq: u64) {
-        let Some(served) = self.served.get(&thread).copied() else {
-            return;
-        };
-        if served.seq == seq && self.blocked.contains_key(&thread) {
+        // Its seq stays: the thread's exit notice (which follows if the thread is gone) then
+        // knows the call it names arrived, and forgets it.
+        let current = self.served.get(&thread).is_some_and(|s| s.seq == seq);
+        if current && self.blocked.contains_key(&thread) {
             self.handle_thread_exit(now, thread);
-            // Gone: nothing more is kept for it, unless a cancel of a later call came first.
-            if served.early_unblock.is_none() {
-                self.served.remove(&thread);
-            }
         }
     }
 
