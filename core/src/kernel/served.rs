@@ -24,8 +24,11 @@
 //!   exit's notice. A thread's notice names that call's seq, a process's the sending node's
 //!   next seq (when one of its calls was in flight); a call they cover that has not arrived
 //!   is refused (`ESRCH`) when it does, instead of bringing the thread or process back as a
-//!   record nobody would remove ([`Exited`], at most [`MAX_EXITED`] entries, the oldest
-//!   forgotten first; a call that did arrive leaves none).
+//!   record nobody would remove ([`Exited`], at most [`MAX_EXITED`] entries for at most
+//!   [`EXITED_FOR`], the oldest forgotten first; a call that did arrive leaves none). A call
+//!   still to come can only be one whose frame left before the notice (the calling daemon
+//!   writes none after its thread is gone), so it comes within the link's retransmissions or
+//!   its node goes down.
 //!
 //! Node down (and a restart, see `nodes.rs`) forgets everything kept for that node's threads.
 
@@ -67,6 +70,11 @@ pub(super) struct Served {
 /// older than thousands of later exits is not expected.
 pub(super) const MAX_EXITED: usize = 4096;
 
+/// How long [`Exited`] remembers an exit: far beyond the time a frame sent before the notice
+/// takes to arrive on a live link (a link silent for `--link-timeout` is down, and a node down
+/// forgets everything of it).
+pub(super) const EXITED_FOR: Time = Time::from_secs(60);
+
 /// Remote threads and processes that exited with a call still on its way here: a thread
 /// with the seq of that call (it is refused when it comes, then forgotten), a process with
 /// the first seq its node numbered after the exit (a call of that pid numbered below it is
@@ -75,8 +83,9 @@ pub(super) const MAX_EXITED: usize = 4096;
 pub(super) struct Exited {
     threads: BTreeMap<ThreadKey, u64>,
     processes: BTreeMap<ProcessKey, u64>,
-    /// In the order they exited, to forget the oldest (may hold entries already forgotten).
-    order: VecDeque<(ThreadKey, u64)>,
+    /// In the order they exited, with when, to forget the oldest (may hold entries already
+    /// forgotten).
+    order: VecDeque<(Time, ThreadKey, u64)>,
 }
 
 /// A process's entry in [`Exited::order`]: its key as a thread key with tid 0 (no thread has
@@ -84,12 +93,18 @@ pub(super) struct Exited {
 const PROCESS_ENTRY: u64 = 1 << 63;
 
 impl Exited {
-    fn remember(&mut self, key: ThreadKey, seq: u64) {
-        self.order.push_back((key, seq));
-        while self.order.len() > MAX_EXITED {
-            let Some((old, seq)) = self.order.pop_front() else {
+    fn remember(&mut self, now: Time, key: ThreadKey, seq: u64) {
+        self.order.push_back((now, key, seq));
+        self.expire(now);
+    }
+
+    /// Forget entries past [`MAX_EXITED`] or older than [`EXITED_FOR`].
+    pub(super) fn expire(&mut self, now: Time) {
+        while let Some(&(since, old, seq)) = self.order.front() {
+            if self.order.len() <= MAX_EXITED && now.saturating_sub(since) < EXITED_FOR {
                 break;
-            };
+            }
+            self.order.pop_front();
             if seq & PROCESS_ENTRY != 0 {
                 let p = old.process();
                 if self.processes.get(&p) == Some(&(seq & !PROCESS_ENTRY)) {
@@ -101,19 +116,19 @@ impl Exited {
         }
     }
 
-    fn insert_thread(&mut self, thread: ThreadKey, seq: u64) {
+    fn insert_thread(&mut self, now: Time, thread: ThreadKey, seq: u64) {
         self.threads.insert(thread, seq);
-        self.remember(thread, seq);
+        self.remember(now, thread, seq);
     }
 
-    fn insert_process(&mut self, process: ProcessKey, next_seq: u64) {
+    fn insert_process(&mut self, now: Time, process: ProcessKey, next_seq: u64) {
         self.processes.insert(process, next_seq);
         let key = ThreadKey {
             nd: process.nd,
             pid: process.pid,
             tid: 0,
         };
-        self.remember(key, next_seq | PROCESS_ENTRY);
+        self.remember(now, key, next_seq | PROCESS_ENTRY);
     }
 
     /// Whether call `seq` of remote `thread` was made before its thread or process exited
@@ -148,7 +163,7 @@ impl Exited {
     fn forget_node(&mut self, nd: Nd) {
         self.threads.retain(|t, _| t.nd != nd);
         self.processes.retain(|p, _| p.nd != nd);
-        self.order.retain(|(t, _)| t.nd != nd);
+        self.order.retain(|(_, t, _)| t.nd != nd);
     }
 
     pub(super) fn len(&self) -> usize {
@@ -272,7 +287,7 @@ impl Kernel {
                 // The call it left in flight here: refused if it has not come yet.
                 let arrived = self.served.remove(&thread).is_some_and(|s| s.seq >= seq);
                 if seq > 0 && !arrived {
-                    self.exited.insert_thread(thread, seq);
+                    self.exited.insert_thread(now, thread, seq);
                 }
                 self.handle_thread_exit(now, thread);
             }
@@ -280,7 +295,7 @@ impl Kernel {
                 let process = ProcessKey { nd, pid };
                 self.forget_served_of(process);
                 if next_seq > 0 {
-                    self.exited.insert_process(process, next_seq);
+                    self.exited.insert_process(now, process, next_seq);
                 }
                 self.handle_process_exit(now, process);
             }

@@ -12,6 +12,8 @@ use super::{Kernel, Time};
 impl Kernel {
     /// Time advanced to `now`: expire due timeouts.
     pub fn handle_timeout(&mut self, now: Time) {
+        // Every input ends here: exits remembered long enough are forgotten (`served.rs`).
+        self.exited.expire(now);
         while let Some(&(deadline, thread)) = self.deadlines.first() {
             if deadline > now {
                 break;
