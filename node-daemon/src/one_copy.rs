@@ -144,8 +144,9 @@ impl ClientProcesses {
     /// process is gone), else a new pidfd; `None` if none can be had (the process is gone, no
     /// descriptor is left, or the kernel is older than 5.3): then one copy stays off.
     pub fn open(&self, pid: Pid) -> Option<Arc<ClientProcess>> {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(p) = map.get(&pid).and_then(Weak::upgrade)
+        // Not under the lock: dropping the last handle takes the lock (`Drop`).
+        let held = self.lock().get(&pid).and_then(Weak::upgrade);
+        if let Some(p) = held
             && p.alive()
         {
             return Some(p);
@@ -155,13 +156,17 @@ impl ClientProcesses {
             pidfd: pidfd_open(pid)?,
             registry: Arc::downgrade(&self.0),
         });
-        map.insert(pid, Arc::downgrade(&p));
+        self.lock().insert(pid, Arc::downgrade(&p));
         Some(p)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pid, Weak<ClientProcess>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Processes with a pidfd open.
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.lock().len()
     }
 
     /// Whether no process has a pidfd open.
