@@ -1,6 +1,7 @@
 //! QNX libc functions glibc lacks: `strlcpy`/`strlcat` (glibc has them only from 2.38; the
-//! header declares them only before that), `itoa`/`ltoa`/`utoa`, and `spawnv`/`spawnvp`
-//! behind `<process.h>`'s `spawnl`/`spawnlp`. A program that defines its own keeps it (the
+//! header declares them only before that), `itoa`/`ltoa`/`utoa`, and QNX's spawn family
+//! (`spawnv`, `spawnve`, `spawnvp`, `spawnvpe` here, the list forms in `<process.h>` over
+//! them) on glibc's `posix_spawn`. A program that defines its own keeps it (the
 //! executable's definition wins over a shared library's). And fork safety: a child forgets the
 //! parent's sessions with qnetd.
 
@@ -104,84 +105,220 @@ pub unsafe extern "C" fn utoa(value: c_uint, buf: *mut c_char, radix: c_int) -> 
     unsafe { write_radix(u64::from(value), false, buf, radix) }
 }
 
-/// `P_WAIT`.
+/// `P_WAIT`: run the child and wait for it (QNX's value, as all four).
 const P_WAIT: c_int = 0;
-/// `P_OVERLAY`.
+/// `P_NOWAIT`: run the child concurrently; the caller collects it with `waitpid`.
+const P_NOWAIT: c_int = 1;
+/// `P_OVERLAY`: the child replaces the caller (`exec*`).
 const P_OVERLAY: c_int = 2;
+/// `P_NOWAITO`: run the child concurrently, leaving no zombie (QNX's `SPAWN_NOZOMBIE`).
+const P_NOWAITO: c_int = 3;
 
-unsafe fn spawn(mode: c_int, path: *const c_char, argv: *const *mut c_char, search: bool) -> pid_t {
-    unsafe extern "C" {
-        static environ: *const *mut c_char;
-    }
-    // SAFETY: the caller's path and NULL-terminated argv; environ is the process's.
-    unsafe {
-        if mode == P_OVERLAY {
-            if search {
-                libc::execvp(path, argv.cast());
-            } else {
-                libc::execv(path, argv.cast());
-            }
-            return -1;
-        }
-        let mut pid: pid_t = 0;
-        let rc = if search {
-            libc::posix_spawnp(
-                &mut pid,
-                path,
-                std::ptr::null(),
-                std::ptr::null(),
-                argv,
-                environ,
-            )
-        } else {
-            libc::posix_spawn(
-                &mut pid,
-                path,
-                std::ptr::null(),
-                std::ptr::null(),
-                argv,
-                environ,
-            )
-        };
-        if rc != 0 {
-            crate::set_errno(rc);
-            return -1;
-        }
-        if mode == P_WAIT {
-            let mut status = 0;
-            if libc::waitpid(pid, &mut status, 0) < 0 {
-                return -1;
-            }
-            return if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                -1
-            };
-        }
-        pid
+unsafe extern "C" {
+    static environ: *const *mut c_char;
+}
+
+/// `posix_spawn`/`posix_spawnp` with no file actions or attributes: the child's pid, or the
+/// error number.
+unsafe fn posix_spawn(
+    path: *const c_char,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+    search: bool,
+) -> Result<pid_t, c_int> {
+    let mut pid: pid_t = 0;
+    let f = if search {
+        libc::posix_spawnp
+    } else {
+        libc::posix_spawn
+    };
+    let (actions, attr) = (std::ptr::null(), std::ptr::null());
+    // SAFETY: the caller's NUL-terminated path and NULL-terminated vectors.
+    match unsafe { f(&mut pid, path, actions, attr, argv, envp) } {
+        0 => Ok(pid),
+        e => Err(e),
     }
 }
 
-/// `pid_t spawnv(int mode, const char *path, char *const argv[])`.
+/// `waitpid(pid, &status, 0)`, again after a signal.
+fn wait_for(pid: pid_t) -> Result<c_int, c_int> {
+    let mut status = 0;
+    loop {
+        // SAFETY: a plain syscall writing to our own int.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } >= 0 {
+            return Ok(status);
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            e => return Err(e.unwrap_or(libc::ECHILD)),
+        }
+    }
+}
+
+/// `P_NOWAITO`: spawn the child from a short-lived intermediate process, which reports the
+/// child's pid (or the error) on a pipe and exits; the child is reparented (to init or the
+/// nearest subreaper), so it never becomes this process's zombie and `wait` cannot see it.
+unsafe fn spawn_detached(
+    path: *const c_char,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+    search: bool,
+) -> Result<pid_t, c_int> {
+    let errno = || {
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    };
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into our array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(errno());
+    }
+    let [rd, wr] = fds;
+    // SAFETY: fork; the child only spawns, writes to the pipe and `_exit`s.
+    let mid = unsafe { libc::fork() };
+    if mid == 0 {
+        // SAFETY: the caller's arguments; a write of 8 bytes from our own array.
+        unsafe {
+            let report: [c_int; 2] = match posix_spawn(path, argv, envp, search) {
+                Ok(pid) => [0, pid],
+                Err(e) => [e, 0],
+            };
+            libc::write(wr, report.as_ptr().cast(), std::mem::size_of_val(&report));
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: our own descriptors.
+    unsafe { libc::close(wr) };
+    if mid < 0 {
+        let e = errno();
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(rd) };
+        return Err(e);
+    }
+    let mut report = [0 as c_int; 2];
+    let want = std::mem::size_of_val(&report);
+    let mut got = 0;
+    while got < want {
+        // SAFETY: reading into the rest of our own array.
+        let n = unsafe {
+            libc::read(
+                rd,
+                report.as_mut_ptr().cast::<u8>().add(got).cast(),
+                want - got,
+            )
+        };
+        match n {
+            n if n > 0 => got += n as usize,
+            0 => break,
+            _ if errno() == libc::EINTR => {}
+            _ => break,
+        }
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(rd) };
+    // The intermediate exits at once; a SIGCHLD handler of the program may reap it first.
+    let _ = wait_for(mid);
+    match (got == want, report) {
+        (true, [0, pid]) => Ok(pid),
+        (true, [e, _]) => Err(e),
+        (false, _) => Err(libc::EIO),
+    }
+}
+
+/// QNX's `spawnvpe` and everything built on it (see `<process.h>` for the modes and what
+/// each returns). Follows QNX's own implementation: `P_WAIT` returns the status `waitpid`
+/// gave, not only the exit code.
+unsafe fn spawn(
+    mode: c_int,
+    path: *const c_char,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+    search: bool,
+) -> c_int {
+    if path.is_null() || argv.is_null() {
+        crate::set_errno(libc::EINVAL);
+        return -1;
+    }
+    // SAFETY: the process's environment, read as glibc's exec* read it.
+    let envp = if envp.is_null() {
+        unsafe { environ }
+    } else {
+        envp
+    };
+    // SAFETY: the caller's NUL-terminated path and NULL-terminated vectors.
+    let r = unsafe {
+        match mode {
+            P_OVERLAY => {
+                if search {
+                    libc::execvpe(path, argv.cast(), envp.cast());
+                } else {
+                    libc::execve(path, argv.cast(), envp.cast());
+                }
+                // exec returned: it failed, errno says why.
+                return -1;
+            }
+            P_WAIT => posix_spawn(path, argv, envp, search).and_then(wait_for),
+            P_NOWAIT => posix_spawn(path, argv, envp, search),
+            P_NOWAITO => spawn_detached(path, argv, envp, search),
+            _ => Err(libc::EINVAL),
+        }
+    };
+    match r {
+        Ok(v) => v,
+        Err(e) => {
+            crate::set_errno(e);
+            -1
+        }
+    }
+}
+
+/// `int spawnv(int mode, const char *path, char *const argv[])`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn spawnv(
     mode: c_int,
     path: *const c_char,
     argv: *const *mut c_char,
-) -> pid_t {
+) -> c_int {
     // SAFETY: the caller's arguments.
-    unsafe { spawn(mode, path, argv, false) }
+    unsafe { spawn(mode, path, argv, std::ptr::null(), false) }
 }
 
-/// `pid_t spawnvp(int mode, const char *file, char *const argv[])`: searches `PATH`.
+/// `int spawnve(int mode, const char *path, char *const argv[], char *const envp[])`: the
+/// child's environment is `envp` (NULL: this process's).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spawnve(
+    mode: c_int,
+    path: *const c_char,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's arguments.
+    unsafe { spawn(mode, path, argv, envp, false) }
+}
+
+/// `int spawnvp(int mode, const char *file, char *const argv[])`: searches `PATH`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn spawnvp(
     mode: c_int,
     file: *const c_char,
     argv: *const *mut c_char,
-) -> pid_t {
+) -> c_int {
     // SAFETY: the caller's arguments.
-    unsafe { spawn(mode, file, argv, true) }
+    unsafe { spawn(mode, file, argv, std::ptr::null(), true) }
+}
+
+/// `int spawnvpe(int mode, const char *file, char *const argv[], char *const envp[])`:
+/// searches `PATH`, the child's environment is `envp` (NULL: this process's).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn spawnvpe(
+    mode: c_int,
+    file: *const c_char,
+    argv: *const *mut c_char,
+    envp: *const *mut c_char,
+) -> c_int {
+    // SAFETY: the caller's arguments.
+    unsafe { spawn(mode, file, argv, envp, true) }
 }
 
 type PthreadStart = extern "C" fn(*mut libc::c_void) -> *mut libc::c_void;

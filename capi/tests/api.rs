@@ -156,3 +156,29 @@ fn plain_and_static_compile_lines() {
         "{out}"
     );
 }
+
+/// Issue 22 item 5: QNX's spawn family (`spawnl`, `spawnle`, `spawnlp`, `spawnlpe`, `spawnv`,
+/// `spawnve`, `spawnvp`, `spawnvpe`) with `P_WAIT`, `P_NOWAIT`, `P_NOWAITO` and `P_OVERLAY`,
+/// every form and mode and their errors, compiled with the documented line and `-Werror`.
+#[test]
+fn qnx_spawn_family() {
+    let exe = compile(
+        &crate_dir().join("tests/c/spawn_test.c"),
+        "spawn_test",
+        "-Wall -Wextra -Werror",
+    );
+    let out = run_shell(&format!("'{}'", exe.display()));
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(fails.is_empty(), "failures: {fails:#?}\n{out}");
+    let passed = out.lines().filter(|l| l.starts_with("PASS")).count();
+    assert!(passed >= 27, "only {passed} checks passed:\n{out}");
+    assert!(out.lines().any(|l| l == "failures=0"), "{out}");
+    // A program that takes them from <spawn.h>, as QNX's declares them there too.
+    let exe = compile(
+        &crate_dir().join("tests/c/spawn_h.c"),
+        "spawn_h",
+        "-Wall -Wextra -Werror",
+    );
+    let out = run_shell(&format!("'{}'", exe.display()));
+    assert_eq!(out.trim(), "spawnl 4 posix_spawn 2");
+}

@@ -304,3 +304,48 @@ fn library_errors_name_the_socket_and_the_variable() {
         "the errno stays QNX's: {err}"
     );
 }
+
+/// Whether this process may use real-time scheduling (root or `CAP_SYS_NICE`).
+fn may_use_realtime() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 23) != 0)
+}
+
+/// Issue 22, in C: a SCHED_OTHER server serving a priority-30 client runs real-time at 30, so
+/// a SCHED_FIFO 15 hog on its CPU cannot starve it: the client's reply comes first. Everything
+/// (the daemon, SCHED_FIFO 90, too) on CPU 0.
+#[test]
+fn priority_inversion_in_c_real_time_inheritance_beats_the_hog() {
+    if !may_use_realtime() {
+        eprintln!("no real-time permission: nothing to check");
+        return;
+    }
+    let exe = example("priority_inversion");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("qnetd.sock");
+    let mut daemon = Command::new("taskset");
+    daemon
+        .args(["-c", "0"])
+        .arg(common::qnetd_path())
+        .arg("--socket")
+        .arg(&socket)
+        .args(["--node", "prio", "--log", "warn", "--rt-priority", "90"]);
+    let _daemon = common::Proc::spawn("qnetd on cpu 0", daemon);
+    let start = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(start.elapsed() < qnet_testkit::GUARD, "qnetd did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut demo = Command::new("taskset");
+    demo.args(["-c", "0"]).arg(&exe).env("QNET_SOCKET", &socket);
+    let mut p = common::Proc::spawn("priority_inversion.c", demo);
+    let line = p.line_starting("order: ");
+    assert!(p.wait_exit().success(), "{}", p.stderr.dump());
+    assert_eq!(line, "order: high-first", "{}", p.stdout.dump());
+}

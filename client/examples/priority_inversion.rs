@@ -1,9 +1,11 @@
 //! Priorities that schedule: priority inheritance and server boost against priority inversion.
 //!
 //! ```text
-//! priority_inversion demo [--fixed]     the demonstration (needs real-time scheduling: root,
+//! priority_inversion demo [--fixed] [--other]
+//!                                       the demonstration (needs real-time scheduling: root,
 //!                                       CAP_SYS_NICE or RLIMIT_RTPRIO; qnetd with CAP_SYS_NICE)
-//! priority_inversion server [--fixed]   a server: `work <ms>` spins that much CPU then replies,
+//! priority_inversion server [--fixed] [--other]
+//!                                       a server: `work <ms>` spins that much CPU then replies,
 //!                                       `sched` replies with its thread's scheduling, priority
 //!                                       and whether it is inherited (`7r prio=7 inherited=true`);
 //!                                       pulses print `pulse code=<c> sched=<s>`
@@ -18,7 +20,14 @@
 //! high client's send boosts the server to 30: the high client's reply comes before the hog
 //! finishes. With `--fixed` (`_NTO_CHF_FIXED_PRIORITY`) the server stays at 10 and nothing
 //! boosts it: the hog finishes first. The last line says which: `order: high-first` or
-//! `order: medium-first`. Run `qnetd` on the same CPU, real-time above every client
+//! `order: medium-first`.
+//!
+//! With `--other` the server is an ordinary Linux program, SCHED_OTHER (QNX would run it at a
+//! priority like any thread; Linux puts every SCHED_OTHER thread below every real-time one).
+//! Inheritance then lends it a real-time policy with the real-time clients' priorities
+//! (issue 22): the low client's 5, which the hog outranks, then the high client's 30, which
+//! outranks the hog: `order: high-first` again. With nice values alone (before issue 22) the
+//! hog starved it whatever its nice: `order: medium-first`. Run `qnetd` on the same CPU, real-time above every client
 //! (`taskset -c 0 qnetd --rt-priority 90`): a SCHED_OTHER daemon would be starved by the hog
 //! too, and nothing would flow until it finished.
 
@@ -34,16 +43,17 @@ use anyhow::{Context, bail};
 use qnet::neutrino::{self, ChannelFlags};
 use qnet::sched::{self, Policy};
 
-const USAGE: &str =
-    "usage: priority_inversion demo|server [--fixed] | client <node/pid/chid> <prio> sched|pulse";
+const USAGE: &str = "usage: priority_inversion demo|server [--fixed] [--other] | client \
+     <node/pid/chid> <prio> sched|pulse";
 
 fn main() -> ExitCode {
     common::run(|| {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let fixed = args.iter().any(|a| a == "--fixed");
+        let other = args.iter().any(|a| a == "--other");
         match args.first().map(String::as_str) {
-            Some("server") => server(fixed),
-            Some("demo") => demo(fixed),
+            Some("server") => server(fixed, other),
+            Some("demo") => demo(fixed, other),
             Some("client") => client(&args[1..]),
             _ => bail!("{USAGE}"),
         }
@@ -91,8 +101,10 @@ fn first_cpu() -> anyhow::Result<usize> {
         .context("no CPU allowed")
 }
 
-fn server(fixed: bool) -> anyhow::Result<()> {
-    neutrino::set_scheduler(Some(Policy::RoundRobin), 10)?;
+fn server(fixed: bool, other: bool) -> anyhow::Result<()> {
+    if !other {
+        neutrino::set_scheduler(Some(Policy::RoundRobin), 10)?;
+    }
     let flags = if fixed {
         ChannelFlags::FIXED_PRIORITY
     } else {
@@ -159,7 +171,7 @@ fn client(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn demo(fixed: bool) -> anyhow::Result<()> {
+fn demo(fixed: bool, other: bool) -> anyhow::Result<()> {
     let cpu = first_cpu()?;
     pin(cpu)?;
     // The conductor outranks everyone so it can start each actor on time.
@@ -171,12 +183,16 @@ fn demo(fixed: bool) -> anyhow::Result<()> {
     if fixed {
         cmd.arg("--fixed");
     }
-    let mut child = cmd.spawn()?; // inherits this thread's CPU
+    if other {
+        cmd.arg("--other");
+    }
+    // A SCHED_OTHER child, whatever the conductor runs at.
+    let mut child = spawn_other(cmd)?; // inherits this thread's CPU
     let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
     let first = lines.next().context("server said nothing")??;
     let (pid, chid) = parse_pid_chid(&first)?;
     let coid = neutrino::connect_attach(0, pid, chid)?;
-    println!("server pid={pid} chid={chid} fixed={fixed} cpu={cpu}");
+    println!("server pid={pid} chid={chid} fixed={fixed} other={other} cpu={cpu}");
 
     let seq = Arc::new(AtomicUsize::new(0));
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -243,6 +259,23 @@ fn demo(fixed: bool) -> anyhow::Result<()> {
     };
     println!("order: {order}");
     Ok(())
+}
+
+/// Spawn `cmd` as SCHED_OTHER (a child inherits its parent thread's policy otherwise).
+#[allow(unsafe_code)]
+fn spawn_other(mut cmd: Command) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only sched_setscheduler, async-signal-safe, is called.
+    unsafe {
+        cmd.pre_exec(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
 }
 
 fn parse_pid_chid(line: &str) -> anyhow::Result<(u32, i32)> {

@@ -581,6 +581,7 @@ pub(crate) fn send(
         coid,
         parts,
         reply_cap: cap,
+        realtime: crate::sched::runs_realtime(),
     };
     let outcome = pair.send(slot, &s, reply, deadline, &check);
     unregister(tid);
@@ -1035,6 +1036,7 @@ fn info_of(chid: Chid, flags: u32, m: &TakenMessage, msglen: u64, unblock: bool)
         } else {
             0
         },
+        realtime: m.realtime,
     }
 }
 

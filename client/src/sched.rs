@@ -175,15 +175,50 @@ pub fn set_thread_sched(tid: i32, policy: Policy, p: Priority, max_rt: i32) -> i
     Ok(())
 }
 
-/// Run the calling thread at QNX priority `p` keeping its policy (inheritance: "the priority,
-/// not the policy"), as far as `mode` allows. Errors are the system's (`EPERM`).
-pub(crate) fn inherit(mode: Mode, p: Priority) -> io::Result<()> {
+/// Whether the calling thread runs a real-time policy now (one system call; what a direct
+/// send tells its server, which checks it with the kernel).
+#[allow(unsafe_code)]
+pub(crate) fn runs_realtime() -> bool {
+    // SAFETY: plain system call on the calling thread.
+    let policy = unsafe { libc::sched_getscheduler(0) } & !libc::SCHED_RESET_ON_FORK;
+    policy == libc::SCHED_FIFO || policy == libc::SCHED_RR
+}
+
+/// Run the calling thread at QNX priority `p` as inheritance says, as far as `mode` allows
+/// (the daemon's rules, `qnetd`'s `sched.rs`): from a real-time sender (`Some(true)`) a
+/// real-time policy (its own, else SCHED_RR lent, marked `SCHED_RESET_ON_FORK`); from a
+/// SCHED_OTHER sender (`Some(false)`) a lent policy goes back to SCHED_OTHER; otherwise
+/// ("the priority, not the policy") the policy it has. Errors are the system's (`EPERM`).
+#[allow(unsafe_code)]
+pub(crate) fn inherit(mode: Mode, p: Priority, realtime: Option<bool>) -> io::Result<()> {
     let Mode::Realtime { max_rt, may_renice } = mode else {
         return Ok(());
     };
     let now = thread_sched(0)?;
-    if !now.policy.is_realtime() && !may_renice && nice(p) < now.nice {
-        return Ok(()); // raising a SCHED_OTHER thread needs CAP_SYS_NICE: report only
+    // SAFETY: plain system call on the calling thread.
+    let raw = unsafe { libc::sched_getscheduler(0) };
+    let lent = now.policy.is_realtime() && raw >= 0 && raw & libc::SCHED_RESET_ON_FORK != 0;
+    let set_rt = |policy: Policy, lent: bool| -> io::Result<()> {
+        let param = libc::sched_param {
+            sched_priority: rt_priority(p).min(max_rt).max(1),
+        };
+        let mark = if lent { libc::SCHED_RESET_ON_FORK } else { 0 };
+        // SAFETY: plain system call on the calling thread; `param` outlives it.
+        if unsafe { libc::sched_setscheduler(0, policy.linux() | mark, &param) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    match (realtime, now.policy.is_realtime(), lent) {
+        (Some(true), true, lent) => set_rt(now.policy, lent),
+        (Some(true), false, _) => set_rt(Policy::RoundRobin, true),
+        (Some(false), true, true) => set_thread_sched(0, Policy::Other, p, max_rt),
+        (_, true, lent) => set_rt(now.policy, lent),
+        (_, false, _) => {
+            if !may_renice && nice(p) < now.nice {
+                return Ok(()); // raising a SCHED_OTHER thread needs CAP_SYS_NICE: report only
+            }
+            set_thread_sched(0, now.policy, p, max_rt)
+        }
     }
-    set_thread_sched(0, now.policy, p, max_rt)
 }

@@ -192,6 +192,11 @@ pub(crate) fn open(
         Ok(ack) => Ok((stream, path, ack)),
         Err(HelloError::Send(e)) => Err(daemon_err(&path, "sending hello", e)),
         Err(HelloError::Receive(e)) => Err(daemon_err(&path, "reading hello ack", e)),
+        // The daemon cannot take a session now (out of descriptors): that errno, its words.
+        Err(HelloError::Busy { errno, reason }) => Err(Error::Call {
+            errno,
+            detail: format!("qnetd at {} refused the session: {reason}", path.display()),
+        }),
         Err(e @ HelloError::Refused { .. }) => Err(Error::Protocol {
             detail: format!("qnetd at {} {e}", path.display()),
         }),

@@ -123,6 +123,7 @@ mod tests {
             data: bytes::Bytes::new(),
             reply_cap: 0,
             priority: 10,
+            realtime: false,
             timeout: None
         })));
         assert!(!never_blocks(&k(Call::NameOpen { name: "x".into() })));

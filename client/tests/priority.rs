@@ -112,8 +112,9 @@ fn fixed_priority_channel_leaves_the_receiver_alone() {
     assert_eq!(seen, ["20r", "20r inherited=false", "20r", "20r"]);
 }
 
-/// Run the inversion demo against a daemon pinned to the demo's CPU; its `order:` line.
-fn inversion(fixed: bool) -> String {
+/// Run the inversion demo (`--fixed`, `--other` as given) against a daemon pinned to the
+/// demo's CPU; its `order:` line.
+fn inversion(flags: &[&str]) -> String {
     // One demo at a time: two on the same CPU would compete.
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
@@ -137,9 +138,7 @@ fn inversion(fixed: bool) -> String {
         .arg(example_path("priority_inversion"))
         .arg("demo")
         .env("QNET_SOCKET", &socket);
-    if fixed {
-        demo.arg("--fixed");
-    }
+    demo.args(flags);
     let mut p = Proc::spawn("priority_inversion demo", demo);
     let line = p.line_starting("order: ");
     assert!(p.wait_exit().success(), "{}", p.stderr.dump());
@@ -151,7 +150,7 @@ fn inheritance_and_boost_beat_a_medium_priority_hog_on_one_cpu() {
     if !realtime() {
         return;
     }
-    assert_eq!(inversion(false), "order: high-first");
+    assert_eq!(inversion(&[]), "order: high-first");
 }
 
 #[test]
@@ -159,7 +158,56 @@ fn fixed_priority_server_is_starved_by_the_hog() {
     if !realtime() {
         return;
     }
-    assert_eq!(inversion(true), "order: medium-first");
+    assert_eq!(inversion(&["--fixed"]), "order: medium-first");
+}
+
+/// Issue 22: a SCHED_OTHER server (an ordinary Linux program) serving real-time clients runs
+/// real-time at their priorities while it serves them, so the SCHED_FIFO 15 hog on its CPU
+/// cannot starve it once the priority-30 client sends (with nice values alone it did:
+/// `medium-first`).
+#[test]
+fn a_sched_other_server_inherits_real_time_and_beats_the_hog() {
+    if !realtime() {
+        return;
+    }
+    assert_eq!(inversion(&["--other"]), "order: high-first");
+}
+
+/// Issue 22: a SCHED_OTHER receiver of a real-time sender's message runs real-time at its
+/// priority (lent SCHED_RR: `40r`), and goes back to SCHED_OTHER (at the table's nice) with
+/// its next message from a SCHED_OTHER sender; `qnet pidin`'s view says so while it serves.
+#[test]
+fn a_real_time_senders_message_lends_real_time_until_a_sched_other_one() {
+    daemon();
+    if !realtime() {
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        neutrino::set_scheduler(Some(Policy::Other), 10).unwrap();
+        let chid = neutrino::channel_create(ChannelFlags::default()).unwrap();
+        let coid = neutrino::connect_attach(0, 0, chid).unwrap();
+        let send = move |policy: Policy, prio: u8| {
+            std::thread::spawn(move || {
+                neutrino::set_scheduler(Some(policy), prio).unwrap();
+                let mut reply = [0u8; 8];
+                neutrino::msg_send(coid, b"x", &mut reply).unwrap();
+            })
+        };
+        let mut seen = vec![me()];
+        let mut buf = [0u8; 64];
+        for (policy, prio) in [(Policy::RoundRobin, 40), (Policy::Other, 12)] {
+            let client = send(policy, prio);
+            let rcvid = neutrino::msg_receive(chid, &mut buf, None).unwrap();
+            seen.push(me());
+            neutrino::msg_reply(rcvid, 0, b"").unwrap();
+            client.join().unwrap();
+        }
+        tx.send(seen).unwrap();
+    });
+    // SCHED_OTHER at 10 (nice 0), real-time 40 while serving the RR 40 client, then
+    // SCHED_OTHER again at 12 (nice -2) for the SCHED_OTHER client at 12.
+    assert_eq!(recv(&rx), ["10o", "40r", "12o"]);
 }
 
 #[test]

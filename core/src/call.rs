@@ -62,6 +62,11 @@ pub enum Call {
         reply_cap: u64,
         /// Sender's priority.
         priority: Priority,
+        /// The sender runs a real-time policy (SCHED_RR/FIFO): its receiver runs real-time
+        /// while it serves it (priority inheritance in real-time mode). Set by the daemon
+        /// from the sending thread's scheduling (a peer's daemon for a remote sender), never
+        /// taken from a client.
+        realtime: bool,
         /// Optional `TimerTimeout` for SEND/REPLY states.
         timeout: Option<Timeout>,
     },

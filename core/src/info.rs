@@ -39,6 +39,10 @@ pub struct MsgInfo {
     pub coid: Coid,
     /// Sender's priority.
     pub priority: Priority,
+    /// The sender runs a real-time policy (SCHED_RR/FIFO): a qnet addition (QNX's
+    /// `_msg_info` has no such field, every QNX thread being priority-scheduled), for the
+    /// library's own inheritance when the daemon may not change its threads.
+    pub realtime: bool,
     /// Bytes delivered into the receive buffer.
     pub msglen: u64,
     /// Bytes the client sent (only with `_NTO_CHF_SENDER_LEN`, else 0).

@@ -21,6 +21,7 @@ mod info;
 mod kernel;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod node_name;
 mod notice;
 pub mod paths;
 mod pulse;
@@ -35,8 +36,8 @@ pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
     ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, DirectHead, Kernel, Limit,
     LimitHit, Limits, NameSnapshot, Output, PathSnapshot, PriorityCause, PriorityChange,
-    ProcessSnapshot, RCVID_MAX, RemotePulse, ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
-    Time,
+    ProcessSnapshot, RCVID_MAX, Records, RemotePulse, ScoidSnapshot, Snapshot, ThreadSnapshot,
+    ThreadState, Time,
 };
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

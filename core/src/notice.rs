@@ -13,18 +13,25 @@ use crate::ids::{Coid, EventId, Pid, Tid};
 /// - [`Notice::DeliverEvent`] → [`crate::Kernel::handle_remote_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
-    /// A thread of the sending node that was blocked in a forwarded call is gone.
+    /// A thread of the sending node that forwarded calls to the receiving node is gone.
     ThreadExit {
         /// Its process, on the sending node.
         pid: Pid,
         /// The thread.
         tid: Tid,
+        /// The seq of the call it was blocked in there, still in flight (0: none). If that
+        /// call has not arrived, it is refused when it does.
+        seq: u64,
     },
-    /// A process of the sending node that had connections to (or calls on) the receiving
-    /// node is gone.
+    /// A process of the sending node that had connections to (or made calls on) the
+    /// receiving node is gone.
     ProcessExit {
         /// The process, on the sending node.
         pid: Pid,
+        /// The sending node's next forwarded-call seq when the process exited: every call of
+        /// the process was numbered below it, every later process's above (0: not said). A
+        /// call of this pid numbered below it that arrives after this notice is refused.
+        next_seq: u64,
     },
     /// The channel behind a connection of the receiver's process `pid` is gone on the sending
     /// node; `coid` is that connection as the sending node numbers it (the coid the receiver

@@ -43,6 +43,7 @@ impl K {
                      thread,
                      priority,
                      cause,
+                     ..
                  }| (thread, priority, cause),
             )
             .collect()
@@ -77,6 +78,7 @@ impl K {
                 data: Bytes::from_static(b"x"),
                 reply_cap: 0,
                 priority,
+                realtime: false,
                 timeout: None,
             },
         );

@@ -68,15 +68,24 @@ fn call() -> impl Strategy<Value = Call> {
         (0i32..5).prop_map(|coid| Call::ConnectDetach { coid }),
         (0i32..4).prop_map(|scoid| Call::ScoidDetach { scoid }),
         (0i32..4).prop_map(|scoid| Call::ConnectClientInfo { scoid }),
-        (0i32..5, data.clone(), 0u64..40, any::<u8>(), timeout()).prop_map(
-            |(coid, data, reply_cap, priority, timeout)| Call::MsgSend {
-                coid,
-                data,
-                reply_cap,
-                priority,
-                timeout
-            }
-        ),
+        (
+            0i32..5,
+            data.clone(),
+            0u64..40,
+            any::<u8>(),
+            any::<bool>(),
+            timeout()
+        )
+            .prop_map(|(coid, data, reply_cap, priority, realtime, timeout)| {
+                Call::MsgSend {
+                    coid,
+                    data,
+                    reply_cap,
+                    priority,
+                    realtime,
+                    timeout,
+                }
+            }),
         (
             1i32..3,
             prop_oneof![1 => 0u64..16, 9 => 16u64..48],

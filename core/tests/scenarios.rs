@@ -30,6 +30,7 @@
 //! rejected                            # rejected_remote_events() of the selected kernel
 //! rejected-pulses                     # rejected_remote_pulses() of the selected kernel
 //! processes                           # the processes the selected kernel knows
+//! records                             # the size of each of its tables (`Kernel::records`)
 //! unsent-pulses 3                     # one-way pulses for nd 3 not yet off the wire
 //! kernel node=a max_unsent_pulses=2   # Config::max_unsent_pulses
 //! rcvid-counter 1073741823            # the next rcvid the selected kernel tries
@@ -285,8 +286,12 @@ impl Runner {
                     "ThreadExit" => Notice::ThreadExit {
                         pid: a.num("pid")?,
                         tid: a.num("tid")?,
+                        seq: a.get("seq").map(num).transpose()?.unwrap_or(0),
                     },
-                    "ProcessExit" => Notice::ProcessExit { pid: a.num("pid")? },
+                    "ProcessExit" => Notice::ProcessExit {
+                        pid: a.num("pid")?,
+                        next_seq: a.get("next_seq").map(num).transpose()?.unwrap_or(0),
+                    },
                     "ConnectionDead" => Notice::ConnectionDead {
                         pid: a.num("pid")?,
                         coid: a.num("coid")?,
@@ -330,6 +335,7 @@ impl Runner {
                     lines.join("\n")
                 });
             }
+            "records" => return Ok(self.cur().records().to_string()),
             "unsent-pulses" => {
                 let nd = rest.first().ok_or("unsent-pulses ND")?;
                 return Ok(self.cur().unsent_pulses(num(nd)?).to_string());
@@ -387,9 +393,14 @@ impl Runner {
         while let Some(change) = self.net.kernel_mut(i).poll_priority() {
             if self.priorities {
                 let t = change.thread;
+                let policy = match change.realtime {
+                    Some(true) => " real-time",
+                    Some(false) => " own policy",
+                    None => "",
+                };
                 let _ = writeln!(
                     out,
-                    "{prefix}{}.{} runs at {} ({:?})",
+                    "{prefix}{}.{} runs at {}{policy} ({:?})",
                     t.pid, t.tid, change.priority, change.cause
                 );
             }
@@ -716,6 +727,7 @@ fn parse_call(name: &str, a: &Args) -> Result<Call, String> {
             data: a.bytes("data")?,
             reply_cap: a.num_or("reply_cap", 0)?,
             priority: a.num_or("priority", 10)?,
+            realtime: a.get("realtime") == Some("true"),
             timeout: parse_timeout(a.get("timeout"))?,
         },
         "MsgReceive" => Call::MsgReceive {
@@ -835,11 +847,13 @@ fn fmt_call(c: &Call) -> String {
             data,
             reply_cap,
             priority,
+            realtime,
             timeout,
         } => {
             let mut s = format!(
-                "MsgSend coid={coid} data={} reply_cap={reply_cap} prio={priority}",
-                fmt_bytes(data)
+                "MsgSend coid={coid} data={} reply_cap={reply_cap} prio={priority}{}",
+                fmt_bytes(data),
+                if *realtime { " realtime" } else { "" }
             );
             if let Some(t) = timeout {
                 let mut states = Vec::new();
@@ -873,8 +887,10 @@ fn fmt_call(c: &Call) -> String {
 
 fn fmt_notice(n: &Notice) -> String {
     match n {
-        Notice::ThreadExit { pid, tid } => format!("ThreadExit pid={pid} tid={tid}"),
-        Notice::ProcessExit { pid } => format!("ProcessExit pid={pid}"),
+        Notice::ThreadExit { pid, tid, seq } => format!("ThreadExit pid={pid} tid={tid} seq={seq}"),
+        Notice::ProcessExit { pid, next_seq } => {
+            format!("ProcessExit pid={pid} next_seq={next_seq}")
+        }
         Notice::ConnectionDead { pid, coid } => format!("ConnectionDead pid={pid} coid={coid}"),
         Notice::DeliverEvent {
             client_pid,

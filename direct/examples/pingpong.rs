@@ -94,6 +94,7 @@ fn main() {
             coid: 1,
             parts: &[&msg],
             reply_cap: 64,
+            realtime: false,
         };
         assert_eq!(
             cp.send(slot, &s, &mut r, None, &|| None),

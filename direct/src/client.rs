@@ -59,6 +59,8 @@ pub struct Send<'a> {
     pub parts: &'a [&'a [u8]],
     /// Size of the reply buffer, at most [`REPLY_AREA`].
     pub reply_cap: usize,
+    /// The sending thread runs a real-time policy.
+    pub realtime: bool,
 }
 
 /// A `TimerTimeout` for one call: when, and in which states it applies.
@@ -303,7 +305,10 @@ impl ClientPair {
         sl.set_field(sl::COID, s.coid as u32);
         sl.set_field(sl::SEND_LEN, at.min(SEND_AREA) as u32);
         sl.set_field(sl::REPLY_CAP, s.reply_cap.min(REPLY_AREA) as u32);
-        sl.set_field(sl::FLAGS, 0);
+        sl.set_field(
+            sl::FLAGS,
+            if s.realtime { layout::SLOT_REALTIME } else { 0 },
+        );
         sl.set_stamp(stamp);
         sl.word().store(slot::word(g, POSTED), Ordering::Release);
         if !self.push(&Entry::message(slot, g, s.priority, stamp)) {

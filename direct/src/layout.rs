@@ -226,6 +226,9 @@ pub mod sl {
 pub const MAX_PIECES: usize = (SLOT_SIZE - sl::PIECES) / 8;
 /// Slot flag: the client asked to unblock while its message was received.
 pub const SLOT_UNBLOCK_REQ: u32 = 1;
+/// Slot flag: the client says it runs a real-time policy (the server checks the claim with
+/// the kernel before it honours it).
+pub const SLOT_REALTIME: u32 = 2;
 
 /// Send data of one call, at most: 1 MiB and a page (a message of 1 MiB with a header).
 /// Larger calls go through the daemon (one copy). The areas are sparse: a page exists only

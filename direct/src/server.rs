@@ -25,6 +25,27 @@ pub const PULSE_CODE_UNBLOCK: i8 = -32;
 /// Direct rcvids live here and above (the daemon's kernel gives out rcvids below it).
 pub const RCVID_BASE: i32 = 1 << 30;
 
+/// Whether thread `tid` of process `pid` runs a real-time policy, as the kernel says (a tid
+/// that is not `pid`'s reads as not real-time). A client's claim in its slot is checked with
+/// this before a server lends itself a real-time policy for it.
+#[allow(unsafe_code)]
+pub fn sender_realtime(pid: u32, tid: u32) -> bool {
+    let (Ok(pid), Ok(tid)) = (i32::try_from(pid), i32::try_from(tid)) else {
+        return false;
+    };
+    // SAFETY: plain system calls on ids; signal 0 only checks that `tid` is `pid`'s.
+    unsafe {
+        let policy = libc::sched_getscheduler(tid);
+        if policy < 0 {
+            return false;
+        }
+        let policy = policy & !libc::SCHED_RESET_ON_FORK;
+        let belongs = libc::syscall(libc::SYS_tgkill, pid, tid, 0) == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        (policy == libc::SCHED_FIFO || policy == libc::SCHED_RR) && belongs
+    }
+}
+
 /// Whether `rcvid` names a direct message (not one of the daemon's kernel).
 pub fn is_direct_rcvid(rcvid: i32) -> bool {
     rcvid >= RCVID_BASE
@@ -84,6 +105,9 @@ pub struct TakenMessage {
     pub reply_cap: u32,
     /// Bytes the receive delivered (the library sets it: [`Served::set_msglen`]).
     pub msglen: u32,
+    /// The client runs a real-time policy: its claim, checked with the kernel
+    /// ([`sender_realtime`]).
+    pub realtime: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -621,6 +645,8 @@ impl Served {
                         send_len: s.field(sl::SEND_LEN).min(SEND_AREA as u32),
                         reply_cap: s.field(sl::REPLY_CAP).min(REPLY_AREA as u32),
                         msglen: 0,
+                        realtime: s.field(sl::FLAGS) & crate::layout::SLOT_REALTIME != 0
+                            && sender_realtime(info.pid, s.field(sl::TID)),
                     };
                     sp.held += 1;
                     let rcvid = self.next_rcvid();

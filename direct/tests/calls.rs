@@ -144,6 +144,7 @@ fn call(cp: &ClientPair, tid: u32, prio: u32, msg: &[u8], reply: &mut [u8]) -> O
             coid: 3,
             parts: &[msg],
             reply_cap: r[0].len(),
+            realtime: false,
         },
         &mut r,
         Some(Deadline::both(Instant::now() + GUARD)),
@@ -281,6 +282,7 @@ fn a_timed_out_send_leaves_the_queue_and_a_late_reply_gets_esrch() {
         coid: 3,
         parts: &[b"x"],
         reply_cap: 8,
+        realtime: false,
     };
     let o = cp.send(
         slot,
@@ -313,6 +315,7 @@ fn a_timed_out_send_leaves_the_queue_and_a_late_reply_gets_esrch() {
                 coid: 3,
                 parts: &[b"y"],
                 reply_cap: 8,
+                realtime: false,
             };
             cp.send(
                 slot,
@@ -357,6 +360,7 @@ fn with_unblock_the_server_gets_a_pulse_and_the_client_waits_for_the_reply() {
                     coid: 3,
                     parts: &[b"y"],
                     reply_cap: 8,
+                    realtime: false,
                 };
                 cp.send(
                     slot,

@@ -252,6 +252,37 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
         frame_budget: Peers::of(&ctx.driver).map(|p| frame_budget(p.total_budget_stats())),
         seeds,
         members_refused,
+        tables: Some(tables(&ctx.driver)),
+    }
+}
+
+/// How many records this daemon keeps, table by table (`qnet nodes`).
+pub(crate) fn tables(driver: &Driver) -> local::Tables {
+    let (r, thread_sessions, remote_routes, process_sessions) = driver.tables();
+    let (calls, links) = Peers::of(driver).map_or((0, 0), |p| p.tables());
+    let n = |v: usize| v as u64;
+    local::Tables {
+        processes: n(r.processes),
+        remote_processes: n(r.remote_processes),
+        blocked: n(r.blocked),
+        deadlines: n(r.deadlines),
+        messages: n(r.messages),
+        channels: n(r.channels),
+        connections: n(r.connections),
+        remote_connections: n(r.remote_connections),
+        scoids: n(r.scoids),
+        names: n(r.names),
+        events: n(r.events),
+        remote_events: n(r.remote_events),
+        served: n(r.served),
+        forwarded: n(r.forwarded),
+        exited: n(r.exited),
+        inherited: n(r.inherited),
+        thread_sessions: n(thread_sessions),
+        remote_routes: n(remote_routes),
+        process_sessions: n(process_sessions),
+        calls_in_flight: n(calls),
+        links: n(links),
     }
 }
 

@@ -53,7 +53,8 @@ pub struct Args {
     /// for /run/qnet/qnetd.sock, the system daemon's).
     #[arg(long, env = qnet_proto::SOCKET_ENV)]
     pub socket: Option<PathBuf>,
-    /// This node's name (default: the host name).
+    /// This node's name (default: the host name up to its first dot): 1 to 63 of A-Z a-z
+    /// 0-9 - _ . and not `all`.
     #[arg(long)]
     pub node: Option<String>,
     /// UDP address to accept peer daemons on (QUIC), `IP:PORT` or `HOST:PORT` (resolved at
@@ -578,11 +579,10 @@ impl Config {
         if !self.mdns_interfaces.is_empty() && self.discover != Discover::Mdns {
             return invalid("--mdns-interface needs --discover mdns".into());
         }
-        if self.listen.is_some() {
-            qnet_transport::validate_node_name(&self.node).map_err(|e| {
-                ConfigError::Invalid(format!("{e}: set this node's name with --node NAME"))
-            })?;
-        }
+        // Also without --listen: the name is the `node/` prefix of names and addresses.
+        qnet_core::node_name::validate_node_name(&self.node).map_err(|e| {
+            ConfigError::Invalid(format!("{e}: set this node's name with --node NAME"))
+        })?;
         if self.link_timeout < Duration::from_millis(60) {
             return invalid(format!(
                 "link timeout {:?} is too short (at least 60ms)",
@@ -1200,10 +1200,49 @@ peers = [{ name = "n2", addr = "127.0.0.1:7001" }, { name = "n3", addr = "127.0.
     fn the_default_node_name_is_the_first_label_of_the_host_name() {
         assert_eq!(first_label("db1.example.com"), "db1");
         assert_eq!(first_label("db1"), "db1");
-        let e = config(&["--node", "a.b", "--listen", "127.0.0.1:0", "--certs", "/c"])
+        let e = config(&["--node", "a/b", "--listen", "127.0.0.1:0", "--certs", "/c"])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("\"a.b\"") && e.contains("--node NAME"), "{e}");
+        assert!(e.contains("\"a/b\"") && e.contains("--node NAME"), "{e}");
+    }
+
+    /// Issue 22 item 4: node names are checked whether or not the daemon has peers, from the
+    /// command line and the config file, and the one-line error names the rule.
+    #[test]
+    fn node_names_follow_the_rule_with_or_without_peers() {
+        for bad in ["bad/name", "", "all", "a b", &"x".repeat(64)] {
+            let e = config(&["--node", bad]).unwrap_err().to_string();
+            assert!(
+                e.contains(qnet_core::node_name::NODE_NAME_RULE) && !e.contains('\n'),
+                "{bad:?}: {e}"
+            );
+        }
+        for good in ["n1", "host.example.org", "edge_7-b"] {
+            assert_eq!(config(&["--node", good]).unwrap().node, good);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("qnetd.toml");
+        std::fs::write(&file, "node = \"x/y\"\n").unwrap();
+        let e = config(&["--config", file.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"x/y\""), "{e}");
+        let e = config(&[
+            "--node",
+            "n1",
+            "--listen",
+            "127.0.0.1:0",
+            "--certs",
+            "/c",
+            "--peer",
+            "all=127.0.0.1:7100",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("peer name \"all\"") && e.contains("reserved"),
+            "{e}"
+        );
     }
 
     #[test]

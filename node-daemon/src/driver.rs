@@ -240,8 +240,12 @@ impl Driver {
 
     /// `thread` makes `call`. Returns its response if the call completed at once; otherwise
     /// the response arrives later on the thread's [`Outbox`].
-    pub fn call(&self, thread: ThreadKey, call: Call) -> Option<local::Response> {
+    pub fn call(&self, thread: ThreadKey, mut call: Call) -> Option<local::Response> {
         self.calls.count(&call);
+        // Whether the sender runs real-time is the daemon's reading, not the client's say.
+        if let Call::MsgSend { realtime, .. } = &mut call {
+            *realtime = crate::sched::sender_realtime(thread);
+        }
         let now = self.now();
         let ends = match call {
             Call::ChannelDestroy { chid } | Call::NameDetach { chid } => Ends::Channel(chid),
@@ -382,9 +386,16 @@ impl Driver {
     /// channel's runner (the thread that last received on it, as its server published)
     /// rises to `priority` if it runs below it. Applied like the kernel's own boosts (only
     /// with `CAP_SYS_NICE`, only to a thread of the server process).
-    pub fn direct_boost(&self, client: Pid, coid: qnet_core::Coid, priority: qnet_core::Priority) {
+    pub fn direct_boost(
+        &self,
+        client: ThreadKey,
+        coid: qnet_core::Coid,
+        priority: qnet_core::Priority,
+    ) {
+        // As for a kernel send: a real-time sender (as the OS says) lends its policy.
+        let realtime = crate::sched::sender_realtime(client);
         let st = self.lock();
-        let Some((server, chid, _, flags)) = st.kernel.direct_target(client, coid) else {
+        let Some((server, chid, _, flags)) = st.kernel.direct_target(client.pid, coid) else {
             return;
         };
         if flags.contains(qnet_core::ChannelFlags::FIXED_PRIORITY) {
@@ -395,6 +406,7 @@ impl Driver {
                 thread: ThreadKey::local(server, tid),
                 priority,
                 cause: qnet_core::PriorityCause::Boost,
+                realtime: realtime.then_some(true),
             });
         }
     }
@@ -479,6 +491,20 @@ impl Driver {
             blocked: st.direct.blocked(),
             receiving: st.direct.receiving(),
         }
+    }
+
+    /// The size of every table: the kernel's ([`Kernel::records`]), the routes of local
+    /// thread sessions and of remote threads blocked here, and the live processes' sessions
+    /// (`(records, thread sessions, remote routes, processes)`).
+    pub(crate) fn tables(&self) -> (qnet_core::Records, usize, usize, usize) {
+        let st = self.lock();
+        let remote = st.threads.keys().filter(|t| t.nd != 0).count();
+        (
+            st.kernel.records(),
+            st.threads.len() - remote,
+            remote,
+            st.processes.len(),
+        )
     }
 
     /// The peer layer, if the daemon has one.
@@ -953,6 +979,7 @@ mod tests {
             data: bytes::Bytes::from_static(b"x"),
             reply_cap: 8,
             priority: 10,
+            realtime: false,
             timeout: None,
         };
         assert!(d.call(client, send).is_none(), "the sender blocks");
@@ -978,6 +1005,9 @@ mod tests {
         let server = ThreadKey::local(60, 1);
         d.register_thread(server, cred, outbox()).unwrap();
         let chid = channel(&d, server);
+        // The calling node is up here (calls from a node that is down are refused).
+        d.add_node(1, "n1").unwrap();
+        d.link_up(1, 1, 1, || {});
         let remote = ThreadKey {
             nd: 1,
             pid: 70,
@@ -1000,6 +1030,7 @@ mod tests {
             data: bytes::Bytes::from_static(b"x"),
             reply_cap: 8,
             priority: 10,
+            realtime: false,
             timeout: None,
         };
         let eintr = Some(Errno::EINTR.0);
@@ -1037,6 +1068,7 @@ mod tests {
             data: bytes::Bytes::from_static(b"x"),
             reply_cap: 8,
             priority: 10,
+            realtime: false,
             timeout: None,
         };
         let receive = Call::MsgReceive {

@@ -18,7 +18,9 @@
 //! the session's own peer process (SO_PEERCRED pid). Spans come from untrusted frames: their
 //! count and total are bounded ([`checked_total`]) before anything is read or written.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytes::{Bytes, BytesMut};
 use qnet_core::{Errno, Pid};
@@ -108,20 +110,72 @@ impl std::fmt::Display for Reach {
 /// The client process of a session, as one copy reaches it: its pid, and a pidfd opened when
 /// it connected, which says whether that very process still lives. Every copy checks it
 /// first, so a pid recycled after the client's exit (while another process holds the session
-/// socket it handed over) is never read or written.
+/// socket it handed over) is never read or written. One per process, shared by its sessions
+/// ([`ClientProcesses`]).
 #[derive(Debug)]
 pub struct ClientProcess {
     pid: Pid,
     pidfd: OwnedFd,
+    /// The registry it is listed in (it takes itself out when its last session drops it).
+    registry: Weak<Mutex<HashMap<Pid, Weak<ClientProcess>>>>,
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.upgrade() {
+            let mut map = registry.lock().unwrap_or_else(PoisonError::into_inner);
+            // Unless a newer process with the same pid took the entry.
+            if map.get(&self.pid).is_some_and(|w| w.strong_count() == 0) {
+                map.remove(&self.pid);
+            }
+        }
+    }
+}
+
+/// The client processes one copy reaches: one pidfd per process, shared by all its sessions
+/// (a process with 1,000 thread sessions costs the daemon 1,000 sockets and one pidfd, not
+/// 2,000 descriptors).
+#[derive(Debug, Default)]
+pub struct ClientProcesses(Arc<Mutex<HashMap<Pid, Weak<ClientProcess>>>>);
+
+impl ClientProcesses {
+    /// The handle on process `pid`, which just connected: the one its other sessions hold
+    /// while that process lives (it is the same process: a pid is reused only after its
+    /// process is gone), else a new pidfd; `None` if none can be had (the process is gone, no
+    /// descriptor is left, or the kernel is older than 5.3): then one copy stays off.
+    pub fn open(&self, pid: Pid) -> Option<Arc<ClientProcess>> {
+        // Not under the lock: dropping the last handle takes the lock (`Drop`).
+        let held = self.lock().get(&pid).and_then(Weak::upgrade);
+        if let Some(p) = held
+            && p.alive()
+        {
+            return Some(p);
+        }
+        let p = Arc::new(ClientProcess {
+            pid,
+            pidfd: pidfd_open(pid)?,
+            registry: Arc::downgrade(&self.0),
+        });
+        self.lock().insert(pid, Arc::downgrade(&p));
+        Some(p)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Pid, Weak<ClientProcess>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Processes with a pidfd open.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no process has a pidfd open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl ClientProcess {
-    /// A handle on process `pid` (just connected); `None` if no pidfd can be had (the
-    /// process is gone, or the kernel is older than 5.3): then one copy stays off.
-    pub fn open(pid: Pid) -> Option<ClientProcess> {
-        pidfd_open(pid).map(|pidfd| ClientProcess { pid, pidfd })
-    }
-
     /// Whether the process still lives: its pidfd is not readable yet.
     fn alive(&self) -> bool {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -475,5 +529,31 @@ mod reach_tests {
             Reach::None(1).to_string(),
             "on but no client can be read (yama ptrace_scope 1 without CAP_SYS_PTRACE): socket path"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 22 item 2: the sessions of one process share one pidfd; it closes (and leaves
+    /// the registry) with the last of them.
+    #[test]
+    fn one_pidfd_per_client_process() {
+        let clients = ClientProcesses::default();
+        let me = std::process::id();
+        let Some(a) = clients.open(me) else {
+            return; // no pidfd_open (kernel older than 5.3): nothing to share
+        };
+        let b = clients
+            .open(me)
+            .expect("a second session of the same process");
+        assert!(Arc::ptr_eq(&a, &b), "two pidfds for one process");
+        assert_eq!(clients.len(), 1);
+        drop(a);
+        assert_eq!(clients.len(), 1, "still held by a session");
+        drop(b);
+        assert!(clients.is_empty(), "the last session took it out");
+        assert!(clients.open(u32::MAX - 1).is_none(), "no such process");
     }
 }

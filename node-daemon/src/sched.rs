@@ -15,6 +15,15 @@
 //! A thread id comes from the client; before changing a thread the daemon checks with
 //! `tgkill(pid, tid, 0)` that it is a thread of the process whose session it is, so a client
 //! cannot have another process's thread re-prioritised.
+//!
+//! Real-time inheritance (issue 22): every `MsgSend` of a local thread carries whether that
+//! thread runs a real-time policy, read here ([`sender_realtime`]) and never taken from the
+//! client. A receiver of a real-time sender's message runs real-time at its priority while it
+//! serves it: a real-time receiver keeps its own policy (QNX inherits the priority, not the
+//! policy), a SCHED_OTHER one is lent SCHED_RR, marked `SCHED_RESET_ON_FORK` (a lent policy is
+//! not passed to children, and the mark says it was lent); its next message from a
+//! SCHED_OTHER sender gives it its own policy back (SCHED_OTHER at the table's nice). A
+//! policy the thread set itself is never taken away.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,8 +137,74 @@ pub fn apply_one(change: PriorityChange) {
     }
 }
 
-/// Change one local thread's scheduling: its priority, keeping its policy (QNX inherits
-/// "the priority, not the policy"); a SCHED_OTHER thread gets the table's nice value.
+/// Whether thread `tid` of process `pid` is that process's.
+#[allow(unsafe_code)]
+fn belongs(pid: i32, tid: i32) -> bool {
+    // SAFETY: plain system call on ids; signal 0 only checks that `tid` is a thread of `pid`.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether local `thread` (a client making a `MsgSend`) runs a real-time policy, as the
+/// daemon reads it (one system call; a thread id that is not the process's reads as not
+/// real-time).
+#[allow(unsafe_code)]
+pub fn sender_realtime(thread: qnet_core::ThreadKey) -> bool {
+    let (Ok(pid), Ok(tid)) = (i32::try_from(thread.pid), i32::try_from(thread.tid)) else {
+        return false;
+    };
+    // SAFETY: plain system call on a thread id.
+    let policy = unsafe { libc::sched_getscheduler(tid) };
+    policy >= 0
+        && Policy::from_linux(policy & !libc::SCHED_RESET_ON_FORK).is_realtime()
+        && belongs(pid, tid)
+}
+
+/// What a thread's scheduling becomes for `change`, given its policy now (`lent`: a real-time
+/// policy the daemon lent it, `SCHED_RESET_ON_FORK`): the Linux policy (with the mark) and
+/// priority, or the nice value for SCHED_OTHER. Pure: the rules of the module doc.
+pub fn target(policy: Policy, lent: bool, change: &PriorityChange) -> Target {
+    let rt = |policy: Policy, lent: bool| Target::Realtime {
+        policy,
+        lent,
+        priority: rt_priority(change.priority),
+    };
+    match (change.realtime, policy.is_realtime(), lent) {
+        // A real-time sender: keep a real-time policy, else lend SCHED_RR.
+        (Some(true), true, lent) => rt(policy, lent),
+        (Some(true), false, _) => rt(Policy::RoundRobin, true),
+        // A SCHED_OTHER sender: a lent policy goes back.
+        (Some(false), true, true) => Target::Other {
+            nice: nice(change.priority),
+        },
+        // Otherwise the policy stays, at the new priority.
+        (_, true, lent) => rt(policy, lent),
+        (_, false, _) => Target::Other {
+            nice: nice(change.priority),
+        },
+    }
+}
+
+/// A thread's scheduling as [`target`] decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A real-time policy at a Linux priority; `lent`: marked as lent.
+    Realtime {
+        /// SCHED_RR or SCHED_FIFO.
+        policy: Policy,
+        /// Lent by the daemon (`SCHED_RESET_ON_FORK`).
+        lent: bool,
+        /// Linux real-time priority.
+        priority: i32,
+    },
+    /// SCHED_OTHER at a nice value.
+    Other {
+        /// The nice value.
+        nice: i32,
+    },
+}
+
+/// Change one local thread's scheduling as [`target`] says.
 #[allow(unsafe_code)]
 fn apply(change: PriorityChange) {
     let thread = change.thread;
@@ -139,28 +214,37 @@ fn apply(change: PriorityChange) {
     let (Ok(pid), Ok(tid)) = (i32::try_from(thread.pid), i32::try_from(thread.tid)) else {
         return;
     };
-    // SAFETY: plain system calls on ids; signal 0 only checks that `tid` is a thread of `pid`.
-    let belongs = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if !belongs {
+    if !belongs(pid, tid) {
         return;
     }
-    // SAFETY: as above.
-    let policy = unsafe { libc::sched_getscheduler(tid) };
-    if policy < 0 {
+    // SAFETY: plain system call on a thread id.
+    let raw = unsafe { libc::sched_getscheduler(tid) };
+    if raw < 0 {
         return;
     }
-    let policy = Policy::from_linux(policy & !libc::SCHED_RESET_ON_FORK);
-    let ok = if policy.is_realtime() {
-        let param = libc::sched_param {
-            sched_priority: rt_priority(change.priority),
-        };
-        // SAFETY: as above; `param` outlives the call.
-        unsafe { libc::sched_setscheduler(tid, policy.linux(), &param) == 0 }
-    } else {
-        // SAFETY: as above.
-        unsafe {
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice(change.priority)) == 0
+    let policy = Policy::from_linux(raw & !libc::SCHED_RESET_ON_FORK);
+    let lent = raw & libc::SCHED_RESET_ON_FORK != 0 && policy.is_realtime();
+    let ok = match target(policy, lent, &change) {
+        Target::Realtime {
+            policy,
+            lent,
+            priority,
+        } => {
+            let param = libc::sched_param {
+                sched_priority: priority,
+            };
+            let mark = if lent { libc::SCHED_RESET_ON_FORK } else { 0 };
+            // SAFETY: plain system call; `param` outlives it.
+            unsafe { libc::sched_setscheduler(tid, policy.linux() | mark, &param) == 0 }
+        }
+        Target::Other { nice } => {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: plain system calls on a thread id; `param` outlives them.
+            unsafe {
+                (!policy.is_realtime()
+                    || libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) == 0)
+                    && libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) == 0
+            }
         }
     };
     if !ok {
@@ -205,7 +289,94 @@ fn parse_stat(stat: &str) -> Option<(Policy, i32, i32)> {
 
 #[cfg(test)]
 mod tests {
+    use qnet_core::{PriorityCause, ThreadKey};
+
     use super::*;
+
+    /// Issue 22's rules, table-tested: a real-time sender lends SCHED_RR (marked) to a
+    /// SCHED_OTHER receiver, a real-time receiver keeps its policy; a SCHED_OTHER sender takes
+    /// back only a lent policy; a pulse (no policy) changes the priority only.
+    #[test]
+    fn real_time_inheritance_targets() {
+        let change = |priority, realtime| PriorityChange {
+            thread: ThreadKey::local(1, 1),
+            priority,
+            cause: PriorityCause::Received,
+            realtime,
+        };
+        let rt = |policy, lent, priority| Target::Realtime {
+            policy,
+            lent,
+            priority,
+        };
+        let rows = [
+            // (policy now, lent, priority, realtime) -> target
+            (
+                Policy::Other,
+                false,
+                40,
+                Some(true),
+                rt(Policy::RoundRobin, true, 40),
+            ),
+            (
+                Policy::Fifo,
+                false,
+                40,
+                Some(true),
+                rt(Policy::Fifo, false, 40),
+            ),
+            (
+                Policy::RoundRobin,
+                true,
+                50,
+                Some(true),
+                rt(Policy::RoundRobin, true, 50),
+            ),
+            (
+                Policy::RoundRobin,
+                true,
+                10,
+                Some(false),
+                Target::Other { nice: 0 },
+            ),
+            (
+                Policy::Fifo,
+                false,
+                10,
+                Some(false),
+                rt(Policy::Fifo, false, 10),
+            ),
+            (
+                Policy::Other,
+                false,
+                20,
+                Some(false),
+                Target::Other { nice: -10 },
+            ),
+            (
+                Policy::RoundRobin,
+                true,
+                35,
+                None,
+                rt(Policy::RoundRobin, true, 35),
+            ),
+            (Policy::Other, false, 5, None, Target::Other { nice: 5 }),
+            (
+                Policy::Other,
+                false,
+                200,
+                Some(true),
+                rt(Policy::RoundRobin, true, 89),
+            ),
+        ];
+        for (policy, lent, p, realtime, want) in rows {
+            assert_eq!(
+                target(policy, lent, &change(p, realtime)),
+                want,
+                "{policy:?} lent={lent} p={p} realtime={realtime:?}"
+            );
+        }
+    }
 
     #[test]
     fn stat_fields_are_counted_after_the_command_name() {

@@ -6,15 +6,28 @@
 //! listener stops accepting, the socket file is removed, every session is cancelled (its
 //! socket closes, so a client blocked in `MsgReceive` reads end-of-stream at once) and `run`
 //! returns when all tasks are gone.
+//!
+//! Out of descriptors (`EMFILE`/`ENFILE` at accept), the daemon keeps serving its sessions
+//! and answers each new client with a refusal it can act on (`EAGAIN`, "qnetd is out of
+//! file descriptors: raise its LimitNOFILE") instead of leaving it to a reset: one
+//! descriptor is kept in [`Reserve`] (nginx's and libev's way), closed to accept the client,
+//! and opened again once the refusal is sent. The condition is logged at most once per
+//! rate window, with how many refusals it stood for.
 
 use std::future::Future;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use tokio::net::UnixListener;
+use bytes::BytesMut;
+use qnet_core::Errno;
+use qnet_proto::local::DaemonFrame;
+use qnet_transport::LogRate;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -187,6 +200,7 @@ impl Server {
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),
             one_copy: config.one_copy == crate::one_copy::OneCopy::On,
+            clients: Default::default(),
             cert_not_after: own_cert,
         });
         let mount = config
@@ -303,6 +317,11 @@ impl Server {
             });
         }
         tokio::pin!(shutdown);
+        let reserve = Reserve::new();
+        // One line per window about running out of descriptors (with the count it stands
+        // for), one per window about other accept failures.
+        let mut out_of_fds_log = LogRate::new(1, qnet_transport::lograte::INTERVAL);
+        let mut accept_log = LogRate::new(1, qnet_transport::lograte::INTERVAL);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -311,9 +330,40 @@ impl Server {
                     Ok((stream, _)) => {
                         tracker.spawn(session::serve(stream, self.ctx.clone(), cancel.clone()));
                     }
+                    Err(e) if out_of_fds(&e) => {
+                        if let Some(suppressed) = out_of_fds_log.allow(Instant::now()) {
+                            tracing::warn!(
+                                error = %e,
+                                refused_since_last = suppressed,
+                                "out of file descriptors: new clients are refused with EAGAIN \
+                                 until sessions close; raise qnetd's LimitNOFILE"
+                            );
+                        }
+                        match reserve.take() {
+                            Some(spare) => {
+                                drop(spare);
+                                // The client is still queued: this accept does not wait.
+                                let next = self.listener.accept();
+                                match tokio::time::timeout(Duration::from_millis(10), next).await {
+                                    Ok(Ok((stream, _))) => {
+                                        tracker.spawn(refuse_out_of_fds(stream, reserve.clone()));
+                                    }
+                                    _ => reserve.refill(),
+                                }
+                            }
+                            // A refusal is being sent with the reserve's descriptor (or
+                            // none could be had again yet).
+                            None => {
+                                reserve.refill();
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                        }
+                    }
                     Err(e) => {
-                        // Typically EMFILE: back off instead of spinning; sessions keep running.
-                        tracing::warn!(error = %e, "accept failed");
+                        if let Some(suppressed) = accept_log.allow(Instant::now()) {
+                            tracing::warn!(error = %e, suppressed, "accept failed");
+                        }
+                        // Back off instead of spinning; sessions keep running.
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
@@ -442,6 +492,62 @@ impl Live {
         }
         Ok(())
     }
+}
+
+/// What a client refused for want of descriptors reads (`EAGAIN` in its call).
+pub const OUT_OF_FDS: &str = "qnetd is out of file descriptors: raise its LimitNOFILE (systemd) \
+     or ulimit -n, or end some sessions; try again later";
+
+/// Whether an accept failed because the process (`EMFILE`) or the system (`ENFILE`) has no
+/// descriptor left.
+fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// One descriptor held in reserve, given up to accept (and refuse) a client when the daemon
+/// is out of descriptors, and taken back after.
+#[derive(Debug)]
+struct Reserve(Mutex<Option<OwnedFd>>);
+
+impl Reserve {
+    fn new() -> Arc<Self> {
+        let r = Arc::new(Self(Mutex::new(None)));
+        r.refill();
+        r
+    }
+
+    fn take(&self) -> Option<OwnedFd> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Hold a descriptor again (`/dev/null`), if there is one to have.
+    fn refill(&self) {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = std::fs::File::open("/dev/null").ok().map(OwnedFd::from);
+        }
+    }
+}
+
+/// Tell a client accepted with the reserve's descriptor that the daemon is out of
+/// descriptors (`EAGAIN` and [`OUT_OF_FDS`]), then close it and take the descriptor back.
+/// Its hello is read first (it is normally there already): closing a socket with unread
+/// data would reset the connection.
+async fn refuse_out_of_fds(mut stream: UnixStream, reserve: Arc<Reserve>) {
+    const WAIT: Duration = Duration::from_secs(1);
+    let frame = DaemonFrame {
+        frame: Some(qnet_proto::hello::busy(Errno::EAGAIN, OUT_OF_FDS.into())),
+    };
+    let mut out = BytesMut::new();
+    qnet_proto::frame::encode_frame(&frame, &mut out);
+    let mut hello = [0u8; qnet_proto::hello::MAX_HELLO_LEN];
+    let _ = tokio::time::timeout(WAIT, async {
+        stream.write_all(&out).await?;
+        stream.read(&mut hello).await
+    })
+    .await;
+    drop(stream);
+    reserve.refill();
 }
 
 /// Bind `config.socket` and serve until `shutdown` completes.

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::fdpass;
-use crate::one_copy::{ClientProcess, Pending};
+use crate::one_copy::{ClientProcess, ClientProcesses, Pending};
 use crate::shm::ShmRegistry;
 
 /// Largest frame on an SHM session; its requests are a few bytes.
@@ -59,6 +59,8 @@ pub struct SessionContext {
     pub max_frame_len: usize,
     /// One copy is offered (`--one-copy on`): see `one_copy`.
     pub one_copy: bool,
+    /// The pidfds of one copy's clients, one per process.
+    pub clients: ClientProcesses,
     /// Expiry of this node's certificate (unix seconds), for `qnet nodes`.
     pub cert_not_after: Option<i64>,
 }
@@ -100,9 +102,9 @@ pub async fn serve(mut stream: UnixStream, ctx: Arc<SessionContext>, cancel: Can
         }
     };
     // Taken at once, so that it names the process that connected (see `ClientProcess`);
-    // kept only by a THREAD session with one copy.
+    // kept only by a THREAD session with one copy, shared with the process's others.
     let process = match ctx.one_copy {
-        true => ClientProcess::open(peer.pid),
+        true => ctx.clients.open(peer.pid),
         false => None,
     };
     let result = tokio::select! {
@@ -136,7 +138,7 @@ async fn session(
     stream: &mut UnixStream,
     ctx: &SessionContext,
     peer: Peer,
-    process: Option<ClientProcess>,
+    process: Option<Arc<ClientProcess>>,
 ) -> Result<(), SessionError> {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(stream)).await {
         Err(_) => return Err(SessionError::HelloTimeout(HELLO_TIMEOUT)),
@@ -320,7 +322,7 @@ impl FrameReader {
 /// A THREAD session's one-copy state: the client process (`None`: one copy off) and the
 /// buffers of its pending call.
 struct CopyState {
-    client: Option<ClientProcess>,
+    client: Option<Arc<ClientProcess>>,
     pending: Pending,
 }
 
@@ -363,7 +365,7 @@ async fn thread_session(
             }
             if let Err(r) = crate::one_copy::resolve(
                 &mut request,
-                copy.client.as_ref(),
+                copy.client.as_deref(),
                 ctx.max_message_size,
                 &mut copy.pending,
             ) {
@@ -393,7 +395,7 @@ async fn thread_session(
                     .driver
                     .direct_receive(thread, chid, cap, timeout, pairs_seen, inherited),
                 Ok(LocalRequest::Direct(DirectRequest::Boost { coid, priority })) => {
-                    ctx.driver.direct_boost(thread.pid, coid, priority);
+                    ctx.driver.direct_boost(thread, coid, priority);
                     Some(Completion::Done.into())
                 }
                 Ok(LocalRequest::Direct(_)) => Some(error_response(

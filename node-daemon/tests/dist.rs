@@ -122,6 +122,19 @@ fn unit_runs_the_daemon_with_the_sample_config_path() {
     // The sample's socket lives in the unit's runtime directory.
     let sample = std::fs::read_to_string(dist("qnetd.toml")).unwrap();
     assert!(sample.contains("socket = \"/run/qnet/"));
+    // Issue 22: every thread session holds a descriptor; the unit allows well above the
+    // 10,000 blocked client threads BENCHMARKS.md measures (systemd's default soft limit,
+    // 1,024, would refuse the 1,000th).
+    let nofile: u64 = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("the unit sets LimitNOFILE")
+        .parse()
+        .expect("LimitNOFILE is a number");
+    assert!(nofile >= 20_000, "LimitNOFILE={nofile}");
+    // The daemon's reserve descriptor (answering clients when out of descriptors) is
+    // /dev/null, which PrivateDevices= keeps.
+    assert!(unit.lines().any(|l| l == "PrivateDevices=yes"));
 }
 
 /// Each series name an expression selects, and whether it is read by a counter function

@@ -382,6 +382,7 @@ fn random_request(rng: &mut Rng) -> local::Request {
             data: Bytes::from(rng.bytes(300)),
             reply_cap: rng.below(1 << 12),
             priority: rng.below(64) as u8,
+            realtime: false,
             timeout: None,
         },
         2 => Call::MsgSendPulse {

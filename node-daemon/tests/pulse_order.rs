@@ -136,7 +136,10 @@ fn calls_and_notices_wait_for_the_pulses_queued_before_them() {
     // not come yet, does not disconnect it...
     let exit = PeerControl {
         frame: Some(peer_control::Frame::Notice(PeerNotice {
-            notice: Some(peer_notice::Notice::ProcessExit(ProcessExit { pid: 4242 })),
+            notice: Some(peer_notice::Notice::ProcessExit(ProcessExit {
+                pid: 4242,
+                next_seq: 0,
+            })),
             after_pulses: 3,
         })),
     };

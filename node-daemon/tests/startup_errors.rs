@@ -254,3 +254,29 @@ fn version_names_the_commit() {
         qnet_daemon::VERSION
     );
 }
+
+/// Issue 22 item 4: a node name outside the rule stops the start and `--check` alike, with
+/// one line naming the rule, with or without peers (a `/` breaks `node/name` addressing).
+#[test]
+fn bad_node_names_are_refused_at_start_and_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("qnetd.sock");
+    for bad in ["bad/name", "", "all"] {
+        for check in [true, false] {
+            let mut args = vec!["--socket", s(&socket), "--node", bad];
+            if check {
+                args.push("--check");
+            }
+            let (code, err) = qnetd(&args);
+            assert_eq!(code, Some(1), "{bad:?} (check: {check}): {err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(
+                err.starts_with(&format!("qnetd: invalid node name {bad:?}"))
+                    && err.contains(qnet_core::node_name::NODE_NAME_RULE)
+                    && err.contains("--node NAME"),
+                "{err}"
+            );
+            assert!(!socket.exists(), "nothing started");
+        }
+    }
+}

@@ -49,6 +49,7 @@ fn main() {
                 data,
                 reply_cap: 4096,
                 priority: 10,
+                realtime: false,
                 timeout: None,
             };
             let mut frame = ClientFrame {

@@ -339,6 +339,7 @@ mod tests {
                 data: Bytes::from(parts.concat()),
                 reply_cap,
                 priority,
+                realtime: false,
                 timeout,
             };
             let request = LocalRequest::Kernel(call);

@@ -174,6 +174,7 @@ impl TryFrom<local::Request> for LocalRequest {
                 data: c.data,
                 reply_cap: c.reply_cap,
                 priority: priority("MsgSend.priority", c.priority)?,
+                realtime: c.realtime,
                 timeout: timeout(c.timeout),
             },
             WireCall::MsgReceive(c) => Call::MsgReceive {
@@ -432,12 +433,14 @@ fn wire_call(call: Call) -> WireCall {
                 data,
                 reply_cap,
                 priority,
+                realtime,
                 timeout,
             } => WireCall::MsgSend(local::MsgSend {
                 coid,
                 data,
                 reply_cap,
                 priority: u32::from(priority),
+                realtime,
                 timeout: wire_timeout(timeout),
                 ..Default::default()
             }),
@@ -558,6 +561,7 @@ impl TryFrom<local::MsgInfo> for MsgInfo {
             scoid: i.scoid,
             coid: i.coid,
             priority: priority("MsgInfo.priority", i.priority)?,
+            realtime: i.realtime,
             msglen: i.msglen,
             srcmsglen: i.srcmsglen,
             dstmsglen: i.dstmsglen,
@@ -732,6 +736,7 @@ impl From<MsgInfo> for local::MsgInfo {
             scoid: i.scoid,
             coid: i.coid,
             priority: u32::from(i.priority),
+            realtime: i.realtime,
             msglen: i.msglen,
             srcmsglen: i.srcmsglen,
             dstmsglen: i.dstmsglen,
@@ -903,6 +908,7 @@ mod tests {
                 data: Bytes::from_static(b"hi"),
                 reply_cap: 64,
                 priority: 255,
+                realtime: false,
                 timeout: Some(Timeout {
                     states: TimeoutStates {
                         send: true,
@@ -1247,6 +1253,7 @@ mod tests {
                 data: Bytes::from_static(b"ping"),
                 reply_cap: 99,
                 priority: 200,
+                realtime: false,
                 timeout,
             },
             Call::MsgReceive {
@@ -1335,6 +1342,7 @@ mod tests {
             scoid: 2,
             coid: 3,
             priority: 200,
+            realtime: true,
             msglen: 3,
             srcmsglen: 3,
             dstmsglen: 9,

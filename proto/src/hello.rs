@@ -57,6 +57,16 @@ pub enum HelloError {
         /// The version the daemon speaks.
         daemon_version: u32,
     },
+    /// The daemon cannot take the session now, for a reason that is not the client's: the
+    /// call fails with `errno` (`EAGAIN`: out of file descriptors) and `reason` says why and
+    /// what to do.
+    #[error("refused the session: {reason}")]
+    Busy {
+        /// The errno the call fails with.
+        errno: qnet_core::Errno,
+        /// The daemon's reason, with the fix.
+        reason: String,
+    },
     /// The daemon answered with something other than an ack or a refusal.
     #[error("qnetd answered the hello with a {0}")]
     Unexpected(&'static str),
@@ -67,6 +77,10 @@ pub enum HelloError {
 pub fn ack_of(answer: Option<DaemonFrame>) -> Result<HelloAck, HelloError> {
     match answer.and_then(|f| f.frame) {
         Some(daemon_frame::Frame::HelloAck(ack)) => Ok(ack),
+        Some(daemon_frame::Frame::Refused(r)) if r.errno > 0 => Err(HelloError::Busy {
+            errno: qnet_core::Errno(r.errno),
+            reason: r.reason,
+        }),
         Some(daemon_frame::Frame::Refused(r)) => Err(HelloError::Refused {
             reason: r.reason,
             daemon_version: r.daemon_version,
@@ -96,7 +110,19 @@ pub fn open_with_probe<S: Read + Write>(
     tid: u32,
     probe: u64,
 ) -> Result<HelloAck, HelloError> {
-    blocking::write_frame(stream, &hello_with_probe(kind, tid, probe)).map_err(HelloError::Send)?;
+    if let Err(e) = blocking::write_frame(stream, &hello_with_probe(kind, tid, probe)) {
+        // A daemon that refused the session at once may have closed it already; its
+        // refusal is still there to read, and says more than the broken pipe.
+        return match blocking::read_frame(stream, FRAME_OVERHEAD) {
+            Ok(Some(answer)) => match ack_of(Some(answer)) {
+                Err(refusal @ (HelloError::Busy { .. } | HelloError::Refused { .. })) => {
+                    Err(refusal)
+                }
+                _ => Err(HelloError::Send(e)),
+            },
+            _ => Err(HelloError::Send(e)),
+        };
+    }
     let answer = blocking::read_frame(stream, FRAME_OVERHEAD).map_err(HelloError::Receive)?;
     ack_of(answer)
 }
@@ -181,6 +207,17 @@ pub fn refused(reason: String) -> daemon_frame::Frame {
     daemon_frame::Frame::Refused(Refused {
         reason,
         daemon_version: LOCAL_PROTOCOL_VERSION,
+        errno: 0,
+    })
+}
+
+/// The daemon's refusal of a session it cannot take now (not the client's fault): the
+/// client's call fails with `errno`, `reason` says why and what to do.
+pub fn busy(errno: qnet_core::Errno, reason: String) -> daemon_frame::Frame {
+    daemon_frame::Frame::Refused(Refused {
+        reason,
+        daemon_version: LOCAL_PROTOCOL_VERSION,
+        errno: errno.0,
     })
 }
 
@@ -217,6 +254,11 @@ mod tests {
         let e = exchange(Some(refused("busy".into()))).unwrap_err();
         assert!(
             matches!(&e, HelloError::Refused { reason, daemon_version: LOCAL_PROTOCOL_VERSION } if reason == "busy"),
+            "{e:?}"
+        );
+        let e = exchange(Some(busy(qnet_core::Errno::EAGAIN, "out of fds".into()))).unwrap_err();
+        assert!(
+            matches!(&e, HelloError::Busy { errno, reason } if *errno == qnet_core::Errno::EAGAIN && reason == "out of fds"),
             "{e:?}"
         );
         let e = exchange(None).unwrap_err();

@@ -27,6 +27,7 @@ fn seeds() -> Vec<Vec<u8>> {
             data: Bytes::from_static(b"hello"),
             reply_cap: 64,
             priority: 10,
+            realtime: false,
             timeout: None,
         },
         Call::NameOpen {

@@ -50,6 +50,12 @@ impl AdminClient {
         stream.set_read_timeout(Some(QUERY_TIMEOUT))?;
         match hello::open(&mut stream, SessionKind::Admin, 0) {
             Ok(_) => Ok(Self { stream }),
+            Err(HelloError::Busy { reason, .. }) => {
+                bail!(
+                    "qnetd at {} refused the admin session: {reason}",
+                    path.display()
+                )
+            }
             Err(HelloError::Refused { reason, .. }) => bail!(
                 "qnetd at {} refused the admin session: {reason} (does it support introspection?)",
                 path.display(),

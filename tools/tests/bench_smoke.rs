@@ -128,16 +128,16 @@ fn quick_bench_runs_and_prints_the_table() {
         .filter(|l| l.ends_with("PASS") || l.ends_with("MISS"))
         .collect();
     // --quick runs 64 B and 1 MiB: every target row but the two 64 KiB ones (issue 23's
-    // table, the rows of issues 17 and 5 it does not restate), and issue 24's
+    // table, the rows of issues 17, 5 and 22 it does not restate), and issue 24's
     // resource-manager rows: the libqnetc one always, the two through the FUSE mount where
     // the bench may mount (root, /dev/fuse).
     let mounted = nix::unistd::geteuid().is_root() && std::path::Path::new("/dev/fuse").exists();
     let resmgr_rows = if mounted { 3 } else { 1 };
     assert_eq!(
         targets.len(),
-        15 + resmgr_rows,
+        16 + resmgr_rows,
         "{} target rows with a verdict:\n{stdout}",
-        15 + resmgr_rows
+        16 + resmgr_rows
     );
     assert!(
         targets
@@ -160,6 +160,7 @@ fn quick_bench_runs_and_prints_the_table() {
         "qnetd CPU per local call at 1 call/ms",
         "daemon CPU per local round trip",
         "pulses/s, remote",
+        "daemon descriptors per blocked client thread",
     ] {
         assert!(
             targets.iter().any(|t| t.trim_start().starts_with(row)),

@@ -78,12 +78,16 @@ fn issue_rejects_bad_names_and_a_missing_ca() {
 
     assert!(qnet(&["cert", "init", "--dir", d]).status.success());
     let long = "x".repeat(64);
-    for bad in ["bad.name", "", "a/b", long.as_str()] {
+    for bad in ["bad name", "", "a/b", "all", long.as_str()] {
         let o = qnet(&["cert", "issue", "--dir", d, "--node", bad]);
         assert!(!o.status.success(), "{bad:?} accepted");
         let err = stderr(&o);
         assert!(err.contains("invalid node name"), "{bad:?}: {err}");
-        assert!(err.contains("A-Z a-z 0-9 _ -"), "{bad:?}: {err}");
+        assert!(
+            err.contains("1 to 63 of A-Z a-z 0-9 - _ . and not \"all\""),
+            "{bad:?}: {err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{bad:?}: {err}");
     }
     // Nothing was written for them.
     let names: Vec<_> = std::fs::read_dir(tmp.path())

@@ -43,13 +43,31 @@ fn soak_reports_one_row_per_interval_as_json() {
         for key in ["na_rss_kib", "nb_rss_kib"] {
             assert!(row[key].as_u64().unwrap() > 0, "{key} sampled: {row}");
         }
-        for key in ["na_growth_kib", "nb_growth_kib", "calls", "processes"] {
+        for key in [
+            "na_growth_kib",
+            "nb_growth_kib",
+            "calls",
+            "threads",
+            "cycles",
+            "processes",
+            "na_records",
+            "nb_records",
+        ] {
             assert!(row[key].is_number(), "{key} reported: {row}");
         }
+        assert!(
+            row["nb_tables"]["served"].is_number(),
+            "tables reported: {row}"
+        );
     }
-    // Every client made local and remote calls, and at least one churn process ran and ended.
+    // Every client made local and remote calls, and at least one churn thread, name cycle
+    // and churn process ran and ended (the mixed mode runs them all).
+    assert_eq!(v["mode"], "mixed", "{stdout}");
     assert!(v["total_calls"].as_u64().unwrap() >= 4, "{stdout}");
+    assert!(v["total_threads"].as_u64().unwrap() >= 8, "{stdout}");
+    assert!(v["total_cycles"].as_u64().unwrap() >= 1, "{stdout}");
     assert!(v["total_processes"].as_u64().unwrap() >= 1, "{stdout}");
+    assert!(v["nb_late_growth_kib"].is_number(), "{stdout}");
     assert!(v["na_late_growth_per_interval_kib"].is_number(), "{stdout}");
 }
 
@@ -64,11 +82,34 @@ fn soak_prints_a_table_and_the_growth_summary() {
     let rows = stdout
         .lines()
         .skip(1)
-        .filter(|l| l.split_whitespace().count() == 8)
+        .filter(|l| l.split_whitespace().count() == 12)
         .count();
     assert_eq!(rows, 2, "{stdout}");
-    assert!(
-        stdout.contains("growth per interval over the second half"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("growth over the second half"), "{stdout}");
+}
+
+/// Each churn mode runs alone.
+#[test]
+fn soak_runs_one_churn_mode_alone() {
+    for (mode, key) in [
+        ("threads", "total_threads"),
+        ("names", "total_cycles"),
+        ("processes", "total_processes"),
+    ] {
+        let (stdout, _) = run(&[
+            "--mode",
+            mode,
+            "--duration",
+            "1",
+            "--interval",
+            "1",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON summary");
+        assert!(v[key].as_u64().unwrap() >= 1, "{mode}: {stdout}");
+        let others = ["total_threads", "total_cycles", "total_processes"];
+        for other in others.iter().filter(|k| **k != key) {
+            assert_eq!(v[other].as_u64(), Some(0), "{mode} ran {other}: {stdout}");
+        }
+    }
 }

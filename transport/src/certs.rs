@@ -25,7 +25,7 @@ use time::{Duration, OffsetDateTime};
 pub const NODE_DNS_SUFFIX: &str = ".qnet";
 
 /// Longest node name.
-pub const MAX_NODE_NAME_LEN: usize = 63;
+pub const MAX_NODE_NAME_LEN: usize = qnet_core::node_name::MAX_NODE_NAME_LEN;
 
 /// CA certificate file name in a certificate directory.
 pub const CA_CERT_FILE: &str = "ca.pem";
@@ -39,14 +39,9 @@ const CA_VALIDITY_DAYS: i64 = 3650;
 /// Why certificate material could not be made, stored, loaded or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    /// The node name is not `[A-Za-z0-9_-]{1,63}`.
-    #[error("invalid node name {name:?}: {reason} (allowed: 1 to 63 of A-Z a-z 0-9 _ -)")]
-    InvalidNodeName {
-        /// The name as given.
-        name: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    /// The node name breaks the rule (`qnet_core::node_name`).
+    #[error("{0}")]
+    InvalidNodeName(qnet_core::node_name::NodeNameError),
     /// rcgen could not generate a key or sign a certificate.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
@@ -110,27 +105,10 @@ pub fn ca_fingerprint(ca: &[u8]) -> String {
         .collect()
 }
 
-/// Check a node name against `[A-Za-z0-9_-]{1,63}`.
+/// Check a node name against the rule ([`qnet_core::node_name::NODE_NAME_RULE`]: 1 to 63
+/// of A-Z a-z 0-9 - _ . and not `all`).
 pub fn validate_node_name(name: &str) -> Result<(), CertError> {
-    let reason = if name.is_empty() {
-        Some("empty")
-    } else if name.len() > MAX_NODE_NAME_LEN {
-        Some("longer than 63 characters")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        Some("contains a character other than A-Z a-z 0-9 _ -")
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(CertError::InvalidNodeName {
-            name: name.to_owned(),
-            reason,
-        }),
-        None => Ok(()),
-    }
+    qnet_core::node_name::validate_node_name(name).map_err(CertError::InvalidNodeName)
 }
 
 /// The validity window of a certificate.
@@ -303,6 +281,15 @@ pub fn issue_node_cert(
     validity: Validity,
 ) -> Result<NodeCert, CertError> {
     validate_node_name(node_name)?;
+    sign_node_cert(ca, node_name, validity)
+}
+
+/// [`issue_node_cert`] without the name check (tests make certificates a peer could present).
+fn sign_node_cert(
+    ca: &CertAuthority,
+    node_name: &str,
+    validity: Validity,
+) -> Result<NodeCert, CertError> {
     let ca_key = KeyPair::from_pem(&ca.key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key)?;
 
@@ -339,13 +326,16 @@ pub fn node_name_from_cert(der: &[u8]) -> Result<String, CertError> {
         .subject_alternative_name()
         .map_err(|e| CertError::Malformed(e.to_string()))?;
     let mut found: Option<String> = None;
+    // A `<node>.qnet` name whose node breaks the rule: said if no valid one is found.
+    let mut invalid = None;
     if let Some(san) = san {
         for name in &san.value.general_names {
             if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
                 let Some(node) = dns.strip_suffix(NODE_DNS_SUFFIX) else {
                     continue;
                 };
-                if validate_node_name(node).is_err() {
+                if let Err(e) = validate_node_name(node) {
+                    invalid.get_or_insert(e);
                     continue;
                 }
                 match &found {
@@ -360,7 +350,11 @@ pub fn node_name_from_cert(der: &[u8]) -> Result<String, CertError> {
             }
         }
     }
-    let node = found.ok_or(CertError::NoNodeName)?;
+    let node = match (found, invalid) {
+        (Some(node), _) => node,
+        (None, Some(e)) => return Err(e),
+        (None, None) => return Err(CertError::NoNodeName),
+    };
     for cn in cert.subject().iter_common_name() {
         let cn = cn
             .as_str()
@@ -542,10 +536,10 @@ mod tests {
 
     #[test]
     fn node_names() {
-        for ok in ["n1", "a", "A_b-9", "-x", "x-", &"z".repeat(63)] {
+        for ok in ["n1", "a", "A_b-9", "-x", "x-", "a.b", &"z".repeat(63)] {
             validate_node_name(ok).unwrap();
         }
-        for bad in ["", "a.b", "a b", "é", &"z".repeat(64), "a/b"] {
+        for bad in ["", "all", "a b", "é", &"z".repeat(64), "a/b"] {
             assert!(validate_node_name(bad).is_err(), "{bad:?}");
         }
     }
@@ -553,11 +547,24 @@ mod tests {
     #[test]
     fn issued_cert_names_its_node() {
         let ca = CertAuthority::generate("test").unwrap();
-        for name in ["n1", "-edge-", "under_score"] {
+        for name in ["n1", "-edge-", "under_score", "host.example.org"] {
             let node = issue_node_cert(&ca, name, Validity::days(1)).unwrap();
             let id = NodeIdentity::from_pem(&ca, &node).unwrap();
             assert_eq!(id.node(), name);
             assert_eq!(node_name_from_cert(id.cert()).unwrap(), name);
+        }
+        // `qnet cert issue` refuses a name outside the rule; a certificate made elsewhere
+        // with one (a peer presenting it) is refused when its name is read, saying why.
+        for bad in ["all", "bad/name", "a b"] {
+            assert!(matches!(
+                issue_node_cert(&ca, bad, Validity::days(1)),
+                Err(CertError::InvalidNodeName(_))
+            ));
+            let node = sign_node_cert(&ca, bad, Validity::days(1)).unwrap();
+            let der = CertificateDer::from_pem_slice(node.cert_pem.as_bytes()).unwrap();
+            let e = node_name_from_cert(&der).unwrap_err();
+            assert!(matches!(e, CertError::InvalidNodeName(_)), "{bad}: {e}");
+            assert!(e.to_string().contains("allowed: 1 to 63"), "{e}");
         }
         // The CA itself names no node.
         let ca_der = CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap();

@@ -6,6 +6,7 @@
 #define EOK 0
 #include <devctl.h>
 #include <process.h>
+#include <spawn.h>
 #include <sys/dispatch.h>
 #include <sys/iofunc.h>
 #include <sys/iomsg.h>

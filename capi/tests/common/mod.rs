@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 #[allow(unused_imports)]
-pub use qnet_testkit::{Cluster, Proc, field, target_dir};
+pub use qnet_testkit::{Cluster, Proc, field, qnetd_path, target_dir};
 
 /// The crate directory (`capi/`).
 pub fn crate_dir() -> PathBuf {

@@ -3,8 +3,12 @@
 //!
 //! QNX rules kept here:
 //! - a thread receiving a message or pulse on a channel without `_NTO_CHF_FIXED_PRIORITY`
-//!   runs at its priority (not its policy) from then on: through the work for that client,
-//!   its reply, and whatever it sends meanwhile (sends carry the inherited priority);
+//!   runs at its priority from then on: through the work for that client, its reply, and
+//!   whatever it sends meanwhile (sends carry the inherited priority). QNX keeps the
+//!   thread's policy, every QNX thread being priority-scheduled; on Linux a SCHED_OTHER
+//!   thread would stay below every real-time one, so in real-time mode a message from a
+//!   real-time sender lends the receiver SCHED_RR until its next message from a SCHED_OTHER
+//!   sender (`_msg_info`'s qnet field `realtime`, see `crate::sched::inherit`);
 //! - it does not go back by itself: QNX's Getting Started says the server reverts with
 //!   `pthread_setschedparam()` if it does work of its own after replying, and otherwise the
 //!   next receive sets the next client's priority ("who cares" what priority a
@@ -30,8 +34,9 @@ thread_local! {
     static CURRENT: Cell<Priority> = const { Cell::new(DEFAULT_PRIORITY) };
     /// Whether `CURRENT` was inherited from something received.
     static INHERITED: Cell<bool> = const { Cell::new(false) };
-    /// What this thread last told the OS (skip a system call when nothing changes).
-    static APPLIED: Cell<Option<Priority>> = const { Cell::new(None) };
+    /// What this thread last told the OS: priority and the sender's policy it inherited
+    /// (skip a system call when nothing changes).
+    static APPLIED: Cell<Option<(Priority, Option<bool>)>> = const { Cell::new(None) };
 }
 
 /// Channels of this process created with `_NTO_CHF_FIXED_PRIORITY`.
@@ -75,7 +80,7 @@ pub fn set_scheduler(policy: Option<Policy>, p: Priority) -> Result<()> {
             format!("cannot schedule this thread at priority {p} ({policy:?}): {e}"),
         )
     })?;
-    APPLIED.with(|a| a.set(Some(p)));
+    APPLIED.with(|a| a.set(Some((p, None))));
     Ok(())
 }
 
@@ -130,21 +135,21 @@ pub(crate) fn on_receive(chid: Chid, got: &Received) {
     if is_fixed(chid) {
         return;
     }
-    let p = match got {
-        Received::Message { info, .. } => info.priority,
-        Received::Pulse(pulse) => pulse.priority,
+    let (p, realtime) = match got {
+        Received::Message { info, .. } => (info.priority, Some(info.realtime)),
+        Received::Pulse(pulse) => (pulse.priority, None),
     };
     CURRENT.with(|c| c.set(p));
     INHERITED.with(|c| c.set(true));
-    if APPLIED.with(|a| a.get()) == Some(p) {
+    if APPLIED.with(|a| a.get()) == Some((p, realtime)) {
         return;
     }
     let mode = sched::mode();
     if mode == Mode::ReportOnly {
         return;
     }
-    // A refusal leaves the OS priority as it was; the number is carried regardless.
-    if sched::inherit(mode, p).is_ok() {
-        APPLIED.with(|a| a.set(Some(p)));
+    // A refusal leaves the OS scheduling as it was; the number is carried regardless.
+    if sched::inherit(mode, p, realtime).is_ok() {
+        APPLIED.with(|a| a.set(Some((p, realtime))));
     }
 }

@@ -93,6 +93,8 @@ pub(crate) fn send(coid: Coid, parts: &[&[u8]], reply: &mut [IoSliceMut<'_>]) ->
                     timeout: timeout.map(local::Timeout::from),
                     data_at: data_at.unwrap_or_default(),
                     reply_at: reply_at.unwrap_or_default(),
+                    // The daemon reads this thread's scheduling itself.
+                    realtime: false,
                 })),
             });
         }

@@ -30,6 +30,10 @@
 //!   while it fails `EAGAIN` (the link's queue is full); prints `sending` first, then
 //!   `pulsed n=<N> eagain=<retries>`, and with `--then-send` sends `after` on the same coid
 //!   (`result=…` as `send`).
+//! - `churn TARGET NAME THREADS CYCLES`: one connection to TARGET, then THREADS threads that
+//!   each make one `MsgSend` on it and exit (eight at a time), then CYCLES rounds of
+//!   `name_open NAME` / ten `MsgSend`s / a `MsgSendPulse` / `name_close` on one thread;
+//!   prints `churned threads=<N> cycles=<M>` and waits to be killed (or its stdin to close).
 //! - `attach-hold TARGET`: attaches, prints `attached coid=<c>`, then waits to be killed.
 //! - `connect-many TARGET N`: connects N times, printing `connected <i>` after each; the
 //!   first refusal ends it with that error (limits).
@@ -115,6 +119,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         "pulses" => pulses(rest),
+        "churn" => churn(rest),
         "attach-hold" => {
             let [target] = rest else {
                 bail!("usage: attach-hold TARGET")
@@ -254,6 +259,43 @@ fn pulses(args: &[String]) -> anyhow::Result<()> {
         let len = reply.iter().position(|&b| b == 0).unwrap_or(reply.len());
         send_result("", r, &reply[..len]);
     }
+    Ok(())
+}
+
+/// `churn TARGET NAME THREADS CYCLES` (see the module doc).
+fn churn(args: &[String]) -> anyhow::Result<()> {
+    let [target, name, threads, cycles, ..] = args else {
+        bail!("usage: churn TARGET NAME THREADS CYCLES")
+    };
+    let (threads, cycles): (usize, usize) = (threads.parse()?, cycles.parse()?);
+    let coid = connect(target)?;
+    for batch in (0..threads).collect::<Vec<_>>().chunks(8) {
+        let handles: Vec<_> = batch
+            .iter()
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut reply = [0u8; 64];
+                    msg_send(coid, b"one call", &mut reply).map(drop)
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a churn thread panicked"))??;
+        }
+    }
+    let mut reply = [0u8; 64];
+    for i in 0..cycles {
+        let c = neutrino::name_open(name)?;
+        for _ in 0..10 {
+            msg_send(c, b"cycle", &mut reply)?;
+        }
+        msg_send_pulse(c, -1, 1, i as i32)?;
+        neutrino::name_close(c)?;
+    }
+    out(format!("churned threads={threads} cycles={cycles}"));
+    // Until the test kills it or closes its stdin.
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
     Ok(())
 }
 

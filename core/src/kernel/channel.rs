@@ -174,7 +174,8 @@ impl Kernel {
         while let Some(item) = self.channel_mut(process, chid).and_then(Channel::pop) {
             self.direct_touched(process, chid);
             if let Some(received) = self.take_delivery(item, cap) {
-                self.on_received(thread, chid, priority_of(&received));
+                let (priority, realtime) = priority_of(&received);
+                self.on_received(thread, chid, priority, realtime);
                 self.complete(thread, Ok(Completion::Received(received)));
                 return;
             }
@@ -247,7 +248,8 @@ impl Kernel {
                 _ => continue,
             };
             if let Some(received) = self.take_delivery(item, cap) {
-                self.on_received(receiver, chid, priority_of(&received));
+                let (priority, realtime) = priority_of(&received);
+                self.on_received(receiver, chid, priority, realtime);
                 self.release(receiver, Ok(Completion::Received(received)));
                 return true;
             }
@@ -275,15 +277,20 @@ impl Kernel {
                 message.stage = Stage::Queued((Reverse(priority), seq));
             }
         }
-        self.on_queued(server, chid, priority);
+        let realtime = match item {
+            Queued::Message(rcvid) => self.messages.get(&rcvid).map(|m| m.realtime),
+            Queued::Pulse(_) => None,
+        };
+        self.on_queued(server, chid, priority, realtime);
         true
     }
 }
 
-/// The priority a message or pulse was sent at.
-fn priority_of(received: &Received) -> Priority {
+/// The priority a message or pulse was sent at, and whether its sender runs real-time
+/// (`None` for a pulse: no policy goes with it).
+fn priority_of(received: &Received) -> (Priority, Option<bool>) {
     match received {
-        Received::Message { info, .. } => info.priority,
-        Received::Pulse(p) => p.priority,
+        Received::Message { info, .. } => (info.priority, Some(info.realtime)),
+        Received::Pulse(p) => (p.priority, None),
     }
 }

@@ -220,6 +220,7 @@ mod tests {
             data: "hi".into(),
             reply_cap: 8,
             priority: 15,
+            realtime: false,
             timeout: None,
         };
         k.handle_call(t(5), client, send);

@@ -179,6 +179,104 @@ pub struct Snapshot {
     pub messages: usize,
 }
 
+/// How many records the kernel keeps, table by table: what would grow if something were
+/// kept after its owner ended (`Kernel::records`). Counts only, O(processes) to take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Records {
+    /// Processes of this node.
+    pub processes: usize,
+    /// Processes of other nodes whose threads made calls here.
+    pub remote_processes: usize,
+    /// Threads blocked in a call (local and remote).
+    pub blocked: usize,
+    /// Armed deadlines of blocked threads.
+    pub deadlines: usize,
+    /// Messages in flight.
+    pub messages: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Connections to channels of this node (of local and remote processes).
+    pub connections: usize,
+    /// Connections of local processes to channels on other nodes.
+    pub remote_connections: usize,
+    /// Servers' records of client processes.
+    pub scoids: usize,
+    /// Attached names.
+    pub names: usize,
+    /// Registered events (with this node's servers).
+    pub events: usize,
+    /// Events local processes registered with other nodes' servers.
+    pub remote_events: usize,
+    /// Remote threads whose calls were served here: their latest call's seq.
+    pub served: usize,
+    /// (local thread, node) pairs: threads that forwarded calls to that node, told of their
+    /// exit.
+    pub forwarded: usize,
+    /// Exited remote processes remembered so that a call overtaken by their exit notice does
+    /// not bring them back (bounded).
+    pub exited: usize,
+    /// Threads the kernel changed the priority of (inheritance, boost).
+    pub inherited: usize,
+}
+
+impl std::fmt::Display for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "processes={} remote_processes={} blocked={} deadlines={} messages={} \
+             channels={} connections={} remote_connections={} scoids={} names={} events={} \
+             remote_events={} served={} forwarded={} exited={} inherited={}",
+            self.processes,
+            self.remote_processes,
+            self.blocked,
+            self.deadlines,
+            self.messages,
+            self.channels,
+            self.connections,
+            self.remote_connections,
+            self.scoids,
+            self.names,
+            self.events,
+            self.remote_events,
+            self.served,
+            self.forwarded,
+            self.exited,
+            self.inherited
+        )
+    }
+}
+
+impl Kernel {
+    /// The size of every table (see [`Records`]): a leak test counts these, not memory.
+    pub fn records(&self) -> Records {
+        let mut r = Records {
+            blocked: self.blocked.len(),
+            deadlines: self.deadlines.len(),
+            messages: self.messages.len(),
+            names: self.names.len(),
+            events: self.events.len(),
+            remote_events: self.remote_events.len(),
+            served: self.served.len(),
+            forwarded: self.forwarded.len(),
+            exited: self.exited.len(),
+            inherited: self.inheritance.len(),
+            ..Records::default()
+        };
+        for (key, p) in &self.processes {
+            if key.nd == 0 {
+                r.processes += 1;
+            } else {
+                r.remote_processes += 1;
+            }
+            r.channels += p.channels.len();
+            r.connections += p.connections.len();
+            r.remote_connections += p.remote.len();
+            r.scoids += p.scoids.len();
+        }
+        r
+    }
+}
+
 impl Kernel {
     /// What `thread` is blocked on; `None` if it is not blocked.
     pub fn thread_state(&self, thread: ThreadKey) -> Option<ThreadSnapshot> {
@@ -465,6 +563,24 @@ impl Kernel {
         if let Some(r) = self.messages.keys().find(|r| !self.rcvid_issued(**r)) {
             return Err(format!("rcvid {r} out of range"));
         }
+        // What is kept for other nodes' threads and about our threads' calls to them.
+        for &(t, nd) in &self.forwarded {
+            let listed = self
+                .processes
+                .get(&t.process())
+                .is_some_and(|p| p.nodes.contains(&nd));
+            if t.nd != 0 || nd == 0 || !listed {
+                return Err(format!(
+                    "{t} forwarded to {nd}: not a local thread of a process listing it"
+                ));
+            }
+        }
+        if let Some(t) = self.served.keys().find(|t| t.nd == 0) {
+            return Err(format!("served record for local thread {t}"));
+        }
+        if self.exited.len() > super::served::MAX_EXITED {
+            return Err(format!("{} exited processes remembered", self.exited.len()));
+        }
         self.audit_paths()
     }
 }
@@ -503,6 +619,7 @@ mod tests {
             data: Bytes::from_static(b"hello"),
             reply_cap: 16,
             priority,
+            realtime: false,
             timeout: None,
         }
     }

@@ -32,6 +32,15 @@ pub(super) enum Stage {
     },
 }
 
+/// How the sender of a message is scheduled: what its receiver inherits.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SenderSched {
+    /// Its priority.
+    pub(super) priority: Priority,
+    /// It runs a real-time policy.
+    pub(super) realtime: bool,
+}
+
 /// One message from a `MsgSend`.
 #[derive(Debug)]
 pub(super) struct Message {
@@ -44,6 +53,8 @@ pub(super) struct Message {
     pub(super) scoid: Scoid,
     pub(super) channel_flags: ChannelFlags,
     pub(super) priority: Priority,
+    /// The sender runs a real-time policy (its receiver inherits it, see `priority.rs`).
+    pub(super) realtime: bool,
     /// The whole send buffer.
     pub(super) data: Bytes,
     pub(super) reply_cap: u64,
@@ -95,6 +106,7 @@ impl Message {
             scoid: self.scoid,
             coid: self.coid,
             priority: self.priority,
+            realtime: self.realtime,
             msglen,
             srcmsglen: if self.channel_flags.contains(ChannelFlags::SENDER_LEN) {
                 self.data.len() as u64
@@ -172,9 +184,10 @@ impl Kernel {
         coid: Coid,
         data: Bytes,
         reply_cap: u64,
-        priority: Priority,
+        sched: SenderSched,
         timeout: Option<Timeout>,
     ) {
+        let SenderSched { priority, realtime } = sched;
         let conn = match self.live_connection(thread.process(), coid) {
             Ok(conn) => conn,
             Err(e) => {
@@ -216,6 +229,7 @@ impl Kernel {
                 scoid: conn.scoid,
                 channel_flags,
                 priority,
+                realtime,
                 data,
                 reply_cap,
                 reply: Extents::new(),

@@ -57,7 +57,7 @@ use self::served::Served;
 
 pub use self::direct::DirectHead;
 pub use self::introspect::{
-    ChannelSnapshot, ConnectionSnapshot, ConnectionTarget, NameSnapshot, ProcessSnapshot,
+    ChannelSnapshot, ConnectionSnapshot, ConnectionTarget, NameSnapshot, ProcessSnapshot, Records,
     ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
 };
 pub use self::limits::{Limit, LimitHit, Limits};
@@ -235,6 +235,12 @@ pub struct Kernel {
     /// Remote threads whose calls are served here: their current call's seq, an early
     /// unblock (see `served.rs`).
     served: BTreeMap<ThreadKey, Served>,
+    /// Local threads that forwarded calls to a node (each told of the thread's exit, so that
+    /// it forgets what it keeps for the thread: `remote.rs`).
+    forwarded: BTreeSet<(ThreadKey, Nd)>,
+    /// Remote processes that exited, remembered (bounded) so that a call their exit notice
+    /// overtook does not bring them back (`served.rs`).
+    exited: served::Exited,
     /// Events local processes registered with servers on other nodes.
     remote_events: BTreeMap<(ProcessKey, EventId), RemoteEvent>,
     /// Remote event deliveries refused.
@@ -281,6 +287,8 @@ impl Kernel {
             local_name: nodes::DEFAULT_LOCAL_NAME.to_owned(),
             next_forward_seq: 1,
             served: BTreeMap::new(),
+            forwarded: BTreeSet::new(),
+            exited: served::Exited::default(),
             remote_events: BTreeMap::new(),
             rejected_remote_events: 0,
             rejected_remote_pulses: 0,
@@ -393,9 +401,11 @@ impl Kernel {
                 data,
                 reply_cap,
                 priority,
+                realtime,
                 timeout,
             } => {
-                self.msg_send(now, thread, coid, data, reply_cap, priority, timeout);
+                let sched = message::SenderSched { priority, realtime };
+                self.msg_send(now, thread, coid, data, reply_cap, sched, timeout);
             }
             Call::MsgReceive { chid, cap, timeout } => {
                 self.msg_receive(now, thread, chid, cap, timeout);

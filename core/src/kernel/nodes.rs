@@ -30,10 +30,11 @@ pub(super) struct Node {
 
 impl Kernel {
     /// Configure peer `nd` named `name` (down until [`Kernel::handle_node_up`]).
-    /// `nd == 0`, an empty name or one containing `/` → `EINVAL`; a name or nd already used
-    /// otherwise (including this node's name) → `EEXIST`. Adding the same pair again is a no-op.
+    /// `nd == 0` or a name outside the rule ([`crate::node_name::NODE_NAME_RULE`]) →
+    /// `EINVAL`; a name or nd already used otherwise (including this node's name) → `EEXIST`.
+    /// Adding the same pair again is a no-op.
     pub fn add_node(&mut self, nd: Nd, name: &str) -> Result<(), Errno> {
-        if nd == 0 || name.is_empty() || name.contains('/') {
+        if nd == 0 || crate::node_name::validate_node_name(name).is_err() {
             return Err(Errno::EINVAL);
         }
         if let Some(node) = self.nodes.get(&nd) {
@@ -142,7 +143,7 @@ impl Kernel {
         for thread in threads {
             self.settle_blocked_forward(thread, None, Err(Errno::ESRCH));
         }
-        self.forget_served(|t| t.nd == nd);
+        self.forget_node_served(nd);
         self.kill_remote_connections(|c| c.nd == nd);
         self.remote_events.retain(|_, e| e.nd != nd);
         let processes: Vec<ProcessKey> = self
@@ -172,5 +173,23 @@ impl Kernel {
             return 0;
         }
         self.nodes.get(&nd).map_or(0, |n| n.srcnd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Kernel};
+    use crate::errno::Errno;
+
+    /// The node table takes only names within the rule (`crate::node_name`): a `/` would
+    /// break `node/name` lookups, and `all` means every node to qnet's commands.
+    #[test]
+    fn node_names_outside_the_rule_are_refused() {
+        let mut k = Kernel::new(Config::default());
+        for bad in ["", "a/b", "all", "a b"] {
+            assert_eq!(k.add_node(1, bad), Err(Errno::EINVAL), "{bad:?}");
+        }
+        assert_eq!(k.add_node(1, "n2.example"), Ok(()));
+        assert_eq!(k.node_nd("n2.example"), Some(1));
     }
 }

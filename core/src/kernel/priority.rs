@@ -12,6 +12,15 @@
 //! - at the next receive on the channel the kernel re-evaluates: a boosted thread stays boosted
 //!   at the highest priority still queued above its recorded one, or drops back to it.
 //!
+//! Real-time mode (issue 22): on QNX every thread is priority-scheduled, so inheriting
+//! priority 40 means preempting everything below 40. On Linux a SCHED_OTHER thread at nice -20
+//! is still below every real-time thread, so a change also says whether the sender runs a
+//! real-time policy ([`PriorityChange::realtime`]): a receiver of a real-time sender's message
+//! runs real-time at its priority while it serves it, and goes back to its own policy when it
+//! next takes a message from a SCHED_OTHER sender (the daemon marks a policy it lent with
+//! `SCHED_RESET_ON_FORK`, see its `sched.rs`). A pulse, a boost by a pulse and a fixed-priority
+//! channel change no policy.
+//!
 //! The kernel knows a thread's priority only from what it decided here; a thread that changes
 //! its own priority between receives is not seen (the library applies the received priority
 //! itself too, see the client's `priority.rs`).
@@ -51,6 +60,10 @@ pub struct PriorityChange {
     pub priority: Priority,
     /// Why.
     pub cause: PriorityCause,
+    /// The policy that goes with it: `Some(true)`, a real-time policy (the message came from
+    /// a real-time sender); `Some(false)`, its own policy (from a SCHED_OTHER sender: a
+    /// real-time policy it was lent goes); `None`, the policy it has (pulses).
+    pub realtime: Option<bool>,
 }
 
 /// What the kernel decided about one receiving thread.
@@ -60,8 +73,10 @@ struct Inherited {
     chid: Chid,
     /// The priority it runs at, as decided here.
     priority: Priority,
-    /// Boosted: the priority it had before its first boost.
-    boosted_from: Option<Priority>,
+    /// The policy that goes with it ([`PriorityChange::realtime`]).
+    realtime: Option<bool>,
+    /// Boosted: the priority and policy it had before its first boost.
+    boosted_from: Option<(Priority, Option<bool>)>,
 }
 
 /// Per-thread inheritance state and the changes not yet drained.
@@ -74,11 +89,23 @@ pub(super) struct Inheritance {
 }
 
 impl Inheritance {
-    fn set(&mut self, thread: ThreadKey, priority: Priority, cause: PriorityCause) {
+    /// Threads with inheritance state.
+    pub(super) fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    fn set(
+        &mut self,
+        thread: ThreadKey,
+        priority: Priority,
+        realtime: Option<bool>,
+        cause: PriorityCause,
+    ) {
         self.changes.push_back(PriorityChange {
             thread,
             priority,
             cause,
+            realtime,
         });
     }
 
@@ -105,8 +132,15 @@ impl Kernel {
             .map(|i| (i.priority, i.boosted_from.is_some()))
     }
 
-    /// `thread` received something of `priority` on `chid` (of its own process).
-    pub(super) fn on_received(&mut self, thread: ThreadKey, chid: Chid, priority: Priority) {
+    /// `thread` received something of `priority` on `chid` (of its own process), from a
+    /// real-time sender or not (`None`: a pulse, no policy said).
+    pub(super) fn on_received(
+        &mut self,
+        thread: ThreadKey,
+        chid: Chid,
+        priority: Priority,
+        realtime: Option<bool>,
+    ) {
         let process = thread.process();
         let Some(flags) = self.channel(process, chid).map(|c| c.flags) else {
             return;
@@ -115,20 +149,27 @@ impl Kernel {
             self.inheritance.forget(thread);
             return;
         }
-        let previous = self.inheritance.threads.get(&thread).map(|i| i.priority);
+        let previous = self
+            .inheritance
+            .threads
+            .get(&thread)
+            .map(|i| (i.priority, i.realtime));
         self.inheritance.forget(thread);
+        // A pulse keeps the policy the thread runs with.
+        let realtime = realtime.or(previous.and_then(|p| p.1));
         self.inheritance.threads.insert(
             thread,
             Inherited {
                 chid,
                 priority,
+                realtime,
                 boosted_from: None,
             },
         );
         self.inheritance.by_channel.insert((process, chid, thread));
-        if previous != Some(priority) {
+        if previous != Some((priority, realtime)) {
             self.inheritance
-                .set(thread, priority, PriorityCause::Received);
+                .set(thread, priority, realtime, PriorityCause::Received);
         }
         self.reevaluate_boosts(process, chid);
     }
@@ -151,6 +192,7 @@ impl Kernel {
             Inherited {
                 chid,
                 priority,
+                realtime: None,
                 boosted_from: None,
             },
         );
@@ -158,9 +200,17 @@ impl Kernel {
     }
 
     /// Something of `priority` was queued on `chid` of `server` (no thread was
-    /// RECEIVE-blocked on it): boost one associated thread, the one running lowest, if it is
-    /// below `priority`.
-    pub(super) fn on_queued(&mut self, server: ProcessKey, chid: Chid, priority: Priority) {
+    /// RECEIVE-blocked on it), from a real-time sender or not (`None`: a pulse): boost one
+    /// associated thread, the one running lowest, if it is below `priority` (with the
+    /// sender's policy, so that a real-time sender's server is not left below a real-time
+    /// hog while it finishes the work before its next receive).
+    pub(super) fn on_queued(
+        &mut self,
+        server: ProcessKey,
+        chid: Chid,
+        priority: Priority,
+        realtime: Option<bool>,
+    ) {
         let fixed = self
             .channel(server, chid)
             .is_none_or(|c| c.flags.contains(ChannelFlags::FIXED_PRIORITY));
@@ -189,19 +239,34 @@ impl Kernel {
         if current >= priority {
             return;
         }
-        if let Some(i) = self.inheritance.threads.get_mut(&thread) {
-            i.boosted_from.get_or_insert(current);
-            i.priority = priority;
+        let Some(i) = self.inheritance.threads.get_mut(&thread) else {
+            return;
+        };
+        i.boosted_from.get_or_insert((current, i.realtime));
+        i.priority = priority;
+        // Raised to a real-time sender's priority, it runs real-time; a SCHED_OTHER one's or
+        // a pulse's leaves its policy.
+        if realtime == Some(true) {
+            i.realtime = Some(true);
         }
-        self.inheritance.set(thread, priority, PriorityCause::Boost);
+        let realtime = i.realtime;
+        self.inheritance
+            .set(thread, priority, realtime, PriorityCause::Boost);
     }
 
     /// After a receive on `chid`: each other thread boosted for it keeps the highest priority
     /// still queued above the one it had, or goes back to that one.
     fn reevaluate_boosts(&mut self, server: ProcessKey, chid: Chid) {
-        let top = self
-            .channel(server, chid)
-            .and_then(|c| c.queue.keys().next().map(|k| k.0.0));
+        let top = self.channel(server, chid).and_then(|c| {
+            let (key, item) = c.queue.iter().next()?;
+            let realtime = match item {
+                super::channel::Queued::Message(rcvid) => {
+                    self.messages.get(rcvid).map(|m| m.realtime)
+                }
+                super::channel::Queued::Pulse(_) => None,
+            };
+            Some((key.0.0, realtime))
+        });
         let first = (server, chid, LOWEST);
         let associated: Vec<ThreadKey> = self
             .inheritance
@@ -214,19 +279,27 @@ impl Kernel {
             let Some(i) = self.inheritance.threads.get_mut(&thread) else {
                 continue;
             };
-            let Some(from) = i.boosted_from else {
+            let Some((from, from_realtime)) = i.boosted_from else {
                 continue;
             };
-            let (priority, cause) = match top {
-                Some(top) if top > from => (top.min(i.priority), PriorityCause::Boost),
-                _ => (from, PriorityCause::Restore),
+            let (priority, realtime, cause) = match top {
+                Some((top, top_realtime)) if top > from => (
+                    top.min(i.priority),
+                    match top_realtime {
+                        Some(true) => Some(true),
+                        _ => i.realtime,
+                    },
+                    PriorityCause::Boost,
+                ),
+                _ => (from, from_realtime, PriorityCause::Restore),
             };
             if cause == PriorityCause::Restore {
                 i.boosted_from = None;
             }
-            if priority != i.priority {
+            if (priority, realtime) != (i.priority, i.realtime) {
                 i.priority = priority;
-                self.inheritance.set(thread, priority, cause);
+                i.realtime = realtime;
+                self.inheritance.set(thread, priority, realtime, cause);
             }
         }
     }

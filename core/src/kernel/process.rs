@@ -59,6 +59,8 @@ pub(super) struct Process {
     pub(super) message_bytes: u64,
     /// Events it registered with servers on this node.
     pub(super) events: BTreeSet<EventId>,
+    /// Nodes its threads forwarded calls to (each told of its exit).
+    pub(super) nodes: BTreeSet<Nd>,
     /// Limits it was refused by (each logged once).
     pub(super) limits_hit: HitSet,
 }
@@ -84,6 +86,7 @@ impl Process {
             outgoing: BTreeSet::new(),
             message_bytes: 0,
             events: BTreeSet::new(),
+            nodes: BTreeSet::new(),
             limits_hit: HitSet::default(),
         }
     }
@@ -141,15 +144,30 @@ pub(super) struct Blocked {
 impl Kernel {
     /// A thread is gone; its blocked call (if any) is abandoned.
     ///
-    /// A thread blocked in a forwarded call: its node gets [`Notice::ThreadExit`].
+    /// Each node it forwarded a call to (that is up; always the one of a call it was blocked
+    /// in, with that call's seq) gets [`Notice::ThreadExit`], so it forgets what it kept for
+    /// the thread.
     pub fn handle_thread_exit(&mut self, now: Time, thread: ThreadKey) {
         self.clock = self.clock.max(now);
-        if let Some(nd) = self.abandon_call(thread) {
+        let mut told: BTreeMap<Nd, u64> = self
+            .forwarded
+            .range((thread, Nd::MIN)..=(thread, Nd::MAX))
+            .map(|&(_, nd)| (nd, 0))
+            .collect();
+        for nd in told.keys() {
+            self.forwarded.remove(&(thread, *nd));
+        }
+        told.retain(|nd, _| self.node_reachable(*nd).is_ok());
+        if let Some((nd, seq)) = self.abandon_call(thread) {
+            told.insert(nd, seq);
+        }
+        for (nd, seq) in told {
             self.notify(
                 nd,
                 Notice::ThreadExit {
                     pid: thread.pid,
                     tid: thread.tid,
+                    seq,
                 },
             );
         }
@@ -183,8 +201,8 @@ impl Kernel {
 
     /// A process is gone: its channels, connections, names and events go with it.
     ///
-    /// Each node (up) it had connections to, calls on or events with gets one
-    /// [`Notice::ProcessExit`].
+    /// Each node (up) it had connections to, calls on, events with or ever forwarded a call
+    /// to gets one [`Notice::ProcessExit`].
     pub fn handle_process_exit(&mut self, now: Time, process: ProcessKey) {
         self.clock = self.clock.max(now);
         // Receivers go first: abandoning a REPLY-blocked sender of this process can queue an
@@ -197,11 +215,33 @@ impl Kernel {
             .collect();
         threads.sort();
         let mut peers: BTreeSet<Nd> = BTreeSet::new();
+        // Nodes a call of it is left in flight to (it may arrive there after the notice).
+        let mut abandoned: BTreeSet<Nd> = BTreeSet::new();
         for (_, thread) in threads {
-            peers.extend(self.abandon_call(thread));
+            abandoned.extend(self.abandon_call(thread).map(|(nd, _)| nd));
         }
+        peers.extend(&abandoned);
         if let Some(p) = self.processes.get_mut(&process) {
             peers.extend(std::mem::take(&mut p.remote).values().map(|c| c.nd));
+            // Every node its threads called keeps a record of it, connections or not.
+            peers.extend(std::mem::take(&mut p.nodes));
+        }
+        let first = ThreadKey {
+            nd: process.nd,
+            pid: process.pid,
+            tid: 0,
+        };
+        let last = ThreadKey {
+            tid: crate::ids::Tid::MAX,
+            ..first
+        };
+        let threads: Vec<(ThreadKey, Nd)> = self
+            .forwarded
+            .range((first, Nd::MIN)..=(last, Nd::MAX))
+            .copied()
+            .collect();
+        for entry in threads {
+            self.forwarded.remove(&entry);
         }
         let ids: Vec<EventId> = self
             .remote_events
@@ -214,7 +254,18 @@ impl Kernel {
         if process.nd == 0 {
             for nd in peers {
                 if self.node_reachable(nd).is_ok() {
-                    self.notify(nd, Notice::ProcessExit { pid: process.pid });
+                    // Only a call left in flight can arrive after the notice.
+                    let next_seq = match abandoned.contains(&nd) {
+                        true => self.next_forward_seq,
+                        false => 0,
+                    };
+                    self.notify(
+                        nd,
+                        Notice::ProcessExit {
+                            pid: process.pid,
+                            next_seq,
+                        },
+                    );
                 }
             }
         }
@@ -250,8 +301,8 @@ impl Kernel {
     /// SEND-blocked: the message leaves its queue. REPLY-blocked: the message is forgotten
     /// (a later reply gets `ESRCH`); with `_NTO_CHF_UNBLOCK` the server gets an unblock pulse
     /// first. RECEIVE-blocked: the thread leaves the channel's receivers. In a forwarded
-    /// call: its local effects settle as a failure; returns the node it went to.
-    fn abandon_call(&mut self, thread: ThreadKey) -> Option<Nd> {
+    /// call: its local effects settle as a failure; returns the node it went to and its seq.
+    fn abandon_call(&mut self, thread: ThreadKey) -> Option<(Nd, u64)> {
         let blocked = self.forget_blocked(thread)?;
         match blocked.wait {
             Wait::Send { rcvid } => {
@@ -266,9 +317,9 @@ impl Kernel {
                     channel.receivers.retain(|t| *t != thread);
                 }
             }
-            Wait::Forward { nd, what, .. } => {
+            Wait::Forward { nd, seq, what } => {
                 let _ = self.settle_forward(thread.process(), nd, what, Err(Errno::ESRCH));
-                return Some(nd);
+                return Some((nd, seq));
             }
         }
         None

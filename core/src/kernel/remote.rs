@@ -8,6 +8,12 @@
 //! [`Kernel::handle_forward_result`] with its seq, or until the node goes down (`ESRCH`). A
 //! result for a thread that is no longer waiting on that call is ignored: a call completes at
 //! most once. The server side of these calls is `served.rs`.
+//!
+//! The serving node keeps something for each remote thread that called it (its latest
+//! seq) and each such process (a record, maybe connections), so every node a thread forwarded
+//! a call to hears of its exit ([`Notice::ThreadExit`], `forwarded`), and every node a
+//! process's threads called, of the process's ([`Notice::ProcessExit`], `Process::nodes`):
+//! not only the nodes it still holds connections to or waits on.
 
 use crate::call::{Call, Completion};
 use crate::errno::Errno;
@@ -311,6 +317,7 @@ impl Kernel {
                 data,
                 reply_cap,
                 priority,
+                realtime,
                 timeout,
             } => {
                 let Some(rc) = self.remote_coid(process, coid) else {
@@ -319,6 +326,7 @@ impl Kernel {
                         data,
                         reply_cap,
                         priority,
+                        realtime,
                         timeout,
                     });
                 };
@@ -338,6 +346,7 @@ impl Kernel {
                             data,
                             reply_cap,
                             priority,
+                            realtime,
                             timeout,
                         };
                         self.forward(now, thread, rc.nd, Forwarded::Pass, call);
@@ -501,6 +510,11 @@ impl Kernel {
         }
         let seq = self.next_forward_seq;
         self.next_forward_seq += 1;
+        // The node keeps something for this thread (and its process) until told it exited.
+        self.forwarded.insert((thread, nd));
+        if let Some(p) = self.processes.get_mut(&thread.process()) {
+            p.nodes.insert(nd);
+        }
         self.outputs.push_back(Output::Forward {
             nd,
             thread,

@@ -16,9 +16,23 @@
 //! - **one-way pulses** ([`Kernel::handle_remote_pulse`]) run as the sending thread's
 //!   `MsgSendPulse` without a completion and without touching its call state;
 //! - **notices** ([`Notice`]) become the matching input, as the sending node's thread or
-//!   process; a thread or process exit forgets what is kept for its threads.
+//!   process; a thread or process exit forgets what is kept for its threads. The calling
+//!   node tells of every thread that ever forwarded a call here and of every process that did
+//!   (`remote.rs`), so nothing kept for them outlives them;
+//! - **a call overtaken by its thread's or process's exit**: calls and notices travel on
+//!   different streams, so a call a thread was blocked in when it exited may arrive after the
+//!   exit's notice. A thread's notice names that call's seq, a process's the sending node's
+//!   next seq (when one of its calls was in flight); a call they cover that has not arrived
+//!   is refused (`ESRCH`) when it does, instead of bringing the thread or process back as a
+//!   record nobody would remove ([`Exited`], at most [`MAX_EXITED`] entries for at most
+//!   [`EXITED_FOR`], the oldest forgotten first; a call that did arrive leaves none). A call
+//!   still to come can only be one whose frame left before the notice (the calling daemon
+//!   writes none after its thread is gone), so it comes within the link's retransmissions or
+//!   its node goes down.
 //!
 //! Node down (and a restart, see `nodes.rs`) forgets everything kept for that node's threads.
+
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::call::Call;
 use crate::errno::Errno;
@@ -51,6 +65,112 @@ pub(super) struct Served {
     early_unblock: Option<u64>,
 }
 
+/// Most exited remote processes [`Exited`] remembers; the oldest go first. An exit notice
+/// overtakes a call only by the time one stream's packets take over another's, so a call
+/// older than thousands of later exits is not expected.
+pub(super) const MAX_EXITED: usize = 4096;
+
+/// How long [`Exited`] remembers an exit: far beyond the time a frame sent before the notice
+/// takes to arrive on a live link (a link silent for `--link-timeout` is down, and a node down
+/// forgets everything of it).
+pub(super) const EXITED_FOR: Time = Time::from_secs(60);
+
+/// Remote threads and processes that exited with a call still on its way here: a thread
+/// with the seq of that call (it is refused when it comes, then forgotten), a process with
+/// the first seq its node numbered after the exit (a call of that pid numbered below it is
+/// the exited process's, one above it a new process's: its node's seqs only grow).
+#[derive(Debug, Default)]
+pub(super) struct Exited {
+    threads: BTreeMap<ThreadKey, u64>,
+    processes: BTreeMap<ProcessKey, u64>,
+    /// In the order they exited, with when, to forget the oldest (may hold entries already
+    /// forgotten).
+    order: VecDeque<(Time, ThreadKey, u64)>,
+}
+
+/// A process's entry in [`Exited::order`]: its key as a thread key with tid 0 (no thread has
+/// it) and this marker seq bit.
+const PROCESS_ENTRY: u64 = 1 << 63;
+
+impl Exited {
+    fn remember(&mut self, now: Time, key: ThreadKey, seq: u64) {
+        self.order.push_back((now, key, seq));
+        self.expire(now);
+    }
+
+    /// Forget entries past [`MAX_EXITED`] or older than [`EXITED_FOR`].
+    pub(super) fn expire(&mut self, now: Time) {
+        while let Some(&(since, old, seq)) = self.order.front() {
+            if self.order.len() <= MAX_EXITED && now.saturating_sub(since) < EXITED_FOR {
+                break;
+            }
+            self.order.pop_front();
+            if seq & PROCESS_ENTRY != 0 {
+                let p = old.process();
+                if self.processes.get(&p) == Some(&(seq & !PROCESS_ENTRY)) {
+                    self.processes.remove(&p);
+                }
+            } else if self.threads.get(&old) == Some(&seq) {
+                self.threads.remove(&old);
+            }
+        }
+    }
+
+    fn insert_thread(&mut self, now: Time, thread: ThreadKey, seq: u64) {
+        self.threads.insert(thread, seq);
+        self.remember(now, thread, seq);
+    }
+
+    fn insert_process(&mut self, now: Time, process: ProcessKey, next_seq: u64) {
+        self.processes.insert(process, next_seq);
+        let key = ThreadKey {
+            nd: process.nd,
+            pid: process.pid,
+            tid: 0,
+        };
+        self.remember(now, key, next_seq | PROCESS_ENTRY);
+    }
+
+    /// Whether call `seq` of remote `thread` was made before its thread or process exited
+    /// here (refuse it). The awaited call of an exited thread is forgotten once it came; a
+    /// later seq means a new thread or process, which are no longer remembered as exited.
+    fn called_before_exit(&mut self, thread: ThreadKey, seq: u64) -> bool {
+        let process = thread.process();
+        let of_process = match self.processes.get(&process) {
+            Some(&next) if seq < next => true,
+            Some(_) => {
+                self.processes.remove(&process);
+                false
+            }
+            None => false,
+        };
+        let of_thread = match self.threads.get(&thread) {
+            Some(&awaited) if seq <= awaited => {
+                if seq == awaited {
+                    self.threads.remove(&thread);
+                }
+                true
+            }
+            Some(_) => {
+                self.threads.remove(&thread);
+                false
+            }
+            None => false,
+        };
+        of_process || of_thread
+    }
+
+    fn forget_node(&mut self, nd: Nd) {
+        self.threads.retain(|t, _| t.nd != nd);
+        self.processes.retain(|p, _| p.nd != nd);
+        self.order.retain(|(_, t, _)| t.nd != nd);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.threads.len() + self.processes.len()
+    }
+}
+
 impl Kernel {
     /// Remote `thread` (with `cred`, as its node vouches) makes `call`, its node's call
     /// `seq`. As [`Kernel::handle_call`], after the protocol's rules above: an older call of
@@ -67,6 +187,13 @@ impl Kernel {
         call: Call,
     ) {
         self.clock = self.clock.max(now);
+        // Its node is down here (everything of it was forgotten), or its process is gone
+        // (its exit notice came first): nothing of it comes back.
+        if self.node_reachable(thread.nd).is_err() || self.exited.called_before_exit(thread, seq) {
+            self.complete(thread, Err(Errno::ESRCH));
+            self.handle_timeout(now);
+            return;
+        }
         if self.blocked.contains_key(&thread) {
             self.handle_thread_exit(now, thread);
         }
@@ -131,6 +258,9 @@ impl Kernel {
     /// thread is enough.
     pub fn handle_remote_unblock(&mut self, now: Time, thread: ThreadKey, seq: u64) {
         self.clock = self.clock.max(now);
+        if self.node_reachable(thread.nd).is_err() {
+            return;
+        }
         let in_progress = self.blocked.contains_key(&thread);
         let served = self.served.entry(thread).or_default();
         if seq > served.seq {
@@ -145,6 +275,8 @@ impl Kernel {
     /// answered or a newer one superseded it.
     pub fn handle_remote_call_abandoned(&mut self, now: Time, thread: ThreadKey, seq: u64) {
         self.clock = self.clock.max(now);
+        // Its seq stays: the thread's exit notice (which follows if the thread is gone) then
+        // knows the call it names arrived, and forgets it.
         let current = self.served.get(&thread).is_some_and(|s| s.seq == seq);
         if current && self.blocked.contains_key(&thread) {
             self.handle_thread_exit(now, thread);
@@ -155,14 +287,22 @@ impl Kernel {
     pub fn handle_notice(&mut self, now: Time, nd: Nd, notice: Notice) {
         self.clock = self.clock.max(now);
         match notice {
-            Notice::ThreadExit { pid, tid } => {
+            Notice::ThreadExit { pid, tid, seq } => {
                 let thread = ThreadKey { nd, pid, tid };
-                self.served.remove(&thread);
+                // The call it left in flight here: refused if it has not come yet.
+                let arrived = self.served.remove(&thread).is_some_and(|s| s.seq >= seq);
+                if seq > 0 && !arrived {
+                    self.exited.insert_thread(now, thread, seq);
+                }
                 self.handle_thread_exit(now, thread);
             }
-            Notice::ProcessExit { pid } => {
-                self.forget_served(|t| t.nd == nd && t.pid == pid);
-                self.handle_process_exit(now, ProcessKey { nd, pid });
+            Notice::ProcessExit { pid, next_seq } => {
+                let process = ProcessKey { nd, pid };
+                self.forget_served_of(process);
+                if next_seq > 0 {
+                    self.exited.insert_process(now, process, next_seq);
+                }
+                self.handle_process_exit(now, process);
             }
             Notice::ConnectionDead { pid, coid } => {
                 self.handle_remote_connection_dead(now, nd, pid, coid);
@@ -181,8 +321,21 @@ impl Kernel {
         self.served.get(&thread).map(|s| s.seq).filter(|&s| s != 0)
     }
 
-    /// Forget what is kept for the remote threads `which` selects.
-    pub(super) fn forget_served(&mut self, which: impl Fn(&ThreadKey) -> bool) {
-        self.served.retain(|t, _| !which(t));
+    /// Forget what is kept for the threads of remote `process`.
+    fn forget_served_of(&mut self, process: ProcessKey) {
+        let threads: Vec<ThreadKey> = self
+            .served
+            .range(process.threads())
+            .map(|(t, _)| *t)
+            .collect();
+        for t in threads {
+            self.served.remove(&t);
+        }
+    }
+
+    /// Forget what is kept for node `nd`'s threads and exited processes (it went down).
+    pub(super) fn forget_node_served(&mut self, nd: Nd) {
+        self.served.retain(|t, _| t.nd != nd);
+        self.exited.forget_node(nd);
     }
 }

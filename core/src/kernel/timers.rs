@@ -13,6 +13,8 @@ impl Kernel {
     /// Time advanced to `now`: expire due timeouts.
     pub fn handle_timeout(&mut self, now: Time) {
         self.clock = self.clock.max(now);
+        // Every input ends here: exits remembered long enough are forgotten (`served.rs`).
+        self.exited.expire(now);
         while let Some(&(deadline, thread)) = self.deadlines.first() {
             if deadline > now {
                 break;

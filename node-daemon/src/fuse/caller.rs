@@ -205,6 +205,7 @@ pub fn send_call(coid: Coid, data: Vec<u8>, reply_cap: u64) -> Call {
         data: Bytes::from(data),
         reply_cap,
         priority: PRIORITY,
+        realtime: false,
         timeout: None,
     }
 }

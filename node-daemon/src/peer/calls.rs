@@ -130,7 +130,12 @@ async fn exchange(
     job: Forwarded,
     mut abandon: oneshot::Receiver<()>,
 ) -> Result<(Result<Completion, Errno>, RecvStream, FrameReader), CallError> {
-    let (mut send, mut recv) = conn.open_bi().await?;
+    // A thread gone while its call waits for a stream (the peer's window is full) sends
+    // nothing: its exit notice is the last word about it there.
+    let (mut send, mut recv) = tokio::select! {
+        opened = conn.open_bi() => opened?,
+        _ = &mut abandon => return Err(CallError::Abandoned),
+    };
     let frame = PeerStreamFrame {
         frame: Some(peer_stream_frame::Frame::Call(PeerCall {
             thread: Some(RemoteThread {
@@ -185,6 +190,7 @@ mod tests {
                 data: bytes::Bytes::from(vec![0; len]),
                 reply_cap,
                 priority: 10,
+                realtime: false,
                 timeout: None,
             },
             seq: 1,

@@ -312,10 +312,12 @@ pub async fn run(
 /// A kernel notice as a wire frame.
 pub fn notice_to_wire(notice: &Notice) -> PeerNotice {
     let n = match *notice {
-        Notice::ThreadExit { pid, tid } => {
-            peer_notice::Notice::ThreadExit(peer::ThreadExit { pid, tid })
+        Notice::ThreadExit { pid, tid, seq } => {
+            peer_notice::Notice::ThreadExit(peer::ThreadExit { pid, tid, seq })
         }
-        Notice::ProcessExit { pid } => peer_notice::Notice::ProcessExit(peer::ProcessExit { pid }),
+        Notice::ProcessExit { pid, next_seq } => {
+            peer_notice::Notice::ProcessExit(peer::ProcessExit { pid, next_seq })
+        }
         Notice::ConnectionDead { pid, coid } => {
             peer_notice::Notice::ConnectionDead(peer::ConnectionDead {
                 pid,
@@ -346,8 +348,12 @@ pub fn notice_from_wire(notice: PeerNotice) -> Result<Notice, &'static str> {
         peer_notice::Notice::ThreadExit(t) => Notice::ThreadExit {
             pid: t.pid,
             tid: t.tid,
+            seq: t.seq,
         },
-        peer_notice::Notice::ProcessExit(p) => Notice::ProcessExit { pid: p.pid },
+        peer_notice::Notice::ProcessExit(p) => Notice::ProcessExit {
+            pid: p.pid,
+            next_seq: p.next_seq,
+        },
         peer_notice::Notice::ConnectionDead(c) => Notice::ConnectionDead {
             pid: c.pid,
             coid: c.remote_coid,
@@ -368,8 +374,15 @@ mod tests {
     #[test]
     fn notices_round_trip() {
         let all = [
-            Notice::ThreadExit { pid: 1, tid: 2 },
-            Notice::ProcessExit { pid: 3 },
+            Notice::ThreadExit {
+                pid: 1,
+                tid: 2,
+                seq: 9,
+            },
+            Notice::ProcessExit {
+                pid: 3,
+                next_seq: 17,
+            },
             Notice::ConnectionDead { pid: 4, coid: 5 },
             Notice::DeliverEvent {
                 client_pid: 6,

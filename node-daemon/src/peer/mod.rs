@@ -276,6 +276,13 @@ impl Peers {
         driver.network()?.clone().as_any().downcast().ok()
     }
 
+    /// Forwarded calls whose stream is open, and live links (all nodes): what the peer table
+    /// holds besides one entry per peer node.
+    pub fn tables(&self) -> (usize, usize) {
+        let t = self.lock();
+        (t.calls.len(), t.links.values().map(Vec::len).sum())
+    }
+
     /// The counters of the daemon's budget of all peers' frames.
     pub fn total_budget_stats(&self) -> BudgetStats {
         self.total.stats()

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use qnet::neutrino::{
     channel_create, connect_attach, msg_receive, msg_reply, msg_reply_receive, msg_send,
-    msg_send_pulse,
+    msg_send_pulse, name_attach, pulse_from_bytes, scoid_detach,
 };
 use qnet::{ChannelFlags, Chid, Coid, MsgInfo, Nd, Pid, Rcvid};
 use qnet_proto::local::{AdminSnapshot, admin_request, admin_response};
@@ -23,12 +23,18 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 /// Pulse code the benchmark sends.
 const PULSE_CODE: i32 = 1;
 
-/// Peer side (`qnet bench peer qnet-server SOCKET THREADS`): one echo channel served by
-/// `threads` receive/reply threads, a pulse channel served by one thread that counts
-/// pulses and answers a "wait for N" message once N pulses arrived, and a hold channel whose
-/// messages are received and never answered (parked callers, `--parked`).
-pub fn serve(socket: &Path, threads: usize) -> Result<()> {
+/// Peer side (`qnet bench peer qnet-server SOCKET THREADS [NAME]`): one echo channel served
+/// by `threads` receive/reply threads, a pulse channel served by one thread that counts
+/// pulses and answers a "wait for N" message once N pulses arrived, a hold channel whose
+/// messages are received and never answered (parked callers, `--parked`), and with `name` a
+/// channel attached under that name, served as a QNX name server is (echo; pulses taken,
+/// a disconnect pulse's scoid detached).
+pub fn serve(socket: &Path, threads: usize, name: Option<&str>) -> Result<()> {
     qnet::set_socket_path(socket);
+    if let Some(name) = name {
+        let named = name_attach(name, ChannelFlags::default())?;
+        std::thread::spawn(move || name_loop(named));
+    }
     let chid = channel_create(ChannelFlags::default())?;
     let pulse_chid = channel_create(ChannelFlags::default())?;
     let hold_chid = channel_create(ChannelFlags::default())?;
@@ -65,6 +71,24 @@ fn echo_loop(chid: Chid) -> Result<()> {
             rcvid = msg_reply_receive(rcvid, 0, &spare[..n], chid, &mut buf, Some(&mut info))?;
         } else {
             rcvid = msg_receive(chid, &mut buf, Some(&mut info))?;
+        }
+    }
+}
+
+/// A named channel: echo every message; take every pulse, detaching a disconnected client's
+/// scoid (`name_attach` channels get `_PULSE_CODE_DISCONNECT`).
+fn name_loop(chid: Chid) -> Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut info = MsgInfo::default();
+    loop {
+        let rcvid = msg_receive(chid, &mut buf, Some(&mut info))?;
+        if rcvid > 0 {
+            let n = (info.msglen as usize).min(buf.len());
+            msg_reply(rcvid, 0, &buf[..n])?;
+        } else if let Some(p) = pulse_from_bytes(&buf) {
+            if p.code == qnet::PulseCode::DISCONNECT {
+                let _ = scoid_detach(p.scoid);
+            }
         }
     }
 }
@@ -124,9 +148,12 @@ fn pulse_loop(chid: Chid) -> Result<()> {
 
 /// A server process on the daemon at `socket` with `threads` receivers: the process, its pid
 /// and its echo channel.
-pub fn spawn(socket: &Path, threads: usize) -> Result<(Peer, Pid, Chid)> {
+pub fn spawn(socket: &Path, threads: usize, name: Option<&str>) -> Result<(Peer, Pid, Chid)> {
     let socket = socket.to_str().context("temp path is not UTF-8")?;
-    let peer = Peer::start("qnet-server", &[socket, &threads.to_string()])?;
+    let threads = threads.to_string();
+    let mut args = vec![socket, threads.as_str()];
+    args.extend(name);
+    let peer = Peer::start("qnet-server", &args)?;
     let (pid, chid) = (peer.field(0)?, peer.field(1)?);
     Ok((peer, pid, chid))
 }
@@ -149,7 +176,12 @@ impl Server {
     /// Start a server on the daemon at `socket` with `threads` receivers; attach to it from
     /// this process as node `nd` (0: the harness's own daemon is the server's).
     pub fn start(socket: &Path, threads: usize, nd: Nd) -> Result<Self> {
-        let (peer, pid, chid) = spawn(socket, threads)?;
+        Self::start_named(socket, threads, nd, None)
+    }
+
+    /// As [`Server::start`], the server also attached under `name` (see [`serve`]).
+    pub fn start_named(socket: &Path, threads: usize, nd: Nd, name: Option<&str>) -> Result<Self> {
+        let (peer, pid, chid) = spawn(socket, threads, name)?;
         let pulse_chid: Chid = peer.field(2)?;
         let hold_chid: Chid = peer.field(3)?;
         let direct = peer.field::<u8>(4)? == 1;

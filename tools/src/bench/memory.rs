@@ -7,6 +7,11 @@
 //! start-up freed, and 1,000 coids fit in it without moving RSS. The connections are opened by
 //! a child process (`qnet bench peer memory …`), because the library's daemon socket is
 //! process-wide and the harness itself talks to the timing daemons.
+//!
+//! Descriptors per blocked client thread: the same peer then parks N library threads
+//! REPLY-blocked on a local server (each its own thread session, one copy on where the daemon
+//! may read the peer) and counts the daemon's open descriptors (`/proc/<pid>/fd`) before and
+//! after: a socket per thread session and one pidfd per client process (issue 22).
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -35,6 +40,11 @@ pub struct MemoryFigures {
     pub remote_connect_attach_client_daemon: f64,
     /// The same, on the server's daemon.
     pub remote_connect_attach_server_daemon: f64,
+    /// Library threads of one process parked REPLY-blocked for the descriptor count.
+    pub blocked_threads: usize,
+    /// The daemon's open descriptors per such thread (its session socket, and its share of
+    /// the process's one pidfd).
+    pub descriptors_per_blocked_thread: f64,
 }
 
 impl MemoryFigures {
@@ -79,6 +89,44 @@ fn thread_session_cost(socket: &Path, daemon: u32, n: usize) -> Result<f64> {
     Ok(per_connection(&[before], &[after], n)[0])
 }
 
+/// Open descriptors of process `pid`.
+fn open_fds(pid: u32) -> Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("reading /proc/{pid}/fd"))?
+        .count())
+}
+
+/// `n` library threads of this process, each REPLY-blocked on `pid`/`chid` (a channel whose
+/// messages are received and never answered); the daemon's (`daemon`) open descriptors per
+/// thread, counted once every thread has its session and connection. The threads stay
+/// blocked until the process ends.
+fn blocked_thread_descriptors(daemon: u32, n: usize, pid: Pid, chid: Chid) -> Result<f64> {
+    raise_fd_limit(n as u64 + 256)?;
+    let before = open_fds(daemon)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    for _ in 0..n {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || match connect_attach(0, pid, chid) {
+                Ok(coid) => {
+                    let _ = tx.send(Ok(()));
+                    let _ = msg_send(coid, b"park", &mut [0u8; 8]);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            })?;
+    }
+    for _ in 0..n {
+        rx.recv_timeout(super::procs::GUARD)
+            .context("a parked thread's ConnectAttach never answered")?
+            .context("ConnectAttach of a parked thread")?;
+    }
+    let after = open_fds(daemon)?;
+    Ok((after as f64 - before as f64) / n.max(1) as f64)
+}
+
 /// What the memory peer measures: the daemons, a server on each, and how many connections.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Spec {
@@ -100,6 +148,10 @@ pub struct Spec {
     pub remote_chid: Chid,
     /// Connections per kind.
     pub connections: usize,
+    /// The local server's hold channel (its messages are never answered).
+    pub local_hold_chid: Chid,
+    /// Threads to park REPLY-blocked on it.
+    pub blocked_threads: usize,
 }
 
 /// Peer side (`qnet bench peer memory …`): measure, print the four figures on the READY line,
@@ -122,7 +174,17 @@ pub fn serve(spec: &Spec) -> Result<()> {
     // made this process a pair with the echo channel, which the harness reads the cost of.
     let coid = connect_attach(0, spec.local_pid, spec.local_chid).context("ConnectAttach")?;
     msg_send(coid, &[0x5a; 64], &mut [0u8; 64]).context("one 64 B call")?;
-    announce(&format!("{local} {} {} {sessions}", remote[0], remote[1]));
+    // Last: these threads stay blocked.
+    let fds = blocked_thread_descriptors(
+        spec.pid_a,
+        spec.blocked_threads,
+        spec.local_pid,
+        spec.local_hold_chid,
+    )?;
+    announce(&format!(
+        "{local} {} {} {sessions} {fds}",
+        remote[0], remote[1]
+    ));
     loop {
         std::thread::park();
     }
@@ -136,17 +198,20 @@ const GLIBC_DEFAULT_TRIMMING: [(&str, &str); 2] = [
 
 /// Start a daemon pair of its own (`mb`, then `ma` dialling it) with glibc's default heap
 /// trimming, an idle server on each, and measure `n` connections of each kind from a memory
-/// peer; then what the direct pair of the peer's one 64 B call to the local server costs.
-/// Everything it started is stopped when it returns.
+/// peer, and the descriptors per REPLY-blocked library thread; then what the direct pair of
+/// the peer's one 64 B call to the local server costs. Everything it started is stopped when
+/// it returns.
 pub fn measure(
     qnetd: &Path,
     certs: &Path,
     extra: &[String],
     n: usize,
+    blocked_threads: usize,
 ) -> Result<(MemoryFigures, PairCost)> {
     let (a, b) = Daemon::start_pair(qnetd, certs, extra, &GLIBC_DEFAULT_TRIMMING)?;
-    let (_local, local_pid, local_chid) = ipc::spawn(&a.socket, 1)?;
-    let (_remote, remote_pid, remote_chid) = ipc::spawn(&b.socket, 1)?;
+    let (local, local_pid, local_chid) = ipc::spawn(&a.socket, 1, None)?;
+    let local_hold_chid: Chid = local.field(3)?;
+    let (_remote, remote_pid, remote_chid) = ipc::spawn(&b.socket, 1, None)?;
     let socket_a = a.socket.to_str().context("temp path is not UTF-8")?;
     let args = [
         socket_a.to_owned(),
@@ -158,6 +223,8 @@ pub fn measure(
         remote_pid.to_string(),
         remote_chid.to_string(),
         n.to_string(),
+        local_hold_chid.to_string(),
+        blocked_threads.to_string(),
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let peer = Peer::start("memory", &args)?;
@@ -168,6 +235,8 @@ pub fn measure(
         remote_connect_attach_client_daemon: peer.field(1)?,
         remote_connect_attach_server_daemon: peer.field(2)?,
         local_thread_session: peer.field(3)?,
+        blocked_threads,
+        descriptors_per_blocked_thread: peer.field(4)?,
     };
     Ok((figures, pair))
 }

@@ -21,6 +21,7 @@
 //! Variants are interleaved cell by cell (floor, qnet, floor, qnet, …; the order flips every
 //! round) and each figure is the median over rounds.
 
+mod blocked;
 mod ipc;
 mod memory;
 mod procs;
@@ -112,6 +113,14 @@ pub struct BenchArgs {
     /// and whether the bench's processes used the path.
     #[arg(long, value_enum, default_value_t = Direct::On)]
     direct: Direct,
+    /// Only the blocked-threads phase, `PxT`: P client processes of T library threads each,
+    /// every thread REPLY-blocked, on a daemon of its own; its descriptors and RSS per
+    /// thread (e.g. `10x1000`).
+    #[arg(long, value_parser = parse_blocked)]
+    blocked: Option<(usize, usize)>,
+    /// The blocked-threads daemon's RLIMIT_NOFILE (soft and hard), as a host sets it.
+    #[arg(long, default_value_t = 20_000)]
+    nofile: u64,
     #[command(subcommand)]
     peer: Option<PeerCommand>,
 }
@@ -145,8 +154,13 @@ enum Role {
     Shm { slots: usize, max_size: usize },
     /// Raw quinn echo with the certificates in CERTS.
     Quic { certs: PathBuf },
-    /// qnet echo + pulse server on the daemon at SOCKET with THREADS receivers.
-    QnetServer { socket: PathBuf, threads: usize },
+    /// qnet echo + pulse server on the daemon at SOCKET with THREADS receivers; with NAME, an
+    /// echo channel attached under that name too.
+    QnetServer {
+        socket: PathBuf,
+        threads: usize,
+        name: Option<String>,
+    },
     /// Daemon memory per idle connection, printed on the READY line.
     Memory(memory::Spec),
     /// The scale phase's process: MODE `objects` (create N of each, print the rates) or
@@ -160,6 +174,29 @@ enum Role {
     SoakChurn { socket: PathBuf, targets: Vec<u32> },
     /// A resource manager on PATH of the daemon at SOCKET (see `resmgr::serve`).
     ResmgrServer { socket: PathBuf, path: String },
+    /// A server on the daemon at SOCKET holding N messages unanswered (`--blocked`).
+    Hold { socket: PathBuf, n: usize },
+    /// THREADS library threads REPLY-blocked on PID/CHID (`--blocked`).
+    BlockedClient {
+        socket: PathBuf,
+        pid: u32,
+        chid: i32,
+        threads: usize,
+    },
+}
+
+/// `PxT` → (P, T).
+fn parse_blocked(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (p, t) = s
+        .split_once('x')
+        .ok_or_else(|| format!("{s:?} is not PROCESSESxTHREADS (e.g. 10x1000)"))?;
+    let num = |v: &str| {
+        v.parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{v:?} in {s:?} is not a positive number"))
+    };
+    Ok((num(p)?, num(t)?))
 }
 
 /// The shape of a run.
@@ -246,11 +283,22 @@ fn serve(role: Role) -> Result<()> {
         Role::Uds { path } => uds::serve(&path),
         Role::Shm { slots, max_size } => shm::serve(slots, max_size),
         Role::Quic { certs } => quic::serve(&certs),
-        Role::QnetServer { socket, threads } => ipc::serve(&socket, threads),
+        Role::QnetServer {
+            socket,
+            threads,
+            name,
+        } => ipc::serve(&socket, threads, name.as_deref()),
         Role::Memory(spec) => memory::serve(&spec),
         Role::Scale { mode, socket, n } => scale::serve(&mode, &socket, n),
         Role::SoakChurn { socket, targets } => crate::cmd::soak::churn_peer(&socket, &targets),
         Role::ResmgrServer { socket, path } => resmgr::serve(&socket, &path),
+        Role::Hold { socket, n } => blocked::hold(&socket, n),
+        Role::BlockedClient {
+            socket,
+            pid,
+            chid,
+            threads,
+        } => blocked::client(&socket, pid, chid, threads),
     }
 }
 
@@ -260,6 +308,19 @@ type Rounds = BTreeMap<(Variant, usize, usize), Vec<Figures>>;
 fn compare(args: &BenchArgs) -> Result<()> {
     let plan = Plan::of(args);
     let qnetd = procs::find_qnetd(args.qnetd.as_deref())?;
+    if let Some((processes, threads)) = args.blocked {
+        progress(
+            args,
+            &format!("{processes} x {threads} REPLY-blocked threads on a daemon of its own"),
+        );
+        let b = blocked::measure(&qnetd, &args.daemon_args, processes, threads, args.nofile)?;
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&b)?);
+        } else {
+            b.print();
+        }
+        return Ok(());
+    }
     let max_clients = plan.clients.iter().copied().max().unwrap_or(1);
     memory::raise_fd_limit(4096)?;
 
@@ -280,7 +341,14 @@ fn compare(args: &BenchArgs) -> Result<()> {
     let (mem, one_call) = if args.pulses_only {
         (memory::MemoryFigures::default(), None)
     } else {
-        let (mem, pair) = memory::measure(&qnetd, &certs, extra, plan.idle_connections)?;
+        // As many REPLY-blocked library threads as idle connections, for descriptors.
+        let (mem, pair) = memory::measure(
+            &qnetd,
+            &certs,
+            extra,
+            plan.idle_connections,
+            plan.idle_connections,
+        )?;
         (mem, Some(pair))
     };
     let scale = match plan.scale.filter(|_| !args.pulses_only) {

@@ -175,6 +175,11 @@ impl Peer {
         Ok(())
     }
 
+    /// The first line the peer printed containing `needle` (hang guard [`GUARD`]).
+    pub fn wait_line(&self, needle: &str) -> Result<String> {
+        self.guard.wait_line(1, needle)
+    }
+
     /// Word `i` of the READY line, parsed.
     pub fn field<T: std::str::FromStr>(&self, i: usize) -> Result<T> {
         self.ready

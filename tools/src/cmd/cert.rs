@@ -31,7 +31,7 @@ pub enum CertCommand {
         /// Directory holding ca.pem and ca.key; the node files are written there.
         #[arg(long)]
         dir: PathBuf,
-        /// Node name: 1 to 63 of A-Z a-z 0-9 _ -.
+        /// Node name: 1 to 63 of A-Z a-z 0-9 - _ . and not `all`.
         #[arg(long)]
         node: String,
         /// Validity in days.

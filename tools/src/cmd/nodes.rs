@@ -113,6 +113,39 @@ pub struct NodesDoc {
     pub seeds: Vec<SeedDoc>,
     /// Announced nodes the member table's caps dropped.
     pub members_refused: u64,
+    /// How many records this node's daemon keeps, by table (`Tables` in `local.proto`).
+    pub tables: Option<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+/// The daemon's tables by name.
+pub(crate) fn tables_doc(
+    t: qnet_proto::local::Tables,
+) -> std::collections::BTreeMap<&'static str, u64> {
+    [
+        ("processes", t.processes),
+        ("remote_processes", t.remote_processes),
+        ("blocked", t.blocked),
+        ("deadlines", t.deadlines),
+        ("messages", t.messages),
+        ("channels", t.channels),
+        ("connections", t.connections),
+        ("remote_connections", t.remote_connections),
+        ("scoids", t.scoids),
+        ("names", t.names),
+        ("events", t.events),
+        ("remote_events", t.remote_events),
+        ("served", t.served),
+        ("forwarded", t.forwarded),
+        ("exited", t.exited),
+        ("inherited", t.inherited),
+        ("thread_sessions", t.thread_sessions),
+        ("remote_routes", t.remote_routes),
+        ("process_sessions", t.process_sessions),
+        ("calls_in_flight", t.calls_in_flight),
+        ("links", t.links),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// Bytes as MiB with one decimal.
@@ -146,6 +179,7 @@ pub(crate) fn nodes_doc(list: PeerList) -> NodesDoc {
                 last_error: s.last_error,
             })
             .collect(),
+        tables: list.tables.map(tables_doc),
         peers: list
             .peers
             .into_iter()
@@ -289,6 +323,15 @@ pub fn nodes(args: NodesArgs) -> anyhow::Result<()> {
             f.refused,
             f.timed_out
         );
+    }
+    if let Some(t) = &doc.tables {
+        // The tables that hold something (`--json` lists them all).
+        let held: Vec<String> = t
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect();
+        outln!("records kept: {}", held.join(" "));
     }
     Ok(())
 }
