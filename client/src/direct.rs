@@ -97,64 +97,31 @@ struct ServedProc {
     served: Mutex<Served>,
     table: Arc<Table>,
     bells: Arc<Bells>,
-    /// The receivers of each channel that have nothing to take.
-    waits: Mutex<HashMap<Chid, Arc<ChanWait>>>,
+    /// Channels this process served on the path (those whose receivers `wake_all` wakes).
+    chids: Mutex<std::collections::HashSet<Chid>>,
 }
 
 impl ServedProc {
-    fn chan_wait(&self, chid: Chid) -> Arc<ChanWait> {
-        lock(&self.waits).entry(chid).or_default().clone()
+    fn note_chid(&self, chid: Chid) {
+        lock(&self.chids).insert(chid);
     }
 
     /// Every receiver of `chid` (or of all channels) looks again: the channel is gone, the
     /// daemon is gone, or a thread is cancelled.
     fn wake_all(&self, chid: Option<Chid>) {
-        let waits: Vec<(Chid, Arc<ChanWait>)> = lock(&self.waits)
-            .iter()
-            .filter(|(c, _)| chid.is_none_or(|x| x == **c))
-            .map(|(c, w)| (*c, w.clone()))
-            .collect();
-        for (c, w) in waits {
-            if let Some(bell) = self.bells.bell(c) {
-                bell.fetch_add(1, Ordering::SeqCst);
-                futex::wake_all(bell);
-            }
-            let _g = lock(&w.state);
-            w.cv.notify_all();
+        let chids: Vec<Chid> = match chid {
+            Some(c) => vec![c],
+            None => lock(&self.chids).iter().copied().collect(),
+        };
+        for c in chids {
+            qnet_direct::views::wake_every(&self.bells, c);
         }
     }
-}
 
-/// The receivers of one channel that have nothing to take: one of them sleeps on the
-/// channel's bell (the leader: a post wakes it, and only it, of this process), the others
-/// on a private condition variable (followers). The leader passes the bell on to a follower
-/// when it wakes, and a receiver that leaves items queued wakes a follower for them. So a
-/// post wakes one thread, however many wait.
-#[derive(Default)]
-struct ChanWait {
-    state: Mutex<Waiting>,
-    cv: std::sync::Condvar,
-}
-
-#[derive(Default)]
-struct Waiting {
-    leader: bool,
-    followers: usize,
-}
-
-impl ChanWait {
-    /// Items are left for other receivers: wake a follower, else the leader.
-    fn pass_on(&self, bells: &Bells, chid: Chid) {
-        let g = lock(&self.state);
-        if g.followers > 0 {
-            self.cv.notify_one();
-        } else if g.leader {
-            drop(g);
-            if let Some(bell) = bells.bell(chid) {
-                bell.fetch_add(1, Ordering::SeqCst);
-                futex::wake_all(bell);
-            }
-        }
+    /// Wake one receiver of `chid` (items are left for others, or a claimed receiver leaves
+    /// without a take).
+    fn pass_on(&self, chid: Chid) {
+        qnet_direct::views::wake_one(&self.table, &self.bells, chid);
     }
 }
 
@@ -673,7 +640,7 @@ fn served_chid(chid: Chid) -> Option<(Arc<ServedProc>, u32)> {
                     table: served.table(),
                     bells: served.bells(),
                     served: Mutex::new(served),
-                    waits: Mutex::default(),
+                    chids: Mutex::default(),
                 }));
             }
             let sp = p.served.clone()?;
@@ -766,9 +733,12 @@ pub(crate) fn receive(
     };
     let tid = gettid();
     let cancel = register(tid, WakeAt::Receive(sp.clone(), chid));
-    let waits = sp.chan_wait(chid);
+    sp.note_chid(chid);
     let mut kernel_misses = 0u32;
     let mut scan = false;
+    // A waker counted on this thread (it was claimed in its sleep): leaving without a take
+    // passes the wake-up on.
+    let mut claimed = false;
     let result = loop {
         if GONE.load(Ordering::Acquire) {
             sp.wake_all(Some(chid));
@@ -820,7 +790,7 @@ pub(crate) fn receive(
             }
         };
         if left_over {
-            waits.pass_on(&sp.bells, chid);
+            sp.pass_on(chid);
         }
         match step {
             Step::Fetch(indexes) => {
@@ -890,48 +860,27 @@ pub(crate) fn receive(
                     false => left,
                 };
                 kernel_misses = 0;
-                let mut w = lock(&waits.state);
-                if !w.leader {
-                    w.leader = true;
-                    drop(w);
-                    let inherited = crate::neutrino::priority_inherited();
-                    let slept =
-                        Served::sleep(&sp.table, &sp.bells, chid, tid, inherited, left, || {
-                            GONE.load(Ordering::Acquire)
-                                || cancel.load(Ordering::Acquire)
-                                || lock(&sp.served).has_work(chid)
-                                || sp
-                                    .table
-                                    .channel(chid)
-                                    .is_some_and(|c| c.kernel_head().count > 0)
-                        });
-                    let mut w = lock(&waits.state);
-                    w.leader = false;
-                    // The bell goes to a follower while this one takes what woke it.
-                    if w.followers > 0 {
-                        waits.cv.notify_one();
-                    }
-                    scan = slept == Slept::Ready;
-                } else {
-                    w.followers += 1;
-                    let mut w = match left {
-                        Some(d) => {
-                            waits
-                                .cv
-                                .wait_timeout(w, d)
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .0
-                        }
-                        None => waits.cv.wait(w).unwrap_or_else(PoisonError::into_inner),
-                    };
-                    w.followers -= 1;
-                }
+                let inherited = crate::neutrino::priority_inherited();
+                let slept = Served::sleep(&sp.table, &sp.bells, chid, tid, inherited, left, || {
+                    GONE.load(Ordering::Acquire)
+                        || cancel.load(Ordering::Acquire)
+                        || lock(&sp.served).has_work(chid)
+                        || sp
+                            .table
+                            .channel(chid)
+                            .is_some_and(|c| c.kernel_head().count > 0)
+                });
+                claimed |= slept == Slept::Woken;
+                scan = slept == Slept::Ready;
                 if cancel.swap(false, Ordering::AcqRel) {
                     break Err(Error::new(Errno::EINTR, "MsgReceive"));
                 }
             }
         }
     };
+    if result.is_err() && claimed {
+        sp.pass_on(chid);
+    }
     unregister(tid);
     if result.is_ok() {
         // The thread that will serve this, at the priority it now runs at: a send that finds

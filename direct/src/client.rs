@@ -234,17 +234,7 @@ impl ClientPair {
     /// Tell the server: hint, bell, and a wake-up if one of its threads sleeps.
     fn ring_bell(&self) {
         self.bells.set_hint(self.index);
-        let Some(bell) = self.bells.bell(self.chid) else {
-            return;
-        };
-        bell.fetch_add(1, Ordering::SeqCst);
-        let sleeping = self
-            .table
-            .channel(self.chid)
-            .is_some_and(|c| c.waiters().load(Ordering::SeqCst) > 0);
-        if sleeping {
-            futex::wake_all(bell);
-        }
+        crate::views::wake_one(&self.table, &self.bells, self.chid);
     }
 
     /// `MsgSendPulse`: post a pulse.

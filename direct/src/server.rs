@@ -223,7 +223,8 @@ pub enum Slept {
     /// It did not sleep: `ready` said there is work (drain every pair of the channel next:
     /// the work may be in a ring whose hint another client cleared).
     Ready,
-    /// It slept and was woken (or the bell had already moved).
+    /// It slept and was woken (or the bell had already moved), or a waker claimed it: a
+    /// receive that leaves without taking anything then passes the wake-up on.
     Woken,
     /// The timeout passed.
     TimedOut,
@@ -790,22 +791,14 @@ impl Served {
 
     /// Ring `chid`'s bell (after [`Self::drain`] moved items to it from another thread).
     pub fn ring(&self, chid: i32) {
-        if let Some(bell) = self.bells.bell(chid) {
-            bell.fetch_add(1, Ordering::SeqCst);
-            futex::wake_all(bell);
-        }
+        crate::views::wake_one(&self.table, &self.bells, chid);
     }
 
     /// Items are left in `chid`'s queue after a take: wake the channel's other receivers, if
     /// any sleeps (they slept when the queue was empty; nothing else would wake them for
     /// what this drain moved in).
     pub fn pass_on(&self, chid: i32) {
-        let left = self.queues.get(&chid).is_some_and(|q| !q.heap.is_empty());
-        let sleeping = self
-            .table
-            .channel(chid)
-            .is_some_and(|c| c.waiters().load(Ordering::SeqCst) > 0);
-        if left && sleeping {
+        if self.queues.get(&chid).is_some_and(|q| !q.heap.is_empty()) {
             self.ring(chid);
         }
     }
@@ -855,9 +848,16 @@ impl Served {
         self.held.retain(|_, h| h.chid != chid);
     }
 
-    /// Sleep until `chid`'s bell rings or `timeout` passes, unless `ready()` (checked after
-    /// announcing the sleep, so a post racing with it is never missed) says there is work.
-    /// Called without the lock around the [`Served`]; `ready` takes it itself.
+    /// Sleep until something may have come for `chid`, or `timeout`. The thread shows itself
+    /// in a receiver cell of the channel (pidin; with `inherited`, the flag) and sleeps on that
+    /// cell's lane of the bells, so that a post wakes it alone ([`crate::views::wake_one`]);
+    /// with every cell taken, on the channel's bell. `ready` is asked after the thread counts
+    /// as waiting and before it sleeps, so a post it did not see wakes it. Called without
+    /// the lock around the [`Served`]; `ready` takes it itself.
+    ///
+    /// [`Slept::Woken`] also means "claimed": a waker counted on this thread for what it
+    /// posted, so a receive that leaves without taking anything passes the wake-up on
+    /// ([`crate::views::wake_one`]).
     #[allow(clippy::too_many_arguments)]
     pub fn sleep(
         table: &Table,
@@ -876,23 +876,51 @@ impl Served {
             true => tid | crate::views::CELL_INHERITED,
             false => tid,
         };
-        let cell = (0..crate::views::RECEIVER_CELLS)
-            .filter_map(|i| ch.receiver_cell(i))
-            .find(|c| {
-                c.compare_exchange(0, shown, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            });
-        let seen = bell.load(Ordering::SeqCst);
-        let wake = if ready() {
+        let cell = (0..crate::views::RECEIVER_CELLS).find_map(|i| {
+            let c = ch.receiver_cell(i)?;
+            c.compare_exchange(0, shown, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+                .then_some((i, c))
+        });
+        let lane = cell.and_then(|(i, _)| bells.lane(chid, i));
+        // The word to sleep on and the value it must still hold.
+        let (word, expected) = match lane {
+            Some(lane) => {
+                let mut v = lane.load(Ordering::SeqCst);
+                loop {
+                    let want = v | crate::views::LANE_SLEEPING;
+                    match lane.compare_exchange(v, want, Ordering::SeqCst, Ordering::SeqCst) {
+                        Ok(_) => break (lane, want),
+                        Err(now) => v = now,
+                    }
+                }
+            }
+            None => (bell, bell.load(Ordering::SeqCst)),
+        };
+        let mut wake = if ready() {
             Slept::Ready
         } else {
-            match futex::wait(bell, seen, timeout) {
+            match futex::wait(word, expected, timeout) {
                 Wake::Look => Slept::Woken,
                 Wake::TimedOut => Slept::TimedOut,
             }
         };
-        if let Some(c) = cell {
-            let _ = c.compare_exchange(shown, 0, Ordering::Relaxed, Ordering::Relaxed);
+        if lane.is_some()
+            && word
+                .compare_exchange(
+                    expected,
+                    expected & !crate::views::LANE_SLEEPING,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_err()
+        {
+            // A waker claimed this thread (or a client wrote the lane): look, and pass the
+            // wake-up on if leaving without a take.
+            wake = Slept::Woken;
+        }
+        if let Some((_, c)) = cell {
+            let _ = c.compare_exchange(shown, 0, Ordering::SeqCst, Ordering::Relaxed);
         }
         ch.waiters().fetch_sub(1, Ordering::SeqCst);
         wake

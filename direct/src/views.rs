@@ -282,6 +282,20 @@ impl Bells {
         Some(self.map.u32(layout::bell_at(chid)))
     }
 
+    /// Receiver cell `i`'s lane of channel `chid`: a futex word of its own in the bell's
+    /// cache line (words 1..=15), so that a post wakes one sleeping receiver, not all (see
+    /// [`wake_one`]). Bit 0: its receiver sleeps and no waker has claimed it yet; the rest
+    /// counts wake-ups.
+    pub fn lane(&self, chid: i32, i: usize) -> Option<&AtomicU32> {
+        if i >= RECEIVER_CELLS {
+            return None;
+        }
+        let chid = u32::try_from(chid)
+            .ok()
+            .filter(|c| (1..CHANNELS_MAX).contains(c))?;
+        Some(self.map.u32(layout::bell_at(chid) + 4 * (1 + i)))
+    }
+
     /// Mark pair `index` as having posted something.
     pub fn set_hint(&self, index: u32) {
         if index < PAIRS_MAX {
@@ -610,5 +624,74 @@ impl<'a> Slot<'a> {
             self.map
                 .release(layout::reply_area_at(self.i) + page, reply_len - page);
         }
+    }
+}
+
+/// A lane's bit 0: its receiver sleeps, unclaimed.
+pub const LANE_SLEEPING: u32 = 1;
+
+/// Wake one receiver of `chid` for something just posted or published (a client's post, a
+/// kernel head the daemon published, items a drain left queued). First a receiver that
+/// sleeps on a lane of its own (its cell shows its tid in the table, which only the server and
+/// the daemon write): the waker that clears the lane's sleeping bit owns that wake-up, so two
+/// posts wake two receivers and a post wakes one, however many sleep. With none to claim
+/// (every shown receiver is already claimed or running, more receivers than cells, or a
+/// client overwrote lanes) every sleeper of the channel is woken: the channel's bell and every
+/// shown lane, so a client that scribbles on lanes gets spurious wake-ups, never a lost one.
+/// Nothing when no receiver sleeps (`waiters` is 0): a receiver drains before it sleeps.
+pub fn wake_one(table: &Table, bells: &Bells, chid: i32) {
+    let Some(bell) = bells.bell(chid) else {
+        return;
+    };
+    bell.fetch_add(1, Ordering::SeqCst);
+    let Some(ch) = table.channel(chid) else {
+        return;
+    };
+    if ch.waiters().load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    for i in 0..RECEIVER_CELLS {
+        let shown = ch.receiver_cell(i).map_or(0, |c| c.load(Ordering::SeqCst));
+        let Some(lane) = bells.lane(chid, i).filter(|_| shown != 0) else {
+            continue;
+        };
+        let v = lane.load(Ordering::SeqCst);
+        if v & LANE_SLEEPING != 0
+            && lane
+                .compare_exchange(
+                    v,
+                    (v & !LANE_SLEEPING).wrapping_add(2),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+        {
+            crate::futex::wake_all(lane);
+            return;
+        }
+    }
+    // Nobody to claim: wake the bell's sleepers and every shown lane.
+    crate::futex::wake_all(bell);
+    for i in 0..RECEIVER_CELLS {
+        let shown = ch.receiver_cell(i).map_or(0, |c| c.load(Ordering::SeqCst));
+        if let Some(lane) = bells.lane(chid, i).filter(|_| shown != 0) {
+            lane.fetch_add(2, Ordering::SeqCst);
+            crate::futex::wake_all(lane);
+        }
+    }
+}
+
+/// Wake every receiver of `chid` that sleeps, on the bell and on every lane whatever the
+/// cells show (the channel is gone and its entry cleared, the daemon is gone, a receiver is
+/// cancelled).
+pub fn wake_every(bells: &Bells, chid: i32) {
+    let Some(bell) = bells.bell(chid) else {
+        return;
+    };
+    bell.fetch_add(1, Ordering::SeqCst);
+    crate::futex::wake_all(bell);
+    for lane in (0..RECEIVER_CELLS).filter_map(|i| bells.lane(chid, i)) {
+        lane.fetch_add(2, Ordering::SeqCst);
+        crate::futex::wake_all(lane);
     }
 }

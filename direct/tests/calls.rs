@@ -5,7 +5,7 @@
 
 use std::io::IoSliceMut;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -574,4 +574,195 @@ fn racing_clients_lose_no_message() {
     }
     stop.store(true, Ordering::Relaxed);
     assert_eq!(server.join().unwrap(), 16_000);
+}
+
+/// `receive` for a pool: each thread its own tid, sleeps without a timeout (a lost wake-up
+/// hangs, and the callers' deadline fails the test), passes a claimed wake-up on when it
+/// leaves without a take, as the library does.
+fn pool_receive(
+    served: &Mutex<Served>,
+    fds: &Mutex<Vec<(u32, OwnedFd)>>,
+    tid: u32,
+    stop: &AtomicBool,
+    wakes: &AtomicUsize,
+) -> Option<Taken> {
+    let mut scan = true;
+    loop {
+        {
+            let mut s = served.lock().unwrap();
+            for index in s.new_pairs(CHID) {
+                let fds = fds.lock().unwrap();
+                if let Some((_, fd)) = fds.iter().find(|(i, _)| *i == index) {
+                    let p = segment::open(fd, Kind::Pair, layout::PAIR_LEN, true).unwrap();
+                    assert!(s.attach(index, Pair::new(p)));
+                }
+            }
+            let (_, others) = s.drain(CHID, std::mem::take(&mut scan));
+            for c in others {
+                s.ring(c);
+            }
+            if let Some(t) = s.take(CHID) {
+                s.pass_on(CHID);
+                return Some(t);
+            }
+        }
+        if stop.load(Ordering::Acquire) {
+            return None;
+        }
+        let (table, bells) = {
+            let s = served.lock().unwrap();
+            (s.table(), s.bells())
+        };
+        let slept = Served::sleep(&table, &bells, CHID, tid, false, None, || {
+            stop.load(Ordering::Acquire) || served.lock().unwrap().has_work(CHID)
+        });
+        if slept == qnet_direct::server::Slept::Woken {
+            wakes.fetch_add(1, Ordering::SeqCst);
+        }
+        scan = slept == qnet_direct::server::Slept::Ready;
+    }
+}
+
+/// A pool of `n` echo threads (tids 100..): returns their handles (each its message count).
+fn pool(
+    n: u32,
+    served: &Arc<Mutex<Served>>,
+    fds: &Arc<Mutex<Vec<(u32, OwnedFd)>>>,
+    stop: &Arc<AtomicBool>,
+    wakes: &Arc<AtomicUsize>,
+) -> Vec<std::thread::JoinHandle<usize>> {
+    (0..n)
+        .map(|k| {
+            let (served, fds, stop) = (served.clone(), fds.clone(), stop.clone());
+            let wakes = wakes.clone();
+            std::thread::spawn(move || {
+                let mut count = 0;
+                while let Some(t) = pool_receive(&served, &fds, 100 + k, &stop, &wakes) {
+                    if let Taken::Message(m) = t {
+                        let _ = served.lock().unwrap().reply(m.rcvid, 7, &[b"ok"]);
+                        count += 1;
+                    }
+                }
+                count
+            })
+        })
+        .collect()
+}
+
+/// Wait (generously) until `n` receivers sleep on the channel.
+fn until_sleeping(table: &Table, n: u32) {
+    let end = Instant::now() + GUARD;
+    while table
+        .channel(CHID)
+        .unwrap()
+        .waiters()
+        .load(Ordering::SeqCst)
+        != n
+    {
+        assert!(Instant::now() < end, "receivers never all slept");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Stop a pool: every sleeper wakes, sees `stop` and leaves.
+fn stop_pool(d: &Daemon, stop: &AtomicBool, threads: Vec<std::thread::JoinHandle<usize>>) -> usize {
+    stop.store(true, Ordering::Release);
+    let b = segment::open(&d.bells_fd, Kind::Bells, layout::BELLS_LEN, true).unwrap();
+    qnet_direct::views::wake_every(&Bells::new(b), CHID);
+    threads.into_iter().map(|t| t.join().unwrap()).sum()
+}
+
+#[test]
+fn a_post_wakes_one_of_many_sleeping_receivers() {
+    let mut d = Daemon::new(0);
+    let served = Arc::new(Mutex::new(d.served()));
+    let fds = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let (fd, cp, _) = d.pair(1, 16);
+    fds.lock().unwrap().push((cp.index(), fd));
+    let threads = pool(8, &served, &fds, &stop, &wakes);
+    until_sleeping(&d.table, 8);
+    let shown = (0..qnet_direct::views::RECEIVER_CELLS)
+        .filter_map(|i| d.table.channel(CHID).unwrap().receiver_cell(i))
+        .filter(|c| c.load(Ordering::SeqCst) != 0)
+        .count();
+    assert_eq!(shown, 8, "every receiver sleeps in a cell of its own");
+    for k in 1..=3 {
+        let mut reply = [0u8; 8];
+        assert_eq!(call(&cp, 1, 10, b"x", &mut reply), Outcome::Replied(7));
+        // Time for any other receiver a post woke to run (a wake of all wakes eight).
+        std::thread::sleep(Duration::from_millis(50));
+        until_sleeping(&d.table, 8);
+        assert_eq!(
+            wakes.load(Ordering::SeqCst),
+            k,
+            "receivers woken after {k} calls"
+        );
+    }
+    assert_eq!(stop_pool(&d, &stop, threads), 3);
+}
+
+#[test]
+fn many_receivers_and_clients_lose_no_wake_up_even_with_lanes_overwritten() {
+    for scribbled in [false, true] {
+        let mut d = Daemon::new(0);
+        let served = Arc::new(Mutex::new(d.served()));
+        let fds = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut clients = Vec::new();
+        for pid in 1..=4 {
+            let (fd, cp, _) = d.pair(pid, 16);
+            fds.lock().unwrap().push((cp.index(), fd));
+            clients.push(cp);
+        }
+        // Unscribbled, more receivers than cells (some sleep on the bell); scribbled, fewer
+        // (all sleep on lanes, so only the lanes' fallback wakes them).
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let threads = pool(if scribbled { 4 } else { 20 }, &served, &fds, &stop, &wakes);
+        let scribbler = scribbled.then(|| {
+            let b = segment::open(&d.bells_fd, Kind::Bells, layout::BELLS_LEN, true).unwrap();
+            let (bells, stop) = (Bells::new(b), stop.clone());
+            std::thread::spawn(move || {
+                // A client clears every lane's sleeping bit, every millisecond: wakers then
+                // find no receiver to claim although they sleep.
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..qnet_direct::views::RECEIVER_CELLS {
+                        if let Some(lane) = bells.lane(CHID, i) {
+                            lane.fetch_and(!qnet_direct::views::LANE_SLEEPING, Ordering::SeqCst);
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        });
+        let callers: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .flat_map(|(c, cp)| {
+                (0..3).map(move |t| {
+                    let cp = cp.clone();
+                    std::thread::spawn(move || {
+                        for k in 0..500 {
+                            // Paced now and then, so that receivers go to sleep between calls.
+                            if k % 50 == 0 {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            let mut reply = [0u8; 8];
+                            let o = call(&cp, (c * 10 + t) as u32, 10, b"x", &mut reply);
+                            assert_eq!(o, Outcome::Replied(7), "call {k}");
+                        }
+                    })
+                })
+            })
+            .collect();
+        for t in callers {
+            t.join().unwrap();
+        }
+        let answered = stop_pool(&d, &stop, threads);
+        if let Some(s) = scribbler {
+            s.join().unwrap();
+        }
+        assert_eq!(answered, 4 * 3 * 500, "scribbled: {scribbled}");
+    }
 }

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 use qnet_core::{Chid, Credentials, DirectHead, Errno, Pid, Scoid};
 use qnet_direct::layout::{self, Kind, PAIRS_MAX, PairState, RING_CAP, SLOTS_MAX};
 use qnet_direct::views::{Bells, KernelHead, Pair, PairInfo, Table};
-use qnet_direct::{authority, futex, segment};
+use qnet_direct::{authority, segment};
 use qnet_proto::codec::DirectGrant;
 
 /// Whether the daemon offers the direct path (`--direct`).
@@ -320,7 +320,8 @@ impl DirectRegistry {
                 }
             }
         }
-        segs.ring(chid);
+        // The entry is cleared (no cells shown): every lane.
+        qnet_direct::views::wake_every(&segs.bells, chid);
     }
 
     /// Local process `pid` is gone. As a server: every call in progress on its pairs fails
@@ -496,17 +497,7 @@ impl ServerSegments {
 
     /// Ring `chid`'s bell so that its receivers look (new kernel head, a pair ended).
     fn ring(&self, chid: Chid) {
-        let Some(bell) = self.bells.bell(chid) else {
-            return;
-        };
-        bell.fetch_add(1, Ordering::SeqCst);
-        let sleeping = self
-            .table
-            .channel(chid)
-            .is_some_and(|c| c.waiters().load(Ordering::SeqCst) > 0);
-        if sleeping {
-            futex::wake_all(bell);
-        }
+        qnet_direct::views::wake_one(&self.table, &self.bells, chid);
     }
 }
 
