@@ -139,7 +139,7 @@ pub struct Args {
     /// through the session socket, for clients whose memory it may read (the same user, or
     /// a daemon with CAP_SYS_PTRACE, e.g. root; see ARCHITECTURE.md).
     #[arg(long, value_enum)]
-    pub one_copy: Option<crate::one_copy::OneCopy>,
+    pub one_copy: Option<crate::local::one_copy::OneCopy>,
     /// The direct path for local calls (`on`, the default, or `off`): a client and a server
     /// that both use it exchange messages through shared memory the daemon sets up, and the
     /// daemon is not woken for an ordinary call (see ARCHITECTURE.md). `off` keeps every
@@ -270,7 +270,7 @@ struct FileConfig {
     busy_poll_idle_us: Option<u64>,
     busy_poll_fixed: Option<bool>,
     rt_priority: Option<u8>,
-    one_copy: Option<crate::one_copy::OneCopy>,
+    one_copy: Option<crate::local::one_copy::OneCopy>,
     direct: Option<crate::local::direct::Direct>,
     metrics: Option<String>,
     log: Option<String>,
@@ -365,7 +365,7 @@ pub struct Config {
     /// Own SCHED_FIFO priority (0: none); see `sched`.
     pub rt_priority: u8,
     /// Whether one copy is offered to clients (`--one-copy`).
-    pub one_copy: crate::one_copy::OneCopy,
+    pub one_copy: crate::local::one_copy::OneCopy,
     /// Whether the direct path is offered (`--direct`).
     pub direct: crate::local::direct::Direct,
     /// What one process and one channel may hold.
@@ -402,7 +402,7 @@ impl Config {
             busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
             busy_poll_fixed: false,
             rt_priority: DEFAULT_RT_PRIORITY,
-            one_copy: crate::one_copy::OneCopy::On,
+            one_copy: crate::local::one_copy::OneCopy::On,
             direct: crate::local::direct::Direct::On,
             limits: qnet_core::Limits::default(),
             mount: None,

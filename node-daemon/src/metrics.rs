@@ -333,7 +333,7 @@ impl Collector for Scrape {
             counters.errors(),
         )?;
 
-        let view = crate::admin::kernel_view(driver);
+        let view = crate::local::admin::kernel_view(driver);
         let local: Vec<_> = view.processes.iter().filter(|p| p.nd == 0).collect();
         let mut states = [0u64; 5];
         for p in &local {
@@ -439,7 +439,7 @@ impl Collector for Scrape {
                 )
             })
             .collect();
-        let (_, peers) = crate::admin::peer_views(driver);
+        let (_, peers) = crate::local::admin::peer_views(driver);
         certs.extend(peers.iter().filter(|v| !v.unverified).filter_map(|v| {
             let node = if v.cert_node.is_empty() {
                 v.name.clone()
@@ -585,7 +585,7 @@ impl Scrape {
     /// series).
     fn peers(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let driver = &self.0.driver;
-        let (_, mut views) = crate::admin::peer_views(driver);
+        let (_, mut views) = crate::local::admin::peer_views(driver);
         views.retain(|v| !v.unverified);
         let peers = Peers::of(driver);
         let peer = |name: &str| [("peer", name.to_owned())];

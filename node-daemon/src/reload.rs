@@ -244,11 +244,11 @@ impl Show for LogFormat {
     }
 }
 
-impl Show for crate::one_copy::OneCopy {
+impl Show for crate::local::one_copy::OneCopy {
     fn show(&self) -> String {
         match self {
-            crate::one_copy::OneCopy::On => "on".into(),
-            crate::one_copy::OneCopy::Off => "off".into(),
+            crate::local::one_copy::OneCopy::On => "on".into(),
+            crate::local::one_copy::OneCopy::Off => "off".into(),
         }
     }
 }

@@ -34,10 +34,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::driver::Driver;
+use crate::local::session::{self, SessionContext};
+use crate::local::shm::ShmRegistry;
 use crate::metrics::{Exposition, Readiness};
 use crate::peer::{Dialer, PeerEndpoint};
-use crate::session::{self, SessionContext};
-use crate::shm::ShmRegistry;
 
 /// Sets the daemon's log filter (`EnvFilter` syntax) while it runs, for a config reload;
 /// `Err` is why the filter was not set.
@@ -192,14 +192,14 @@ impl Server {
         let own_cert = config
             .certs
             .as_deref()
-            .and_then(|dir| crate::admin::own_cert_not_after(dir, &config.node));
+            .and_then(|dir| crate::local::admin::own_cert_not_after(dir, &config.node));
         let ctx = Arc::new(SessionContext {
             driver,
             shm: ShmRegistry::new(&config.node),
             node: config.node.clone(),
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),
-            one_copy: config.one_copy == crate::one_copy::OneCopy::On,
+            one_copy: config.one_copy == crate::local::one_copy::OneCopy::On,
             clients: Default::default(),
             cert_not_after: own_cert,
         });
@@ -212,7 +212,8 @@ impl Server {
         if let Some(t) = own_cert {
             certs.push(("node", config.node.clone(), t));
         }
-        if let Some(t) = (config.certs.as_deref()).and_then(crate::admin::ca_cert_not_after) {
+        if let Some(t) = (config.certs.as_deref()).and_then(crate::local::admin::ca_cert_not_after)
+        {
             certs.push(("ca", config.node.clone(), t));
         }
         let exposition = Arc::new(Exposition::new(

@@ -188,7 +188,7 @@ pub async fn serve(
     while let Some(frame) = next {
         let answer = match frame {
             peer_stream_frame::Frame::Admin(_) => {
-                peer_admin_answer::Answer::View(crate::admin::node_view(driver))
+                peer_admin_answer::Answer::View(crate::local::admin::node_view(driver))
             }
             peer_stream_frame::Frame::Ping(p) => {
                 peer_admin_answer::Answer::Pong(PeerPong { seq: p.seq })

@@ -24,9 +24,10 @@ use qnet_proto::local::{
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
+use super::frames::FrameReader;
+use super::session::{SessionContext, SessionError};
 use crate::driver::Driver;
 use crate::peer::{Peers, cert_not_after};
-use crate::session::{FrameReader, SessionContext, SessionError};
 
 /// Largest admin request; requests are a few bytes.
 const MAX_REQUEST_LEN: usize = 4096;
@@ -362,7 +363,7 @@ pub(crate) fn kernel_view(driver: &Driver) -> NodeView {
 /// is SEND- or REPLY-blocked on its server's channel (the channel counts its queued
 /// messages), a server thread asleep in a direct receive is RECEIVE-blocked. The kernel does
 /// not see these calls; the daemon reads them from the pairs it made.
-fn merge_direct(view: &mut NodeView, direct: crate::local::direct::DirectStates) {
+fn merge_direct(view: &mut NodeView, direct: super::direct::DirectStates) {
     let node = view.node.clone();
     let process = |view: &mut NodeView, pid: u32| -> usize {
         match view
