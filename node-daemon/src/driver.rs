@@ -49,7 +49,6 @@
 //! [`Kernel::handle_thread_exit`]; the end of the last counted session of a pid calls
 //! [`Kernel::handle_process_exit`].
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -94,8 +93,6 @@ pub trait Network: std::fmt::Debug + Send + Sync {
     fn notify(&self, nd: Nd, notice: Notice);
     /// Local `thread` exited: give up the stream of its forwarded call, if any.
     fn abandon(&self, thread: ThreadKey);
-    /// The layer itself, for its own accessors (`peer::Peers::of`).
-    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
 /// A thread already has a live session.
@@ -505,11 +502,6 @@ impl Driver {
             remote,
             st.processes.len(),
         )
-    }
-
-    /// The peer layer, if the daemon has one.
-    pub(crate) fn network(&self) -> Option<&Arc<dyn Network>> {
-        self.network.get()
     }
 
     /// Enforce `limits` from now on (a config reload).

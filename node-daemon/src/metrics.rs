@@ -191,6 +191,8 @@ fn kind_index(call: &Call) -> usize {
 #[derive(Debug)]
 pub struct Exposition {
     driver: Arc<Driver>,
+    /// The peer table, when the daemon listens for peers.
+    peers: Option<Arc<Peers>>,
     /// Certificates this daemon holds: (`node` or `ca`, the node it names, not-after in unix
     /// seconds).
     certs: Vec<(&'static str, String, i64)>,
@@ -213,8 +215,9 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// `Ok`, or why the daemon is not ready, in one line.
-    pub fn check(&self, driver: &Driver) -> Result<(), String> {
+    /// `Ok`, or why the daemon is not ready (`peers`: its peer table, if it has one), in one
+    /// line.
+    pub fn check(&self, peers: Option<&Peers>) -> Result<(), String> {
         if self.stopping.load(Ordering::Relaxed) {
             return Err("shutting down".into());
         }
@@ -225,7 +228,7 @@ impl Readiness {
             Err(e) => return Err(format!("socket {}: {e}", path.display())),
         }
         if let Some(addr) = self.peer {
-            let bound = Peers::of(driver).is_some_and(|p| p.endpoint_bound());
+            let bound = peers.is_some_and(Peers::endpoint_bound);
             if !bound {
                 return Err(format!("peer listener {addr} is not bound"));
             }
@@ -257,14 +260,17 @@ impl Default for ReloadCounts {
 }
 
 impl Exposition {
-    /// The exposition of `driver`'s daemon, holding these certificates.
+    /// The exposition of `driver`'s daemon and its peer table `peers` (if it listens for
+    /// peers), holding these certificates.
     pub fn new(
         driver: Arc<Driver>,
+        peers: Option<Arc<Peers>>,
         certs: Vec<(&'static str, String, i64)>,
         ready: Readiness,
     ) -> Self {
         Self {
             driver,
+            peers,
             certs,
             ready,
             reloads: ReloadCounts::default(),
@@ -439,7 +445,7 @@ impl Collector for Scrape {
                 )
             })
             .collect();
-        let (_, peers) = crate::local::admin::peer_views(driver);
+        let (_, peers) = crate::local::admin::peer_views(driver, x.peers.as_deref());
         certs.extend(peers.iter().filter(|v| !v.unverified).filter_map(|v| {
             let node = if v.cert_node.is_empty() {
                 v.name.clone()
@@ -538,7 +544,7 @@ impl Scrape {
     /// Discovery's families: nodes joining and leaving, failed dials by how the node was
     /// found, announced nodes the member table dropped, and the unverified names it holds.
     fn discovery(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
-        let Some(peers) = Peers::of(&self.0.driver) else {
+        let Some(peers) = &self.0.peers else {
             return Ok(());
         };
         let d = &peers.discovery;
@@ -584,10 +590,9 @@ impl Scrape {
     /// announced are no peers yet: a flood of fake directory entries must not multiply the
     /// series).
     fn peers(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
-        let driver = &self.0.driver;
-        let (_, mut views) = crate::local::admin::peer_views(driver);
+        let peers = self.0.peers.as_deref();
+        let (_, mut views) = crate::local::admin::peer_views(&self.0.driver, peers);
         views.retain(|v| !v.unverified);
-        let peers = Peers::of(driver);
         let peer = |name: &str| [("peer", name.to_owned())];
         gauge_family(
             e,
@@ -646,7 +651,6 @@ impl Scrape {
             .iter()
             .map(|v| {
                 let c = peers
-                    .as_ref()
                     .map(|p| p.node(v.nd).counters().snapshot())
                     .unwrap_or_default();
                 (v.name.clone(), c)
@@ -854,7 +858,7 @@ async fn answer(mut stream: TcpStream, x: &Arc<Exposition>) -> std::io::Result<(
         Some("/metrics") if wants_openmetrics => ("200 OK", OPENMETRICS, x.render(true)),
         Some("/metrics") => ("200 OK", PROMETHEUS_TEXT, x.render(false)),
         Some("/healthz") => ("200 OK", text, "ok\n".to_owned()),
-        Some("/readyz") => match x.ready.check(&x.driver) {
+        Some("/readyz") => match x.ready.check(x.peers.as_deref()) {
             Ok(()) => ("200 OK", text, "ready\n".to_owned()),
             Err(why) => (
                 "503 Service Unavailable",

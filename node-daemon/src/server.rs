@@ -183,6 +183,8 @@ impl Server {
         driver.set_local_node_name(&config.node);
         driver.set_direct(config.direct == crate::local::direct::Direct::On);
         let peer = crate::peer::start(config, &driver)?;
+        // The peer table, handed to what shows it (ADMIN sessions, the metrics).
+        let peers = peer.as_ref().map(PeerEndpoint::peers);
         let metrics = config
             .metrics
             .map(|addr| {
@@ -202,6 +204,7 @@ impl Server {
             one_copy: config.one_copy == crate::local::one_copy::OneCopy::On,
             clients: Default::default(),
             cert_not_after: own_cert,
+            peers: peers.clone(),
         });
         let mount = config
             .mount
@@ -218,6 +221,7 @@ impl Server {
         }
         let exposition = Arc::new(Exposition::new(
             ctx.driver.clone(),
+            peers,
             certs,
             Readiness {
                 socket: (path.clone(), inode),

@@ -62,15 +62,15 @@ fn error(errno: Errno, detail: String) -> AdminResponse {
 
 /// Answer one admin request.
 pub(crate) async fn handle(ctx: &SessionContext, request: AdminRequest) -> AdminResponse {
-    let driver = &ctx.driver;
+    let (driver, peers) = (&ctx.driver, ctx.peers.as_ref());
     tracing::debug!(query = ?request.query, "admin request");
     let result = match request.query {
         None => return error(Errno::EINVAL, "empty admin request".into()),
         Some(admin_request::Query::Snapshot(q)) => {
-            admin_response::Result::Views(snapshot(driver, &q.node).await)
+            admin_response::Result::Views(snapshot(driver, peers, &q.node).await)
         }
         Some(admin_request::Query::Nodes(_)) => admin_response::Result::Peers(peer_list(ctx)),
-        Some(admin_request::Query::Ping(q)) => match ping(driver, &q.node, q.seq).await {
+        Some(admin_request::Query::Ping(q)) => match ping(driver, peers, &q.node, q.seq).await {
             Ok(pong) => admin_response::Result::Pong(pong),
             Err((errno, detail)) => return error(errno, detail),
         },
@@ -90,7 +90,7 @@ fn up_peer(driver: &Driver, name: &str) -> Result<Nd, (Errno, String)> {
 }
 
 /// Views of `node`: "" or this node's name (this node), a peer's name, or [`ALL_NODES`].
-async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
+async fn snapshot(driver: &Driver, peers: Option<&Arc<Peers>>, node: &str) -> local::NodeViews {
     let mut views = local::NodeViews::default();
     let (local_name, up): (String, Vec<(Nd, String)>) = driver.inspect(|kernel, _| {
         let up = kernel
@@ -118,7 +118,7 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
             }
         }
     };
-    let Some(peers) = Peers::of(driver) else {
+    let Some(peers) = peers else {
         for (_, name) in targets {
             views.errors.push(local::NodeError {
                 node: name,
@@ -154,7 +154,7 @@ async fn snapshot(driver: &Arc<Driver>, node: &str) -> local::NodeViews {
 
 /// This node's name and its peers with their links: every node the kernel numbers, then
 /// the names only announced (by a member directory or mDNS), which have no nd.
-pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
+pub(crate) fn peer_views(driver: &Driver, peers: Option<&Peers>) -> (String, Vec<local::PeerView>) {
     let (node, nodes): (String, Vec<(Nd, String, bool)>) = driver.inspect(|kernel, _| {
         (
             kernel.node_name(0).unwrap_or_default().to_owned(),
@@ -164,9 +164,7 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
                 .collect(),
         )
     });
-    let peers = Peers::of(driver);
     let mut members: BTreeMap<String, crate::peer::members::MemberView> = peers
-        .as_ref()
         .map(|p| {
             p.discovery
                 .members()
@@ -198,13 +196,13 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
                 up,
                 ..Default::default()
             };
-            if let Some(node) = peers.as_ref().map(|p| p.node(nd)) {
+            if let Some(node) = peers.map(|p| p.node(nd)) {
                 view.frame_budget = Some(frame_budget(node.budget_stats()));
             }
             if let Some(m) = members.remove(&view.name) {
                 member_fields(&mut view, m);
             }
-            if let Some(info) = peers.as_ref().and_then(|p| p.link_info(nd)) {
+            if let Some(info) = peers.and_then(|p| p.link_info(nd)) {
                 view.links = info.links;
                 view.rtt_us = Some(u64::try_from(info.rtt.as_micros()).unwrap_or(u64::MAX));
                 view.addr = info.addr;
@@ -230,8 +228,9 @@ pub(crate) fn peer_views(driver: &Driver) -> (String, Vec<local::PeerView>) {
 
 /// This node's peers with their links, and its seeds.
 fn peer_list(ctx: &SessionContext) -> local::PeerList {
-    let (node, peers) = peer_views(&ctx.driver);
-    let discovery = Peers::of(&ctx.driver).map(|p| p.discovery.clone());
+    let table = ctx.peers.as_deref();
+    let (node, peers) = peer_views(&ctx.driver, table);
+    let discovery = table.map(|p| p.discovery.clone());
     let (seeds, members_refused) = discovery.map_or_else(Default::default, |d| {
         let m = d.members();
         let seeds = m
@@ -250,17 +249,17 @@ fn peer_list(ctx: &SessionContext) -> local::PeerList {
         node,
         cert_not_after: ctx.cert_not_after,
         peers,
-        frame_budget: Peers::of(&ctx.driver).map(|p| frame_budget(p.total_budget_stats())),
+        frame_budget: table.map(|p| frame_budget(p.total_budget_stats())),
         seeds,
         members_refused,
-        tables: Some(tables(&ctx.driver)),
+        tables: Some(tables(&ctx.driver, table)),
     }
 }
 
 /// How many records this daemon keeps, table by table (`qnet nodes`).
-pub(crate) fn tables(driver: &Driver) -> local::Tables {
+fn tables(driver: &Driver, peers: Option<&Peers>) -> local::Tables {
     let (r, thread_sessions, remote_routes, process_sessions) = driver.tables();
-    let (calls, links) = Peers::of(driver).map_or((0, 0), |p| p.tables());
+    let (calls, links) = peers.map_or((0, 0), Peers::tables);
     let n = |v: usize| v as u64;
     local::Tables {
         processes: n(r.processes),
@@ -297,7 +296,12 @@ fn frame_budget(s: crate::peer::BudgetStats) -> local::FrameBudget {
     }
 }
 
-async fn ping(driver: &Driver, node: &str, seq: u64) -> Result<local::PingResult, (Errno, String)> {
+async fn ping(
+    driver: &Driver,
+    peers: Option<&Arc<Peers>>,
+    node: &str,
+    seq: u64,
+) -> Result<local::PingResult, (Errno, String)> {
     // This node answers itself (as QNX's ping of the local host does): the round trip is one
     // pass through its kernel, no link involved.
     let start = std::time::Instant::now();
@@ -309,7 +313,7 @@ async fn ping(driver: &Driver, node: &str, seq: u64) -> Result<local::PingResult
         });
     }
     let nd = up_peer(driver, node)?;
-    let peers = Peers::of(driver).ok_or((
+    let peers = peers.ok_or((
         Errno::EHOSTUNREACH,
         "this daemon has no peer endpoint".into(),
     ))?;

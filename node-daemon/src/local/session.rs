@@ -36,6 +36,7 @@ use super::frames::{FrameReader, Writer};
 use super::one_copy::{ClientProcess, ClientProcesses, Pending};
 use super::shm::ShmRegistry;
 use crate::driver::Driver;
+use crate::peer::Peers;
 
 /// Largest frame on an SHM session; its requests are a few bytes.
 const MAX_SHM_FRAME_LEN: usize = 1024;
@@ -61,6 +62,9 @@ pub struct SessionContext {
     pub clients: ClientProcesses,
     /// Expiry of this node's certificate (unix seconds), for `qnet nodes`.
     pub cert_not_after: Option<i64>,
+    /// The peer table, when the daemon listens for peers: ADMIN sessions show it and reach
+    /// other nodes through it.
+    pub peers: Option<Arc<Peers>>,
 }
 
 /// Why a session was closed by the daemon.

@@ -41,7 +41,6 @@ mod pulses;
 mod serve;
 mod window;
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
@@ -271,11 +270,6 @@ impl Peers {
         }
     }
 
-    /// The peer layer `driver` hands its outputs to, if the daemon has one.
-    pub fn of(driver: &Driver) -> Option<Arc<Peers>> {
-        driver.network()?.clone().as_any().downcast().ok()
-    }
-
     /// Forwarded calls whose stream is open, and live links (all nodes): what the peer table
     /// holds besides one entry per peer node.
     pub fn tables(&self) -> (usize, usize) {
@@ -444,10 +438,6 @@ impl Network for Peers {
             let _ = call.abandon.send(());
         }
     }
-
-    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
 }
 
 #[cfg(test)]
@@ -495,21 +485,5 @@ mod tests {
         assert_eq!(current(&peers), Some(2), "another thread");
         peers.finished(thread, 2);
         assert_eq!(current(&peers), None, "current call");
-    }
-
-    /// The driver's peer layer is found again through the driver (admin views use it).
-    #[test]
-    fn the_attached_network_is_these_peers() {
-        let driver = Driver::new(qnet_core::Config::default());
-        assert!(Peers::of(&driver).is_none());
-        let limits = PeerLimits {
-            per_node: 1,
-            total: 1,
-            frame_timeout: std::time::Duration::from_secs(1),
-            log_repeat: std::time::Duration::from_secs(60),
-        };
-        let peers = Peers::new(&driver, 1024, limits, test_discovery());
-        driver.attach_network("n1", 1, peers.clone());
-        assert!(Peers::of(&driver).is_some_and(|p| Arc::ptr_eq(&p, &peers)));
     }
 }
