@@ -372,7 +372,7 @@ impl Network for Peers {
             // The callee runs the call after the pulses queued on this link before it.
             let after_pulses = link.map_or(0, |l| l.pulses.pushed());
             if let Some(node) = t.nodes.get(&nd) {
-                node.counters.forwarded(crate::metrics::payload_len(&call));
+                node.counters.forwarded(crate::driver::payload_len(&call));
             }
             t.calls.insert(
                 thread,

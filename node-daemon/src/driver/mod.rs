@@ -43,11 +43,17 @@
 //! route dropped: a remote call answers once). Lock order: the driver's lock, then the peer
 //! table's; never the reverse.
 //!
+//! The driver counts what local clients call ([`CallCounters`], `counters.rs`: per kind,
+//! their payload bytes, errors per errno), which the metrics read; it knows nothing of how
+//! they are exposed.
+//!
 //! Process bookkeeping: a pid's THREAD and PROCESS sessions count towards its liveness (SHM
 //! sessions never touch the kernel and do not count). The first counted session of a pid calls
 //! [`Kernel::handle_process_start`]; a THREAD session's end calls
 //! [`Kernel::handle_thread_exit`]; the end of the last counted session of a pid calls
 //! [`Kernel::handle_process_exit`].
+
+mod counters;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -66,6 +72,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::local::direct::{DirectRegistry, Refusal};
 use crate::poll::Activity;
+
+pub use counters::{CALL_KINDS, CallCounters, payload_len};
 
 /// A call's result as the kernel gives it; the session turns it into its wire response after
 /// the kernel's lock is released.
@@ -111,7 +119,7 @@ pub struct Driver {
     /// Noted on every kernel lock; keeps the busy poller polling (see `poll`).
     activity: Arc<Activity>,
     /// Calls made by local clients, per kind (`--metrics`).
-    calls: crate::metrics::CallCounters,
+    calls: CallCounters,
 }
 
 #[derive(Debug)]
@@ -153,7 +161,7 @@ impl Driver {
     }
 
     /// Calls made by local clients, per kind.
-    pub fn call_counters(&self) -> &crate::metrics::CallCounters {
+    pub fn call_counters(&self) -> &CallCounters {
         &self.calls
     }
 
