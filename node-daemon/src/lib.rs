@@ -17,6 +17,7 @@ pub mod fuse;
 pub mod heap;
 pub mod local;
 pub mod metrics;
+mod node_view;
 pub mod notify;
 pub mod peer;
 pub mod poll;

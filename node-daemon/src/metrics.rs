@@ -197,7 +197,7 @@ impl Collector for Scrape {
             counters.errors(),
         )?;
 
-        let view = crate::local::admin::kernel_view(driver);
+        let view = crate::node_view::kernel_view(driver);
         let local: Vec<_> = view.processes.iter().filter(|p| p.nd == 0).collect();
         let mut states = [0u64; 5];
         for p in &local {
@@ -303,7 +303,7 @@ impl Collector for Scrape {
                 )
             })
             .collect();
-        let (_, peers) = crate::local::admin::peer_views(driver, x.peers.as_deref());
+        let (_, peers) = crate::peer::peer_views(driver, x.peers.as_deref());
         certs.extend(peers.iter().filter(|v| !v.unverified).filter_map(|v| {
             let node = if v.cert_node.is_empty() {
                 v.name.clone()
@@ -449,7 +449,7 @@ impl Scrape {
     /// series).
     fn peers(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
         let peers = self.0.peers.as_deref();
-        let (_, mut views) = crate::local::admin::peer_views(&self.0.driver, peers);
+        let (_, mut views) = crate::peer::peer_views(&self.0.driver, peers);
         views.retain(|v| !v.unverified);
         let peer = |name: &str| [("peer", name.to_owned())];
         gauge_family(

@@ -16,7 +16,7 @@
 //!
 //! [`peer`]: crate::peer
 
-pub(crate) mod admin;
+mod admin;
 pub mod direct;
 mod fdpass;
 mod frames;

@@ -12,7 +12,8 @@
 //!   and the count that keeps a call after the pulses its thread sent before it;
 //! - `frames`: cancel-safe framing on QUIC streams;
 //! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
-//! - `admin`: introspection streams (a peer's view, ping) and what is known of each link;
+//! - `admin`: introspection streams (a peer's view, ping), what is known of each link, the
+//!   peers as `qnet nodes` and the metrics show them ([`peer_views`]);
 //! - `window`: the window of concurrent streams a peer may open on a connection (grows with
 //!   use, up to the budget's limit: quinn keeps state for every stream it allows);
 //! - `members`: the member table (every node known by name: addresses, how learnt, last
@@ -51,11 +52,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::driver::{Driver, Network};
 use control::Outgoing;
 
-pub use admin::{ADMIN_TIMEOUT, AdminError, LinkInfo, cert_not_after};
-pub use budget::{
-    BudgetStats, DEFAULT_PER_NODE as DEFAULT_PEER_MEMORY_PER_NODE,
-    DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
+pub use admin::{
+    ADMIN_TIMEOUT, AdminError, LinkInfo, ca_cert_not_after, cert_not_after, frame_budget,
+    own_cert_not_after, peer_views,
 };
+pub use budget::BudgetStats;
 pub use counters::{PeerCounters, PeerCounts};
 pub use discovery::{Counters as DiscoveryCounters, Discovery};
 pub use link::{Dialer, PeerEndpoint, PeerError, start};
