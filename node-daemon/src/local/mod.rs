@@ -1,5 +1,7 @@
 //! The local side of the daemon: what it does for the processes of this host, as [`peer`]
-//! does for other nodes.
+//! does for other nodes. It depends on the driver, never the reverse: the sessions call the
+//! [`Driver`], and the direct path's registry is the driver's [`DirectPath`], handed over by
+//! the server. Of the peer layer it uses only the table's public calls (ADMIN sessions).
 //!
 //! - `session`: one Unix-socket session (SO_PEERCRED, the hello, then frames by session
 //!   kind: THREAD calls for the driver, PROCESS liveness, SHM handles and direct-path
@@ -15,6 +17,8 @@
 //!   deaths), [`direct::DirectRegistry`].
 //!
 //! [`peer`]: crate::peer
+//! [`Driver`]: crate::driver::Driver
+//! [`DirectPath`]: crate::driver::DirectPath
 
 mod admin;
 pub mod direct;
