@@ -32,7 +32,7 @@ pub fn check(config: &Config) -> Result<String, String> {
                 d = certs.display()
             )
         })?;
-        if let Some(not_after) = crate::admin::own_cert_not_after(certs, &config.node) {
+        if let Some(not_after) = crate::peer::own_cert_not_after(certs, &config.node) {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64);

@@ -22,10 +22,17 @@ pub const DEFAULT_LINK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default `--peer-frame-timeout`.
 pub const DEFAULT_PEER_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default budget of one peer node's frames being received (`--peer-memory-per-node`, for
+/// the default message limit).
+pub const DEFAULT_PEER_MEMORY_PER_NODE: u64 = 128 << 20;
+
+/// Default budget of all peers' frames being received (`--peer-memory-total`).
+pub const DEFAULT_PEER_MEMORY_TOTAL: u64 = 512 << 20;
+
 /// Default `--peer-memory-per-node` for a message limit: 128 MiB, or room for four of the
 /// largest frames if that is more.
 pub fn default_peer_memory(max_message_size: u64) -> u64 {
-    crate::peer::DEFAULT_PEER_MEMORY_PER_NODE.max(
+    DEFAULT_PEER_MEMORY_PER_NODE.max(
         max_message_size
             .saturating_add(FRAME_OVERHEAD as u64)
             .saturating_mul(4),
@@ -139,13 +146,13 @@ pub struct Args {
     /// through the session socket, for clients whose memory it may read (the same user, or
     /// a daemon with CAP_SYS_PTRACE, e.g. root; see ARCHITECTURE.md).
     #[arg(long, value_enum)]
-    pub one_copy: Option<crate::one_copy::OneCopy>,
+    pub one_copy: Option<OneCopy>,
     /// The direct path for local calls (`on`, the default, or `off`): a client and a server
     /// that both use it exchange messages through shared memory the daemon sets up, and the
     /// daemon is not woken for an ordinary call (see ARCHITECTURE.md). `off` keeps every
     /// call on the session sockets; a client can also keep off it with `QNET_DIRECT=0`.
     #[arg(long, value_enum)]
-    pub direct: Option<crate::local::direct::Direct>,
+    pub direct: Option<Direct>,
     /// Serve Prometheus metrics (`GET /metrics`) on this TCP address, e.g. `127.0.0.1:9100`
     /// (off by default; anyone who can connect may read them).
     #[arg(long)]
@@ -214,6 +221,28 @@ pub enum Discover {
     Mdns,
 }
 
+/// Whether the daemon offers one copy at all (`--one-copy`; see `local::one_copy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OneCopy {
+    /// Offered to every client whose memory the daemon may read.
+    #[default]
+    On,
+    /// Never: payloads always travel in the frames.
+    Off,
+}
+
+/// Whether the daemon offers the direct path (`--direct`; see `local::direct`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Direct {
+    /// Offered to every library that asks.
+    #[default]
+    On,
+    /// Never: every local call goes through the daemon.
+    Off,
+}
+
 /// One peer node: its name (as its certificate says) and where to dial it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PeerSpec {
@@ -270,8 +299,8 @@ struct FileConfig {
     busy_poll_idle_us: Option<u64>,
     busy_poll_fixed: Option<bool>,
     rt_priority: Option<u8>,
-    one_copy: Option<crate::one_copy::OneCopy>,
-    direct: Option<crate::local::direct::Direct>,
+    one_copy: Option<OneCopy>,
+    direct: Option<Direct>,
     metrics: Option<String>,
     log: Option<String>,
     log_format: Option<LogFormat>,
@@ -365,9 +394,9 @@ pub struct Config {
     /// Own SCHED_FIFO priority (0: none); see `sched`.
     pub rt_priority: u8,
     /// Whether one copy is offered to clients (`--one-copy`).
-    pub one_copy: crate::one_copy::OneCopy,
+    pub one_copy: OneCopy,
     /// Whether the direct path is offered (`--direct`).
-    pub direct: crate::local::direct::Direct,
+    pub direct: Direct,
     /// What one process and one channel may hold.
     pub limits: qnet_core::Limits,
     /// Where the pathname space is mounted (FUSE); `None`: not mounted.
@@ -396,14 +425,14 @@ impl Config {
             mdns_interfaces: Vec::new(),
             link_timeout: DEFAULT_LINK_TIMEOUT,
             peer_memory_per_node: default_peer_memory(DEFAULT_MAX_MESSAGE_SIZE),
-            peer_memory_total: crate::peer::DEFAULT_PEER_MEMORY_TOTAL,
+            peer_memory_total: DEFAULT_PEER_MEMORY_TOTAL,
             peer_frame_timeout: DEFAULT_PEER_FRAME_TIMEOUT,
             busy_poll: crate::poll::DEFAULT_BUSY_POLL,
             busy_poll_idle: crate::poll::DEFAULT_BUSY_POLL_IDLE,
             busy_poll_fixed: false,
             rt_priority: DEFAULT_RT_PRIORITY,
-            one_copy: crate::one_copy::OneCopy::On,
-            direct: crate::local::direct::Direct::On,
+            one_copy: OneCopy::On,
+            direct: Direct::On,
             limits: qnet_core::Limits::default(),
             mount: None,
             mount_links: Vec::new(),
@@ -482,7 +511,7 @@ impl Config {
             peer_memory_total: args
                 .peer_memory_total
                 .or(file.peer_memory_total)
-                .unwrap_or(crate::peer::DEFAULT_PEER_MEMORY_TOTAL.max(peer_memory_per_node)),
+                .unwrap_or(DEFAULT_PEER_MEMORY_TOTAL.max(peer_memory_per_node)),
             peer_frame_timeout: args
                 .peer_frame_timeout
                 .or(file.peer_frame_timeout)

@@ -117,7 +117,7 @@ fn run(args: Args) -> Result<(), String> {
             busy_poll = %humantime::format_duration(config.busy_poll),
             busy_poll_idle = %humantime::format_duration(config.busy_poll_idle.min(config.busy_poll)),
             busy_poll_windows = if config.busy_poll_fixed { "fixed" } else { "adaptive" },
-            one_copy = ?qnet_daemon::one_copy::Reach::of_this_process(config.one_copy).to_string(),
+            one_copy = ?qnet_daemon::local::one_copy::Reach::of_this_process(config.one_copy).to_string(),
             heap = %heap,
             scheduling = %sched,
             "qnetd listening"

@@ -30,7 +30,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-use qnet_core::{Call, Errno};
 use qnet_proto::local::ThreadState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -45,152 +44,13 @@ pub const MAX_REQUEST: usize = 8 * 1024;
 /// How long a scraper may take to send its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The call kinds counted, in [`kind_index`] order.
-pub const CALL_KINDS: [&str; 28] = [
-    "ChannelCreate",
-    "ChannelDestroy",
-    "ConnectAttach",
-    "ConnectDetach",
-    "ScoidDetach",
-    "MsgSend",
-    "MsgReceive",
-    "MsgReply",
-    "MsgError",
-    "MsgRead",
-    "MsgWrite",
-    "MsgInfo",
-    "MsgSendPulse",
-    "NameAttach",
-    "NameDetach",
-    "NameOpen",
-    "ConnectClientInfo",
-    "MsgRegisterEvent",
-    "MsgUnregisterEvent",
-    "MsgVerifyEvent",
-    "MsgDeliverEvent",
-    "Unblock",
-    "ConnectFlags",
-    "MsgDeliverPulse",
-    "PathAttach",
-    "PathDetach",
-    "PathResolve",
-    "PathList",
-];
-
-/// Calls made by local clients and the payload bytes they carried, per kind; errors their
-/// threads got, per errno. Relaxed atomic adds: one or two per call.
-#[derive(Debug)]
-pub struct CallCounters {
-    calls: [AtomicU64; CALL_KINDS.len()],
-    bytes: [AtomicU64; CALL_KINDS.len()],
-    errors: [AtomicU64; ERRNO_SLOTS],
-}
-
-impl Default for CallCounters {
-    fn default() -> Self {
-        Self {
-            calls: std::array::from_fn(|_| AtomicU64::new(0)),
-            bytes: std::array::from_fn(|_| AtomicU64::new(0)),
-            errors: std::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
-}
-
-/// Errno values counted one by one (QNX's are below 128; larger ones share the last slot).
-const ERRNO_SLOTS: usize = 128;
-
-impl CallCounters {
-    /// Count one `call`.
-    pub fn count(&self, call: &Call) {
-        let kind = kind_index(call);
-        self.calls[kind].fetch_add(1, Ordering::Relaxed);
-        let bytes = payload_len(call);
-        if bytes != 0 {
-            self.bytes[kind].fetch_add(bytes as u64, Ordering::Relaxed);
-        }
-    }
-
-    /// Count a call of a local thread that ended with `errno`.
-    pub fn count_error(&self, errno: Errno) {
-        let slot = usize::try_from(errno.0).map_or(ERRNO_SLOTS - 1, |e| e.min(ERRNO_SLOTS - 1));
-        self.errors[slot].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The count of each kind, in [`CALL_KINDS`] order.
-    pub fn values(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        CALL_KINDS
-            .iter()
-            .zip(&self.calls)
-            .map(|(k, v)| (*k, v.load(Ordering::Relaxed)))
-    }
-
-    /// Payload bytes of the kinds that carry them (`MsgSend`, `MsgReply`, `MsgWrite`).
-    pub fn bytes(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        CALL_KINDS
-            .iter()
-            .zip(&self.bytes)
-            .filter(|(k, _)| matches!(**k, "MsgSend" | "MsgReply" | "MsgWrite"))
-            .map(|(k, v)| (*k, v.load(Ordering::Relaxed)))
-    }
-
-    /// Errors by errno (only those seen), e.g. `("ESRCH", 2)`.
-    pub fn errors(&self) -> impl Iterator<Item = (String, u64)> + '_ {
-        self.errors.iter().enumerate().filter_map(|(i, v)| {
-            let n = v.load(Ordering::Relaxed);
-            let errno = Errno(i32::try_from(i).unwrap_or(i32::MAX));
-            (n != 0).then(|| (errno.name().map_or_else(|| i.to_string(), str::to_owned), n))
-        })
-    }
-}
-
-/// The payload bytes `call` carries (`MsgSend`, `MsgReply`, `MsgWrite`; 0 for the others).
-pub fn payload_len(call: &Call) -> usize {
-    match call {
-        Call::MsgSend { data, .. } | Call::MsgReply { data, .. } | Call::MsgWrite { data, .. } => {
-            data.len()
-        }
-        _ => 0,
-    }
-}
-
-fn kind_index(call: &Call) -> usize {
-    match call {
-        Call::ChannelCreate { .. } => 0,
-        Call::ChannelDestroy { .. } => 1,
-        Call::ConnectAttach { .. } => 2,
-        Call::ConnectDetach { .. } => 3,
-        Call::ScoidDetach { .. } => 4,
-        Call::MsgSend { .. } => 5,
-        Call::MsgReceive { .. } => 6,
-        Call::MsgReply { .. } => 7,
-        Call::MsgError { .. } => 8,
-        Call::MsgRead { .. } => 9,
-        Call::MsgWrite { .. } => 10,
-        Call::MsgInfo { .. } => 11,
-        Call::MsgSendPulse { .. } => 12,
-        Call::NameAttach { .. } => 13,
-        Call::NameDetach { .. } => 14,
-        Call::NameOpen { .. } => 15,
-        Call::ConnectClientInfo { .. } => 16,
-        Call::MsgRegisterEvent { .. } => 17,
-        Call::MsgUnregisterEvent { .. } => 18,
-        Call::MsgVerifyEvent { .. } => 19,
-        Call::MsgDeliverEvent { .. } => 20,
-        Call::Unblock { .. } => 21,
-        Call::ConnectFlags { .. } => 22,
-        Call::MsgDeliverPulse { .. } => 23,
-        Call::PathAttach { .. } => 24,
-        Call::PathDetach { .. } => 25,
-        Call::PathResolve { .. } => 26,
-        Call::PathList { .. } => 27,
-    }
-}
-
 /// What a scrape reads besides the driver: fixed at start (build, certificates) or kept by
 /// the server (readiness, reloads).
 #[derive(Debug)]
 pub struct Exposition {
     driver: Arc<Driver>,
+    /// The peer table, when the daemon listens for peers.
+    peers: Option<Arc<Peers>>,
     /// Certificates this daemon holds: (`node` or `ca`, the node it names, not-after in unix
     /// seconds).
     certs: Vec<(&'static str, String, i64)>,
@@ -213,8 +73,9 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// `Ok`, or why the daemon is not ready, in one line.
-    pub fn check(&self, driver: &Driver) -> Result<(), String> {
+    /// `Ok`, or why the daemon is not ready (`peers`: its peer table, if it has one), in one
+    /// line.
+    pub fn check(&self, peers: Option<&Peers>) -> Result<(), String> {
         if self.stopping.load(Ordering::Relaxed) {
             return Err("shutting down".into());
         }
@@ -225,7 +86,7 @@ impl Readiness {
             Err(e) => return Err(format!("socket {}: {e}", path.display())),
         }
         if let Some(addr) = self.peer {
-            let bound = Peers::of(driver).is_some_and(|p| p.endpoint_bound());
+            let bound = peers.is_some_and(Peers::endpoint_bound);
             if !bound {
                 return Err(format!("peer listener {addr} is not bound"));
             }
@@ -257,14 +118,17 @@ impl Default for ReloadCounts {
 }
 
 impl Exposition {
-    /// The exposition of `driver`'s daemon, holding these certificates.
+    /// The exposition of `driver`'s daemon and its peer table `peers` (if it listens for
+    /// peers), holding these certificates.
     pub fn new(
         driver: Arc<Driver>,
+        peers: Option<Arc<Peers>>,
         certs: Vec<(&'static str, String, i64)>,
         ready: Readiness,
     ) -> Self {
         Self {
             driver,
+            peers,
             certs,
             ready,
             reloads: ReloadCounts::default(),
@@ -333,7 +197,7 @@ impl Collector for Scrape {
             counters.errors(),
         )?;
 
-        let view = crate::admin::kernel_view(driver);
+        let view = crate::node_view::kernel_view(driver);
         let local: Vec<_> = view.processes.iter().filter(|p| p.nd == 0).collect();
         let mut states = [0u64; 5];
         for p in &local {
@@ -439,7 +303,7 @@ impl Collector for Scrape {
                 )
             })
             .collect();
-        let (_, peers) = crate::admin::peer_views(driver);
+        let (_, peers) = crate::peer::peer_views(driver, x.peers.as_deref());
         certs.extend(peers.iter().filter(|v| !v.unverified).filter_map(|v| {
             let node = if v.cert_node.is_empty() {
                 v.name.clone()
@@ -538,7 +402,7 @@ impl Scrape {
     /// Discovery's families: nodes joining and leaving, failed dials by how the node was
     /// found, announced nodes the member table dropped, and the unverified names it holds.
     fn discovery(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
-        let Some(peers) = Peers::of(&self.0.driver) else {
+        let Some(peers) = &self.0.peers else {
             return Ok(());
         };
         let d = &peers.discovery;
@@ -584,10 +448,9 @@ impl Scrape {
     /// announced are no peers yet: a flood of fake directory entries must not multiply the
     /// series).
     fn peers(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
-        let driver = &self.0.driver;
-        let (_, mut views) = crate::admin::peer_views(driver);
+        let peers = self.0.peers.as_deref();
+        let (_, mut views) = crate::peer::peer_views(&self.0.driver, peers);
         views.retain(|v| !v.unverified);
-        let peers = Peers::of(driver);
         let peer = |name: &str| [("peer", name.to_owned())];
         gauge_family(
             e,
@@ -646,7 +509,6 @@ impl Scrape {
             .iter()
             .map(|v| {
                 let c = peers
-                    .as_ref()
                     .map(|p| p.node(v.nd).counters().snapshot())
                     .unwrap_or_default();
                 (v.name.clone(), c)
@@ -854,7 +716,7 @@ async fn answer(mut stream: TcpStream, x: &Arc<Exposition>) -> std::io::Result<(
         Some("/metrics") if wants_openmetrics => ("200 OK", OPENMETRICS, x.render(true)),
         Some("/metrics") => ("200 OK", PROMETHEUS_TEXT, x.render(false)),
         Some("/healthz") => ("200 OK", text, "ok\n".to_owned()),
-        Some("/readyz") => match x.ready.check(&x.driver) {
+        Some("/readyz") => match x.ready.check(x.peers.as_deref()) {
             Ok(()) => ("200 OK", text, "ready\n".to_owned()),
             Err(why) => (
                 "503 Service Unavailable",

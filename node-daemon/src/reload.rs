@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{Config, LogFormat, PeerSpec};
+use crate::config::{Config, Direct, LogFormat, OneCopy, PeerSpec};
 
 /// When a changed setting takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,20 +244,20 @@ impl Show for LogFormat {
     }
 }
 
-impl Show for crate::one_copy::OneCopy {
+impl Show for OneCopy {
     fn show(&self) -> String {
         match self {
-            crate::one_copy::OneCopy::On => "on".into(),
-            crate::one_copy::OneCopy::Off => "off".into(),
+            OneCopy::On => "on".into(),
+            OneCopy::Off => "off".into(),
         }
     }
 }
 
-impl Show for crate::local::direct::Direct {
+impl Show for Direct {
     fn show(&self) -> String {
         match self {
-            crate::local::direct::Direct::On => "on".into(),
-            crate::local::direct::Direct::Off => "off".into(),
+            Direct::On => "on".into(),
+            Direct::Off => "off".into(),
         }
     }
 }

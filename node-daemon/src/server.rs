@@ -34,10 +34,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::driver::Driver;
+use crate::local::direct::DirectRegistry;
+use crate::local::session::{self, SessionContext};
+use crate::local::shm::ShmRegistry;
 use crate::metrics::{Exposition, Readiness};
 use crate::peer::{Dialer, PeerEndpoint};
-use crate::session::{self, SessionContext};
-use crate::shm::ShmRegistry;
 
 /// Sets the daemon's log filter (`EnvFilter` syntax) while it runs, for a config reload;
 /// `Err` is why the filter was not set.
@@ -181,8 +182,15 @@ impl Server {
             ..qnet_core::Config::default()
         });
         driver.set_local_node_name(&config.node);
-        driver.set_direct(config.direct == crate::local::direct::Direct::On);
+        // The local wing's direct path, held by the driver under the kernel's lock.
+        driver.attach_direct(Box::new(DirectRegistry::new(
+            config.direct == crate::config::Direct::On,
+            config.limits.queued_pulses as u64,
+            driver.epoch_ns(),
+        )));
         let peer = crate::peer::start(config, &driver)?;
+        // The peer table, handed to what shows it (ADMIN sessions, the metrics).
+        let peers = peer.as_ref().map(PeerEndpoint::peers);
         let metrics = config
             .metrics
             .map(|addr| {
@@ -192,16 +200,17 @@ impl Server {
         let own_cert = config
             .certs
             .as_deref()
-            .and_then(|dir| crate::admin::own_cert_not_after(dir, &config.node));
+            .and_then(|dir| crate::peer::own_cert_not_after(dir, &config.node));
         let ctx = Arc::new(SessionContext {
             driver,
             shm: ShmRegistry::new(&config.node),
             node: config.node.clone(),
             max_message_size: config.max_message_size,
             max_frame_len: config.max_frame_len(),
-            one_copy: config.one_copy == crate::one_copy::OneCopy::On,
+            one_copy: config.one_copy == crate::config::OneCopy::On,
             clients: Default::default(),
             cert_not_after: own_cert,
+            peers: peers.clone(),
         });
         let mount = config
             .mount
@@ -212,11 +221,12 @@ impl Server {
         if let Some(t) = own_cert {
             certs.push(("node", config.node.clone(), t));
         }
-        if let Some(t) = (config.certs.as_deref()).and_then(crate::admin::ca_cert_not_after) {
+        if let Some(t) = (config.certs.as_deref()).and_then(crate::peer::ca_cert_not_after) {
             certs.push(("ca", config.node.clone(), t));
         }
         let exposition = Arc::new(Exposition::new(
             ctx.driver.clone(),
+            peers,
             certs,
             Readiness {
                 socket: (path.clone(), inode),

@@ -52,8 +52,8 @@ fn sample_config_loads_with_every_key_set() {
         "the sample states the default: learnt windows"
     );
     assert_eq!(config.rt_priority, 90);
-    assert_eq!(config.one_copy, qnet_daemon::one_copy::OneCopy::On);
-    assert_eq!(config.direct, qnet_daemon::local::direct::Direct::On);
+    assert_eq!(config.one_copy, qnet_daemon::config::OneCopy::On);
+    assert_eq!(config.direct, qnet_daemon::config::Direct::On);
     assert_eq!(
         config.limits,
         qnet_core::Limits::default(),

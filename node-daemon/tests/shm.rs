@@ -125,7 +125,7 @@ fn only_the_named_pid_may_open() {
 fn unknown_handle_missing_fd_and_bad_perms_are_einval() {
     let d = Daemon::start();
     // An unknown handle carrying this node's tag (the daemon is node "testnode").
-    let ours = u64::from(qnet_daemon::shm::node_tag("testnode")) << 48 | 0x5678_9abc_def0;
+    let ours = u64::from(qnet_daemon::local::shm::node_tag("testnode")) << 48 | 0x5678_9abc_def0;
     let (r, fd) = open(&d, ours, O_RDWR);
     assert_eq!(errno(&r), Some(libc::EINVAL), "{r:?}");
     assert!(fd.is_none());
@@ -142,7 +142,7 @@ fn unknown_handle_missing_fd_and_bad_perms_are_einval() {
 #[test]
 fn handles_of_other_nodes_are_enoremote() {
     let d = Daemon::start();
-    let theirs = u64::from(qnet_daemon::shm::node_tag("othernode")) << 48 | 0x5678_9abc_def0;
+    let theirs = u64::from(qnet_daemon::local::shm::node_tag("othernode")) << 48 | 0x5678_9abc_def0;
     let (r, fd) = open(&d, theirs, O_RDWR);
     assert_eq!(errno(&r), Some(Errno::ENOREMOTE.0), "{r:?}");
     let response::Result::Error(e) = &r else {

@@ -5,7 +5,7 @@
 //! daemon applies to spans from an untrusted frame: [`ONE_COPY_MAGIC`] (the hello's probe),
 //! [`ONE_COPY_MIN`] (below it bytes travel inline), [`MAX_SPANS`], [`checked_total`] and
 //! [`place`] (where a piece at a logical offset lands in the client's memory). The syscalls
-//! themselves are the daemon's (`node-daemon/src/one_copy.rs`).
+//! themselves are the daemon's (`node-daemon/src/local/one_copy.rs`).
 
 use crate::local::Span;
 

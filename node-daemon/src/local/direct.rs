@@ -5,7 +5,9 @@
 //!
 //! [`DirectRegistry`] lives in the driver's state, under the kernel's lock, so that what it
 //! does keeps its order with what the kernel does (a client's abandoned message gets its
-//! unblock pulse before that client's disconnect pulse).
+//! unblock pulse before that client's disconnect pulse). The driver sees it as a
+//! [`DirectPath`] (as it sees the peer layer as a `Network`), handed over by the server at
+//! start: the local wing depends on the driver, never the reverse.
 //!
 //! ```text
 //!            qnetd (authority: segments, credentials, deaths, kernel heads)
@@ -29,16 +31,7 @@ use qnet_direct::views::{Bells, KernelHead, Pair, PairInfo, Table};
 use qnet_direct::{authority, segment};
 use qnet_proto::codec::DirectGrant;
 
-/// Whether the daemon offers the direct path (`--direct`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direct {
-    /// Offered to every library that asks.
-    #[default]
-    On,
-    /// Never: every local call goes through the daemon.
-    Off,
-}
+use crate::driver::{DirectPath, DirectStates, Refusal};
 
 /// A direct channel's server: its segments and the pairs of its clients.
 #[derive(Debug)]
@@ -80,20 +73,6 @@ pub struct DirectRegistry {
     epoch_ns: u64,
 }
 
-/// What `pidin` shows of the direct path: calls in progress `(client, server, chid, call)`
-/// and threads sleeping in a direct receive `(server, chid, tid)`.
-#[derive(Debug, Default)]
-pub struct DirectStates {
-    /// Calls in progress.
-    pub blocked: Vec<(Pid, Pid, Chid, authority::Blocked)>,
-    /// Receivers asleep.
-    pub receiving: Vec<(Pid, Chid, u32)>,
-}
-
-/// Why a direct request was refused: an errno for the library, which then keeps to the
-/// daemon's path.
-pub type Refusal = (Errno, &'static str);
-
 impl DirectRegistry {
     /// A registry; `enabled: false` (`--direct off`) refuses every request.
     pub fn new(enabled: bool, queued_pulses: u64, epoch_ns: u64) -> Self {
@@ -107,14 +86,55 @@ impl DirectRegistry {
         }
     }
 
+    /// Direct calls in progress, for `pidin`: `(client pid, server pid, chid, call)`.
+    pub fn blocked(&self) -> Vec<(Pid, Pid, Chid, authority::Blocked)> {
+        let mut out = Vec::new();
+        for (server, segs) in &self.servers {
+            for p in segs.pairs.values() {
+                for b in authority::blocked(&p.control) {
+                    out.push((p.client, *server, p.chid, b));
+                }
+            }
+        }
+        out
+    }
+
+    /// Threads sleeping in a direct receive, for `pidin`: `(server pid, chid, tid)`, the tid
+    /// with [`qnet_direct::views::CELL_INHERITED`] set if it runs at an inherited priority.
+    pub fn receiving(&self) -> Vec<(Pid, Chid, u32)> {
+        let mut out = Vec::new();
+        for (server, segs) in &self.servers {
+            for &chid in &segs.channels {
+                let Some(ch) = segs.table.channel(chid) else {
+                    continue;
+                };
+                for i in 0..qnet_direct::views::RECEIVER_CELLS {
+                    let tid = ch.receiver_cell(i).map_or(0, |c| c.load(Ordering::Relaxed));
+                    if tid != 0 {
+                        out.push((*server, chid, tid));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Descriptors the registry holds (for the bench's descriptor rows).
+    pub fn descriptors(&self) -> usize {
+        self.servers.values().map(|s| 3 + s.pairs.len()).sum()
+    }
+}
+
+/// What the driver asks of the direct path, under the kernel's lock.
+impl DirectPath for DirectRegistry {
     /// The layout version offered at the hello (0: off).
-    pub fn offered(&self) -> u32 {
+    fn offered(&self) -> u32 {
         if self.enabled { layout::VERSION } else { 0 }
     }
 
     /// `server` serves `chid` (which the kernel has made direct, with `flags`) directly:
     /// the grant and the table (read-write) and bells to hand over.
-    pub fn serve(
+    fn serve(
         &mut self,
         server: Pid,
         chid: Chid,
@@ -151,7 +171,7 @@ impl DirectRegistry {
     /// `client` (with `cred`) wants the pair for its connection to `chid` of `server`
     /// (scoid `scoid`, channel `flags`): made now if it has none. The grant and the pair,
     /// the server's table (read-only) and bells to hand over.
-    pub fn map(
+    fn map(
         &mut self,
         client: Pid,
         cred: Credentials,
@@ -243,7 +263,7 @@ impl DirectRegistry {
     }
 
     /// The table's count of pairs made for `chid` of `server` (`None`: not served directly).
-    pub fn pairs_seq(&self, server: Pid, chid: Chid) -> Option<u32> {
+    fn pairs_seq(&self, server: Pid, chid: Chid) -> Option<u32> {
         let segs = self.servers.get(&server)?;
         segs.channels.contains(&chid).then_some(())?;
         Some(
@@ -255,7 +275,7 @@ impl DirectRegistry {
     }
 
     /// `server` wants the segment of its pair `index`.
-    pub fn pair(&self, server: Pid, index: u32) -> Result<(DirectGrant, [OwnedFd; 1]), Refusal> {
+    fn pair(&self, server: Pid, index: u32) -> Result<(DirectGrant, [OwnedFd; 1]), Refusal> {
         let segs = self
             .servers
             .get(&server)
@@ -276,7 +296,7 @@ impl DirectRegistry {
     }
 
     /// Publish what the kernel holds for a direct channel, and wake its sleeping receivers.
-    pub fn publish(&self, head: DirectHead) {
+    fn publish(&self, head: DirectHead) {
         let Some(segs) = self.servers.get(&head.server) else {
             return;
         };
@@ -296,7 +316,7 @@ impl DirectRegistry {
 
     /// `chid` of `server` is gone (destroyed, or its name detached): its clients' calls in
     /// progress fail `ESRCH` and their later sends `EBADF`.
-    pub fn channel_gone(&mut self, server: Pid, chid: Chid) {
+    fn channel_gone(&mut self, server: Pid, chid: Chid) {
         let Some(segs) = self.servers.get_mut(&server) else {
             return;
         };
@@ -329,11 +349,7 @@ impl DirectRegistry {
     /// one is abandoned: `abandoned(server, chid, scoid, priority, rcvid)` is called for each,
     /// so that the kernel sends the unblock pulse an `_NTO_CHF_UNBLOCK` channel wants), and
     /// its pairs close.
-    pub fn process_gone(
-        &mut self,
-        pid: Pid,
-        mut abandoned: impl FnMut(Pid, Chid, Scoid, u32, i32),
-    ) {
+    fn process_gone(&mut self, pid: Pid, abandoned: &mut dyn FnMut(Pid, Chid, Scoid, u32, i32)) {
         if let Some(segs) = self.servers.remove(&pid) {
             for (index, p) in &segs.pairs {
                 authority::kill_slots(&p.control, Errno::ESRCH.0);
@@ -361,7 +377,7 @@ impl DirectRegistry {
 
     /// Local `client` may have detached its last connection to a direct channel:
     /// `connected(server, chid)` says whether it still has one. Pairs without one close.
-    pub fn connections_changed(&mut self, client: Pid, connected: impl Fn(Pid, Chid) -> bool) {
+    fn connections_changed(&mut self, client: Pid, connected: &dyn Fn(Pid, Chid) -> bool) {
         let Some(pairs) = self.clients.get(&client) else {
             return;
         };
@@ -391,7 +407,7 @@ impl DirectRegistry {
     /// The server boost of a send at `priority` to `chid` of `server`: the runner's tid if it
     /// runs below `priority` (then recorded as running at it, so that other senders do not
     /// ask again).
-    pub fn boost(&self, server: Pid, chid: Chid, priority: u8) -> Option<u32> {
+    fn boost(&self, server: Pid, chid: Chid, priority: u8) -> Option<u32> {
         let ch = self.servers.get(&server)?.table.channel(chid)?;
         let (tid, running) = ch.runner();
         if tid == 0 || u32::from(priority) <= running {
@@ -401,42 +417,11 @@ impl DirectRegistry {
         Some(tid)
     }
 
-    /// Direct calls in progress, for `pidin`: `(client pid, server pid, chid, call)`.
-    pub fn blocked(&self) -> Vec<(Pid, Pid, Chid, authority::Blocked)> {
-        let mut out = Vec::new();
-        for (server, segs) in &self.servers {
-            for p in segs.pairs.values() {
-                for b in authority::blocked(&p.control) {
-                    out.push((p.client, *server, p.chid, b));
-                }
-            }
+    fn states(&self) -> DirectStates {
+        DirectStates {
+            blocked: self.blocked(),
+            receiving: self.receiving(),
         }
-        out
-    }
-
-    /// Threads sleeping in a direct receive, for `pidin`: `(server pid, chid, tid)`, the tid
-    /// with [`qnet_direct::views::CELL_INHERITED`] set if it runs at an inherited priority.
-    pub fn receiving(&self) -> Vec<(Pid, Chid, u32)> {
-        let mut out = Vec::new();
-        for (server, segs) in &self.servers {
-            for &chid in &segs.channels {
-                let Some(ch) = segs.table.channel(chid) else {
-                    continue;
-                };
-                for i in 0..qnet_direct::views::RECEIVER_CELLS {
-                    let tid = ch.receiver_cell(i).map_or(0, |c| c.load(Ordering::Relaxed));
-                    if tid != 0 {
-                        out.push((*server, chid, tid));
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    /// Descriptors the registry holds (for the bench's descriptor rows).
-    pub fn descriptors(&self) -> usize {
-        self.servers.values().map(|s| 3 + s.pairs.len()).sum()
     }
 }
 

@@ -1,15 +1,18 @@
 //! Introspection across the peer link: admin streams (a peer asks for this node's view, or
 //! pings this daemon) and the asking side, plus what the peer table knows about each link
-//! (RTT, address, the peer certificate's name and expiry).
+//! (RTT, address, the peer certificate's name and expiry), [`peer_views`] (the peers as `qnet
+//! nodes` and the metrics show them) and the expiry of this node's certificates.
 //!
 //! An admin stream starts with `PeerStreamFrame { admin | ping }`; each such frame is
 //! answered with one `PeerAdminAnswer`, in order, until the asker finishes its side. Nothing
 //! here changes the kernel.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use qnet_core::Nd;
-use qnet_proto::local::NodeView;
+use qnet_proto::local::{self, NodeView};
 use qnet_proto::peer::{
     PeerAdmin, PeerAdminAnswer, PeerPing, PeerPong, PeerStreamFrame, peer_admin_answer,
     peer_stream_frame,
@@ -18,6 +21,7 @@ use qnet_transport::{PeerConnection, RecvStream, SendStream};
 use rustls_pki_types::CertificateDer;
 
 use super::Peers;
+use super::budget::BudgetStats;
 use super::frames::{self, FrameReader, StreamError};
 use crate::driver::Driver;
 
@@ -73,6 +77,20 @@ pub enum AdminError {
 pub fn cert_not_after(der: &[u8]) -> Option<i64> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some(cert.validity().not_after.timestamp())
+}
+
+/// The expiry of this node's certificate `DIR/NODE.pem`, unix seconds.
+pub fn own_cert_not_after(certs: &Path, node: &str) -> Option<i64> {
+    let pem = std::fs::read(certs.join(format!("{node}.pem"))).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    cert_not_after(&pem.contents)
+}
+
+/// The expiry of the cluster CA's certificate `DIR/ca.pem`, unix seconds.
+pub fn ca_cert_not_after(certs: &Path) -> Option<i64> {
+    let pem = std::fs::read(certs.join("ca.pem")).ok()?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
+    cert_not_after(&pem.contents)
 }
 
 fn peer_cert_not_after(conn: &PeerConnection) -> Option<i64> {
@@ -164,6 +182,92 @@ impl Peers {
     }
 }
 
+/// This node's name and its peers with their links (`qnet nodes`, the per-peer metrics):
+/// every node the kernel numbers, then the names only announced (by a member directory or
+/// mDNS), which have no nd. `peers`: the peer table, if the daemon has one.
+pub fn peer_views(driver: &Driver, peers: Option<&Peers>) -> (String, Vec<local::PeerView>) {
+    let (node, nodes): (String, Vec<(Nd, String, bool)>) = driver.inspect(|kernel, _| {
+        (
+            kernel.node_name(0).unwrap_or_default().to_owned(),
+            kernel
+                .nodes()
+                .map(|(nd, name, up)| (nd, name.to_owned(), up))
+                .collect(),
+        )
+    });
+    let mut members: BTreeMap<String, super::members::MemberView> = peers
+        .map(|p| {
+            p.discovery
+                .members()
+                .views()
+                .into_iter()
+                .map(|v| (v.name.to_string(), v))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unix = |t: std::time::SystemTime| {
+        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        i64::try_from(secs.as_secs()).unwrap_or(i64::MAX)
+    };
+    let member_fields = |view: &mut local::PeerView, m: super::members::MemberView| {
+        view.configured_addr = m.configured.unwrap_or_default();
+        view.last_error = m.last_error;
+        view.last_seen = m.last_seen.map(unix);
+        view.learnt = m.learnt.iter().map(|l| (*l).to_owned()).collect();
+        view.candidates = m.addrs.iter().map(ToString::to_string).collect();
+        view.incarnation = m.incarnation;
+        view.unverified = !m.verified;
+    };
+    let mut views: Vec<local::PeerView> = nodes
+        .into_iter()
+        .map(|(nd, name, up)| {
+            let mut view = local::PeerView {
+                name,
+                nd,
+                up,
+                ..Default::default()
+            };
+            if let Some(node) = peers.map(|p| p.node(nd)) {
+                view.frame_budget = Some(frame_budget(node.budget_stats()));
+            }
+            if let Some(m) = members.remove(&view.name) {
+                member_fields(&mut view, m);
+            }
+            if let Some(info) = peers.and_then(|p| p.link_info(nd)) {
+                view.links = info.links;
+                view.rtt_us = Some(u64::try_from(info.rtt.as_micros()).unwrap_or(u64::MAX));
+                view.addr = info.addr;
+                view.cert_node = info.cert_node;
+                view.cert_not_after = info.cert_not_after;
+                view.stream_window = info.stream_window;
+                view.bytes_sent = info.bytes_sent;
+                view.bytes_received = info.bytes_received;
+            }
+            view
+        })
+        .collect();
+    for (name, m) in members {
+        let mut view = local::PeerView {
+            name,
+            ..Default::default()
+        };
+        member_fields(&mut view, m);
+        views.push(view);
+    }
+    (node, views)
+}
+
+/// A budget's counters as `qnet nodes` shows them.
+pub fn frame_budget(s: BudgetStats) -> local::FrameBudget {
+    local::FrameBudget {
+        used: s.used,
+        peak: s.peak,
+        limit: s.limit,
+        refused: s.refused,
+        timed_out: s.timed_out,
+    }
+}
+
 /// Why an admin stream was closed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -188,7 +292,7 @@ pub async fn serve(
     while let Some(frame) = next {
         let answer = match frame {
             peer_stream_frame::Frame::Admin(_) => {
-                peer_admin_answer::Answer::View(crate::admin::node_view(driver))
+                peer_admin_answer::Answer::View(crate::node_view::node_view(driver))
             }
             peer_stream_frame::Frame::Ping(p) => {
                 peer_admin_answer::Answer::Pong(PeerPong { seq: p.seq })

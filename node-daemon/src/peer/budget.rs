@@ -15,12 +15,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Default budget of one peer node's frames being received.
-pub const DEFAULT_PER_NODE: u64 = 128 << 20;
-
-/// Default budget of all peers' frames being received.
-pub const DEFAULT_TOTAL: u64 = 512 << 20;
-
 /// What one open stream costs at least (its first read buffer and the stream's state): the
 /// concurrent-stream limit a peer gets is its budget divided by this.
 pub const STREAM_COST: u64 = 16 << 10;
@@ -217,7 +211,10 @@ mod tests {
 
     #[test]
     fn the_stream_limit_follows_the_budget() {
-        assert_eq!(max_streams(DEFAULT_PER_NODE), 8192);
+        assert_eq!(
+            max_streams(crate::config::DEFAULT_PEER_MEMORY_PER_NODE),
+            8192
+        );
         assert_eq!(max_streams(0), 64);
         assert_eq!(max_streams(u64::MAX), 16_384);
     }

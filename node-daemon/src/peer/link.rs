@@ -190,6 +190,11 @@ impl PeerEndpoint {
         self.ctx.transport.local_addr().ok()
     }
 
+    /// The peer table, for the parts of the daemon that show it (ADMIN sessions, metrics).
+    pub fn peers(&self) -> Arc<Peers> {
+        self.ctx.peers.clone()
+    }
+
     /// Dial every configured peer, join through the seeds, discover (mDNS if asked) and
     /// accept others, until `cancel`; then close the endpoint. The [`Dialer`] changes the
     /// peers dialled while it runs (a config reload).

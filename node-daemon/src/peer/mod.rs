@@ -12,7 +12,8 @@
 //!   and the count that keeps a call after the pulses its thread sent before it;
 //! - `frames`: cancel-safe framing on QUIC streams;
 //! - `budget`: the memory budgets of frames arriving from peers (per node and in total);
-//! - `admin`: introspection streams (a peer's view, ping) and what is known of each link;
+//! - `admin`: introspection streams (a peer's view, ping), what is known of each link, the
+//!   peers as `qnet nodes` and the metrics show them ([`peer_views`]);
 //! - `window`: the window of concurrent streams a peer may open on a connection (grows with
 //!   use, up to the budget's limit: quinn keeps state for every stream it allows);
 //! - `members`: the member table (every node known by name: addresses, how learnt, last
@@ -41,7 +42,6 @@ mod pulses;
 mod serve;
 mod window;
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
@@ -52,11 +52,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::driver::{Driver, Network};
 use control::Outgoing;
 
-pub use admin::{ADMIN_TIMEOUT, AdminError, LinkInfo, cert_not_after};
-pub use budget::{
-    BudgetStats, DEFAULT_PER_NODE as DEFAULT_PEER_MEMORY_PER_NODE,
-    DEFAULT_TOTAL as DEFAULT_PEER_MEMORY_TOTAL,
+pub use admin::{
+    ADMIN_TIMEOUT, AdminError, LinkInfo, ca_cert_not_after, cert_not_after, frame_budget,
+    own_cert_not_after, peer_views,
 };
+pub use budget::BudgetStats;
 pub use counters::{PeerCounters, PeerCounts};
 pub use discovery::{Counters as DiscoveryCounters, Discovery};
 pub use link::{Dialer, PeerEndpoint, PeerError, start};
@@ -271,11 +271,6 @@ impl Peers {
         }
     }
 
-    /// The peer layer `driver` hands its outputs to, if the daemon has one.
-    pub fn of(driver: &Driver) -> Option<Arc<Peers>> {
-        driver.network()?.clone().as_any().downcast().ok()
-    }
-
     /// Forwarded calls whose stream is open, and live links (all nodes): what the peer table
     /// holds besides one entry per peer node.
     pub fn tables(&self) -> (usize, usize) {
@@ -378,7 +373,7 @@ impl Network for Peers {
             // The callee runs the call after the pulses queued on this link before it.
             let after_pulses = link.map_or(0, |l| l.pulses.pushed());
             if let Some(node) = t.nodes.get(&nd) {
-                node.counters.forwarded(crate::metrics::payload_len(&call));
+                node.counters.forwarded(crate::driver::payload_len(&call));
             }
             t.calls.insert(
                 thread,
@@ -444,10 +439,6 @@ impl Network for Peers {
             let _ = call.abandon.send(());
         }
     }
-
-    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
 }
 
 #[cfg(test)]
@@ -495,21 +486,5 @@ mod tests {
         assert_eq!(current(&peers), Some(2), "another thread");
         peers.finished(thread, 2);
         assert_eq!(current(&peers), None, "current call");
-    }
-
-    /// The driver's peer layer is found again through the driver (admin views use it).
-    #[test]
-    fn the_attached_network_is_these_peers() {
-        let driver = Driver::new(qnet_core::Config::default());
-        assert!(Peers::of(&driver).is_none());
-        let limits = PeerLimits {
-            per_node: 1,
-            total: 1,
-            frame_timeout: std::time::Duration::from_secs(1),
-            log_repeat: std::time::Duration::from_secs(60),
-        };
-        let peers = Peers::new(&driver, 1024, limits, test_discovery());
-        driver.attach_network("n1", 1, peers.clone());
-        assert!(Peers::of(&driver).is_some_and(|p| Arc::ptr_eq(&p, &peers)));
     }
 }

@@ -181,7 +181,7 @@ async fn serve_call(
             _ = send.stopped() => return Err(ServeError::Stopped),
         }
     }
-    node.counters().served(crate::metrics::payload_len(&call));
+    node.counters().served(crate::driver::payload_len(&call));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let response = match driver.remote_call(thread, seq, cred, call, &tx) {
         Some(r) => r,

@@ -20,24 +20,23 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use qnet_core::{Completion, Credentials, Errno, Pid, ProcessKey, ThreadKey};
 use qnet_proto::codec::{CallFailure, DirectRequest, LocalAnswer, LocalRequest, ShmRequest};
 use qnet_proto::convert::ConvertError;
-use qnet_proto::frame::{
-    FrameError, check_eof, decode_frame, encode_frame, encode_frame_split, missing,
-};
+use qnet_proto::frame::FrameError;
 use qnet_proto::hello::{self, BadHello, MAX_HELLO_LEN};
-use qnet_proto::local::{self, ClientFrame, DaemonFrame, SessionKind, client_frame, daemon_frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use qnet_proto::local::{self, ClientFrame, SessionKind, client_frame, daemon_frame};
+use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::fdpass;
+use super::frames::{FrameReader, Writer};
+use super::one_copy::{ClientProcess, ClientProcesses, Pending};
+use super::shm::ShmRegistry;
 use crate::driver::Driver;
-use crate::fdpass;
-use crate::one_copy::{ClientProcess, ClientProcesses, Pending};
-use crate::shm::ShmRegistry;
+use crate::peer::Peers;
 
 /// Largest frame on an SHM session; its requests are a few bytes.
 const MAX_SHM_FRAME_LEN: usize = 1024;
@@ -63,6 +62,9 @@ pub struct SessionContext {
     pub clients: ClientProcesses,
     /// Expiry of this node's certificate (unix seconds), for `qnet nodes`.
     pub cert_not_after: Option<i64>,
+    /// The peer table, when the daemon listens for peers: ADMIN sessions show it and reach
+    /// other nodes through it.
+    pub peers: Option<Arc<Peers>>,
 }
 
 /// Why a session was closed by the daemon.
@@ -158,7 +160,7 @@ async fn session(
     // One copy is for THREAD sessions only (the others carry no payloads).
     let client = match (kind, probe, ctx.one_copy, process) {
         (SessionKind::Thread, 1.., true, Some(client)) => {
-            match crate::one_copy::probe(&client, probe) {
+            match super::one_copy::probe(&client, probe) {
                 Ok(()) => Some(client),
                 Err(reason) => {
                     tracing::debug!(pid = peer.pid, %reason, "one copy off for this session");
@@ -217,7 +219,7 @@ async fn session(
         }
         SessionKind::Admin => {
             out.send(stream, ack).await?;
-            crate::admin::session(stream, ctx).await
+            super::admin::session(stream, ctx).await
         }
     }
 }
@@ -226,97 +228,6 @@ async fn session(
 /// `Ok(None)`: the stream ended before its first byte.
 async fn read_hello(stream: &mut UnixStream) -> Result<Option<ClientFrame>, SessionError> {
     FrameReader::new(MAX_HELLO_LEN).read_exact(stream).await
-}
-
-/// The daemon's one reader of frames on a Unix-socket session: bounded by `max`, cancel-safe
-/// (bytes live in the reader, not in a future, so a session may `select!` between its
-/// socket and its outbox), byte-exact on request (the hello).
-pub(crate) struct FrameReader {
-    buf: BytesMut,
-    max: usize,
-}
-
-impl FrameReader {
-    /// A reader of frames of at most `max` bytes.
-    pub(crate) fn new(max: usize) -> Self {
-        Self {
-            buf: BytesMut::with_capacity(max.min(8 * 1024)),
-            max,
-        }
-    }
-
-    /// A whole frame already read, if there is one; reads nothing.
-    pub(crate) fn next_buffered<M: prost::Message + Default>(
-        &mut self,
-    ) -> Result<Option<M>, FrameError> {
-        decode_frame(&mut self.buf, self.max)
-    }
-
-    /// Read more from `stream`: `Ok(false)` at the end of the stream between frames, an error
-    /// inside one. Cancel-safe.
-    pub(crate) async fn fill(&mut self, stream: &mut UnixStream) -> Result<bool, SessionError> {
-        let n = stream.read_buf(&mut self.buf).await?;
-        self.filled(n)
-    }
-
-    /// After a read of `n` bytes: whether the stream goes on.
-    fn filled(&self, n: usize) -> Result<bool, SessionError> {
-        if n == 0 {
-            self.finish()?;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    /// The next frame, reading as needed; `Ok(None)` at the end of the stream between frames.
-    pub(crate) async fn read<M: prost::Message + Default>(
-        &mut self,
-        stream: &mut UnixStream,
-    ) -> Result<Option<M>, SessionError> {
-        self.read_frame(stream, false).await
-    }
-
-    /// The next frame, reading nothing past it (so that what follows, e.g. an SHM session's
-    /// fd-carrying frame, is left for `recvmsg`); `Ok(None)` at the end of the stream.
-    pub(crate) async fn read_exact<M: prost::Message + Default>(
-        &mut self,
-        stream: &mut UnixStream,
-    ) -> Result<Option<M>, SessionError> {
-        self.read_frame(stream, true).await
-    }
-
-    async fn read_frame<M: prost::Message + Default>(
-        &mut self,
-        stream: &mut UnixStream,
-        exact: bool,
-    ) -> Result<Option<M>, SessionError> {
-        loop {
-            if let Some(frame) = self.next_buffered()? {
-                return Ok(Some(frame));
-            }
-            let more = match exact {
-                false => self.fill(stream).await?,
-                true => {
-                    let want = missing(&self.buf) as u64;
-                    let n = (&mut *stream).take(want).read_buf(&mut self.buf).await?;
-                    self.filled(n)?
-                }
-            };
-            if !more {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// Take bytes read from the stream by other means (`recvmsg`, with descriptors).
-    pub(crate) fn feed(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// At the end of the stream: `Ok` if no frame was cut short.
-    pub(crate) fn finish(&self) -> Result<(), FrameError> {
-        check_eof(&self.buf)
-    }
 }
 
 /// A THREAD session's one-copy state: the client process (`None`: one copy off) and the
@@ -363,7 +274,7 @@ async fn thread_session(
                     "request while the previous call is blocked",
                 ));
             }
-            if let Err(r) = crate::one_copy::resolve(
+            if let Err(r) = super::one_copy::resolve(
                 &mut request,
                 copy.client.as_deref(),
                 ctx.max_message_size,
@@ -549,10 +460,10 @@ async fn shm_session(
 /// Why handle `handle` (made on another node) cannot be opened here, naming that node when a
 /// known node's tag matches.
 fn foreign_handle(ctx: &SessionContext, handle: u64) -> String {
-    let tag = crate::shm::tag_of(handle);
+    let tag = super::shm::tag_of(handle);
     let nodes: Vec<String> = ctx.driver.inspect(|k, _| {
         k.nodes()
-            .filter(|(_, name, _)| crate::shm::node_tag(name) == tag)
+            .filter(|(_, name, _)| super::shm::node_tag(name) == tag)
             .map(|(_, name, _)| name.to_owned())
             .collect()
     });
@@ -573,49 +484,6 @@ fn error_response(errno: Errno, detail: &str) -> local::Response {
         detail: format!("{errno}: {detail}"),
     }
     .into()
-}
-
-/// Encodes daemon frames into one reused buffer; a large payload is not copied into it but
-/// written after it in the same (vectored) write.
-#[derive(Default)]
-struct Writer {
-    buf: BytesMut,
-}
-
-impl Writer {
-    fn encode(&mut self, frame: daemon_frame::Frame) -> &[u8] {
-        self.buf.clear();
-        encode_frame(&DaemonFrame { frame: Some(frame) }, &mut self.buf);
-        &self.buf
-    }
-
-    async fn send(
-        &mut self,
-        stream: &mut UnixStream,
-        frame: daemon_frame::Frame,
-    ) -> Result<(), SessionError> {
-        self.buf.clear();
-        let mut frame = DaemonFrame { frame: Some(frame) };
-        match encode_frame_split(&mut frame, &mut self.buf) {
-            None => stream.write_all(&self.buf).await?,
-            Some(body) => {
-                let mut both = Buf::chain(&self.buf[..], body);
-                stream.write_all_buf(&mut both).await?
-            }
-        }
-        Ok(())
-    }
-
-    /// Send a refusal and end the session.
-    async fn refuse(
-        &mut self,
-        stream: &mut UnixStream,
-        reason: String,
-    ) -> Result<(), SessionError> {
-        self.send(stream, hello::refused(reason)).await?;
-        stream.shutdown().await?;
-        Ok(())
-    }
 }
 
 /// Ends a THREAD session's kernel presence however the session ends (error, cancel, panic).
@@ -645,64 +513,5 @@ impl Drop for ProcessRegistration<'_> {
         if !std::thread::panicking() {
             self.driver.unregister_process(self.pid);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use qnet_proto::frame::frame_to_vec;
-    use qnet_proto::hello::hello;
-
-    use super::*;
-
-    /// The hello is read without consuming what follows it (an SHM session's next frame
-    /// must be read with `recvmsg`, for its descriptors); later frames are read whole however
-    /// they arrive; an end inside a frame is an error, an end between frames is not.
-    #[tokio::test]
-    async fn frames_are_read_whole_and_the_hello_byte_exact() {
-        let (mut client, mut daemon) = UnixStream::pair().unwrap();
-        let first = hello(SessionKind::Shm, 7);
-        let second = hello(SessionKind::Thread, 8);
-        let mut bytes = frame_to_vec(&first);
-        bytes.extend(frame_to_vec(&second));
-        client.write_all(&bytes).await.unwrap();
-        client.shutdown().await.unwrap();
-
-        let got: Option<ClientFrame> = FrameReader::new(MAX_HELLO_LEN)
-            .read_exact(&mut daemon)
-            .await
-            .unwrap();
-        assert_eq!(got, Some(first));
-        // The second frame is still in the socket, whole.
-        let mut rest = Vec::new();
-        daemon.read_to_end(&mut rest).await.unwrap();
-        assert_eq!(rest, frame_to_vec(&second));
-
-        // Frames cut anywhere arrive whole; the end between frames is a clean end.
-        let (mut client, mut daemon) = UnixStream::pair().unwrap();
-        let mut reader = FrameReader::new(MAX_HELLO_LEN);
-        for piece in bytes.chunks(3) {
-            client.write_all(piece).await.unwrap();
-        }
-        client.shutdown().await.unwrap();
-        let a: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
-        let b: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
-        let end: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
-        assert_eq!(
-            (a, b, end),
-            (Some(hello(SessionKind::Shm, 7)), Some(second), None)
-        );
-
-        // An end inside a frame is an error.
-        let (mut client, mut daemon) = UnixStream::pair().unwrap();
-        client.write_all(&bytes[..bytes.len() - 1]).await.unwrap();
-        drop(client);
-        let mut reader = FrameReader::new(MAX_HELLO_LEN);
-        let _: Option<ClientFrame> = reader.read(&mut daemon).await.unwrap();
-        let cut = reader.read::<ClientFrame>(&mut daemon).await;
-        assert!(
-            matches!(cut, Err(SessionError::Frame(FrameError::Truncated { .. }))),
-            "{cut:?}"
-        );
     }
 }

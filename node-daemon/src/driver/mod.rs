@@ -43,21 +43,31 @@
 //! route dropped: a remote call answers once). Lock order: the driver's lock, then the peer
 //! table's; never the reverse.
 //!
+//! The local wing is held the same way: the direct path's authority (`local::direct`) lives
+//! in the driver's state as a [`DirectPath`], handed over by the server, and the sessions
+//! call the driver. So the driver imports neither `peer` nor `local`; both depend on it.
+//!
+//! The driver counts what local clients call ([`CallCounters`], `counters.rs`: per kind,
+//! their payload bytes, errors per errno), which the metrics read; it knows nothing of how
+//! they are exposed.
+//!
 //! Process bookkeeping: a pid's THREAD and PROCESS sessions count towards its liveness (SHM
 //! sessions never touch the kernel and do not count). The first counted session of a pid calls
 //! [`Kernel::handle_process_start`]; a THREAD session's end calls
 //! [`Kernel::handle_thread_exit`]; the end of the last counted session of a pid calls
 //! [`Kernel::handle_process_exit`].
 
-use std::any::Any;
+mod counters;
+
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use qnet_core::{
-    Call, Completion, Credentials, Errno, Kernel, Nd, Notice, Output, Pid, ProcessKey, RemotePulse,
-    ThreadKey, Time,
+    Call, Chid, Completion, Credentials, DirectHead, Errno, Kernel, Nd, Notice, Output, Pid,
+    ProcessKey, RemotePulse, Scoid, ThreadKey, Time,
 };
 use qnet_proto::codec::DirectGrant;
 use qnet_proto::convert::NetmgrRequest;
@@ -65,8 +75,9 @@ use qnet_proto::local;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::local::direct::{DirectRegistry, Refusal};
 use crate::poll::Activity;
+
+pub use counters::{CALL_KINDS, CallCounters, payload_len};
 
 /// A call's result as the kernel gives it; the session turns it into its wire response after
 /// the kernel's lock is released.
@@ -94,8 +105,72 @@ pub trait Network: std::fmt::Debug + Send + Sync {
     fn notify(&self, nd: Nd, notice: Notice);
     /// Local `thread` exited: give up the stream of its forwarded call, if any.
     fn abandon(&self, thread: ThreadKey);
-    /// The layer itself, for its own accessors (`peer::Peers::of`).
-    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+/// The direct path's authority as the driver sees it (the local wing's
+/// `local::direct::DirectRegistry`, handed over by the server with [`Driver::attach_direct`]).
+/// It lives in the driver's state, under the kernel's lock, so that what it does keeps its
+/// order with what the kernel does (a client's abandoned message gets its unblock pulse
+/// before that client's disconnect pulse). The driver calls it with the kernel locked, so it
+/// must not block and must not call back into the driver. As with [`Network`], the driver
+/// does not know the local wing's types: `local` depends on `driver`, never the reverse.
+pub trait DirectPath: std::fmt::Debug + Send {
+    /// The layout version offered at the hello (0: off).
+    fn offered(&self) -> u32;
+    /// `server` serves `chid` (which the kernel has made direct, with `flags`) directly: the
+    /// grant, and the table (read-write) and bells to hand over.
+    fn serve(
+        &mut self,
+        server: Pid,
+        chid: Chid,
+        flags: u32,
+    ) -> Result<(DirectGrant, [OwnedFd; 2]), Refusal>;
+    /// `client` (with `cred`) wants the pair for its connection to `(server, chid, scoid,
+    /// channel flags)`, made now if it has none (then `true`): the grant, and the pair, the
+    /// server's table (read-only) and bells to hand over.
+    fn map(
+        &mut self,
+        client: Pid,
+        cred: Credentials,
+        target: (Pid, Chid, Scoid, u32),
+    ) -> Result<(DirectGrant, [OwnedFd; 3], bool), Refusal>;
+    /// `server` wants the segment of its pair `index`.
+    fn pair(&self, server: Pid, index: u32) -> Result<(DirectGrant, [OwnedFd; 1]), Refusal>;
+    /// How many pairs were made for `chid` of `server` (`None`: not served directly).
+    fn pairs_seq(&self, server: Pid, chid: Chid) -> Option<u32>;
+    /// Publish what the kernel holds for a direct channel ([`Kernel::poll_direct_head`]).
+    fn publish(&self, head: DirectHead);
+    /// `chid` of `server` is gone: its clients' direct calls fail.
+    fn channel_gone(&mut self, server: Pid, chid: Chid);
+    /// Local process `pid` is gone, as a server and as a client; `abandoned(server, chid,
+    /// scoid, priority, rcvid)` for each of its calls a server had received, so that the
+    /// kernel sends the unblock pulse an `_NTO_CHF_UNBLOCK` channel wants.
+    fn process_gone(&mut self, pid: Pid, abandoned: &mut dyn FnMut(Pid, Chid, Scoid, u32, i32));
+    /// Local `client` may have detached its last connection to a direct channel:
+    /// `connected(server, chid)` says whether it still has one.
+    fn connections_changed(&mut self, client: Pid, connected: &dyn Fn(Pid, Chid) -> bool);
+    /// The server boost of a direct send at `priority` to `chid` of `server`: the tid of the
+    /// thread to raise, if it runs below `priority`.
+    fn boost(&self, server: Pid, chid: Chid, priority: u8) -> Option<u32>;
+    /// Direct calls in progress and receivers asleep, for `pidin`.
+    fn states(&self) -> DirectStates;
+}
+
+/// Why a direct request was refused: an errno for the library, which then keeps to the
+/// daemon's path.
+pub type Refusal = (Errno, &'static str);
+
+/// The refusal while no direct path is attached (as `--direct off`'s).
+const DIRECT_OFF: Refusal = (Errno::ENOTSUP, "the direct path is off (--direct off)");
+
+/// What `pidin` shows of the direct path: calls in progress `(client, server, chid, call)`
+/// and threads sleeping in a direct receive `(server, chid, tid)`.
+#[derive(Debug, Default)]
+pub struct DirectStates {
+    /// Calls in progress.
+    pub blocked: Vec<(Pid, Pid, Chid, qnet_direct::authority::Blocked)>,
+    /// Receivers asleep.
+    pub receiving: Vec<(Pid, Chid, u32)>,
 }
 
 /// A thread already has a live session.
@@ -114,7 +189,7 @@ pub struct Driver {
     /// Noted on every kernel lock; keeps the busy poller polling (see `poll`).
     activity: Arc<Activity>,
     /// Calls made by local clients, per kind (`--metrics`).
-    calls: crate::metrics::CallCounters,
+    calls: CallCounters,
 }
 
 #[derive(Debug)]
@@ -127,8 +202,9 @@ struct State {
     /// The daemon is shutting down ([`Driver::stop`]): completions no longer reach local
     /// sessions.
     stopping: bool,
-    /// The direct path's authority (segments, vouched credentials, kernel heads, deaths).
-    direct: DirectRegistry,
+    /// The direct path's authority (segments, vouched credentials, kernel heads, deaths);
+    /// `None`: no direct path (until [`Driver::attach_direct`]).
+    direct: Option<Box<dyn DirectPath>>,
 }
 
 impl Driver {
@@ -136,15 +212,13 @@ impl Driver {
     pub fn new(config: qnet_core::Config) -> Arc<Self> {
         let (timer, _) = watch::channel(None);
         let epoch = Instant::now();
-        let epoch_ns = qnet_direct::now_ns();
-        let queued_pulses = config.limits.queued_pulses as u64;
         Arc::new(Self {
             state: Mutex::new(State {
                 kernel: Kernel::new(config),
                 threads: HashMap::new(),
                 processes: HashMap::new(),
                 stopping: false,
-                direct: DirectRegistry::new(true, queued_pulses, epoch_ns),
+                direct: None,
             }),
             epoch,
             timer,
@@ -156,7 +230,7 @@ impl Driver {
     }
 
     /// Calls made by local clients, per kind.
-    pub fn call_counters(&self) -> &crate::metrics::CallCounters {
+    pub fn call_counters(&self) -> &CallCounters {
         &self.calls
     }
 
@@ -327,34 +401,38 @@ impl Driver {
 
     /// The direct path's layout version offered at the hello (0: off).
     pub fn direct_offered(&self) -> u32 {
-        self.lock().direct.offered()
+        self.lock().direct.as_ref().map_or(0, |d| d.offered())
     }
 
-    /// Turn the direct path on or off (`--direct`); before any session.
-    pub fn set_direct(&self, enabled: bool) {
-        let mut st = self.lock();
-        let limit = st.kernel.config().limits.queued_pulses as u64;
-        let epoch_ns = qnet_direct::now_ns().saturating_sub(self.now().as_nanos() as u64);
-        st.direct = DirectRegistry::new(enabled, limit, epoch_ns);
+    /// The driver's epoch (time 0 of the kernel's times) on CLOCK_MONOTONIC, in ns: the clock
+    /// the direct path stamps its messages with.
+    pub fn epoch_ns(&self) -> u64 {
+        qnet_direct::now_ns().saturating_sub(self.now().as_nanos() as u64)
+    }
+
+    /// The direct path's authority from now on (the server hands it over before any session).
+    pub fn attach_direct(&self, direct: Box<dyn DirectPath>) {
+        self.lock().direct = Some(direct);
     }
 
     /// `DirectServe`: local `server` serves `chid` directly from now on.
     pub fn direct_serve(
         &self,
         server: Pid,
-        chid: qnet_core::Chid,
-    ) -> Result<(DirectGrant, Vec<std::os::fd::OwnedFd>), Refusal> {
-        let mut st = self.lock();
-        if st.direct.offered() == 0 {
-            return Err((Errno::ENOTSUP, "the direct path is off (--direct off)"));
-        }
+        chid: Chid,
+    ) -> Result<(DirectGrant, Vec<OwnedFd>), Refusal> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(direct) = st.direct.as_mut().filter(|d| d.offered() != 0) else {
+            return Err(DIRECT_OFF);
+        };
         let flags = st
             .kernel
             .set_channel_direct(server, chid)
             .map_err(|e| (e, "not a channel of the caller"))?;
-        let (grant, fds) = st.direct.serve(server, chid, flags.0)?;
+        let (grant, fds) = direct.serve(server, chid, flags.0)?;
         // What the kernel already holds for it is published at once.
-        self.finish(&mut st, None);
+        self.finish(st, None);
         Ok((grant, fds.into()))
     }
 
@@ -363,16 +441,18 @@ impl Driver {
         &self,
         client: Pid,
         coid: qnet_core::Coid,
-    ) -> Result<(DirectGrant, Vec<std::os::fd::OwnedFd>), Refusal> {
+    ) -> Result<(DirectGrant, Vec<OwnedFd>), Refusal> {
         let mut st = self.lock();
         let (server, chid, scoid, flags) = st
             .kernel
             .direct_target(client, coid)
             .ok_or((Errno::ENOTSUP, "not a live connection to a direct channel"))?;
         let cred = st.processes.get(&client).map(|p| p.1).unwrap_or_default();
-        let (grant, fds, made) = st
-            .direct
-            .map(client, cred, (server, chid, scoid, flags.0))?;
+        let (grant, fds, made) = st.direct.as_mut().ok_or(DIRECT_OFF)?.map(
+            client,
+            cred,
+            (server, chid, scoid, flags.0),
+        )?;
         if made {
             // Its receivers blocked in the kernel must wait on the direct path now.
             let now = self.now();
@@ -401,7 +481,11 @@ impl Driver {
         if flags.contains(qnet_core::ChannelFlags::FIXED_PRIORITY) {
             return;
         }
-        if let Some(tid) = st.direct.boost(server, chid, priority) {
+        if let Some(tid) = st
+            .direct
+            .as_ref()
+            .and_then(|d| d.boost(server, chid, priority))
+        {
             crate::sched::apply_one(qnet_core::PriorityChange {
                 thread: ThreadKey::local(server, tid),
                 priority,
@@ -419,7 +503,7 @@ impl Driver {
     pub fn direct_receive(
         &self,
         thread: ThreadKey,
-        chid: qnet_core::Chid,
+        chid: Chid,
         cap: u64,
         timeout: Option<qnet_core::Timeout>,
         pairs_seen: u32,
@@ -427,7 +511,11 @@ impl Driver {
     ) -> Option<local::Response> {
         let now = self.now();
         let mut st = self.lock();
-        if st.direct.pairs_seq(thread.pid, chid) != Some(pairs_seen) {
+        let seq = st
+            .direct
+            .as_ref()
+            .and_then(|d| d.pairs_seq(thread.pid, chid));
+        if seq != Some(pairs_seen) {
             return Some(local::Response::from(Err::<Completion, _>(Errno::ERESTART)));
         }
         if let Some(p) = inherited {
@@ -445,8 +533,10 @@ impl Driver {
         &self,
         server: Pid,
         index: u32,
-    ) -> Result<(DirectGrant, Vec<std::os::fd::OwnedFd>), Refusal> {
-        let (grant, fds) = self.lock().direct.pair(server, index)?;
+    ) -> Result<(DirectGrant, Vec<OwnedFd>), Refusal> {
+        let (grant, fds) = (self.lock().direct.as_ref())
+            .ok_or(DIRECT_OFF)?
+            .pair(server, index)?;
         Ok((grant, fds.into()))
     }
 
@@ -484,13 +574,10 @@ impl Driver {
     }
 
     /// Calls in progress on the direct path and threads sleeping in a direct receive, for
-    /// `pidin` (see `local::direct`).
-    pub(crate) fn direct_states(&self) -> crate::local::direct::DirectStates {
+    /// `pidin`.
+    pub(crate) fn direct_states(&self) -> DirectStates {
         let st = self.lock();
-        crate::local::direct::DirectStates {
-            blocked: st.direct.blocked(),
-            receiving: st.direct.receiving(),
-        }
+        st.direct.as_ref().map(|d| d.states()).unwrap_or_default()
     }
 
     /// The size of every table: the kernel's ([`Kernel::records`]), the routes of local
@@ -505,11 +592,6 @@ impl Driver {
             remote,
             st.processes.len(),
         )
-    }
-
-    /// The peer layer, if the daemon has one.
-    pub(crate) fn network(&self) -> Option<&Arc<dyn Network>> {
-        self.network.get()
     }
 
     /// Enforce `limits` from now on (a config reload).
@@ -716,7 +798,9 @@ impl Driver {
             }
         }
         while let Some(head) = st.kernel.poll_direct_head() {
-            st.direct.publish(head);
+            if let Some(direct) = &st.direct {
+                direct.publish(head);
+            }
         }
         while let Some(hit) = st.kernel.poll_limit_hit() {
             tracing::warn!(
@@ -780,15 +864,19 @@ impl State {
         match ends {
             Ends::Nothing => {}
             Ends::Channel(chid) => {
-                if !self.kernel.is_channel_direct(pid, chid) {
-                    self.direct.channel_gone(pid, chid);
+                if let Some(direct) = &mut self.direct
+                    && !self.kernel.is_channel_direct(pid, chid)
+                {
+                    direct.channel_gone(pid, chid);
                 }
             }
             Ends::Connection => {
-                let kernel = &self.kernel;
-                self.direct.connections_changed(pid, |server, chid| {
-                    kernel.is_connected(pid, server, chid)
-                });
+                if let Some(direct) = &mut self.direct {
+                    let kernel = &self.kernel;
+                    direct.connections_changed(pid, &|server, chid| {
+                        kernel.is_connected(pid, server, chid)
+                    });
+                }
             }
         }
     }
@@ -847,19 +935,18 @@ impl State {
             // Not when the daemon stops: its clients' watchdogs end their waits with EIO, as
             // on the socket path (not ESRCH for the servers whose sessions close now).
             let kernel = &mut self.kernel;
-            if !self.stopping {
-                self.direct
-                    .process_gone(pid, |server, chid, scoid, priority, rcvid| {
-                        let priority = priority.min(255) as qnet_core::Priority;
-                        kernel.handle_direct_abandoned(
-                            now,
-                            server,
-                            chid,
-                            scoid,
-                            priority,
-                            rcvid.into(),
-                        );
-                    });
+            if let (false, Some(direct)) = (self.stopping, &mut self.direct) {
+                direct.process_gone(pid, &mut |server, chid, scoid, priority, rcvid| {
+                    let priority = priority.min(255) as qnet_core::Priority;
+                    kernel.handle_direct_abandoned(
+                        now,
+                        server,
+                        chid,
+                        scoid,
+                        priority,
+                        rcvid.into(),
+                    );
+                });
             }
             self.kernel.handle_process_exit(now, process);
         }

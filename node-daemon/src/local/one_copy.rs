@@ -27,16 +27,7 @@ use qnet_core::{Errno, Pid};
 use qnet_proto::local::{self, Span, request::Call as WireCall, response::Result as WireResult};
 use qnet_proto::one_copy::{ONE_COPY_MAGIC, ONE_COPY_MIN, SpanError, checked_total, place};
 
-/// Whether the daemon offers one copy at all (`--one-copy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OneCopy {
-    /// Offered to every client whose memory the daemon may read.
-    #[default]
-    On,
-    /// Never: payloads always travel in the frames.
-    Off,
-}
+use crate::config::OneCopy;
 
 /// Which clients one copy can reach, for the start-up log line: the kernel lets
 /// `process_vm_readv` read a process only with ptrace-attach rights, so it depends on
