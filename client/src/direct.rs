@@ -26,6 +26,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{IoSliceMut, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -199,19 +200,51 @@ pub(crate) fn forget_inherited() {
 }
 
 /// One direct request on an SHM session: the grant and its descriptors.
+/// The process's SHM session for direct-path requests (`DirectServe`, `DirectMap`,
+/// `DirectPair`), kept open and used by one thread at a time: a burst of threads each making
+/// its first call on a coid of its own (1,000 threads REPLY-blocked at once, issue 22's
+/// descriptor row) then costs the daemon one session, where a session per request left up
+/// to ~0.7 descriptors per thread open in the daemon until it saw them close. The pid says
+/// whose it is: a forked child opens its own.
+static REQUESTS: Mutex<Option<(u32, UnixStream)>> = Mutex::new(None);
+
 fn request(req: DirectRequest) -> Result<(DirectGrant, Vec<OwnedFd>)> {
-    let (mut stream, _, _) = session::open(SessionKind::Shm, gettid(), 0)?;
+    let me = std::process::id();
+    let mut kept = lock(&REQUESTS);
     let bytes = crate::shm::frame(LocalRequest::Direct(req));
-    stream.write_all(&bytes).map_err(|e| Error::Daemon {
-        path: session::socket_path(),
-        what: "sending a direct-path request",
-        source: e,
-    })?;
-    let (first, fds) = crate::shm::receive_with_fds(&mut stream)?;
-    match crate::shm::read_answer(&mut stream, &first)? {
-        LocalAnswer::Direct(g) if g.layout == layout::VERSION => Ok((g, fds)),
-        other => Err(session::unexpected("direct-path request", &other)),
+    // A kept session the daemon closed (it restarted) fails at once: then one fresh try.
+    for fresh in [false, true] {
+        let mut stream = match kept.take() {
+            Some((pid, s)) if pid == me && !fresh => s,
+            _ => session::open(SessionKind::Shm, gettid(), 0)?.0,
+        };
+        let answer = stream
+            .write_all(&bytes)
+            .map_err(|e| Error::Daemon {
+                path: session::socket_path(),
+                what: "sending a direct-path request",
+                source: e,
+            })
+            .and_then(|()| crate::shm::receive_with_fds(&mut stream))
+            .and_then(|(first, fds)| Ok((crate::shm::read_answer(&mut stream, &first)?, fds)));
+        let answer = match answer {
+            // The stream broke: try once on a fresh session.
+            Err(e @ Error::Daemon { .. }) if !fresh => {
+                drop(e);
+                continue;
+            }
+            Err(e @ Error::Daemon { .. }) => return Err(e),
+            answer => {
+                *kept = Some((me, stream));
+                answer?
+            }
+        };
+        return match answer {
+            (LocalAnswer::Direct(g), fds) if g.layout == layout::VERSION => Ok((g, fds)),
+            (other, _) => Err(session::unexpected("direct-path request", &other)),
+        };
     }
+    Err(Error::new(Errno::EIO, "a direct-path request"))
 }
 
 fn map(fd: &OwnedFd, kind: Kind, len: usize, writable: bool) -> Option<qnet_direct::Mapping> {
