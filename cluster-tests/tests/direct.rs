@@ -48,6 +48,50 @@ fn msg_sends(addr: &str) -> u64 {
         .map_or(0, |v| v.parse().unwrap())
 }
 
+/// QNX's non-blocking send (`TimerTimeout` with `_NTO_TIMEOUT_SEND` and no time) goes
+/// through when the server waits in `MsgReceive`. A server on the direct path waits in its
+/// library, not in the daemon: the send (which takes the daemon's path) must still reach it,
+/// on either path (the kernel's tests in `core/src/kernel/direct.rs` cover the rest: at
+/// once `ETIMEDOUT` when nobody waits, the REPLY state's zero timeout, the grace).
+#[test]
+fn a_zero_send_timeout_reaches_a_server_waiting_on_the_direct_path() {
+    for direct in ["on", "off"] {
+        let c = Cluster::start_with_args(&["n1"], &[("n1", &["--direct", direct])]);
+        let n1 = c.node("n1");
+        let (_server, target) = warm_server(n1);
+        // A client that made a direct call (so the server sleeps on the direct path, not in
+        // the daemon), a pause, then a send with a zero SEND timeout on the same connection.
+        // It goes through once the server is back in its receive (a slow machine may find it
+        // still busy with the message before: then ETIMEDOUT, as on QNX; retried).
+        for i in 0..5 {
+            let start = Instant::now();
+            let out = loop {
+                let mut now = n1.spawn(
+                    probe(),
+                    &[
+                        "send",
+                        &target,
+                        "now",
+                        "--again",
+                        "--again-now",
+                        "--pause-ms",
+                        "50",
+                    ],
+                );
+                let out = ok_output(&mut now);
+                if !out.contains("again result=err errno=ETIMEDOUT") || start.elapsed() > GUARD {
+                    break out;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            assert!(
+                out.contains("again result=ok status="),
+                "--direct {direct}, send {i} with a zero SEND timeout to a waiting server: {out}"
+            );
+        }
+    }
+}
+
 #[test]
 fn direct_sends_do_not_reach_the_daemon_and_qnet_direct_0_keeps_a_client_off() {
     let c = Cluster::start_with_args(&["n1"], &[("n1", &["--metrics", "127.0.0.1:0"])]);

@@ -34,10 +34,10 @@ pub use flags::{ChannelFlags, TimeoutStates};
 pub use ids::{Chid, Coid, EventId, Nd, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey, Tid};
 pub use info::{ClientInfo, Credentials, MsgInfo, MsgInfoFlags};
 pub use kernel::{
-    ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, DirectHead, Kernel, Limit,
-    LimitHit, Limits, NameSnapshot, Output, PathSnapshot, PriorityCause, PriorityChange,
-    ProcessSnapshot, RCVID_MAX, Records, RemotePulse, ScoidSnapshot, Snapshot, ThreadSnapshot,
-    ThreadState, Time,
+    ChannelSnapshot, Config, ConnectionSnapshot, ConnectionTarget, DIRECT_SEND_GRACE, DirectHead,
+    Kernel, Limit, LimitHit, Limits, NameSnapshot, Output, PathSnapshot, PriorityCause,
+    PriorityChange, ProcessSnapshot, RCVID_MAX, Records, RemotePulse, ScoidSnapshot, Snapshot,
+    ThreadSnapshot, ThreadState, Time,
 };
 pub use notice::Notice;
 pub use pulse::{PULSE_SIZE, Pulse, PulseCode, PulseEvent};

@@ -15,7 +15,10 @@
 //!   `<n>` and a reply of N bytes of the pattern; anything else gets status `<n>` and reply
 //!   `echo:<data>`.
 //! - `send TARGET TEXT [--size N] [--prio P] [--reply-timeout-ms MS] [--again]`: TARGET is
-//!   `node/pid/chid`, `pid/chid` or `name:[node/]name`. Prints `tid=<tid> coid=<coid>`, then
+//!   `node/pid/chid`, `pid/chid` or `name:[node/]name`. `--now`: a zero SEND timeout
+//!   (`TimerTimeout` with `_NTO_TIMEOUT_SEND` and no time: send only to a waiting receiver);
+//!   `--again-now`: the same for the `--again` send only; `--pause-ms MS`: a pause before it.
+//!   Prints `tid=<tid> coid=<coid>`, then
 //!   `result=ok status=<s> data=<text>` or `result=err errno=<ERRNAME>`; `--again` sends once
 //!   more on the same coid (`again result=…`). `--size N` sends N bytes of the pattern.
 //!   `--reply-size N`: an N-byte reply buffer (default 256), checked against the pattern after
@@ -453,7 +456,7 @@ fn send_result(prefix: &str, r: qnet::Result<i64>, reply: &[u8]) {
 fn send(args: &[String]) -> anyhow::Result<()> {
     let [target, text, ..] = args else {
         bail!(
-            "usage: send TARGET TEXT [--size N] [--reply-size N] [--prio P] [--reply-timeout-ms MS] [--again] [--repeat N]"
+            "usage: send TARGET TEXT [--size N] [--reply-size N] [--prio P] [--reply-timeout-ms MS] [--now] [--again [--again-now] [--pause-ms MS]] [--repeat N]"
         )
     };
     let coid = connect(target)?;
@@ -469,6 +472,15 @@ fn send(args: &[String]) -> anyhow::Result<()> {
                 ..Default::default()
             },
             Duration::from_millis(ms.parse()?),
+        );
+    }
+    if args.iter().any(|a| a == "--now") {
+        neutrino::timer_timeout(
+            TimeoutStates {
+                send: true,
+                ..Default::default()
+            },
+            Duration::ZERO,
         );
     }
     let reply_size = opt(args, "--reply-size");
@@ -498,6 +510,18 @@ fn send(args: &[String]) -> anyhow::Result<()> {
         }
     }
     if args.iter().any(|a| a == "--again") {
+        if let Some(ms) = opt(args, "--pause-ms") {
+            std::thread::sleep(Duration::from_millis(ms.parse()?));
+        }
+        if args.iter().any(|a| a == "--again-now") {
+            neutrino::timer_timeout(
+                TimeoutStates {
+                    send: true,
+                    ..Default::default()
+                },
+                Duration::ZERO,
+            );
+        }
         let r = msg_send(coid, &data, &mut reply);
         send_result("again ", r, &[]);
     }

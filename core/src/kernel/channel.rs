@@ -192,6 +192,7 @@ impl Kernel {
                 wait: Wait::Receive { chid, cap },
                 timeout,
                 since: now,
+                immediate: false,
             },
         );
     }
@@ -209,6 +210,8 @@ impl Kernel {
                 message.stage = Stage::Received { msglen };
                 let info = message.info();
                 let data = message.data.slice(..msglen as usize);
+                let client = message.client;
+                self.received_immediate(client);
                 Some(Received::Message { rcvid, info, data })
             }
         }

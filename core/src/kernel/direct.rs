@@ -10,13 +10,21 @@
 
 use std::cmp::Reverse;
 
+use std::time::Duration;
+
+use crate::call::Call;
 use crate::errno::Errno;
 use crate::flags::ChannelFlags;
-use crate::ids::{Chid, Coid, Pid, Priority, ProcessKey, Rcvid, Scoid};
+use crate::ids::{Chid, Coid, Pid, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
 use crate::pulse::{Pulse, PulseCode};
 
 use super::channel::Queued;
 use super::{Kernel, Time};
+
+/// How long a `MsgSend` with a zero SEND timeout waits for a receiver sleeping on the
+/// direct path to take it ([`Kernel::hint_direct_receiver`]): a woken thread's scheduling
+/// delay on a loaded host, with room. Past it the send times out as if nobody had waited.
+pub const DIRECT_SEND_GRACE: Duration = Duration::from_millis(250);
 
 /// What the kernel holds for one direct channel, for the daemon to publish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +154,58 @@ impl Kernel {
         self.handle_timeout(now);
     }
 
+    /// If `call` of `thread` is a `MsgSend` with a zero SEND timeout to a direct channel of
+    /// a local process: that channel, for the daemon to say whether one of its threads
+    /// sleeps in a direct receive ([`Kernel::hint_direct_receiver`]).
+    pub fn zero_send_target(&self, thread: ThreadKey, call: &Call) -> Option<(Pid, Chid)> {
+        let Call::MsgSend {
+            coid,
+            timeout: Some(t),
+            ..
+        } = call
+        else {
+            return None;
+        };
+        if !(t.states.send && t.after.is_zero()) {
+            return None;
+        }
+        let conn = self.live_connection(thread.process(), *coid).ok()?;
+        if conn.server.nd != 0 {
+            return None;
+        }
+        self.channel(conn.server, conn.chid).filter(|c| c.direct)?;
+        Some((conn.server.pid, conn.chid))
+    }
+
+    /// For the next `MsgSend` only: a thread of `chid` of local `server` sleeps in a receive
+    /// on the direct path (the daemon reads it in the channel's receiver cells), so a zero
+    /// SEND timeout to it waits up to [`DIRECT_SEND_GRACE`] for that receiver to take the
+    /// message, as QNX delivers it to a RECEIVE-blocked thread. `None` clears the word.
+    pub fn hint_direct_receiver(&mut self, at: Option<(Pid, Chid)>) {
+        self.direct_waiting = at.map(|(server, chid)| (ProcessKey::local(server), chid));
+    }
+
+    /// `client`'s message was just received: if its zero SEND timeout had the direct grace,
+    /// a REPLY timeout applies now (the caller ends with [`Kernel::handle_timeout`]).
+    pub(super) fn received_immediate(&mut self, client: ThreadKey) {
+        let clock = self.clock;
+        let Some(blocked) = self.blocked.get_mut(&client) else {
+            return;
+        };
+        let Some((deadline, states)) = blocked.timeout else {
+            return;
+        };
+        if !blocked.immediate {
+            return;
+        }
+        blocked.immediate = false;
+        if states.reply {
+            blocked.timeout = Some((clock, states));
+            self.deadlines.remove(&(deadline, client));
+            self.deadlines.insert((clock, client));
+        }
+    }
+
     /// Note that the queue of `chid` of `process` changed, if it is direct.
     pub(super) fn direct_touched(&mut self, process: ProcessKey, chid: Chid) {
         if self.channel(process, chid).is_some_and(|c| c.direct) {
@@ -175,6 +235,29 @@ mod tests {
             }
         }
         got
+    }
+
+    /// The completions of `a` and of `b` among the outputs so far.
+    #[allow(clippy::type_complexity)]
+    fn completions(
+        k: &mut Kernel,
+        a: ThreadKey,
+        b: ThreadKey,
+    ) -> (
+        Option<Result<Completion, Errno>>,
+        Option<Result<Completion, Errno>>,
+    ) {
+        let (mut x, mut y) = (None, None);
+        while let Some(o) = k.poll_output() {
+            if let Output::Complete { thread, result } = o {
+                if thread == a {
+                    x = Some(result);
+                } else if thread == b {
+                    y = Some(result);
+                }
+            }
+        }
+        (x, y)
     }
 
     #[test]
@@ -289,5 +372,155 @@ mod tests {
             panic!()
         };
         assert_eq!((p.code, p.value, p.scoid), (PulseCode::UNBLOCK, 1 << 30, 3));
+    }
+
+    /// A `MsgSend` with a zero SEND timeout to a direct channel: at once `ETIMEDOUT` unless
+    /// the daemon says a receiver sleeps on the direct path; then it waits for that
+    /// receiver (at most [`DIRECT_SEND_GRACE`]), and once received a REPLY timeout fires at
+    /// once, as QNX's zero timeout does to a RECEIVE-blocked server.
+    #[test]
+    fn a_zero_send_timeout_reaches_a_receiver_sleeping_on_the_direct_path() {
+        struct Case {
+            name: &'static str,
+            hinted: bool,
+            reply_state: bool,
+            /// When the server takes it (ms after the send), if it does.
+            taken_after: Option<u64>,
+            /// The client's answer, and when (ms after the send).
+            want: (Result<(), Errno>, u64),
+        }
+        let grace = DIRECT_SEND_GRACE.as_millis() as u64;
+        let cases = [
+            Case {
+                name: "nobody waits: non-blocking",
+                hinted: false,
+                reply_state: false,
+                taken_after: None,
+                want: (Err(Errno::ETIMEDOUT), 0),
+            },
+            Case {
+                name: "a sleeping receiver takes it, the server replies",
+                hinted: true,
+                reply_state: false,
+                taken_after: Some(3),
+                want: (Ok(()), 4),
+            },
+            Case {
+                name: "taken, and the REPLY state times out at once",
+                hinted: true,
+                reply_state: true,
+                taken_after: Some(3),
+                want: (Err(Errno::ETIMEDOUT), 3),
+            },
+            Case {
+                name: "the woken receiver never takes it: the grace ends it",
+                hinted: true,
+                reply_state: false,
+                taken_after: None,
+                want: (Err(Errno::ETIMEDOUT), grace),
+            },
+        ];
+        let ms = Duration::from_millis;
+        for case in cases {
+            let mut k = Kernel::new(Config::default());
+            let server = ThreadKey::local(10, 1);
+            let client = ThreadKey::local(20, 1);
+            k.handle_call(
+                ms(1),
+                server,
+                Call::ChannelCreate {
+                    flags: ChannelFlags::default(),
+                },
+            );
+            let Some(Ok(Completion::Chid(chid))) = completion(&mut k, server) else {
+                panic!()
+            };
+            k.set_channel_direct(10, chid).unwrap();
+            k.handle_call(
+                ms(1),
+                client,
+                Call::ConnectAttach {
+                    nd: 0,
+                    pid: 10,
+                    chid,
+                },
+            );
+            let Some(Ok(Completion::Coid(coid))) = completion(&mut k, client) else {
+                panic!()
+            };
+            let send = Call::MsgSend {
+                coid,
+                data: "hi".into(),
+                reply_cap: 8,
+                priority: 10,
+                realtime: false,
+                timeout: Some(Timeout {
+                    states: TimeoutStates {
+                        send: true,
+                        reply: case.reply_state,
+                        ..Default::default()
+                    },
+                    after: Duration::ZERO,
+                }),
+            };
+            assert_eq!(
+                k.zero_send_target(client, &send),
+                Some((10, chid)),
+                "{}",
+                case.name
+            );
+            k.hint_direct_receiver(case.hinted.then_some((10, chid)));
+            let t0 = 100;
+            k.handle_call(ms(t0), client, send);
+            let mut got = completion(&mut k, client).map(|r| (r, t0));
+            let mut rcvid = None;
+            for at in t0 + 1..=t0 + grace + 1 {
+                if got.is_some() {
+                    break;
+                }
+                if case.taken_after == Some(at - t0) {
+                    let now = Timeout {
+                        states: TimeoutStates {
+                            receive: true,
+                            ..Default::default()
+                        },
+                        after: Duration::ZERO,
+                    };
+                    k.handle_call(
+                        ms(at),
+                        server,
+                        Call::MsgReceive {
+                            chid,
+                            cap: 64,
+                            timeout: Some(now),
+                        },
+                    );
+                    let (mut mine, theirs) = completions(&mut k, server, client);
+                    let Some(Ok(Completion::Received(Received::Message { rcvid: r, .. }))) =
+                        mine.take()
+                    else {
+                        panic!("{}: the server takes it", case.name)
+                    };
+                    rcvid = Some(r);
+                    got = theirs.map(|r| (r, at));
+                    continue;
+                } else if let Some(r) = rcvid.filter(|_| at - t0 == 4) {
+                    k.handle_call(
+                        ms(at),
+                        server,
+                        Call::MsgReply {
+                            rcvid: r,
+                            status: 0,
+                            data: "ok".into(),
+                        },
+                    );
+                } else {
+                    k.handle_timeout(ms(at));
+                }
+                got = completion(&mut k, client).map(|r| (r, at));
+            }
+            let (result, at) = got.unwrap_or_else(|| panic!("{}: never answered", case.name));
+            assert_eq!((result.map(|_| ()), at - t0), case.want, "{}", case.name);
+        }
     }
 }

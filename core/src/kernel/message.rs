@@ -13,6 +13,7 @@ use crate::ids::{Chid, Coid, Nd, Priority, ProcessKey, Rcvid, Scoid, ThreadKey};
 use crate::info::{MsgInfo, MsgInfoFlags};
 
 use super::channel::{QueueKey, Queued};
+use super::direct::DIRECT_SEND_GRACE;
 use super::limits::Limit;
 use super::process::{Blocked, Wait};
 use super::{Kernel, Time};
@@ -237,15 +238,33 @@ impl Kernel {
                 unblock_requested: false,
             },
         );
+        // A zero timeout in the SEND state sends only to a receiver that is waiting. One
+        // sleeping on the direct path is in the library, not here: the daemon says so, and
+        // the message gets `DIRECT_SEND_GRACE` to be taken (the woken receiver takes it
+        // from this queue); once received, a REPLY timeout fires at once, as it would have.
+        let waiting = self.direct_waiting.take() == Some((conn.server, conn.chid));
+        let immediate = waiting
+            && timeout.is_some_and(|t| t.states.send && t.after.is_zero())
+            && self
+                .channel(conn.server, conn.chid)
+                .is_some_and(|c| c.direct);
         let timeout = timeout
             .filter(|t| t.states.send || t.states.reply)
-            .map(|t| (now.saturating_add(t.after), t.states));
+            .map(|t| {
+                let after = if immediate {
+                    DIRECT_SEND_GRACE
+                } else {
+                    t.after
+                };
+                (now.saturating_add(after), t.states)
+            });
         self.block(
             thread,
             Blocked {
                 wait: Wait::Send { rcvid },
                 timeout,
                 since: now,
+                immediate,
             },
         );
         self.deliver(conn.server, conn.chid, priority, Queued::Message(rcvid));

@@ -55,7 +55,7 @@ use self::process::{Blocked, Process};
 use self::remote::RemoteEvent;
 use self::served::Served;
 
-pub use self::direct::DirectHead;
+pub use self::direct::{DIRECT_SEND_GRACE, DirectHead};
 pub use self::introspect::{
     ChannelSnapshot, ConnectionSnapshot, ConnectionTarget, NameSnapshot, ProcessSnapshot, Records,
     ScoidSnapshot, Snapshot, ThreadSnapshot, ThreadState,
@@ -261,6 +261,9 @@ pub struct Kernel {
     clock: Time,
     /// Direct channels whose queue changed since [`Kernel::poll_direct_head`] last looked.
     direct_dirty: BTreeSet<(ProcessKey, Chid)>,
+    /// The daemon's word, for the next `MsgSend` only, that a thread of this direct channel
+    /// sleeps in a receive on the direct path ([`Kernel::hint_direct_receiver`]).
+    direct_waiting: Option<(ProcessKey, Chid)>,
 }
 
 impl Kernel {
@@ -299,6 +302,7 @@ impl Kernel {
             inheritance: priority::Inheritance::default(),
             clock: Time::ZERO,
             direct_dirty: BTreeSet::new(),
+            direct_waiting: None,
         }
     }
 

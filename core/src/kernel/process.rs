@@ -139,6 +139,9 @@ pub(super) struct Blocked {
     pub(super) timeout: Option<(Time, TimeoutStates)>,
     /// When the call that blocked it was made.
     pub(super) since: Time,
+    /// A zero timeout given a grace to reach a receiver sleeping on the direct path
+    /// (`msg_send`): once received, a REPLY timeout fires at once.
+    pub(super) immediate: bool,
 }
 
 impl Kernel {

@@ -527,6 +527,7 @@ impl Kernel {
                 wait: Wait::Forward { nd, seq, what },
                 timeout: None,
                 since: now,
+                immediate: false,
             },
         );
     }

@@ -154,6 +154,9 @@ pub trait DirectPath: std::fmt::Debug + Send {
     fn boost(&self, server: Pid, chid: Chid, priority: u8) -> Option<u32>;
     /// Direct calls in progress and receivers asleep, for `pidin`.
     fn states(&self) -> DirectStates;
+    /// Whether a thread of `server` sleeps in a direct receive on `chid` (RECEIVE-blocked,
+    /// as QNX would show it), for a send with a zero timeout.
+    fn receiving_on(&self, server: Pid, chid: Chid) -> bool;
 }
 
 /// Why a direct request was refused: an errno for the library, which then keeps to the
@@ -327,6 +330,7 @@ impl Driver {
             _ => Ends::Nothing,
         };
         let mut st = self.lock();
+        st.hint_direct_receiver(thread, &call);
         st.kernel.handle_call(now, thread, call);
         let result = self.finish(&mut st, Some(thread));
         if thread.nd == 0 {
@@ -653,6 +657,7 @@ impl Driver {
         let mut st = self.lock();
         // The route of an older call of the thread goes: the kernel settles that call.
         st.threads.remove(&thread);
+        st.hint_direct_receiver(thread, &call);
         st.kernel.handle_remote_call(now, thread, seq, cred, call);
         let result = self.finish(&mut st, Some(thread));
         if result.is_none() {
@@ -858,6 +863,21 @@ enum Ends {
 }
 
 impl State {
+    /// Before `thread` makes `call`: a `MsgSend` with a zero SEND timeout to a direct channel
+    /// reaches a receiver that sleeps on the direct path, as one RECEIVE-blocked in the
+    /// kernel ([`Kernel::hint_direct_receiver`]); the kernel is told whether there is one.
+    fn hint_direct_receiver(&mut self, thread: ThreadKey, call: &Call) {
+        let Some((server, chid)) = self.kernel.zero_send_target(thread, call) else {
+            return;
+        };
+        let waiting = self
+            .direct
+            .as_ref()
+            .is_some_and(|d| d.receiving_on(server, chid));
+        self.kernel
+            .hint_direct_receiver(waiting.then_some((server, chid)));
+    }
+
     /// After a local call of `pid`: a direct channel it destroyed, or the last connection it
     /// detached from one, ends its pairs.
     fn direct_ends(&mut self, pid: Pid, ends: Ends) {

@@ -423,6 +423,13 @@ impl DirectPath for DirectRegistry {
             receiving: self.receiving(),
         }
     }
+
+    fn receiving_on(&self, server: Pid, chid: Chid) -> bool {
+        self.servers
+            .get(&server)
+            .and_then(|s| s.table.channel(chid))
+            .is_some_and(|ch| ch.waiters().load(Ordering::SeqCst) > 0)
+    }
 }
 
 impl ServerSegments {
