@@ -351,6 +351,89 @@ pub unsafe extern "C" fn pthread_create(
     unsafe { f(thread, attr, start, arg) }
 }
 
+type PthreadCancelFn = unsafe extern "C" fn(libc::pthread_t) -> c_int;
+
+/// `pthread_cancel`: glibc's, then, if the thread waits in a call on the direct local path
+/// (a futex wait, which glibc does not treat as a cancellation point), that call ends as an
+/// unblock ends it, and the thread acts on the cancellation in libqnetc right after
+/// ([`CancellableCall`]): QNX's `MsgSend*`, `MsgReceive*` are cancellation points.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_cancel(thread: libc::pthread_t) -> c_int {
+    let Some(f) = crate::next_fn!("pthread_cancel", PthreadCancelFn) else {
+        return libc::ENOSYS;
+    };
+    // SAFETY: glibc's own function with the caller's argument.
+    let r = unsafe { f(thread) };
+    if r == 0 {
+        qnet::pthread_cancelled(thread as usize);
+    }
+    r
+}
+
+unsafe extern "C-unwind" {
+    /// glibc's; it unwinds the calling thread (a forced unwind) when a cancellation is due.
+    fn pthread_testcancel();
+}
+
+/// A libqnetc call that is a cancellation point (`MsgSend*`, `MsgReceive*`): a due
+/// cancellation of the calling thread acts as it starts (unless it starts after a reply,
+/// `MsgReplyReceive`'s) and as it ends ([`CancellableCall::end`]); while it runs, libqnetc's
+/// `pthread_cancel` finds the thread and ends a direct wait of it. Its drop (also when a
+/// cancellation unwinds the thread) forgets the thread.
+pub(crate) struct CancellableCall(bool);
+
+impl CancellableCall {
+    pub(crate) fn begin(test_first: bool) -> Self {
+        let call = CancellableCall(qnet::cancellable_call_begin());
+        if test_first {
+            // SAFETY: no precondition; a due cancellation unwinds from here (dropping
+            // `call`), as from any cancellation point.
+            unsafe { pthread_testcancel() };
+        }
+        call
+    }
+
+    /// The call's end: the thread is forgotten, then a due cancellation acts.
+    pub(crate) fn end(self) {
+        drop(self);
+        // SAFETY: as in `begin`; nothing of the call is left to free.
+        unsafe { pthread_testcancel() };
+    }
+}
+
+impl Drop for CancellableCall {
+    fn drop(&mut self) {
+        if self.0 {
+            qnet::cancellable_call_end();
+        }
+    }
+}
+
+unsafe extern "C" {
+    /// glibc's; not a cancellation point.
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+}
+
+/// Cancellation held off (`PTHREAD_CANCEL_DISABLE`) while it lives, then the state as it was.
+pub(crate) struct CancelHeld(c_int);
+
+impl CancelHeld {
+    pub(crate) fn new() -> Self {
+        let mut old = 0;
+        // SAFETY: a valid out-pointer; 1 is PTHREAD_CANCEL_DISABLE.
+        unsafe { pthread_setcancelstate(1, &mut old) };
+        CancelHeld(old)
+    }
+}
+
+impl Drop for CancelHeld {
+    fn drop(&mut self) {
+        let mut ignored = 0;
+        // SAFETY: puts back the state `new` found.
+        unsafe { pthread_setcancelstate(self.0, &mut ignored) };
+    }
+}
+
 /// `unsigned delay(unsigned msec)` (QNX `<unistd.h>`): sleep `msec` milliseconds; returns 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn delay(msec: c_uint) -> c_uint {

@@ -52,6 +52,21 @@ fn overlaps(a: &[iovec], b: &[iovec]) -> bool {
 /// The common send: QNX code often sends and receives the reply in the same buffer, so the
 /// send parts are copied first when they overlap the reply parts.
 unsafe fn send(coid: c_int, siov: &[iovec], riov: &[iovec]) -> CResult {
+    let call = crate::compat::CancellableCall::begin(true);
+    // SAFETY: the caller's parts.
+    let r = unsafe { send_now(coid, siov, riov) };
+    call.end();
+    r
+}
+
+/// A send that is not a cancellation point (`MsgSend*nc`): cancellation is held off for it.
+unsafe fn send_nc(coid: c_int, siov: &[iovec], riov: &[iovec]) -> CResult {
+    let _held = crate::compat::CancelHeld::new();
+    // SAFETY: the caller's parts.
+    unsafe { send_now(coid, siov, riov) }
+}
+
+unsafe fn send_now(coid: c_int, siov: &[iovec], riov: &[iovec]) -> CResult {
     crate::timer::take_armed();
     let owned: Option<Vec<Vec<u8>>> = overlaps(siov, riov).then(|| {
         siov.iter()
@@ -143,6 +158,14 @@ unsafe fn put_info(out: *mut CMsgInfo, info: &MsgInfo, cap: usize) {
 
 /// `MsgReceivev` (and `MsgReceive`): a kept message first, else the next message or pulse.
 unsafe fn receivev(chid: c_int, riov: &[iovec], info: *mut CMsgInfo) -> CResult {
+    let call = crate::compat::CancellableCall::begin(true);
+    // SAFETY: the caller's parts and info.
+    let r = unsafe { receivev_now(chid, riov, info) };
+    call.end();
+    r
+}
+
+unsafe fn receivev_now(chid: c_int, riov: &[iovec], info: *mut CMsgInfo) -> CResult {
     crate::timer::take_armed();
     let cap: usize = riov.iter().map(|v| v.iov_len).sum();
     if let Some(k) = kept().get_mut(&chid).and_then(VecDeque::pop_front) {
@@ -197,6 +220,24 @@ pub(crate) unsafe fn reply_receive(
     len: usize,
     info: *mut CMsgInfo,
 ) -> Result<Rcvid, Errno> {
+    // A cancellation point after the reply (QNX's MsgReply is none).
+    let call = crate::compat::CancellableCall::begin(false);
+    // SAFETY: the caller's arguments.
+    let r = unsafe { reply_receive_now(rcvid, status, reply, chid, buf, len, info) };
+    call.end();
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn reply_receive_now(
+    rcvid: Rcvid,
+    status: i64,
+    reply: &[u8],
+    chid: Chid,
+    buf: *mut u8,
+    len: usize,
+    info: *mut CMsgInfo,
+) -> Result<Rcvid, Errno> {
     if kept().get(&chid).is_some_and(|k| !k.is_empty()) {
         // A message MsgReceivePulse kept comes first: reply, then take it.
         n::msg_reply(rcvid, status, reply).map_err(errno_of)?;
@@ -205,7 +246,7 @@ pub(crate) unsafe fn reply_receive(
             iov_len: len,
         }];
         // SAFETY: the caller's buffer and info.
-        return unsafe { receivev(chid, &part, info) };
+        return unsafe { receivev_now(chid, &part, info) };
     }
     crate::timer::take_armed();
     // SAFETY: the caller's buffer.
@@ -228,6 +269,14 @@ pub(crate) unsafe fn reply_receive(
 
 /// `MsgReceivePulsev`: only pulses; messages are kept for the next `MsgReceive`.
 unsafe fn receive_pulsev(chid: c_int, riov: &[iovec]) -> CResult {
+    let call = crate::compat::CancellableCall::begin(true);
+    // SAFETY: the caller's parts.
+    let r = unsafe { receive_pulsev_now(chid, riov) };
+    call.end();
+    r
+}
+
+unsafe fn receive_pulsev_now(chid: c_int, riov: &[iovec]) -> CResult {
     let armed = crate::timer::take_armed();
     loop {
         let mut buf = vec![0u8; KEPT_CAP];
@@ -303,10 +352,10 @@ kcall!(
     send(coid, &one(smsg, sbytes), &one(rmsg, rbytes))
 );
 kcall!(
-    /// `MsgSendnc`: `MsgSend` (no cancellation point; the same here).
+    /// `MsgSendnc`: `MsgSend` that is not a cancellation point.
     MsgSendnc, MsgSendnc_r,
     (coid: c_int, smsg: *const c_void, sbytes: usize, rmsg: *mut c_void, rbytes: usize) -> c_long,
-    send(coid, &one(smsg, sbytes), &one(rmsg, rbytes))
+    send_nc(coid, &one(smsg, sbytes), &one(rmsg, rbytes))
 );
 kcall!(
     /// `long MsgSendv(int coid, const iov_t *siov, size_t sparts, const iov_t *riov, size_t rparts)`.
@@ -315,10 +364,10 @@ kcall!(
     send(coid, iovs(siov, sparts), iovs(riov, rparts))
 );
 kcall!(
-    /// `MsgSendvnc`: `MsgSendv`.
+    /// `MsgSendvnc`: `MsgSendv` that is not a cancellation point.
     MsgSendvnc, MsgSendvnc_r,
     (coid: c_int, siov: *const iovec, sparts: usize, riov: *const iovec, rparts: usize) -> c_long,
-    send(coid, iovs(siov, sparts), iovs(riov, rparts))
+    send_nc(coid, iovs(siov, sparts), iovs(riov, rparts))
 );
 kcall!(
     /// `long MsgSendsv(int coid, const void *smsg, size_t sbytes, const iov_t *riov, size_t rparts)`.

@@ -49,6 +49,28 @@ fn every_call_through_the_c_abi() {
     assert!(out.lines().any(|l| l == "failures=0"), "{out}");
 }
 
+/// `pthread_cancel` of a thread blocked in `MsgSend` or `MsgReceive` ends it there, as QNX's
+/// calls are cancellation points: on the direct local path (the daemon's default) a waiting
+/// thread sleeps on a futex, which glibc does not treat as one, and without libqnetc's
+/// `pthread_cancel` the join hung. REPLY-blocked on an `_NTO_CHF_UNBLOCK` channel the server
+/// gets its unblock pulse and the thread ends once answered; with cancellation disabled a
+/// receiver waits on and takes its message.
+#[test]
+fn blocked_calls_are_cancellation_points() {
+    let exe = compile(
+        &crate_dir().join("tests/c/cancel_test.c"),
+        "cancel_test",
+        "-Wall -Wextra -Werror",
+    );
+    let c = local();
+    let mut p = c.node("n1").spawn(&exe, &[]);
+    let (ok, out, err) = p.output();
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(ok && fails.is_empty(), "failures: {fails:#?}\n{out}\n{err}");
+    let passed = out.lines().filter(|l| l.starts_with("PASS")).count();
+    assert!(passed >= 20, "only {passed} checks passed:\n{out}");
+}
+
 /// `pthread_create(NULL, …)` (seen in QNX code) compiles with a warning only, not an error,
 /// without `-Werror`, and every QNX extra is declared.
 #[test]

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::io::{IoSliceMut, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -130,6 +130,139 @@ impl ServedProc {
 struct Waiter {
     cancel: Arc<AtomicBool>,
     wake: WakeAt,
+    /// Its `pthread_self()`, for `pthread_cancel` ([`pthread_cancelled`]).
+    thread: usize,
+}
+
+impl Waiter {
+    /// Make it look up from its wait: it ends as an unblock makes it end.
+    fn interrupt(&self) {
+        self.cancel.store(true, Ordering::Release);
+        match &self.wake {
+            WakeAt::Slot(pair, slot) => {
+                if let Some(word) = pair.upgrade().as_ref().and_then(|p| p.slot_word(*slot)) {
+                    futex::wake_all(word);
+                }
+            }
+            WakeAt::Receive(sp, chid) => sp.wake_all(Some(*chid)),
+        }
+    }
+}
+
+/// Threads (`pthread_self()`) inside a libqnetc call that is a cancellation point
+/// ([`cancellable_call_begin`]), with [`CANCEL_BIT`] set once `pthread_cancel` (libqnetc's,
+/// after glibc's) asked for one. glibc acts on a deferred cancellation only at its own
+/// cancellation points, and a direct wait sleeps on a futex, which is none: so a waiting
+/// thread is woken here, its call ends as an unblock ends it (`EINTR`; REPLY-blocked on an
+/// `_NTO_CHF_UNBLOCK` channel the server gets its pulse and the thread waits for the answer),
+/// and libqnetc then calls `pthread_testcancel`, as QNX's `MsgSend`/`MsgReceive` are
+/// cancellation points. A table of atomics without a lock: a `fork` while another thread
+/// enters or leaves a call leaves the child nothing locked (the child clears the table).
+/// Full (more threads in calls at once than slots), a thread is not found by
+/// `pthread_cancel`: its direct wait then ends only as any call ends.
+static IN_CALL: [AtomicUsize; CALL_SLOTS] = [const { AtomicUsize::new(0) }; CALL_SLOTS];
+const CALL_SLOTS: usize = 16_384;
+/// `pthread_t` is a pointer to glibc's (aligned) thread descriptor: bit 0 is free.
+const CANCEL_BIT: usize = 1;
+
+thread_local! {
+    /// This thread's slot in [`IN_CALL`] while it is in a call (`usize::MAX`: none).
+    static MY_SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+#[allow(unsafe_code)]
+fn pthread_self() -> usize {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() as usize }
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    /// glibc's (not in the `libc` crate for this target); not a cancellation point.
+    fn pthread_setcancelstate(state: libc::c_int, old: *mut libc::c_int) -> libc::c_int;
+}
+
+/// Whether the calling thread can be cancelled now (its cancel state is enabled).
+#[allow(unsafe_code)]
+fn cancel_enabled() -> bool {
+    const ENABLE: libc::c_int = 0; // PTHREAD_CANCEL_ENABLE
+    const DISABLE: libc::c_int = 1; // PTHREAD_CANCEL_DISABLE
+    let mut old = ENABLE;
+    // SAFETY: valid out-pointers; the state is put back as it was.
+    unsafe {
+        pthread_setcancelstate(DISABLE, &mut old);
+        let mut ignored = 0;
+        pthread_setcancelstate(old, &mut ignored);
+    }
+    old == ENABLE
+}
+
+/// Whether `pthread_cancel` asked for the calling thread during its current call.
+fn cancel_asked_here() -> bool {
+    let i = MY_SLOT.with(|s| s.get());
+    i < CALL_SLOTS && IN_CALL[i].load(Ordering::Acquire) & CANCEL_BIT != 0
+}
+
+/// Whether a `pthread_cancel` of the calling thread should end its direct wait now.
+fn cancel_pending_here() -> bool {
+    cancel_asked_here() && cancel_enabled()
+}
+
+/// The calling thread enters a libqnetc call that is a cancellation point (before its first
+/// `pthread_testcancel`, so that a `pthread_cancel` either finds it here or is seen by that
+/// test). `false` if it was not entered (already in one, or the table is full): then do not
+/// call [`cancellable_call_end`].
+pub fn cancellable_call_begin() -> bool {
+    let me = pthread_self();
+    if me & CANCEL_BIT != 0 || MY_SLOT.with(|s| s.get()) != usize::MAX {
+        return false;
+    }
+    let start = (me >> 6).wrapping_mul(0x9E37_79B9_7F4A_7C15) % CALL_SLOTS;
+    for k in 0..CALL_SLOTS {
+        let i = (start + k) % CALL_SLOTS;
+        if IN_CALL[i]
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            MY_SLOT.with(|s| s.set(i));
+            return true;
+        }
+    }
+    false
+}
+
+/// The calling thread leaves that call (normally, or unwound by its cancellation).
+pub fn cancellable_call_end() {
+    let i = MY_SLOT.with(|s| s.replace(usize::MAX));
+    if i < CALL_SLOTS {
+        IN_CALL[i].store(0, Ordering::Release);
+    }
+}
+
+/// `pthread_cancel(thread)` succeeded (libqnetc's `pthread_cancel` calls this after glibc's):
+/// if `thread` is in a libqnetc cancellation point, a direct wait of it ends (see
+/// [`IN_CALL`]).
+pub fn pthread_cancelled(thread: usize) {
+    if thread & CANCEL_BIT != 0 {
+        return;
+    }
+    let found = IN_CALL.iter().any(|s| {
+        s.compare_exchange(
+            thread,
+            thread | CANCEL_BIT,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    });
+    if !found {
+        return;
+    }
+    with_state(|p| {
+        if let Some(w) = p.waiters.values().find(|w| w.thread == thread) {
+            w.interrupt();
+        }
+    });
 }
 
 enum WakeAt {
@@ -195,6 +328,11 @@ pub(crate) fn forget_inherited() {
     if let Ok(mut g) = STATE.try_lock() {
         g.take();
     }
+    // The parent's threads that were in calls do not exist here.
+    for slot in &IN_CALL {
+        slot.store(0, Ordering::Relaxed);
+    }
+    MY_SLOT.with(|s| s.set(usize::MAX));
     ENABLED.store(0, Ordering::Relaxed);
     GONE.store(false, Ordering::Relaxed);
 }
@@ -345,15 +483,7 @@ fn gone_error(what: &'static str) -> Error {
 
 fn register(tid: u32, wake: WakeAt) -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
-    with_state(|p| {
-        p.waiters.insert(
-            tid,
-            Waiter {
-                cancel: cancel.clone(),
-                wake,
-            },
-        )
-    });
+    register_again(tid, &cancel, wake);
     cancel
 }
 
@@ -369,9 +499,26 @@ fn register_again(tid: u32, cancel: &Arc<AtomicBool>, wake: WakeAt) {
             Waiter {
                 cancel: cancel.clone(),
                 wake,
+                thread: pthread_self(),
             },
         )
     });
+    // A pthread_cancel that came before the thread was registered finds no waiter to wake.
+    if cancel_pending_here() {
+        cancel.store(true, Ordering::Release);
+    }
+}
+
+/// Whether the wait registered with `cancel` must end now (an unblock, or a `pthread_cancel`
+/// while the thread's cancel state is enabled; disabled, glibc keeps it for later and the
+/// thread waits on).
+fn interrupted(cancel: &AtomicBool) -> bool {
+    if !cancel.swap(false, Ordering::AcqRel) {
+        return false;
+    }
+    // A cancel flag set only for a pthread_cancel of a thread that cannot be cancelled now
+    // is dropped; an unblock (signal-like, `TimerTimeout`'s own) always ends the wait.
+    !cancel_asked_here() || cancel_enabled()
 }
 
 /// `unblock(tid)` of a thread of this process waiting on the path: it returns `EINTR` (or,
@@ -382,15 +529,7 @@ pub(crate) fn unblock(tid: u32) -> bool {
         let Some(w) = p.waiters.get(&tid) else {
             return false;
         };
-        w.cancel.store(true, Ordering::Release);
-        match &w.wake {
-            WakeAt::Slot(pair, slot) => {
-                if let Some(word) = pair.upgrade().as_ref().and_then(|p| p.slot_word(*slot)) {
-                    futex::wake_all(word);
-                }
-            }
-            WakeAt::Receive(sp, chid) => sp.wake_all(Some(*chid)),
-        }
+        w.interrupt();
         true
     })
 }
@@ -569,7 +708,7 @@ pub(crate) fn send(
     let check = || {
         if GONE.load(Ordering::Acquire) {
             Some(Interrupt::Gone)
-        } else if cancel.swap(false, Ordering::AcqRel) {
+        } else if interrupted(&cancel) {
             Some(Interrupt::Cancel)
         } else {
             None
@@ -905,7 +1044,7 @@ pub(crate) fn receive(
                 });
                 claimed |= slept == Slept::Woken;
                 scan = slept == Slept::Ready;
-                if cancel.swap(false, Ordering::AcqRel) {
+                if interrupted(&cancel) {
                     break Err(Error::new(Errno::EINTR, "MsgReceive"));
                 }
             }

@@ -42,6 +42,9 @@ mod spin;
 pub use channel::{Channel, Received};
 pub use connection::{Connection, SendTimeout};
 pub use direct::{DIRECT_ENV, direct, scribble as direct_scribble};
+/// For libqnetc's `pthread_cancel` and cancellation points (see `direct::CANCELLED`).
+#[doc(hidden)]
+pub use direct::{cancellable_call_begin, cancellable_call_end, pthread_cancelled};
 pub use error::{Error, Result};
 pub use message::Message;
 pub use name::NameAttachment;
