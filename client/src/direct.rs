@@ -221,7 +221,7 @@ pub fn cancellable_call_begin() -> bool {
     for k in 0..CALL_SLOTS {
         let i = (start + k) % CALL_SLOTS;
         if IN_CALL[i]
-            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
             MY_SLOT.with(|s| s.set(i));
@@ -246,14 +246,19 @@ pub fn pthread_cancelled(thread: usize) {
     if thread & CANCEL_BIT != 0 {
         return;
     }
+    // glibc marked the thread cancelled before this (its store, then our loads; the thread
+    // stores its slot, then tests glibc's mark): the fence keeps either side from missing
+    // both. Loads first: a failed compare-and-swap still costs a locked instruction.
+    std::sync::atomic::fence(Ordering::SeqCst);
     let found = IN_CALL.iter().any(|s| {
-        s.compare_exchange(
-            thread,
-            thread | CANCEL_BIT,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        )
-        .is_ok()
+        s.load(Ordering::Relaxed) == thread
+            && s.compare_exchange(
+                thread,
+                thread | CANCEL_BIT,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     });
     if !found {
         return;
