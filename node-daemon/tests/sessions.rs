@@ -382,3 +382,39 @@ fn single_node_daemon_knows_its_own_node_name() {
     }));
     assert_eq!(errno(&r), Some(libc::EHOSTUNREACH), "{r:?}");
 }
+
+/// A client thread that ends with an answer it never read (killed, or cancelled with its
+/// call in flight) resets its socket: the daemon ends the session as an ordinary end, at
+/// debug level, not with a warning an operator would chase.
+#[test]
+fn a_client_that_goes_away_with_an_unread_answer_is_no_warning() {
+    use std::os::fd::AsFd;
+    let d = Daemon::start();
+    let mut good = d.thread(1);
+    let mut gone = d.thread(2);
+    gone.send(client_frame::Frame::Request(Request {
+        call: Some(request::Call::ChannelCreate(local::ChannelCreate {
+            flags: 0,
+        })),
+    }));
+    // Wait for the answer to arrive, then close without reading it.
+    let mut fds = [nix::poll::PollFd::new(
+        gone.stream.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(30_000u16)).unwrap();
+    assert_eq!(ready, 1, "the answer never came");
+    drop(gone);
+    let pid = format!("pid={}", std::process::id());
+    let ended = d
+        .logs
+        .wait(|l| l.contains("the client went away") && l.contains(&pid));
+    assert!(ended.is_some(), "{}", d.logs.dump());
+    let warned = d
+        .logs
+        .dump()
+        .lines()
+        .any(|l| l.contains("WARN") && l.contains("closing session"));
+    assert!(!warned, "{}", d.logs.dump());
+    channel_create(&mut good);
+}

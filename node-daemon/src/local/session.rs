@@ -117,8 +117,21 @@ pub async fn serve(mut stream: UnixStream, ctx: Arc<SessionContext>, cancel: Can
     };
     match result {
         Ok(()) => tracing::debug!(pid = peer.pid, "session ended"),
+        // A client thread or process that ends with a call in flight (killed, cancelled,
+        // exited) resets its socket: an ordinary end, handled as its exit, not a warning.
+        Err(SessionError::Io(e)) if went_away(&e) => {
+            tracing::debug!(pid = peer.pid, reason = %e, "session ended: the client went away")
+        }
         Err(e) => tracing::warn!(pid = peer.pid, reason = %e, "closing session"),
     }
+}
+
+/// Whether `e` only says that the client closed its end (reset, or gone while we wrote).
+fn went_away(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
 }
 
 fn peer(stream: &UnixStream) -> Result<Peer, SessionError> {
