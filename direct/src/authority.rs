@@ -10,8 +10,12 @@ use crate::slot::{self, ABANDONED, CANCELLED, FAILED, POSTED, RECEIVED, SLEEPING
 use crate::views::Pair;
 
 /// The server is gone (or its channel): every call POSTED or RECEIVED in `pair` fails with
-/// `errno` and its client wakes. Returns how many calls failed.
+/// `errno` and its client wakes. Returns how many calls failed. Call it after marking the
+/// pair dead in the table: a client that posts meanwhile looks at the pair's state after
+/// its post ([`crate::client::ClientPair::send`]), and the fence here pairs with its own, so
+/// that either it sees the pair dead or this sees its post.
 pub fn kill_slots(pair: &Pair, errno: i32) -> usize {
+    std::sync::atomic::fence(Ordering::SeqCst);
     let mut n = 0;
     for s in pair.slots() {
         let word = s.word();

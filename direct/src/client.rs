@@ -306,6 +306,24 @@ impl ClientPair {
             return Outcome::Full;
         }
         self.ring_bell();
+        // The server may have died as we posted: the daemon marks the pair dead, then fails
+        // its posted slots (`authority::kill_slots`). If it looked at this slot before our
+        // post, nobody would ever answer it: so look at the pair after posting (the fences
+        // pair up: either we see it dead or it saw our post), and take the post back.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.live()
+            && sl
+                .word()
+                .compare_exchange(
+                    slot::word(g, POSTED),
+                    slot::word(g, CANCELLED),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+        {
+            return Outcome::Dead;
+        }
         self.wait(sl, g, s.priority, reply, deadline, check)
     }
 

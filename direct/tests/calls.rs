@@ -766,3 +766,53 @@ fn many_receivers_and_clients_lose_no_wake_up_even_with_lanes_overwritten() {
         assert_eq!(answered, 4 * 3 * 500, "scribbled: {scribbled}");
     }
 }
+
+/// A server that dies while a client posts: the daemon marks the pair dead, then fails its
+/// posted slots. A post that lands after the daemon looked at its slot must not wait for an
+/// answer that cannot come: the client looks at the pair after posting and takes the post
+/// back. Every call ends at once, `ESRCH` (failed by the daemon) or dead (`EBADF`). The
+/// kill is timed to the client's post, so that some rounds land in the window.
+#[test]
+fn a_post_racing_the_servers_death_never_waits_for_an_answer() {
+    let mut hits = [0usize; 2];
+    for round in 0..400 {
+        let mut d = Daemon::new(0);
+        let (_fd, cp, control) = d.pair(7, 3);
+        let go = Arc::new(AtomicBool::new(false));
+        let started = go.clone();
+        let client = std::thread::spawn(move || {
+            let slot = cp.take_slot().unwrap();
+            let mut reply = [0u8; 4];
+            let mut r = [IoSliceMut::new(&mut reply)];
+            started.store(true, Ordering::Release);
+            cp.send(
+                slot,
+                &Send {
+                    tid: 1,
+                    priority: 10,
+                    coid: 3,
+                    parts: &[b"hi"],
+                    reply_cap: 4,
+                    realtime: false,
+                },
+                &mut r,
+                Some(Deadline::both(Instant::now() + Duration::from_secs(2))),
+                &no_interrupt,
+            )
+        });
+        while !go.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+        for _ in 0..fastrand::usize(..200) {
+            std::hint::spin_loop();
+        }
+        d.table.pair(0).unwrap().set_state(1, PairState::Dead);
+        qnet_direct::authority::kill_slots(&control, 3);
+        match client.join().unwrap() {
+            Outcome::Failed(3) => hits[0] += 1,
+            Outcome::Dead => hits[1] += 1,
+            other => panic!("round {round}: {other:?} (a post the daemon's kill missed)"),
+        }
+    }
+    eprintln!("failed by the kill {}, dead {}", hits[0], hits[1]);
+}

@@ -352,10 +352,12 @@ impl DirectPath for DirectRegistry {
     fn process_gone(&mut self, pid: Pid, abandoned: &mut dyn FnMut(Pid, Chid, Scoid, u32, i32)) {
         if let Some(segs) = self.servers.remove(&pid) {
             for (index, p) in &segs.pairs {
-                authority::kill_slots(&p.control, Errno::ESRCH.0);
+                // Dead first, then the slots: a client posting meanwhile either sees the
+                // pair dead after its post or has its post failed here (`kill_slots`).
                 if let Some(e) = segs.table.pair(*index) {
                     e.set_state(p.generation, PairState::Dead);
                 }
+                authority::kill_slots(&p.control, Errno::ESRCH.0);
                 if let Some(set) = self.clients.get_mut(&p.client) {
                     set.remove(&(pid, *index));
                 }
