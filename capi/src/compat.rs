@@ -401,6 +401,14 @@ impl CancellableCall {
     }
 }
 
+/// Run `call` as a libqnetc cancellation point (see [`CancellableCall`]).
+pub(crate) fn cancellable<R>(test_first: bool, call: impl FnOnce() -> R) -> R {
+    let c = CancellableCall::begin(test_first);
+    let r = call();
+    c.end();
+    r
+}
+
 impl Drop for CancellableCall {
     fn drop(&mut self) {
         if self.0 {

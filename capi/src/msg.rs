@@ -52,11 +52,8 @@ fn overlaps(a: &[iovec], b: &[iovec]) -> bool {
 /// The common send: QNX code often sends and receives the reply in the same buffer, so the
 /// send parts are copied first when they overlap the reply parts.
 unsafe fn send(coid: c_int, siov: &[iovec], riov: &[iovec]) -> CResult {
-    let call = crate::compat::CancellableCall::begin(true);
     // SAFETY: the caller's parts.
-    let r = unsafe { send_now(coid, siov, riov) };
-    call.end();
-    r
+    crate::compat::cancellable(true, || unsafe { send_now(coid, siov, riov) })
 }
 
 /// A send that is not a cancellation point (`MsgSend*nc`): cancellation is held off for it.
@@ -158,11 +155,8 @@ unsafe fn put_info(out: *mut CMsgInfo, info: &MsgInfo, cap: usize) {
 
 /// `MsgReceivev` (and `MsgReceive`): a kept message first, else the next message or pulse.
 unsafe fn receivev(chid: c_int, riov: &[iovec], info: *mut CMsgInfo) -> CResult {
-    let call = crate::compat::CancellableCall::begin(true);
     // SAFETY: the caller's parts and info.
-    let r = unsafe { receivev_now(chid, riov, info) };
-    call.end();
-    r
+    crate::compat::cancellable(true, || unsafe { receivev_now(chid, riov, info) })
 }
 
 unsafe fn receivev_now(chid: c_int, riov: &[iovec], info: *mut CMsgInfo) -> CResult {
@@ -221,11 +215,10 @@ pub(crate) unsafe fn reply_receive(
     info: *mut CMsgInfo,
 ) -> Result<Rcvid, Errno> {
     // A cancellation point after the reply (QNX's MsgReply is none).
-    let call = crate::compat::CancellableCall::begin(false);
     // SAFETY: the caller's arguments.
-    let r = unsafe { reply_receive_now(rcvid, status, reply, chid, buf, len, info) };
-    call.end();
-    r
+    crate::compat::cancellable(false, || unsafe {
+        reply_receive_now(rcvid, status, reply, chid, buf, len, info)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -269,11 +262,8 @@ unsafe fn reply_receive_now(
 
 /// `MsgReceivePulsev`: only pulses; messages are kept for the next `MsgReceive`.
 unsafe fn receive_pulsev(chid: c_int, riov: &[iovec]) -> CResult {
-    let call = crate::compat::CancellableCall::begin(true);
     // SAFETY: the caller's parts.
-    let r = unsafe { receive_pulsev_now(chid, riov) };
-    call.end();
-    r
+    crate::compat::cancellable(true, || unsafe { receive_pulsev_now(chid, riov) })
 }
 
 unsafe fn receive_pulsev_now(chid: c_int, riov: &[iovec]) -> CResult {

@@ -33,9 +33,16 @@ fn layouts_are_qnx_64_bit() {
 /// Every call, success and error cases, through the C ABI against a real daemon.
 #[test]
 fn every_call_through_the_c_abi() {
+    run_checks("api_test", 109);
+}
+
+/// Compile `tests/c/<name>.c` warning-free, run it against a real daemon, and require every
+/// `PASS`/`FAIL` line to be a pass, at least `min_passed` of them (a crash or an early exit
+/// would leave fewer), and its closing `failures=0`.
+fn run_checks(name: &str, min_passed: usize) {
     let exe = compile(
-        &crate_dir().join("tests/c/api_test.c"),
-        "api_test",
+        &crate_dir().join(format!("tests/c/{name}.c")),
+        name,
         "-Wall -Wextra -Werror",
     );
     let c = local();
@@ -44,8 +51,7 @@ fn every_call_through_the_c_abi() {
     let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert!(ok && fails.is_empty(), "failures: {fails:#?}\n{out}\n{err}");
     let passed = out.lines().filter(|l| l.starts_with("PASS")).count();
-    // Every check ran (a crash or an early exit would leave fewer).
-    assert!(passed >= 109, "only {passed} checks passed:\n{out}");
+    assert!(passed >= min_passed, "only {passed} checks passed:\n{out}");
     assert!(out.lines().any(|l| l == "failures=0"), "{out}");
 }
 
@@ -57,18 +63,7 @@ fn every_call_through_the_c_abi() {
 /// receiver waits on and takes its message.
 #[test]
 fn blocked_calls_are_cancellation_points() {
-    let exe = compile(
-        &crate_dir().join("tests/c/cancel_test.c"),
-        "cancel_test",
-        "-Wall -Wextra -Werror",
-    );
-    let c = local();
-    let mut p = c.node("n1").spawn(&exe, &[]);
-    let (ok, out, err) = p.output();
-    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
-    assert!(ok && fails.is_empty(), "failures: {fails:#?}\n{out}\n{err}");
-    let passed = out.lines().filter(|l| l.starts_with("PASS")).count();
-    assert!(passed >= 20, "only {passed} checks passed:\n{out}");
+    run_checks("cancel_test", 20);
 }
 
 /// `pthread_create(NULL, …)` (seen in QNX code) compiles with a warning only, not an error,

@@ -453,6 +453,17 @@ fn send_result(prefix: &str, r: qnet::Result<i64>, reply: &[u8]) {
     }
 }
 
+/// QNX's non-blocking send for the next `MsgSend`: a zero timeout in the SEND state.
+fn arm_zero_send_timeout() {
+    neutrino::timer_timeout(
+        TimeoutStates {
+            send: true,
+            ..Default::default()
+        },
+        Duration::ZERO,
+    );
+}
+
 fn send(args: &[String]) -> anyhow::Result<()> {
     let [target, text, ..] = args else {
         bail!(
@@ -475,13 +486,7 @@ fn send(args: &[String]) -> anyhow::Result<()> {
         );
     }
     if args.iter().any(|a| a == "--now") {
-        neutrino::timer_timeout(
-            TimeoutStates {
-                send: true,
-                ..Default::default()
-            },
-            Duration::ZERO,
-        );
+        arm_zero_send_timeout();
     }
     let reply_size = opt(args, "--reply-size");
     let fill: Option<u8> = opt(args, "--fill").map(str::parse).transpose()?;
@@ -514,13 +519,7 @@ fn send(args: &[String]) -> anyhow::Result<()> {
             std::thread::sleep(Duration::from_millis(ms.parse()?));
         }
         if args.iter().any(|a| a == "--again-now") {
-            neutrino::timer_timeout(
-                TimeoutStates {
-                    send: true,
-                    ..Default::default()
-                },
-                Duration::ZERO,
-            );
+            arm_zero_send_timeout();
         }
         let r = msg_send(coid, &data, &mut reply);
         send_result("again ", r, &[]);

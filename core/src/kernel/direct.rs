@@ -260,6 +260,33 @@ mod tests {
         (x, y)
     }
 
+    /// `client` connects to `chid` of pid 10: its coid.
+    fn connect(k: &mut Kernel, now: Time, client: ThreadKey, chid: Chid) -> Coid {
+        k.handle_call(
+            now,
+            client,
+            Call::ConnectAttach {
+                nd: 0,
+                pid: 10,
+                chid,
+            },
+        );
+        let Some(Ok(Completion::Coid(coid))) = completion(k, client) else {
+            panic!("ConnectAttach")
+        };
+        coid
+    }
+
+    /// A zero RECEIVE timeout: a non-blocking `MsgReceive`.
+    const RECEIVE_NOW: Timeout = Timeout {
+        states: TimeoutStates {
+            send: false,
+            reply: false,
+            receive: true,
+        },
+        after: Duration::ZERO,
+    };
+
     #[test]
     fn a_direct_channel_publishes_what_the_kernel_holds_and_a_zero_timeout_receive_takes_it() {
         let mut k = Kernel::new(Config::default());
@@ -286,18 +313,7 @@ mod tests {
             first: None,
         };
         assert_eq!(k.poll_direct_head(), Some(empty));
-        k.handle_call(
-            t(2),
-            client,
-            Call::ConnectAttach {
-                nd: 0,
-                pid: 10,
-                chid,
-            },
-        );
-        let Some(Ok(Completion::Coid(coid))) = completion(&mut k, client) else {
-            panic!()
-        };
+        let coid = connect(&mut k, t(2), client, chid);
         let send = Call::MsgSend {
             coid,
             data: "hi".into(),
@@ -318,13 +334,7 @@ mod tests {
             })
         );
         assert_eq!(k.poll_direct_head(), None, "reported once");
-        let now = Timeout {
-            states: TimeoutStates {
-                receive: true,
-                ..Default::default()
-            },
-            after: Duration::ZERO,
-        };
+        let now = RECEIVE_NOW;
         k.handle_call(
             t(6),
             server,
@@ -436,18 +446,7 @@ mod tests {
                 panic!()
             };
             k.set_channel_direct(10, chid).unwrap();
-            k.handle_call(
-                ms(1),
-                client,
-                Call::ConnectAttach {
-                    nd: 0,
-                    pid: 10,
-                    chid,
-                },
-            );
-            let Some(Ok(Completion::Coid(coid))) = completion(&mut k, client) else {
-                panic!()
-            };
+            let coid = connect(&mut k, ms(1), client, chid);
             let send = Call::MsgSend {
                 coid,
                 data: "hi".into(),
@@ -479,13 +478,7 @@ mod tests {
                     break;
                 }
                 if case.taken_after == Some(at - t0) {
-                    let now = Timeout {
-                        states: TimeoutStates {
-                            receive: true,
-                            ..Default::default()
-                        },
-                        after: Duration::ZERO,
-                    };
+                    let now = RECEIVE_NOW;
                     k.handle_call(
                         ms(at),
                         server,
