@@ -372,6 +372,18 @@ kcall!(
     send(coid, iovs(siov, sparts), &one(rmsg, rbytes))
 );
 kcall!(
+    /// `MsgSendsvnc`: `MsgSendsv` that is not a cancellation point.
+    MsgSendsvnc, MsgSendsvnc_r,
+    (coid: c_int, smsg: *const c_void, sbytes: usize, riov: *const iovec, rparts: usize) -> c_long,
+    send_nc(coid, &one(smsg, sbytes), iovs(riov, rparts))
+);
+kcall!(
+    /// `MsgSendvsnc`: `MsgSendvs` that is not a cancellation point.
+    MsgSendvsnc, MsgSendvsnc_r,
+    (coid: c_int, siov: *const iovec, sparts: usize, rmsg: *mut c_void, rbytes: usize) -> c_long,
+    send_nc(coid, iovs(siov, sparts), &one(rmsg, rbytes))
+);
+kcall!(
     /// `rcvid_t MsgReceive(int chid, void *msg, size_t bytes, struct _msg_info *info)`.
     MsgReceive, MsgReceive_r,
     (chid: c_int, msg: *mut c_void, nbytes: usize, info: *mut CMsgInfo) -> c_long,

@@ -197,6 +197,10 @@ extern long MsgSendsv(int __coid, const void *__smsg, size_t __sbytes, const iov
 extern long MsgSendsv_r(int __coid, const void *__smsg, size_t __sbytes, const iov_t *__riov, size_t __rparts);
 extern long MsgSendvs(int __coid, const iov_t *__siov, size_t __sparts, void *__rmsg, size_t __rbytes);
 extern long MsgSendvs_r(int __coid, const iov_t *__siov, size_t __sparts, void *__rmsg, size_t __rbytes);
+extern long MsgSendsvnc(int __coid, const void *__smsg, size_t __sbytes, const iov_t *__riov, size_t __rparts);
+extern long MsgSendsvnc_r(int __coid, const void *__smsg, size_t __sbytes, const iov_t *__riov, size_t __rparts);
+extern long MsgSendvsnc(int __coid, const iov_t *__siov, size_t __sparts, void *__rmsg, size_t __rbytes);
+extern long MsgSendvsnc_r(int __coid, const iov_t *__siov, size_t __sparts, void *__rmsg, size_t __rbytes);
 extern int MsgSendPulse(int __coid, int __priority, int __code, int __value);
 extern int MsgSendPulse_r(int __coid, int __priority, int __code, int __value);
 extern int MsgSendPulsePtr(int __coid, int __priority, int __code, void *__value);

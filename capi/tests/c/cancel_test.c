@@ -113,6 +113,10 @@ static void clients(void) {
     pthread_cancel(t);
     CHECK(joined_cancelled(t, 20) == 1, "client: a REPLY-blocked MsgSend is a cancellation point");
     CHECK(MsgSend(coid, "again", 6, rep, sizeof rep) == 0, "client: the connection still works after the cancel");
+    iov_t iov;
+    SETIOV(&iov, rep, sizeof rep);
+    CHECK(MsgSendsvnc(coid, "again", 6, &iov, 1) == 0 && MsgSendvsnc(coid, &iov, 1, rep, sizeof rep) == 0,
+          "client: MsgSendsvnc and MsgSendvsnc (no cancellation points) answered");
     say(back[1], 'b');
 
     /* REPLY-blocked on an _NTO_CHF_UNBLOCK channel: the server decides; the thread ends once
