@@ -1,5 +1,5 @@
 //! A peer that fails at every attempt (a certificate from another CA, an address that does
-//! not resolve) is logged once per cause and `--log-repeat` interval on both nodes, with the
+//! not resolve) is logged once per cause (refusals: per address) and `--log-repeat` interval on both nodes, with the
 //! attempts in between counted, however often it is retried; and no log line carries Rust
 //! `Debug` text. The interval is 5 s here instead of the default minute, so the test counts
 //! lines over ~20 s instead of several minutes; the count, not a timing, is asserted: at most

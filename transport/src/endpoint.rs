@@ -50,8 +50,8 @@ pub struct TransportConfig {
     /// default and show up as loss and erratic latency. Linux silently caps the value at
     /// `net.core.rmem_max`/`wmem_max`; raise those on busy nodes.
     pub socket_buffer_size: Option<usize>,
-    /// How often the same refused incoming connection (same address and cause) is logged
-    /// again while it repeats (with the count in between). Default
+    /// How often refused incoming connections from the same address are logged again while
+    /// they repeat (with the count in between). Default
     /// [`explain::REPEAT`](crate::explain::REPEAT), a minute.
     pub log_repeat: Duration,
 }
@@ -417,18 +417,15 @@ impl IncomingPeer {
             Ok(c) => tracing::debug!(node = %c.peer_node(), %addr, "accepted"),
             Err(e) => {
                 // A peer retries a refused handshake every few seconds: one line per address
-                // and cause per interval; anyone can try, so all causes share a burst limit.
-                let cause = match e {
-                    AcceptError::Handshake { source, .. } => source.to_string(),
-                    AcceptError::PeerIdentity { reason, .. } => reason.clone(),
-                    AcceptError::EndpointClosed => String::new(),
-                };
+                // and interval, whatever the cause (one stranger's attempts end in different
+                // ways: its certificate refused, its own refusal of ours, a dial it gave up);
+                // anyone can try, so all addresses share a burst limit.
                 let now = std::time::Instant::now();
                 let mut r = self
                     .refusals
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let repeated = r.repeats.allow(now, &format!("{} {cause}", addr.ip()));
+                let repeated = r.repeats.allow(now, &addr.ip().to_string());
                 if let Some(repeated) = repeated.filter(|_| r.rate.allow(now).is_some()) {
                     tracing::warn!(repeated, "refused incoming connection: {e}");
                 }

@@ -380,3 +380,66 @@ async fn inconsistent_config_is_refused() {
         qnet_transport::Transport::bind(common::localhost(), certs.node("n1"), cfg).unwrap_err();
     assert!(err.to_string().contains("keep_alive_interval"), "{err}");
 }
+
+/// Log lines captured from a thread's own subscriber (the handshakes below run on the test's
+/// current-thread runtime, so they log there).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self, pattern: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains(pattern))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// One stranger's refused attempts end in different ways (its certificate refused here, ours
+/// refused there): still one line per address and interval, with the others counted in the
+/// next one. Seen in the docker cluster as two lines about one wrong-CA node within seconds.
+#[tokio::test]
+async fn refusals_from_one_address_are_one_line_per_interval_whatever_the_cause() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let ours = Certs::temp("ours", &[]);
+    let theirs = Certs::temp("theirs", &["n1"]);
+    let forged = issue_node_cert(&theirs.ca, "n1", Validity::days(1)).unwrap();
+    let server = bind(ours.node("n2"));
+    let addr = server.local_addr().unwrap();
+    let mut causes = Vec::new();
+    for round in 0..6 {
+        // Alternately: a client trusting our CA with a certificate from another (refused
+        // here), and a node of another cluster (it refuses our certificate).
+        let client = if round % 2 == 0 {
+            bind(NodeIdentity::from_pem(&ours.ca, &forged).unwrap())
+        } else {
+            bind(theirs.node("n1"))
+        };
+        let (_, accepted) =
+            guard(async { tokio::join!(client.connect("n2", addr), server.accept()) }).await;
+        causes.push(accepted.expect_err("a stranger was accepted").to_string());
+    }
+    causes.sort();
+    causes.dedup();
+    assert!(causes.len() >= 2, "one cause only: {causes:?}");
+    let lines = logs.lines("refused incoming connection");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+}
