@@ -40,12 +40,16 @@ fn every_call_through_the_c_abi() {
 /// `PASS`/`FAIL` line to be a pass, at least `min_passed` of them (a crash or an early exit
 /// would leave fewer), and its closing `failures=0`.
 fn run_checks(name: &str, min_passed: usize) {
+    run_checks_on(local(), name, min_passed);
+}
+
+/// As [`run_checks`], against the daemons of `c` (the program runs on `n1`).
+fn run_checks_on(c: qnet_testkit::Cluster, name: &str, min_passed: usize) {
     let exe = compile(
         &crate_dir().join(format!("tests/c/{name}.c")),
         name,
         "-Wall -Wextra -Werror",
     );
-    let c = local();
     let mut p = c.node("n1").spawn(&exe, &[]);
     let (ok, out, err) = p.output();
     let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
@@ -64,6 +68,23 @@ fn run_checks(name: &str, min_passed: usize) {
 #[test]
 fn blocked_calls_are_cancellation_points() {
     run_checks("cancel_test", 20);
+}
+
+/// A signal whose handler runs in a thread blocked in `MsgSend` or `MsgReceive` ends the
+/// call with `EINTR`, as on QNX, with or without `SA_RESTART` (glibc's `signal()` sets it);
+/// REPLY-blocked on an `_NTO_CHF_UNBLOCK` channel the server gets its unblock pulse and the
+/// client its answer; an ignored signal unblocks nothing. On both local paths: the direct
+/// path sleeps on a futex, the daemon's path in `poll`.
+#[test]
+fn signals_unblock_blocked_calls_on_the_direct_path() {
+    run_checks("signal_test", 19);
+}
+
+/// As above, with the daemon's direct path off (every call through the daemon).
+#[test]
+fn signals_unblock_blocked_calls_through_the_daemon() {
+    let c = qnet_testkit::Cluster::start_with_args(&["n1"], &[("n1", &["--direct", "off"])]);
+    run_checks_on(c, "signal_test", 19);
 }
 
 /// `pthread_create(NULL, …)` (seen in QNX code) compiles with a warning only, not an error,

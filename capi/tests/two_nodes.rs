@@ -225,3 +225,46 @@ fn qnet_node_works_for_the_rust_library_too() {
         "{err}"
     );
 }
+
+/// A signal ends a C client's `MsgSend` to another node's server with `EINTR` (the server's
+/// late reply gets `ESRCH`), or, on an `_NTO_CHF_UNBLOCK` channel, becomes the server's
+/// unblock pulse and the client takes its answer: the calling node forwards the unblock.
+/// The signals are sent once the server holds each message, so no state is guessed.
+#[test]
+fn a_signal_unblocks_a_call_to_another_node() {
+    let exe = common::compile(
+        &common::crate_dir().join("tests/c/signal_remote.c"),
+        "signal_remote",
+        "-Wall -Wextra -Werror",
+    );
+    let c = two_nodes();
+    let (n1, n2) = (c.node("n1"), c.node("n2"));
+    let mut s = n2.spawn(&exe, &["server"]);
+    let line = s.line_starting("pid=");
+    let ids = ["pid", "chid", "uchid"].map(|k| field(&line, k).to_owned());
+    let mut cl = n1.spawn(&exe, &["client", "n2", &ids[0], &ids[1], &ids[2]]);
+    let client = cl.pid().to_string();
+    let signal = |sig: &str| {
+        let st = std::process::Command::new("kill")
+            .args([sig, &client])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill {sig} {client}: {st}");
+    };
+    s.line("the first held message", |l| {
+        l == "PASS server: held a remote message"
+    });
+    signal("-USR1");
+    s.line("the second held message", |l| {
+        l == "PASS server: held a remote message on the unblock channel"
+    });
+    signal("-USR2");
+    let (ok, out, err) = cl.output();
+    let (sok, sout, serr) = s.output();
+    for (ok, out, err, min) in [(ok, &out, &err, 4), (sok, &sout, &serr, 6)] {
+        let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+        assert!(ok && fails.is_empty(), "failures: {fails:#?}\n{out}\n{err}");
+        let passed = out.lines().filter(|l| l.starts_with("PASS")).count();
+        assert!(passed >= min, "only {passed} checks passed:\n{out}");
+    }
+}

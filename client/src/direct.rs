@@ -1049,7 +1049,7 @@ pub(crate) fn receive(
                 });
                 claimed |= slept == Slept::Woken;
                 scan = slept == Slept::Ready;
-                if interrupted(&cancel) {
+                if interrupted(&cancel) || slept == Slept::Signal {
                     break Err(Error::new(Errno::EINTR, "MsgReceive"));
                 }
             }

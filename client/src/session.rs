@@ -374,7 +374,8 @@ impl Session {
             _ => daemon_err(path, "reading the response", eof_named(e)),
         };
         if !(std::mem::take(&mut self.spin) && crate::spin::readable_soon(&self.stream)) {
-            wait_readable(&self.stream).map_err(|e| failed(&self.path, e))?;
+            wait_readable(&self.stream, || send_interrupt(&self.stream))
+                .map_err(|e| failed(&self.path, e))?;
         }
         let payload = match self.reader.read_payload(&mut self.stream) {
             Ok(Some(p)) => p,
@@ -436,18 +437,40 @@ fn write_all_vectored(stream: &mut UnixStream, head: &[u8], body: &[u8]) -> io::
 }
 
 /// Block until `stream` has data (or is closed), waiting in `poll(POLLIN)` rather than in a
-/// blocking `recv`.
-fn wait_readable(stream: &UnixStream) -> io::Result<()> {
+/// blocking `recv`. The first time a signal handler runs meanwhile (`poll` fails `EINTR`
+/// whatever `SA_RESTART` says), `on_signal` tells the daemon: QNX unblocks a blocked call
+/// on a signal, and the call's answer says how it ended.
+fn wait_readable(
+    stream: &UnixStream,
+    mut on_signal: impl FnMut() -> io::Result<()>,
+) -> io::Result<()> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    let mut told = false;
     loop {
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EINTR) => {
+                if !std::mem::replace(&mut told, true) {
+                    on_signal()?;
+                }
+            }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Tell the daemon a signal handler ran while this thread's call waits
+/// (`ClientFrame.interrupt`): a blocked call ends as QNX's signal ends it. Nothing answers it.
+fn send_interrupt(mut stream: &UnixStream) -> io::Result<()> {
+    // Rare (once per interrupted call): built when needed. `write_all` retries after a
+    // signal itself.
+    stream.write_all(&qnet_proto::frame::frame_to_vec(&ClientFrame {
+        frame: Some(client_frame::Frame::Interrupt(
+            qnet_proto::local::Interrupt {},
+        )),
+    }))
 }
 
 fn eof_named(e: io::Error) -> io::Error {

@@ -338,6 +338,8 @@ impl ClientPair {
     ) -> Outcome {
         let word = sl.word();
         let mut asked_unblock = false;
+        // A signal handler ran while we slept: QNX unblocks the call (as an unblock does).
+        let mut signalled = false;
         let mut polls = 0u32;
         loop {
             let w = word.load(Ordering::Acquire);
@@ -364,6 +366,7 @@ impl ClientPair {
             let why = match check() {
                 Some(Interrupt::Gone) => return Outcome::Gone,
                 Some(Interrupt::Cancel) => Some(Outcome::Interrupted),
+                None if signalled => Some(Outcome::Interrupted),
                 None if deadline.is_some_and(|d| d.passed_in(slot::state(w))) => {
                     Some(Outcome::TimedOut)
                 }
@@ -430,9 +433,7 @@ impl ClientPair {
                     left
                 }
             });
-            if futex::wait(word, w | SLEEPING, timeout) == Wake::TimedOut {
-                continue;
-            }
+            signalled |= futex::wait(word, w | SLEEPING, timeout) == Wake::Signal;
         }
     }
 }

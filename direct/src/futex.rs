@@ -7,39 +7,48 @@ use std::time::Duration;
 /// Why a wait returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
-    /// Woken, or the word did not hold the expected value, or a signal: look again.
+    /// Woken, or the word did not hold the expected value: look again.
     Look,
     /// The timeout passed.
     TimedOut,
+    /// A signal handler ran in this thread (QNX: a signal unblocks a blocked call).
+    Signal,
 }
+
+/// How long a wait without a timeout sleeps at most before it looks again (it says
+/// [`Wake::Look`]). The kernel restarts an untimed `FUTEX_WAIT` after a handler installed with
+/// `SA_RESTART` (as glibc's `signal()` installs them), so the handler would go unseen; a timed
+/// one is never restarted after a handler and fails `EINTR`.
+const UNTIMED: Duration = Duration::from_secs(3600);
 
 /// Sleep while `word == expected`, at most `timeout` (none: no limit).
 #[allow(unsafe_code)]
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wake {
-    let ts = timeout.map(|t| libc::timespec {
+    let t = timeout.unwrap_or(UNTIMED);
+    let ts = libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: t.subsec_nanos() as libc::c_long,
-    });
-    let tsp = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    };
     // SAFETY: FUTEX_WAIT reads the word at a valid address for the call's duration; the
-    // timespec (if any) lives on this stack frame.
+    // timespec lives on this stack frame.
     let r = unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
             libc::FUTEX_WAIT,
             expected,
-            tsp,
+            &ts as *const libc::timespec,
             std::ptr::null::<u32>(),
             0u32,
         )
     };
-    if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
-        Wake::TimedOut
-    } else {
-        Wake::Look
+    if r != -1 {
+        return Wake::Look;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ETIMEDOUT) if timeout.is_some() => Wake::TimedOut,
+        Some(libc::EINTR) => Wake::Signal,
+        _ => Wake::Look,
     }
 }
 

@@ -228,6 +228,9 @@ pub enum Slept {
     Woken,
     /// The timeout passed.
     TimedOut,
+    /// A signal handler ran in this thread and nobody claimed it: the receive fails `EINTR`,
+    /// as QNX's does.
+    Signal,
 }
 
 impl Served {
@@ -903,6 +906,7 @@ impl Served {
             match futex::wait(word, expected, timeout) {
                 Wake::Look => Slept::Woken,
                 Wake::TimedOut => Slept::TimedOut,
+                Wake::Signal => Slept::Signal,
             }
         };
         if lane.is_some()

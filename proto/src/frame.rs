@@ -139,7 +139,7 @@ impl SplitBody for local::ClientFrame {
                 let (path, body) = r.take_body(min)?;
                 Some((path.within(2)?, body))
             }
-            local::client_frame::Frame::Hello(_) => None,
+            local::client_frame::Frame::Hello(_) | local::client_frame::Frame::Interrupt(_) => None,
         }
     }
 }

@@ -161,6 +161,9 @@ pub fn check_hello(first: ClientFrame) -> Result<Checked, BadHello> {
         Some(client_frame::Frame::Request(_)) => {
             return Err(BadHello::NotAHello("request before hello"));
         }
+        Some(client_frame::Frame::Interrupt(_)) => {
+            return Err(BadHello::NotAHello("interrupt before hello"));
+        }
         None => return Err(BadHello::NotAHello("empty frame instead of hello")),
     };
     if hello.version != LOCAL_PROTOCOL_VERSION {

@@ -48,7 +48,9 @@ pub const PEER_PROTOCOL_VERSION: u32 = 5;
 ///
 /// 3: replies carry the pieces the server wrote (`Reply.pieces`, `data_offset`); a version-2
 /// library would ignore them and lose `MsgWrite` data.
-pub const LOCAL_PROTOCOL_VERSION: u32 = 3;
+/// 4: `ClientFrame.interrupt` (a signal unblocks a blocked call), which a version-3 daemon
+/// would take for an empty frame and close the session on.
+pub const LOCAL_PROTOCOL_VERSION: u32 = 4;
 
 /// Where `qnetd` listens and the library connects when nothing else is said.
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/qnetd.sock";

@@ -277,6 +277,15 @@ async fn thread_session(
         while let Some(frame) = incoming.next_buffered::<ClientFrame>()? {
             let mut request = match frame.frame {
                 Some(client_frame::Frame::Request(r)) => r,
+                Some(client_frame::Frame::Interrupt(_)) => {
+                    // A signal handler ran in the blocked thread: unblock its call (the
+                    // answer comes on the outbox). Not blocked: its answer is already
+                    // written, and the interrupt came too late to matter.
+                    if blocked {
+                        ctx.driver.interrupt(thread);
+                    }
+                    continue;
+                }
                 Some(client_frame::Frame::Hello(_)) => {
                     return Err(SessionError::Unexpected("second hello"));
                 }
@@ -389,6 +398,11 @@ async fn shm_session(
             Some(client_frame::Frame::Request(r)) => r,
             Some(client_frame::Frame::Hello(_)) => {
                 return Err(SessionError::Unexpected("second hello"));
+            }
+            Some(client_frame::Frame::Interrupt(_)) => {
+                return Err(SessionError::Unexpected(
+                    "interrupt on an SHM session (nothing blocks there)",
+                ));
             }
             None => return Err(SessionError::Unexpected("empty frame")),
         };
