@@ -32,6 +32,7 @@ pub mod msg;
 pub mod name;
 pub mod ptrs;
 pub mod resmgr;
+pub mod signals;
 pub mod timer;
 
 use qnet::Errno;

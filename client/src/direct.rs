@@ -909,6 +909,8 @@ pub(crate) fn receive(
         _ => (None, false),
     };
     let tid = gettid();
+    // Signal handlers that run from here on unblock the receive (QNX's rule).
+    let handlers = qnet_direct::signals::count();
     let cancel = register(tid, WakeAt::Receive(sp.clone(), chid));
     sp.note_chid(chid);
     let mut kernel_misses = 0u32;
@@ -1038,18 +1040,30 @@ pub(crate) fn receive(
                 };
                 kernel_misses = 0;
                 let inherited = crate::neutrino::priority_inherited();
-                let slept = Served::sleep(&sp.table, &sp.bells, chid, tid, inherited, left, || {
-                    GONE.load(Ordering::Acquire)
-                        || cancel.load(Ordering::Acquire)
-                        || lock(&sp.served).has_work(chid)
-                        || sp
-                            .table
-                            .channel(chid)
-                            .is_some_and(|c| c.kernel_head().count > 0)
-                });
+                let slept = Served::sleep(
+                    &sp.table,
+                    &sp.bells,
+                    chid,
+                    tid,
+                    inherited,
+                    left,
+                    handlers,
+                    || {
+                        GONE.load(Ordering::Acquire)
+                            || cancel.load(Ordering::Acquire)
+                            || lock(&sp.served).has_work(chid)
+                            || sp
+                                .table
+                                .channel(chid)
+                                .is_some_and(|c| c.kernel_head().count > 0)
+                    },
+                );
                 claimed |= slept == Slept::Woken;
                 scan = slept == Slept::Ready;
-                if interrupted(&cancel) || slept == Slept::Signal {
+                if interrupted(&cancel)
+                    || slept == Slept::Signal
+                    || qnet_direct::signals::count() != handlers
+                {
                     break Err(Error::new(Errno::EINTR, "MsgReceive"));
                 }
             }

@@ -53,6 +53,10 @@ pub use qnet_core::{
     ChannelFlags, Chid, ClientInfo, Coid, Errno, EventId, MsgInfo, MsgInfoFlags, Nd, PULSE_SIZE,
     Pid, Priority, Pulse, PulseCode, PulseEvent, Rcvid, Scoid, Tid, TimeoutStates,
 };
+/// For libqnetc's wrapped signal handlers: a signal unblocks a blocked call, as on QNX
+/// (see `qnet_direct::signals`).
+#[doc(hidden)]
+pub use qnet_direct::signals::{handled as signal_handled, set_wrapped as signals_wrapped};
 pub use session::{
     ONE_COPY_ENV, forget_inherited_sessions, gettid, local_node, one_copy, set_socket_path,
     socket_path,

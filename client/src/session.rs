@@ -90,6 +90,8 @@ pub(crate) struct Session {
     pub(crate) info: DaemonInfo,
     /// The request in flight never blocks: spin briefly for its answer (`spin.rs`).
     spin: bool,
+    /// `qnet_direct::signals::count()` as the request in flight was sent.
+    handlers: u64,
     /// The daemon copies large payloads straight from / into this process's memory
     /// (`qnet_proto::one_copy`): buffers may be named by address.
     pub(crate) one_copy: bool,
@@ -303,6 +305,7 @@ impl Session {
             reader: response_reader(ack.max_message_size),
             info: info_of(&ack),
             spin: false,
+            handlers: 0,
             one_copy: ack.one_copy,
         })
     }
@@ -318,6 +321,7 @@ impl Session {
             reader: response_reader(info.max_message_size),
             info,
             spin: false,
+            handlers: 0,
             one_copy: false,
         }
     }
@@ -345,6 +349,8 @@ impl Session {
     /// Send the frame in the write buffer (and its payload kept aside, if any) and read the
     /// response.
     pub(crate) fn round_trip(&mut self) -> Result<LocalAnswer> {
+        // Signal handlers that run from here on unblock the call (QNX's rule).
+        self.handlers = qnet_direct::signals::count();
         let body = std::mem::take(&mut self.wbody);
         if let Err(e) = write_all_vectored(&mut self.stream, &self.wbuf, &body) {
             return Err(daemon_err(&self.path, "sending a request", e));
@@ -374,7 +380,7 @@ impl Session {
             _ => daemon_err(path, "reading the response", eof_named(e)),
         };
         if !(std::mem::take(&mut self.spin) && crate::spin::readable_soon(&self.stream)) {
-            wait_readable(&self.stream, || send_interrupt(&self.stream))
+            wait_readable(&self.stream, self.handlers, || send_interrupt(&self.stream))
                 .map_err(|e| failed(&self.path, e))?;
         }
         let payload = match self.reader.read_payload(&mut self.stream) {
@@ -437,19 +443,41 @@ fn write_all_vectored(stream: &mut UnixStream, head: &[u8], body: &[u8]) -> io::
 }
 
 /// Block until `stream` has data (or is closed), waiting in `poll(POLLIN)` rather than in a
-/// blocking `recv`. The first time a signal handler runs meanwhile (`poll` fails `EINTR`
-/// whatever `SA_RESTART` says), `on_signal` tells the daemon: QNX unblocks a blocked call
-/// on a signal, and the call's answer says how it ended.
+/// blocking `recv`. The first time a signal handler runs meanwhile, `on_signal` tells the
+/// daemon: QNX unblocks a blocked call on a signal, and the call's answer says how it ended.
+/// A handler is seen by the `EINTR` of `poll` (never restarted, whatever `SA_RESTART` says)
+/// and, for handlers libqnetc wraps, by `qnet_direct::signals::count` moving from
+/// `handlers` (its value as the call began); then the sleep is a `ppoll` that unblocks
+/// signals only as it sleeps, so a handler cannot slip in just before it.
 fn wait_readable(
     stream: &UnixStream,
+    handlers: u64,
     mut on_signal: impl FnMut() -> io::Result<()>,
 ) -> io::Result<()> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll, ppoll};
+    use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
     use std::os::fd::AsFd;
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
     let mut told = false;
     loop {
-        match poll(&mut fds, PollTimeout::NONE) {
+        let signalled = qnet_direct::signals::count() != handlers;
+        let r = if told {
+            poll(&mut fds, PollTimeout::NONE)
+        } else if signalled {
+            Err(nix::errno::Errno::EINTR)
+        } else if qnet_direct::signals::wrapped() {
+            let mut old = SigSet::empty();
+            pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old))?;
+            let r = match qnet_direct::signals::count() != handlers {
+                true => Err(nix::errno::Errno::EINTR),
+                false => ppoll(&mut fds, None, Some(old)),
+            };
+            pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)?;
+            r
+        } else {
+            poll(&mut fds, PollTimeout::NONE)
+        };
+        match r {
             Ok(_) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => {
                 if !std::mem::replace(&mut told, true) {

@@ -76,6 +76,7 @@ fn main() {
                     1,
                     false,
                     Some(Duration::from_millis(100)),
+                    qnet_direct::signals::count(),
                     || served.has_work(1),
                 );
             }

@@ -277,6 +277,8 @@ impl ClientPair {
         deadline: Option<Deadline>,
         check: &dyn Fn() -> Option<Interrupt>,
     ) -> Outcome {
+        // Signal handlers that run from here on unblock the call (QNX's rule).
+        let handlers = crate::signals::count();
         if !self.live() {
             return Outcome::Dead;
         }
@@ -324,9 +326,10 @@ impl ClientPair {
         {
             return Outcome::Dead;
         }
-        self.wait(sl, g, s.priority, reply, deadline, check)
+        self.wait(sl, g, s.priority, reply, deadline, check, handlers)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn wait(
         &self,
         sl: Slot<'_>,
@@ -335,6 +338,7 @@ impl ClientPair {
         reply: &mut [IoSliceMut<'_>],
         mut deadline: Option<Deadline>,
         check: &dyn Fn() -> Option<Interrupt>,
+        handlers: u64,
     ) -> Outcome {
         let word = sl.word();
         let mut asked_unblock = false;
@@ -433,7 +437,9 @@ impl ClientPair {
                     left
                 }
             });
-            signalled |= futex::wait(word, w | SLEEPING, timeout) == Wake::Signal;
+            // A handler that runs from here clears our SLEEPING bit: the server then skips
+            // the wake-up, which is right, as the wait returns at once.
+            signalled |= futex::wait(word, w | SLEEPING, w, timeout, handlers) == Wake::Signal;
         }
     }
 }

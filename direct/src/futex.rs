@@ -21,9 +21,33 @@ pub enum Wake {
 /// one is never restarted after a handler and fails `EINTR`.
 const UNTIMED: Duration = Duration::from_secs(3600);
 
-/// Sleep while `word == expected`, at most `timeout` (none: no limit).
+/// Sleep while `word == expected`, at most `timeout` (none: no limit), for a call that
+/// began when [`crate::signals::count`] was `handlers`: if a wrapped signal handler ran
+/// since, it does not sleep at all ([`Wake::Signal`]). One that runs from here on sets the
+/// word to `poked` (if it still holds `expected`), so the wait cannot begin after it
+/// ([`crate::signals`]): `poked` must be a value the word's other users take as harmless
+/// (a cleared "sleeping" bit, one more ring).
+pub fn wait(
+    word: &AtomicU32,
+    expected: u32,
+    poked: u32,
+    timeout: Option<Duration>,
+    handlers: u64,
+) -> Wake {
+    crate::signals::publish(word, expected, poked);
+    let wake = match crate::signals::count() == handlers {
+        true => wait_published(word, expected, timeout),
+        false => Wake::Signal,
+    };
+    crate::signals::unpublish();
+    if crate::signals::count() != handlers {
+        return Wake::Signal;
+    }
+    wake
+}
+
 #[allow(unsafe_code)]
-pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wake {
+fn wait_published(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Wake {
     let t = timeout.unwrap_or(UNTIMED);
     let ts = libc::timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,

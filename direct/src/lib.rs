@@ -28,6 +28,7 @@ pub mod layout;
 mod map;
 pub mod segment;
 pub mod server;
+pub mod signals;
 pub mod slot;
 pub mod views;
 

@@ -860,7 +860,9 @@ impl Served {
     ///
     /// [`Slept::Woken`] also means "claimed": a waker counted on this thread for what it
     /// posted, so a receive that leaves without taking anything passes the wake-up on
-    /// ([`crate::views::wake_one`]).
+    /// ([`crate::views::wake_one`]). `handlers` is [`crate::signals::count`] at the
+    /// receive's start: a wrapped signal handler run since makes it [`Slept::Signal`] without
+    /// sleeping (or the caller sees the count move when a waker's claim hides it).
     #[allow(clippy::too_many_arguments)]
     pub fn sleep(
         table: &Table,
@@ -869,6 +871,7 @@ impl Served {
         tid: u32,
         inherited: bool,
         timeout: Option<Duration>,
+        handlers: u64,
         ready: impl FnOnce() -> bool,
     ) -> Slept {
         let (Some(ch), Some(bell)) = (table.channel(chid), bells.bell(chid)) else {
@@ -887,23 +890,29 @@ impl Served {
         });
         let lane = cell.and_then(|(i, _)| bells.lane(chid, i));
         // The word to sleep on and the value it must still hold.
-        let (word, expected) = match lane {
+        // And the value a signal handler pokes in (`futex::wait`): the lane without its
+        // sleeping bit (taken below as "claimed": look, and pass a wake-up on), or one more
+        // ring of the bell (its other sleepers look again at most).
+        let (word, expected, poked) = match lane {
             Some(lane) => {
                 let mut v = lane.load(Ordering::SeqCst);
                 loop {
                     let want = v | crate::views::LANE_SLEEPING;
                     match lane.compare_exchange(v, want, Ordering::SeqCst, Ordering::SeqCst) {
-                        Ok(_) => break (lane, want),
+                        Ok(_) => break (lane, want, v & !crate::views::LANE_SLEEPING),
                         Err(now) => v = now,
                     }
                 }
             }
-            None => (bell, bell.load(Ordering::SeqCst)),
+            None => {
+                let b = bell.load(Ordering::SeqCst);
+                (bell, b, b.wrapping_add(1))
+            }
         };
         let mut wake = if ready() {
             Slept::Ready
         } else {
-            match futex::wait(word, expected, timeout) {
+            match futex::wait(word, expected, poked, timeout, handlers) {
                 Wake::Look => Slept::Woken,
                 Wake::TimedOut => Slept::TimedOut,
                 Wake::Signal => Slept::Signal,

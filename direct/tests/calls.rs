@@ -124,6 +124,7 @@ fn receive(
             1,
             false,
             Some(Duration::from_millis(50)),
+            qnet_direct::signals::count(),
             || served.lock().unwrap().has_work(CHID),
         );
     }
@@ -613,7 +614,8 @@ fn pool_receive(
             let s = served.lock().unwrap();
             (s.table(), s.bells())
         };
-        let slept = Served::sleep(&table, &bells, CHID, tid, false, None, || {
+        let handlers = qnet_direct::signals::count();
+        let slept = Served::sleep(&table, &bells, CHID, tid, false, None, handlers, || {
             stop.load(Ordering::Acquire) || served.lock().unwrap().has_work(CHID)
         });
         if slept == qnet_direct::server::Slept::Woken {

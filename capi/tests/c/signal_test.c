@@ -38,6 +38,14 @@ static void on_signal(int sig) {
     handled++;
 }
 
+static volatile sig_atomic_t info_signo;
+static volatile pid_t info_pid;
+static void on_info(int sig, siginfo_t *info, void *ctx) {
+    (void)ctx;
+    info_signo = sig == info->si_signo ? sig : -1;
+    info_pid = info->si_pid;
+}
+
 /* SIGUSR1: a handler without SA_RESTART; SIGUSR2: glibc's signal(), which sets SA_RESTART. */
 static void install(void) {
     struct sigaction sa;
@@ -139,13 +147,15 @@ static void clients(void) {
           "client: a signal ends a SEND-blocked MsgSend with EINTR");
     say(back[1], 'g');
 
-    /* alarm() as a timeout, in the main thread. */
+    /* alarm() as a timeout, in the main thread (once the server has looked for the
+     * withdrawn message). */
+    wait_for(go[0], 'h');
     signal(SIGALRM, on_signal);
     alarm(1);
     errno = 0;
     int r = MsgSend(ucoid, "alarm", 6, rep, sizeof rep);
     CHECK(r == -1 && errno == EINTR, "client: alarm() ends a blocked MsgSend with EINTR");
-    say(back[1], 'h');
+    say(back[1], 'i');
     exit(failures != 0);
 }
 
@@ -159,6 +169,25 @@ int main(void) {
     if (child == 0)
         clients();
     install();
+
+    /* libqnetc wraps handlers; the program still sees its own. */
+    struct sigaction old;
+    CHECK(sigaction(SIGUSR1, NULL, &old) == 0 && old.sa_handler == on_signal &&
+              !(old.sa_flags & (SA_SIGINFO | SA_RESTART)),
+          "server: sigaction shows the program's handler and flags");
+    CHECK(sigaction(SIGUSR2, NULL, &old) == 0 && old.sa_handler == on_signal &&
+              (old.sa_flags & SA_RESTART) && !(old.sa_flags & SA_SIGINFO),
+          "server: signal() installed it with SA_RESTART");
+    CHECK(signal(SIGUSR2, on_signal) == on_signal, "server: signal() returns the previous handler");
+    struct sigaction si;
+    memset(&si, 0, sizeof si);
+    si.sa_sigaction = on_info;
+    si.sa_flags = SA_SIGINFO;
+    sigaction(SIGWINCH, &si, NULL);
+    raise(SIGWINCH);
+    CHECK(info_signo == SIGWINCH && info_pid == getpid(), "server: an SA_SIGINFO handler gets its siginfo");
+    signal(SIGWINCH, SIG_DFL);
+    CHECK(sigaction(SIGWINCH, NULL, &old) == 0 && old.sa_handler == SIG_DFL, "server: SIG_DFL is itself");
 
     char buf[64];
     struct _pulse *pulse = (struct _pulse *)buf;
@@ -222,9 +251,14 @@ int main(void) {
     TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, NULL, NULL);
     errno = 0;
     p = MsgReceive(uchid, buf, sizeof buf, NULL);
+    if (p == 0)
+        printf("got a pulse, code %d value %d\n", pulse->code, pulse->value.sival_int);
+    else if (p > 0)
+        printf("got a message \"%.8s\"\n", buf);
     CHECK(p == -1 && errno == ETIMEDOUT, "server: an interrupted SEND-blocked message is withdrawn");
+    say(go[1], 'h');
 
-    wait_for(back[0], 'h');
+    wait_for(back[0], 'i');
     TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_RECEIVE, NULL, NULL, NULL);
     errno = 0;
     p = MsgReceive(uchid, buf, sizeof buf, NULL);

@@ -3,6 +3,11 @@
 //!
 //! Every call blocks only the calling OS thread, on that thread's own session with `qnetd`.
 //! Errors carry the errno QNX would set, as Linux's number for it ([`crate::Error::errno`]).
+//!
+//! As on QNX, a signal whose handler runs in a thread blocked in a send or receive unblocks
+//! the call: it fails with `EINTR`, or, REPLY-blocked on an `_NTO_CHF_UNBLOCK` channel, the
+//! server gets an unblock pulse and the call returns its answer. `SA_RESTART` does not
+//! change this; a signal with no handler (ignored, or blocked in the thread) unblocks nothing.
 
 mod channel;
 mod event;

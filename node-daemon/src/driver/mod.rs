@@ -343,18 +343,6 @@ impl Driver {
         result.map(local::Response::from)
     }
 
-    /// A signal handler ran while local `thread` was blocked in a call: unblock it as QNX's
-    /// signal does (`EINTR`; REPLY-blocked on an `_NTO_CHF_UNBLOCK` channel, the server gets
-    /// an unblock pulse and decides). The call's answer, if this ends it, goes to the
-    /// thread's outbox like any late answer.
-    pub fn interrupt(&self, thread: ThreadKey) {
-        let now = self.now();
-        let mut st = self.lock();
-        st.kernel.handle_unblock(now, thread);
-        let _ = self.finish(&mut st, None);
-        tracing::debug!(%thread, "call interrupted by a signal");
-    }
-
     /// As [`Driver::call`], with the kernel's answer itself (for callers inside the daemon,
     /// e.g. the FUSE mount, that have no wire to write it to).
     pub fn call_answer(&self, thread: ThreadKey, call: Call) -> Option<Answer> {
@@ -367,7 +355,10 @@ impl Driver {
 
     /// Cancel local `thread`'s blocking call, as a signal does on QNX
     /// ([`Kernel::handle_unblock`]: `EINTR`, or the server's unblock pulse for a
-    /// REPLY-blocked send on an `_NTO_CHF_UNBLOCK` channel).
+    /// REPLY-blocked send on an `_NTO_CHF_UNBLOCK` channel): the FUSE mount's interrupt, and
+    /// a signal handler that ran in a client thread blocked on its session
+    /// (`ClientFrame.interrupt`). The answer, if this ends the call, goes where the call's
+    /// own answer would.
     pub fn unblock(&self, thread: ThreadKey) {
         let now = self.now();
         let mut st = self.lock();

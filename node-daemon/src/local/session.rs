@@ -282,7 +282,7 @@ async fn thread_session(
                     // answer comes on the outbox). Not blocked: its answer is already
                     // written, and the interrupt came too late to matter.
                     if blocked {
-                        ctx.driver.interrupt(thread);
+                        ctx.driver.unblock(thread);
                     }
                     continue;
                 }
