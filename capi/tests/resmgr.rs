@@ -243,3 +243,46 @@ fn a_remote_manager_that_dies_releases_its_blocked_readers_and_its_path() {
     let (n1, n2) = (c.node("n1"), c.node("n2"));
     death_with_a_blocked_reader(n2, n1, "/dev/qnet/far", "/net/n2/dev/qnet/far");
 }
+
+/// A thread-pool manager whose `io_read` is still running when its client is killed: the
+/// disconnect pulse is handled on another pool thread, and the OCB the read uses is freed
+/// only once the read returns (it was freed under it, and the manager crashed in the
+/// library's unlock). The manager goes on serving.
+#[test]
+fn a_client_killed_during_a_pool_threads_read_never_frees_the_ocb_under_it() {
+    let manager = compile(
+        &crate_dir().join("tests/c/pool_death.c"),
+        "pool_death",
+        "-Wall -Wextra -Werror",
+    );
+    let probe = checks();
+    let c = local();
+    let n1 = c.node("n1");
+    let path = "/dev/qnet/pool";
+    let mut s = n1.spawn(&manager, &[path]);
+    s.line("attach", |l| l == format!("attached {path}"));
+    let mut reader = n1.spawn(&probe, &["read", path]);
+    reader.expect_line("opened", |l| l == "opened");
+    s.line("the read, held", |l| l == "read held 1");
+    reader.kill();
+    s.line("the read's end", |l| l.starts_with("read done"));
+    s.line("the OCB freed", |l| l == "ocb_free serial=1");
+    let lines = s.stdout.all();
+    let at = |what: &str| lines.iter().position(|l| l.starts_with(what));
+    assert_eq!(
+        lines
+            .iter()
+            .find(|l| l.starts_with("read done"))
+            .map(String::as_str),
+        Some("read done magic=ok"),
+        "{lines:#?}"
+    );
+    assert!(
+        at("read done") < at("ocb_free serial=1"),
+        "the OCB was freed before the read was done with it: {lines:#?}"
+    );
+    // Still serving.
+    let out = ok(n1.spawn(&probe, &["open", path]));
+    assert_eq!(out, "open ok", "{out}");
+    assert!(s.running(), "the manager died: {lines:#?}");
+}

@@ -13,8 +13,9 @@
 //!   the kernel's resolve handed the client) gets its connect handler; a successful open
 //!   binds an OCB to the client's (scoid, coid) with `resmgr_open_bind`;
 //! - `_IO_READ` … `_IO_POWER`: the OCB bound to (scoid, coid) and its I/O table; `_IO_CLOSE`
-//!   runs `close_dup`, unbinds and runs `close_ocb`; a handler's return value becomes the
-//!   reply (`EOK`, an errno, `_RESMGR_NPARTS(n)` of `ctp->iov`, `_RESMGR_NOREPLY`,
+//!   runs `close_dup`, unbinds and runs `close_ocb` (an OCB another pool thread's handler
+//!   still uses, on a close or a client's death, is closed when that handler returns); a
+//!   handler's return value becomes the reply (`EOK`, an errno, `_RESMGR_NPARTS(n)` of `ctp->iov`, `_RESMGR_NOREPLY`,
 //!   `_RESMGR_DEFAULT` for the iofunc default);
 //! - `_PULSE_CODE_DISCONNECT`: every OCB of that client closes, its scoid is released;
 //!   `_PULSE_CODE_UNBLOCK`: the I/O table's `unblock` for the blocked client's OCB, with
@@ -86,6 +87,11 @@ struct State {
     other_func: Option<usize>,
     next_local_id: i32,
     next_pulse_code: i32,
+    /// OCBs a handler is running with now (another pool thread's), and how many.
+    in_use: HashMap<usize, u32>,
+    /// OCBs whose connection closed (or whose client died) while in use: the last handler
+    /// to finish with one runs its `close_ocb` ([`Dispatch::release`]).
+    deferred: HashMap<usize, ((i32, i32), Binding)>,
 }
 
 #[derive(Clone, Copy)]
@@ -107,6 +113,40 @@ struct Binding {
 impl Dispatch {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The binding of `key` for a handler about to run with its OCB: counted in use until
+    /// [`Dispatch::release`], so a close or a client's death meanwhile (handled on another
+    /// pool thread) does not free the OCB under it.
+    fn acquire(&self, key: (i32, i32)) -> Option<Binding> {
+        let mut st = self.lock();
+        let b = st.bindings.get(&key).copied()?;
+        *st.in_use.entry(b.ocb).or_default() += 1;
+        Some(b)
+    }
+
+    /// A handler is done with `ocb`: the close it held back, if it was the last user.
+    fn release(&self, ocb: usize) -> Option<((i32, i32), Binding)> {
+        let mut st = self.lock();
+        let n = st.in_use.get_mut(&ocb)?;
+        *n -= 1;
+        if *n > 0 {
+            return None;
+        }
+        st.in_use.remove(&ocb);
+        st.deferred.remove(&ocb)
+    }
+
+    /// Unbind `key` for its close: the binding, to close now, unless a handler runs with its
+    /// OCB (then the last one closes it).
+    fn unbind_for_close(&self, key: (i32, i32)) -> Option<Binding> {
+        let mut st = self.lock();
+        let b = st.bindings.remove(&key)?;
+        if st.in_use.contains_key(&b.ocb) {
+            st.deferred.insert(b.ocb, (key, b));
+            return None;
+        }
+        Some(b)
     }
 
     /// The channel, created on first use.
@@ -1101,9 +1141,39 @@ unsafe fn handle_connect(d: &Dispatch, ctp: *mut Ctx, msg: &[u8]) -> c_int {
 unsafe fn handle_io(d: &Dispatch, ctp: *mut Ctx, ty: u16) -> c_int {
     // SAFETY: live context.
     let key = unsafe { ((*ctp).info.scoid, (*ctp).info.coid) };
-    let Some(b) = d.lock().bindings.get(&key).copied() else {
+    let Some(b) = d.acquire(key) else {
         return libc::EBADF;
     };
+    // SAFETY: live context; the binding's table and OCB are the program's, and in use.
+    let ret = unsafe { run_io(d, ctp, ty, key, b) };
+    if let Some(((scoid, coid), b)) = d.release(b.ocb) {
+        // SAFETY: live context; the OCB's connection is gone and nobody else uses it.
+        unsafe { close_later(ctp, scoid, coid, b) };
+    }
+    ret
+}
+
+/// Run a `close_ocb` held back while handlers used the OCB, in the last one's context.
+///
+/// # Safety
+/// `ctp` is a live context; `b`'s OCB is unbound and unused.
+unsafe fn close_later(ctp: *mut Ctx, scoid: i32, coid: i32, b: Binding) {
+    // SAFETY: as the caller's contract.
+    unsafe {
+        let saved = ((*ctp).info.scoid, (*ctp).info.coid, (*ctp).id);
+        (*ctp).info.scoid = scoid;
+        (*ctp).info.coid = coid;
+        (*ctp).id = b.id;
+        close_ocb(ctp, (b.io as *const IoFuncs).as_ref(), b.ocb as *mut c_void);
+        ((*ctp).info.scoid, (*ctp).info.coid, (*ctp).id) = saved;
+    }
+}
+
+/// [`handle_io`] with the binding taken.
+///
+/// # Safety
+/// `ctp` is a live context, `b` the binding of `key`, counted in use.
+unsafe fn run_io(d: &Dispatch, ctp: *mut Ctx, ty: u16, key: (i32, i32), b: Binding) -> c_int {
     // SAFETY: live context; the binding's table and OCB are the program's.
     unsafe {
         (*ctp).id = b.id;
@@ -1119,8 +1189,12 @@ unsafe fn handle_io(d: &Dispatch, ctp: *mut Ctx, ty: u16) -> c_int {
             if ret == RESMGR_DEFAULT {
                 ret = 0;
             }
-            d.lock().bindings.remove(&key);
-            close_ocb(ctp, table, ocb);
+            // Closed by the last handler to finish with it (this one, unless another pool
+            // thread still runs one), as it is released.
+            let mut st = d.lock();
+            if st.bindings.remove(&key).is_some() {
+                st.deferred.insert(b.ocb, (key, b));
+            }
             return ret;
         }
         let index = usize::from(ty - IO_BASE - 1);
@@ -1174,16 +1248,17 @@ unsafe fn handle_pulse(d: &Dispatch, ctp: *mut Ctx) -> c_int {
     let p = unsafe { pulse_of(ctp) };
     match p.code {
         PULSE_DISCONNECT => {
+            // OCBs a handler still runs with (another pool thread's) are closed by it.
             let closing: Vec<((i32, i32), Binding)> = {
-                let mut st = d.lock();
-                let keys: Vec<(i32, i32)> = st
+                let keys: Vec<(i32, i32)> = d
+                    .lock()
                     .bindings
                     .keys()
                     .filter(|k| k.0 == p.scoid)
                     .copied()
                     .collect();
                 keys.into_iter()
-                    .filter_map(|k| st.bindings.remove(&k).map(|b| (k, b)))
+                    .filter_map(|k| d.unbind_for_close(k).map(|b| (k, b)))
                     .collect()
             };
             for ((scoid, coid), b) in closing {
@@ -1204,7 +1279,7 @@ unsafe fn handle_pulse(d: &Dispatch, ctp: *mut Ctx) -> c_int {
             // SAFETY: MsgInfo writes into `info`.
             let known = unsafe { crate::msg::MsgInfo(rcvid, &mut info) } == 0;
             let b = if known {
-                d.lock().bindings.get(&(info.scoid, info.coid)).copied()
+                d.acquire((info.scoid, info.coid))
             } else {
                 None
             };
@@ -1222,6 +1297,10 @@ unsafe fn handle_pulse(d: &Dispatch, ctp: *mut Ctx) -> c_int {
                     };
                     reply(ctp, ret);
                     ((*ctp).rcvid, (*ctp).info) = (0, saved.1);
+                }
+                if let Some(((scoid, coid), b)) = d.release(b.ocb) {
+                    // SAFETY: live context; the OCB's connection is gone, nobody uses it.
+                    unsafe { close_later(ctp, scoid, coid, b) };
                 }
             }
         }
