@@ -92,15 +92,24 @@ unsafe fn deliver(rcvid: c_long, ev: *const CSigevent) -> CResult {
     match e.kind() {
         k if k == libc::SIGEV_NONE || k == SIGEV_UNBLOCK => Ok(0),
         k if k == libc::SIGEV_SIGNAL => {
-            let info = n::msg_info(rcvid).map_err(errno_of)?;
-            if info.nd != 0 {
+            // The client behind the rcvid: the message's, or, once it was answered (QNX's
+            // pattern: keep the rcvid, reply, deliver later), its connection's.
+            let (nd, pid) = match n::msg_info(rcvid) {
+                Ok(info) => (info.nd, info.pid),
+                Err(e) => {
+                    let (scoid, _) = ids::sender(rcvid).ok_or_else(|| errno_of(e))?;
+                    let c = n::connect_client_info(scoid).map_err(errno_of)?;
+                    (c.nd, c.pid)
+                }
+            };
+            if nd != 0 {
                 return Err(Errno::ENOTSUP);
             }
             let val = libc::sigval {
                 sival_ptr: e.value as usize as *mut libc::c_void,
             };
             // SAFETY: plain syscall wrapper.
-            if unsafe { libc::sigqueue(info.pid as libc::pid_t, e.signo_coid, val) } != 0 {
+            if unsafe { libc::sigqueue(pid as libc::pid_t, e.signo_coid, val) } != 0 {
                 return Err(Errno(
                     std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
                 ));

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,8 @@
 #include <sys/netmgr.h>
 
 static int failures;
+static volatile sig_atomic_t usr2_seen;
+static void on_usr2(int sig) { usr2_seen += sig == SIGUSR2; }
 
 #define CHECK(what, cond, ...)                                     \
 	do {                                                         \
@@ -402,6 +405,15 @@ int main(int argc, char *argv[])
 	r = MsgReceive(echid, &pulse, sizeof(pulse), NULL);
 	CHECK("the unregistered event's pulse arrives", r == 0 && pulse.code == 13 && pulse.value.sival_int == 555, "code %d value %d", pulse.code, pulse.value.sival_int);
 	CHECK_ERR("MsgDeliverEvent to an unknown rcvid ESRCH", MsgDeliverEvent(987654, &plainev), ESRCH);
+	/* A signal event, delivered after the reply too (the kept rcvid names the client). */
+	struct sigevent sigev;
+	SIGEV_SIGNAL_INIT(&sigev, SIGUSR2);
+	signal(SIGUSR2, on_usr2);
+	CHECK("MsgDeliverEvent of a signal event after the reply", MsgDeliverEvent(er, &sigev) == 0, "deliver");
+	for (int i = 0; i < 2000 && !usr2_seen; i++)
+		usleep(10000);
+	CHECK("its signal arrives", usr2_seen == 1, "seen %d", (int)usr2_seen);
+	signal(SIGUSR2, SIG_DFL);
 	/* A client whose connection asked _NTO_COF_REG_EVENTS gets registered events only. */
 	int rc = ConnectAttach(0, 0, dchid, _NTO_SIDE_CHANNEL, _NTO_COF_REG_EVENTS);
 	struct sendarg ra = { rc, &hold };
