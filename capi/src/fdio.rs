@@ -893,3 +893,197 @@ mod tests {
         assert_eq!(linux_request(none), none);
     }
 }
+
+/// glibc's `cookie_io_functions_t` (`<stdio.h>`, `_GNU_SOURCE`).
+#[repr(C)]
+struct CookieIo {
+    read: Option<unsafe extern "C" fn(*mut c_void, *mut c_char, size_t) -> ssize_t>,
+    write: Option<unsafe extern "C" fn(*mut c_void, *const c_char, size_t) -> ssize_t>,
+    seek: Option<unsafe extern "C" fn(*mut c_void, *mut i64, c_int) -> c_int>,
+    close: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+}
+
+unsafe extern "C" {
+    fn fopencookie(cookie: *mut c_void, mode: *const c_char, io: CookieIo) -> *mut libc::FILE;
+}
+
+type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
+type StatFn = unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
+type AccessFn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+
+/// The cookie of a stream over a manager's descriptor is the descriptor.
+fn cookie_fd(cookie: *mut c_void) -> c_int {
+    cookie as usize as c_int
+}
+
+unsafe extern "C" fn cookie_read(cookie: *mut c_void, buf: *mut c_char, n: size_t) -> ssize_t {
+    // SAFETY: stdio's buffer of `n` bytes; the descriptor is the stream's.
+    unsafe { read(cookie_fd(cookie), buf.cast(), n) }
+}
+
+unsafe extern "C" fn cookie_write(cookie: *mut c_void, buf: *const c_char, n: size_t) -> ssize_t {
+    // SAFETY: stdio's buffer of `n` bytes; the descriptor is the stream's.
+    unsafe { write(cookie_fd(cookie), buf.cast(), n) }
+}
+
+unsafe extern "C" fn cookie_seek(cookie: *mut c_void, pos: *mut i64, whence: c_int) -> c_int {
+    // SAFETY: stdio's position; the descriptor is the stream's.
+    unsafe {
+        let at = lseek(cookie_fd(cookie), *pos as off_t, whence);
+        if at < 0 {
+            return -1;
+        }
+        *pos = at as i64;
+    }
+    0
+}
+
+unsafe extern "C" fn cookie_close(cookie: *mut c_void) -> c_int {
+    // SAFETY: the stream's own descriptor, closed once (stdio closes a stream once).
+    unsafe { close(cookie_fd(cookie)) }
+}
+
+/// `open` flags of an `fopen` mode (`r`, `w`, `a`, with `+`, `b`, `e`, `x`), or `None` if
+/// it is not one (glibc then says `EINVAL`).
+fn fopen_flags(mode: &[u8]) -> Option<c_int> {
+    let (&first, rest) = mode.split_first()?;
+    let plus = rest.contains(&b'+');
+    let mut flags = match (first, plus) {
+        (b'r', false) => libc::O_RDONLY,
+        (b'r', true) => libc::O_RDWR,
+        (b'w', false) => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        (b'w', true) => libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC,
+        (b'a', false) => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+        (b'a', true) => libc::O_RDWR | libc::O_CREAT | libc::O_APPEND,
+        _ => return None,
+    };
+    if rest.contains(&b'x') {
+        flags |= libc::O_EXCL;
+    }
+    if rest.contains(&b'e') {
+        flags |= libc::O_CLOEXEC;
+    }
+    Some(flags)
+}
+
+macro_rules! fopens {
+    ($($name:ident),*) => {$(
+        /// `fopen` of a manager's path: a stdio stream whose reads, writes, seeks and close
+        /// are the descriptor's (glibc's own `fopen` opens through its internal `open`, which
+        /// this library cannot see, and would reach the file system instead). Every other
+        /// path is glibc's.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+            // SAFETY: the caller's NUL-terminated mode (null: glibc's answer).
+            let flags = (!mode.is_null())
+                .then(|| fopen_flags(unsafe { CStr::from_ptr(mode) }.to_bytes()))
+                .flatten();
+            // SAFETY: the caller's path.
+            if let Some(fd) = flags.and_then(|f| unsafe { open_managed(path, f, 0o666) }) {
+                if fd < 0 {
+                    return std::ptr::null_mut();
+                }
+                let io = CookieIo {
+                    read: Some(cookie_read),
+                    write: Some(cookie_write),
+                    seek: Some(cookie_seek),
+                    close: Some(cookie_close),
+                };
+                // SAFETY: a valid mode; the cookie is the descriptor, closed by the stream.
+                let f = unsafe { fopencookie(fd as usize as *mut c_void, mode, io) };
+                if f.is_null() {
+                    // SAFETY: our own descriptor; errno is fopencookie's.
+                    let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::ENOMEM);
+                    unsafe { close(fd) };
+                    set_errno(e);
+                }
+                return f;
+            }
+            match next_fn!(ident $name, FopenFn) {
+                // SAFETY: glibc's own function with the caller's arguments.
+                Some(f) => unsafe { f(path, mode) },
+                None => {
+                    set_errno(libc::ENOSYS);
+                    std::ptr::null_mut()
+                }
+            }
+        }
+    )*};
+}
+fopens!(fopen, fopen64);
+
+/// Open a manager's path for a look (`stat`, `access`) and close it again: `Some(result)` of
+/// `look` on its descriptor, `None` if no manager has the path.
+///
+/// # Safety
+/// `path` is null or NUL-terminated.
+unsafe fn with_managed(
+    path: *const c_char,
+    flags: c_int,
+    look: impl FnOnce(c_int) -> c_int,
+) -> Option<c_int> {
+    // SAFETY: the caller's path.
+    let fd = unsafe { open_managed(path, flags, 0) }?;
+    if fd < 0 {
+        return Some(-1);
+    }
+    let r = look(fd);
+    let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    // SAFETY: our own descriptor, closed once.
+    unsafe { close(fd) };
+    if r < 0 {
+        set_errno(e);
+    }
+    Some(r)
+}
+
+macro_rules! stats {
+    ($($name:ident),*) => {$(
+        /// `stat` of a manager's path: opened, `_IO_STAT`, closed (QNX combines the three in
+        /// one message). Every other path is glibc's.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, st: *mut libc::stat) -> c_int {
+            // SAFETY: the caller's path; `st` is the caller's buffer.
+            let managed = unsafe {
+                with_managed(path, libc::O_RDONLY, |fd| {
+                    entry(fd).map_or(-1, |e| ret(do_fstat(e.coid, st)) as c_int)
+                })
+            };
+            if let Some(r) = managed {
+                return r;
+            }
+            match next_fn!(ident $name, StatFn) {
+                // SAFETY: glibc's own function with the caller's arguments.
+                Some(f) => unsafe { f(path, st) },
+                None => {
+                    set_errno(libc::ENOSYS);
+                    -1
+                }
+            }
+        }
+    )*};
+}
+stats!(stat, stat64, lstat, lstat64);
+
+/// `access(path, mode)` of a manager's path: whether an open for that access succeeds (the
+/// manager checks it, as QNX's does). Every other path is glibc's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn access(path: *const c_char, mode: c_int) -> c_int {
+    let flags = match (mode & libc::R_OK != 0, mode & libc::W_OK != 0) {
+        (true, true) => libc::O_RDWR,
+        (false, true) => libc::O_WRONLY,
+        _ => libc::O_RDONLY,
+    };
+    // SAFETY: the caller's path.
+    if let Some(r) = unsafe { with_managed(path, flags, |_| 0) } {
+        return r;
+    }
+    match next_fn!("access", AccessFn) {
+        // SAFETY: glibc's own function with the caller's arguments.
+        Some(f) => unsafe { f(path, mode) },
+        None => {
+            set_errno(libc::ENOSYS);
+            -1
+        }
+    }
+}

@@ -286,3 +286,30 @@ fn a_client_killed_during_a_pool_threads_read_never_frees_the_ocb_under_it() {
     assert_eq!(out, "open ok", "{out}");
     assert!(s.running(), "the manager died: {lines:#?}");
 }
+
+/// stdio and path calls reach a manager: `fopen` (glibc's opens through its internal
+/// `open`, which libqnetc cannot see), `stat`, `access`. A manager attached inside an
+/// existing directory, so that an `fopen(…, "w")` that missed it would create a real file.
+#[test]
+fn stdio_stat_and_access_reach_the_manager() {
+    let probe = checks();
+    let c = local();
+    let n1 = c.node("n1");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device");
+    let path = path.to_str().unwrap();
+    let s = n1.spawn(&example("resmgr_server"), &[path]);
+    s.line("attach", |l| l.starts_with(&format!("attached {path} id=")));
+    let out = ok(n1.spawn(&probe, &["stdio", path]));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "fgets \"via stdio\"",
+            "stat mode=50666",
+            "access ok",
+            "real file ENOENT"
+        ],
+        "{out}"
+    );
+    s.line("the write through fopen \"w\"", |l| l == "write 3");
+}

@@ -13,6 +13,10 @@
  *   serve PATH          a manager on PATH whose default handlers are QNX's (iofunc_func_init
  *                       only), served by a thread pool with POOL_FLAG_USE_SELF; prints
  *                       "serving".
+ *   stdio PATH          stdio and path calls on a manager's PATH: fopen "r+", fputs,
+ *                       rewind, fgets, fclose ("fgets \"<line>\""), stat ("stat
+ *                       mode=<octal>"), access ("access ok"), and fopen "w" reaches the
+ *                       manager, creating no file of that name ("real file ENOENT").
  *   devctl PATH         resmgr_server's devctl commands on PATH (e.g. a file of qnetd's FUSE
  *                       mount: devctl becomes an ioctl there): "writes=<n> swap a=<a> b=<b>
  *                       unknown <errno>".
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/iofunc.h>
 #include <sys/dispatch.h>
@@ -100,6 +105,31 @@ static int do_read(const char *path)
 		printf("read error %s\n", ename(errno));
 	else
 		printf("read %zd\n", n);
+	return 0;
+}
+
+static int do_stdio(const char *path)
+{
+	FILE *f = fopen(path, "r+");
+	EXPECT(f != NULL, "fopen r+: %s", strerror(errno));
+	EXPECT(fputs("via stdio\n", f) >= 0 && fflush(f) == 0, "fputs: %s", strerror(errno));
+	rewind(f);
+	char line[64] = {0};
+	EXPECT(fgets(line, sizeof(line), f) != NULL, "fgets: %s", strerror(errno));
+	line[strcspn(line, "\n")] = 0;
+	printf("fgets \"%s\"\n", line);
+	EXPECT(fclose(f) == 0, "fclose: %s", strerror(errno));
+	struct stat st;
+	EXPECT(stat(path, &st) == 0, "stat: %s", strerror(errno));
+	printf("stat mode=%o\n", (unsigned)st.st_mode);
+	printf("access %s\n", access(path, R_OK | W_OK) == 0 ? "ok" : ename(errno));
+	f = fopen(path, "w");
+	EXPECT(f != NULL, "fopen w: %s", strerror(errno));
+	EXPECT(fprintf(f, "%d\n", 42) == 3 && fclose(f) == 0, "fprintf: %s", strerror(errno));
+	/* Straight to the kernel: is there a file of that name? */
+	struct stat real;
+	long r = syscall(SYS_newfstatat, AT_FDCWD, path, &real, 0);
+	printf("real file %s\n", r == 0 ? "exists" : ename(errno));
 	return 0;
 }
 
@@ -184,6 +214,8 @@ int main(int argc, char *argv[])
 		return glibc_file(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "serve") == 0)
 		return serve(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "stdio") == 0)
+		return do_stdio(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "devctl") == 0)
 		return do_devctl(argv[2]);
 	fprintf(stderr, "usage: resmgr_test attach-errors|read|open|glibc|serve|devctl ARG\n");
