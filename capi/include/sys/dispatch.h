@@ -82,7 +82,10 @@ typedef struct _message_attr {
 #define MSG_FLAG_ALLOC_PULSE 0x00000001
 #define MSG_FLAG_TYPE_PULSE  0x00000002
 #define MSG_FLAG_DEFAULT_FUNC 0x00000100
-#define MSG_FLAG_CROSS_ENDIAN 0x00000200
+/* message_connect: a side-channel coid (qnet's is one whatever the flags). The value is
+ * the one QNX binaries pass. */
+#define MSG_FLAG_SIDE_CHANNEL 0x00000200
+#define MSG_FLAG_CROSS_ENDIAN 0x00000400
 
 extern int pulse_attach(dispatch_t *__dpp, int __flags, int __code,
                         int (*__func)(message_context_t *__ctp, int __code, unsigned __flags, void *__handle),

@@ -119,6 +119,9 @@ typedef struct _resmgr_attr {
 /* The byte count a read or write reply carries (MsgReply's status). */
 #define _IO_SET_READ_NBYTES(_ctp, _nbytes)  ((_ctp)->status = (_nbytes))
 #define _IO_SET_WRITE_NBYTES(_ctp, _nbytes) ((_ctp)->status = (_nbytes))
+/* The byte count a read or write message asks for (QNX 7.1 and later spell it this way). */
+#define _IO_READ_GET_NBYTES(_msg)  ((_msg)->i.nbytes)
+#define _IO_WRITE_GET_NBYTES(_msg) ((_msg)->i.nbytes)
 
 /* Connect handlers: one per _IO_CONNECT subtype that reaches a manager. */
 typedef struct _resmgr_connect_funcs {

@@ -97,6 +97,12 @@ int main(int argc, char *argv[])
 		thread_pool_t *tp = thread_pool_create(&pa, POOL_FLAG_EXIT_SELF);
 		thread_pool_start(tp);
 		pulse_attach(dpp, MSG_FLAG_ALLOC_PULSE, 0, NULL, NULL);
+		int side = message_connect(dpp, MSG_FLAG_SIDE_CHANNEL);
+		io_read_t rd;
+		io_write_t wr;
+		memset(&rd, 0, sizeof(rd));
+		memset(&wr, 0, sizeof(wr));
+		parts += (int)_IO_READ_GET_NBYTES(&rd) + (int)_IO_WRITE_GET_NBYTES(&wr) + side;
 		message_attach(dpp, NULL, _IO_MAX + 1, _IO_MAX + 10, NULL, NULL);
 		int info_val = 0;
 		devctl(coid, DCMD_ALL_GETFLAGS, buf, sizeof(int), &info_val);

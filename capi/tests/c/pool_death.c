@@ -94,7 +94,7 @@ static int io_read(resmgr_context_t *ctp, io_read_t *msg, RESMGR_OCB_T *ocb) {
         _IO_SET_READ_NBYTES(ctp, 0);
         return _RESMGR_NPARTS(0);
     }
-    int n = (int)msg->i.nbytes < len - (int)ocb->hdr.offset ? (int)msg->i.nbytes
+    int n = (int)_IO_READ_GET_NBYTES(msg) < len - (int)ocb->hdr.offset ? (int)_IO_READ_GET_NBYTES(msg)
                                                               : len - (int)ocb->hdr.offset;
     _IO_SET_READ_NBYTES(ctp, n);
     ocb->hdr.offset += n;
