@@ -46,8 +46,9 @@ fn handshake_enabled() -> bool {
 ///
 /// With a dispatch handle (`dispatch_create`) that has no channel yet, the name's channel
 /// becomes the dispatch's, so its `dispatch_block` loop receives the name's messages (and
-/// answers `name_open`'s `_IO_CONNECT`). A dispatch that already has a channel keeps it; the
-/// name then has its own.
+/// answers `name_open`'s `_IO_CONNECT`). A dispatch that already has a channel (after
+/// `resmgr_attach`, or from `dispatch_create_channel`) gets the name on that channel, as
+/// QNX's; `name_detach` then leaves the channel to the dispatch.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn name_attach(
     dpp: *mut libc::c_void,
@@ -59,11 +60,20 @@ pub unsafe extern "C" fn name_attach(
         if name.is_empty() || name.contains('/') || name == ".." || name == "." {
             return Err(Errno::EINVAL);
         }
-        n::name_attach(name, ChannelFlags::default()).map_err(errno_of)
+        // A dispatch with a channel already (`resmgr_attach` or `dispatch_create_channel`
+        // came first): the name goes on that channel, which its loop serves.
+        if let Some(chid) = crate::resmgr::existing_channel(dpp) {
+            return n::name_attach_channel(name, chid)
+                .map(|()| (chid, true))
+                .map_err(errno_of);
+        }
+        n::name_attach(name, ChannelFlags::default())
+            .map(|chid| (chid, false))
+            .map_err(errno_of)
     });
     match r {
-        Ok(chid) => Box::into_raw(Box::new(CNameAttach {
-            dpp: if crate::resmgr::adopt_channel(dpp, chid) {
+        Ok((chid, existing)) => Box::into_raw(Box::new(CNameAttach {
+            dpp: if existing || crate::resmgr::adopt_channel(dpp, chid) {
                 dpp
             } else {
                 std::ptr::null_mut()

@@ -313,3 +313,24 @@ fn stdio_stat_and_access_reach_the_manager() {
     );
     s.line("the write through fopen \"w\"", |l| l == "write 3");
 }
+
+/// `name_attach(dpp, …)` after `resmgr_attach` on the same dispatch: the name goes on the
+/// dispatch's channel, whose loop answers `name_open` (it had a channel of its own nobody
+/// received on, and `name_open` hung); `name_detach` leaves the channel serving the path.
+#[test]
+fn a_name_attached_after_a_path_shares_the_dispatchs_channel() {
+    let probe = checks();
+    let c = local();
+    let n1 = c.node("n1");
+    let out = ok(n1.spawn(&probe, &["named", "/dev/qnet/named", "qnet-named"]));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "name_open ok",
+            "name_detach ok",
+            "name_open after detach ENOENT",
+            "path after detach ok"
+        ],
+        "{out}"
+    );
+}

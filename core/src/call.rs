@@ -137,6 +137,14 @@ pub enum Call {
         /// Extra channel flags.
         flags: ChannelFlags,
     },
+    /// `name_attach(dpp, name)` on the dispatch's existing channel `chid` of the caller →
+    /// [`Completion::Done`]: the channel keeps its flags, and `name_detach` leaves it.
+    NameAttachChannel {
+        /// Name, unique on this node.
+        name: String,
+        /// The caller's channel.
+        chid: Chid,
+    },
     /// `name_detach`: removes the name and destroys its channel → [`Completion::Done`].
     NameDetach {
         /// The channel `NameAttach` returned.

@@ -218,6 +218,10 @@ impl TryFrom<local::Request> for LocalRequest {
                 name: c.name,
                 flags: ChannelFlags(c.flags),
             },
+            WireCall::NameAttachChannel(c) => Call::NameAttachChannel {
+                name: c.name,
+                chid: c.chid,
+            },
             WireCall::NameDetach(c) => Call::NameDetach { chid: c.chid },
             WireCall::NameOpen(c) => Call::NameOpen { name: c.name },
             WireCall::PathAttach(c) => Call::PathAttach {
@@ -489,6 +493,9 @@ fn wire_call(call: Call) -> WireCall {
                 name,
                 flags: flags.0,
             }),
+            Call::NameAttachChannel { name, chid } => {
+                WireCall::NameAttachChannel(local::NameAttachChannel { name, chid })
+            }
             Call::NameDetach { chid } => WireCall::NameDetach(local::NameDetach { chid }),
             Call::NameOpen { name } => WireCall::NameOpen(local::NameOpen { name }),
             Call::PathAttach {

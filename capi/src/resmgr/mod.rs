@@ -1326,6 +1326,14 @@ unsafe fn handle_pulse(d: &Dispatch, ctp: *mut Ctx) -> c_int {
     }
 }
 
+/// For `name_attach(dpp, …)`: the dispatch's channel, if it has one already.
+pub(crate) fn existing_channel(dpp: *mut c_void) -> Option<i32> {
+    // SAFETY: a dispatch handle from dispatch_create (name_attach's caller's contract).
+    let d = unsafe { dpp.cast::<Dispatch>().as_ref() }?;
+    let chid = d.chid.load(Ordering::Acquire);
+    (chid > 0).then_some(chid)
+}
+
 /// For `name_attach(dpp, …)`: hand the name's channel to the dispatch if it has none.
 pub(crate) fn adopt_channel(dpp: *mut c_void, chid: i32) -> bool {
     // SAFETY: a dispatch handle from dispatch_create (name_attach's caller's contract).

@@ -17,11 +17,15 @@
  *                       rewind, fgets, fclose ("fgets \"<line>\""), stat ("stat
  *                       mode=<octal>"), access ("access ok"), and fopen "w" reaches the
  *                       manager, creating no file of that name ("real file ENOENT").
+ *   named PATH NAME     resmgr_attach PATH, then name_attach(dpp, NAME) on the same
+ *                       dispatch, served by one thread: "name_open ok", "name_detach ok",
+ *                       "name_open after detach ENOENT", "path after detach ok".
  *   devctl PATH         resmgr_server's devctl commands on PATH (e.g. a file of qnetd's FUSE
  *                       mount: devctl becomes an ioctl there): "writes=<n> swap a=<a> b=<b>
  *                       unknown <errno>".
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +189,42 @@ static int serve(const char *path)
 	return 1;
 }
 
+static void *dispatch_loop(void *arg)
+{
+	dispatch_context_t *ctp = dispatch_context_alloc(arg);
+	for (;;) {
+		dispatch_context_t *got = dispatch_block(ctp);
+		if (got)
+			dispatch_handler(got);
+	}
+	return NULL;
+}
+
+/* resmgr_attach first, then name_attach on the same dispatch: the name goes on the
+ * dispatch's channel, so its loop answers name_open; name_detach leaves the channel. */
+static int named(const char *path, const char *name)
+{
+	dispatch_t *dpp = dispatch_create();
+	EXPECT(dpp != NULL, "dispatch_create");
+	iofunc_func_init(_RESMGR_CONNECT_NFUNCS, &cf, _RESMGR_IO_NFUNCS, &iof);
+	iofunc_attr_init(&attr, S_IFNAM | 0666, NULL, NULL);
+	EXPECT(attach(dpp, path, 0) != -1, "attach: %s", strerror(errno));
+	name_attach_t *na = name_attach(dpp, name, 0);
+	EXPECT(na != NULL, "name_attach: %s", strerror(errno));
+	pthread_t t;
+	pthread_create(&t, NULL, dispatch_loop, dpp);
+	alarm(30); /* a name_open nobody answers would hang */
+	int coid = name_open(name, 0);
+	printf("name_open %s\n", coid == -1 ? ename(errno) : "ok");
+	name_close(coid);
+	printf("name_detach %s\n", name_detach(na, 0) == 0 ? "ok" : ename(errno));
+	coid = name_open(name, 0);
+	printf("name_open after detach %s\n", coid == -1 ? ename(errno) : "ok");
+	int fd = open(path, O_RDWR);
+	printf("path after detach %s\n", fd == -1 ? ename(errno) : "ok");
+	return 0;
+}
+
 static int do_devctl(const char *path)
 {
 	int fd = open(path, O_RDWR);
@@ -214,6 +254,8 @@ int main(int argc, char *argv[])
 		return glibc_file(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "serve") == 0)
 		return serve(argv[2]);
+	if (argc >= 4 && strcmp(argv[1], "named") == 0)
+		return named(argv[2], argv[3]);
 	if (argc >= 3 && strcmp(argv[1], "stdio") == 0)
 		return do_stdio(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "devctl") == 0)

@@ -29,7 +29,7 @@ pub use event::{
     msg_deliver_event, msg_deliver_pulse, msg_register_event, msg_unregister_event,
     msg_verify_event,
 };
-pub use name::{name_attach, name_close, name_detach, name_open};
+pub use name::{name_attach, name_attach_channel, name_close, name_detach, name_open};
 pub use netmgr::{
     NODE_ENV, TargetParts, default_nd, default_node, netmgr_ndtostr, netmgr_strtond, parse_target,
     split_target,

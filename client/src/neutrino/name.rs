@@ -24,6 +24,17 @@ pub fn name_attach(name: &str, flags: ChannelFlags) -> Result<Chid> {
     }
 }
 
+/// `name_attach(dpp, name)` on a channel this process made already (a dispatch's): `name`
+/// goes on `chid`, whose flags stay; [`name_detach`] then removes the name and leaves the
+/// channel.
+pub fn name_attach_channel(name: &str, chid: Chid) -> Result<()> {
+    let call = Call::NameAttachChannel {
+        name: name.into(),
+        chid,
+    };
+    done("name_attach", kernel("name_attach", call)?)
+}
+
 /// `name_detach`: removes the name and destroys its channel.
 pub fn name_detach(chid: Chid) -> Result<()> {
     done(

@@ -135,6 +135,7 @@ impl Kernel {
                 entry.channels.remove(&chid);
             }
         }
+        p.named_later.remove(&chid);
         if let Some(name) = p.names.remove(&chid) {
             self.names.remove(&name);
         }

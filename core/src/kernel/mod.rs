@@ -459,6 +459,12 @@ impl Kernel {
                     .map(Completion::Chid);
                 self.complete(thread, r);
             }
+            Call::NameAttachChannel { name, chid } => {
+                let r = self
+                    .name_attach_channel(thread.process(), &name, chid)
+                    .map(|()| Completion::Done);
+                self.complete(thread, r);
+            }
             Call::NameDetach { chid } => {
                 let r = self
                     .name_detach(thread.process(), chid)

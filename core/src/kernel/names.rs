@@ -37,8 +37,41 @@ impl Kernel {
         Ok(chid)
     }
 
-    /// `name_detach`: the name on `chid` goes, and its channel is destroyed. No name of this
-    /// process on `chid` → `ESRCH`.
+    /// `name_attach(dpp, name)` where the dispatch already has channel `chid`: `name` goes
+    /// on that channel of the caller (its flags stay), which a later `name_detach` leaves.
+    /// Unknown channel → `ESRCH`; a channel that has a name already → `EBUSY`.
+    pub(super) fn name_attach_channel(
+        &mut self,
+        process: ProcessKey,
+        name: &str,
+        chid: Chid,
+    ) -> Result<(), Errno> {
+        if name.is_empty() || name.contains('/') {
+            return Err(Errno::EINVAL);
+        }
+        if self.names.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        if self.channel(process, chid).is_none() {
+            return Err(Errno::ESRCH);
+        }
+        let held = self.processes.get(&process).map_or(0, |p| p.names.len());
+        self.within(process, Limit::Names, held as u64, 1)?;
+        let Some(p) = self.processes.get_mut(&process) else {
+            return Err(Errno::ESRCH);
+        };
+        if p.names.contains_key(&chid) {
+            return Err(Errno::EBUSY);
+        }
+        p.names.insert(chid, name.to_owned());
+        p.named_later.insert(chid);
+        self.names.insert(name.to_owned(), (process, chid));
+        Ok(())
+    }
+
+    /// `name_detach`: the name on `chid` goes, and its channel is destroyed (unless it was
+    /// named later: [`Kernel::name_attach_channel`]). No name of this process on `chid` →
+    /// `ESRCH`.
     pub(super) fn name_detach(&mut self, process: ProcessKey, chid: Chid) -> Result<(), Errno> {
         let named = self
             .processes
@@ -46,6 +79,14 @@ impl Kernel {
             .is_some_and(|p| p.names.contains_key(&chid));
         if !named {
             return Err(Errno::ESRCH);
+        }
+        if let Some(p) = self.processes.get_mut(&process) {
+            if p.named_later.remove(&chid) {
+                if let Some(name) = p.names.remove(&chid) {
+                    self.names.remove(&name);
+                }
+                return Ok(());
+            }
         }
         // Destroying the channel removes its name.
         self.channel_destroy(process, chid)

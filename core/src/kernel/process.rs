@@ -47,6 +47,9 @@ pub(super) struct Process {
     pub(super) scoid_ids: LowestFree,
     /// Its names, by channel (a channel carries at most one name).
     pub(super) names: BTreeMap<Chid, String>,
+    /// Channels of `names` it made itself and named later (`NameAttachChannel`): its
+    /// `name_detach` removes the name and leaves the channel.
+    pub(super) named_later: BTreeSet<Chid>,
     /// Its attached paths (`paths.rs`), by id.
     pub(super) paths: BTreeSet<u32>,
     /// Its channels with `_NTO_CHF_COID_DISCONNECT`; the first is its death channel.
@@ -80,6 +83,7 @@ impl Process {
             coids: LowestFree::default(),
             scoid_ids: LowestFree::default(),
             names: BTreeMap::new(),
+            named_later: BTreeSet::new(),
             paths: BTreeSet::new(),
             coid_death: BTreeSet::new(),
             thread_death: BTreeSet::new(),

@@ -132,7 +132,7 @@ fn kind_index(call: &Call) -> usize {
         Call::MsgWrite { .. } => 10,
         Call::MsgInfo { .. } => 11,
         Call::MsgSendPulse { .. } => 12,
-        Call::NameAttach { .. } => 13,
+        Call::NameAttach { .. } | Call::NameAttachChannel { .. } => 13,
         Call::NameDetach { .. } => 14,
         Call::NameOpen { .. } => 15,
         Call::ConnectClientInfo { .. } => 16,

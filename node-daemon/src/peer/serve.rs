@@ -223,6 +223,7 @@ fn call_name(call: &Call) -> &'static str {
         Call::MsgInfo { .. } => "MsgInfo",
         Call::MsgSendPulse { .. } => "MsgSendPulse",
         Call::NameAttach { .. } => "NameAttach",
+        Call::NameAttachChannel { .. } => "NameAttachChannel",
         Call::NameDetach { .. } => "NameDetach",
         Call::NameOpen { .. } => "NameOpen",
         Call::ConnectClientInfo { .. } => "ConnectClientInfo",
@@ -307,6 +308,10 @@ mod tests {
             Call::NameAttach {
                 name: "squat".into(),
                 flags,
+            },
+            Call::NameAttachChannel {
+                name: "squat".into(),
+                chid: 1,
             },
             Call::NameDetach { chid: 1 },
             Call::PathAttach {
