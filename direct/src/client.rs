@@ -338,7 +338,7 @@ impl ClientPair {
         reply: &mut [IoSliceMut<'_>],
         mut deadline: Option<Deadline>,
         check: &dyn Fn() -> Option<Interrupt>,
-        handlers: u64,
+        mut handlers: u64,
     ) -> Outcome {
         let word = sl.word();
         let mut asked_unblock = false;
@@ -440,6 +440,11 @@ impl ClientPair {
             // A handler that runs from here clears our SLEEPING bit: the server then skips
             // the wake-up, which is right, as the wait returns at once.
             signalled |= futex::wait(word, w | SLEEPING, w, timeout, handlers) == Wake::Signal;
+            if signalled {
+                // Seen (and sticky): a thread that waits on for its answer (REPLY-blocked on
+                // an `_NTO_CHF_UNBLOCK` channel) sleeps again rather than spin.
+                handlers = crate::signals::count();
+            }
         }
     }
 }

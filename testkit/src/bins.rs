@@ -36,9 +36,9 @@ const STAMP: &str = "qnet-testkit.built";
 
 /// The workspace crates each binary is built from (the daemon does not link the library, so
 /// editing the library does not make the daemon stale). Keep in step with the manifests.
-const DAEMON_CRATES: &[&str] = &["core", "proto", "transport", "node-daemon"];
-const EXAMPLE_CRATES: &[&str] = &["core", "proto", "client"];
-const LIB_CRATES: &[&str] = &["core", "proto", "client", "capi"];
+const DAEMON_CRATES: &[&str] = &["core", "proto", "direct", "transport", "node-daemon"];
+const EXAMPLE_CRATES: &[&str] = &["core", "proto", "direct", "client"];
+const LIB_CRATES: &[&str] = &["core", "proto", "direct", "client", "capi"];
 
 fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()

@@ -134,6 +134,17 @@ static void clients(void) {
     pthread_kill(t, SIGUSR2);
     wait_for(go[0], 'e'); /* the server has its pulse */
     CHECK(!u.done, "client: REPLY-blocked on an unblock channel, it waits for the server");
+    /* It waits asleep: half a second costs it next to no CPU (a spinning wait costs most
+     * of it, even on a busy machine). */
+    clockid_t cpu;
+    struct timespec c0, c1;
+    pthread_getcpuclockid(t, &cpu);
+    clock_gettime(cpu, &c0);
+    usleep(500000);
+    clock_gettime(cpu, &c1);
+    long used_ms = (c1.tv_sec - c0.tv_sec) * 1000 + (c1.tv_nsec - c0.tv_nsec) / 1000000;
+    printf("waiting thread used %ld ms of CPU in 500 ms\n", used_ms);
+    CHECK(used_ms < 100, "client: and it waits asleep, not spinning");
     say(back[1], 'f');
     CHECK(joined(t, 20) == 0 && u.ret == 7 && !strcmp(u.buf, "late"),
           "client: and takes the server's answer (SA_RESTART or not)");
