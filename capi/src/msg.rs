@@ -420,20 +420,11 @@ kcall!(
     reply(rcvid, status, &io_slices(iovs(iov, parts)))
 );
 /// `MsgError(rcvid, err)`; `err` -1 is QNX's "the right error" for a client that asked to
-/// unblock: qnet's C clients unblock only by `TimerTimeout`, so that is `ETIMEDOUT` (and
-/// `EINTR` for a client that did not ask).
+/// unblock: the error of what asked (`ETIMEDOUT` for its timeout, `EINTR` for a signal or a
+/// cancel), `EINTR` for a client that did not ask. The kernel (or, for a direct message,
+/// the library) knows which.
 fn error(rcvid: Rcvid, err: c_int) -> CResult {
-    let err = if err == -1 {
-        let info = n::msg_info(rcvid).map_err(errno_of)?;
-        if info.flags & qnet::MsgInfoFlags::UNBLOCK_REQ != 0 {
-            Errno::ETIMEDOUT
-        } else {
-            Errno::EINTR
-        }
-    } else {
-        Errno(err)
-    };
-    n::msg_error(rcvid, err).map(|()| 0).map_err(errno_of)
+    n::msg_error(rcvid, Errno(err)).map(|()| 0).map_err(errno_of)
 }
 
 kcall!(

@@ -397,7 +397,11 @@ impl ClientPair {
                     // blocked until it answers.
                     if !asked_unblock {
                         asked_unblock = true;
-                        sl.or_flags(SLOT_UNBLOCK_REQ);
+                        let timeout = match why {
+                            Outcome::TimedOut => layout::SLOT_UNBLOCK_TIMEOUT,
+                            _ => 0,
+                        };
+                        sl.or_flags(SLOT_UNBLOCK_REQ | timeout);
                         if self.push(&Entry::unblock(sl.index(), g, priority, crate::now_ns())) {
                             self.ring_bell();
                         }

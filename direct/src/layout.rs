@@ -226,6 +226,10 @@ pub mod sl {
 pub const MAX_PIECES: usize = (SLOT_SIZE - sl::PIECES) / 8;
 /// Slot flag: the client asked to unblock while its message was received.
 pub const SLOT_UNBLOCK_REQ: u32 = 1;
+/// Slot flag: the unblock request's cause is the client's timeout (without it: a signal, a
+/// cancel or an unblock); what `MsgError(rcvid, -1)` answers. The client's own say: it
+/// chooses only its own call's error.
+pub const SLOT_UNBLOCK_TIMEOUT: u32 = 4;
 /// Slot flag: the client says it runs a real-time policy (the server checks the claim with
 /// the kernel before it honours it).
 pub const SLOT_REALTIME: u32 = 2;

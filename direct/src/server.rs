@@ -683,6 +683,23 @@ impl Served {
         self.held.get(&rcvid).map(|h| (h.msg, h.unblock_requested))
     }
 
+    /// The error `MsgError(rcvid, -1)` gives: `ETIMEDOUT` if the client asked to unblock
+    /// for its timeout, else `EINTR`.
+    fn unblock_cause(&self, rcvid: i32) -> i32 {
+        let timed_out = self.held.get(&rcvid).is_some_and(|h| {
+            h.unblock_requested
+                && self
+                    .pairs
+                    .get(&h.pair)
+                    .and_then(|sp| sp.pair.slot(h.slot))
+                    .is_some_and(|s| s.field(sl::FLAGS) & crate::layout::SLOT_UNBLOCK_TIMEOUT != 0)
+        });
+        match timed_out {
+            true => libc::ETIMEDOUT,
+            false => libc::EINTR,
+        }
+    }
+
     /// Record how many bytes the receive of `rcvid` delivered (for `MsgInfo`).
     pub fn set_msglen(&mut self, rcvid: i32, msglen: u32) {
         if let Some(h) = self.held.get_mut(&rcvid) {
@@ -746,6 +763,11 @@ impl Served {
     /// `MsgError`: the client's `MsgSend` fails with `errno` (0: returns 0 with what
     /// `MsgWrite` put in its reply buffer).
     pub fn error(&mut self, rcvid: i32, errno: i32) -> Result<(), AnswerError> {
+        // QNX 7.0.1's -1: the error of what asked to unblock (none asked: EINTR).
+        let errno = match errno {
+            -1 => self.unblock_cause(rcvid),
+            e => e,
+        };
         if errno == 0 {
             self.finish(rcvid, REPLIED, 0, 0)
         } else {

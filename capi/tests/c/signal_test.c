@@ -149,6 +149,17 @@ static void clients(void) {
     CHECK(joined(t, 20) == 0 && u.ret == 7 && !strcmp(u.buf, "late"),
           "client: and takes the server's answer (SA_RESTART or not)");
 
+    /* Again, and the server answers with MsgError(rcvid, -1), "the right error": EINTR,
+     * as the signal asked. */
+    struct call u2 = {.coid = ucoid};
+    wait_for(go[0], 'k');
+    pthread_create(&t, NULL, sender, &u2);
+    wait_for(go[0], 'l'); /* the server has received it */
+    pthread_kill(t, SIGUSR1);
+    CHECK(joined(t, 20) == 0 && u2.ret == -1 && u2.err == EINTR,
+          "client: MsgError(rcvid, -1) after a signal's unblock pulse gives EINTR");
+    say(back[1], 'm');
+
     /* SEND-blocked (nobody receives on uchid now), SA_RESTART: EINTR, message withdrawn. */
     struct call s = {.coid = ucoid};
     pthread_create(&t, NULL, sender, &s);
@@ -256,6 +267,16 @@ int main(void) {
     say(go[1], 'e');
     wait_for(back[0], 'f');
     CHECK(MsgReply(rcvid, 7, "late", 5) == 0, "server: answers the unblock");
+
+    say(go[1], 'k');
+    rcvid = MsgReceive(uchid, buf, sizeof buf, NULL);
+    CHECK(rcvid > 0 && !strcmp(buf, "hold"), "server: a second held message on the unblock channel");
+    say(go[1], 'l');
+    p = MsgReceive(uchid, buf, sizeof buf, NULL);
+    CHECK(p == 0 && pulse->code == _PULSE_CODE_UNBLOCK && pulse->value.sival_int == rcvid,
+          "server: its unblock pulse");
+    CHECK(MsgError(rcvid, -1) == 0, "server: answers it with MsgError(rcvid, -1)");
+    wait_for(back[0], 'm');
 
     /* The SEND-blocked client's message was withdrawn with its signal. */
     wait_for(back[0], 'g');

@@ -65,6 +65,10 @@ pub(super) struct Message {
     pub(super) stage: Stage,
     /// The client asked to unblock (`_NTO_MI_UNBLOCK_REQ`).
     pub(super) unblock_requested: bool,
+    /// Why, where known (`ETIMEDOUT`: its timeout; `EINTR`: a signal or an unblock): what
+    /// `MsgError(rcvid, -1)` answers. Unknown for a remote client's (its node forwards only
+    /// that it asked).
+    pub(super) unblock_cause: Option<Errno>,
 }
 
 /// Where a message's notifications go: its channel, scoid, priority and channel flags.
@@ -236,6 +240,7 @@ impl Kernel {
                 reply: Extents::new(),
                 stage: Stage::Queued((std::cmp::Reverse(priority), 0)),
                 unblock_requested: false,
+                unblock_cause: None,
             },
         );
         // A zero timeout in the SEND state sends only to a receiver that is waiting. One
@@ -306,7 +311,15 @@ impl Kernel {
         rcvid: Rcvid,
         errno: i32,
     ) -> Result<(), Errno> {
-        self.answerable(process, rcvid)?;
+        let asked = self.answerable(process, rcvid)?;
+        // QNX 7.0.1's -1: the error of what asked to unblock (a client that did not ask:
+        // EINTR; one whose cause is not known here: its timeout, the usual reason).
+        let errno = match (errno, asked.unblock_requested, asked.unblock_cause) {
+            (-1, _, Some(cause)) => cause.0,
+            (-1, true, None) => Errno::ETIMEDOUT.0,
+            (-1, false, _) => Errno::EINTR.0,
+            (e, _, _) => e,
+        };
         if let Some(mut message) = self.remove_message(rcvid) {
             let result = if errno == 0 {
                 Ok(Completion::Reply {

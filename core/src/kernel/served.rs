@@ -207,7 +207,8 @@ impl Kernel {
         self.handle_process_start(thread.process(), cred);
         self.handle_call(now, thread, call);
         if early && self.blocked.contains_key(&thread) {
-            self.handle_unblock(now, thread);
+            self.unblock_for(thread, Errno::EINTR, None);
+            self.handle_timeout(now);
         }
     }
 
@@ -266,7 +267,9 @@ impl Kernel {
         if seq > served.seq {
             served.early_unblock = Some(seq);
         } else if seq == served.seq && in_progress {
-            self.handle_unblock(now, thread);
+            // Its node says only that it asked: the cause stays unknown here.
+            self.unblock_for(thread, Errno::EINTR, None);
+            self.handle_timeout(now);
         }
     }
 

@@ -21,6 +21,12 @@ impl Kernel {
     /// Unblock `thread` with `errno` (`EINTR` or `ETIMEDOUT`), following the rules above.
     /// A thread that is not blocked is left alone.
     pub(super) fn unblock(&mut self, thread: ThreadKey, errno: Errno) {
+        self.unblock_for(thread, errno, Some(errno));
+    }
+
+    /// [`Kernel::unblock`], with the cause `MsgError(rcvid, -1)` answers (`None`: not known
+    /// here, a remote client's forwarded unblock).
+    pub(super) fn unblock_for(&mut self, thread: ThreadKey, errno: Errno, cause: Option<Errno>) {
         let Some(blocked) = self.blocked.get(&thread) else {
             return;
         };
@@ -47,6 +53,7 @@ impl Kernel {
                     let route = message.route();
                     if let Some(m) = self.messages.get_mut(&rcvid) {
                         m.unblock_requested = true;
+                        m.unblock_cause = cause;
                     }
                     self.notify_unblock(&route, rcvid);
                     return;
