@@ -78,9 +78,9 @@ pub struct CMsgInfo {
     pub flags: i16,
     /// Bytes delivered into the receive buffer.
     pub msglen: isize,
-    /// Bytes sent (with `_NTO_CHF_SENDER_LEN`).
+    /// Bytes sent (always filled, as QNX 6.6 and later).
     pub srcmsglen: isize,
-    /// Reply room of the sender (with `_NTO_CHF_REPLY_LEN`).
+    /// Reply room of the sender (always filled, as QNX 6.6 and later).
     pub dstmsglen: isize,
     /// Type id (0).
     pub type_id: u32,

@@ -424,7 +424,9 @@ kcall!(
 /// cancel), `EINTR` for a client that did not ask. The kernel (or, for a direct message,
 /// the library) knows which.
 fn error(rcvid: Rcvid, err: c_int) -> CResult {
-    n::msg_error(rcvid, Errno(err)).map(|()| 0).map_err(errno_of)
+    n::msg_error(rcvid, Errno(err))
+        .map(|()| 0)
+        .map_err(errno_of)
 }
 
 kcall!(

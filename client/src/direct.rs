@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use qnet_core::{
-    Call, ChannelFlags, Chid, Coid, Completion, Errno, MsgInfo, MsgInfoFlags, PULSE_SIZE, Priority,
-    Pulse, Rcvid, Received, Timeout, TimeoutStates,
+    Call, Chid, Coid, Completion, Errno, MsgInfo, MsgInfoFlags, PULSE_SIZE, Priority, Pulse, Rcvid,
+    Received, Timeout, TimeoutStates,
 };
 use qnet_direct::client::{ClientPair, Deadline, Interrupt, Outcome, PulseRefused, Send};
 use qnet_direct::futex;
@@ -897,7 +897,7 @@ pub(crate) fn receive(
     if cap < PULSE_SIZE {
         return None;
     }
-    let (sp, flags) = served_chid(chid)?;
+    let (sp, _) = served_chid(chid)?;
     if let Err(e) = ensure_session() {
         return Some(Err(e));
     }
@@ -997,7 +997,7 @@ pub(crate) fn receive(
             Step::Took(Taken::Message(m)) => {
                 let msglen = (m.send_len as usize).min(cap);
                 lock(&sp.served).set_msglen(m.rcvid, msglen as u32);
-                let info = info_of(chid, flags, &m, msglen as u64, false);
+                let info = info_of(chid, &m, msglen as u64, false);
                 let got = Received::Message {
                     rcvid: Rcvid::from(m.rcvid),
                     info,
@@ -1149,8 +1149,7 @@ fn kernel_take(chid: Chid, cap: usize) -> Result<Received> {
     }
 }
 
-fn info_of(chid: Chid, flags: u32, m: &TakenMessage, msglen: u64, unblock: bool) -> MsgInfo {
-    let flags = ChannelFlags(flags);
+fn info_of(chid: Chid, m: &TakenMessage, msglen: u64, unblock: bool) -> MsgInfo {
     MsgInfo {
         nd: 0,
         srcnd: 0,
@@ -1161,16 +1160,9 @@ fn info_of(chid: Chid, flags: u32, m: &TakenMessage, msglen: u64, unblock: bool)
         coid: m.coid,
         priority: m.priority.min(255) as Priority,
         msglen,
-        srcmsglen: if flags.contains(ChannelFlags::SENDER_LEN) {
-            u64::from(m.send_len)
-        } else {
-            0
-        },
-        dstmsglen: if flags.contains(ChannelFlags::REPLY_LEN) {
-            u64::from(m.reply_cap)
-        } else {
-            0
-        },
+        // Always, as QNX 6.6 and later (see the kernel's `Message::info`).
+        srcmsglen: u64::from(m.send_len),
+        dstmsglen: u64::from(m.reply_cap),
         flags: if unblock {
             MsgInfoFlags::UNBLOCK_REQ
         } else {
@@ -1272,11 +1264,7 @@ pub(crate) fn info(rcvid: Rcvid) -> Result<MsgInfo> {
     let (m, unblock) = s.message(id(rcvid)).ok_or_else(|| no_message(rcvid))?;
     let chid = s.channel_of(id(rcvid)).unwrap_or(0);
     drop(s);
-    let flags = with_state(|p| match p.chans.get(&chid) {
-        Some(Chan::Direct { flags }) => *flags,
-        _ => 0,
-    });
-    Ok(info_of(chid, flags, &m, u64::from(m.msglen), unblock))
+    Ok(info_of(chid, &m, u64::from(m.msglen), unblock))
 }
 
 /// Whether `chid` is served on the path by this process now.

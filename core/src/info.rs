@@ -45,9 +45,9 @@ pub struct MsgInfo {
     pub realtime: bool,
     /// Bytes delivered into the receive buffer.
     pub msglen: u64,
-    /// Bytes the client sent (only with `_NTO_CHF_SENDER_LEN`, else 0).
+    /// Bytes the client sent (always, as QNX 6.6 and later fill it).
     pub srcmsglen: u64,
-    /// Bytes the client can take as a reply (only with `_NTO_CHF_REPLY_LEN`, else 0).
+    /// Bytes the client can take as a reply (always, as QNX 6.6 and later fill it).
     pub dstmsglen: u64,
     /// [`MsgInfoFlags`] bits.
     pub flags: u32,

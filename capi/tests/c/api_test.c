@@ -121,6 +121,9 @@ static void *server(void *arg)
 		case 5: /* reply with the sender's priority */
 			MsgReply(rcvid, info.priority, NULL, 0);
 			break;
+		case 7: /* reply with srcmsglen * 1000 + dstmsglen (filled without the channel flags) */
+			MsgReply(rcvid, (long)info.srcmsglen * 1000 + (long)info.dstmsglen, NULL, 0);
+			break;
 		default:
 			MsgError(rcvid, ENOSYS);
 		}
@@ -178,6 +181,11 @@ int main(int argc, char *argv[])
 	CHECK("MsgError(EOK) makes MsgSend return 0", MsgSend(coid, &m, sizeof(m), NULL, 0) == 0, "st");
 	m.type = 6;
 	CHECK_ERR("MsgError(rcvid, -1) without an unblock request gives EINTR", MsgSend(coid, &m, sizeof(m), NULL, 0), EINTR);
+	m.type = 7;
+	char room[77];
+	st = MsgSend(coid, &m, sizeof(m), room, sizeof(room));
+	CHECK("srcmsglen and dstmsglen are filled without _NTO_CHF_SENDER_LEN/_REPLY_LEN (QNX 6.6+)",
+	      st == (long)sizeof(m) * 1000 + 77, "st %ld", st);
 	m.type = 2;
 	CHECK_ERR("MsgSend on a bad coid EBADF", MsgSend(coid + 100, &m, sizeof(m), NULL, 0), EBADF);
 

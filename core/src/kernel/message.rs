@@ -113,16 +113,10 @@ impl Message {
             priority: self.priority,
             realtime: self.realtime,
             msglen,
-            srcmsglen: if self.channel_flags.contains(ChannelFlags::SENDER_LEN) {
-                self.data.len() as u64
-            } else {
-                0
-            },
-            dstmsglen: if self.channel_flags.contains(ChannelFlags::REPLY_LEN) {
-                self.reply_cap
-            } else {
-                0
-            },
+            // Always, as QNX 6.6 and later fill them (6.4 needed _NTO_CHF_SENDER_LEN /
+            // _NTO_CHF_REPLY_LEN; the flags are accepted and change nothing now).
+            srcmsglen: self.data.len() as u64,
+            dstmsglen: self.reply_cap,
             flags: if self.unblock_requested {
                 MsgInfoFlags::UNBLOCK_REQ
             } else {
