@@ -483,6 +483,82 @@ pub extern "C" fn setprio(pid: pid_t, prio: c_int) -> c_int {
     c_int::from(old)
 }
 
+type SetSchedParamFn =
+    unsafe extern "C" fn(libc::pthread_t, c_int, *const libc::sched_param) -> c_int;
+type SetSchedPrioFn = unsafe extern "C" fn(libc::pthread_t, c_int) -> c_int;
+
+/// The QNX priority a thread the program scheduled itself carries: its real-time priority,
+/// or QNX's default for SCHED_OTHER.
+fn carried(policy: c_int, rt_priority: c_int) -> u8 {
+    if policy == libc::SCHED_FIFO || policy == libc::SCHED_RR {
+        u8::try_from(rt_priority.clamp(1, 255)).unwrap_or(u8::MAX)
+    } else {
+        qnet::neutrino::DEFAULT_PRIORITY
+    }
+}
+
+/// QNX's SCHED_OTHER with a priority (Linux allows only 0 there): QNX runs it as
+/// SCHED_RR, and so does qnet (`setprio`'s path). 0, or the errno.
+fn qnx_other(prio: c_int) -> c_int {
+    match u8::try_from(prio) {
+        Ok(p) => match qnet::neutrino::set_scheduler(None, p) {
+            Ok(()) => 0,
+            Err(e) => e.errno().0,
+        },
+        Err(_) => libc::EINVAL,
+    }
+}
+
+/// `pthread_setschedparam`: glibc's; for the calling thread, its messages and pulses then
+/// carry the new priority, as on QNX (the server inherits it). QNX's SCHED_OTHER with a
+/// priority runs as SCHED_RR, as `setprio` does.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setschedparam(
+    thread: libc::pthread_t,
+    policy: c_int,
+    param: *const libc::sched_param,
+) -> c_int {
+    let Some(f) = crate::next_fn!("pthread_setschedparam", SetSchedParamFn) else {
+        return libc::ENOSYS;
+    };
+    // SAFETY: pthread_self has no precondition.
+    let own = unsafe { libc::pthread_equal(thread, libc::pthread_self()) } != 0;
+    // SAFETY: the caller's pointer, null or valid.
+    let prio = unsafe { param.as_ref() }.map(|p| p.sched_priority);
+    if let (true, libc::SCHED_OTHER, Some(p)) = (own, policy, prio) {
+        if p > 0 {
+            return qnx_other(p);
+        }
+    }
+    // SAFETY: glibc's own function with the caller's arguments.
+    let r = unsafe { f(thread, policy, param) };
+    if let (0, true, Some(p)) = (r, own, prio) {
+        qnet::neutrino::carry_priority(carried(policy, p));
+    }
+    r
+}
+
+/// `pthread_setschedprio`: as [`pthread_setschedparam`], keeping the policy.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setschedprio(thread: libc::pthread_t, prio: c_int) -> c_int {
+    let Some(f) = crate::next_fn!("pthread_setschedprio", SetSchedPrioFn) else {
+        return libc::ENOSYS;
+    };
+    // SAFETY: pthread_self has no precondition.
+    let own = unsafe { libc::pthread_equal(thread, libc::pthread_self()) } != 0;
+    // SAFETY: plain system call on the calling thread.
+    let policy = unsafe { libc::sched_getscheduler(0) } & !libc::SCHED_RESET_ON_FORK;
+    if own && policy == libc::SCHED_OTHER && prio > 0 {
+        return qnx_other(prio);
+    }
+    // SAFETY: glibc's own function with the caller's arguments.
+    let r = unsafe { f(thread, prio) };
+    if r == 0 && own {
+        qnet::neutrino::carry_priority(carried(policy, prio));
+    }
+    r
+}
+
 /// Registered at load time (`.init_array`): a forked child forgets the parent's sessions with
 /// `qnet`, so its calls are its own (see `qnet::forget_inherited_sessions`).
 #[used]

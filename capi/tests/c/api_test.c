@@ -494,6 +494,22 @@ int main(int argc, char *argv[])
 	m.type = 5;
 	CHECK("messages carry setprio's priority", MsgSend(coid, &m, sizeof(m), NULL, 0) == 20, "prio");
 	setprio(0, 10);
+	{
+		/* pthread_setschedparam: the thread's messages carry its new priority, as on QNX. */
+		struct sched_param sp = { .sched_priority = 40 };
+		if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0) {
+			CHECK("pthread_setschedparam(SCHED_FIFO, 40) is getprio's", getprio(0) == 40, "prio %d", getprio(0));
+			m.type = 5;
+			CHECK("and the messages carry it", MsgSend(coid, &m, sizeof(m), NULL, 0) == 40, "prio");
+		}
+		sp.sched_priority = 0;
+		CHECK("pthread_setschedparam(SCHED_OTHER, 0) carries QNX's default 10",
+		      pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp) == 0 && getprio(0) == 10, "prio %d", getprio(0));
+		sp.sched_priority = 15;
+		CHECK("QNX's SCHED_OTHER with a priority is taken (as SCHED_RR)",
+		      pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp) == 0 && getprio(0) == 15, "prio %d", getprio(0));
+		setprio(0, 10);
+	}
 	CHECK("delay", delay(1) == 0, "delay");
 	int fds[2];
 	if (pipe(fds) != 0)

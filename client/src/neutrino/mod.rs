@@ -35,7 +35,7 @@ pub use netmgr::{
     split_target,
 };
 pub use path::{path_attach, path_detach, path_list, path_resolve};
-pub use priority::{priority, priority_inherited, set_priority, set_scheduler};
+pub use priority::{carry_priority, priority, priority_inherited, set_priority, set_scheduler};
 pub use pulse::{msg_send_pulse, pulse_from_bytes, pulse_to_bytes};
 pub use receive::{msg_receive, msg_receivev, msg_reply_receive};
 pub use reply::{

@@ -58,6 +58,15 @@ pub fn set_priority(p: Priority) {
     }
 }
 
+/// The program set this thread's OS priority itself (`pthread_setschedparam`, through
+/// libqnetc): carry `p` with its sends and pulses from now on, as QNX does, and leave the OS
+/// as the program set it.
+pub fn carry_priority(p: Priority) {
+    CURRENT.with(|c| c.set(p));
+    INHERITED.with(|c| c.set(false));
+    APPLIED.with(|a| a.set(None));
+}
+
 /// Set this thread's policy (`None`: keep a real-time one, else SCHED_RR) and priority
 /// (`pthread_setschedparam`). The number is carried even if the OS refuses (`EPERM`).
 pub fn set_scheduler(policy: Option<Policy>, p: Priority) -> Result<()> {
