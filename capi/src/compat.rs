@@ -538,6 +538,39 @@ pub unsafe extern "C" fn pthread_setschedparam(
     r
 }
 
+type GetSchedParamFn =
+    unsafe extern "C" fn(libc::pthread_t, *mut c_int, *mut libc::sched_param) -> c_int;
+
+/// `pthread_getschedparam`: for the calling thread, what the kernel says now (glibc answers
+/// from a cache its own `pthread_setschedparam` keeps, which `setprio` and priority
+/// inheritance, both system calls, leave stale); glibc's for another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_getschedparam(
+    thread: libc::pthread_t,
+    policy: *mut c_int,
+    param: *mut libc::sched_param,
+) -> c_int {
+    // SAFETY: pthread_self has no precondition.
+    if unsafe { libc::pthread_equal(thread, libc::pthread_self()) } != 0
+        && !policy.is_null()
+        && !param.is_null()
+    {
+        // SAFETY: plain system calls on the calling thread; the caller's valid pointers.
+        unsafe {
+            let pol = libc::sched_getscheduler(0);
+            if pol >= 0 && libc::sched_getparam(0, param) == 0 {
+                *policy = pol & !libc::SCHED_RESET_ON_FORK;
+                return 0;
+            }
+        }
+    }
+    match crate::next_fn!("pthread_getschedparam", GetSchedParamFn) {
+        // SAFETY: glibc's own function with the caller's arguments.
+        Some(f) => unsafe { f(thread, policy, param) },
+        None => libc::ENOSYS,
+    }
+}
+
 /// `pthread_setschedprio`: as [`pthread_setschedparam`], keeping the policy.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_setschedprio(thread: libc::pthread_t, prio: c_int) -> c_int {

@@ -73,7 +73,11 @@ unsafe fn verify(rcvid: c_long, ev: *const CSigevent) -> CResult {
         // An unregistered pulse event: deliverable to a sender this process knows (whether
         // the client refuses unregistered events is known only at delivery).
         None if e.kind() == SIGEV_PULSE => {
-            ids::sender(rcvid).ok_or(Errno::ESRCH)?;
+            let (scoid, _) = ids::sender(rcvid).ok_or(Errno::ESRCH)?;
+            // A client on another node gets registered events only (as `deliver` says).
+            if n::connect_client_info(scoid).is_ok_and(|c| c.nd != 0) {
+                return Err(Errno::ENOTSUP);
+            }
             pulse_event(e).map(|_| 0)
         }
         None => Err(Errno::EINVAL),

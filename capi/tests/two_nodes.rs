@@ -261,7 +261,7 @@ fn a_signal_unblocks_a_call_to_another_node() {
     signal("-USR2");
     let (ok, out, err) = cl.output();
     let (sok, sout, serr) = s.output();
-    for (ok, out, err, min) in [(ok, &out, &err, 4), (sok, &sout, &serr, 6)] {
+    for (ok, out, err, min) in [(ok, &out, &err, 5), (sok, &sout, &serr, 8)] {
         let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
         assert!(ok && fails.is_empty(), "failures: {fails:#?}\n{out}\n{err}");
         let passed = out.lines().filter(|l| l.starts_with("PASS")).count();

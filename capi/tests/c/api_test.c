@@ -481,6 +481,12 @@ int main(int argc, char *argv[])
 
 	/* --- QNX extras: getprio/setprio, delay, pthread_create with a NULL id --- */
 	CHECK("getprio is 10 by default", getprio(0) == 10, "prio %d", getprio(0));
+	{
+		/* (glibc caches what this reads) */
+		struct sched_param gp0;
+		int gpol0;
+		pthread_getschedparam(pthread_self(), &gpol0, &gp0);
+	}
 	CHECK("setprio returns the old priority", setprio(0, 20) == 10, "setprio");
 	{
 		/* The OS scheduling follows (real-time where permitted: root in CI). */
@@ -490,6 +496,12 @@ int main(int argc, char *argv[])
 		CHECK("setprio schedules the thread (root: SCHED_RR 20)",
 		      geteuid() != 0 || (pol == SCHED_RR && sp.sched_priority == 20), "policy %d prio %d", pol,
 		      sp.sched_priority);
+		struct sched_param gp = { 0 };
+		int gpol = -1;
+		CHECK("pthread_getschedparam sees it too",
+		      pthread_getschedparam(pthread_self(), &gpol, &gp) == 0 && gpol == pol &&
+			      gp.sched_priority == sp.sched_priority,
+		      "policy %d prio %d", gpol, gp.sched_priority);
 	}
 	m.type = 5;
 	CHECK("messages carry setprio's priority", MsgSend(coid, &m, sizeof(m), NULL, 0) == 20, "prio");

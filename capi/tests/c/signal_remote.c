@@ -3,9 +3,11 @@
  *   signal_remote client NODE PID CHID UCHID
  * The client's MsgSend on a plain channel ends with EINTR at SIGUSR1 (the server's late
  * reply gets ESRCH); on an _NTO_CHF_UNBLOCK channel, at SIGUSR2 (SA_RESTART), the server
- * gets its unblock pulse and the client the server's answer. The test sends the signals to
- * the client process once the server printed that it holds the message; only the sending
- * thread takes them. Prints PASS/FAIL lines and "failures=N". */
+ * gets its unblock pulse and the client the server's answer. Last, an unregistered pulse
+ * event from the client is refused (ENOTSUP) by MsgVerifyEvent and MsgDeliverEvent alike.
+ * The test sends the signals to the client process once the server printed that it holds
+ * the message; only the sending thread takes them. Prints PASS/FAIL lines and
+ * "failures=N". */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -72,6 +74,17 @@ static int server(void) {
     CHECK(r == 0 && p->code == _PULSE_CODE_UNBLOCK && p->value.sival_int == held,
           "server: the remote client's signal is an unblock pulse");
     CHECK(MsgReply(held, 7, "late", 5) == 0, "server: answers the unblock");
+    /* An unregistered pulse event from a client on another node: verify and delivery agree
+     * (ENOTSUP; register the event instead). */
+    struct sigevent ev;
+    r = MsgReceive(chid, &ev, sizeof ev, NULL);
+    errno = 0;
+    CHECK(r > 0 && MsgVerifyEvent(r, &ev) == -1 && errno == ENOTSUP,
+          "server: MsgVerifyEvent of a remote client's unregistered event ENOTSUP");
+    errno = 0;
+    CHECK(MsgDeliverEvent(r, &ev) == -1 && errno == ENOTSUP,
+          "server: and MsgDeliverEvent of it ENOTSUP");
+    MsgReply(r, 0, NULL, 0);
     printf("failures=%d\n", failures);
     return failures != 0;
 }
@@ -106,6 +119,10 @@ static int client(const char *node, int pid, int chid, int uchid) {
     pthread_join(t, NULL);
     CHECK(u.ret == 7 && !strcmp(u.buf, "late"),
           "client: on an unblock channel it takes the server's answer");
+    int own = ChannelCreate(0);
+    struct sigevent ev;
+    SIGEV_PULSE_INIT(&ev, ConnectAttach(0, 0, own, _NTO_SIDE_CHANNEL, 0), 10, 5, 55);
+    CHECK(MsgSend(coid, &ev, sizeof ev, rep, sizeof rep) == 0, "client: sent its event");
     printf("failures=%d\n", failures);
     return failures != 0;
 }
