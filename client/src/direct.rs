@@ -1189,10 +1189,6 @@ fn no_message(rcvid: Rcvid) -> Error {
 fn answer_err(rcvid: Rcvid, e: AnswerError) -> Error {
     match e {
         AnswerError::NoMessage => no_message(rcvid),
-        AnswerError::BadOffset => Error::new(
-            Errno::EINVAL,
-            format!("MsgWrite: offset past the reply buffer of rcvid {rcvid}"),
-        ),
     }
 }
 

@@ -106,9 +106,11 @@ static void *server(void *arg)
 			SETIOV(&wiov[0], "Z", 1);
 			SETIOV(&wiov[1], "W", 1);
 			MsgWritev(rcvid, wiov, 2, 5);
+			/* past the reply buffer: nothing written, no error (QNX) */
+			ssize_t past = MsgWrite(rcvid, "Q", 1, 100000);
 			char reply[64];
-			snprintf(reply, sizeof(reply), "%zd:%s:%zd:%s%s:%d", r, rest, rv, part1, part2,
-				 i2.pid == info.pid && i2.chid == info.chid);
+			snprintf(reply, sizeof(reply), "%zd:%s:%zd:%s%s:%d:%zd", r, rest, rv, part1, part2,
+				 i2.pid == info.pid && i2.chid == info.chid, past);
 			MsgReply(rcvid, 0, NULL, 0);
 			/* the reply text goes by pulse-free second message */
 			rcvid = MsgReceive(chid, &m, sizeof(m), NULL);
@@ -217,7 +219,8 @@ int main(int argc, char *argv[])
 	char text[64] = { 0 };
 	m.type = 9;
 	MsgSend(coid, &m, sizeof(m), text, sizeof(text));
-	CHECK("MsgRead of the rest, MsgReadv, MsgInfo", strcmp(text, "16:23456789:4:0123:1") == 0, "got %s", text);
+	CHECK("MsgRead of the rest, MsgReadv, MsgInfo, a MsgWrite past the reply buffer writes 0",
+	      strcmp(text, "16:23456789:4:0123:1:0") == 0, "got %s", text);
 	CHECK_ERR("MsgReply of an unknown rcvid ESRCH", MsgReply(999999, 0, NULL, 0), ESRCH);
 	CHECK("MsgReply_r of an unknown rcvid -ESRCH", MsgReply_r(999999, 0, NULL, 0) == -ESRCH, "r");
 	CHECK_ERR("MsgError of an unknown rcvid ESRCH", MsgError(999999, EIO), ESRCH);

@@ -344,7 +344,7 @@ impl Kernel {
     }
 
     /// `MsgWrite(rcvid, data, offset)`: writes `min(len, reply_cap - offset)` bytes;
-    /// an offset past the reply buffer → `EINVAL`.
+    /// an offset at or past the end of the reply buffer writes nothing (0), as QNX's.
     pub(super) fn msg_write(
         &mut self,
         process: ProcessKey,
@@ -353,8 +353,10 @@ impl Kernel {
         data: Bytes,
     ) -> Result<u64, Errno> {
         let message = self.answerable(process, rcvid)?;
-        if offset > message.reply_cap {
-            return Err(Errno::EINVAL);
+        // QNX: "don't let you write past the end of the sender's buffer; they return the
+        // number of bytes actually written": past it, none.
+        if offset >= message.reply_cap {
+            return Ok(0);
         }
         // A small piece is copied so that it does not keep the request's whole frame alive
         // while the message waits for its reply.
