@@ -24,6 +24,7 @@ pub fn channel_destroy(chid: Chid) -> Result<()> {
         "ChannelDestroy",
         kernel("ChannelDestroy", Call::ChannelDestroy { chid })?,
     )?;
+    super::name::forget_named_later(chid);
     crate::direct::channel_gone(chid);
     Ok(())
 }

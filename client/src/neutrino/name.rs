@@ -32,7 +32,22 @@ pub fn name_attach_channel(name: &str, chid: Chid) -> Result<()> {
         name: name.into(),
         chid,
     };
-    done("name_attach", kernel("name_attach", call)?)
+    done("name_attach", kernel("name_attach", call)?)?;
+    named_later().insert(chid);
+    Ok(())
+}
+
+/// Channel `chid` is destroyed: a name it had went with it.
+pub(crate) fn forget_named_later(chid: Chid) {
+    named_later().remove(&chid);
+}
+
+/// Channels named by [`name_attach_channel`]: their `name_detach` leaves them.
+fn named_later() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<Chid>> {
+    static SET: std::sync::Mutex<std::collections::BTreeSet<Chid>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SET.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `name_detach`: removes the name and destroys its channel.
@@ -41,7 +56,9 @@ pub fn name_detach(chid: Chid) -> Result<()> {
         "name_detach",
         kernel("name_detach", Call::NameDetach { chid })?,
     )?;
-    crate::direct::channel_gone(chid);
+    if !named_later().remove(&chid) {
+        crate::direct::channel_gone(chid);
+    }
     Ok(())
 }
 

@@ -55,6 +55,12 @@ impl Kernel {
         Ok(flags)
     }
 
+    /// Whether local `server` has channel `chid` (a `name_detach` of a name attached to an
+    /// existing channel leaves it).
+    pub fn has_channel(&self, server: Pid, chid: Chid) -> bool {
+        self.channel(ProcessKey::local(server), chid).is_some()
+    }
+
     /// Where local `client`'s connection `coid` goes, if it is live and to a direct channel
     /// of a local process: `(server, chid, scoid, flags)`.
     pub fn direct_target(

@@ -333,6 +333,11 @@ impl Driver {
         st.hint_direct_receiver(thread, &call);
         st.kernel.handle_call(now, thread, call);
         let result = self.finish(&mut st, Some(thread));
+        // A name_detach of a name put on an existing channel leaves the channel.
+        let ends = match ends {
+            Ends::Channel(chid) if st.kernel.has_channel(thread.pid, chid) => Ends::Nothing,
+            other => other,
+        };
         if thread.nd == 0 {
             st.direct_ends(thread.pid, ends);
         }
