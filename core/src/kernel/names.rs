@@ -17,14 +17,7 @@ impl Kernel {
         name: &str,
         flags: ChannelFlags,
     ) -> Result<Chid, Errno> {
-        if name.is_empty() || name.contains('/') {
-            return Err(Errno::EINVAL);
-        }
-        if self.names.contains_key(name) {
-            return Err(Errno::EEXIST);
-        }
-        let held = self.processes.get(&process).map_or(0, |p| p.names.len());
-        self.within(process, Limit::Names, held as u64, 1)?;
+        self.check_new_name(process, name)?;
         let flags = flags
             | ChannelFlags::UNBLOCK
             | ChannelFlags::DISCONNECT
@@ -37,6 +30,19 @@ impl Kernel {
         Ok(chid)
     }
 
+    /// May `process` attach `name`? Malformed → `EINVAL`, taken on this node → `EEXIST`,
+    /// past its names limit → `EAGAIN`.
+    fn check_new_name(&mut self, process: ProcessKey, name: &str) -> Result<(), Errno> {
+        if name.is_empty() || name.contains('/') {
+            return Err(Errno::EINVAL);
+        }
+        if self.names.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        let held = self.processes.get(&process).map_or(0, |p| p.names.len());
+        self.within(process, Limit::Names, held as u64, 1)
+    }
+
     /// `name_attach(dpp, name)` where the dispatch already has channel `chid`: `name` goes
     /// on that channel of the caller (its flags stay), which a later `name_detach` leaves.
     /// Unknown channel → `ESRCH`; a channel that has a name already → `EBUSY`.
@@ -46,17 +52,10 @@ impl Kernel {
         name: &str,
         chid: Chid,
     ) -> Result<(), Errno> {
-        if name.is_empty() || name.contains('/') {
-            return Err(Errno::EINVAL);
-        }
-        if self.names.contains_key(name) {
-            return Err(Errno::EEXIST);
-        }
+        self.check_new_name(process, name)?;
         if self.channel(process, chid).is_none() {
             return Err(Errno::ESRCH);
         }
-        let held = self.processes.get(&process).map_or(0, |p| p.names.len());
-        self.within(process, Limit::Names, held as u64, 1)?;
         let Some(p) = self.processes.get_mut(&process) else {
             return Err(Errno::ESRCH);
         };
